@@ -1,0 +1,5 @@
+import sys
+
+from wcviz.cli import main
+
+sys.exit(main())

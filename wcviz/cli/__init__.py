@@ -1,0 +1,67 @@
+"""The ``wcviz`` command: one entry point that dispatches to sub-command modules.
+
+Each sub-command lives in the module that owns its concept and exposes
+``<name>_main(argv: list[str], prog: str) -> int``. Modules are imported only when their
+command runs, so ``wcviz inspect`` never imports the training package and ``wcviz --help``
+is instant. Expected mistakes (:class:`wcviz.errors.WcvizError`) become one line on stderr
+and exit status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from wcviz.errors import WcvizError
+
+# name -> (module, one-line help). The function called is ``<module>.<name>_main``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("training.cli", "train baseline, WC and learnable-WC nets on built-in data, offline, CPU"),
+    "train": ("training.cli", "one run of a paper preset (--list-presets shows them)"),
+    "sweep": ("training.cli", "the paper's a, b grid and seeds as independent runs"),
+    "inspect": ("wcviz.cli.runs", "a readable summary of one run store"),
+    "export": ("wcviz.cli.runs", "runs as tidy long-form CSV or NetCDF"),
+    "figures": ("wcviz.cli.figures", "paper-style figures (bands, near-zero, a/b) from runs"),
+    "table": ("wcviz.cli.figures", "mean ± std accuracy table over seeds (md, tex, csv)"),
+    "compare": ("wcviz.cli.figures", "check the paper's two claims on a baseline and a WC run"),
+    "dash": ("wcviz.cli.dash", "start the Streamlit dashboard on a runs root"),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: wcviz COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run 'wcviz COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one ``wcviz`` sub-command; returns the process exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from importlib.metadata import version
+
+        print(f"wcviz {version('wcviz')}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"wcviz: error: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(getattr(module, f"{name}_main")(rest, prog=f"wcviz {name}") or 0)
+    except WcvizError as err:
+        print(f"wcviz {name}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wcviz {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m wcviz.cli
+    sys.exit(main())

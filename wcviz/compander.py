@@ -1,0 +1,308 @@
+"""``compand`` and ``bake``: the weight compander and its variants as torch parametrizations.
+
+``compand(model)`` rewrites the ``weight`` of every conv and linear layer as w = Ψ(v) through
+:mod:`torch.nn.utils.parametrize`. The new parameter v is initialised as Ψ⁻¹(w), so the
+companded network computes exactly the function it computed before. ``bake(model)`` writes
+Ψ(v) back as plain weights.
+
+Learnable scales (the paper's Sec. III-B):
+
+* ``learnable="fine"``: one (a, b) pair per layer, parameters ``<layer>.parametrizations.weight.0.a``
+  and ``...b``.
+* ``learnable="coarse"``: one pair for the whole network, registered once, on the first
+  companded layer (``<first layer>.parametrizations.weight.0.a`` / ``...b``); every other
+  layer's parametrization refers to the same pair without registering it, so it appears once in
+  ``named_parameters()``, ``state_dict()`` and the optimizer. (Not on the root module: adding a
+  submodule to an ``nn.Sequential`` would make it a layer of the sequence.)
+
+a and b stay positive: the parametrization uses ``clamp(min=min_scale)`` of the stored value
+(default 1e-3) in its forward pass, and :func:`wcviz.build_optimizer` projects the stored values
+back onto ``[min_scale, ∞)`` after every step, so plain SGD on a, b (as in the paper) never
+makes them non-positive and never lets a stored value drift far below the clamp.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from wcviz.errors import WcvizError
+from wcviz.layers import tracked_layers
+from wcviz.psi import ALL_METHODS, get_method
+
+LEARNABLE = (None, "fine", "coarse")
+#: Fraction of the bound that clipped initial weights are moved to (``clip=True`` only):
+#: arctan's inverse is tan, which grows without limit at the bound, so clipping *at* the bound
+#: would make v infinite.
+CLIP_MARGIN = 0.999
+
+
+class ScalePair(nn.Module):
+    """Learnable a and b (0-dim parameters), initialised from floats."""
+
+    def __init__(self, a: float, b: float):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(float(a)))
+        self.b = nn.Parameter(torch.tensor(float(b)))
+
+
+class Compander(nn.Module):
+    """The parametrization w = Ψ(v) of one layer's weight for a pointwise method.
+
+    Args:
+        method: a key of :data:`wcviz.psi.METHODS`.
+        params: the method's fixed parameters (``a``, ``b`` or ``alpha``).
+        scales: learnable (a, b); registered here unless ``shared``.
+        shared: True for "coarse" layers after the first: ``scales`` is registered elsewhere.
+        min_scale: lower clamp of learnable a, b in the forward pass.
+    """
+
+    def __init__(self, method: str, params: dict, scales: ScalePair | None = None,
+                 shared: bool = False, learnable: str | None = None, min_scale: float = 1e-3):
+        super().__init__()
+        self.method = get_method(method)
+        self.fixed = {k: float(v) for k, v in params.items()}
+        self.min_scale = float(min_scale)
+        self.learnable = learnable if scales is not None else None
+        # Plain attribute, not a submodule: registration (or not) happens just below.
+        # deepcopy keeps the sharing, since its memo maps the one pair to one copy.
+        object.__setattr__(self, "_scales", scales)
+        if scales is not None and not shared:
+            self.a = scales.a
+            self.b = scales.b
+
+    def _scale_pair(self):
+        scales = self._scales
+        return None if scales is None else (scales.a, scales.b)
+
+    def params(self) -> dict:
+        """The method's current parameters (learnable a, b clamped to ``min_scale``)."""
+        pair = self._scale_pair()
+        if pair is None:
+            return self.fixed
+        a, b = pair
+        return {"a": a.clamp(min=self.min_scale), "b": b.clamp(min=self.min_scale)}
+
+    def scale_parameters(self) -> list[nn.Parameter]:
+        """The learnable a, b parameters this layer uses ([] when fixed)."""
+        pair = self._scale_pair()
+        return [] if pair is None else list(pair)
+
+    def forward(self, v: Tensor) -> Tensor:
+        return self.method.psi(v, **self.params())
+
+    def right_inverse(self, w: Tensor) -> Tensor:
+        return self.method.inverse(w, **self.params())
+
+    def grad(self, v: Tensor) -> Tensor:
+        """Ψ′(v) at the current parameters (no autograd graph)."""
+        with torch.no_grad():
+            return self.method.grad(v, **{k: _detach(x) for k, x in self.params().items()})
+
+    def scalar_params(self) -> dict[str, float]:
+        """Current parameters as Python floats (for records and messages)."""
+        return {k: float(_detach(x)) for k, x in self.params().items()}
+
+    def extra_repr(self) -> str:
+        shown = ", ".join(f"{k}={v:g}" for k, v in self.scalar_params().items())
+        return f"method={self.method.name}, {shown}, learnable={self.learnable}"
+
+
+def _detach(x):
+    return x.detach() if isinstance(x, Tensor) else x
+
+
+@dataclass
+class CompandReport:
+    """What ``compand`` did, kept on the model as ``model.wcviz_compand``."""
+
+    method: str
+    params: dict
+    learnable: str | None
+    layers: list[str]
+    clipped: dict[str, float]  # layer -> fraction of its weights clipped at init
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, **self.params, "learnable": self.learnable,
+                "layers": list(self.layers), "clipped": dict(self.clipped)}
+
+
+def _check_args(method: str, params: dict, learnable) -> None:
+    if method not in ALL_METHODS:
+        raise WcvizError(f"unknown method {method!r}; choose one of: {', '.join(ALL_METHODS)}")
+    if learnable not in LEARNABLE:
+        raise WcvizError(f"learnable must be None, 'fine' or 'coarse', not {learnable!r}")
+    if method in ("powerprop", "weightnorm") and learnable is not None:
+        raise WcvizError(f"method {method!r} has no a, b to learn; use learnable=None")
+    for name in ("a", "b"):
+        if name in params and not (math.isfinite(params[name]) and params[name] > 0):
+            raise WcvizError(f"{name} must be a positive number, got {params[name]!r}; "
+                             f"the compander a·arctan(v/b) needs a > 0 and b > 0")
+    if "alpha" in params and not params["alpha"] >= 1:
+        raise WcvizError(f"powerprop needs alpha >= 1, got {params['alpha']!r}")
+
+
+def _fit_range(name: str, weight: Tensor, bound: float, clip: bool, method: str) -> float:
+    """Check that the initial weight lies inside Ψ's open range; clip only when asked.
+
+    Returns the clipped fraction (0 when nothing was clipped).
+    """
+    if not math.isfinite(bound):
+        return 0.0
+    with torch.no_grad():
+        absmax = float(weight.abs().max()) if weight.numel() else 0.0
+        if absmax < bound:
+            return 0.0
+        if not clip:
+            raise WcvizError(
+                f"layer {name!r}: initial weights reach |w| = {absmax:.4g}, outside the range "
+                f"of {method} (|w| < {bound:.4g}); raise a, or pass clip=True to clip them")
+        limit = CLIP_MARGIN * bound
+        outside = weight.abs() >= limit
+        fraction = float(outside.float().mean())
+        weight.clamp_(-limit, limit)
+    warnings.warn(f"layer {name!r}: clipped {fraction:.3%} of its initial weights to "
+                  f"|w| <= {limit:.4g} to fit {method}'s range", stacklevel=3)
+    return fraction
+
+
+def _method_params(method: str, a: float, b: float, options: dict) -> dict:
+    if method == "powerprop":
+        return {"alpha": float(options.pop("alpha", 2.0))}
+    if method == "weightnorm":
+        return {"dim": int(options.pop("dim", 0))}
+    return {"a": float(a), "b": float(b)}
+
+
+def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float = 1.0,
+            learnable: str | None = None, *, include=None, exclude=None, clip: bool = False,
+            min_scale: float = 1e-3, **options) -> nn.Module:
+    """Reparametrize, in place, the ``weight`` of every Conv1d/2d/3d and Linear as w = Ψ(v).
+
+    Args:
+        model: the network; its current weights become Ψ(v) exactly (v = Ψ⁻¹(w)).
+        method: "arctan" (the weight compander), "arsinh", "erf", "powerprop" (option
+            ``alpha``, default 2) or "weightnorm" (torch's weight_norm, option ``dim``).
+        a, b: scales of the a·f(v/b) methods (> 0). For learnable scales, their initial values.
+        learnable: None (fixed), "fine" (a, b per layer) or "coarse" (one a, b for the network).
+        include, exclude: glob pattern(s) on module names selecting the layers.
+        clip: move initial weights outside Ψ's range inside it (reported) instead of failing.
+        min_scale: learnable a, b are clamped to at least this in the forward pass.
+
+    Returns:
+        ``model`` itself, with ``model.wcviz_compand`` describing what was done.
+
+    Raises:
+        WcvizError: on a bad method or scale, or an initial weight outside Ψ's range.
+    """
+    params = _method_params(method, a, b, options) if method in ALL_METHODS else {}
+    _check_args(method, params, learnable)
+    if options:
+        raise WcvizError(f"unknown option(s) for method {method!r}: {', '.join(options)}")
+    if getattr(model, "wcviz_compand", None) is not None:
+        raise WcvizError("model is already companded; call wcviz.bake(model) first")
+    layers = tracked_layers(model, include=include, exclude=exclude)
+    if not layers:
+        raise WcvizError("no Conv1d/2d/3d or Linear layer matched; check include/exclude")
+    coarse = ScalePair(a, b).to(layers[0][1].weight.device) if learnable == "coarse" else None
+    clipped = {}
+    for name, module in layers:
+        if parametrize.is_parametrized(module, "weight"):
+            raise WcvizError(f"layer {name!r} already has a weight parametrization; "
+                             "compand a plain model")
+        if method == "weightnorm":
+            torch.nn.utils.parametrizations.weight_norm(module, "weight", dim=params["dim"])
+            continue
+        bound = get_method(method).bound(**params)
+        fraction = _fit_range(name, module.weight.data, bound, clip, method)
+        if fraction:
+            clipped[name] = fraction
+        scales = coarse if coarse is not None else (
+            ScalePair(a, b).to(module.weight.device) if learnable == "fine" else None)
+        shared = coarse is not None and name != layers[0][0]
+        parametrize.register_parametrization(
+            module, "weight",
+            Compander(method, params, scales, shared, learnable, min_scale))
+    report = CompandReport(method, params, learnable, [n for n, _ in layers], clipped)
+    object.__setattr__(model, "wcviz_compand", report)
+    return model
+
+
+def bake(model: nn.Module) -> nn.Module:
+    """Remove every weight reparametrization in place, leaving plain weights w = Ψ(v).
+
+    Outputs are unchanged, and the ``state_dict`` loads with ``strict=True`` into a
+    never-companded model of the same architecture. Returns ``model``.
+    """
+    for module in list(model.modules()):
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            _drop_weight_norm_hook(module)
+    if "wcviz_compand" in model.__dict__:
+        del model.__dict__["wcviz_compand"]
+    return model
+
+
+def _drop_weight_norm_hook(module: nn.Module) -> None:
+    """Remove the load-state-dict hook torch's ``weight_norm`` leaves behind.
+
+    It converts old ``weight_g``/``weight_v`` checkpoints, is a local function (so a baked
+    model would not pickle) and has no use once the weight is plain.
+    """
+    hooks = module._load_state_dict_pre_hooks
+    for key, hook in list(hooks.items()):
+        if getattr(getattr(hook, "hook", hook), "__name__", "") == "_weight_norm_compat_hook":
+            del hooks[key]
+
+
+def compander_of(module: nn.Module) -> Compander | None:
+    """The :class:`Compander` on ``module.weight``, or None (plain or weight-normed layer)."""
+    if not parametrize.is_parametrized(module, "weight"):
+        return None
+    for p in module.parametrizations.weight:
+        if isinstance(p, Compander):
+            return p
+    return None
+
+
+def raw_weight(module: nn.Module) -> Tensor | None:
+    """The stored parameter behind ``module.weight``: v for a compander, the direction v of
+    weight norm (``original1``), None for a plain layer."""
+    if not parametrize.is_parametrized(module, "weight"):
+        return None
+    plist = module.parametrizations.weight
+    return plist.original if hasattr(plist, "original") else plist.original1
+
+
+@dataclass
+class LayerWeights:
+    """A tracked layer's current state, as recorded: w = Ψ(v), v, a and b (detached)."""
+
+    weight: Tensor
+    raw: Tensor | None  # v, None for a plain layer
+    method: str | None  # "arctan", ..., "weightnorm", or None for a plain layer
+    a: float | None
+    b: float | None
+
+
+def layer_weights(module: nn.Module) -> LayerWeights:
+    """Snapshot of one conv/linear layer for recording (no copies beyond computing Ψ(v))."""
+    with torch.no_grad():
+        weight = module.weight.detach()
+        raw = raw_weight(module)
+        comp = compander_of(module)
+        method = comp.method.name if comp else ("weightnorm" if raw is not None else None)
+        scal = comp.scalar_params() if comp else {}
+        return LayerWeights(weight, None if raw is None else raw.detach(), method,
+                            scal.get("a"), scal.get("b"))
+
+
+def compand_info(model: nn.Module) -> dict | None:
+    """What ``compand`` did to ``model`` (method, parameters, learnable, layers), or None."""
+    report = getattr(model, "wcviz_compand", None)
+    return None if report is None else report.as_dict()
