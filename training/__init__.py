@@ -1,0 +1,8 @@
+"""training: the paper's models, datasets and recipes, and a resumable, DDP-ready loop.
+
+* :mod:`training.models`: the model zoo (``MODELS``, ``build_model``).
+* :mod:`training.datasets`: CIFAR-10/100, TinyImageNet, ImageNet, the built-in digits, synthetic data.
+* :mod:`training.presets`: one table with a preset per experiment of the paper.
+* :mod:`training.loop`: build, train one epoch, evaluate, checkpoint; records through ``wcviz.Recorder``.
+* :mod:`training.cli`: ``wcviz train``, ``wcviz sweep``, ``wcviz demo``.
+"""
