@@ -70,7 +70,10 @@ def _erf_grad(v: Tensor, a=1.0, b=1.0) -> Tensor:
 
 def _powerprop(v: Tensor, alpha=2.0) -> Tensor:
     # sign(v)·|v|^α rather than v·|v|^(α−1): the latter's autograd gives 0·inf = NaN at v = 0
-    # for 1 < α < 2; this form has the finite derivative α|v|^(α−1) for every α ≥ 1.
+    # for 1 < α < 2; this form has the finite derivative α|v|^(α−1) for every α > 1.
+    if alpha == 1:
+        # Ψ is the identity; sign(v)·|v| would have autograd derivative 0 at v = 0, not 1.
+        return v * 1.0
     return torch.sign(v) * v.abs() ** alpha
 
 
