@@ -1,0 +1,300 @@
+"""``Recorder``: exact per-layer weight statistics of any model into a run store.
+
+Recording a training loop takes three lines::
+
+    rec = wcviz.Recorder(model, "runs/my-run", config=cfg)   # records nothing yet
+    rec.record(0)                                            # before training
+    rec.record(epoch, {"train_loss": loss, "val_acc": acc})  # after each epoch
+
+(``with wcviz.Recorder(...) as rec:`` also marks the run finished, or failed on an exception.)
+
+For every tracked layer (conv and linear weights, reparametrized or not) a record holds the
+statistics of w = Ψ(v) (:mod:`wcviz.stats`), the quantiles of the raw parameter v, and the
+layer's current a and b. All layers' statistics are computed on the model's device and moved
+to the host in one transfer per record.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from wcviz.compander import compand_info, compander_of, raw_weight
+from wcviz.errors import WcvizError
+from wcviz.layers import layer_kind, tracked_layers
+from wcviz import stats as S
+from wcviz.store import CONFIG_NAME, STORE_NAME, RunStore, config_json, read_root_attrs
+
+
+class Recorder:
+    """Records a model's weight statistics into ``run_dir/record.zarr``.
+
+    Args:
+        model: any ``nn.Module``; companded models (``wcviz.compand``) also get v, a, b.
+        run_dir: the run directory (created); the store is ``run_dir/record.zarr``.
+        config: the run's resolved config (JSON-able dict), stored with the run; on resume it
+            must equal the stored one.
+        layers: module names to track (default: every Conv1d/2d/3d and Linear).
+        quantiles: quantile probabilities (default :data:`wcviz.stats.QUANTILES`).
+        resume: reopen an existing store and continue after its last committed record.
+        overwrite: replace an existing store.
+        attrs: store attributes (model, dataset, seed, ...).
+        thresholds: near-zero thresholds, "abs=<v>" or "rel=<v>" (× the layer's std at the
+            time the store is created, i.e. epoch 0).
+        bins: histogram bins per layer.
+        hist_range_factor: histogram half-range as a multiple of max|w| at creation.
+
+    Raises:
+        WcvizError: an existing store without ``resume``/``overwrite``, a resume with another
+            config or other layers, unknown layer names, bad thresholds or quantiles.
+    """
+
+    def __init__(self, model: nn.Module, run_dir, config: dict | None = None, *,
+                 layers: Sequence[str] | None = None, quantiles: Sequence[float] = S.QUANTILES,
+                 resume: bool = False, overwrite: bool = False, attrs: dict | None = None,
+                 thresholds: Sequence[str] = S.DEFAULT_THRESHOLDS, bins: int = S.DEFAULT_BINS,
+                 hist_range_factor: float = S.HIST_RANGE_FACTOR):
+        if resume and overwrite:
+            raise WcvizError("pass resume=True or overwrite=True, not both")
+        self.model = model
+        self._layers = _select_layers(model, layers)
+        self._warned_nonfinite: set[str] = set()
+        self._finished = False
+        self.store = (self._reopen(run_dir, config) if resume else
+                      self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
+                                   bins, hist_range_factor))
+        self._load_plan()
+
+    # ---- setup
+
+    def _create(self, run_dir, config, quantiles, overwrite, attrs, thresholds, bins,
+                factor) -> RunStore:
+        if bins < 1:
+            raise WcvizError(f"bins must be >= 1, got {bins}")
+        with torch.no_grad():
+            weights = [m.weight.detach() for _, m in self._layers]
+            std0 = [S.weight_std(w) for w in weights]
+            edges = [S.histogram_edges(S.histogram_range(w, _bound(m), factor), bins)
+                     for w, (_, m) in zip(weights, self._layers)]
+        return RunStore.create(
+            run_dir, layers=[n for n, _ in self._layers],
+            layer_kinds=[layer_kind(m) for _, m in self._layers],
+            layer_numel=[w.numel() for w in weights], bin_edges=np.stack(edges),
+            thresholds=thresholds, quantiles=quantiles, config=config, overwrite=overwrite,
+            attrs={**_model_attrs(self.model), **(attrs or {})}, weight_std_init=std0)
+
+    def _reopen(self, run_dir, config) -> RunStore:
+        from pathlib import Path
+
+        path = Path(run_dir) / STORE_NAME
+        if not path.exists():
+            raise WcvizError(f"cannot resume: no run store at {path}; drop resume=True to "
+                             f"start a new run")
+        stored = read_root_attrs(path).get("config")
+        if config is not None and config_json(config) != stored:
+            raise WcvizError(f"cannot resume {run_dir}: the config differs from the stored "
+                             f"one ({Path(run_dir) / CONFIG_NAME}); use the same config or a "
+                             f"new run dir")
+        store = RunStore.open(run_dir)
+        names = [n for n, _ in self._layers]
+        if names != store.layers:
+            raise WcvizError(f"cannot resume {run_dir}: the model's tracked layers differ from "
+                             f"the stored ones ({len(names)} vs {len(store.layers)} layers)")
+        store.set_attrs(status="running", ended=None)
+        return store
+
+    def _load_plan(self) -> None:
+        """Per-layer absolute near-zero cutoffs and histogram ranges, from the store."""
+        import zarr
+
+        group = zarr.open_group(self.store.path, mode="r", zarr_format=3)
+        edges = np.asarray(group["bin_edges"][...])
+        std0 = np.asarray(group["weight_std_init"][...])
+        parsed = [S.parse_threshold(t) for t in self.store.thresholds]
+        self._cutoffs = [[t.value * (s if t.kind == "rel" else 1.0) for t in parsed]
+                         for s in std0]
+        self._ranges = [float(e[-1]) for e in edges]
+        self._layout = S.SummaryLayout(len(self.store.quantiles), len(parsed), self.store.n_bins)
+
+    # ---- public API
+
+    @property
+    def n_records(self) -> int:
+        """Records committed so far (including those of earlier processes on resume)."""
+        return self.store.n_committed
+
+    @property
+    def next_epoch(self) -> float:
+        """The epoch to continue at: 0 for a new run, else last recorded epoch (floored) + 1."""
+        last = self.store.last_epoch
+        return 0 if last is None else math.floor(last) + 1
+
+    @property
+    def last_epoch(self) -> float | None:
+        """The last committed epoch (None before the first record)."""
+        return self.store.last_epoch
+
+    def record(self, epoch: float, metrics: dict | None = None, step: int | None = None) -> bool:
+        """Record the model's current weights (and ``metrics``) as epoch ``epoch``.
+
+        Args:
+            epoch: 0 before training, the number of epochs trained after them; fractional
+                for sub-epoch records (e.g. ``step / steps_per_epoch``).
+            metrics: scalars such as train_loss, val_acc, lr, epoch_seconds (floats or 0-dim
+                tensors); names outside the schema get their own variable.
+            step: the optimizer step count (optional).
+
+        Returns:
+            True when recorded; False when ``epoch`` is not after the last recorded one (a
+            resumed run replaying an epoch), which is skipped with a warning.
+        """
+        if self._finished:
+            raise WcvizError("this Recorder is finished; create a new one (resume=True) "
+                             "to record more")
+        last = self.store.last_epoch
+        if last is not None and float(epoch) <= last:
+            warnings.warn(f"epoch {float(epoch):g} is already recorded (last recorded epoch "
+                          f"{last:g}); skipped", RuntimeWarning, stacklevel=2)
+            return False
+        stats = self.compute()
+        self.store.append(epoch, step, stats, _plain_metrics(metrics))
+        return True
+
+    def compute(self) -> dict[str, np.ndarray]:
+        """The statistics of the current weights, shaped like the store's variables."""
+        nq = len(self.store.quantiles)
+        with torch.no_grad():
+            vectors = [self._layer_vector(i, m, nq) for i, (_, m) in enumerate(self._layers)]
+            host = _to_host(vectors)  # the one device -> host transfer of the record
+        size = self._layout.size
+        out = self._layout.unpack(host[:, :size])
+        out["v_quantile"] = host[:, size:size + nq]
+        out["a"], out["b"] = host[:, size + nq], host[:, size + nq + 1]
+        flags = out.pop("nonfinite_flag")
+        out["weight_nonfinite"] = np.zeros(len(self._layers))
+        if flags.any():
+            self._flag_nonfinite(out, np.flatnonzero(flags))
+        return out
+
+    def finish(self, status: str = "finished") -> None:
+        """Mark the run ``finished`` (or ``failed``); further records are refused."""
+        if not self._finished:
+            self.store.finish(status)
+            self._finished = True
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.finish("finished" if exc_type is None else "failed")
+        return False
+
+    # ---- internals
+
+    def _layer_vector(self, i: int, module: nn.Module, nq: int) -> Tensor:
+        weight = module.weight.detach()
+        summary = S.weight_summary(weight, self.store.quantiles, self._cutoffs[i],
+                                   self._ranges[i], self.store.n_bins)
+        raw = raw_weight(module)
+        vq = (S.exact_quantiles(raw.detach(), self.store.quantiles) if raw is not None else
+              torch.full((nq,), math.nan, dtype=torch.float64, device=summary.device))
+        a, b = _scales(module, summary.device)
+        return torch.cat([summary, vq.to(summary.device), a, b])
+
+    def _flag_nonfinite(self, out: dict, rows: np.ndarray) -> None:
+        """Count the non-finite weights of flagged layers, and warn once per layer."""
+        names = []
+        for i in rows:
+            weight = self._layers[i][1].weight.detach()
+            out["weight_nonfinite"][i] = float((~torch.isfinite(weight)).sum())
+            if torch.isnan(weight).any():
+                out["weight_quantile"][i] = np.nan
+            names.append(self._layers[i][0])
+        new = [n for n in names if n not in self._warned_nonfinite]
+        self._warned_nonfinite.update(new)
+        if new:
+            warnings.warn(f"non-finite weights (NaN or inf) in layer(s) {', '.join(new)}; "
+                          f"recorded and counted in 'weight_nonfinite'", RuntimeWarning,
+                          stacklevel=4)
+
+
+def _select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, nn.Module]]:
+    if names is None:
+        layers = tracked_layers(model)
+        if not layers:
+            raise WcvizError("the model has no Conv1d/2d/3d or Linear layer to record; pass "
+                             "layers=[...] naming modules that have a weight")
+        return layers
+    if isinstance(names, str):
+        names = [names]
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise WcvizError(f"unknown layer name(s) {missing}; see model.named_modules() "
+                         f"for the names")
+    bad = [n for n in names if not isinstance(getattr(modules[n], "weight", None), Tensor)]
+    if bad:
+        raise WcvizError(f"module(s) {bad} have no weight tensor to record")
+    if len(set(names)) != len(names):
+        raise WcvizError(f"layer names must be distinct, got {list(names)}")
+    return [(n, modules[n]) for n in names]
+
+
+def _bound(module: nn.Module) -> float | None:
+    """|Ψ| bound of a layer's fixed-scale compander (None: unbounded or learnable a)."""
+    comp = compander_of(module)
+    if comp is None or comp.learnable is not None:
+        return None
+    return float(comp.method.bound(**comp.fixed))
+
+
+def _scales(module: nn.Module, device) -> tuple[Tensor, Tensor]:
+    """The layer's current a and b as 1-element float64 tensors on ``device`` (NaN if none)."""
+    comp = compander_of(module)
+    params = comp.params() if comp is not None else {}
+    out = []
+    for key in ("a", "b"):
+        value = params.get(key, math.nan)
+        if isinstance(value, Tensor):
+            out.append(value.detach().reshape(1).to(device=device, dtype=torch.float64))
+        else:
+            out.append(torch.tensor([float(value)], dtype=torch.float64, device=device))
+    return out[0], out[1]
+
+
+def _to_host(vectors: list[Tensor]) -> np.ndarray:
+    """Stack per-layer vectors (padding to one length) and copy them to the host once."""
+    width = max(v.numel() for v in vectors)
+    device = vectors[0].device  # a model split over devices gathers on the first one
+    padded = [torch.nn.functional.pad(v.to(device), (0, width - v.numel()), value=math.nan)
+              for v in vectors]
+    return torch.stack(padded).cpu().numpy()
+
+
+def _plain_metrics(metrics: dict | None) -> dict[str, float]:
+    out = {}
+    for name, value in (metrics or {}).items():
+        if isinstance(value, Tensor):
+            value = value.detach().item()
+        try:
+            out[str(name)] = float(value) if value is not None else math.nan
+        except (TypeError, ValueError):
+            raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
+    return out
+
+
+def _model_attrs(model: nn.Module) -> dict:
+    """method/a/b/learnable from ``compand_info`` and the device of the first parameter."""
+    info = compand_info(model) or {}
+    first = next(model.parameters(), None)
+    attrs = {"method": info.get("method", "none"), "a": info.get("a"), "b": info.get("b"),
+             "learnable": info.get("learnable"),
+             "device": str(first.device) if first is not None else "cpu"}
+    if info.get("alpha") is not None:
+        attrs["alpha"] = info["alpha"]
+    return attrs

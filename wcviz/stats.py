@@ -1,0 +1,283 @@
+"""Exact per-layer weight statistics, computed on the tensor's own device.
+
+Everything a record needs from one weight tensor is packed into one small float64 vector on
+the tensor's device (:func:`weight_summary`); the recorder concatenates the vectors of all
+layers and moves them to the host in one transfer per record. No statistic copies the whole
+tensor to the host.
+
+Definitions (the run store's variables are these, per layer and record):
+
+* **quantiles**: exactly ``numpy.quantile(w, q)`` with its default ``linear`` method, at
+  :data:`QUANTILES` (TensorBoard's basis points) or any list. The two order statistics around
+  each quantile are found by *selection*, never by a full sort (``numpy.partition`` on CPU
+  tensors, which share memory with numpy; ``torch.kthvalue`` on other devices), so tensors
+  above 2^24 elements (where ``torch.quantile`` refuses) work too. A NaN weight makes every
+  quantile NaN, as in numpy.
+* **near-zero fraction**: the fraction of weights with ``|w| < t`` (strict; exact zeros count),
+  over all n weights (a NaN weight counts as not near zero). ``t`` is absolute (label
+  ``"abs=0.001"``) or relative to the layer's standard deviation at the first record
+  (``"rel=0.1"`` means t = 0.1 × std₀).
+* **histogram**: counts over ``bins`` equal-width bins on the fixed range ``[-R, R]`` chosen
+  at the first record (:func:`histogram_range`); values outside the range are counted in the
+  first/last bin, so the counts always sum to the number of non-NaN weights.
+* **moments**: mean, standard deviation (population, ddof = 0), max |w|, L2 norm ‖w‖₂.
+* **participation ratio** (Σ|w|)² / (n·Σw²): 1 when all weights have the same magnitude,
+  about 1/n when one weight dominates ("weight democracy"); NaN for an all-zero tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wcviz.errors import WcvizError
+
+#: TensorBoard's histogram basis points (0, ±1σ, ±1.5σ, ±2σ of a normal, as fractions).
+#: The single source of truth for the quantile list.
+QUANTILES = (0.0, 0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332, 1.0)
+
+#: Near-zero thresholds recorded by default: two absolute, two relative to std at epoch 0.
+DEFAULT_THRESHOLDS = ("abs=0.001", "abs=0.01", "rel=0.01", "rel=0.1")
+
+#: Histogram bins per layer. Odd, so that one bin is centred on 0.
+DEFAULT_BINS = 81
+
+#: Histogram half-range R = HIST_RANGE_FACTOR × max|w| at the first record: baseline weights
+#: grow several-fold early in training (the paper's Fig. 3), so the range leaves room for it.
+HIST_RANGE_FACTOR = 4.0
+
+#: Scalar statistics at the end of each summary vector, in this order.
+MOMENTS = ("weight_mean", "weight_std", "weight_absmax", "weight_l2", "weight_participation")
+
+_THRESHOLD_RE = re.compile(r"^(abs|rel)=(.+)$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A near-zero threshold: ``kind`` "abs" (value in weight units) or "rel" (× std₀)."""
+
+    label: str
+    kind: str
+    value: float
+
+
+def parse_threshold(label: str) -> Threshold:
+    """Parse ``"abs=<value>"`` or ``"rel=<value>"`` (value > 0).
+
+    Raises:
+        WcvizError: on any other form.
+    """
+    match = _THRESHOLD_RE.match(str(label).strip())
+    value = _float_or_nan(match.group(2)) if match else math.nan
+    if not match or not (math.isfinite(value) and value > 0):
+        raise WcvizError(f"bad near-zero threshold {label!r}; write 'abs=<value>' or "
+                         f"'rel=<value>' with a positive value, e.g. 'abs=0.001' or 'rel=0.1'")
+    return Threshold(f"{match.group(1)}={match.group(2)}", match.group(1), value)
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    """Validate a quantile list (values in [0, 1], increasing); returns it as a tuple."""
+    qs = tuple(float(q) for q in quantiles)
+    if not qs or any(not 0.0 <= q <= 1.0 for q in qs) or list(qs) != sorted(set(qs)):
+        raise WcvizError(f"quantiles must be distinct increasing values in [0, 1], got {qs}")
+    return qs
+
+
+# ---------------------------------------------------------------- quantiles by selection
+
+
+def _quantile_plan(n: int, quantiles: Sequence[float]):
+    """numpy's ``linear`` method as index arithmetic (numpy's own formulas, in float64).
+
+    Returns:
+        (ranks, lo_pos, hi_pos, gamma): the distinct 0-based ranks to select, for each
+        quantile the positions of its two order statistics in ``ranks``, and the weight of the
+        upper one.
+    """
+    q = np.asarray(quantiles, dtype=np.float64)
+    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1  # numpy: alpha = beta = 1, i.e. q·(n − 1)
+    lo = np.floor(virtual)
+    hi = lo + 1
+    gamma = virtual - lo
+    above = virtual >= n - 1
+    lo[above] = hi[above] = n - 1
+    below = virtual < 0
+    lo[below] = hi[below] = 0
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    ranks = np.unique(np.concatenate([lo, hi]))
+    return ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
+
+
+def order_statistics(x: Tensor, ranks: Sequence[int]) -> Tensor:
+    """The values of rank ``ranks`` (0-based, ascending order) of flat ``x``, as float64.
+
+    Selection, not a full sort: on CPU ``numpy.partition`` (introselect, O(n) per rank block)
+    on the tensor's own memory; on other devices one ``torch.kthvalue`` (radix select) per rank.
+    NaN sorts last, as in numpy.
+    """
+    ranks = [int(r) for r in ranks]
+    if x.device.type == "cpu":
+        arr = x.detach().numpy()
+        picked = np.partition(arr, ranks)[ranks] if ranks else arr[:0]
+        return torch.from_numpy(picked.astype(np.float64))
+    values = [torch.kthvalue(x, r + 1).values for r in ranks]
+    return torch.stack(values).to(torch.float64) if values else x.new_zeros(0, dtype=torch.float64)
+
+
+def exact_quantiles(x: Tensor, quantiles: Sequence[float] = QUANTILES) -> Tensor:
+    """Exactly ``numpy.quantile(x, quantiles)`` (linear), on ``x``'s device, as float64.
+
+    Args:
+        x: any tensor (flattened); float16/bfloat16 are widened to float32.
+        quantiles: probabilities in [0, 1].
+
+    Returns:
+        float64 tensor of ``len(quantiles)`` values on ``x.device``; all NaN when ``x`` is
+        empty or holds a NaN.
+    """
+    flat = _flat(x)
+    n = flat.numel()
+    if n == 0:
+        return torch.full((len(quantiles),), math.nan, dtype=torch.float64, device=x.device)
+    ranks, lo_pos, hi_pos, gamma = _quantile_plan(n, quantiles)
+    stats = order_statistics(flat, ranks).to(x.device)
+    lo_pos, hi_pos = (torch.as_tensor(p, device=x.device) for p in (lo_pos, hi_pos))
+    a, b = stats[lo_pos], stats[hi_pos]
+    t = torch.as_tensor(gamma, dtype=torch.float64, device=x.device)
+    # numpy's _lerp: a + (b − a)·t, evaluated from the nearer end for t ≥ 0.5.
+    diff = b - a
+    out = torch.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    has_nan = torch.isnan(stats[-1:])  # NaN selects last: a NaN anywhere is the max
+    return torch.where(has_nan, torch.full_like(out, math.nan), out)
+
+
+def _flat(x: Tensor) -> Tensor:
+    flat = x.detach().reshape(-1)
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.to(torch.float32)
+    return flat.contiguous()
+
+
+# ---------------------------------------------------------------- histogram range
+
+
+def histogram_range(weight: Tensor, bound: float | None = None,
+                    factor: float = HIST_RANGE_FACTOR) -> float:
+    """The half-range R of a layer's fixed histogram edges ``[-R, R]``, chosen once.
+
+    R = ``factor`` × max|w| at the first record. For a bounded reparametrization (|Ψ| <
+    ``bound``, e.g. aπ/2 for arctan with fixed a) R is capped at the bound, since no weight can
+    get past it. A zero or non-finite max gives R = 1 (so the edges stay valid).
+    """
+    finite = _flat(weight)
+    finite = finite[torch.isfinite(finite)]
+    absmax = float(finite.abs().max()) if finite.numel() else 0.0
+    half = factor * absmax
+    if bound is not None and math.isfinite(bound) and bound > 0:
+        half = min(half, float(bound))
+    return half if half > 0 and math.isfinite(half) else 1.0
+
+
+def weight_std(weight: Tensor) -> float:
+    """The population std (ddof 0) of a tensor, as used for relative thresholds (NaN if empty)."""
+    flat = _flat(weight)
+    return float(_moments(flat, flat.abs())[1])
+
+
+def histogram_edges(half_range: float, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """``bins + 1`` equal-width edges on ``[-half_range, half_range]`` (float64)."""
+    return np.linspace(-half_range, half_range, bins + 1)
+
+
+# ---------------------------------------------------------------- one layer's summary
+
+
+@dataclass(frozen=True)
+class SummaryLayout:
+    """Where each statistic sits in a :func:`weight_summary` vector."""
+
+    n_quantiles: int
+    n_thresholds: int
+    n_bins: int
+
+    @property
+    def size(self) -> int:
+        # quantiles | fractions | histogram | moments | non-finite flag
+        return self.n_quantiles + self.n_thresholds + self.n_bins + len(MOMENTS) + 1
+
+    def unpack(self, vec: np.ndarray) -> dict[str, np.ndarray]:
+        """Split summary vectors (..., size) into named arrays (host side)."""
+        q, t, b = self.n_quantiles, self.n_thresholds, self.n_bins
+        out = {"weight_quantile": vec[..., :q],
+               "near_zero_fraction": vec[..., q:q + t],
+               "weight_histogram": vec[..., q + t:q + t + b]}
+        for i, name in enumerate(MOMENTS):
+            out[name] = vec[..., q + t + b + i]
+        out["nonfinite_flag"] = vec[..., -1]
+        return out
+
+
+def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence[float],
+                   half_range: float, bins: int) -> Tensor:
+    """All statistics of one weight tensor as one float64 vector on ``x``'s device.
+
+    Args:
+        x: the weight tensor (any shape).
+        quantiles: probabilities for :func:`exact_quantiles`.
+        cutoffs: absolute near-zero thresholds t (fraction of |w| < t each).
+        half_range: R of the histogram range [-R, R].
+        bins: number of histogram bins.
+
+    Returns:
+        float64 vector laid out as :class:`SummaryLayout` describes. The last entry is 1 when
+        the tensor holds a NaN or ±inf (then moments are NaN/inf and the caller flags it).
+    """
+    flat = _flat(x)
+    n = flat.numel()
+    dev = flat.device
+    parts = [exact_quantiles(flat, quantiles)]
+    mag = flat.abs()
+    counts = [torch.count_nonzero(mag < float(t)) for t in cutoffs]
+    parts.append(torch.stack(counts).to(torch.float64) / max(n, 1) if counts
+                 else torch.zeros(0, dtype=torch.float64, device=dev))
+    parts.append(_histogram(flat, half_range, bins))
+    parts.append(_moments(flat, mag))
+    parts.append((~torch.isfinite(parts[-1][3:4])).to(torch.float64))  # ‖w‖₂ non-finite
+    return torch.cat([p.to(dev) for p in parts])
+
+
+def _histogram(flat: Tensor, half_range: float, bins: int) -> Tensor:
+    """Counts over equal bins of [-R, R]; outside values clamped into the end bins."""
+    if flat.numel() == 0:
+        return torch.zeros(bins, dtype=torch.float64, device=flat.device)
+    clamped = flat.clamp(-half_range, half_range)
+    return torch.histc(clamped, bins, -half_range, half_range).to(torch.float64)
+
+
+def _moments(flat: Tensor, mag: Tensor) -> Tensor:
+    """mean, std (ddof 0), max|w|, ‖w‖₂, participation ratio, in float64."""
+    n = flat.numel()
+    if n == 0:
+        return torch.full((len(MOMENTS),), math.nan, dtype=torch.float64, device=flat.device)
+    total = flat.sum(dtype=torch.float64)
+    l1 = mag.sum(dtype=torch.float64)
+    l2 = torch.linalg.vector_norm(flat, dtype=torch.float64)
+    absmax = mag.max().to(torch.float64)
+    mean = total / n
+    # Var = E[w²] − mean²; |mean| ≪ std for weights, so the cancellation is harmless.
+    std = torch.sqrt(torch.clamp(l2 * l2 / n - mean * mean, min=0.0))
+    participation = l1 * l1 / (n * l2 * l2)
+    return torch.stack([mean, std, absmax, l2, participation])

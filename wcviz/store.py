@@ -1,0 +1,589 @@
+"""The run store: one Zarr v3 directory per run, crash-safe appends, xarray reading.
+
+A run lives in ``<runs_root>/<run_id>/``: ``record.zarr`` (this module), ``config.json`` (the
+resolved config) and ``checkpoints/``. ``xarray.open_zarr(".../record.zarr")`` opens the raw
+store with nothing else; :func:`open_run` is the same, sliced to the committed records.
+
+Write protocol (each step is one atomic file write, zarr >= 3.1.3 writes via rename):
+
+1. **create**: the whole store is built in a temporary directory and renamed into place, so a
+   store either exists complete with zero records or not at all.
+2. **append** record k: the epoch axis is preallocated in blocks of :data:`EPOCH_CHUNK` rows
+   (NaN-filled, one chunk file per block); when full, every array grows by one block. The
+   record is written as row k of every epoch array (data first, the ``epoch``/``step``
+   coordinates last), then **committed** by rewriting the root attribute ``n_committed``.
+3. **read**: readers take ``n_committed`` and slice to it, so they see records 0..k-1 whole,
+   never a torn one. Rows beyond it are NaN (``epoch`` is NaN there) in normal operation; after
+   a kill mid-append the uncommitted row may hold part of a record until the run is resumed.
+
+A kill during the (rare, once per block) grow can leave arrays of two lengths; :func:`open_run`
+reads such a store anyway and :meth:`RunStore.open` (resume) finishes the grow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from wcviz.errors import WcvizError
+from wcviz.stats import QUANTILES, check_quantiles, parse_threshold
+
+SCHEMA_VERSION = 1
+STORE_NAME = "record.zarr"
+CONFIG_NAME = "config.json"
+#: Rows per chunk along ``epoch``, and the block by which the epoch axis grows.
+EPOCH_CHUNK = 128
+
+#: Metrics with a fixed place in the schema (NaN where not measured). Other metric names
+#: passed to ``append`` get their own (epoch) variable on first use.
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
+           "epoch_seconds")
+
+#: Per-layer variables: name -> dims after ``epoch``. The single source of truth of the schema.
+LAYER_VARS: dict[str, tuple[str, ...]] = {
+    "weight_quantile": ("layer", "quantile"),
+    "near_zero_fraction": ("layer", "threshold"),
+    "weight_histogram": ("layer", "bin"),
+    "weight_mean": ("layer",),
+    "weight_std": ("layer",),
+    "weight_absmax": ("layer",),
+    "weight_l2": ("layer",),
+    "weight_participation": ("layer",),
+    "weight_nonfinite": ("layer",),  # count of NaN/±inf weights (0 normally)
+    "v_quantile": ("layer", "quantile"),
+    "a": ("layer",),
+    "b": ("layer",),
+}
+
+#: Non-index coordinates, listed in every data variable's CF ``coordinates`` attribute so that
+#: xarray opens them as coordinates.
+AUX_COORDS = ("step", "layer_kind", "layer_numel", "threshold_kind", "threshold_value",
+              "bin_edges", "weight_std_init")
+
+STATUSES = ("running", "finished", "failed")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_safe(value):
+    """Attribute values as JSON: NaN/inf become None (zarr attributes are JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.floating, np.integer)):
+        return _json_safe(value.item())
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def config_json(config: dict | None) -> str:
+    """The canonical JSON text of a config (sorted keys), used for storing and comparing."""
+    try:
+        return json.dumps(_json_safe(config or {}), sort_keys=True, default=str)
+    except (TypeError, ValueError) as err:
+        raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from err
+
+
+def store_path(path) -> Path:
+    """The ``record.zarr`` of a run directory (or the path itself if it is one)."""
+    path = Path(path)
+    return path if path.name == STORE_NAME or (path / "zarr.json").is_file() else path / STORE_NAME
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_root_attrs(store: Path) -> dict:
+    """The root attributes of a store from its ``zarr.json`` (no array is read).
+
+    Raises:
+        WcvizError: not a run store, corrupt, or another schema version.
+    """
+    meta = store / "zarr.json"
+    if not store.exists():
+        raise WcvizError(f"no run store at {store}; pass a run directory that holds "
+                         f"{STORE_NAME} (made by wcviz.Recorder)")
+    try:
+        doc = json.loads(meta.read_text())
+    except FileNotFoundError:
+        raise WcvizError(f"{store} is not a Zarr store (no zarr.json); pass a run directory "
+                         f"made by wcviz.Recorder") from None
+    except (OSError, ValueError) as err:
+        raise WcvizError(f"corrupt run store {store}: unreadable zarr.json ({err})") from None
+    attrs = doc.get("attributes") if isinstance(doc, dict) else None
+    if not isinstance(attrs, dict) or "schema_version" not in attrs:
+        raise WcvizError(f"{store} is a Zarr store but not a wcviz run store "
+                         f"(no schema_version attribute)")
+    if attrs["schema_version"] != SCHEMA_VERSION:
+        raise WcvizError(f"{store} has run-store schema version {attrs['schema_version']!r}; "
+                         f"this wcviz reads version {SCHEMA_VERSION}; use the wcviz that wrote it")
+    if not isinstance(attrs.get("n_committed"), int) or attrs["n_committed"] < 0:
+        raise WcvizError(f"corrupt run store {store}: bad n_committed attribute")
+    return attrs
+
+
+# ---------------------------------------------------------------- writer
+
+
+class RunStore:
+    """Writer of one run store. Use :meth:`create` (new run) or :meth:`open` (resume)."""
+
+    def __init__(self, run_dir: Path, group):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STORE_NAME
+        self._group = group
+        self._arrays = {name: arr for name, arr in group.arrays()}
+        self._epoch_vars = [n for n, a in self._arrays.items()
+                            if a.metadata.dimension_names and a.metadata.dimension_names[0] == "epoch"]
+        attrs = dict(group.attrs)
+        self.n_committed = int(attrs["n_committed"])
+        self.layers = [str(s) for s in self._arrays["layer"][:]]
+        self.quantiles = tuple(float(q) for q in self._arrays["quantile"][:])
+        self.thresholds = [str(s) for s in self._arrays["threshold"][:]]
+        self.n_bins = int(self._arrays["bin"].shape[0])
+        self.last_epoch = (float(self._arrays["epoch"][self.n_committed - 1])
+                           if self.n_committed else None)
+
+    # ---- creation
+
+    @classmethod
+    def create(cls, run_dir, *, layers: Sequence[str], layer_kinds: Sequence[str],
+               layer_numel: Sequence[int], bin_edges, thresholds: Sequence[str],
+               quantiles: Sequence[float] = QUANTILES, attrs: dict | None = None,
+               config: dict | None = None, overwrite: bool = False,
+               weight_std_init: Sequence[float] | None = None) -> "RunStore":
+        """Create a new run store with zero records (atomically).
+
+        Args:
+            run_dir: the run directory (created if missing); the store is ``run_dir/record.zarr``.
+            layers, layer_kinds, layer_numel: per tracked layer, in model order.
+            bin_edges: array (layer, bins + 1) of increasing histogram edges.
+            thresholds: labels "abs=<v>" / "rel=<v>" (rel = × the layer's std at epoch 0).
+            quantiles: the quantile probabilities.
+            attrs: store attributes (model, dataset, seed, method, a, b, learnable, ...).
+            config: the run's resolved config (stored as JSON and as ``config.json``).
+            overwrite: replace an existing store (otherwise an existing store is an error).
+            weight_std_init: per-layer std at epoch 0 (what "rel" thresholds multiply).
+
+        Raises:
+            WcvizError: bad arguments, or an existing store without ``overwrite``.
+        """
+        run_dir = Path(run_dir)
+        target = run_dir / STORE_NAME
+        if target.exists() and not overwrite:
+            raise WcvizError(f"a run store already exists at {target}; pass resume=True to "
+                             f"continue it, overwrite=True to replace it, or use a new run dir")
+        spec = _Spec.build(layers, layer_kinds, layer_numel, bin_edges, thresholds, quantiles,
+                           weight_std_init)
+        text = config_json(config)
+        root_attrs = _root_attrs(attrs, text)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / f".{STORE_NAME}.{os.getpid()}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        _build_store(tmp, spec, root_attrs)
+        _swap_into_place(tmp, target)
+        _write_text_atomic(run_dir / CONFIG_NAME, json.dumps(json.loads(text), indent=2) + "\n")
+        return cls.open(run_dir)
+
+    @classmethod
+    def open(cls, run_dir) -> "RunStore":
+        """Reopen an existing store for appending (resume), repairing an interrupted grow."""
+        import zarr
+
+        path = store_path(run_dir)
+        read_root_attrs(path)
+        try:
+            group = zarr.open_group(path, mode="r+", zarr_format=3)
+            store = cls(path.parent, group)
+        except WcvizError:
+            raise
+        except Exception as err:  # zarr/json errors of a damaged store
+            raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
+        store._repair()
+        return store
+
+    # ---- appending
+
+    @property
+    def capacity(self) -> int:
+        """Rows currently allocated along ``epoch``."""
+        return int(self._arrays["epoch"].shape[0])
+
+    def append(self, epoch: float, step: int | None, stats: dict[str, np.ndarray],
+               metrics: dict[str, float] | None = None) -> int:
+        """Write one whole record and commit it; returns its index.
+
+        Args:
+            epoch: the record's epoch (0 = before training; fractional for sub-epoch records);
+                must be finite and larger than the last committed epoch.
+            step: the optimizer step count at the record (None: unknown, stored as -1).
+            stats: per-layer statistics keyed by variable name (see :data:`LAYER_VARS`), each
+                shaped like the variable without ``epoch``; missing variables are written NaN.
+            metrics: scalar metrics (loss, accuracy, lr, seconds, ...); NaN where absent.
+
+        Raises:
+            WcvizError: bad epoch, unknown variable or wrong shape.
+        """
+        epoch = float(epoch)
+        if not math.isfinite(epoch):
+            raise WcvizError(f"epoch must be a finite number, got {epoch!r}")
+        if self.last_epoch is not None and epoch <= self.last_epoch:
+            raise WcvizError(f"epoch {epoch:g} is not after the last recorded epoch "
+                             f"{self.last_epoch:g}; records must have increasing epochs")
+        rows = self._rows(stats, metrics or {})
+        k = self.n_committed
+        if k >= self.capacity:
+            self._grow(k + 1)
+        for name, row in rows.items():
+            self._arrays[name][k] = row
+        self._arrays["epoch"][k] = epoch
+        self._arrays["step"][k] = -1.0 if step is None else float(step)
+        self._group.attrs.update({"n_committed": k + 1, "updated": _now()})
+        self.n_committed, self.last_epoch = k + 1, epoch
+        return k
+
+    def _rows(self, stats: dict, metrics: dict) -> dict[str, np.ndarray]:
+        """Validated full rows of every epoch variable (NaN where not given)."""
+        unknown = set(stats) - set(LAYER_VARS)
+        if unknown:
+            raise WcvizError(f"unknown statistic(s) {sorted(unknown)}; known: {list(LAYER_VARS)}")
+        rows = {}
+        for name in LAYER_VARS:
+            shape = self._arrays[name].shape[1:]
+            value = stats.get(name)
+            row = np.full(shape, np.nan) if value is None else np.asarray(value, dtype=np.float64)
+            if row.shape != shape:
+                raise WcvizError(f"statistic {name!r} has shape {row.shape}, expected {shape}")
+            rows[name] = row
+        for name, value in metrics.items():
+            self._ensure_metric(name)
+            rows[name] = np.float64(np.nan if value is None else float(value))
+        for name in self._metric_names():
+            rows.setdefault(name, np.float64(np.nan))
+        return rows
+
+    def _metric_names(self) -> list[str]:
+        skip = set(LAYER_VARS) | {"epoch", "step"}
+        return [n for n in self._epoch_vars if n not in skip]
+
+    def _ensure_metric(self, name: str) -> None:
+        if name in self._arrays:
+            if name in LAYER_VARS or name in ("epoch", "step") or name not in self._epoch_vars:
+                raise WcvizError(f"metric name {name!r} clashes with a store variable")
+            return
+        if not name.isidentifier():
+            raise WcvizError(f"metric name {name!r} must be an identifier like 'grad_norm'")
+        self._arrays[name] = _create(self._group, name, ("epoch",), (self.capacity,),
+                                     EPOCH_CHUNK, np.float64, np.nan, data=None)
+        self._epoch_vars.append(name)
+
+    def _grow(self, rows: int) -> None:
+        """Extend every epoch array to a whole number of blocks >= ``rows`` (NaN-filled)."""
+        new = -(-rows // EPOCH_CHUNK) * EPOCH_CHUNK
+        for name in self._epoch_vars:
+            arr = self._arrays[name]
+            if arr.shape[0] < new:
+                arr.resize((new, *arr.shape[1:]))
+
+    def _repair(self) -> None:
+        """Finish an interrupted grow and blank the uncommitted row a kill may have left."""
+        lengths = {self._arrays[n].shape[0] for n in self._epoch_vars}
+        if len(lengths) > 1:
+            self._grow(max(lengths))
+        k = self.n_committed
+        if k < self.capacity and not math.isnan(float(self._arrays["epoch"][k])):
+            for name in self._epoch_vars:
+                self._arrays[name][k] = np.nan
+
+    # ---- status
+
+    def set_attrs(self, **attrs) -> None:
+        """Update root attributes (JSON values); ``n_committed`` cannot be set this way."""
+        attrs.pop("n_committed", None)
+        self._group.attrs.update(_json_safe(attrs))
+
+    def finish(self, status: str = "finished") -> None:
+        """Mark the run ``finished`` or ``failed`` (readers see it in ``attrs['status']``)."""
+        if status not in STATUSES:
+            raise WcvizError(f"status must be one of {STATUSES}, got {status!r}")
+        self.set_attrs(status=status, ended=_now())
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self._group.attrs)
+
+
+# ---------------------------------------------------------------- building a new store
+
+
+@dataclass
+class _Spec:
+    layers: list[str]
+    kinds: list[str]
+    numel: np.ndarray
+    edges: np.ndarray
+    thresholds: list
+    quantiles: tuple
+    std_init: np.ndarray
+
+    @classmethod
+    def build(cls, layers, kinds, numel, edges, thresholds, quantiles, std_init) -> "_Spec":
+        layers, kinds = [str(x) for x in layers], [str(x) for x in kinds]
+        n = len(layers)
+        if n == 0 or len(set(layers)) != n:
+            raise WcvizError("a run store needs at least one layer and distinct layer names")
+        edges = np.asarray(edges, dtype=np.float64)
+        numel = np.asarray(numel, dtype=np.int64)
+        std_init = np.full(n, np.nan) if std_init is None else np.asarray(std_init, np.float64)
+        if len(kinds) != n or numel.shape != (n,) or std_init.shape != (n,):
+            raise WcvizError("layers, layer_kinds, layer_numel (and weight_std_init) must have "
+                             "one entry per layer")
+        if edges.ndim != 2 or edges.shape[0] != n or edges.shape[1] < 2 or \
+                not np.all(np.diff(edges, axis=1) > 0):
+            raise WcvizError(f"bin_edges must be increasing, shaped (layer, bins + 1); got "
+                             f"shape {edges.shape}")
+        parsed = [parse_threshold(t) for t in thresholds]
+        if len({t.label for t in parsed}) != len(parsed):
+            raise WcvizError(f"thresholds must be distinct, got {list(thresholds)}")
+        return cls(layers, kinds, numel, edges, parsed, check_quantiles(quantiles), std_init)
+
+
+def _root_attrs(attrs: dict | None, config_text: str) -> dict:
+    import torch
+
+    base = {"schema_version": SCHEMA_VERSION, "n_committed": 0, "status": "running",
+            "created": _now(), "updated": _now(), "method": "none", "a": None, "b": None,
+            "learnable": None, "model": None, "dataset": None, "seed": None,
+            "torch_version": torch.__version__, "device": "cpu",
+            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": EPOCH_CHUNK}
+    extra = dict(attrs or {})
+    for reserved in ("schema_version", "n_committed", "config"):
+        extra.pop(reserved, None)
+    base.update(extra)
+    base["config"] = config_text
+    return _json_safe(base)
+
+
+def _create(group, name, dims, shape, epoch_chunk, dtype, fill, data, attributes=None):
+    chunks = tuple(min(epoch_chunk, s) if d == "epoch" else max(s, 1)
+                   for d, s in zip(dims, shape))
+    if dims and dims[0] == "epoch":
+        chunks = (epoch_chunk, *chunks[1:])
+    arr = group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
+                             dimension_names=list(dims), attributes=attributes or {})
+    if data is not None:
+        arr[...] = data
+    return arr
+
+
+def _build_store(path: Path, spec: _Spec, root_attrs: dict) -> None:
+    """Write a complete zero-record store at ``path`` (a temporary location)."""
+    import zarr
+
+    group = zarr.open_group(path, mode="w", zarr_format=3, attributes=root_attrs)
+    n, nb = len(spec.layers), spec.edges.shape[1] - 1
+    strings = lambda xs: np.array(xs, dtype=object)  # noqa: E731 - variable-length strings
+    static = {
+        "layer": (("layer",), str, "", strings(spec.layers)),
+        "layer_kind": (("layer",), str, "", strings(spec.kinds)),
+        "layer_numel": (("layer",), np.int64, 0, spec.numel),
+        "weight_std_init": (("layer",), np.float64, np.nan, spec.std_init),
+        "quantile": (("quantile",), np.float64, np.nan, np.array(spec.quantiles)),
+        "threshold": (("threshold",), str, "", strings([t.label for t in spec.thresholds])),
+        "threshold_kind": (("threshold",), str, "", strings([t.kind for t in spec.thresholds])),
+        "threshold_value": (("threshold",), np.float64, np.nan,
+                            np.array([t.value for t in spec.thresholds], dtype=np.float64)),
+        "bin": (("bin",), np.int64, 0, np.arange(nb)),
+        "bin_edges": (("layer", "bin_edge"), np.float64, np.nan, spec.edges),
+    }
+    for name, (dims, dtype, fill, data) in static.items():
+        if data.size:
+            _create(group, name, dims, data.shape, EPOCH_CHUNK, dtype, fill, data)
+        else:  # zero thresholds: an empty coordinate
+            _create(group, name, dims, data.shape, EPOCH_CHUNK, dtype, fill, None)
+    sizes = {"layer": n, "quantile": len(spec.quantiles), "threshold": len(spec.thresholds),
+             "bin": nb}
+    cap = EPOCH_CHUNK
+    _create(group, "epoch", ("epoch",), (cap,), EPOCH_CHUNK, np.float64, np.nan, None)
+    _create(group, "step", ("epoch",), (cap,), EPOCH_CHUNK, np.float64, np.nan, None)
+    coords = {"coordinates": " ".join(AUX_COORDS)}
+    for name, dims in LAYER_VARS.items():
+        shape = (cap, *(sizes[d] for d in dims))
+        _create(group, name, ("epoch", *dims), shape, EPOCH_CHUNK, np.float64, np.nan, None,
+                coords)
+    for name in METRICS:
+        _create(group, name, ("epoch",), (cap,), EPOCH_CHUNK, np.float64, np.nan, None, coords)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename a finished store into place; an old store (overwrite) is removed only after."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.{os.getpid()}.replaced")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def open_run(path):
+    """Open one run as a lazy :class:`xarray.Dataset` holding its committed records only.
+
+    Args:
+        path: a run directory or its ``record.zarr``.
+
+    Returns:
+        The dataset of the schema (``epoch`` sliced to the committed records, ``step`` as
+        int64, string coordinates as Python str objects). ``attrs`` hold the store's attributes
+        plus ``run_id`` (the run directory's name) and ``path`` (the run directory).
+
+    Raises:
+        WcvizError: not a run store, another schema version, or a corrupt store.
+    """
+    store = store_path(path)
+    read_root_attrs(store)
+    ds = _open_dataset(store)
+    n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
+    ds = ds.isel(epoch=slice(0, n))
+    ds = ds.assign_coords(step=ds["step"].astype(np.int64))
+    for name in ("layer", "layer_kind", "threshold", "threshold_kind"):
+        if name in ds.coords:
+            ds = ds.assign_coords({name: ds[name].astype(object)})
+    ds.attrs["run_id"] = store.parent.name
+    ds.attrs["path"] = str(store.parent)
+    return ds
+
+
+def _open_dataset(store: Path, retries: int = 20):
+    """``xarray.open_zarr``, retried while a writer is growing the arrays (milliseconds)."""
+    import xarray as xr
+
+    last = None
+    for attempt in range(retries):
+        try:
+            return xr.open_zarr(store, consolidated=False, zarr_format=3)
+        except ValueError as err:
+            if "conflicting sizes" not in str(err):
+                raise WcvizError(f"corrupt run store {store}: {err}") from None
+            last = err
+            time.sleep(0.05)
+        except (OSError, KeyError, TypeError) as err:
+            raise WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}") from None
+    try:  # a writer killed mid-grow: read the committed rows eagerly
+        return _open_eager(store)
+    except Exception as err:
+        raise WcvizError(f"corrupt run store {store}: {last}; {err}") from None
+
+
+def _open_eager(store: Path):
+    """Build the dataset from the zarr arrays directly, cutting epoch arrays to n_committed."""
+    import xarray as xr
+    import zarr
+
+    group = zarr.open_group(store, mode="r", zarr_format=3)
+    attrs = dict(group.attrs)
+    n = int(attrs["n_committed"])
+    variables, coord_names = {}, set(AUX_COORDS)
+    for name, arr in group.arrays():
+        dims = tuple(arr.metadata.dimension_names)
+        data = arr[:n] if dims[:1] == ("epoch",) else arr[...]
+        variables[name] = xr.Variable(dims, np.asarray(data))
+    coords = {k: v for k, v in variables.items() if k in coord_names or k in v.dims}
+    data_vars = {k: v for k, v in variables.items() if k not in coords}
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def open_runs(root) -> list:
+    """Open every run under ``root`` (see :func:`list_runs`), skipping broken ones.
+
+    Broken stores are reported in one warning each, naming the path and the problem.
+    """
+    runs, broken = list_runs(root)
+    out = []
+    for bad in broken:
+        warnings.warn(f"skipping broken run {bad.path}: {bad.error}", stacklevel=2)
+    for info in runs:
+        try:
+            out.append(open_run(info.path))
+        except WcvizError as err:
+            warnings.warn(f"skipping broken run {info.path}: {err}", stacklevel=2)
+    return out
+
+
+@dataclass
+class RunInfo:
+    """A run found by :func:`list_runs` (attributes only, no arrays read)."""
+
+    run_id: str
+    path: Path
+    attrs: dict
+    n_epochs: int
+    status: str
+
+
+@dataclass
+class BrokenRun:
+    """A directory that looks like a run but cannot be opened, and why."""
+
+    path: Path
+    error: str
+
+
+def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]:
+    """Find runs under ``root`` fast, from their root attributes only.
+
+    A run is a directory holding ``record.zarr`` (or only ``config.json``, then it is reported
+    broken); subdirectories of a run are not searched. ``root`` may itself be a run.
+
+    Returns:
+        (runs sorted by path, broken runs).
+
+    Raises:
+        WcvizError: ``root`` is not a directory.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise WcvizError(f"runs root {root} is not a directory; pass the folder that holds "
+                         f"run directories (e.g. ./runs)")
+    runs, broken = [], []
+    for run_dir in _run_dirs(root, max_depth):
+        try:
+            attrs = read_root_attrs(run_dir / STORE_NAME)
+        except WcvizError as err:
+            broken.append(BrokenRun(run_dir, str(err)))
+            continue
+        runs.append(RunInfo(run_dir.name, run_dir, attrs, int(attrs["n_committed"]),
+                            str(attrs.get("status"))))
+    return runs, broken
+
+
+def _run_dirs(root: Path, depth: int) -> Iterable[Path]:
+    if (root / STORE_NAME).exists() or (root / CONFIG_NAME).is_file():
+        yield root
+        return
+    if depth <= 0:
+        return
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        yield from _run_dirs(child, depth - 1)
