@@ -15,10 +15,11 @@ Learnable scales (the paper's Sec. III-B):
   ``named_parameters()``, ``state_dict()`` and the optimizer. (Not on the root module: adding a
   submodule to an ``nn.Sequential`` would make it a layer of the sequence.)
 
-a and b stay positive: the parametrization uses ``clamp(min=min_scale)`` of the stored value
-(default 1e-3) in its forward pass, and :func:`wcviz.build_optimizer` projects the stored values
-back onto ``[min_scale, ∞)`` after every step, so plain SGD on a, b (as in the paper) never
-makes them non-positive and never lets a stored value drift far below the clamp.
+a and b stay positive: the parametrization uses ``max(stored value, min_scale)`` (default
+1e-3) in its forward pass, and :func:`wcviz.build_optimizer` projects the stored values back
+onto ``[min_scale, ∞)`` after every step, so plain SGD on a, b (as in the paper) never makes
+them non-positive. The floor passes the gradient straight through (a plain ``clamp`` has zero
+gradient at the bound, so a scale projected onto it would be stuck there for good).
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ CLIP_MARGIN = 0.999
 class ScalePair(nn.Module):
     """Learnable a and b (0-dim parameters), initialised from floats."""
 
-    def __init__(self, a: float, b: float):
+    def __init__(self, a: float, b: float, like: Tensor | None = None):
         super().__init__()
-        self.a = nn.Parameter(torch.tensor(float(a)))
-        self.b = nn.Parameter(torch.tensor(float(b)))
+        # Same dtype/device as the layer's weight, so a float64 model gets float64 scales.
+        kw = {} if like is None else {"dtype": like.dtype, "device": like.device}
+        self.a = nn.Parameter(torch.tensor(float(a), **kw))
+        self.b = nn.Parameter(torch.tensor(float(b), **kw))
 
 
 class Compander(nn.Module):
@@ -86,7 +89,7 @@ class Compander(nn.Module):
         if pair is None:
             return self.fixed
         a, b = pair
-        return {"a": a.clamp(min=self.min_scale), "b": b.clamp(min=self.min_scale)}
+        return {"a": _floor(a, self.min_scale), "b": _floor(b, self.min_scale)}
 
     def scale_parameters(self) -> list[nn.Parameter]:
         """The learnable a, b parameters this layer uses ([] when fixed)."""
@@ -111,6 +114,11 @@ class Compander(nn.Module):
     def extra_repr(self) -> str:
         shown = ", ".join(f"{k}={v:g}" for k, v in self.scalar_params().items())
         return f"method={self.method.name}, {shown}, learnable={self.learnable}"
+
+
+def _floor(x: Tensor, low: float) -> Tensor:
+    """max(x, low) in value, with gradient 1 everywhere (straight through the floor)."""
+    return x.detach().clamp(min=low) + (x - x.detach())  # the added term is exactly 0
 
 
 def _detach(x):
@@ -147,24 +155,52 @@ def _check_args(method: str, params: dict, learnable) -> None:
         raise WcvizError(f"powerprop needs alpha >= 1, got {params['alpha']!r}")
 
 
-def _fit_range(name: str, weight: Tensor, bound: float, clip: bool, method: str) -> float:
-    """Check that the initial weight lies inside Ψ's open range; clip only when asked.
+def _check_range(name: str, weight: Tensor, method: str, params: dict, clip: bool) -> None:
+    """Fail unless Ψ⁻¹ of the initial weight is finite (or ``clip`` will bring it inside).
 
-    Returns the clipped fraction (0 when nothing was clipped).
+    Changes nothing, so a failure on a later layer leaves the model untouched.
     """
-    if not math.isfinite(bound):
-        return 0.0
+    meth = get_method(method)
+    bound = meth.bound(**params)
     with torch.no_grad():
         absmax = float(weight.abs().max()) if weight.numel() else 0.0
-        if absmax < bound:
-            return 0.0
-        if not clip:
+        if absmax >= bound and not clip:
             raise WcvizError(
                 f"layer {name!r}: initial weights reach |w| = {absmax:.4g}, outside the range "
                 f"of {method} (|w| < {bound:.4g}); raise a, or pass clip=True to clip them")
-        limit = CLIP_MARGIN * bound
+        if absmax < bound and not _round_trips(meth, weight, params, absmax):
+            raise WcvizError(
+                f"layer {name!r}: initial weights reach |w| = {absmax:.4g}, too close to the "
+                f"bound {bound:.4g} of {method} (or too large) for Ψ⁻¹(w) in "
+                f"{str(weight.dtype).removeprefix('torch.')}; raise a, or pass clip=True")
+
+
+def _round_trips(meth, weight: Tensor, params: dict, absmax: float) -> bool:
+    """True when v = Ψ⁻¹(w) is finite and Ψ(v) gives w back.
+
+    Inside the range on paper is not enough in floating point: next to arctan's bound, w/a
+    can round onto π/2 and tan wraps to a huge v of the wrong sign; sinh and erfinv overflow.
+    """
+    v = meth.inverse(weight, **params)
+    if not torch.isfinite(v).all():
+        return False
+    error = float((meth.psi(v, **params) - weight).abs().max()) if weight.numel() else 0.0
+    return error <= 1e-3 * max(1.0, absmax)
+
+
+def _clip_into_range(name: str, weight: Tensor, bound: float, method: str) -> float:
+    """Move initial weights with |w| >= CLIP_MARGIN·bound onto that limit, in place.
+
+    Returns the clipped fraction (0 when nothing was clipped); warns when it is not 0.
+    """
+    if not math.isfinite(bound):
+        return 0.0
+    limit = CLIP_MARGIN * bound
+    with torch.no_grad():
         outside = weight.abs() >= limit
-        fraction = float(outside.float().mean())
+        fraction = float(outside.float().mean()) if weight.numel() else 0.0
+        if not fraction:
+            return 0.0
         weight.clamp_(-limit, limit)
     warnings.warn(f"layer {name!r}: clipped {fraction:.3%} of its initial weights to "
                   f"|w| <= {limit:.4g} to fit {method}'s range", stacklevel=3)
@@ -209,21 +245,24 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
     layers = tracked_layers(model, include=include, exclude=exclude)
     if not layers:
         raise WcvizError("no Conv1d/2d/3d or Linear layer matched; check include/exclude")
-    coarse = ScalePair(a, b).to(layers[0][1].weight.device) if learnable == "coarse" else None
-    clipped = {}
-    for name, module in layers:
+    for name, module in layers:  # every check before any change
         if parametrize.is_parametrized(module, "weight"):
             raise WcvizError(f"layer {name!r} already has a weight parametrization; "
                              "compand a plain model")
+        if method != "weightnorm":
+            _check_range(name, module.weight, method, params, clip)
+    coarse = ScalePair(a, b, layers[0][1].weight) if learnable == "coarse" else None
+    clipped = {}
+    for name, module in layers:
         if method == "weightnorm":
             torch.nn.utils.parametrizations.weight_norm(module, "weight", dim=params["dim"])
             continue
         bound = get_method(method).bound(**params)
-        fraction = _fit_range(name, module.weight.data, bound, clip, method)
+        fraction = _clip_into_range(name, module.weight.data, bound, method) if clip else 0.0
         if fraction:
             clipped[name] = fraction
         scales = coarse if coarse is not None else (
-            ScalePair(a, b).to(module.weight.device) if learnable == "fine" else None)
+            ScalePair(a, b, module.weight) if learnable == "fine" else None)
         shared = coarse is not None and name != layers[0][0]
         parametrize.register_parametrization(
             module, "weight",
@@ -241,11 +280,24 @@ def bake(model: nn.Module) -> nn.Module:
     """
     for module in list(model.modules()):
         if parametrize.is_parametrized(module, "weight"):
+            _own_class(module)
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
             _drop_weight_norm_hook(module)
     if "wcviz_compand" in model.__dict__:
         del model.__dict__["wcviz_compand"]
     return model
+
+
+def _own_class(module: nn.Module) -> None:
+    """Give a parametrized module a class of its own before its parametrization is removed.
+
+    torch keeps the ``weight`` property on a generated ``Parametrized<Layer>`` class, which a
+    ``copy.deepcopy`` of the model shares, and removal deletes the property from that class:
+    baking a copy would break the original (``'ParametrizedConv2d' object has no attribute
+    'weight'``).
+    """
+    cls = module.__class__
+    module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
 
 
 def _drop_weight_norm_hook(module: nn.Module) -> None:
