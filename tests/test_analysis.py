@@ -1,0 +1,168 @@
+"""wcviz.analysis on real fixture stores: accuracy tables, thresholds, the paper's claims."""
+
+from __future__ import annotations
+
+import io
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import _fixture_runs as fx
+import wcviz
+from wcviz import analysis as an
+from wcviz.errors import WcvizError
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A runs root: 3 baseline seeds, 3 WC seeds, 2 learnable seeds, one failed run."""
+    root = tmp_path_factory.mktemp("root")
+    fx.seed_group(root, "baseline")
+    fx.seed_group(root, "wc")
+    fx.seed_group(root, "learnable", seeds=(0, 1))
+    fx.baseline_run(root / "crashed", seed=9, status="failed")
+    return root
+
+
+def expected_stats(root, kind: str) -> dict:
+    """Independent mean ± std of best-val and last test accuracy (%) over a group's seeds."""
+    best, last = [], []
+    for path in sorted(root.glob(f"{kind}-s*")):
+        ds = wcviz.open_run(path)
+        val, test, ep = ds.val_acc.values, ds.test_acc.values, ds.epoch.values
+        trained = [i for i in range(len(ep)) if ep[i] >= 1]
+        i = max(trained, key=lambda k: (val[k], -k))  # first best validation epoch
+        best.append(100 * test[i])
+        last.append(100 * test[-1])
+    return {"n": len(best), "best_mean": statistics.fmean(best), "best_std": statistics.stdev(best),
+            "last_mean": statistics.fmean(last), "last_std": statistics.stdev(last)}
+
+
+def row(table, method, learnable=""):
+    sel = table[(table["method"] == method) & (table["learnable"] == learnable)]
+    assert len(sel) == 1
+    return sel.iloc[0]
+
+
+def test_accuracy_table_equals_independent_mean_std(root):
+    table = an.accuracy_table(root)
+    assert len(table) == 3  # the failed run is left out
+    for method, learnable, kind in (("none", "", "baseline"), ("arctan", "", "wc"),
+                                    ("arctan", "fine", "learnable")):
+        got, want = row(table, method, learnable), expected_stats(root, kind)
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, rel=1e-12), (kind, key)
+    base, wc = row(table, "none"), row(table, "arctan")
+    assert wc["delta_best"] == pytest.approx(wc["best_mean"] - base["best_mean"])
+    assert wc["delta_last"] == pytest.approx(wc["last_mean"] - base["last_mean"])
+    assert base["note"] == "baseline" and np.isnan(base["delta_best"])
+
+
+def test_unfinished_runs_only_on_request(root):
+    table = an.accuracy_table(root, finished_only=False)
+    assert row(table, "none")["n"] == 4
+
+
+def test_significance_note():
+    base = {"n": 5, "best_mean": 94.04, "best_std": 0.08}
+    assert an.significance_note({"n": 5, "best_mean": 94.44, "best_std": 0.12}, base) == \
+        "n=5 vs 5 seeds; gap 0.40 exceeds spread 0.20"
+    assert an.significance_note({"n": 5, "best_mean": 94.10, "best_std": 0.12}, base) == \
+        "n=5 vs 5 seeds; gap 0.06 within spread 0.20"
+    assert "no spread" in an.significance_note({"n": 1, "best_mean": 95.0, "best_std": np.nan}, base)
+
+
+def test_table_formats(root):
+    table = an.accuracy_table(root)
+    wc = row(table, "arctan")
+    md = an.format_table(table, "md")
+    lines = md.strip().splitlines()
+    assert lines[0].startswith("| dataset | model | seeds | best-val test acc (%)")
+    assert len(lines) == 2 + len(table)
+    assert f"{wc['best_mean']:.2f} ± {wc['best_std']:.2f}" in md
+    assert "tinynet + WC (a=0.8, b=0.5)" in md and "tinynet + WC (learnable fine) (a=0.5, b=1)" in md
+    tex = an.format_table(table, "tex")
+    assert tex.startswith("\\begin{tabular}") and "\\toprule" in tex and tex.rstrip().endswith("\\end{tabular}")
+    assert f"{wc['best_mean']:.2f} $\\pm$ {wc['best_std']:.2f}" in tex
+    assert "(\\%)" in tex and "tinynet" in tex
+    back = pd.read_csv(io.StringIO(an.format_table(table, "csv")))
+    np.testing.assert_allclose(back["best_mean"], table["best_mean"], atol=1e-4)
+    np.testing.assert_allclose(back["last_std"], table["last_std"], atol=1e-4)
+    with pytest.raises(WcvizError, match="md, tex or csv"):
+        an.format_table(table, "html")
+
+
+def test_runs_table_rows(root):
+    df = an.runs_table(root)
+    assert len(df) == 9
+    first = df[df["run_id"] == wcviz.open_run(root / "wc-s1").attrs["run_id"]].iloc[0]
+    assert (first["method"], first["method_label"], first["seed"], first["n_epochs"]) == ("arctan", "WC", 1, 6)
+
+
+def test_layer_table(root):
+    df = an.layer_table([root / "baseline-s0"])
+    assert list(df["layer"]) == list(fx.LAYERS) and list(df["depth"]) == [0, 1, 2, 3]
+    ds = wcviz.open_run(root / "baseline-s0")
+    np.testing.assert_allclose(df["w_max"], ds.weight_quantile.sel(quantile=1.0).isel(epoch=-1).values)
+    np.testing.assert_allclose(df["near_zero[rel=0.1]"],
+                               ds.near_zero_fraction.sel(threshold="rel=0.1").isel(epoch=-1).values)
+
+
+def test_select_threshold(root):
+    ds = wcviz.open_run(root / "baseline-s0")
+    assert an.select_threshold(ds) == "rel=0.5"  # the largest relative one
+    assert an.select_threshold(ds, "abs=0.01") == "abs=0.01"
+    assert an.select_threshold(ds, "abs=1e-2") == "abs=0.01"
+    assert an.select_threshold(ds, 0.001) == "abs=0.001"
+    with pytest.raises(WcvizError, match="it records: abs=0.001, abs=0.01, rel=0.1, rel=0.5"):
+        an.select_threshold(ds, "rel=0.2")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pair")
+    return {"base": fx.baseline_run(root / "base"), "wc": fx.wc_run(root / "wc"),
+            "bad": fx.violating_wc_run(root / "bad"), "learn": fx.learnable_run(root / "learn")}
+
+
+def test_compare_claims_hold(pair):
+    result = an.compare_runs(pair["base"], pair["wc"])
+    assert result.bounded and result.bound_holds is True
+    assert result.fewer_near_zero is True and result.most_in_early_layers is True
+    base, wc = wcviz.open_run(pair["base"]), wcviz.open_run(pair["wc"])
+    numel = np.asarray(fx.NUMEL, float)
+    frac = lambda ds: (ds.near_zero_fraction.sel(threshold="rel=0.5").isel(epoch=-1).values * numel).sum() / numel.sum()
+    assert result.base_near_zero == pytest.approx(frac(base))
+    assert result.wc_near_zero == pytest.approx(frac(wc))
+    top = wc.weight_absmax.max("epoch").values / (0.8 * np.pi / 2)
+    assert [r.wc_max_ratio for r in result.layers] == pytest.approx(list(top))
+    assert result.base_growth == pytest.approx(8.0 * 1.05)
+    text = result.report()
+    assert "(i) WC keeps |w| < aπ/2 in every layer and epoch: HOLDS" in text
+    assert "(ii) WC has fewer near-zero weights: HOLDS" in text
+    for layer in fx.LAYERS:
+        assert layer in text
+
+
+def test_compare_claims_fail(pair):
+    result = an.compare_runs(pair["base"], pair["bad"])
+    assert result.bound_holds is False and result.fewer_near_zero is False
+    assert max(r.wc_max_ratio for r in result.layers) == pytest.approx(1.2)
+    assert "FAILS" in result.report()
+
+
+def test_compare_learnable_uses_recorded_a(pair):
+    result = an.compare_runs(pair["base"], pair["learn"], "abs=0.01")
+    ds = wcviz.open_run(pair["learn"])
+    fc = [r for r in result.layers if r.layer == "fc"][0]
+    assert fc.wc_bound == pytest.approx(float(ds.a.sel(layer="fc").isel(epoch=-1)) * np.pi / 2)
+    assert result.threshold == "abs=0.01"
+
+
+def test_compare_argument_order(pair):
+    with pytest.raises(WcvizError, match="first run must be a baseline"):
+        an.compare_runs(pair["wc"], pair["base"])
+    with pytest.raises(WcvizError, match="second run is not companded"):
+        an.compare_runs(pair["base"], pair["base"])

@@ -1,0 +1,103 @@
+"""``wcviz figures``, ``wcviz table`` and ``wcviz compare`` on real fixture stores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import _fixture_runs as fx
+import wcviz
+from wcviz.cli import main
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    fx.seed_group(root, "baseline", seeds=(0, 1))
+    fx.seed_group(root, "wc", seeds=(0, 1))
+    fx.violating_wc_run(root / "bad")
+    return root
+
+
+def test_figures_writes_each_format(root, tmp_path, capsys):
+    out = tmp_path / "figs"
+    rc = main(["figures", str(root / "baseline-s0"), str(root / "wc-s0"), "--layer", "layer1.conv",
+               "--zoom", "0.5", "--out", str(out), "--format", "pdf,svg,png"])
+    assert rc == 0
+    names = {p.name for p in out.iterdir()}
+    for stem in ("fig3_bands_layer1.conv", "fig4_bands_zoom_layer1.conv", "near_zero", "metrics"):
+        assert {f"{stem}.pdf", f"{stem}.svg", f"{stem}.png"} <= names
+    printed = capsys.readouterr().out
+    assert f"wrote {len(names)} files" in printed and "fig3_bands_layer1.conv.pdf" in printed
+
+
+def test_figures_unknown_layer_lists_layers(root, tmp_path, capsys):
+    rc = main(["figures", str(root / "baseline-s0"), "--layer", "conv7", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.strip() == ("wcviz figures: error: no layer 'conv7' in run "
+                           f"{wcviz.open_run(root / 'baseline-s0').attrs['run_id']}; "
+                           "its layers are: conv1, layer1.conv, layer2.conv, fc")
+    assert not any(tmp_path.iterdir())
+
+
+def test_figures_bad_format_and_missing_run(root, tmp_path, capsys):
+    assert main(["figures", str(root / "wc-s0"), "--out", str(tmp_path), "--format", "pdf,gif"]) == 2
+    assert "unknown figure format gif" in capsys.readouterr().err
+    assert main(["figures", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert "no run at" in capsys.readouterr().err
+
+
+def test_figures_subprocess_error_has_no_traceback(root, tmp_path):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run([sys.executable, "-m", "wcviz", "figures", str(root / "wc-s0"),
+                           "--layer", "fc2", "--out", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "its layers are: conv1, layer1.conv, layer2.conv, fc" in proc.stderr
+
+
+@pytest.mark.parametrize("fmt, marker", [("md", "| dataset | model |"), ("tex", "\\begin{tabular}"),
+                                         ("csv", "dataset,model,method")])
+def test_table_formats(root, capsys, fmt, marker):
+    assert main(["table", str(root), "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(marker)
+    assert "tinynet" in out
+
+
+def test_table_to_file(root, tmp_path, capsys):
+    target = tmp_path / "t.md"
+    assert main(["table", str(root), "--out", str(target)]) == 0
+    assert target.read_text() == capsys.readouterr().out
+
+
+def test_table_empty_root(tmp_path, capsys):
+    assert main(["table", str(tmp_path)]) == 2
+    assert "no run stores under" in capsys.readouterr().err
+
+
+def test_compare_holds(root, capsys):
+    assert main(["compare", str(root / "baseline-s0"), str(root / "wc-s0"), "--strict"]) == 0
+    out = capsys.readouterr().out
+    assert "(i) WC keeps |w| < aπ/2 in every layer and epoch: HOLDS" in out
+    assert "(ii) WC has fewer near-zero weights: HOLDS" in out
+    for layer in fx.LAYERS:
+        assert f"\n{layer} " in out
+
+
+def test_compare_fails(root, capsys):
+    assert main(["compare", str(root / "baseline-s0"), str(root / "bad")]) == 0
+    out = capsys.readouterr().out
+    assert "(i) WC keeps |w| < aπ/2 in every layer and epoch: FAILS" in out
+    assert "(ii) WC has fewer near-zero weights: FAILS" in out
+    assert main(["compare", str(root / "baseline-s0"), str(root / "bad"), "--strict"]) == 1
+
+
+def test_compare_needs_run_dirs(root, capsys):
+    assert main(["compare", str(root), str(root / "wc-s0")]) == 2
+    assert "no run at" in capsys.readouterr().err

@@ -1,0 +1,308 @@
+"""wcviz.plots and wcviz.style on small real run stores: drawn values equal stored values."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PolyCollection  # noqa: E402
+
+import _fixture_runs as fx  # noqa: E402
+import wcviz  # noqa: E402
+from wcviz import plots  # noqa: E402
+from wcviz.errors import WcvizError  # noqa: E402
+from wcviz.stats import QUANTILES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Baseline, WC, learnable WC and three baseline seeds, written once, read back from disk."""
+    root = tmp_path_factory.mktemp("runs")
+    paths = {"base": fx.baseline_run(root / "base"), "wc": fx.wc_run(root / "wc"),
+             "learn": fx.learnable_run(root / "learn"),
+             "seeds": fx.seed_group(root / "seeds", "baseline")}
+    out = {"paths": paths}
+    for key, value in paths.items():
+        out[key] = [wcviz.open_run(p) for p in value] if isinstance(value, list) else wcviz.open_run(value)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def stored(ds, layer, q):
+    """The stored q-quantile curve of a layer, selected by label."""
+    return np.asarray(ds.weight_quantile.sel(layer=layer, quantile=q).values, dtype=float)
+
+
+def bands(ax) -> dict[str, PolyCollection]:
+    return {c.get_gid(): c for c in ax.collections if (c.get_gid() or "").startswith("band:")}
+
+
+def lines(ax, gid) -> list:
+    return [ln for ln in ax.get_lines() if ln.get_gid() == gid]
+
+
+def assert_band_edges(coll: PolyCollection, x, lower, upper):
+    """The polygon's vertices are exactly the points (x, lower) and (x, upper)."""
+    verts = np.concatenate([p.vertices for p in coll.get_paths()])
+    got = {(round(float(a), 9), round(float(b), 9)) for a, b in verts}
+    want = {(round(float(a), 9), round(float(b), 9)) for a, b in zip(x, lower)}
+    want |= {(round(float(a), 9), round(float(b), 9)) for a, b in zip(x, upper)}
+    assert got == want
+
+
+def assert_bands_match(ax, ds, layer):
+    x = ds.epoch.values.astype(float)
+    drawn = bands(ax)
+    pairs = plots.band_pairs()
+    assert len(drawn) == len(pairs) == len(QUANTILES) // 2
+    for lo, hi in pairs:
+        assert_band_edges(drawn[f"band:{lo:g}:{hi:g}"], x, stored(ds, layer, lo), stored(ds, layer, hi))
+    (median,) = lines(ax, "median")
+    np.testing.assert_array_equal(median.get_xdata(), x)
+    np.testing.assert_array_equal(median.get_ydata(), stored(ds, layer, 0.5))
+
+
+def test_band_pairs_follow_the_quantile_list():
+    assert plots.band_pairs() == [(0.0, 1.0), (0.0668, 0.9332), (0.1587, 0.8413), (0.3085, 0.6915)]
+    assert plots.median_quantile() == 0.5
+    assert [plots.band_name(*p) for p in plots.band_pairs()] == ["min–max", "7–93 %", "16–84 %", "31–69 %"]
+
+
+@pytest.mark.parametrize("layer", [None, "layer2.conv"])
+def test_band_plot_edges_equal_stored_quantiles(runs, layer):
+    fig = plots.band_plot(runs["base"], layer)
+    assert_bands_match(fig.axes[0], runs["base"], layer or fx.LAYERS[0])
+
+
+def test_band_plot_from_path_and_symlog(runs):
+    fig = plots.band_plot(runs["paths"]["wc"], "fc", yscale="symlog")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "symlog"
+    assert_bands_match(ax, runs["wc"], "fc")
+    # WC's bound ±aπ/2 is drawn per epoch.
+    bound = sorted(lines(ax, "bound"), key=lambda ln: ln.get_ydata()[0])
+    np.testing.assert_allclose(bound[1].get_ydata(), 0.8 * np.pi / 2)
+    np.testing.assert_allclose(bound[0].get_ydata(), -0.8 * np.pi / 2)
+
+
+def test_fig3_two_panels_share_y(runs):
+    fig = plots.paper_fig3(runs["base"], runs["wc"])
+    left, right = fig.axes[:2]
+    assert left.get_shared_y_axes().joined(left, right)
+    assert_bands_match(left, runs["base"], "conv1")
+    assert_bands_match(right, runs["wc"], "conv1")
+    assert not lines(left, "bound") and len(lines(right, "bound")) == 2
+    assert "baseline" in left.get_title() and "a=0.8, b=0.5" in right.get_title()
+    # shared y covers the baseline's large weights
+    assert left.get_ylim()[1] >= stored(runs["base"], "conv1", 1.0).max()
+
+
+def test_fig4_zooms_both_panels(runs):
+    fig = plots.paper_fig4(runs["base"], runs["wc"], "conv1", zoom=0.5)
+    for ax in fig.axes[:2]:
+        assert ax.get_ylim() == pytest.approx((-0.5, 0.5))
+    default = plots.paper_fig4(runs["base"], runs["wc"], "conv1")
+    top = float(runs["wc"].weight_absmax.sel(layer="conv1").max())
+    assert default.axes[0].get_ylim()[1] == pytest.approx(1.1 * top)
+
+
+def test_overlay_draws_each_run_in_its_colour(runs):
+    fig = plots.overlay_bands([runs["base"], runs["wc"]], "layer1.conv")
+    ax = fig.axes[0]
+    medians = lines(ax, "median")
+    assert len(medians) == 2 and medians[0].get_color() != medians[1].get_color()
+    for med, ds in zip(medians, (runs["base"], runs["wc"])):
+        np.testing.assert_array_equal(med.get_ydata(), stored(ds, "layer1.conv", 0.5))
+    assert len(bands(ax)) == len(plots.band_pairs())  # same gids, drawn twice
+    assert sum(1 for c in ax.collections if (c.get_gid() or "").startswith("band:")) == 8
+
+
+def test_layer_grid_one_panel_per_layer(runs):
+    fig = plots.layer_grid(runs["base"], ncols=3)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == list(fx.LAYERS)
+    for ax, layer in zip(visible, fx.LAYERS):
+        assert_bands_match(ax, runs["base"], layer)
+
+
+def test_layer_grid_two_runs_side_by_side(runs):
+    fig = plots.layer_grid(runs["base"], runs["wc"], layers=["conv1", "fc"])
+    assert len(fig.axes) == 4
+    for i, (layer, ds) in enumerate([("conv1", runs["base"]), ("conv1", runs["wc"]),
+                                     ("fc", runs["base"]), ("fc", runs["wc"])]):
+        assert_bands_match(fig.axes[i], ds, layer)
+    assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+
+
+def test_unknown_layer_lists_the_layers(runs):
+    with pytest.raises(WcvizError, match="no layer 'conv9'.*conv1, layer1.conv, layer2.conv, fc"):
+        plots.band_plot(runs["base"], "conv9")
+    with pytest.raises(WcvizError, match="its layers are"):
+        plots.paper_fig3(runs["base"], runs["wc"], "nope")
+
+
+def test_near_zero_over_epochs_is_the_weighted_network_fraction(runs):
+    fig = plots.near_zero_over_epochs([runs["base"], runs["wc"]], "rel=0.1")
+    got = [ln.get_ydata() for ln in fig.axes[0].get_lines()]
+    for y, ds in zip(got, (runs["base"], runs["wc"])):
+        frac = ds.near_zero_fraction.sel(threshold="rel=0.1").values  # (epoch, layer)
+        numel = np.asarray(fx.NUMEL, float)
+        np.testing.assert_allclose(y, 100 * (frac * numel).sum(1) / numel.sum())
+    one = plots.near_zero_over_epochs([runs["base"]], 0.01, layer="fc")
+    np.testing.assert_allclose(one.axes[0].get_lines()[0].get_ydata(),
+                               100 * runs["base"].near_zero_fraction.sel(threshold="abs=0.01", layer="fc").values)
+
+
+def test_near_zero_by_layer_last_epoch(runs):
+    fig = plots.near_zero_by_layer([runs["base"], runs["wc"]], "abs=0.01")
+    ax = fig.axes[0]
+    (init,) = lines(ax, "init")
+    np.testing.assert_allclose(init.get_ydata(), 100 * runs["base"].near_zero_fraction.sel(threshold="abs=0.01").isel(epoch=0).values)
+    drawn = [ln for ln in ax.get_lines() if ln.get_gid() != "init"]
+    for ln, ds in zip(drawn, (runs["base"], runs["wc"])):
+        np.testing.assert_array_equal(ln.get_xdata(), np.arange(len(fx.LAYERS)))
+        np.testing.assert_allclose(ln.get_ydata(), 100 * ds.near_zero_fraction.sel(threshold="abs=0.01").isel(epoch=-1).values)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(fx.LAYERS)
+
+
+def test_unknown_threshold_lists_the_thresholds(runs):
+    with pytest.raises(WcvizError, match="abs=0.001, abs=0.01, rel=0.1, rel=0.5"):
+        plots.near_zero_over_epochs([runs["base"]], "rel=0.3")
+
+
+def test_ab_trajectories_equal_stored_a_b(runs):
+    fig = plots.ab_trajectories(runs["learn"])
+    ax_a, ax_b = fig.axes[:2]
+    for layer in fx.LAYERS:
+        (la,) = lines(ax_a, f"a:{layer}")
+        (lb,) = lines(ax_b, f"b:{layer}")
+        np.testing.assert_allclose(la.get_ydata(), runs["learn"].a.sel(layer=layer).values)
+        np.testing.assert_allclose(lb.get_ydata(), runs["learn"].b.sel(layer=layer).values)
+    assert lines(ax_a, "a:fc")[0].get_linestyle() == "--"  # the linear layer stands out
+    with pytest.raises(WcvizError, match="recorded no a, b"):
+        plots.ab_trajectories(runs["base"])
+
+
+def test_metrics_curves_in_percent(runs):
+    fig = plots.metrics_curves([runs["base"], runs["wc"]])
+    loss_ax, acc_ax = fig.axes[:2]
+    labels = ["baseline", "WC a=0.8, b=0.5"]
+    for ds, name in zip((runs["base"], runs["wc"]), labels):
+        (acc,) = lines(acc_ax, f"test_acc:{name}")
+        np.testing.assert_allclose(acc.get_ydata(), 100 * ds.test_acc.values)
+        (loss,) = lines(loss_ax, f"train_loss:{name}")
+        np.testing.assert_allclose(loss.get_ydata(), ds.train_loss.values)
+    assert "%" in acc_ax.get_ylabel() and "nats" in loss_ax.get_ylabel()
+
+
+def test_seed_bands_are_seed_means(runs):
+    seeds = runs["seeds"]
+    fig = plots.seed_bands(seeds, "conv1")
+    ax = fig.axes[0]
+    x = seeds[0].epoch.values.astype(float)
+    for lo, hi in plots.band_pairs():
+        mean_lo = np.mean([stored(ds, "conv1", lo) for ds in seeds], axis=0)
+        mean_hi = np.mean([stored(ds, "conv1", hi) for ds in seeds], axis=0)
+        assert_band_edges(bands(ax)[f"band:{lo:g}:{hi:g}"], x, mean_lo, mean_hi)
+    upper = max(lines(ax, "spread:0.5"), key=lambda ln: ln.get_ydata().sum())
+    med = np.array([stored(ds, "conv1", 0.5) for ds in seeds])
+    np.testing.assert_allclose(upper.get_ydata(), med.mean(0) + med.std(0, ddof=1))
+
+
+def test_seed_metric_mean_and_spread(runs):
+    fig = plots.seed_metric(runs["seeds"] + [runs["wc"]], "test_acc")
+    ax = fig.axes[0]
+    means = [ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith("mean:")]
+    assert len(means) == 2
+    acc = np.array([100 * ds.test_acc.values for ds in runs["seeds"]])
+    np.testing.assert_allclose(means[0].get_ydata(), acc.mean(0))
+    std = [c for c in ax.collections if (c.get_gid() or "").startswith("std:")][0]
+    x = runs["seeds"][0].epoch.values.astype(float)
+    assert_band_edges(std, x, acc.mean(0) - acc.std(0, ddof=1), acc.mean(0) + acc.std(0, ddof=1))
+
+
+def test_style_settings():
+    from wcviz import style
+
+    params = style.rc_params()
+    assert params["pdf.fonttype"] == 42 and params["svg.fonttype"] in ("none", "path")
+    assert params["savefig.dpi"] == 300 and params["text.usetex"] is False
+    assert style.figsize(1)[0] == 3.5 and style.figsize(2)[0] == 7.16
+    assert len(set(style.PALETTE)) == len(style.PALETTE)
+
+
+def test_save_figure_writes_each_format(runs, tmp_path):
+    fig = plots.paper_fig3(runs["base"], runs["wc"])
+    paths = plots.save_figure(fig, tmp_path / "sub" / "fig3", formats=("pdf", "svg", "png"))
+    assert [p.name for p in paths] == ["fig3.pdf", "fig3.svg", "fig3.png"]
+    pdf, svg, png = (p.read_bytes() for p in paths)
+    assert pdf.startswith(b"%PDF")
+    assert b"<svg" in svg[:2000] and b"<text" in svg  # text kept as text (svg.fonttype none)
+    assert png.startswith(b"\x89PNG")
+    from PIL import Image
+
+    with Image.open(paths[2]) as img:
+        assert img.info["dpi"][0] == pytest.approx(300, abs=0.5)
+    with pytest.raises(WcvizError, match="unknown figure format"):
+        plots.save_figure(fig, tmp_path / "x", formats=("jpg",))
+
+
+def test_pdf_embeds_truetype_not_type3(runs, tmp_path):
+    fig = plots.near_zero_figure([runs["base"], runs["wc"]])
+    (path,) = plots.save_figure(fig, tmp_path / "nz", formats=("pdf",))
+    data = path.read_bytes()
+    subtypes = set(re.findall(rb"/Subtype\s*/(\w+)", data)) - {b"Form", b"Image"}
+    assert b"Type3" not in subtypes
+    # TrueType glyphs, as simple fonts or (for π, σ, ₀) CID-keyed Type0/CIDFontType2 fonts
+    assert subtypes and subtypes <= {b"TrueType", b"Type0", b"CIDFontType2"}
+    assert b"/FontFile2" in data  # the embedded TrueType program
+
+
+def test_write_paper_figures(runs, tmp_path):
+    paths = runs["paths"]
+    files = plots.write_paper_figures([paths["base"], paths["wc"], paths["learn"]], tmp_path,
+                                      formats=("png", "svg"))
+    names = sorted(p.name for p in files)
+    stems = ["ab_" + runs["learn"].attrs["run_id"], "fig3_bands_conv1", "fig4_bands_zoom_conv1",
+             "layers_bands", "metrics", "near_zero"]
+    assert names == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))
+    assert all(p.stat().st_size > 1000 for p in files)
+    only_base = plots.write_paper_figures([paths["base"]], tmp_path / "b", formats=("png",), layer="fc")
+    assert sorted(p.name for p in only_base) == sorted(
+        [f"bands_{runs['base'].attrs['run_id']}_fc.png", "metrics.png", "near_zero.png"])
+
+
+def test_recorder_run_bands(tmp_path):
+    """A run recorded by wcviz.Recorder on a tiny trained model draws its stored quantiles."""
+    import torch
+    from torch import nn
+
+    model = wcviz.compand(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 36, 3)),
+                          a=0.8, b=0.5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 3, (16,))
+    with wcviz.Recorder(model, tmp_path / "rec", attrs={"model": "tiny", "dataset": "noise", "seed": 0}) as rec:
+        rec.record(0.0, {"train_loss": float("nan")})
+        for epoch in range(1, 4):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            rec.record(float(epoch), {"train_loss": loss.item()})
+    ds = wcviz.open_run(tmp_path / "rec")
+    layer = str(ds.layer.values[0])
+    fig = plots.band_plot(ds)
+    assert_bands_match(fig.axes[0], ds, layer)
+    files = plots.write_paper_figures([tmp_path / "rec"], tmp_path / "figs", formats=("png",))
+    assert {p.name for p in files} >= {f"bands_{ds.attrs['run_id']}_{layer}.png", "near_zero.png"}

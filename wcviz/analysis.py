@@ -1,0 +1,650 @@
+"""Numbers from run stores: run metadata, tidy tables, seed-aggregated accuracy, the paper's claims.
+
+Everything here reads :func:`wcviz.open_run` Datasets (schema in DESIGN.md, "Run store") and
+returns plain Python, numpy or pandas objects; :mod:`wcviz.plots` draws them and
+:mod:`wcviz.cli.figures` prints them.
+
+* Run metadata: :func:`method_of`, :func:`is_baseline`, :func:`is_learnable`,
+  :func:`method_label`, :func:`run_label`, :func:`check_layer`, :func:`select_threshold`,
+  :func:`bound_over_epochs`, :func:`network_near_zero`.
+* Tables: :func:`runs_table` (one row per run), :func:`layer_table` (one row per run × layer),
+  :func:`accuracy_table` (the paper's Tables II–VII: mean ± std over seeds) and
+  :func:`format_table` (Markdown, LaTeX, CSV).
+* Claims: :func:`compare_runs` checks the paper's Sec. IV-D claims on a baseline and a WC run.
+
+Accuracy is reported in percent. Stores may hold accuracies as fractions (0–1) or percent
+(0–100); :func:`as_percent` converts fractions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from wcviz.errors import WcvizError
+from wcviz.psi import METHODS
+
+#: Display names for the tables (the paper's spelling); unknown names are shown as stored.
+MODEL_NAMES = {
+    "resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
+    "vgg16_bn": "VGG16-BN", "vgg19_bn": "VGG19-BN", "wrn28_10": "WRN-28-10",
+    "resnet50_imagenet": "ResNet50",
+}
+DATASET_NAMES = {
+    "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet",
+    "imagenet": "ImageNet", "digits": "digits",
+}
+METHOD_NAMES = {"none": "baseline", "arctan": "WC", "powerprop": "PP", "weightnorm": "WN",
+                "arsinh": "arsinh", "erf": "erf"}
+#: Relative tolerance of the bound check: float32 arctan of a huge v rounds to exactly
+#: (π/2)·a in single precision, a hair above the float64 bound.
+BOUND_RTOL = 1e-6
+
+
+
+# --------------------------------------------------------------------------- run metadata
+
+
+def as_dataset(run) -> xr.Dataset:
+    """A run as an xarray Dataset: Datasets pass through, paths are opened with ``open_run``."""
+    if isinstance(run, xr.Dataset):
+        return run
+    from wcviz.store import open_run  # lazy: the store pulls in zarr
+
+    return open_run(run)
+
+
+def as_datasets(runs) -> list[xr.Dataset]:
+    """:func:`as_dataset` of each run (a single run is accepted too)."""
+    if isinstance(runs, (xr.Dataset, str, Path)):
+        runs = [runs]
+    return [as_dataset(r) for r in runs]
+
+
+def _attr(ds: xr.Dataset, name: str, default=None):
+    value = ds.attrs.get(name, default)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return default
+    return value
+
+
+def method_of(ds: xr.Dataset) -> str:
+    """The run's companding method; ``"none"`` for a plain (baseline) network."""
+    method = _attr(ds, "method", "none")
+    return "none" if str(method).lower() in ("", "none", "baseline") else str(method)
+
+
+def is_baseline(ds: xr.Dataset) -> bool:
+    """True for a run without reparametrization."""
+    return method_of(ds) == "none"
+
+
+def is_learnable(ds: xr.Dataset) -> bool:
+    """True when the run's a, b were trained ("fine" or "coarse")."""
+    learnable = _attr(ds, "learnable")
+    return learnable not in (None, False, "", "none", "None")
+
+
+def method_label(ds: xr.Dataset) -> str:
+    """Short method name as in the paper's tables: baseline, WC, WC (learnable fine), PP, ..."""
+    label = METHOD_NAMES.get(method_of(ds), method_of(ds))
+    if is_learnable(ds):
+        label += f" (learnable {_attr(ds, 'learnable')})"
+    return label
+
+
+def _fmt(x) -> str:
+    return f"{float(x):g}"
+
+
+def run_label(ds: xr.Dataset, with_seed: bool = False) -> str:
+    """Legend label of a run, e.g. ``"WC a=0.8, b=0.5"`` or ``"baseline"``."""
+    label = method_label(ds)
+    a, b = _attr(ds, "a"), _attr(ds, "b")
+    if not is_baseline(ds) and a is not None and b is not None:
+        label += f" a={_fmt(a)}, b={_fmt(b)}" if not is_learnable(ds) else f" init a={_fmt(a)}, b={_fmt(b)}"
+    if with_seed and _attr(ds, "seed") is not None:
+        label += f", seed {_attr(ds, 'seed')}"
+    return label
+
+
+def unique_labels(runs: Sequence[xr.Dataset]) -> list[str]:
+    """Legend labels that tell the runs apart (seed, then run id added where needed)."""
+    labels = [run_label(ds) for ds in runs]
+    if len(set(labels)) < len(labels):
+        labels = [run_label(ds, with_seed=True) for ds in runs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{lab} [{_attr(ds, 'run_id', i)}]" for i, (lab, ds) in enumerate(zip(labels, runs))]
+    return labels
+
+
+def layer_names(ds: xr.Dataset) -> list[str]:
+    """The run's recorded layers, in model order."""
+    return [str(x) for x in ds["layer"].values]
+
+
+def check_layer(ds: xr.Dataset, layer: str | None) -> str:
+    """``layer`` if the run has it (``None``: the first layer), else a WcvizError listing them."""
+    names = layer_names(ds)
+    if not names:
+        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} records no layers")
+    if layer is None:
+        return names[0]
+    if layer not in names:
+        raise WcvizError(f"no layer {layer!r} in run {_attr(ds, 'run_id', '?')}; "
+                         f"its layers are: {', '.join(names)}")
+    return layer
+
+
+def thresholds(ds: xr.Dataset) -> list[str]:
+    """The run's near-zero threshold labels (e.g. ``"abs=0.001"``, ``"rel=0.1"``)."""
+    return [str(x) for x in ds["threshold"].values]
+
+
+def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> str:
+    """The stored threshold label meant by ``threshold``.
+
+    Args:
+        ds: a run.
+        threshold: a stored label ("rel=0.1"), a label whose value is written differently
+            ("abs=1e-3"), a bare number (an absolute threshold), or ``None`` for the default:
+            the largest relative threshold (× the layer's initial std, so comparable across
+            layers; the largest counts enough weights to be stable), else the largest absolute.
+
+    Returns:
+        A label of ``ds.threshold``.
+
+    Raises:
+        WcvizError: when the run has no such threshold (the message lists the ones it has).
+    """
+    labels = thresholds(ds)
+    kinds = [str(k) for k in ds["threshold_kind"].values]
+    values = np.asarray(ds["threshold_value"].values, dtype=float)
+    if not labels:
+        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} records no near-zero thresholds")
+    if threshold is None:
+        for kind in ("rel", "abs"):
+            idx = [i for i, k in enumerate(kinds) if k == kind]
+            if idx:
+                return labels[max(idx, key=lambda i: values[i])]
+        return labels[0]
+    if str(threshold) in labels:
+        return str(threshold)
+    kind, _, number = str(threshold).rpartition("=")
+    kind = kind or "abs"
+    try:
+        target = float(number)
+    except ValueError:
+        target = math.nan
+    for label, k, v in zip(labels, kinds, values):
+        if k == kind and math.isclose(v, target, rel_tol=1e-9):
+            return label
+    raise WcvizError(f"no near-zero threshold {threshold!r} in run {_attr(ds, 'run_id', '?')}; "
+                     f"it records: {', '.join(labels)}")
+
+
+def threshold_text(ds: xr.Dataset, label: str) -> str:
+    """Human text for a threshold label: ``|w| < 0.001`` or ``|w| < 0.1·σ₀``."""
+    i = thresholds(ds).index(label)
+    kind = str(ds["threshold_kind"].values[i])
+    value = float(ds["threshold_value"].values[i])
+    return f"|w| < {value:g}·σ₀" if kind == "rel" else f"|w| < {value:g}"
+
+
+def epochs(ds: xr.Dataset) -> np.ndarray:
+    """The run's epoch coordinate as floats."""
+    return np.asarray(ds["epoch"].values, dtype=float)
+
+
+def scale_over_epochs(ds: xr.Dataset, name: str, layer: str) -> np.ndarray:
+    """a or b of ``layer`` per epoch: the recorded value, else the run's fixed attribute."""
+    fixed = _attr(ds, name)
+    values = np.asarray(ds[name].sel(layer=layer).values, dtype=float) if name in ds else None
+    if values is None:
+        values = np.full(ds.sizes["epoch"], np.nan)
+    if fixed is not None:
+        values = np.where(np.isfinite(values), values, float(fixed))
+    return values
+
+
+def bound_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
+    """sup |Ψ| of ``layer`` per epoch (aπ/2 for WC); ``inf`` for unbounded methods and baselines."""
+    method = METHODS.get(method_of(ds))
+    n = ds.sizes["epoch"]
+    if method is None or not method.scaled:
+        return np.full(n, np.inf)
+    a = scale_over_epochs(ds, "a", layer)
+    b = scale_over_epochs(ds, "b", layer)
+    return np.array([method.bound(a=ai, b=bi) if np.isfinite(ai) else np.inf for ai, bi in zip(a, b)])
+
+
+def quantile_curve(ds: xr.Dataset, layer: str, q: float, var: str = "weight_quantile") -> np.ndarray:
+    """The recorded q-quantile of ``layer`` per epoch, selected by label (exact to 1e-9)."""
+    da = ds[var].sel(layer=layer)
+    stored = np.asarray(ds["quantile"].values, dtype=float)
+    hit = np.flatnonzero(np.isclose(stored, q, rtol=0, atol=1e-9))
+    if hit.size == 0:
+        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} has no quantile {q}; "
+                         f"it records: {', '.join(f'{x:g}' for x in stored)}")
+    return np.asarray(da.sel(quantile=stored[hit[0]]).values, dtype=float)
+
+
+def has_quantile(ds: xr.Dataset, q: float) -> bool:
+    """True when the run records the q-quantile."""
+    return bool(np.isclose(np.asarray(ds["quantile"].values, dtype=float), q, rtol=0, atol=1e-9).any())
+
+
+def absmax_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
+    """max |w| of ``layer`` per epoch (``weight_absmax``, else from the 0 and 1 quantiles)."""
+    if "weight_absmax" in ds:
+        values = np.asarray(ds["weight_absmax"].sel(layer=layer).values, dtype=float)
+        if np.isfinite(values).all():
+            return values
+    return np.maximum(np.abs(quantile_curve(ds, layer, 0.0)), np.abs(quantile_curve(ds, layer, 1.0)))
+
+
+def near_zero(ds: xr.Dataset, threshold: str, layer: str | None = None) -> np.ndarray:
+    """Near-zero fraction (0–1) per epoch: of one layer, or of the whole network (``None``).
+
+    The whole-network fraction weights each layer by its number of weights
+    (``layer_numel``), i.e. it is the fraction of all recorded weights.
+    """
+    da = ds["near_zero_fraction"].sel(threshold=threshold)
+    if layer is not None:
+        return np.asarray(da.sel(layer=layer).values, dtype=float)
+    numel = np.asarray(ds["layer_numel"].values, dtype=float)
+    frac = np.asarray(da.transpose("epoch", "layer").values, dtype=float)
+    return frac @ numel / numel.sum()
+
+
+def as_percent(values) -> np.ndarray:
+    """Accuracies in percent: values that are all within [0, 1] are read as fractions."""
+    values = np.asarray(values, dtype=float)
+    finite = values[np.isfinite(values)]
+    return values * 100.0 if finite.size and finite.max() <= 1.0 else values
+
+
+# --------------------------------------------------------------------------- tidy tables
+
+
+def _metric(ds: xr.Dataset, name: str) -> np.ndarray:
+    if name not in ds:
+        return np.full(ds.sizes["epoch"], np.nan)
+    return np.asarray(ds[name].values, dtype=float)
+
+
+def best_val_test_acc(ds: xr.Dataset) -> tuple[float, float]:
+    """(epoch, test accuracy) of the best-validation epoch: argmax of ``val_acc`` (first on ties).
+
+    The paper evaluates the model best on validation on the test set; with a test accuracy
+    recorded every epoch, that is the test accuracy at the argmax of the validation accuracy
+    over trained epochs (epoch ≥ 1; epoch 0 is the untrained network), the rule
+    ``training.loop`` uses for its ``test_acc_best_val``. Returns (nan, nan) when no
+    validation accuracy was recorded.
+    """
+    val, test = _metric(ds, "val_acc"), _metric(ds, "test_acc")
+    ok = np.isfinite(val) & np.isfinite(test) & (epochs(ds) >= 1)
+    if not ok.any():
+        return math.nan, math.nan
+    i = int(np.argmax(np.where(ok, val, -np.inf)))
+    return float(epochs(ds)[i]), float(test[i])
+
+
+def _last_finite(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else math.nan
+
+
+def run_row(ds: xr.Dataset) -> dict:
+    """One tidy row describing a run: identity, recipe and final metrics (accuracy in %)."""
+    best_epoch, best_test = best_val_test_acc(ds)
+    return {
+        "run_id": _attr(ds, "run_id", ""),
+        "dataset": _attr(ds, "dataset", ""),
+        "model": _attr(ds, "model", ""),
+        "method": method_of(ds),
+        "method_label": method_label(ds),
+        "a": _attr(ds, "a", math.nan) if not is_baseline(ds) else math.nan,
+        "b": _attr(ds, "b", math.nan) if not is_baseline(ds) else math.nan,
+        "learnable": _attr(ds, "learnable", "") or "",
+        "seed": _attr(ds, "seed", math.nan),
+        "status": _attr(ds, "status", ""),
+        "n_epochs": int(ds.sizes["epoch"]),
+        "last_epoch": float(epochs(ds)[-1]) if ds.sizes["epoch"] else math.nan,
+        "best_val_epoch": best_epoch,
+        "best_val_test_acc": float(as_percent([best_test])[0]) if np.isfinite(best_test) else math.nan,
+        "last_test_acc": _last_finite(as_percent(_metric(ds, "test_acc"))),
+        "last_val_acc": _last_finite(as_percent(_metric(ds, "val_acc"))),
+        "last_train_loss": _last_finite(_metric(ds, "train_loss")),
+    }
+
+
+def runs_table(runs) -> pd.DataFrame:
+    """One row per run (see :func:`run_row`); ``runs`` is a runs root, paths or Datasets."""
+    return pd.DataFrame([run_row(ds) for ds in _collect(runs)])
+
+
+def _collect(runs) -> list[xr.Dataset]:
+    """Datasets from a runs root (a directory of run dirs), a list of runs, or one run."""
+    if isinstance(runs, (str, Path)) and _is_root(Path(runs)):
+        from wcviz.store import open_runs
+
+        found = open_runs(runs)
+        if not found:
+            raise WcvizError(f"no run stores under {runs}; pass a runs root such as ./runs")
+        return list(found)
+    return as_datasets(runs)
+
+
+def _is_root(path: Path) -> bool:
+    """A directory that is neither a run dir nor a record.zarr: a root of runs."""
+    return path.is_dir() and path.suffix != ".zarr" and not (path / "record.zarr").exists()
+
+
+def layer_table(runs, epoch: int = -1) -> pd.DataFrame:
+    """One row per (run, layer) at one epoch index (default: the last): range, spread, near-zero."""
+    rows = []
+    for ds in _collect(runs):
+        at = ds.isel(epoch=epoch)
+        for depth, layer in enumerate(layer_names(ds)):
+            row = {"run_id": _attr(ds, "run_id", ""), "method_label": method_label(ds),
+                   "epoch": float(at["epoch"]), "depth": depth, "layer": layer,
+                   "layer_kind": str(at["layer_kind"].sel(layer=layer).values),
+                   "numel": int(at["layer_numel"].sel(layer=layer).values),
+                   "w_min": float(quantile_curve(ds, layer, 0.0)[epoch]),
+                   "w_max": float(quantile_curve(ds, layer, 1.0)[epoch]),
+                   "w_std": float(at["weight_std"].sel(layer=layer))}
+            for label in thresholds(ds):
+                row[f"near_zero[{label}]"] = float(at["near_zero_fraction"].sel(layer=layer, threshold=label))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- accuracy tables
+
+GROUP_KEYS = ["dataset", "model", "method", "learnable", "a", "b"]
+
+
+def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
+    """Mean ± std over seeds per (dataset, model, method[, a, b]): the paper's Tables II–VII.
+
+    Args:
+        runs: a runs root, run paths, Datasets, or a :func:`runs_table` DataFrame.
+        finished_only: ignore runs whose status is not "finished" (their last epoch is not final).
+
+    Returns:
+        One row per group with ``n`` (seeds), ``best_mean``/``best_std`` (test accuracy of the
+        best-validation epoch, %), ``last_mean``/``last_std`` (last-epoch test accuracy, %),
+        ``delta_best``/``delta_last`` (mean minus the same dataset+model baseline's mean,
+        percentage points) and ``note`` (seeds and whether the gap exceeds the spread). Std is
+        the sample standard deviation (ddof=1); NaN for one seed.
+    """
+    df = runs if isinstance(runs, pd.DataFrame) else runs_table(runs)
+    if finished_only and len(df):
+        df = df[df["status"] == "finished"]
+    if not len(df):
+        raise WcvizError("no finished runs to tabulate; train some (wcviz demo) or pass "
+                         "--all to include unfinished runs")
+    df = df.assign(learnable=df["learnable"].fillna(""), a=df["a"].fillna(-1.0), b=df["b"].fillna(-1.0))
+    rows = [_group_row(key, group) for key, group in df.groupby(GROUP_KEYS, sort=False, dropna=False)]
+    table = pd.DataFrame(rows)
+    table[["a", "b"]] = table[["a", "b"]].where(table[["a", "b"]] >= 0)
+    return _add_baseline_delta(table)
+
+
+def _group_row(key: tuple, group: pd.DataFrame) -> dict:
+    row = dict(zip(GROUP_KEYS, key))
+    row["method_label"] = group["method_label"].iloc[0]
+    row["n"] = len(group)
+    for name, column in (("best", "best_val_test_acc"), ("last", "last_test_acc")):
+        values = group[column].to_numpy(dtype=float)
+        row[f"{name}_mean"] = float(np.mean(values)) if len(values) else math.nan
+        row[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return row
+
+
+def _add_baseline_delta(table: pd.DataFrame) -> pd.DataFrame:
+    deltas = {"delta_best": [], "delta_last": [], "note": []}
+    for _, row in table.iterrows():
+        base = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
+                     & (table["method"] == "none")]
+        if row["method"] == "none" or base.empty:
+            deltas["delta_best"].append(math.nan)
+            deltas["delta_last"].append(math.nan)
+            deltas["note"].append("baseline" if row["method"] == "none" else "no baseline")
+            continue
+        base = base.iloc[0]
+        deltas["delta_best"].append(row["best_mean"] - base["best_mean"])
+        deltas["delta_last"].append(row["last_mean"] - base["last_mean"])
+        deltas["note"].append(significance_note(row, base))
+    return table.assign(**deltas)
+
+
+def significance_note(row, base) -> str:
+    """How much the best-val gap to the baseline means: seeds, and gap vs. the summed stds.
+
+    The gap "exceeds the spread" when |Δ| > std_method + std_baseline, i.e. the two
+    mean ± std intervals do not overlap; with fewer than two seeds on either side there is no
+    spread to compare against.
+    """
+    n, n_base = int(row["n"]), int(base["n"])
+    seeds = f"n={n} vs {n_base} seeds"
+    gap = row["best_mean"] - base["best_mean"]
+    if not np.isfinite(gap):
+        return f"{seeds}; no best-val accuracy"
+    if n < 2 or n_base < 2:
+        return f"{seeds}; no spread (need ≥ 2 seeds each)"
+    spread = row["best_std"] + base["best_std"]
+    verdict = "exceeds" if abs(gap) > spread else "within"
+    return f"{seeds}; gap {abs(gap):.2f} {verdict} spread {spread:.2f}"
+
+
+def _pm(mean: float, std: float, tex: bool = False) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    if not np.isfinite(std):
+        return f"{mean:.2f}"
+    return f"{mean:.2f} $\\pm$ {std:.2f}" if tex else f"{mean:.2f} ± {std:.2f}"
+
+
+def _delta(x: float) -> str:
+    return f"{x:+.2f}" if np.isfinite(x) else ""
+
+
+def _row_name(row) -> str:
+    model = MODEL_NAMES.get(str(row["model"]), str(row["model"]))
+    if row["method"] == "none":
+        return model
+    name = f"{model} + {row['method_label']}"
+    if np.isfinite(row["a"]) and np.isfinite(row["b"]):
+        name += f" (a={row['a']:g}, b={row['b']:g})"
+    return name
+
+
+def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and string cells of an accuracy table, as the paper shows it."""
+    header = ["dataset", "model", "seeds", "best-val test acc (%)", "last-epoch test acc (%)",
+              "Δ best vs baseline (pp)", "note"]
+    cells = [[DATASET_NAMES.get(str(r["dataset"]), str(r["dataset"])), _row_name(r), str(int(r["n"])),
+              _pm(r["best_mean"], r["best_std"], tex), _pm(r["last_mean"], r["last_std"], tex),
+              _delta(r["delta_best"]), str(r["note"])] for _, r in table.iterrows()]
+    return header, cells
+
+
+def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
+    """Render an :func:`accuracy_table` as Markdown (``md``), LaTeX (``tex``) or CSV (``csv``).
+
+    CSV keeps the numbers (mean and std in separate columns) for further processing; Markdown
+    and LaTeX show "mean ± std" as the paper does.
+    """
+    if fmt == "csv":
+        return table.to_csv(index=False, float_format="%.4f")
+    if fmt == "md":
+        header, cells = display_rows(table)
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
+    if fmt == "tex":
+        header, cells = display_rows(table, tex=True)
+        esc = _tex_escape
+        lines = [r"\begin{tabular}{ll" + "r" * 4 + "l}", r"\toprule",
+                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(c if "$" in c else esc(c) for c in row) + r" \\" for row in cells]
+        return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+    raise WcvizError(f"unknown table format {fmt!r}; choose md, tex or csv")
+
+
+def _tex_escape(text: str) -> str:
+    for char, repl in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                       ("#", r"\#"), ("Δ", r"$\Delta$"), ("±", r"$\pm$"), ("≥", r"$\geq$")):
+        text = text.replace(char, repl)
+    return text
+
+
+# --------------------------------------------------------------------------- the paper's claims
+
+
+@dataclass
+class LayerComparison:
+    """One layer of a baseline/WC comparison (weights at the last epoch, fractions 0–1)."""
+
+    layer: str
+    kind: str
+    base_range: tuple[float, float]
+    wc_range: tuple[float, float]
+    wc_bound: float  # sup |Ψ| at the last epoch (aπ/2 for WC)
+    wc_max_ratio: float  # max over epochs of |w|max / bound (< 1: inside the bound)
+    base_near_zero: float
+    wc_near_zero: float
+
+
+@dataclass
+class Comparison:
+    """The paper's two Sec. IV-D claims decided on one baseline and one WC run."""
+
+    baseline: str
+    wc: str
+    threshold: str
+    threshold_text: str
+    layers: list[LayerComparison] = field(default_factory=list)
+    bounded: bool = True  # False: the WC run's method has no bound (arsinh, powerprop)
+    bound_holds: bool | None = None  # claim (i); None when not applicable
+    base_growth: float = math.nan  # baseline max|w| at epoch 1 / at epoch 0
+    base_near_zero: float = math.nan  # whole network, last epoch
+    wc_near_zero: float = math.nan
+    fewer_near_zero: bool = False  # claim (ii)
+    most_in_early_layers: bool | None = None  # the reduction is larger in the first half
+
+    def report(self) -> str:
+        """The comparison as readable text: a per-layer table and the two verdicts."""
+        head = (f"{'layer':<24} {'baseline w range':>22} {'WC w range':>22} {'aπ/2':>7} "
+                f"{'max|w|/bound':>12} {'near-0 base':>11} {'near-0 WC':>9}")
+        lines = [f"baseline: {self.baseline}", f"WC:       {self.wc}",
+                 f"near-zero: {self.threshold_text} ({self.threshold}), last epoch", "", head]
+        for r in self.layers:
+            lines.append(f"{r.layer:<24} {_range(r.base_range):>22} {_range(r.wc_range):>22} "
+                         f"{r.wc_bound:>7.3g} {r.wc_max_ratio:>12.3f} "
+                         f"{100 * r.base_near_zero:>10.1f}% {100 * r.wc_near_zero:>8.1f}%")
+        lines += ["", self._claim_bound(), self._claim_near_zero()]
+        return "\n".join(lines)
+
+    def _claim_bound(self) -> str:
+        if not self.bounded:
+            return "(i) |w| < aπ/2 from the first epoch: not applicable (the WC run's method is unbounded)"
+        verdict = "HOLDS" if self.bound_holds else "FAILS"
+        growth = (f"; baseline max|w| grew ×{self.base_growth:.2f} in the first epoch"
+                  if np.isfinite(self.base_growth) else "")
+        return f"(i) WC keeps |w| < aπ/2 in every layer and epoch: {verdict}{growth}"
+
+    def _claim_near_zero(self) -> str:
+        verdict = "HOLDS" if self.fewer_near_zero else "FAILS"
+        early = {True: "largest reduction in the early layers",
+                 False: "reduction not largest in the early layers", None: ""}[self.most_in_early_layers]
+        return (f"(ii) WC has fewer near-zero weights: {verdict} ({100 * self.wc_near_zero:.1f}% vs "
+                f"{100 * self.base_near_zero:.1f}% of all weights" + (f"; {early})" if early else ")"))
+
+
+def _range(r: tuple[float, float]) -> str:
+    return f"[{r[0]:+.3g}, {r[1]:+.3g}]"
+
+
+def compare_runs(baseline, wc, threshold: str | float | None = None) -> Comparison:
+    """Decide the paper's claims on a baseline run and a companded run.
+
+    (i) The WC run keeps every layer's max |w| below its bound (aπ/2, with the recorded a of
+    learnable runs) at every recorded epoch, within :data:`BOUND_RTOL`.
+    (ii) At the last epoch, the fraction of all weights below the near-zero threshold is lower
+    for WC than for the baseline; also reported: whether the per-layer reduction is larger in
+    the first half of the layers than in the second.
+
+    Args:
+        baseline: the plain run (path or Dataset).
+        wc: the companded run.
+        threshold: near-zero threshold (see :func:`select_threshold`); default: the largest
+            relative one.
+
+    Raises:
+        WcvizError: when the first run is companded, the second is not, or they share no layer.
+    """
+    base, comp = as_dataset(baseline), as_dataset(wc)
+    if not is_baseline(base):
+        raise WcvizError(f"the first run must be a baseline, but it uses method {method_of(base)!r}; "
+                         "pass BASELINE_RUN first, then WC_RUN")
+    if is_baseline(comp):
+        raise WcvizError("the second run is not companded (method none); pass a WC run second")
+    common = [n for n in layer_names(base) if n in set(layer_names(comp))]
+    if not common:
+        raise WcvizError(f"the runs share no layer; baseline has {', '.join(layer_names(base))}; "
+                         f"WC has {', '.join(layer_names(comp))}")
+    label = select_threshold(base, threshold)
+    label_wc = select_threshold(comp, label)
+    result = Comparison(run_label(base) + f" [{_attr(base, 'run_id', '')}]",
+                        run_label(comp) + f" [{_attr(comp, 'run_id', '')}]",
+                        label, threshold_text(base, label))
+    result.layers = [_compare_layer(base, comp, name, label, label_wc) for name in common]
+    _decide(result, base, comp, common, label, label_wc)
+    return result
+
+
+def _compare_layer(base, comp, name, label, label_wc) -> LayerComparison:
+    def rng(ds):
+        return (float(quantile_curve(ds, name, 0.0)[-1]), float(quantile_curve(ds, name, 1.0)[-1]))
+
+    bound = bound_over_epochs(comp, name)
+    ratio = absmax_over_epochs(comp, name) / bound
+    return LayerComparison(
+        name, str(comp["layer_kind"].sel(layer=name).values), rng(base), rng(comp),
+        float(bound[-1]), float(np.nanmax(ratio)),
+        float(near_zero(base, label, name)[-1]), float(near_zero(comp, label_wc, name)[-1]))
+
+
+def _decide(result: Comparison, base, comp, common, label, label_wc) -> None:
+    ratios = [r.wc_max_ratio for r in result.layers]
+    result.bounded = all(np.isfinite(r.wc_bound) for r in result.layers)
+    if result.bounded:
+        result.bound_holds = bool(max(ratios) < 1.0 + BOUND_RTOL)
+    if base.sizes["epoch"] > 1:
+        growth = [absmax_over_epochs(base, n)[1] / absmax_over_epochs(base, n)[0] for n in common]
+        result.base_growth = float(np.nanmax(growth))
+    sub_b, sub_c = base.sel(layer=common), comp.sel(layer=common)
+    result.base_near_zero = float(near_zero(sub_b, label)[-1])
+    result.wc_near_zero = float(near_zero(sub_c, label_wc)[-1])
+    result.fewer_near_zero = bool(result.wc_near_zero < result.base_near_zero)
+    if len(common) >= 2:
+        drop = np.array([r.base_near_zero - r.wc_near_zero for r in result.layers])
+        half = len(drop) // 2
+        result.most_in_early_layers = bool(drop[:half].mean() > drop[half:].mean())
+
+
+def iter_groups(runs: Iterable[xr.Dataset]) -> dict[str, list[xr.Dataset]]:
+    """Runs grouped by everything but the seed (label -> runs), for seed aggregation."""
+    groups: dict[str, list[xr.Dataset]] = {}
+    for ds in runs:
+        key = f"{_attr(ds, 'dataset', '')}/{_attr(ds, 'model', '')}/{run_label(ds)}"
+        groups.setdefault(key, []).append(ds)
+    return groups

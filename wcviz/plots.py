@@ -1,0 +1,664 @@
+"""Paper figures from run stores: percentile bands (Fig. 3/4), near-zero fractions, a/b, metrics.
+
+Every function takes runs as :func:`wcviz.open_run` Datasets or run paths, draws with the
+style of :mod:`wcviz.style`, and returns the :class:`matplotlib.figure.Figure`; functions that
+draw one axis accept ``ax=`` to draw into an existing one. :func:`save_figure` writes a figure
+as PDF/SVG/PNG and :func:`write_paper_figures` writes the whole set for a group of runs (the
+demo and ``wcviz figures`` use it).
+
+Band plots follow TensorBoard's distribution view, with exact values: nested bands between
+the recorded quantiles min–max, 6.68–93.32 %, 15.87–84.13 %, 30.85–69.15 % (the ±2σ, ±1σ,
+±0.5σ points of a normal) and the median line. Quantiles are selected by label from the
+stored ``quantile`` coordinate, paired symmetrically from :data:`wcviz.stats.QUANTILES`.
+
+Artists carry a ``gid`` so that tests and tools can find them: ``"band:<lo>:<hi>"`` for a
+band (a PolyCollection whose edges are the two quantile curves), ``"median"`` for the median
+line, ``"bound"`` for the ±aπ/2 line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from wcviz import analysis as an
+from wcviz import style
+from wcviz.errors import WcvizError
+
+#: Output formats :func:`save_figure` writes.
+FORMATS = ("pdf", "svg", "png")
+#: Opacity of each nested band; stacked, the inner band reaches 1 − 0.78⁴ ≈ 0.63.
+BAND_ALPHA = 0.22
+WEIGHT_LABEL = "weight value w (unitless)"
+EPOCH_LABEL = "epoch (passes over the training set)"
+
+
+def _quantiles() -> tuple[float, ...]:
+    from wcviz.stats import QUANTILES  # the single source of truth for the quantile list
+
+    return tuple(QUANTILES)
+
+
+def band_pairs() -> list[tuple[float, float]]:
+    """(lower, upper) quantile pairs of the nested bands, outermost first (min–max, ...)."""
+    q = _quantiles()
+    return [(q[i], q[-1 - i]) for i in range(len(q) // 2)]
+
+
+def median_quantile() -> float | None:
+    """The 0.5 quantile if :data:`wcviz.stats.QUANTILES` has it."""
+    q = _quantiles()
+    return q[len(q) // 2] if len(q) % 2 else None
+
+
+def band_name(lo: float, hi: float) -> str:
+    """Legend text of a band: ``"min–max"`` or ``"7–93 %"`` (rounded percent)."""
+    if lo == 0.0 and hi == 1.0:
+        return "min–max"
+    return f"{100 * lo:.0f}–{100 * hi:.0f} %"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _new_axes(ax, size=None):
+    """(figure, axis): the given axis and its figure, or a new one-column figure."""
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size or style.figsize(1))
+    return fig, ax
+
+
+def _apply_yscale(ax, yscale: str, linthresh: float | None) -> None:
+    if yscale == "symlog":
+        ax.set_yscale("symlog", linthresh=linthresh or 1e-2)
+    elif yscale != "linear":
+        raise WcvizError(f"unknown y scale {yscale!r}; choose linear or symlog")
+
+
+def default_linthresh(runs: Sequence[xr.Dataset], layer: str) -> float:
+    """Linear range of a symlog axis: the initial weight std, rounded down to a power of ten."""
+    stds = [float(ds["weight_std"].sel(layer=layer).isel(epoch=0)) for ds in runs if "weight_std" in ds]
+    stds = [s for s in stds if np.isfinite(s) and s > 0]
+    return 10.0 ** np.floor(np.log10(min(stds))) if stds else 1e-2
+
+
+def _check_common_layer(runs: Sequence[xr.Dataset], layer: str | None) -> str:
+    name = an.check_layer(runs[0], layer)
+    for ds in runs[1:]:
+        an.check_layer(ds, name)
+    return name
+
+
+# --------------------------------------------------------------------------- band plots
+
+
+def draw_bands(ax, ds: xr.Dataset, layer: str, color: str, label: str | None = None,
+               show_bound: bool = True) -> None:
+    """Draw the nested quantile bands, the median and (companded runs) ±bound of one layer.
+
+    Args:
+        ax: matplotlib axis.
+        ds: the run.
+        layer: a recorded layer name.
+        color: the run's colour; bands are this colour at :data:`BAND_ALPHA` each.
+        label: legend text for the run (put on the median line).
+        show_bound: draw the method's bound ±aπ/2 per epoch as a dashed line.
+    """
+    x = an.epochs(ds)
+    for lo, hi in band_pairs():
+        if not (an.has_quantile(ds, lo) and an.has_quantile(ds, hi)):
+            continue
+        ax.fill_between(x, an.quantile_curve(ds, layer, lo), an.quantile_curve(ds, layer, hi),
+                        color=color, alpha=BAND_ALPHA, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
+    mid = median_quantile()
+    if mid is not None and an.has_quantile(ds, mid):
+        ax.plot(x, an.quantile_curve(ds, layer, mid), color=color, linewidth=1.0,
+                label=label, gid="median")
+    bound = an.bound_over_epochs(ds, layer)
+    if show_bound and np.isfinite(bound).any():
+        for sign in (1, -1):
+            ax.plot(x, sign * bound, color=color, linestyle=(0, (4, 2)), linewidth=0.8,
+                    gid="bound", label="±aπ/2 (WC bound)" if sign == 1 and label is None else None)
+
+
+def _band_legend(ax, color: str) -> None:
+    """Legend explaining the band levels (for single-run panels)."""
+    from matplotlib.patches import Patch
+
+    handles, depth = [], 0
+    for lo, hi in band_pairs():
+        depth += 1
+        alpha = 1 - (1 - BAND_ALPHA) ** depth
+        handles.append(Patch(facecolor=color, alpha=alpha, linewidth=0, label=band_name(lo, hi)))
+    handles.append(plt.Line2D([], [], color=color, linewidth=1.0, label="median"))
+    ax.legend(handles=handles, loc="upper left", ncols=1, handlelength=1.2, borderaxespad=0.2)
+
+
+@style.styled
+def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
+              linthresh: float | None = None, ylim: tuple[float, float] | None = None,
+              color: str | None = None, title: str | None = None, legend: bool = True) -> Figure:
+    """Percentile bands of one layer's weights over epochs (TensorBoard's distribution look).
+
+    Args:
+        run: a run (Dataset or path).
+        layer: layer name (default: the first recorded layer).
+        ax: draw into this axis instead of a new figure.
+        yscale: "linear" or "symlog".
+        linthresh: linear range of the symlog axis (default: initial std, see
+            :func:`default_linthresh`).
+        ylim: (low, high) y range; ``None`` fits the data.
+        color: band colour (default: blue for a baseline, vermillion for a companded run).
+        title: panel title (default: the run's label and the layer).
+        legend: explain the band levels in a legend.
+
+    Returns:
+        The figure.
+    """
+    ds = an.as_dataset(run)
+    layer = an.check_layer(ds, layer)
+    color = color or (style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR)
+    fig, ax = _new_axes(ax)
+    draw_bands(ax, ds, layer, color)
+    _apply_yscale(ax, yscale, linthresh or default_linthresh([ds], layer))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel(EPOCH_LABEL)
+    ax.set_ylabel(WEIGHT_LABEL)
+    ax.set_title(title if title is not None else f"{an.run_label(ds)} — {layer}")
+    if legend:
+        _band_legend(ax, color)
+    return fig
+
+
+@style.styled
+def band_panels(runs, layer: str | None = None, *, yscale: str = "linear",
+                ylim: tuple[float, float] | None = None, titles: Sequence[str] | None = None,
+                linthresh: float | None = None) -> Figure:
+    """The runs' band plots of one layer side by side, sharing the y axis (the paper's Fig. 3).
+
+    Args:
+        runs: two or more runs (Datasets or paths), e.g. (baseline, WC).
+        layer: layer name present in every run (default: the first layer).
+        yscale: "linear" or "symlog".
+        ylim: shared y range (a zoom, as in the paper's Fig. 4); ``None`` fits all runs.
+        titles: panel titles (default: "(a) baseline", "(b) WC a=…, b=…").
+        linthresh: symlog linear range.
+
+    Returns:
+        The figure, one panel per run.
+    """
+    runs = an.as_datasets(runs)
+    layer = _check_common_layer(runs, layer)
+    fig, axes = plt.subplots(1, len(runs), sharey=True, squeeze=False,
+                             figsize=style.figsize(2, row_height=2.4))
+    labels = an.unique_labels(runs)
+    linthresh = linthresh or default_linthresh(runs, layer)
+    for i, (ax, ds) in enumerate(zip(axes[0], runs)):
+        title = titles[i] if titles else f"({chr(97 + i)}) {labels[i]}"
+        band_plot(ds, layer, ax=ax, yscale=yscale, linthresh=linthresh, title=title, legend=i == 0,
+                  color=style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR)
+        if i:
+            ax.set_ylabel("")
+    if ylim is not None:
+        axes[0][0].set_ylim(*ylim)
+    fig.suptitle(f"Weight distribution over epochs, layer {layer}"
+                 + (f" (zoom to ±{max(map(abs, ylim)):g})" if ylim else ""), fontsize=9)
+    return fig
+
+
+def paper_fig3(baseline, wc, layer: str | None = None, yscale: str = "linear") -> Figure:
+    """The paper's Fig. 3: baseline (a) and WC (b) bands of one layer, shared y axis."""
+    return band_panels([baseline, wc], layer, yscale=yscale)
+
+
+def default_zoom(runs: Sequence[xr.Dataset], layer: str) -> float:
+    """Fig. 4's half range: 1.1 × the largest |w| of the companded runs (all runs if none)."""
+    chosen = [ds for ds in runs if not an.is_baseline(ds)] or list(runs)
+    top = max(float(np.nanmax(an.absmax_over_epochs(ds, layer))) for ds in chosen)
+    return 1.1 * top if top > 0 else 1.0
+
+
+def paper_fig4(baseline, wc, layer: str | None = None, zoom: float | None = None) -> Figure:
+    """The paper's Fig. 4: Fig. 3 zoomed to ±``zoom`` (default :func:`default_zoom`)."""
+    runs = an.as_datasets([baseline, wc])
+    layer = _check_common_layer(runs, layer)
+    zoom = zoom or default_zoom(runs, layer)
+    if not zoom > 0:
+        raise WcvizError(f"zoom must be a positive half range of y, got {zoom!r}")
+    return band_panels(runs, layer, ylim=(-zoom, zoom))
+
+
+@style.styled
+def overlay_bands(runs, layer: str | None = None, *, ax=None, yscale: str = "linear",
+                  ylim: tuple[float, float] | None = None, linthresh: float | None = None) -> Figure:
+    """Several runs' bands of one layer on one axis, one colour per run.
+
+    Args:
+        runs: runs (Datasets or paths).
+        layer: layer present in every run (default: the first).
+        ax: draw into this axis.
+        yscale: "linear" or "symlog".
+        ylim: y range.
+        linthresh: symlog linear range.
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    layer = _check_common_layer(runs, layer)
+    fig, ax = _new_axes(ax, style.figsize(1, row_height=2.6))
+    for i, (ds, label) in enumerate(zip(runs, an.unique_labels(runs))):
+        draw_bands(ax, ds, layer, style.color_for(i), label=label)
+    _apply_yscale(ax, yscale, linthresh or default_linthresh(runs, layer))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL, title=f"layer {layer}: median and bands")
+    ax.legend(loc="best")
+    return fig
+
+
+@style.styled
+def layer_grid(run, other=None, *, layers: Sequence[str] | None = None, yscale: str = "linear",
+               ncols: int = 4, linthresh: float | None = None) -> Figure:
+    """Small multiples: the band plot of every layer of a run (or two runs side by side).
+
+    Args:
+        run: a run.
+        other: a second run; then each row is one layer, with ``run`` left and ``other`` right
+            on a shared y axis.
+        layers: the layers to show (default: all recorded layers of ``run``).
+        yscale: "linear" or "symlog".
+        ncols: panels per row for a single run.
+        linthresh: symlog linear range.
+
+    Returns:
+        The figure.
+    """
+    runs = [an.as_dataset(run)] + ([an.as_dataset(other)] if other is not None else [])
+    layers = [_check_common_layer(runs, name) for name in (layers or an.layer_names(runs[0]))]
+    if other is None:
+        ncols = max(1, min(ncols, len(layers)))
+        nrows = -(-len(layers) // ncols)
+        fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                                 figsize=style.figsize(2, rows=nrows, row_height=1.6))
+        cells = [(axes.flat[i], runs[0], name) for i, name in enumerate(layers)]
+        for ax in axes.flat[len(layers):]:
+            ax.set_visible(False)
+    else:
+        fig, axes = plt.subplots(len(layers), 2, squeeze=False, sharey="row",
+                                 figsize=style.figsize(2, rows=len(layers), row_height=1.5))
+        cells = [(axes[r][c], runs[c], name) for r, name in enumerate(layers) for c in range(2)]
+    labels = an.unique_labels(runs)
+    for ax, ds, name in cells:
+        color = style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR
+        draw_bands(ax, ds, name, color)
+        _apply_yscale(ax, yscale, linthresh or default_linthresh(runs, name))
+        ax.set_title(name if other is None else f"{labels[runs.index(ds)]}: {name}", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.supxlabel(EPOCH_LABEL, fontsize=8)
+    fig.supylabel(WEIGHT_LABEL, fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- near-zero fractions
+
+
+@style.styled
+def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str | None = None,
+                          *, ax=None) -> Figure:
+    """Fraction of near-zero weights over epochs, one line per run, one threshold.
+
+    Args:
+        runs: runs (Datasets or paths).
+        threshold: threshold label or value (see :func:`wcviz.analysis.select_threshold`).
+        layer: one layer; ``None`` for all recorded weights of the network.
+        ax: draw into this axis.
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    label = an.select_threshold(runs[0], threshold)
+    if layer is not None:
+        layer = _check_common_layer(runs, layer)
+    fig, ax = _new_axes(ax)
+    for i, (ds, name) in enumerate(zip(runs, an.unique_labels(runs))):
+        frac = an.near_zero(ds, an.select_threshold(ds, label), layer)
+        ax.plot(an.epochs(ds), 100 * frac, color=_run_color(ds, i, runs), label=name,
+                marker="o" if ds.sizes["epoch"] <= 30 else None, markersize=2.5)
+    where = f"layer {layer}" if layer else "all layers"
+    ax.set(xlabel=EPOCH_LABEL, ylabel=f"weights with {an.threshold_text(runs[0], label)} (%)",
+           title=f"Near-zero weights, {where}")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="best")
+    return fig
+
+
+@style.styled
+def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int = -1,
+                       ax=None, show_init: bool = True) -> Figure:
+    """Near-zero fraction per layer (x = depth) at one epoch (default the last), one line per run.
+
+    With ``show_init`` the first run's epoch-0 fractions are drawn in grey: baseline and WC
+    start from the same weights, so the lines show how training moved them.
+
+    Args:
+        runs: runs sharing their layers (e.g. baseline and WC).
+        threshold: threshold label or value.
+        epoch: epoch index (position; -1 = last recorded).
+        ax: draw into this axis.
+        show_init: also draw the initial fractions.
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    label = an.select_threshold(runs[0], threshold)
+    layers = [n for n in an.layer_names(runs[0]) if all(n in an.layer_names(ds) for ds in runs[1:])]
+    fig, ax = _new_axes(ax, style.figsize(1, row_height=2.6))
+    depth = np.arange(len(layers))
+    if show_init:
+        init = runs[0]["near_zero_fraction"].sel(threshold=label, layer=layers).isel(epoch=0)
+        ax.plot(depth, 100 * np.asarray(init, dtype=float), color=style.REFERENCE_COLOR,
+                linestyle=":", marker=".", label="init (epoch 0)", gid="init")
+    for i, (ds, name) in enumerate(zip(runs, an.unique_labels(runs))):
+        at = ds["near_zero_fraction"].sel(threshold=an.select_threshold(ds, label), layer=layers)
+        at = at.isel(epoch=epoch)
+        ax.plot(depth, 100 * np.asarray(at, dtype=float), color=_run_color(ds, i, runs),
+                marker="o", markersize=3, label=f"{name} (epoch {float(at['epoch']):g})")
+    _layer_ticks(ax, layers)
+    ax.set(xlabel="layer (input → output)",
+           ylabel=f"weights with {an.threshold_text(runs[0], label)} (%)",
+           title="Near-zero weights by layer depth")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="best")
+    return fig
+
+
+def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:
+    """Layer names as x tick labels, thinned to at most ``most``."""
+    step = max(1, -(-len(layers) // most))
+    ticks = list(range(0, len(layers), step))
+    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45, ha="right", fontsize=6)
+
+
+def _run_color(ds: xr.Dataset, i: int, runs: Sequence[xr.Dataset]) -> str:
+    """Baseline blue and WC vermillion for a baseline/WC pair; the palette otherwise."""
+    if len(runs) == 2 and an.is_baseline(runs[0]) != an.is_baseline(runs[1]):
+        return style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR
+    return style.color_for(i)
+
+
+@style.styled
+def near_zero_figure(runs, threshold: str | float | None = None) -> Figure:
+    """Two panels: near-zero fraction of the network over epochs, and per layer at the end."""
+    runs = an.as_datasets(runs)
+    fig, (left, right) = plt.subplots(1, 2, figsize=style.figsize(2, row_height=2.6))
+    near_zero_over_epochs(runs, threshold, ax=left)
+    near_zero_by_layer(runs, threshold, ax=right)
+    left.set_title("(a) " + left.get_title())
+    right.set_title("(b) " + right.get_title())
+    return fig
+
+
+# --------------------------------------------------------------------------- learnable a, b
+
+
+@style.styled
+def ab_trajectories(run, layers: Sequence[str] | None = None) -> Figure:
+    """a and b of every layer over epochs for a learnable run (the paper's Sec. IV-E).
+
+    Lines are coloured by layer depth (viridis); linear layers are dashed so the classifier
+    (whose a and b grow large in the paper) stands out.
+
+    Args:
+        run: a run whose a, b were learned.
+        layers: layers to draw (default: all).
+
+    Returns:
+        The figure: (a) a per layer, (b) b per layer.
+
+    Raises:
+        WcvizError: when the run recorded no a, b.
+    """
+    ds = an.as_dataset(run)
+    layers = [an.check_layer(ds, n) for n in (layers or an.layer_names(ds))]
+    if "a" not in ds or not np.isfinite(np.asarray(ds["a"].values, dtype=float)).any():
+        raise WcvizError(f"run {ds.attrs.get('run_id', '?')} recorded no a, b "
+                         "(it is not companded); pick a WC run, ideally with learnable a, b")
+    fig, axes = plt.subplots(1, 2, figsize=style.figsize(2, row_height=2.6))
+    cmap = plt.get_cmap(style.DEPTH_CMAP)
+    for depth, name in enumerate(layers):
+        color = cmap(depth / max(1, len(layers) - 1))
+        linear = str(ds["layer_kind"].sel(layer=name).values) == "Linear"
+        for ax, var in zip(axes, ("a", "b")):
+            ax.plot(an.epochs(ds), an.scale_over_epochs(ds, var, name), color=color,
+                    linestyle="--" if linear else "-", linewidth=1.0, label=name, gid=f"{var}:{name}")
+    for ax, var, unit in zip(axes, ("a", "b"), ("a (= max |w| / (π/2))", "b (v units)")):
+        ax.set(xlabel=EPOCH_LABEL, ylabel=unit, title=f"({var}) learned {var} per layer")
+    norm = matplotlib.colors.Normalize(0, max(1, len(layers) - 1))
+    bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.9)
+    bar.set_label("layer depth (0 = input; dashed: linear)")
+    fig.suptitle(an.run_label(ds), fontsize=9)
+    return fig
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+METRIC_STYLES = {"train": "-", "val": "--", "test": ":"}
+
+
+@style.styled
+def metrics_curves(runs) -> Figure:
+    """Loss and accuracy over epochs: colour = run, line style = split (train/val/test).
+
+    Args:
+        runs: runs (Datasets or paths).
+
+    Returns:
+        The figure: (a) loss in nats, (b) accuracy in %.
+    """
+    runs = an.as_datasets(runs)
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=style.figsize(2, row_height=2.6))
+    for i, (ds, name) in enumerate(zip(runs, an.unique_labels(runs))):
+        color = _run_color(ds, i, runs)
+        for split, dash in METRIC_STYLES.items():
+            for ax, metric, scale in ((loss_ax, f"{split}_loss", None), (acc_ax, f"{split}_acc", "pct")):
+                y = an._metric(ds, metric)
+                mask = np.isfinite(y)
+                if not mask.any():
+                    continue
+                y = an.as_percent(y) if scale else y
+                ax.plot(an.epochs(ds)[mask], y[mask], color=color, linestyle=dash, gid=f"{metric}:{name}")
+    loss_ax.set(xlabel=EPOCH_LABEL, ylabel="cross-entropy loss (nats)", title="(a) loss")
+    acc_ax.set(xlabel=EPOCH_LABEL, ylabel="accuracy (%)", title="(b) accuracy")
+    _metric_legend(acc_ax, runs)
+    return fig
+
+
+def _metric_legend(ax, runs) -> None:
+    names = an.unique_labels(runs)
+    handles = [plt.Line2D([], [], color=_run_color(ds, i, runs), label=n) for i, (ds, n) in enumerate(zip(runs, names))]
+    handles += [plt.Line2D([], [], color="0.3", linestyle=d, label=s) for s, d in METRIC_STYLES.items()]
+    ax.legend(handles=handles, loc="lower right")
+
+
+# --------------------------------------------------------------------------- seed aggregation
+
+
+def _stack(runs: Sequence[xr.Dataset], values) -> xr.DataArray:
+    """Per-run curves (epoch,) stacked on a ``seed`` axis, on the epochs all runs share."""
+    arrays = [xr.DataArray(values(ds), dims="epoch", coords={"epoch": an.epochs(ds)}) for ds in runs]
+    arrays = xr.align(*arrays, join="inner")
+    if arrays[0].sizes["epoch"] == 0:
+        raise WcvizError("the runs share no recorded epoch; seed aggregation needs common epochs")
+    return xr.concat(arrays, dim="seed")
+
+
+@style.styled
+def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = None,
+               yscale: str = "linear") -> Figure:
+    """Band plot of the seed-mean quantiles of one layer, with the spread over seeds.
+
+    Each band edge is the mean over seeds of that quantile. The spread over seeds (mean ± std)
+    of the median, min and max is drawn as thin dotted lines.
+
+    Args:
+        runs: runs of one configuration that differ by seed.
+        layer: layer present in every run.
+        ax: draw into this axis.
+        color: colour (default by method).
+        yscale: "linear" or "symlog".
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    layer = _check_common_layer(runs, layer)
+    color = color or (style.BASELINE_COLOR if an.is_baseline(runs[0]) else style.WC_COLOR)
+    fig, ax = _new_axes(ax)
+    curves = {q: _stack(runs, lambda ds, q=q: an.quantile_curve(ds, layer, q)) for q in _quantiles()
+              if all(an.has_quantile(ds, q) for ds in runs)}
+    x = np.asarray(next(iter(curves.values()))["epoch"], dtype=float)
+    for lo, hi in band_pairs():
+        if lo in curves and hi in curves:
+            ax.fill_between(x, curves[lo].mean("seed"), curves[hi].mean("seed"), color=color,
+                            alpha=BAND_ALPHA, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
+    for q in (0.0, median_quantile(), 1.0):
+        if q in curves:
+            mean, std = curves[q].mean("seed"), curves[q].std("seed", ddof=1 if len(runs) > 1 else 0)
+            if q == median_quantile():
+                ax.plot(x, mean, color=color, linewidth=1.0, gid="median", label="median (seed mean)")
+            for sign in (1, -1):
+                ax.plot(x, mean + sign * std, color=color, linestyle=":", linewidth=0.7,
+                        gid=f"spread:{q:g}", label="± std over seeds" if (sign == 1 and q == 0.0) else None)
+    _apply_yscale(ax, yscale, default_linthresh(runs, layer))
+    ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL,
+           title=f"{an.run_label(runs[0])}, layer {layer}: mean of {len(runs)} seeds")
+    ax.legend(loc="upper left")
+    return fig
+
+
+@style.styled
+def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
+    """A metric over epochs as mean ± std over seeds, one line and band per configuration.
+
+    Runs are grouped by everything but the seed (:func:`wcviz.analysis.iter_groups`).
+
+    Args:
+        runs: runs (Datasets or paths).
+        metric: a metric variable, e.g. "test_acc", "val_loss".
+        ax: draw into this axis.
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    fig, ax = _new_axes(ax)
+    pct = metric.endswith("_acc")
+    for i, (key, group) in enumerate(an.iter_groups(runs).items()):
+        curves = _stack(group, lambda ds: an.as_percent(an._metric(ds, metric)) if pct else an._metric(ds, metric))
+        x = np.asarray(curves["epoch"], dtype=float)
+        mean = curves.mean("seed")
+        std = curves.std("seed", ddof=1) if len(group) > 1 else xr.zeros_like(mean)
+        color = style.color_for(i)
+        ax.plot(x, mean, color=color, label=f"{an.run_label(group[0])} (n={len(group)})", gid=f"mean:{key}")
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
+    unit = "accuracy (%)" if pct else ("loss (nats)" if metric.endswith("_loss") else metric)
+    ax.set(xlabel=EPOCH_LABEL, ylabel=f"{metric.split('_')[0]} {unit}", title=f"{metric}: mean ± std over seeds")
+    ax.legend(loc="best")
+    return fig
+
+
+# --------------------------------------------------------------------------- files
+
+
+def save_figure(fig: Figure, stem, formats: Sequence[str] = ("pdf", "png")) -> list[Path]:
+    """Write ``fig`` as ``<stem>.<format>`` for each format (pdf, svg, png at 300 dpi).
+
+    Args:
+        fig: the figure.
+        stem: output path without extension; parent directories are created.
+        formats: any of :data:`FORMATS`.
+
+    Returns:
+        The written paths, in the order of ``formats``.
+    """
+    formats = [f.lower().lstrip(".") for f in formats]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise WcvizError(f"unknown figure format(s) {', '.join(bad) or '(none)'}; choose from {', '.join(FORMATS)}")
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with style.paper_style():
+        for fmt in formats:
+            path = stem.with_name(f"{stem.name}.{fmt}")
+            fig.savefig(path, format=fmt, dpi=style.DPI)
+            paths.append(path)
+    return paths
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), *,
+                        layer: str | None = None, zoom: float | None = None,
+                        threshold: str | float | None = None) -> list[Path]:
+    """Write the paper's figures for a set of runs and return the files.
+
+    With a baseline (method none) and a companded run among ``runs``: ``fig3_bands_<layer>``
+    (Fig. 3: both band panels, shared y), ``fig4_bands_zoom_<layer>`` (Fig. 4: zoomed to
+    ±``zoom``), ``layers_bands`` (every layer, baseline beside WC). Otherwise one
+    ``bands_<run>_<layer>`` per run. Always ``near_zero`` (over epochs and by layer) and
+    ``metrics`` (loss/accuracy); ``ab_<run>`` for each run with learnable a, b.
+
+    Args:
+        runs: run directories or Datasets.
+        out_dir: output directory (created).
+        formats: file formats (see :func:`save_figure`).
+        layer: layer of the band figures (default: the first layer, as in the paper).
+        zoom: Fig. 4's half range (default: :func:`default_zoom`).
+        threshold: near-zero threshold (default: the largest relative one).
+
+    Returns:
+        Paths of the written files.
+    """
+    runs = an.as_datasets(runs)
+    if not runs:
+        raise WcvizError("no runs given; pass run directories (e.g. runs/<run_id>)")
+    out = Path(out_dir)
+    written: list[Path] = []
+
+    def emit(fig: Figure, name: str) -> None:
+        written.extend(save_figure(fig, out / _safe(name), formats))
+        plt.close(fig)
+
+    base = next((ds for ds in runs if an.is_baseline(ds)), None)
+    comp = next((ds for ds in runs if not an.is_baseline(ds) and not an.is_learnable(ds)), None)
+    comp = comp or next((ds for ds in runs if not an.is_baseline(ds)), None)
+    layer = _check_common_layer(runs, layer)
+    if base is not None and comp is not None:
+        emit(paper_fig3(base, comp, layer), f"fig3_bands_{layer}")
+        emit(paper_fig4(base, comp, layer, zoom), f"fig4_bands_zoom_{layer}")
+        emit(layer_grid(base, comp), "layers_bands")
+    else:
+        for ds in runs:
+            emit(band_plot(ds, layer), f"bands_{ds.attrs.get('run_id', 'run')}_{layer}")
+    emit(near_zero_figure(runs, threshold), "near_zero")
+    for ds in runs:
+        if an.is_learnable(ds):
+            emit(ab_trajectories(ds), f"ab_{ds.attrs.get('run_id', 'run')}")
+    emit(metrics_curves(runs), "metrics")
+    return written
