@@ -1,0 +1,453 @@
+"""What the dashboard reads and how it shapes it: tidy pandas frames from run stores.
+
+Everything here is plain Python (no Streamlit), so tests and ``benchmarks/dash_load.py`` call
+the very functions the pages call. Reading goes through :mod:`wcviz` only and stays inside the
+runs root: a run whose directory resolves outside it (a symlink out) is listed as a problem and
+never opened.
+
+Caching: a store only ever grows by whole committed records, so ``(path, n_epochs, status)`` of
+its listing names one immutable state of it. Every per-run read is memoised on that key; a
+running store that commits one more record gets a new key on the next scan, finished stores are
+read once per process. Frames returned from the caches are shared: callers must not mutate them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from wcviz.errors import WcvizError
+
+#: Environment variable through which ``wcviz dash`` hands the runs root to the app.
+ROOT_ENV = "WCVIZ_RUNS_ROOT"
+
+#: Runs-table columns taken from store attributes, in display order.
+ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
+
+#: Accuracy metrics tried in order for the runs table's best/last accuracy columns.
+ACC_METRICS = ("val_acc", "test_acc", "train_acc")
+
+#: Per-epoch metric variables of the store schema (DESIGN.md, "Run store").
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
+           "epoch_seconds")
+
+# Per-run caches hold small frames (a layer's quantiles: epochs × 9 floats); this many entries
+# cover a few hundred runs × a few views without unbounded growth in a long-lived server.
+_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class Run:
+    """One healthy run as listed by a scan; the cache key of everything read from it.
+
+    Attributes:
+        run_id: the run directory's path below the root (its name for a flat root).
+        path: absolute, resolved run directory (inside the root).
+        n_epochs: committed records (epoch 0 included).
+        status: "running", "finished" or "failed".
+        attrs: store attributes (model, dataset, method, a, b, learnable, seed, ...).
+    """
+
+    run_id: str
+    path: str
+    n_epochs: int
+    status: str
+    attrs: tuple  # sorted (key, value) pairs: hashable, so Run can key the caches
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """The state of the store this listing saw: changes only when it commits or finishes."""
+        return (self.path, self.n_epochs, self.status)
+
+    def attr(self, name: str, default=None):
+        """One store attribute, or ``default``."""
+        return dict(self.attrs).get(name, default)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A directory under the root that the app will not show, and why (one line)."""
+
+    path: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Healthy runs in name order, and the problems found next to them."""
+
+    root: Path
+    runs: tuple[Run, ...]
+    problems: tuple[Problem, ...]
+
+    def by_id(self) -> dict[str, Run]:
+        """Runs keyed by run id."""
+        return {r.run_id: r for r in self.runs}
+
+
+def runs_root(value: str | os.PathLike | None = None) -> Path:
+    """The runs root the app serves: ``value``, else ``$WCVIZ_RUNS_ROOT``, else ``./runs``.
+
+    Raises:
+        WcvizError: the directory does not exist.
+    """
+    raw = value if value is not None else os.environ.get(ROOT_ENV) or "runs"
+    root = Path(raw).expanduser().resolve()
+    if not root.is_dir():
+        raise WcvizError(f"runs root {str(raw)!r} is not a directory; pass an existing RUNS_ROOT "
+                         "(e.g. the ./runs that 'wcviz demo' writes)")
+    return root
+
+
+def is_inside(root: Path, path: str | os.PathLike) -> bool:
+    """Whether ``path`` resolves (symlinks followed) to ``root`` or below it."""
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
+def _attr_items(attrs: dict) -> tuple:
+    # Store attributes are JSON values; lists/dicts become strings so the tuple stays hashable.
+    return tuple(sorted((str(k), v if isinstance(v, (str, int, float, bool, type(None))) else repr(v))
+                        for k, v in attrs.items()))
+
+
+def _run_id(root: Path, info) -> str:
+    # Runs may sit in nested folders (sweep/seed0, other/seed0): the path below the root is
+    # unique where the directory name alone is not.
+    rel = Path(info.path).resolve().relative_to(root).as_posix()
+    return str(info.run_id) if rel == "." else rel
+
+
+def scan(root: Path) -> Scan:
+    """List the runs under ``root`` (attributes only: no array is read).
+
+    Args:
+        root: a directory returned by :func:`runs_root`.
+
+    Returns:
+        The healthy runs sorted by run id; stores that fail to open and runs that resolve
+        outside ``root`` as :class:`Problem` entries.
+    """
+    from wcviz.store import list_runs
+
+    root = Path(root).resolve()
+    infos, broken = list_runs(root)
+    runs, problems = [], [Problem(str(b.path), str(b.error)) for b in broken]
+    for info in infos:
+        if not is_inside(root, info.path):
+            problems.append(Problem(str(info.path), "resolves outside the runs root; not read"))
+            continue
+        runs.append(Run(_run_id(root, info), str(Path(info.path).resolve()), int(info.n_epochs),
+                        str(info.status), _attr_items(dict(info.attrs))))
+    runs.sort(key=lambda r: r.run_id)
+    problems.sort(key=lambda p: p.path)
+    return Scan(root, tuple(runs), tuple(problems))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _dataset(path: str, n_epochs: int, status: str):
+    # Keyed on the listing's (path, n_epochs, status): see the module docstring.
+    import wcviz
+
+    return wcviz.open_run(path)
+
+
+def dataset(run: Run):
+    """The run's lazy :class:`xarray.Dataset` (opened once per committed state)."""
+    return _dataset(*run.key)
+
+
+def _values(da) -> np.ndarray:
+    return np.asarray(da.values, dtype=float)
+
+
+def layers(run: Run) -> list[str]:
+    """The run's recorded layer names, in model order."""
+    return [str(name) for name in dataset(run)["layer"].values]
+
+
+def layer_table(run: Run) -> pd.DataFrame:
+    """One row per recorded layer: ``depth`` (0 = first in model order), ``layer``, ``kind``, ``numel``."""
+    ds = dataset(run)
+    names = layers(run)
+    kinds = ds["layer_kind"].values if "layer_kind" in ds.variables else [""] * len(names)
+    numel = ds["layer_numel"].values if "layer_numel" in ds.variables else [np.nan] * len(names)
+    return pd.DataFrame({"depth": np.arange(len(names)), "layer": names,
+                         "kind": [str(k) for k in kinds], "numel": np.asarray(numel, float)})
+
+
+def quantile_columns() -> dict[float, str]:
+    """Quantile level -> column name of the wide frames, e.g. ``0.0668 -> "p6_68"`` (no dots: Vega-Lite reads them as nesting)."""
+    from wcviz.stats import QUANTILES
+
+    return {float(q): f"p{q * 100:g}".replace(".", "_") for q in QUANTILES}
+
+
+def bands() -> list[tuple[str, str, str]]:
+    """Nested percentile bands as ``(label, low column, high column)``, widest first.
+
+    The quantile list is symmetric (min/max, then ±1.5σ, ±1σ, ±0.5σ of a normal), so band i
+    spans quantiles i and -1-i; the middle quantile is the median line.
+    """
+    cols = list(quantile_columns().items())
+    out = []
+    for (q_lo, lo), (q_hi, hi) in zip(cols[: len(cols) // 2], cols[::-1]):
+        out.append((f"{q_lo * 100:g}–{q_hi * 100:g} %", lo, hi))
+    return out
+
+
+def median_column() -> str:
+    """Name of the median's column in the wide quantile frames."""
+    return quantile_columns()[0.5]
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str) -> pd.DataFrame:
+    ds = _dataset(*key)
+    da = ds[variable].sel(layer=layer)  # (epoch, quantile): one layer is all that is read
+    frame = pd.DataFrame(_values(da.transpose("epoch", "quantile")),
+                         columns=list(quantile_columns().values()))
+    frame.insert(0, "epoch", _values(ds["epoch"]))
+    frame.insert(0, "layer", layer)
+    frame.insert(0, "run", run_id)
+    return frame
+
+
+def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
+    """Wide quantile frame of one layer of one run: ``run, layer, epoch, p0 … p100``.
+
+    Args:
+        run: a listed run.
+        layer: a recorded layer name.
+        variable: ``"weight_quantile"`` (w = Ψ(v)) or ``"v_quantile"`` (the raw parameter).
+
+    Raises:
+        WcvizError: the run has no such layer.
+    """
+    if layer not in layers(run):
+        raise WcvizError(f"run {run.run_id!r} has no layer {layer!r}; pick one of its recorded layers")
+    return _layer_quantiles(run.key, run.run_id, layer, variable)
+
+
+def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
+    """The Distributions page's data: one layer's wide quantile frame for each run that has it."""
+    frames = [layer_quantiles(r, layer, variable) for r in runs if layer in layers(r)]
+    if not frames:
+        return pd.DataFrame(columns=["run", "layer", "epoch", *quantile_columns().values()])
+    return pd.concat(frames, ignore_index=True)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
+    ds = _dataset(*key)
+    values = _values(ds[variable].transpose("epoch", "layer", "quantile"))  # (E, L, Q)
+    n_ep, n_layer, n_q = values.shape
+    frame = pd.DataFrame(values.reshape(n_ep * n_layer, n_q), columns=list(quantile_columns().values()))
+    frame.insert(0, "epoch", np.repeat(_values(ds["epoch"]), n_layer))
+    frame.insert(0, "depth", np.tile(np.arange(n_layer), n_ep))
+    frame.insert(0, "layer", np.tile(np.asarray([str(x) for x in ds["layer"].values], object), n_ep))
+    frame.insert(0, "run", run_id)
+    return frame
+
+
+def all_layers(runs: list[Run], variable: str = "weight_quantile") -> pd.DataFrame:
+    """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``."""
+    frames = [_all_quantiles(r.key, r.run_id, variable) for r in runs]
+    if not frames:
+        return pd.DataFrame(columns=["run", "layer", "depth", "epoch", *quantile_columns().values()])
+    return pd.concat(frames, ignore_index=True)
+
+
+def band_frame(wide: pd.DataFrame) -> pd.DataFrame:
+    """Long band frame for area charts: ``run, layer, epoch, band, rank, lo, hi``.
+
+    ``rank`` 0 is the widest band (min–max); higher ranks are nested inside it.
+    """
+    parts = []
+    for rank, (label, lo, hi) in enumerate(bands()):
+        part = wide[["run", "layer", "epoch"]].copy()
+        part["band"], part["rank"] = label, rank
+        part["lo"], part["hi"] = wide[lo].to_numpy(), wide[hi].to_numpy()
+        parts.append(part)
+    if not parts or wide.empty:
+        return pd.DataFrame(columns=["run", "layer", "epoch", "band", "rank", "lo", "hi"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def tidy_quantiles(wide: pd.DataFrame) -> pd.DataFrame:
+    """Long form of a wide quantile frame for CSV: ``run, layer, epoch, quantile, value``."""
+    names = {col: q for q, col in quantile_columns().items()}
+    ids = [c for c in ("run", "layer", "depth", "epoch") if c in wide.columns]
+    long = wide.melt(id_vars=ids, value_vars=list(names), var_name="quantile", value_name="value")
+    long["quantile"] = long["quantile"].map(names)
+    return long.sort_values([*ids[:-1], "epoch", "quantile"], kind="stable", ignore_index=True)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
+    ds = _dataset(*key)
+    da = ds["near_zero_fraction"].transpose("epoch", "layer", "threshold")
+    values = _values(da)
+    n_ep, n_layer, n_thr = values.shape
+    thresholds = [str(t) for t in ds["threshold"].values]
+    numel = (_values(ds["layer_numel"]) if "layer_numel" in ds.variables
+             else np.full(n_layer, np.nan))
+    frame = pd.DataFrame({
+        "run": run_id,
+        "epoch": np.repeat(_values(ds["epoch"]), n_layer * n_thr),
+        "layer": np.tile(np.repeat(np.asarray([str(x) for x in ds["layer"].values], object), n_thr), n_ep),
+        "depth": np.tile(np.repeat(np.arange(n_layer), n_thr), n_ep),
+        "numel": np.tile(np.repeat(numel, n_thr), n_ep),
+        "threshold": np.tile(np.asarray(thresholds, object), n_ep * n_layer),
+        "fraction": values.reshape(-1),
+    })
+    return frame
+
+
+def near_zero(runs: list[Run]) -> pd.DataFrame:
+    """Near-zero fractions, long: ``run, epoch, layer, depth, numel, threshold, fraction``."""
+    frames = [_near_zero(r.key, r.run_id) for r in runs]
+    if not frames:
+        return pd.DataFrame(columns=["run", "epoch", "layer", "depth", "numel", "threshold", "fraction"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def near_zero_overall(frame: pd.DataFrame) -> pd.DataFrame:
+    """Whole-network fraction per run, epoch and threshold: layers weighted by their size."""
+    weight = frame["numel"].fillna(1.0)
+    tmp = frame.assign(weighted=frame["fraction"] * weight, weight=weight)
+    out = tmp.groupby(["run", "epoch", "threshold"], as_index=False, sort=False)[["weighted", "weight"]].sum()
+    out["fraction"] = out["weighted"] / out["weight"]
+    out["layer"] = "all layers"
+    return out[["run", "epoch", "layer", "threshold", "fraction"]]
+
+
+def thresholds(runs: list[Run]) -> list[str]:
+    """Threshold labels (``"abs=0.001"``, ``"rel=0.1"``) recorded by the runs, first run's order."""
+    seen: dict[str, None] = {}
+    for r in runs:
+        for t in dataset(r)["threshold"].values:
+            seen.setdefault(str(t), None)
+    return list(seen)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _compander(key: tuple, run_id: str) -> pd.DataFrame:
+    ds = _dataset(*key)
+    names = np.asarray([str(x) for x in ds["layer"].values], object)
+    epochs = _values(ds["epoch"])
+    a = _values(ds["a"].transpose("epoch", "layer"))
+    b = _values(ds["b"].transpose("epoch", "layer"))
+    frame = pd.DataFrame({
+        "run": run_id,
+        "epoch": np.repeat(epochs, len(names)),
+        "layer": np.tile(names, len(epochs)),
+        "depth": np.tile(np.arange(len(names)), len(epochs)),
+        "a": a.reshape(-1),
+        "b": b.reshape(-1),
+    })
+    return frame.dropna(subset=["a", "b"], how="all").reset_index(drop=True)
+
+
+def compander(runs: list[Run]) -> pd.DataFrame:
+    """a and b per layer over epochs, long: ``run, epoch, layer, depth, a, b`` (NaN rows dropped)."""
+    frames = [_compander(r.key, r.run_id) for r in runs]
+    if not frames:
+        return pd.DataFrame(columns=["run", "epoch", "layer", "depth", "a", "b"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def is_learnable(run: Run) -> bool:
+    """Whether the run trained its a, b (store attribute ``learnable`` is "fine"/"coarse")."""
+    value = run.attr("learnable")
+    return value not in (None, "", "none", "None", False, "false", "False")
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
+    ds = _dataset(*key)
+    epochs = _values(ds["epoch"])
+    parts = []
+    for name in METRICS:
+        if name not in ds.variables:
+            continue
+        split, _, kind = name.partition("_") if name.startswith(("train", "val", "test")) else ("", "", name)
+        parts.append(pd.DataFrame({"run": run_id, "epoch": epochs, "metric": name, "split": split,
+                                   "kind": kind, "value": _values(ds[name])}))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["run", "epoch", "metric", "split", "kind", "value"])
+    return frame.dropna(subset=["value"]).reset_index(drop=True)
+
+
+def metrics(runs: list[Run]) -> pd.DataFrame:
+    """Per-epoch metrics, long: ``run, epoch, metric, split (train/val/test/""), kind, value``."""
+    frames = [_metrics(r.key, r.run_id) for r in runs]
+    if not frames:
+        return pd.DataFrame(columns=["run", "epoch", "metric", "split", "kind", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def accuracy_summary(run: Run) -> dict:
+    """``{"epochs": last epoch, "acc metric": name, "best acc": max, "last acc": last}`` of one run."""
+    frame = _metrics(run.key, run.run_id)
+    out = {"epochs": np.nan, "acc metric": "", "best acc": np.nan, "last acc": np.nan}
+    ds = dataset(run)
+    if ds.sizes.get("epoch", 0):
+        out["epochs"] = float(ds["epoch"].values[-1])
+    for name in ACC_METRICS:
+        values = frame.loc[frame["metric"] == name, "value"]
+        if len(values):
+            out.update({"acc metric": name, "best acc": float(values.max()), "last acc": float(values.iloc[-1])})
+            break
+    return out
+
+
+def runs_table(scan_: Scan, *, accuracy: bool = True) -> pd.DataFrame:
+    """The Runs page's table: one row per healthy run.
+
+    Args:
+        scan_: a :func:`scan` result.
+        accuracy: also read each run's metrics for epochs done and best/last accuracy (one small
+            read per run, cached on its committed state); False keeps to attributes.
+
+    Returns:
+        Columns ``run, model, dataset, method, a, b, learnable, seed, status, records`` and, with
+        ``accuracy``, ``epochs, acc metric, best acc, last acc``.
+    """
+    rows = []
+    for run in scan_.runs:
+        row = {"run": run.run_id, **{c: run.attr(c) for c in ATTR_COLUMNS},
+               "status": run.status, "records": run.n_epochs}
+        if accuracy:
+            row.update(accuracy_summary(run))
+        rows.append(row)
+    columns = ["run", *ATTR_COLUMNS, "status", "records"]
+    if accuracy:
+        columns += ["epochs", "acc metric", "best acc", "last acc"]
+    table = pd.DataFrame(rows, columns=columns)
+    for col in ("model", "dataset", "method", "learnable", "seed"):
+        table[col] = table[col].map(lambda v: "" if v is None else str(v))
+    return table
+
+
+def filter_table(table: pd.DataFrame, text: str = "", **equal: list) -> pd.DataFrame:
+    """Rows whose cells contain ``text`` (any column, case-insensitive) and whose columns match.
+
+    Args:
+        table: a :func:`runs_table` frame.
+        text: substring to look for; empty keeps every row.
+        **equal: column -> allowed values; an empty list keeps every row.
+    """
+    mask = pd.Series(True, index=table.index)
+    if text:
+        cells = table.map(lambda v: "" if v is None or v != v else str(v))  # NaN -> ""
+        hay = cells.agg(" ".join, axis=1).str.lower()
+        mask &= hay.str.contains(text.lower(), regex=False)
+    for col, allowed in equal.items():
+        if allowed:
+            mask &= table[col].astype(str).isin([str(v) for v in allowed])
+    return table[mask]

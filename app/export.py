@@ -1,0 +1,105 @@
+"""Downloads of the current view: figures drawn by :mod:`wcviz.plots`, data as CSV.
+
+The dashboard draws interactive charts itself, but a file for a paper comes from the same
+figure functions as ``wcviz figures``, so an exported view looks like the rest of the paper's
+figures. Figures are drawn only when a download button is clicked.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from app import data
+
+#: Download formats and their MIME types.
+FORMATS = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
+
+
+def figure_bytes(fig, fmt: str) -> bytes:
+    """The matplotlib figure ``fig`` encoded as ``fmt`` (png/pdf/svg); the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    if fmt not in FORMATS:
+        raise data.WcvizError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=fmt, bbox_inches="tight", dpi=200)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A tidy frame as UTF-8 CSV without the index."""
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def _datasets(runs: list[data.Run], epochs: tuple[float, float] | None = None) -> list:
+    sets = [data.dataset(r) for r in runs]
+    if epochs is not None:
+        sets = [ds.sel(epoch=slice(*epochs)) for ds in sets]
+    return sets
+
+
+def bands_figure(runs: list[data.Run], layer: str, *, layout: str = "side", yscale: str = "linear",
+                 y_range: tuple[float, float] | None = None,
+                 epochs: tuple[float, float] | None = None):
+    """The Distributions view as a paper figure: panels side by side (shared y) or overlaid.
+
+    Args:
+        runs: the runs shown (all recording ``layer``).
+        layer: the layer shown.
+        layout: "side" or "overlay".
+        yscale: "linear" or "symlog".
+        y_range: the y zoom, or None.
+        epochs: the epoch range shown (inclusive), or None for all.
+    """
+    from wcviz import plots
+
+    sets = _datasets(runs, epochs)
+    if layout == "overlay":
+        return plots.overlay_bands(sets, layer, yscale=yscale, ylim=y_range)
+    if len(sets) == 1:
+        fig = plots.band_plot(sets[0], layer, yscale=yscale)
+        if y_range is not None:
+            fig.axes[0].set_ylim(*y_range)
+        return fig
+    return plots.band_panels(sets, layer, yscale=yscale, ylim=y_range)
+
+
+def layer_grid_figure(runs: list[data.Run], *, yscale: str = "linear"):
+    """The small-multiples view: every layer of one run, or of two runs side by side."""
+    from wcviz import plots
+
+    sets = _datasets(runs[:2])
+    return plots.layer_grid(sets[0], sets[1] if len(sets) > 1 else None, yscale=yscale)
+
+
+def near_zero_figure(runs: list[data.Run], threshold: str, layer: str | None = None):
+    """Near-zero fraction over epochs (one layer, or the whole network for ``layer=None``)."""
+    from wcviz import plots
+
+    return plots.near_zero_over_epochs(_datasets(runs), threshold, layer)
+
+
+def near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch_index: int = -1):
+    """Near-zero fraction by layer at one record (position in the epoch axis, -1 = last)."""
+    from wcviz import plots
+
+    return plots.near_zero_by_layer(_datasets(runs), threshold, epoch=epoch_index)
+
+
+def compander_figure(run: data.Run):
+    """a and b trajectories of every layer of one learnable run."""
+    from wcviz import plots
+
+    return plots.ab_trajectories(data.dataset(run))
+
+
+def metrics_figure(runs: list[data.Run]):
+    """Loss and accuracy curves of the runs."""
+    from wcviz import plots
+
+    return plots.metrics_curves(_datasets(runs))

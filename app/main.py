@@ -1,0 +1,23 @@
+"""Entry script of the wcviz dashboard: ``streamlit run app/main.py`` (``wcviz dash`` does this).
+
+Draws what every page shares (page config, the sidebar run picker) and hands over to the page
+chosen in the navigation. The runs root comes from ``$WCVIZ_RUNS_ROOT`` (default ``./runs``).
+"""
+
+import streamlit as st
+
+from app import ui
+
+st.set_page_config(page_title="wcviz", page_icon=":material/stacked_line_chart:", layout="wide")
+
+PAGES = [
+    st.Page("views/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+    st.Page("views/distributions.py", title="Distributions", icon=":material/stacked_line_chart:"),
+    st.Page("views/near_zero.py", title="Near zero", icon=":material/filter_center_focus:"),
+    st.Page("views/compander.py", title="Compander", icon=":material/tune:"),
+    st.Page("views/metrics.py", title="Metrics", icon=":material/monitoring:"),
+]
+
+page = st.navigation(PAGES)
+ui.run_picker(ui.current_scan())
+page.run()

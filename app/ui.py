@@ -1,0 +1,159 @@
+"""Streamlit pieces every page shares: the runs root, the run picker, live refresh, export.
+
+The selected runs live in ``st.session_state[SELECTED]`` (the sidebar picker's key, drawn by the
+entry script on every page), so a selection made on the Runs page carries to the other pages.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+from app import data
+from wcviz.errors import WcvizError
+
+#: Session-state key of the selected run ids (the sidebar multiselect).
+SELECTED = "wcviz_selected_runs"
+
+#: Seconds between refreshes of a page's charts while one of its runs is still training.
+LIVE_SECONDS = 3.0
+
+_SCAN = "_wcviz_scan"  # session-state slot of the latest listing
+
+
+
+def root():
+    """The runs root of this app (``$WCVIZ_RUNS_ROOT``, else ``./runs``); stops the page if missing."""
+    try:
+        return data.runs_root()
+    except WcvizError as err:
+        st.error(str(err))
+        st.stop()
+
+
+def current_scan() -> data.Scan:
+    """A fresh listing of the root (attributes only: cheap enough for every rerun)."""
+    scan = data.scan(root())
+    st.session_state[_SCAN] = scan
+    return scan
+
+
+def page_scan() -> data.Scan:
+    """The listing the entry script made for this script run (pages share it, no re-listing)."""
+    scan = st.session_state.get(_SCAN)
+    return scan if scan is not None else current_scan()
+
+
+def run_picker(scan: data.Scan) -> None:
+    """The sidebar multiselect of runs; its value is the selection every page shows."""
+    ids = [r.run_id for r in scan.runs]
+    # Runs that disappeared from the root drop out of the selection instead of erroring.
+    st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i in ids]
+    st.sidebar.multiselect("Runs", ids, key=SELECTED, placeholder="choose runs",
+                           help="The runs every page shows; also selectable on the Runs page.")
+    running = sum(r.status == "running" for r in scan.runs)
+    st.sidebar.caption(f"{scan.root}  \n{len(ids)} runs ({running} running)"
+                       + (f", {len(scan.problems)} unreadable" if scan.problems else ""))
+
+
+def selected(scan: data.Scan) -> list[data.Run]:
+    """The selected runs as listed by ``scan``, in selection order."""
+    by_id = scan.by_id()
+    return [by_id[i] for i in st.session_state.get(SELECTED, []) if i in by_id]
+
+
+def readable(runs: list[data.Run]) -> list[data.Run]:
+    """The runs whose store opens; each one that does not gets an error line instead."""
+    good = []
+    for run in runs:
+        try:
+            data.dataset(run)
+        except WcvizError as err:
+            st.error(f"{run.run_id}: {err}")
+            continue
+        good.append(run)
+    return good
+
+
+def require_selection(scan: data.Scan) -> list[data.Run]:
+    """The selected runs that open; if none, a hint and the page stops."""
+    runs = selected(scan)
+    if not runs:
+        st.info("No run selected: pick runs in the sidebar or on the Runs page.")
+        st.stop()
+    runs = readable(runs)
+    if not runs:
+        st.stop()
+    return runs
+
+
+def status_line(runs: list[data.Run]) -> str:
+    """One caption line per run: its status and committed records."""
+    return "  \n".join(f"**{r.run_id}**: {r.status}, {r.n_epochs} records" for r in runs)
+
+
+def live(runs: list[data.Run], body: Callable[[list[data.Run]], None]) -> None:
+    """Draw ``body(fresh_runs)`` now and, while a run trains, again every :data:`LIVE_SECONDS`.
+
+    Only this fragment reruns (``st.fragment(run_every=...)``): controls above it keep their
+    state and the page does not reload. Each rerun lists the root again, so a run that committed
+    a record gets a new cache key and its new epoch is read; when a run's status changes (it
+    finished or failed) the whole page reruns once to stop polling.
+    """
+    ids = [r.run_id for r in runs]
+    statuses = {r.run_id: r.status for r in runs}
+    every = LIVE_SECONDS if "running" in statuses.values() else None
+
+    def fragment() -> None:
+        by_id = current_scan().by_id()
+        fresh = readable([by_id[i] for i in ids if i in by_id])
+        if every is not None and {r.run_id: r.status for r in fresh} != statuses:
+            st.rerun(scope="app")
+        body(fresh)
+
+    st.fragment(fragment, run_every=every)()
+
+
+def export(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, key: str) -> None:
+    """Download buttons for the current view: a figure (PNG/PDF/SVG) and its data as CSV.
+
+    Args:
+        name: file stem of the downloads.
+        frame: the tidy data shown, written as CSV.
+        figure: zero-argument callable returning a matplotlib Figure of the view, drawn by
+            :mod:`wcviz.plots` only when the button is clicked; None hides the figure button.
+        key: widget-key prefix, unique per page section.
+    """
+    from app import export as exporting
+
+    cols = st.columns([1, 2, 2, 3])
+    fmt = cols[0].selectbox("format", list(exporting.FORMATS), key=f"{key}_fmt", label_visibility="collapsed")
+    if figure is not None:
+        cols[1].download_button(f"Figure ({fmt.upper()})", data=lambda: exporting.figure_bytes(figure(), fmt),
+                                file_name=f"{name}.{fmt}", mime=exporting.FORMATS[fmt], on_click="ignore",
+                                key=f"{key}_fig", icon=":material/image:")
+    cols[2].download_button("Data (CSV)", data=lambda: exporting.csv_bytes(frame),
+                            file_name=f"{name}.csv", mime="text/csv", on_click="ignore",
+                            key=f"{key}_csv", icon=":material/table:")
+
+
+def range_slider(container, label: str, lo: float, hi: float, key: str, **kw) -> tuple[float, float]:
+    """A (low, high) slider over [lo, hi] that keeps following the end while data grows.
+
+    A live run moves ``hi`` every record; a range left at the old end moves with it (so the new
+    epoch shows), a range the user narrowed stays, clipped into the new bounds.
+    """
+    if hi <= lo:
+        return lo, hi
+    end_key = f"{key}__end"
+    old = st.session_state.get(key)
+    if old is not None:
+        a, b = old
+        if b >= st.session_state.get(end_key, hi):
+            b = hi
+        a, b = min(max(a, lo), hi), min(max(b, lo), hi)
+        st.session_state[key] = (a, b) if a < b else (lo, hi)
+    st.session_state[end_key] = hi
+    return container.slider(label, lo, hi, value=None if old is not None else (lo, hi), key=key, **kw)

@@ -1,0 +1,35 @@
+"""Compander page: the learnable a and b of each layer over epochs."""
+
+import streamlit as st
+
+from app import charts, data, export, ui
+
+st.title("Compander")
+scan = ui.page_scan()
+runs = ui.require_selection(scan)
+
+learnable = [r for r in runs if data.is_learnable(r)]
+fixed = [r for r in runs if not data.is_learnable(r)]
+if fixed:
+    st.caption("Fixed a, b (not plotted): " + ", ".join(
+        f"{r.run_id} ({r.attr('method', 'none')}, a={r.attr('a')}, b={r.attr('b')})" for r in fixed))
+if not learnable:
+    st.info("None of the selected runs learns its a, b (store attribute learnable = fine/coarse).")
+    st.stop()
+
+
+def body(fresh):
+    frame = data.compander(fresh)
+    if frame.empty:
+        st.info("No a, b recorded yet.")
+        return
+    st.altair_chart(charts.compander_chart(frame), width="content", key="ab_chart")
+    st.caption(ui.status_line(fresh))
+    target = fresh[0]
+    if len(fresh) > 1:
+        ids = [r.run_id for r in fresh]
+        target = fresh[ids.index(st.selectbox("Run to export as a figure", ids, key="ab_export_run"))]
+    ui.export(f"compander_ab_{target.run_id}", frame, lambda: export.compander_figure(target), key="ab_export")
+
+
+ui.live(learnable, body)

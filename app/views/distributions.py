@@ -1,0 +1,67 @@
+"""Distributions page: percentile bands of one layer over epochs, and small multiples of all layers."""
+
+import streamlit as st
+
+from app import charts, data, export, ui
+
+st.title("Distributions")
+scan = ui.page_scan()
+runs = ui.require_selection(scan)
+
+names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))  # model order
+top = st.columns([4, 2, 2, 2])
+layer = top[0].selectbox("Layer (model order)", names, key="dist_layer")
+view = top[1].radio("Runs", ["side by side", "overlaid"], key="dist_layout", horizontal=True)
+yscale = top[2].radio("y scale", ["linear", "symlog"], key="dist_yscale", horizontal=True)
+variable = top[3].radio("Quantity", ["w = Ψ(v)", "raw v"], key="dist_variable", horizontal=True,
+                        help="Quantiles of the weights the network uses, or of the raw parameter v "
+                             "(NaN for plain layers).")
+variable = "weight_quantile" if variable.startswith("w") else "v_quantile"
+all_layers = st.toggle("Small multiples: all layers", key="dist_all")
+
+
+def _zoom(wide):
+    """Epoch range and optional y range controls; returns (cut frame, y range or None)."""
+    epochs = sorted(set(wide["epoch"]))
+    lo, hi = (float(epochs[0]), float(epochs[-1])) if epochs else (0.0, 0.0)
+    cols = st.columns([3, 3])
+    lo, hi = ui.range_slider(cols[0], "Epochs", lo, hi, key="dist_epochs")
+    wide = wide[(wide["epoch"] >= lo) & (wide["epoch"] <= hi)]
+    y_range = None
+    values = wide[list(data.quantile_columns().values())].to_numpy(float)
+    finite = values[values == values]
+    if finite.size and finite.max() > finite.min() and cols[1].toggle("Zoom y", key="dist_zoom_y"):
+        ymin, ymax = float(finite.min()), float(finite.max())
+        y_range = ui.range_slider(cols[1], "y range", ymin, ymax, key="dist_yrange", format="%.4g")
+    return wide, y_range
+
+
+def single_layer(fresh):
+    wide = data.distributions(fresh, layer, variable)
+    missing = [r.run_id for r in fresh if layer not in data.layers(r)]
+    if missing:
+        st.warning(f"Layer {layer!r} is not recorded in: {', '.join(missing)}")
+    wide, y_range = _zoom(wide)
+    chart = charts.band_chart(wide, layout="side" if view == "side by side" else "overlay",
+                              yscale=yscale, y_range=y_range)
+    st.altair_chart(chart, width="content", key="dist_chart")
+    st.caption(ui.status_line(fresh))
+    shown = [r for r in fresh if layer in data.layers(r)]
+    epochs = (float(wide["epoch"].min()), float(wide["epoch"].max())) if len(wide) else None
+    figure = None if variable != "weight_quantile" or not shown else (
+        lambda: export.bands_figure(shown, layer, layout="side" if view == "side by side" else "overlay",
+                                    yscale=yscale, y_range=y_range, epochs=epochs))
+    ui.export(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
+
+
+def every_layer(fresh):
+    wide = data.all_layers(fresh, variable)
+    st.altair_chart(charts.small_multiples(wide, yscale=yscale), width="content", key="dist_multiples")
+    st.caption(ui.status_line(fresh))
+    figure = (lambda: export.layer_grid_figure(fresh, yscale=yscale)) if variable == "weight_quantile" else None
+    if len(fresh) > 2:
+        st.caption("The figure export shows the first two selected runs.")
+    ui.export("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")
+
+
+ui.live(runs, every_layer if all_layers else single_layer)

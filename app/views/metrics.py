@@ -1,0 +1,22 @@
+"""Metrics page: loss and accuracy curves of the selected runs."""
+
+import streamlit as st
+
+from app import charts, data, export, ui
+
+st.title("Metrics")
+scan = ui.page_scan()
+runs = ui.require_selection(scan)
+
+
+def body(fresh):
+    frame = data.metrics(fresh)
+    if frame[frame["kind"].isin(["loss", "acc"])].empty:
+        st.info("No loss or accuracy recorded yet.")
+        return
+    st.altair_chart(charts.metrics_chart(frame), width="content", key="metrics_chart")
+    st.caption(ui.status_line(fresh))
+    ui.export("metrics", frame, lambda: export.metrics_figure(fresh), key="metrics_export")
+
+
+ui.live(runs, body)

@@ -1,0 +1,51 @@
+"""Near-zero page: the fraction of weights with |w| below a threshold, over epochs and by depth."""
+
+import streamlit as st
+
+from app import charts, data, export, ui
+
+st.title("Near zero")
+scan = ui.page_scan()
+runs = ui.require_selection(scan)
+
+thresholds = data.thresholds(runs)
+if not thresholds:
+    st.info("The selected runs recorded no near-zero thresholds.")
+    st.stop()
+names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))
+top = st.columns([2, 4])
+threshold = top[0].selectbox("Threshold", thresholds, key="nz_threshold",
+                             help="abs=x: |w| < x; rel=x: |w| < x × the layer's std at epoch 0.")
+scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *names], key="nz_layer")
+
+
+def body(fresh):
+    frame = data.near_zero(fresh)
+    frame = frame[frame["threshold"] == threshold]
+    if scope.startswith("all layers"):
+        over = data.near_zero_overall(frame)
+    else:
+        over = frame[frame["layer"] == scope]
+    st.subheader("Over epochs")
+    st.altair_chart(charts.near_zero_over_epochs(over), width="content", key="nz_epochs_chart")
+    one_layer = None if scope.startswith("all layers") else scope
+    ui.export(f"near_zero_{threshold}", over, lambda: export.near_zero_figure(fresh, threshold, one_layer),
+              key="nz_export")
+
+    st.subheader("By layer depth")
+    epochs = sorted(set(frame["epoch"]))
+    if not epochs:
+        return
+    if len(epochs) > 1:
+        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=f"nz_epoch_{len(epochs)}")
+    else:
+        epoch = epochs[0]
+    depth = frame[frame["epoch"] == epoch]
+    st.altair_chart(charts.near_zero_by_depth(depth), width="content", key="nz_depth_chart")
+    st.caption(ui.status_line(fresh))
+    index = epochs.index(epoch)
+    ui.export(f"near_zero_by_depth_{threshold}_epoch{epoch:g}", depth,
+              lambda: export.near_zero_depth_figure(fresh, threshold, index), key="nz_depth_export")
+
+
+ui.live(runs, body)

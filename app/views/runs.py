@@ -1,0 +1,53 @@
+"""Runs page: every run under the root in one filterable table; selecting rows selects runs."""
+
+import streamlit as st
+
+from app import data, ui
+
+st.title("Runs")
+scan = ui.page_scan()
+if scan.problems:
+    with st.expander(f":warning: {len(scan.problems)} unreadable run store(s)", expanded=True):
+        st.dataframe([{"path": p.path, "error": p.error} for p in scan.problems],
+                     hide_index=True, width="stretch")
+if not scan.runs:
+    st.info(f"No runs under {scan.root}. Record some with `wcviz demo` or `wcviz train`.")
+    st.stop()
+
+table = data.runs_table(scan)
+cols = st.columns([3, 2, 2, 2, 2])
+text = cols[0].text_input("Filter", placeholder="any text: model, method, seed, ...", key="runs_filter")
+choices = {}
+for col, name in zip(cols[1:], ("status", "method", "model", "dataset")):
+    options = sorted(set(table[name]) - {""})
+    choices[name] = col.multiselect(name, options, key=f"runs_filter_{name}")
+shown = data.filter_table(table, text, **choices).reset_index(drop=True)
+
+TABLE_KEY = "runs_table"
+shown_ids = list(shown["run"])
+# Show the current selection (sidebar or earlier clicks) as selected rows of this table.
+chosen = st.session_state.get(ui.SELECTED, [])
+st.session_state[TABLE_KEY] = {"selection": {"rows": [shown_ids.index(i) for i in chosen if i in shown_ids],
+                                             "columns": []}}
+
+
+def _on_select() -> None:
+    rows = st.session_state[TABLE_KEY]["selection"]["rows"]
+    picked = [shown_ids[i] for i in rows if i < len(shown_ids)]
+    hidden = [i for i in st.session_state.get(ui.SELECTED, []) if i not in shown_ids]
+    st.session_state[ui.SELECTED] = hidden + picked  # filtered-out selections stay selected
+
+
+st.dataframe(
+    shown, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
+    width="stretch",
+    column_config={
+        "best acc": st.column_config.NumberColumn(format="%.4f", help="best of the acc metric"),
+        "last acc": st.column_config.NumberColumn(format="%.4f", help="acc metric at the last record"),
+        "acc metric": st.column_config.TextColumn(help="val_acc, else test_acc, else train_acc"),
+        "records": st.column_config.NumberColumn(help="committed records (epoch 0 included)"),
+        "epochs": st.column_config.NumberColumn(format="%g", help="last recorded epoch"),
+    },
+)
+st.caption(f"{len(shown)} of {len(table)} runs shown · {len(chosen)} selected. "
+           "Select rows (or use the sidebar) to choose the runs the other pages show.")

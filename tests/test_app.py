@@ -1,0 +1,372 @@
+"""The dashboard (app/) on real run stores: its data functions, and every page through AppTest.
+
+Stores are written by the real code (``wcviz.store.RunStore``, ``wcviz.Recorder``) with chosen
+values, so a test knows what each chart must contain. AppTest runs the app in-process, no server.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from streamlit import dataframe_util
+from streamlit.testing.v1 import AppTest
+from torch import nn
+
+import wcviz
+from app import data, export
+from wcviz.stats import QUANTILES
+from wcviz.store import RunStore
+
+APP_MAIN = str(Path(data.__file__).with_name("main.py"))
+SELECTED = "wcviz_selected_runs"  # app.ui.SELECTED; repeated so a rename breaks this test loudly
+LAYERS = ("conv1", "block.conv", "fc")
+NUMEL = (54, 216, 40)
+THRESHOLDS = ["abs=0.001", "abs=0.01", "rel=0.1"]
+Z = np.array([-2.6, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.6])  # normal z of each quantile
+
+
+def write_run(run_dir: Path, *, n_records: int, status: str = "finished", method: str = "none",
+              learnable=None, seed: int = 0, scale: float = 0.1, acc0: float = 0.5) -> RunStore:
+    """A run store of 3 layers with known values: layer i's weights ~ N(0, (scale·(i+1)·g)²).
+
+    Epoch e has growth g = 1 + 0.1·e, near-zero fraction 0.01·(i+1) + 0.001·e per threshold
+    index, val_acc = acc0 + 0.05·e, a = 0.5 + 0.01·e·(i+1) and b = 1 - 0.02·e for learnable runs.
+    """
+    store = RunStore.create(
+        run_dir, layers=LAYERS, layer_kinds=("Conv2d", "Conv2d", "Linear"), layer_numel=NUMEL,
+        bin_edges=np.tile(np.linspace(-1, 1, 9), (len(LAYERS), 1)), thresholds=THRESHOLDS,
+        attrs={"model": "tinynet", "dataset": "synthetic", "method": method, "seed": seed,
+               "learnable": learnable, "a": 0.5 if method != "none" else None,
+               "b": 1.0 if method != "none" else None})
+    for epoch in range(n_records):
+        append(store, epoch, scale=scale, acc0=acc0, learnable=learnable is not None)
+    if status != "running":
+        store.finish(status)
+    return store
+
+
+def append(store: RunStore, epoch: int, *, scale=0.1, acc0=0.5, learnable=False) -> None:
+    """Append epoch ``epoch`` with the values :func:`write_run` documents."""
+    depth = np.arange(1, len(LAYERS) + 1)
+    std = scale * depth * (1 + 0.1 * epoch)
+    near = 0.01 * depth[:, None] + 0.001 * epoch + 0.0 * np.arange(len(THRESHOLDS))[None, :]
+    near = near + 0.1 * np.arange(len(THRESHOLDS))[None, :]
+    stats = {"weight_quantile": std[:, None] * Z[None, :], "near_zero_fraction": near,
+             "v_quantile": 2 * std[:, None] * Z[None, :]}
+    if learnable:
+        stats["a"] = 0.5 + 0.01 * epoch * depth
+        stats["b"] = np.full(len(LAYERS), 1.0 - 0.02 * epoch)
+    store.append(float(epoch), epoch * 10, stats,
+                 {"train_loss": 2.0 - 0.1 * epoch, "val_loss": 2.1 - 0.1 * epoch,
+                  "val_acc": acc0 + 0.05 * epoch, "lr": 0.1})
+
+
+def recorder_run(run_dir: Path) -> None:
+    """A run recorded by wcviz.Recorder from a real (tiny, learnable-WC) model, two epochs."""
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    wcviz.compand(model, "arctan", a=0.5, b=1.0, learnable="fine")
+    with wcviz.Recorder(model, run_dir, {"lr": 0.1}, attrs={"model": "tiny", "dataset": "none",
+                                                            "seed": 3}) as rec:
+        rec.record(0, {"train_loss": 1.1})
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.05)
+        rec.record(1, {"train_loss": 0.9, "val_acc": 0.4})
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """A runs root with finished, learnable, running, failed, recorder-made and broken runs."""
+    root = tmp_path_factory.mktemp("runs")
+    write_run(root / "baseline", n_records=5, acc0=0.6)
+    write_run(root / "wc", n_records=5, method="arctan", learnable="fine", scale=0.05, seed=1)
+    write_run(root / "live", n_records=3, status="running", method="arctan")
+    write_run(root / "crashed", n_records=2, status="failed")
+    recorder_run(root / "sweep" / "recorded")
+    (root / "half").mkdir()  # a run whose store was never written: config.json only
+    (root / "half" / "config.json").write_text("{}")
+    (root / "garbage" / "record.zarr").mkdir(parents=True)
+    (root / "garbage" / "record.zarr" / "zarr.json").write_text("{not json")
+    return root
+
+
+@pytest.fixture()
+def app(root, monkeypatch):
+    """An AppTest of the dashboard on the fixture root, after its first run."""
+    monkeypatch.setenv(data.ROOT_ENV, str(root))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def charts(at: AppTest) -> list[tuple[dict, pd.DataFrame]]:
+    """Every Vega-Lite chart on the page: (spec, its data as one frame)."""
+    out = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        frames = [dataframe_util.convert_arrow_bytes_to_pandas_df(d.data.data)
+                  for d in chart.proto.datasets]
+        if chart.proto.data.data:
+            frames.append(dataframe_util.convert_arrow_bytes_to_pandas_df(chart.proto.data.data))
+        out.append((spec, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()))
+    return out
+
+
+def select(at: AppTest, *runs: str, page: str | None = None) -> AppTest:
+    """Select ``runs`` in the sidebar, optionally switch to ``views/<page>.py``, and run."""
+    at.multiselect(key=SELECTED).set_value(list(runs)).run()
+    if page:
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+# ------------------------------------------------------------------ data functions
+
+
+def scan_of(root) -> data.Scan:
+    return data.scan(data.runs_root(root))
+
+
+def test_scan_lists_runs_problems_and_nested_ids(root):
+    scan = scan_of(root)
+    assert [r.run_id for r in scan.runs] == ["baseline", "crashed", "live", "sweep/recorded", "wc"]
+    assert {r.run_id: r.status for r in scan.runs}["live"] == "running"
+    assert {r.run_id: r.status for r in scan.runs}["crashed"] == "failed"
+    assert {r.run_id: r.n_epochs for r in scan.runs} == {
+        "baseline": 5, "crashed": 2, "live": 3, "sweep/recorded": 2, "wc": 5}
+    assert sorted(Path(p.path).name for p in scan.problems) == ["garbage", "half"]
+    assert all(p.error for p in scan.problems)
+
+
+def test_runs_root_must_exist(tmp_path):
+    with pytest.raises(wcviz.WcvizError, match="not a directory"):
+        data.runs_root(tmp_path / "missing")
+
+
+def test_runs_outside_the_root_are_not_read(root, tmp_path):
+    inner = tmp_path / "root"
+    inner.mkdir()
+    (inner / "link").symlink_to(root / "baseline", target_is_directory=True)
+    scan = scan_of(inner)
+    assert scan.runs == ()
+    assert [p.error for p in scan.problems] == ["resolves outside the runs root; not read"]
+
+
+def test_distributions_frame_holds_the_stored_quantiles(root):
+    runs = scan_of(root).by_id()
+    wide = data.distributions([runs["baseline"], runs["wc"]], "block.conv")
+    assert list(wide["run"].unique()) == ["baseline", "wc"]
+    base = wide[wide["run"] == "baseline"]
+    np.testing.assert_array_equal(base["epoch"], np.arange(5.0))
+    stored = wcviz.open_run(root / "baseline")["weight_quantile"].sel(layer="block.conv").values
+    np.testing.assert_allclose(base[list(data.quantile_columns().values())].to_numpy(), stored)
+    # epoch 4 of layer 2: std = 0.1 · 2 · 1.4, the median column is the middle z = 0
+    assert base.iloc[4][data.quantile_columns()[0.8413]] == pytest.approx(0.28)
+    tidy = data.tidy_quantiles(wide)
+    assert len(tidy) == len(wide) * len(QUANTILES)
+    assert set(tidy["quantile"]) == set(QUANTILES)
+
+
+def test_bands_pair_the_quantiles_symmetrically():
+    pairs = data.bands()
+    cols = list(data.quantile_columns().values())
+    assert [(lo, hi) for _, lo, hi in pairs] == [(cols[i], cols[-1 - i]) for i in range(4)]
+    assert data.median_column() == cols[4]
+    assert all("." not in c for c in cols)  # Vega-Lite reads dots in field names as nesting
+
+
+def test_band_frame_spans_each_band(root):
+    runs = scan_of(root).by_id()
+    wide = data.distributions([runs["baseline"]], "conv1")
+    bands = data.band_frame(wide)
+    widest = bands[(bands["rank"] == 0) & (bands["epoch"] == 0)].iloc[0]
+    assert (widest["lo"], widest["hi"]) == pytest.approx((-0.26, 0.26))
+
+
+def test_near_zero_overall_weights_layers_by_size(root):
+    runs = scan_of(root).by_id()
+    frame = data.near_zero([runs["baseline"]])
+    overall = data.near_zero_overall(frame[frame["threshold"] == "abs=0.01"])
+    at0 = overall[overall["epoch"] == 0]["fraction"].item()
+    per_layer = 0.01 * np.arange(1, 4) + 0.1  # threshold index 1
+    assert at0 == pytest.approx(np.average(per_layer, weights=NUMEL))
+    assert data.thresholds([runs["baseline"]]) == THRESHOLDS
+
+
+def test_compander_frame_only_for_learned_values(root):
+    runs = scan_of(root).by_id()
+    frame = data.compander([runs["wc"], runs["baseline"]])
+    assert set(frame["run"]) == {"wc"}  # the baseline's a, b are NaN: no rows
+    last_fc = frame[(frame["epoch"] == 4) & (frame["layer"] == "fc")].iloc[0]
+    assert (last_fc["a"], last_fc["b"]) == pytest.approx((0.5 + 0.04 * 3, 1.0 - 0.08))
+    assert data.is_learnable(runs["wc"]) and not data.is_learnable(runs["baseline"])
+    assert data.is_learnable(runs["sweep/recorded"])  # Recorder took it from compand_info
+
+
+def test_runs_table_and_filters(root):
+    table = data.runs_table(scan_of(root))
+    row = table.set_index("run").loc["baseline"]
+    assert (row["best acc"], row["last acc"], row["epochs"]) == pytest.approx((0.8, 0.8, 4.0))
+    assert row["acc metric"] == "val_acc" and row["status"] == "finished"
+    assert table.set_index("run").loc["wc", "method"] == "arctan"
+    assert list(data.filter_table(table, "ARCTAN")["run"]) == ["live", "sweep/recorded", "wc"]
+    assert list(data.filter_table(table, status=["failed"])["run"]) == ["crashed"]
+    assert list(data.filter_table(table, "", method=["none"], status=["finished"])["run"]) == ["baseline"]
+
+
+def test_cache_follows_commits(tmp_path):
+    store = write_run(tmp_path / "run", n_records=2, status="running")
+    run = scan_of(tmp_path).runs[0]
+    assert data.distributions([run], "fc")["epoch"].tolist() == [0.0, 1.0]
+    append(store, 2)
+    assert data.distributions([run], "fc")["epoch"].tolist() == [0.0, 1.0]  # same listing: cached
+    fresh = scan_of(tmp_path).runs[0]
+    assert fresh.n_epochs == 3
+    assert data.distributions([fresh], "fc")["epoch"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_unknown_layer_is_a_clear_error(root):
+    run = scan_of(root).by_id()["baseline"]
+    with pytest.raises(wcviz.WcvizError, match="no layer 'nope'"):
+        data.layer_quantiles(run, "nope")
+
+
+def test_csv_export_round_trips(root):
+    run = scan_of(root).by_id()["baseline"]
+    tidy = data.tidy_quantiles(data.distributions([run], "fc"))
+    back = pd.read_csv(__import__("io").BytesIO(export.csv_bytes(tidy)))
+    pd.testing.assert_frame_equal(back, tidy, check_dtype=False)
+
+
+# ------------------------------------------------------------------ pages (AppTest)
+
+
+def test_runs_page_lists_runs_and_broken_stores(app):
+    tables = {tuple(t.value.columns)[:2]: t.value for t in app.dataframe}
+    runs = tables[("run", "model")]
+    assert list(runs["run"]) == ["baseline", "crashed", "live", "sweep/recorded", "wc"]
+    assert dict(zip(runs["run"], runs["status"]))["crashed"] == "failed"
+    problems = tables[("path", "error")]
+    assert sorted(Path(p).name for p in problems["path"]) == ["garbage", "half"]
+    assert problems["error"].str.len().min() > 10
+
+
+def test_runs_page_filter_narrows_the_table(app):
+    app.text_input(key="runs_filter").set_value("arctan").run()
+    shown = [t.value for t in app.dataframe if "model" in t.value.columns][0]
+    assert list(shown["run"]) == ["live", "sweep/recorded", "wc"]
+
+
+def test_selection_shows_as_selected_rows(app):
+    select(app, "wc", "baseline")
+    rows = app.session_state["runs_table"]["selection"]["rows"]
+    assert sorted(rows) == [0, 4]
+
+
+@pytest.mark.parametrize("page", ["distributions", "near_zero", "compander", "metrics"])
+def test_pages_without_selection_ask_for_one(app, page):
+    app.switch_page(f"views/{page}.py").run()
+    assert not app.exception
+    assert "No run selected" in app.info[0].value
+
+
+@pytest.mark.parametrize("page, n_charts", [("distributions", 1), ("near_zero", 2),
+                                            ("compander", 1), ("metrics", 1)])
+def test_every_page_renders_every_kind_of_run(app, page, n_charts):
+    select(app, "baseline", "wc", "live", "crashed", "sweep/recorded", page=page)
+    assert len(charts(app)) == n_charts
+    assert not app.error
+    shown = set(charts(app)[0][1]["run"])
+    if page == "distributions":  # the recorded model's layers are "0" and "3", not conv1
+        assert shown == {"baseline", "wc", "live", "crashed"}
+        assert "sweep/recorded" in app.warning[0].value
+    elif page != "compander":
+        assert shown == {"baseline", "wc", "live", "crashed", "sweep/recorded"}
+    else:  # only runs that learn a, b
+        assert set(charts(app)[0][1]["run"]) == {"wc", "sweep/recorded"}
+
+
+def test_selection_and_layer_change_the_band_chart(app):
+    select(app, "baseline", page="distributions")
+    (spec, frame), = charts(app)
+    assert set(frame["run"]) == {"baseline"} and set(frame["layer"]) == {"conv1"}
+    assert "facet" not in spec  # one run: a single panel
+
+    select(app, "baseline", "wc")
+    (spec, frame), = charts(app)
+    assert set(frame["run"]) == {"baseline", "wc"}
+    assert "facet" in spec  # side by side, one panel per run
+
+    app.selectbox(key="dist_layer").set_value("fc").run()
+    (_, frame), = charts(app)
+    assert set(frame["layer"]) == {"fc"}
+    fc = frame[(frame["run"] == "baseline") & (frame["epoch"] == 0)].iloc[0]
+    assert fc[data.quantile_columns()[1.0]] == pytest.approx(0.3 * 2.6)
+
+    app.radio(key="dist_layout").set_value("overlaid").run()
+    (spec, _), = charts(app)
+    assert "facet" not in spec and "layer" in spec
+
+
+def test_symlog_zoom_and_small_multiples(app):
+    select(app, "baseline", "wc", page="distributions")
+    app.radio(key="dist_yscale").set_value("symlog").run()
+    spec_text = json.dumps(charts(app)[0][0])
+    assert '"symlog"' in spec_text
+    app.slider(key="dist_epochs").set_value((1.0, 3.0)).run()
+    (_, frame), = charts(app)
+    assert sorted(set(frame["epoch"])) == [1.0, 2.0, 3.0]
+
+    app.toggle(key="dist_all").set_value(True).run()
+    assert not app.exception
+    (spec, frame), = charts(app)
+    assert set(frame["layer"]) == set(LAYERS)
+    assert spec["facet"]["field"] == "layer"
+
+
+def test_near_zero_threshold_and_layer_choice(app):
+    select(app, "baseline", page="near_zero")
+    app.selectbox(key="nz_threshold").set_value("abs=0.001").run()
+    app.selectbox(key="nz_layer").set_value("fc").run()
+    over, depth = charts(app)
+    assert over[1]["fraction"].tolist() == pytest.approx([0.03 + 0.001 * e for e in range(5)])
+    assert depth[1].sort_values("depth")["fraction"].tolist() == pytest.approx(
+        [0.01 * d + 0.004 for d in (1, 2, 3)])  # last epoch by default
+
+
+def test_broken_store_of_a_listed_run_is_an_error_line(tmp_path, monkeypatch):
+    write_run(tmp_path / "ok", n_records=2)
+    write_run(tmp_path / "damaged", n_records=2)
+    (tmp_path / "damaged" / "record.zarr" / "weight_quantile" / "zarr.json").write_text("{")
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    select(at, "ok", "damaged", page="distributions")
+    assert any("damaged" in e.value for e in at.error)
+    assert set(charts(at)[0][1]["run"]) == {"ok"}
+
+
+def test_running_store_shows_its_new_epoch_on_the_next_run(tmp_path, monkeypatch):
+    store = write_run(tmp_path / "live", n_records=3, status="running")
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    select(at, "live", page="distributions")
+    assert charts(at)[0][1]["epoch"].max() == 2.0
+    assert "3 records" in at.caption[0].value
+
+    append(store, 3)
+    at.run()
+    assert charts(at)[0][1]["epoch"].max() == 3.0  # the epoch range followed the new end
+    assert "4 records" in at.caption[0].value
+
+    store.finish("finished")
+    at.run()
+    assert "finished, 4 records" in at.caption[0].value
