@@ -28,7 +28,8 @@ from wcviz.compander import compand_info, compander_of, raw_weight
 from wcviz.errors import WcvizError
 from wcviz.layers import layer_kind, tracked_layers
 from wcviz import stats as S
-from wcviz.store import CONFIG_NAME, STORE_NAME, RunStore, config_json, read_root_attrs
+from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_json,
+                         read_root_attrs)
 
 
 class Recorder:
@@ -48,6 +49,7 @@ class Recorder:
             time the store is created, i.e. epoch 0).
         bins: histogram bins per layer.
         hist_range_factor: histogram half-range as a multiple of max|w| at creation.
+        epoch_chunk: records per chunk file along ``epoch`` (the store grows by this many).
 
     Raises:
         WcvizError: an existing store without ``resume``/``overwrite``, a resume with another
@@ -58,7 +60,7 @@ class Recorder:
                  layers: Sequence[str] | None = None, quantiles: Sequence[float] = S.QUANTILES,
                  resume: bool = False, overwrite: bool = False, attrs: dict | None = None,
                  thresholds: Sequence[str] = S.DEFAULT_THRESHOLDS, bins: int = S.DEFAULT_BINS,
-                 hist_range_factor: float = S.HIST_RANGE_FACTOR):
+                 hist_range_factor: float = S.HIST_RANGE_FACTOR, epoch_chunk: int = EPOCH_CHUNK):
         if resume and overwrite:
             raise WcvizError("pass resume=True or overwrite=True, not both")
         self.model = model
@@ -67,13 +69,13 @@ class Recorder:
         self._finished = False
         self.store = (self._reopen(run_dir, config) if resume else
                       self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
-                                   bins, hist_range_factor))
+                                   bins, hist_range_factor, epoch_chunk))
         self._load_plan()
 
     # ---- setup
 
     def _create(self, run_dir, config, quantiles, overwrite, attrs, thresholds, bins,
-                factor) -> RunStore:
+                factor, epoch_chunk) -> RunStore:
         if bins < 1:
             raise WcvizError(f"bins must be >= 1, got {bins}")
         with torch.no_grad():
@@ -86,7 +88,8 @@ class Recorder:
             layer_kinds=[layer_kind(m) for _, m in self._layers],
             layer_numel=[w.numel() for w in weights], bin_edges=np.stack(edges),
             thresholds=thresholds, quantiles=quantiles, config=config, overwrite=overwrite,
-            attrs={**_model_attrs(self.model), **(attrs or {})}, weight_std_init=std0)
+            attrs={**_model_attrs(self.model), **(attrs or {})}, weight_std_init=std0,
+            epoch_chunk=epoch_chunk)
 
     def _reopen(self, run_dir, config) -> RunStore:
         from pathlib import Path

@@ -73,6 +73,9 @@ AUX_COORDS = ("step", "layer_kind", "layer_numel", "threshold_kind", "threshold_
 
 STATUSES = ("running", "finished", "failed")
 
+#: Every variable and coordinate a valid store has (checked when opening).
+REQUIRED = ("epoch", "layer", "quantile", "threshold", "bin", *AUX_COORDS, *LAYER_VARS, *METRICS)
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -159,6 +162,7 @@ class RunStore:
         self.quantiles = tuple(float(q) for q in self._arrays["quantile"][:])
         self.thresholds = [str(s) for s in self._arrays["threshold"][:]]
         self.n_bins = int(self._arrays["bin"].shape[0])
+        self.epoch_chunk = int(attrs.get("epoch_chunk") or EPOCH_CHUNK)
         self.last_epoch = (float(self._arrays["epoch"][self.n_committed - 1])
                            if self.n_committed else None)
 
@@ -169,7 +173,8 @@ class RunStore:
                layer_numel: Sequence[int], bin_edges, thresholds: Sequence[str],
                quantiles: Sequence[float] = QUANTILES, attrs: dict | None = None,
                config: dict | None = None, overwrite: bool = False,
-               weight_std_init: Sequence[float] | None = None) -> "RunStore":
+               weight_std_init: Sequence[float] | None = None,
+               epoch_chunk: int = EPOCH_CHUNK) -> "RunStore":
         """Create a new run store with zero records (atomically).
 
         Args:
@@ -182,6 +187,7 @@ class RunStore:
             config: the run's resolved config (stored as JSON and as ``config.json``).
             overwrite: replace an existing store (otherwise an existing store is an error).
             weight_std_init: per-layer std at epoch 0 (what "rel" thresholds multiply).
+            epoch_chunk: rows per chunk along ``epoch`` (and the growth block).
 
         Raises:
             WcvizError: bad arguments, or an existing store without ``overwrite``.
@@ -193,8 +199,10 @@ class RunStore:
                              f"continue it, overwrite=True to replace it, or use a new run dir")
         spec = _Spec.build(layers, layer_kinds, layer_numel, bin_edges, thresholds, quantiles,
                            weight_std_init)
+        if int(epoch_chunk) < 1:
+            raise WcvizError(f"epoch_chunk must be >= 1, got {epoch_chunk}")
         text = config_json(config)
-        root_attrs = _root_attrs(attrs, text)
+        root_attrs = _root_attrs(attrs, text, int(epoch_chunk))
         run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / f".{STORE_NAME}.{os.getpid()}.creating"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -292,12 +300,12 @@ class RunStore:
         if not name.isidentifier():
             raise WcvizError(f"metric name {name!r} must be an identifier like 'grad_norm'")
         self._arrays[name] = _create(self._group, name, ("epoch",), (self.capacity,),
-                                     EPOCH_CHUNK, np.float64, np.nan, data=None)
+                                     self.epoch_chunk, np.float64, np.nan, data=None)
         self._epoch_vars.append(name)
 
     def _grow(self, rows: int) -> None:
         """Extend every epoch array to a whole number of blocks >= ``rows`` (NaN-filled)."""
-        new = -(-rows // EPOCH_CHUNK) * EPOCH_CHUNK
+        new = -(-rows // self.epoch_chunk) * self.epoch_chunk
         for name in self._epoch_vars:
             arr = self._arrays[name]
             if arr.shape[0] < new:
@@ -366,14 +374,14 @@ class _Spec:
         return cls(layers, kinds, numel, edges, parsed, check_quantiles(quantiles), std_init)
 
 
-def _root_attrs(attrs: dict | None, config_text: str) -> dict:
+def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
     import torch
 
     base = {"schema_version": SCHEMA_VERSION, "n_committed": 0, "status": "running",
             "created": _now(), "updated": _now(), "method": "none", "a": None, "b": None,
             "learnable": None, "model": None, "dataset": None, "seed": None,
             "torch_version": torch.__version__, "device": "cpu",
-            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": EPOCH_CHUNK}
+            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": epoch_chunk}
     extra = dict(attrs or {})
     for reserved in ("schema_version", "n_committed", "config"):
         extra.pop(reserved, None)
@@ -400,6 +408,7 @@ def _build_store(path: Path, spec: _Spec, root_attrs: dict) -> None:
 
     group = zarr.open_group(path, mode="w", zarr_format=3, attributes=root_attrs)
     n, nb = len(spec.layers), spec.edges.shape[1] - 1
+    chunk = root_attrs["epoch_chunk"]
     strings = lambda xs: np.array(xs, dtype=object)  # noqa: E731 - variable-length strings
     static = {
         "layer": (("layer",), str, "", strings(spec.layers)),
@@ -416,21 +425,20 @@ def _build_store(path: Path, spec: _Spec, root_attrs: dict) -> None:
     }
     for name, (dims, dtype, fill, data) in static.items():
         if data.size:
-            _create(group, name, dims, data.shape, EPOCH_CHUNK, dtype, fill, data)
+            _create(group, name, dims, data.shape, chunk, dtype, fill, data)
         else:  # zero thresholds: an empty coordinate
-            _create(group, name, dims, data.shape, EPOCH_CHUNK, dtype, fill, None)
+            _create(group, name, dims, data.shape, chunk, dtype, fill, None)
     sizes = {"layer": n, "quantile": len(spec.quantiles), "threshold": len(spec.thresholds),
              "bin": nb}
-    cap = EPOCH_CHUNK
-    _create(group, "epoch", ("epoch",), (cap,), EPOCH_CHUNK, np.float64, np.nan, None)
-    _create(group, "step", ("epoch",), (cap,), EPOCH_CHUNK, np.float64, np.nan, None)
+    cap = chunk
+    _create(group, "epoch", ("epoch",), (cap,), chunk, np.float64, np.nan, None)
+    _create(group, "step", ("epoch",), (cap,), chunk, np.float64, np.nan, None)
     coords = {"coordinates": " ".join(AUX_COORDS)}
     for name, dims in LAYER_VARS.items():
         shape = (cap, *(sizes[d] for d in dims))
-        _create(group, name, ("epoch", *dims), shape, EPOCH_CHUNK, np.float64, np.nan, None,
-                coords)
+        _create(group, name, ("epoch", *dims), shape, chunk, np.float64, np.nan, None, coords)
     for name in METRICS:
-        _create(group, name, ("epoch",), (cap,), EPOCH_CHUNK, np.float64, np.nan, None, coords)
+        _create(group, name, ("epoch",), (cap,), chunk, np.float64, np.nan, None, coords)
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:
@@ -465,6 +473,9 @@ def open_run(path):
     store = store_path(path)
     read_root_attrs(store)
     ds = _open_dataset(store)
+    missing = [v for v in REQUIRED if v not in ds.variables]
+    if missing:
+        raise WcvizError(f"corrupt run store {store}: missing variable(s) {', '.join(missing)}")
     n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
     ds = ds.isel(epoch=slice(0, n))
     ds = ds.assign_coords(step=ds["step"].astype(np.int64))
@@ -472,7 +483,7 @@ def open_run(path):
         if name in ds.coords:
             ds = ds.assign_coords({name: ds[name].astype(object)})
     ds.attrs["run_id"] = store.parent.name
-    ds.attrs["path"] = str(store.parent)
+    ds.attrs["path"] = str(store.parent.resolve())
     return ds
 
 

@@ -1,0 +1,152 @@
+"""wcviz.stats against numpy: quantiles, near-zero fractions, histogram, moments."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from wcviz import stats as S
+from wcviz.errors import WcvizError
+
+QS = S.QUANTILES
+
+
+def _tensors():
+    g = torch.Generator().manual_seed(1)
+    heavy = torch.distributions.StudentT(1.0).sample((20_001,))  # Cauchy: huge outliers
+    zeros = torch.randn(30_000, generator=g)
+    zeros[torch.rand(30_000, generator=g) < 0.8] = 0.0  # 80 % exact zeros
+    return {
+        "normal": torch.randn(64, 3, 3, 3, generator=g) * 0.05,
+        "heavy": heavy,
+        "zero_heavy": zeros,
+        "all_zero": torch.zeros(1000),
+        "ties": torch.randint(-3, 4, (5_000,), generator=g).float(),
+        "single": torch.tensor([0.25]),
+        "two": torch.tensor([1.0, -2.0]),
+        "float64": torch.randn(999, generator=g, dtype=torch.float64),
+    }
+
+
+@pytest.mark.parametrize("name", list(_tensors()))
+def test_quantiles_equal_numpy(name):
+    x = _tensors()[name]
+    ours = S.exact_quantiles(x, QS).numpy()
+    ref = np.quantile(x.numpy().ravel(), QS)
+    np.testing.assert_allclose(ours, ref, rtol=2e-7, atol=0)
+
+
+@pytest.mark.parametrize("qs", [(0.5,), (0.0, 1.0), (0.01, 0.25, 0.33, 0.99), tuple(np.linspace(0, 1, 21))])
+def test_other_quantile_lists(qs):
+    x = torch.randn(10_007)
+    np.testing.assert_allclose(S.exact_quantiles(x, qs).numpy(), np.quantile(x.numpy(), qs),
+                               rtol=2e-7, atol=0)
+
+
+def test_selection_path_used_off_cpu_agrees_with_numpy():
+    """The kthvalue path (used on CUDA) exercised on CPU tensors through order_statistics."""
+    x = torch.randn(4097)
+    ranks = [0, 5, 2048, 4096]
+    kth = torch.stack([torch.kthvalue(x, r + 1).values for r in ranks]).double()
+    np.testing.assert_array_equal(S.order_statistics(x, ranks).numpy(), kth.numpy())
+    np.testing.assert_array_equal(kth.numpy(), np.sort(x.numpy())[ranks])
+
+
+def test_quantiles_above_2_pow_24_elements():
+    """Older torch.quantile refuses > 2^24 elements; ours must match numpy there too."""
+    n = 2**24 + 1001
+    x = torch.randn(n)
+    x[: n // 3] = 0.0  # also zero-heavy
+    ours = S.exact_quantiles(x, QS).numpy()
+    np.testing.assert_allclose(ours, np.quantile(x.numpy(), QS), rtol=2e-7, atol=0)
+    cut = S.weight_summary(x, QS, [1e-3], 1.0, 11)
+    assert cut[len(QS)].item() == pytest.approx(np.mean(np.abs(x.numpy()) < 1e-3), abs=1e-12)
+
+
+def test_quantiles_nan_and_empty():
+    x = torch.randn(100)
+    x[7] = math.nan
+    assert torch.isnan(S.exact_quantiles(x, QS)).all()
+    assert torch.isnan(S.exact_quantiles(torch.zeros(0), QS)).all()
+    inf = torch.tensor([1.0, 2.0, math.inf])
+    np.testing.assert_array_equal(S.exact_quantiles(inf, (0.0, 0.5, 1.0)).numpy(),
+                                  np.quantile(inf.numpy(), (0.0, 0.5, 1.0)))
+
+
+@pytest.mark.parametrize("name", ["normal", "heavy", "zero_heavy", "all_zero", "ties"])
+def test_summary_matches_numpy(name):
+    x = _tensors()[name]
+    w = x.numpy().astype(np.float64).ravel()
+    cutoffs = [1e-3, 0.05, 1.0]
+    half, bins = 0.1, 9
+    layout = S.SummaryLayout(len(QS), len(cutoffs), bins)
+    out = layout.unpack(S.weight_summary(x, QS, cutoffs, half, bins).numpy())
+    np.testing.assert_allclose(out["weight_quantile"], np.quantile(w, QS), rtol=2e-7)
+    np.testing.assert_array_equal(out["near_zero_fraction"],
+                                  [np.mean(np.abs(x.numpy()) < t) for t in cutoffs])
+    ref_hist, _ = np.histogram(np.clip(w, -half, half), bins, (-half, half))
+    np.testing.assert_array_equal(out["weight_histogram"], ref_hist)
+    assert out["weight_histogram"].sum() == w.size
+    np.testing.assert_allclose(out["weight_mean"], w.mean(), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(out["weight_std"], w.std(), rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(out["weight_absmax"], np.abs(w).max())
+    np.testing.assert_allclose(out["weight_l2"], np.linalg.norm(w), rtol=1e-6)
+    if np.any(w):
+        part = np.abs(w).sum() ** 2 / (w.size * (w**2).sum())
+        np.testing.assert_allclose(out["weight_participation"], part, rtol=1e-6)
+    else:
+        assert math.isnan(out["weight_participation"])
+    assert out["nonfinite_flag"] == 0
+
+
+def test_participation_extremes():
+    layout = S.SummaryLayout(len(QS), 0, 3)
+    equal = layout.unpack(S.weight_summary(torch.tensor([0.5, -0.5, 0.5, -0.5]), QS, [], 1, 3).numpy())
+    assert equal["weight_participation"] == pytest.approx(1.0)
+    spike = torch.zeros(1000)
+    spike[3] = 2.0
+    one = layout.unpack(S.weight_summary(spike, QS, [], 1, 3).numpy())
+    assert one["weight_participation"] == pytest.approx(1 / 1000)
+
+
+def test_near_zero_is_strict_and_counts_exact_zeros():
+    x = torch.tensor([0.0, 0.0, 0.01, -0.01, 0.02])
+    frac = S.weight_summary(x, QS, [0.01, 0.0100001], 1, 3)[len(QS):len(QS) + 2].numpy()
+    np.testing.assert_array_equal(frac, [2 / 5, 4 / 5])
+
+
+def test_nonfinite_flagged_not_raised():
+    x = torch.randn(50)
+    x[3] = math.inf
+    out = S.SummaryLayout(len(QS), 1, 5).unpack(S.weight_summary(x, QS, [0.1], 2.0, 5).numpy())
+    assert out["nonfinite_flag"] == 1
+    assert out["weight_histogram"].sum() == 50  # inf clamped into the last bin
+
+
+def test_histogram_range_rule():
+    w = torch.tensor([-0.2, 0.1, 0.05])
+    assert S.histogram_range(w) == pytest.approx(S.HIST_RANGE_FACTOR * 0.2)
+    assert S.histogram_range(w, bound=0.5) == pytest.approx(0.5)  # capped at a·π/2
+    assert S.histogram_range(torch.zeros(4)) == 1.0
+    edges = S.histogram_edges(0.5, 5)
+    assert edges[0] == -0.5 and edges[-1] == 0.5 and len(edges) == 6
+
+
+@pytest.mark.parametrize("label,kind,value", [("abs=0.001", "abs", 0.001), ("rel=0.1", "rel", 0.1),
+                                              (" abs=1e-2", "abs", 0.01)])
+def test_parse_threshold(label, kind, value):
+    t = S.parse_threshold(label)
+    assert (t.kind, t.value) == (kind, value)
+
+
+@pytest.mark.parametrize("label", ["0.1", "abs=-1", "rel=x", "abs=nan", "pct=5", "abs=0"])
+def test_bad_threshold(label):
+    with pytest.raises(WcvizError, match="threshold"):
+        S.parse_threshold(label)
+
+
+@pytest.mark.parametrize("qs", [(), (0.5, 0.2), (0.1, 1.5), (0.3, 0.3)])
+def test_bad_quantiles(qs):
+    with pytest.raises(WcvizError, match="quantiles"):
+        S.check_quantiles(qs)

@@ -1,0 +1,368 @@
+"""The run store: schema, raw xarray reading, crash safety (real SIGKILL), concurrent reads,
+resume, list_runs/open_runs, and every bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import wcviz
+from wcviz.errors import WcvizError
+from wcviz.stats import QUANTILES
+from wcviz.store import (LAYER_VARS, METRICS, SCHEMA_VERSION, RunStore, list_runs, open_run,
+                         open_runs)
+
+WRITER = Path(__file__).with_name("_record_writer.py")
+LAYERS = ["conv1", "layer1.0.conv1", "fc"]
+
+
+def _create(run_dir, **kw):
+    n = len(LAYERS)
+    args = dict(layers=LAYERS, layer_kinds=["Conv2d", "Conv2d", "Linear"],
+                layer_numel=[27, 90, 30], bin_edges=np.tile(np.linspace(-1, 1, 6), (n, 1)),
+                thresholds=["abs=0.01", "rel=0.1"], attrs={"model": "toy", "seed": 3},
+                config={"lr": 0.1, "epochs": 5}, weight_std_init=[0.1, 0.2, 0.3])
+    args.update(kw)
+    return RunStore.create(run_dir, **args)
+
+
+def _stats(e):
+    n = len(LAYERS)
+    return {"weight_quantile": np.tile(np.linspace(-1, 1, len(QUANTILES)), (n, 1)) * (e + 1),
+            "weight_mean": np.arange(n) + e, "weight_histogram": np.full((n, 5), e)}
+
+
+# ---------------------------------------------------------------- schema and raw layout
+
+
+def test_schema_read_by_plain_xarray(tmp_path):
+    store = _create(tmp_path / "run", epoch_chunk=4)
+    for e in range(6):  # crosses one grow (4 -> 8 rows)
+        store.append(e * 0.5, e * 10, _stats(e), {"train_loss": 1.0 / (e + 1), "grad_norm": 2.0})
+    raw = xr.open_zarr(tmp_path / "run" / "record.zarr", consolidated=False)
+    for name, dims in LAYER_VARS.items():
+        assert raw[name].dims == ("epoch", *dims)
+    for name in METRICS + ("grad_norm",):
+        assert raw[name].dims == ("epoch",)
+    for coord in ("epoch", "step", "layer", "layer_kind", "layer_numel", "quantile", "threshold",
+                  "threshold_kind", "threshold_value", "bin_edges"):
+        assert coord in raw.coords, coord
+    assert raw.attrs["n_committed"] == 6 and raw.attrs["schema_version"] == SCHEMA_VERSION
+    # preallocated rows beyond the committed ones are NaN, epoch included
+    assert raw.sizes["epoch"] == 8
+    assert np.isnan(raw.epoch.values[6:]).all() and np.isnan(raw.weight_mean.values[6:]).all()
+    assert list(raw.layer.values) == LAYERS
+
+
+def test_open_run_slices_and_labels(tmp_path):
+    store = _create(tmp_path / "run")
+    for e in range(3):
+        store.append(e, e * 7, _stats(e), {"val_acc": 0.5 + e / 10})
+    store.finish()
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.sizes["epoch"] == 3 and list(ds.epoch.values) == [0, 1, 2]
+    assert ds.step.dtype == np.int64 and list(ds.step.values) == [0, 7, 14]
+    assert ds.attrs["status"] == "finished" and ds.attrs["run_id"] == "run"
+    assert json.loads(ds.attrs["config"]) == {"epochs": 5, "lr": 0.1}
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == {"epochs": 5, "lr": 0.1}
+    near = ds.near_zero_fraction.sel(threshold="rel=0.1")
+    assert near.dims == ("epoch", "layer")
+    assert ds.threshold_kind.values.tolist() == ["abs", "rel"]
+    np.testing.assert_array_equal(ds.weight_mean.sel(layer="fc").values, [2, 3, 4])
+    assert np.isnan(ds.v_quantile.values).all()  # not given -> NaN
+    np.testing.assert_allclose(ds.val_acc.values, [0.5, 0.6, 0.7])
+    assert np.isnan(ds.train_loss.values).all()
+    assert ds.weight_std_init.values.tolist() == [0.1, 0.2, 0.3]
+    # the record.zarr path works as well
+    assert wcviz.open_run(tmp_path / "run" / "record.zarr").sizes["epoch"] == 3
+
+
+def test_store_is_compact(tmp_path):
+    """200 epochs: a few dozen files, not one per epoch."""
+    n = 5
+    store = RunStore.create(tmp_path / "big", layers=[f"l{i}" for i in range(n)],
+                            layer_kinds=["Conv2d"] * n, layer_numel=[100] * n,
+                            bin_edges=np.tile(np.linspace(-1, 1, 82), (n, 1)),
+                            thresholds=["abs=0.001", "rel=0.1"])
+    row = {"weight_quantile": np.zeros((n, len(QUANTILES)))}
+    for e in range(200):
+        store.append(e, e, row, {"train_loss": 1.0})
+    files = [p for p in (tmp_path / "big").rglob("*") if p.is_file()]
+    assert len(files) < 80, len(files)
+
+
+# ---------------------------------------------------------------- crash safety (real SIGKILL)
+# Writers are real processes killed with SIGKILL: forked children of the test process (cheap:
+# torch is already imported) and one fresh interpreter.
+
+
+class _Child:
+    """A forked writer process running ``_record_writer.run``; its lines come through a pipe."""
+
+    def __init__(self, run_dir, **kw):
+        import _record_writer  # noqa: PLC0415 - the helper beside this file
+
+        read_fd, write_fd = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # child: never return into pytest
+            code = 1
+            try:
+                os.close(read_fd)
+                out = os.fdopen(write_fd, "w", buffering=1)
+                _record_writer.run(run_dir, say=lambda t: print(t, file=out, flush=True), **kw)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self.lines = os.fdopen(read_fd)
+
+    def readline(self) -> str:
+        return self.lines.readline().strip()
+
+    def kill(self) -> None:
+        os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self) -> tuple[int, str]:
+        """(exit status or -signal, everything it printed)."""
+        rest = self.lines.read()
+        if self.status is None:
+            self.status = os.waitpid(self.pid, 0)[1]
+        self.lines.close()
+        status = self.status
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return code, rest
+
+    status = None
+
+    def running(self) -> bool:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid:
+            self.status = status
+        return not pid
+
+
+sys.path.insert(0, str(WRITER.parent))
+
+
+def _check_whole_records(run_dir, total=None):
+    """Open the store; every committed record must be whole and consecutive from epoch 0."""
+    ds = wcviz.open_run(run_dir).load()
+    n = ds.sizes["epoch"]
+    np.testing.assert_array_equal(ds.epoch.values, np.arange(n))
+    np.testing.assert_array_equal(ds.train_loss.values, 10.0 * np.arange(n))
+    np.testing.assert_array_equal(ds.step.values, 3 * np.arange(n))
+    if n:
+        absmax = ds.weight_absmax.values
+        np.testing.assert_allclose(absmax / absmax[:1], np.outer(1 + np.arange(n), [1, 1]),
+                                   rtol=1e-6)
+        assert not np.isnan(ds.weight_quantile.values).any()
+        assert (ds.weight_histogram.sum("bin").values == ds.layer_numel.values).all()
+    if total is not None:
+        assert n == total
+    return n
+
+
+@pytest.mark.parametrize("kill", [{"die_at_resize": 2}, {"die_at_resize": 26},
+                                  {"die_at_write": 5}, {"die_at_write": 60}])
+def test_kill_mid_grow_or_mid_record_then_resume(tmp_path, kill):
+    """SIGKILL inside a grow (2nd array resized of ~25) or inside a record's row writes."""
+    run = tmp_path / "run"
+    code, out = _Child(run, epochs=12, chunk=4, **kill).wait()
+    assert code == -signal.SIGKILL, out
+    n = _check_whole_records(run)
+    assert n == out.count("committed")  # the record being written when killed is not visible
+    assert list_runs(tmp_path)[0][0].status == "running"
+    code, out = _Child(run, epochs=12, chunk=4, resume=True).wait()
+    assert code == 0 and out.split()[2] == f"{n + 1}", out  # continues at the next record
+    _check_whole_records(run, total=12)
+    assert open_run(run).attrs["status"] == "finished"
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.15, 0.4])
+def test_kill_at_a_moment(tmp_path, delay):
+    run = tmp_path / "run"
+    child = _Child(run, epochs=60, chunk=3)
+    assert child.readline() == "ready"
+    time.sleep(delay)
+    child.kill()
+    assert child.wait()[0] == -signal.SIGKILL
+    exists = (run / "record.zarr").exists()  # killed while creating: no store at all
+    if exists:
+        _check_whole_records(run)
+    assert [p.name for p in run.glob(".*creating")] in ([], [".record.zarr.%d.creating" % child.pid])
+    code, out = _Child(run, epochs=8, chunk=3, resume=exists).wait()
+    assert code == 0, out
+    assert _check_whole_records(run) >= 8
+
+
+def test_kill_fresh_interpreter_then_resume(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(WRITER), str(run), "--epochs", "50",
+                             "--chunk", "2"], stdout=subprocess.PIPE, text=True)
+    for line in iter(proc.stdout.readline, ""):
+        if line.strip() == "committed 3":
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    n = _check_whole_records(run)
+    assert n >= 3
+    code, out = _Child(run, epochs=n + 2, chunk=2, resume=True).wait()
+    assert code == 0, out
+    _check_whole_records(run, total=n + 2)
+
+
+def test_reader_polls_during_appends(tmp_path):
+    run = tmp_path / "run"
+    child = _Child(run, epochs=30, chunk=2)
+    assert child.readline() == "ready"
+    seen = []
+    while child.running():
+        if (run / "record.zarr").exists():
+            seen.append(_check_whole_records(run))
+        else:
+            time.sleep(0.005)
+    code, out = child.wait()
+    assert code == 0, out
+    assert seen == sorted(seen) and len(seen) >= 3 and len(set(seen)) >= 2
+    assert _check_whole_records(run) == 30
+
+
+# ---------------------------------------------------------------- list_runs / open_runs
+
+
+def test_list_and_open_runs_with_good_running_and_broken(tmp_path):
+    done = _create(tmp_path / "a_done")
+    done.append(0, 0, _stats(0))
+    done.finish()
+    running = _create(tmp_path / "b_running")
+    running.append(0, 0, _stats(0))
+    running.append(1, 5, _stats(1))
+    (tmp_path / "c_corrupt" / "record.zarr").mkdir(parents=True)
+    (tmp_path / "c_corrupt" / "record.zarr" / "zarr.json").write_text("{not json")
+    (tmp_path / "d_config_only").mkdir()
+    (tmp_path / "d_config_only" / "config.json").write_text("{}")
+    (tmp_path / "sweep" / "e_nested").mkdir(parents=True)
+    _create(tmp_path / "sweep" / "e_nested")
+    (tmp_path / "not_a_run").mkdir()
+    runs, broken = list_runs(tmp_path)
+    assert [r.run_id for r in runs] == ["a_done", "b_running", "e_nested"]
+    assert [r.status for r in runs] == ["finished", "running", "running"]
+    assert [r.n_epochs for r in runs] == [1, 2, 0]
+    assert runs[0].attrs["model"] == "toy"
+    assert sorted(b.path.name for b in broken) == ["c_corrupt", "d_config_only"]
+    assert "corrupt" in broken[0].error
+    with pytest.warns(UserWarning, match="c_corrupt"):
+        datasets = open_runs(tmp_path)
+    assert [d.attrs["run_id"] for d in datasets] == ["a_done", "b_running", "e_nested"]
+    assert [d.sizes["epoch"] for d in datasets] == [1, 2, 0]
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_existing_store_is_not_overwritten(tmp_path):
+    store = _create(tmp_path / "run")
+    store.append(0, 0, _stats(0))
+    before = sorted(p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file())
+    with pytest.raises(WcvizError, match="already exists.*resume=True"):
+        _create(tmp_path / "run")
+    after = sorted(p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file())
+    assert before == after
+    _create(tmp_path / "run", overwrite=True)
+    assert wcviz.open_run(tmp_path / "run").sizes["epoch"] == 0
+
+
+@pytest.mark.parametrize("setup,match", [
+    (lambda p: None, "no run store"),
+    (lambda p: (p / "record.zarr").mkdir(parents=True), "not a Zarr store"),
+    (lambda p: _write(p / "record.zarr" / "zarr.json", '{"zarr_format": 3, "node_type": "group", "attributes": {}}'),
+     "not a wcviz run store"),
+    (lambda p: _write(p / "record.zarr" / "zarr.json", "\x00garbage"), "corrupt"),
+])
+def test_open_bad_paths(tmp_path, setup, match):
+    setup(tmp_path / "run")
+    with pytest.raises(WcvizError, match=match):
+        open_run(tmp_path / "run")
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _edit_attrs(run_dir, **changes):
+    meta = Path(run_dir) / "record.zarr" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    doc["attributes"].update(changes)
+    meta.write_text(json.dumps(doc))
+
+
+def test_other_schema_version(tmp_path):
+    _create(tmp_path / "run")
+    _edit_attrs(tmp_path / "run", schema_version=99)
+    with pytest.raises(WcvizError, match="schema version 99"):
+        open_run(tmp_path / "run")
+    with pytest.raises(WcvizError, match="schema version 99"):
+        RunStore.open(tmp_path / "run")
+    assert "schema version 99" in list_runs(tmp_path)[1][0].error
+
+
+def test_missing_array_is_corrupt(tmp_path):
+    store = _create(tmp_path / "run")
+    store.append(0, 0, _stats(0))
+    for f in (tmp_path / "run" / "record.zarr" / "layer").rglob("*"):
+        if f.is_file():
+            f.unlink()
+    with pytest.raises(WcvizError, match="corrupt"):
+        open_run(tmp_path / "run")
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"layers": []}, "at least one layer"),
+    ({"layers": ["a", "a", "b"]}, "distinct layer names"),
+    ({"layer_numel": [1, 2]}, "one entry per layer"),
+    ({"bin_edges": np.zeros((3, 4))}, "bin_edges must be increasing"),
+    ({"thresholds": ["abs=0.1", "abs=0.1"]}, "distinct"),
+    ({"thresholds": ["0.1"]}, "threshold"),
+    ({"quantiles": (0.5, 0.1)}, "quantiles"),
+    ({"config": {"f": object()}}, None),
+])
+def test_create_bad_arguments(tmp_path, kwargs, match):
+    if match is None:  # not JSON-able config values are stored as their str()
+        _create(tmp_path / "run", **kwargs)
+        return
+    with pytest.raises(WcvizError, match=match):
+        _create(tmp_path / "run", **kwargs)
+    assert not (tmp_path / "run" / "record.zarr").exists()
+
+
+def test_append_bad_arguments(tmp_path):
+    store = _create(tmp_path / "run")
+    store.append(1.0, 0, _stats(0))
+    with pytest.raises(WcvizError, match="increasing epochs"):
+        store.append(1.0, 0, _stats(0))
+    with pytest.raises(WcvizError, match="finite"):
+        store.append(float("nan"), 0, _stats(0))
+    with pytest.raises(WcvizError, match="unknown statistic"):
+        store.append(2, 0, {"weight_median": np.zeros(3)})
+    with pytest.raises(WcvizError, match="shape"):
+        store.append(2, 0, {"weight_mean": np.zeros(4)})
+    with pytest.raises(WcvizError, match="identifier"):
+        store.append(2, 0, {}, {"bad name": 1.0})
+    with pytest.raises(WcvizError, match="clashes"):
+        store.append(2, 0, {}, {"weight_mean": 1.0})
+    with pytest.raises(WcvizError, match="status"):
+        store.finish("done")
+    assert open_run(tmp_path / "run").sizes["epoch"] == 1  # failed appends left no trace
+
+
+def test_list_runs_bad_root(tmp_path):
+    with pytest.raises(WcvizError, match="not a directory"):
+        list_runs(tmp_path / "missing")
