@@ -1,0 +1,121 @@
+"""The model zoo: every registered model builds, runs, trains, compands and bakes."""
+
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import wcviz
+from training.models import INPUT_SHAPES, MODELS, build_model, count_parameters
+from wcviz.errors import WcvizError
+
+# Standard CIFAR parameter counts (10 classes), as given in the issue / the reference models.
+EXPECTED_COUNTS = {
+    "resnet18": 11_173_962,
+    "resnet34": 21_282_122,
+    "resnet50": 23_520_842,
+    "wrn28_10": 36_479_194,
+}
+
+# Small inputs keep the big models cheap: the CIFAR ResNets/WRN pool adaptively, so 8×8 runs
+# the same layers; VGG needs 32×32 (five max-pools down to 1×1 before its 512-wide FC).
+SMALL_INPUT = {"resnet18": 8, "resnet34": 8, "resnet50": 8, "wrn28_10": 8,
+               "resnet50_imagenet": 32}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Batch-2 tensors gain nothing from intra-op threads, and on a shared 2-core machine the
+    spinning second thread slows every op down several times; restore afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _input(name, batch=2):
+    c, h, w = INPUT_SHAPES[name]
+    side = SMALL_INPUT.get(name)
+    h, w = (side, side) if side else (h, w)
+    return torch.randn(batch, c, h, w)
+
+
+def test_registry_has_the_interface_names():
+    for name in ("resnet18", "resnet34", "resnet50", "vgg16_bn", "vgg19_bn", "wrn28_10",
+                 "resnet50_imagenet", "digits_cnn"):
+        assert name in MODELS
+    assert set(INPUT_SHAPES) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_trains_compands_and_bakes(name):
+    """Built once (the big ones are slow to build): count, forward, backward, compand, bake."""
+    torch.manual_seed(1)
+    model = build_model(name, num_classes=10)
+    if name in EXPECTED_COUNTS:
+        assert count_parameters(model) == EXPECTED_COUNTS[name]
+    plain = copy.deepcopy(model)  # an architecture twin that is never companded
+    x = _input(name)
+    out = model(x)
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    out.logsumexp(1).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"no gradient for {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        before = model(x)
+        wcviz.compand(model, "arctan", a=1.0, b=0.8)
+        companded = model(x)
+        wcviz.bake(model)
+        baked = model(x)
+    assert torch.allclose(companded, before, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(baked, before, rtol=1e-4, atol=1e-5)
+    plain.load_state_dict(model.state_dict(), strict=True)
+
+
+def test_num_classes_sets_the_output_width():
+    assert build_model("digits_cnn", num_classes=7)(torch.randn(2, 1, 8, 8)).shape == (2, 7)
+
+
+def test_cifar_resnet_stem_is_3x3_stride_1_without_maxpool():
+    model = build_model("resnet18")
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_resnet_init_is_kaiming_uniform():
+    """PyTorch's Kaiming-uniform (a=√5): U(-1/√fan_in, 1/√fan_in), std = bound/√3."""
+    conv = build_model("resnet18").layer4[1].conv2
+    bound = 1 / math.sqrt(conv.weight[0].numel())
+    w = conv.weight.detach()
+    assert w.abs().max() <= bound
+    assert w.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["vgg16_bn", "vgg19_bn"])
+def test_vgg_init_and_dropout(name):
+    model = build_model(name, dropout=0.4)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    last = convs[-1]  # 512·512·9 weights: a tight std estimate
+    n = last.kernel_size[0] * last.kernel_size[1] * last.out_channels
+    assert last.weight.std().item() == pytest.approx(math.sqrt(2 / n), rel=0.02)
+    assert all((c.bias == 0).all() for c in convs)
+    linear = model.classifier[1]
+    assert linear.weight.abs().max() <= 1 / math.sqrt(linear.in_features)
+    drops = [m.p for m in model.classifier if isinstance(m, nn.Dropout)]
+    assert drops == [0.4, 0.4]
+    assert not any(isinstance(m, nn.Dropout) for m in model.features)
+
+
+def test_wrn_has_dropout_03():
+    drops = {m.p for m in build_model("wrn28_10").modules() if isinstance(m, nn.Dropout)}
+    assert drops == {0.3}
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(WcvizError, match="unknown model 'resnet19'.*resnet18"):
+        build_model("resnet19")
