@@ -34,7 +34,8 @@ def model() -> nn.Module:
 
 
 def die_after(cls, method: str, count: int) -> None:
-    """Make the ``count``-th call of ``cls.method`` SIGKILL this process before it runs."""
+    """Make the ``count``-th call of ``cls.method`` SIGKILL this process before it runs
+    (the method may be a coroutine function: the kill happens when it is called)."""
     original = getattr(cls, method)
     calls = {"n": 0}
 
@@ -42,6 +43,7 @@ def die_after(cls, method: str, count: int) -> None:
         calls["n"] += 1
         if calls["n"] == count:
             os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(60)  # the signal is delivered before this returns
         return original(self, *args, **kwargs)
 
     setattr(cls, method, wrapper)
@@ -58,7 +60,7 @@ def run(run_dir, epochs=10, resume=False, chunk=4, die_at_resize=0, die_at_write
     if die_at_resize:
         die_after(zarr.Array, "resize", die_at_resize)
     if die_at_write:
-        die_after(zarr.Array, "__setitem__", die_at_write)
+        die_after(zarr.AsyncArray, "setitem", die_at_write)
     for epoch in range(int(rec.next_epoch), epochs):
         with torch.no_grad():
             for module, w0 in zip((net[0], net[2]), base):

@@ -22,6 +22,7 @@ reads such a store anyway and :meth:`RunStore.open` (resume) finishes the grow.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -260,13 +261,22 @@ class RunStore:
         k = self.n_committed
         if k >= self.capacity:
             self._grow(k + 1)
-        for name, row in rows.items():
-            self._arrays[name][k] = row
-        self._arrays["epoch"][k] = epoch
-        self._arrays["step"][k] = -1.0 if step is None else float(step)
-        self._group.attrs.update({"n_committed": k + 1, "updated": _now()})
+        self._write_rows(k, rows)  # data first, coordinates last, then the commit
+        self._write_rows(k, {"epoch": np.float64(epoch),
+                             "step": np.float64(-1.0 if step is None else step)})
+        self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # the commit
         self.n_committed, self.last_epoch = k + 1, epoch
         return k
+
+    def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
+        """Write row ``k`` of several arrays concurrently (each chunk write is atomic)."""
+        from zarr.core.sync import sync
+
+        async def write_all():
+            await asyncio.gather(*(self._arrays[name].async_array.setitem(k, row)
+                                   for name, row in rows.items()))
+
+        sync(write_all())
 
     def _rows(self, stats: dict, metrics: dict) -> dict[str, np.ndarray]:
         """Validated full rows of every epoch variable (NaN where not given)."""
@@ -318,15 +328,14 @@ class RunStore:
             self._grow(max(lengths))
         k = self.n_committed
         if k < self.capacity and not math.isnan(float(self._arrays["epoch"][k])):
-            for name in self._epoch_vars:
-                self._arrays[name][k] = np.nan
+            self._write_rows(k, {name: np.nan for name in self._epoch_vars})
 
     # ---- status
 
     def set_attrs(self, **attrs) -> None:
         """Update root attributes (JSON values); ``n_committed`` cannot be set this way."""
         attrs.pop("n_committed", None)
-        self._group.attrs.update(_json_safe(attrs))
+        self._group.update_attributes(_json_safe(attrs))
 
     def finish(self, status: str = "finished") -> None:
         """Mark the run ``finished`` or ``failed`` (readers see it in ``attrs['status']``)."""
@@ -478,6 +487,8 @@ def open_run(path):
         raise WcvizError(f"corrupt run store {store}: missing variable(s) {', '.join(missing)}")
     n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
     ds = ds.isel(epoch=slice(0, n))
+    extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(METRICS))
+    ds = ds[[*LAYER_VARS, *METRICS, *extras]]  # schema order, not the directory listing's
     ds = ds.assign_coords(step=ds["step"].astype(np.int64))
     for name in ("layer", "layer_kind", "threshold", "threshold_kind"):
         if name in ds.coords:

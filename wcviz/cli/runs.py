@@ -1,0 +1,250 @@
+"""``wcviz inspect RUN`` and ``wcviz export RUN... --format csv|netcdf``.
+
+``inspect`` prints a readable summary of one run store: identity, status, config, layers,
+epochs and the last record's metrics and first-layer statistics. ``export`` writes runs as one
+tidy long-form table with columns run, layer, epoch, statistic, value (layer is empty for
+metrics; statistics with a second axis are named ``weight_quantile@0.5``,
+``near_zero_fraction@rel=0.1``, ``weight_histogram@bin=3``; NaN values are left out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from wcviz.errors import WcvizError
+from wcviz.store import LAYER_VARS, list_runs, open_run
+
+COLUMNS = ("run", "layer", "epoch", "statistic", "value")
+
+
+# ---------------------------------------------------------------- inspect
+
+
+def inspect_main(argv: list[str], prog: str = "wcviz inspect") -> int:
+    """Print a summary of one run (exit 0), or raise WcvizError for a bad path."""
+    parser = argparse.ArgumentParser(prog=prog, description="A readable summary of one run.")
+    parser.add_argument("run", help="run directory (or its record.zarr)")
+    parser.add_argument("--all-layers", action="store_true", help="list every layer")
+    args = parser.parse_args(argv)
+    print(summary(open_run(args.run), all_layers=args.all_layers))
+    return 0
+
+
+def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
+    """The text ``wcviz inspect`` prints for an opened run."""
+    a = ds.attrs
+    n = ds.sizes["epoch"]
+    lines = [f"run       {a['run_id']}  ({a['path']})",
+             f"status    {a.get('status')}   records {n}{_epoch_span(ds)}",
+             f"model     {a.get('model')}   dataset {a.get('dataset')}   seed {a.get('seed')}",
+             f"method    {_method(a)}",
+             f"created   {a.get('created')}   updated {a.get('updated')}   "
+             f"torch {a.get('torch_version')} on {a.get('device')}"]
+    lines += _config_lines(a.get("config"))
+    lines += _layer_lines(ds, all_layers, max_layers)
+    lines += _last_record_lines(ds)
+    return "\n".join(lines)
+
+
+def _epoch_span(ds) -> str:
+    if ds.sizes["epoch"] == 0:
+        return ""
+    epochs = ds.epoch.values
+    sub = int(np.sum(epochs != np.floor(epochs)))
+    extra = f", {sub} sub-epoch" if sub else ""
+    return f" (epochs {epochs[0]:g} to {epochs[-1]:g}{extra})"
+
+
+def _method(attrs: dict) -> str:
+    method = attrs.get("method") or "none"
+    if method == "none":
+        return "none (plain weights)"
+    parts = [method]
+    for key in ("a", "b", "alpha"):
+        if attrs.get(key) is not None:
+            parts.append(f"{key}={attrs[key]:g}")
+    parts.append(f"learnable={attrs.get('learnable')}")
+    return "  ".join(parts)
+
+
+def _config_lines(text) -> list[str]:
+    try:
+        config = json.loads(text or "{}")
+    except ValueError:
+        return [f"config    (unreadable) {text!r}"]
+    if not config:
+        return ["config    {}"]
+    body = json.dumps(config, indent=2, sort_keys=True).splitlines()
+    return ["config"] + ["  " + line for line in body]
+
+
+def _layer_lines(ds, all_layers: bool, max_layers: int) -> list[str]:
+    names = [str(x) for x in ds.layer.values]
+    kinds = [str(x) for x in ds.layer_kind.values]
+    numel = ds.layer_numel.values
+    counts = {k: kinds.count(k) for k in dict.fromkeys(kinds)}
+    head = ", ".join(f"{c} {k}" for k, c in counts.items())
+    lines = [f"layers    {len(names)} ({head}; {int(numel.sum()):,} weights)"]
+    shown = len(names) if all_layers else min(len(names), max_layers)
+    width = max(len(x) for x in names[:shown]) if shown else 0
+    for name, kind, size in list(zip(names, kinds, numel))[:shown]:
+        lines.append(f"  {name:<{width}}  {kind:<7} {int(size):>10,}")
+    if shown < len(names):
+        lines.append(f"  ... {len(names) - shown} more (--all-layers)")
+    return lines
+
+
+def _last_record_lines(ds) -> list[str]:
+    if ds.sizes["epoch"] == 0:
+        return ["last      no records yet"]
+    last = ds.isel(epoch=-1).load()
+    lines = [f"last      epoch {float(last.epoch):g}, step {int(last.step)}"]
+    metrics = [(name, float(last[name])) for name in _metric_names(ds)]
+    shown = [f"{name} {value:.4g}" for name, value in metrics if not math.isnan(value)]
+    lines.append("  metrics " + ("  ".join(shown) if shown else "(none)"))
+    first = last.isel(layer=0)
+    q = first.weight_quantile.values
+    lines.append(f"  {first.layer.item()}: median {q[len(q) // 2]:.4g}  range [{q[0]:.4g}, "
+                 f"{q[-1]:.4g}]  std {float(first.weight_std):.4g}  "
+                 f"participation {float(first.weight_participation):.3f}")
+    near = "  ".join(f"{t}: {float(v):.2%}" for t, v in
+                     zip(ds.threshold.values, first.near_zero_fraction.values))
+    if near:
+        lines.append(f"  near zero {near}")
+    if not np.all(np.isnan(last.a.values)):
+        lines.append(f"  a [{np.nanmin(last.a.values):.4g}, {np.nanmax(last.a.values):.4g}]  "
+                     f"b [{np.nanmin(last.b.values):.4g}, {np.nanmax(last.b.values):.4g}]")
+    bad = int(np.nansum(last.weight_nonfinite.values))
+    if bad:
+        lines.append(f"  WARNING: {bad} non-finite weights in the last record")
+    return lines
+
+
+def _metric_names(ds) -> list[str]:
+    return [name for name, var in ds.data_vars.items() if var.dims == ("epoch",)]
+
+
+# ---------------------------------------------------------------- export
+
+
+def export_main(argv: list[str], prog: str = "wcviz export") -> int:
+    """Write runs as a tidy long-form CSV or NetCDF table."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Runs as one tidy long-form table: " + ", ".join(COLUMNS))
+    parser.add_argument("runs", nargs="+", help="run directories, or a runs root")
+    parser.add_argument("--format", choices=("csv", "netcdf"), default="csv")
+    parser.add_argument("--out", help="output file ('-' or omitted: CSV to stdout)")
+    parser.add_argument("--no-histogram", action="store_true",
+                        help="leave out the histogram counts (the bulk of the rows)")
+    args = parser.parse_args(argv)
+    if args.format == "netcdf" and args.out in (None, "-"):
+        raise WcvizError("--format netcdf needs --out FILE.nc")
+    datasets = [open_run(p) for p in _expand(args.runs)]
+    table = long_form(datasets, histogram=not args.no_histogram)
+    _write(table, args.format, args.out)
+    if args.out not in (None, "-"):
+        print(f"wrote {len(table):,} rows of {len(datasets)} run(s) to {args.out}",
+              file=sys.stderr)
+    return 0
+
+
+def _expand(paths: list[str]) -> list[Path]:
+    """Run dirs as given; a directory that is no run but holds runs expands to them."""
+    out = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir() and not (path / "record.zarr").exists() and \
+                not (path / "zarr.json").exists():
+            runs, _ = list_runs(path)
+            if runs:
+                out += [r.path for r in runs]
+                continue
+        out.append(path)
+    return out
+
+
+def long_form(datasets, histogram: bool = True):
+    """One tidy ``pandas.DataFrame`` (run, layer, epoch, statistic, value) of the runs."""
+    import pandas as pd
+
+    frames = [_run_frame(ds, histogram) for ds in datasets]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({c: [] for c in COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_frame(ds, histogram: bool):
+    import pandas as pd
+
+    run = ds.attrs["run_id"]
+    epochs = ds.epoch.values
+    layers = np.array([str(x) for x in ds.layer.values], dtype=object)
+    parts = []
+    for name in LAYER_VARS:
+        if name == "weight_histogram" and not histogram:
+            continue
+        values = ds[name].values  # (epoch, layer[, extra])
+        if values.ndim == 2:
+            parts.append(_block(run, layers, epochs, values, np.array([name], dtype=object)))
+            continue
+        extra_dim = ds[name].dims[2]
+        labels = np.array([f"{name}@{_label(extra_dim, v)}" for v in ds[extra_dim].values],
+                          dtype=object)
+        parts.append(_block(run, layers, epochs, values, labels))
+    for name in _metric_names(ds):
+        values = ds[name].values[:, None]
+        parts.append(_block(run, np.array([""], dtype=object), epochs, values,
+                            np.array([name], dtype=object)))
+    frame = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
+    return frame[list(COLUMNS)]
+
+
+def _label(dim: str, value) -> str:
+    if dim == "bin":
+        return f"bin={int(value)}"
+    if dim == "quantile":
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _block(run, layers, epochs, values, labels) -> dict:
+    """Long rows of ``values`` shaped (epoch, layer[, label]); NaN values dropped."""
+    values = values.reshape(len(epochs), len(layers), len(labels))
+    e, lay, lab = np.meshgrid(np.arange(len(epochs)), np.arange(len(layers)),
+                              np.arange(len(labels)), indexing="ij")
+    keep = ~np.isnan(values)
+    return {"run": np.full(int(keep.sum()), run, dtype=object), "layer": layers[lay[keep]],
+            "epoch": epochs[e[keep]], "statistic": labels[lab[keep]], "value": values[keep]}
+
+
+def _write(table, fmt: str, out: str | None) -> None:
+    if fmt == "csv":
+        if out in (None, "-"):
+            try:
+                table.to_csv(sys.stdout, index=False)
+            except BrokenPipeError:  # `wcviz export RUN | head`: the reader left early
+                sys.stdout = open(os.devnull, "w")
+        else:
+            _checked_parent(out)
+            table.to_csv(out, index=False)
+        return
+    import xarray as xr
+
+    _checked_parent(out)
+    ds = xr.Dataset({c: ("row", table[c].to_numpy()) for c in COLUMNS})
+    ds.attrs["description"] = "wcviz runs in tidy long form: " + ", ".join(COLUMNS)
+    ds.to_netcdf(out)
+
+
+def _checked_parent(out: str) -> None:
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        raise WcvizError(f"cannot write {out}: folder {parent} does not exist")
