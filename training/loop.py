@@ -1,0 +1,495 @@
+"""The training loop, in named steps: build, train_one_epoch, evaluate, checkpoint, run.
+
+``run(cfg, run_dir)`` trains one :class:`training.presets.RunConfig` and records it through
+:class:`wcviz.Recorder` into ``run_dir`` (``record.zarr``, ``config.json``, ``checkpoints/``):
+epoch 0 is the network at init, before any step; then one record per epoch (and, with
+``record_steps``, every N steps of the first epoch). The checkpoint best on validation is kept;
+test accuracy of the best-validation epoch and of the last epoch are reported.
+
+Exactness of ``--resume``: every epoch starts by reseeding torch, numpy and random from (seed,
+epoch, rank), and the data order is a function of (seed, epoch), so a run resumed from the
+checkpoint of epoch k repeats epochs k+1.. bit for bit on CPU. Checkpoints are written before the
+epoch's record; a resume finding the record missing writes it from the checkpoint.
+
+Speed on CUDA (the recipe is unchanged): bf16 autocast, channels_last, optional
+``torch.compile``, and in-memory datasets served from GPU memory by
+:class:`training.loader.TensorLoader` with on-device crops and flips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import wcviz
+from training import checkpoint as ckpt
+from training import distributed as ddp
+from training.datasets import DataSplits, load_data
+from training.loader import TensorLoader, make_dataloader
+from training.models import build_model
+from training.presets import METHODS, RunConfig, check_config
+from wcviz.errors import WcvizError
+
+#: Non-finite checks sync with the host; on CUDA only every this many steps (CPU: every step).
+NONFINITE_CHECK_EVERY = 25
+
+
+class NonFiniteLoss(WcvizError):
+    """The loss became NaN or infinite: the run stops, marked failed."""
+
+
+@dataclass
+class Parts:
+    """Everything ``build`` makes for one run."""
+
+    cfg: RunConfig
+    info: ddp.DistInfo
+    device: torch.device
+    data: DataSplits
+    model: nn.Module  # what the steps call (DDP-wrapped and/or compiled)
+    raw_model: nn.Module  # the plain (companded) module: recorded and checkpointed
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loaders: dict
+    amp_dtype: torch.dtype | None
+
+
+@dataclass
+class RunResult:
+    """What a finished (or stopped) run reports."""
+
+    run_dir: Path
+    status: str
+    epochs: int
+    best_epoch: int | None = None
+    best_val_acc: float = math.nan
+    test_acc_best_val: float = math.nan
+    test_acc_last: float = math.nan
+    history: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"run_dir": str(self.run_dir), "status": self.status, "epochs": self.epochs,
+                "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
+                "test_acc_best_val": self.test_acc_best_val, "test_acc_last": self.test_acc_last}
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def select_device(cfg: RunConfig, info: ddp.DistInfo) -> torch.device:
+    """``cfg.device`` ("auto", "cpu", "cuda", "cuda:1"); DDP processes take their local GPU."""
+    name = cfg.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise WcvizError(f"device {cfg.device!r} asked for but CUDA is not available; "
+                             "use --device cpu")
+        if info.enabled:
+            name = f"cuda:{info.local_rank}"
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise WcvizError(f"unknown device {cfg.device!r}; use auto, cpu or cuda[:N]") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and random."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The RNG seed of one epoch on one process (augmentation, dropout, workers)."""
+    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % 2**31
+
+
+def apply_method(model: nn.Module, cfg: RunConfig) -> nn.Module:
+    """Reparametrize ``model`` as ``cfg.method`` says (baseline: unchanged)."""
+    spec = METHODS[cfg.method]
+    if spec["compand"] is None:
+        return model
+    if spec["compand"] == "powerprop":
+        return wcviz.compand(model, "powerprop", alpha=cfg.alpha or 2.0)
+    if spec["compand"] == "weightnorm":
+        return wcviz.compand(model, "weightnorm")
+    return wcviz.compand(model, spec["compand"], a=cfg.a, b=cfg.b, learnable=spec["learnable"])
+
+
+def _make_model(cfg: RunConfig, num_classes: int) -> nn.Module:
+    kw = {} if cfg.dropout is None else {"dropout": cfg.dropout}
+    try:
+        return build_model(cfg.model, num_classes=num_classes, **kw)
+    except TypeError:
+        raise WcvizError(f"model {cfg.model!r} has no dropout option; drop "
+                         "--set dropout=...") from None
+
+
+def _loaders(cfg: RunConfig, data: DataSplits, info: ddp.DistInfo, device: torch.device) -> dict:
+    if cfg.batch_size % info.world:
+        raise WcvizError(f"batch_size {cfg.batch_size} does not split over {info.world} "
+                         "processes; choose a multiple of --nproc")
+    per_rank = cfg.batch_size // info.world
+    use_tensor = cfg.loader == "tensor" or (cfg.loader == "auto" and data.arrays is not None)
+    if use_tensor and data.arrays is None:
+        raise WcvizError(f"loader 'tensor' needs an in-memory dataset; {data.name} is read "
+                         "from files: use --set loader=dataloader")
+    channels_last = cfg.channels_last and device.type == "cuda"
+    out = {}
+    for split in ("train", "val", "test"):
+        train = split == "train"
+        if use_tensor:
+            out[split] = TensorLoader(data.arrays[split], data.augment, per_rank, train=train,
+                                      device=device, seed=cfg.seed, info=info,
+                                      channels_last=channels_last)
+        else:
+            out[split] = make_dataloader(getattr(data, split), per_rank, train=train,
+                                         seed=cfg.seed, info=info, workers=cfg.workers,
+                                         pin_memory=device.type == "cuda")
+    return out
+
+
+def build(cfg: RunConfig, info: ddp.DistInfo = ddp.DistInfo()) -> Parts:
+    """Data, model (initialised from ``cfg.seed``, reparametrized), optimizer, schedule.
+
+    Args:
+        cfg: the run's config.
+        info: DDP position; the model is wrapped in DistributedDataParallel when world > 1.
+
+    Returns:
+        The run's :class:`Parts`.
+    """
+    check_config(cfg)
+    device = select_device(cfg, info)
+    ddp.init(info, device)
+    data = load_data(cfg.dataset, cfg.data_root, download=cfg.download and info.is_main,
+                     val_fraction=cfg.val_fraction, split_seed=cfg.split_seed)
+    seed_everything(cfg.seed)  # the same init on every process, for every method
+    raw = apply_method(_make_model(cfg, data.num_classes), cfg).to(device)
+    if cfg.channels_last and device.type == "cuda":
+        raw = raw.to(memory_format=torch.channels_last)
+    momentum = {"momentum": cfg.momentum, "nesterov": cfg.nesterov} if cfg.optimizer == "sgd" \
+        else {}
+    optimizer = wcviz.build_optimizer(raw, cfg.optimizer, cfg.lr, cfg.weight_decay, **momentum)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
+    model = raw
+    if info.enabled:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile and device.type == "cuda":
+        model = torch.compile(model)
+    amp = torch.bfloat16 if cfg.amp and device.type == "cuda" else None
+    return Parts(cfg, info, device, data, model, raw, optimizer, scheduler,
+                 _loaders(cfg, data, info, device), amp)
+
+
+def _autocast(parts: Parts):
+    if parts.amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(parts.device.type, dtype=parts.amp_dtype)
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def train_one_epoch(parts: Parts, epoch: int, on_step=None, bar=None) -> dict:
+    """Train for one epoch (``epoch`` counts from 1).
+
+    Args:
+        parts: from :func:`build`.
+        epoch: the epoch being trained (1-based; seeds the data order and augmentation).
+        on_step: called as ``on_step(step, n_steps, running_metrics)`` after each step.
+        bar: a tqdm bar to advance (one tick per step) or None.
+
+    Returns:
+        ``train_loss``, ``train_acc``, ``images_per_s``, ``epoch_seconds`` (summed over ranks).
+
+    Raises:
+        NonFiniteLoss: when the loss is NaN or infinite.
+    """
+    cfg, dev, info = parts.cfg, parts.device, parts.info
+    seed_everything(epoch_seed(cfg.seed, epoch, info.rank))
+    loader = parts.loaders["train"]
+    loader.set_epoch(epoch)
+    parts.model.train()
+    sums = torch.zeros(3, device=dev, dtype=torch.float64)  # loss·n, correct, n
+    bad = torch.zeros((), device=dev)
+    check_every = 1 if dev.type == "cpu" else NONFINITE_CHECK_EVERY
+    n_steps, start = len(loader), time.perf_counter()
+    for step, (x, y) in enumerate(loader, 1):
+        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        with _autocast(parts):
+            out = parts.model(x)
+            loss = F.cross_entropy(out.float(), y)
+        parts.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        parts.optimizer.step()
+        with torch.no_grad():
+            n = y.numel()
+            sums += torch.stack([loss.detach().double() * n, (out.argmax(1) == y).sum().double(),
+                                 torch.tensor(float(n), device=dev, dtype=torch.float64)])
+            bad += (~torch.isfinite(loss.detach())).float()
+        if step % check_every == 0 or step == n_steps:
+            _check_finite(bad, info, epoch, step)
+        if on_step is not None:
+            on_step(step, n_steps, sums)
+        if bar is not None:
+            _tick(bar, sums, start, epoch)
+    parts.scheduler.step()
+    total = ddp.all_sum(sums, info)
+    seconds = time.perf_counter() - start
+    return {"train_loss": float(total[0] / total[2]), "train_acc": float(total[1] / total[2]),
+            "images_per_s": float(total[2]) / seconds, "epoch_seconds": seconds}
+
+
+def _check_finite(bad: torch.Tensor, info: ddp.DistInfo, epoch: int, step: int) -> None:
+    # Every process takes part in the reduction, so all stop together (no DDP hang).
+    if float(ddp.all_sum(bad, info)) > 0:
+        raise NonFiniteLoss(f"the loss became NaN/inf in epoch {epoch} (by step {step}); the run "
+                            "is marked failed and its store kept; lower --lr or check the data")
+
+
+def _tick(bar, sums: torch.Tensor, start: float, epoch: int) -> None:
+    bar.update(1)
+    if bar.n % 10 == 0 or bar.n == bar.total:
+        s = sums.tolist()
+        bar.set_postfix(ep=epoch, loss=f"{s[0] / s[2]:.3f}", acc=f"{s[1] / s[2]:.3f}",
+                        img_s=f"{s[2] / max(time.perf_counter() - start, 1e-9):.0f}")
+
+
+@torch.no_grad()
+def evaluate(parts: Parts, split: str) -> tuple[float, float]:
+    """Mean loss and accuracy of the current model on ``split`` ("val" or "test")."""
+    model, dev = parts.raw_model, parts.device
+    model.eval()
+    sums = torch.zeros(3, device=dev, dtype=torch.float64)
+    for x, y in parts.loaders[split]:
+        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        with _autocast(parts):
+            out = model(x).float()
+        sums += torch.stack([F.cross_entropy(out, y, reduction="sum").double(),
+                             (out.argmax(1) == y).sum().double(),
+                             torch.tensor(float(y.numel()), device=dev, dtype=torch.float64)])
+    total = ddp.all_sum(sums, parts.info)
+    if total[2] == 0:
+        return math.nan, math.nan
+    return float(total[0] / total[2]), float(total[1] / total[2])
+
+
+def _eval_metrics(parts: Parts) -> dict:
+    val_loss, val_acc = evaluate(parts, "val")
+    test_loss, test_acc = evaluate(parts, "test")
+    return {"val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc}
+
+
+# ----------------------------------------------------------------------------- checkpoint
+
+
+def checkpoint_state(parts: Parts, epoch: int, history: list) -> dict:
+    """Everything needed to continue after ``epoch`` (state_dicts and plain values)."""
+    return {"epoch": epoch, "model": parts.raw_model.state_dict(),
+            "optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
+            "rng": ckpt.rng_state(), "history": history, "recipe": json.dumps(parts.cfg.recipe())}
+
+
+def restore(parts: Parts, state: dict) -> None:
+    """Load a :func:`checkpoint_state` into freshly built ``parts``."""
+    if state["recipe"] != json.dumps(parts.cfg.recipe()):
+        raise WcvizError("the checkpoint was written with a different config; resume with the "
+                         "same preset and settings, or start a new run (--overwrite)")
+    parts.raw_model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.scheduler.load_state_dict(state["scheduler"])
+    ckpt.set_rng_state(state["rng"])
+
+
+def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best: bool) -> None:
+    """Write ``last.pt`` (full state) and, when ``best``, ``best.pt`` (model only). Rank 0."""
+    if not parts.info.is_main:
+        return
+    folder = run_dir / "checkpoints"
+    ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST)
+    if best:
+        ckpt.save({"epoch": epoch, "model": parts.raw_model.state_dict(),
+                   "val_acc": history[-1]["val_acc"]}, folder / ckpt.BEST)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def _best_index(history: list) -> int | None:
+    """Index of the best validation accuracy among trained epochs (first on ties)."""
+    trained = [i for i, h in enumerate(history) if h["epoch"] >= 1]
+    if not trained:
+        return None
+    return max(trained, key=lambda i: (history[i]["val_acc"], -i))
+
+
+def summarize(run_dir: Path, history: list, status: str) -> RunResult:
+    """Best-validation epoch, its test accuracy, and the last epoch's test accuracy."""
+    res = RunResult(Path(run_dir), status, epochs=max((h["epoch"] for h in history), default=0),
+                    history=history)
+    i = _best_index(history)
+    if i is not None:
+        res.best_epoch = history[i]["epoch"]
+        res.best_val_acc = history[i]["val_acc"]
+        res.test_acc_best_val = history[i]["test_acc"]
+        res.test_acc_last = history[-1]["test_acc"]
+    return res
+
+
+def _attrs(cfg: RunConfig, device: torch.device, info: ddp.DistInfo) -> dict:
+    return {"model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed, "preset": cfg.preset,
+            "run_method": cfg.method, "device": str(device), "world_size": info.world}
+
+
+def _record(rec, epoch: float, metrics: dict, step: int | None = None) -> None:
+    if rec is None:
+        return
+    with warnings.catch_warnings():
+        # A resume from the epoch-0 checkpoint replays the first epoch's step records that the
+        # store already holds; the recorder skips them (they are identical: the run is exact).
+        warnings.filterwarnings("ignore", "epoch .* is already recorded", RuntimeWarning)
+        rec.record(epoch, metrics={k: metrics[k] for k in RECORDED if k in metrics}, step=step)
+
+
+#: Metrics the store records per epoch: the schema's, plus the test accuracy of the epoch best
+#: on validation so far (its last value is the run's reported result).
+RECORDED = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
+            "epoch_seconds", "test_acc_best_val")
+
+
+def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+        info: ddp.DistInfo | None = None) -> RunResult:
+    """Train and record one run.
+
+    Args:
+        cfg: the run's config.
+        run_dir: ``<runs_root>/<run_id>``; created (or reopened with ``resume``).
+        resume: continue from ``checkpoints/last.pt`` and the store's committed records.
+        overwrite: replace an existing run in ``run_dir``.
+        info: DDP position (default: from torchrun's environment).
+
+    Returns:
+        The :class:`RunResult` (also written to ``run_dir/summary.json``).
+
+    Raises:
+        WcvizError: bad config, missing data, a run already there (without resume/overwrite),
+            resume with another config, or a non-finite loss (the run is then marked failed).
+    """
+    info = ddp.from_env() if info is None else info
+    run_dir = Path(run_dir)
+    try:
+        parts = build(cfg, info)
+        return _run(parts, run_dir, resume, overwrite)
+    finally:
+        ddp.shutdown(info)
+
+
+def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool):
+    if not parts.info.is_main:
+        return None
+    if resume and not (run_dir / "record.zarr").exists():
+        raise WcvizError(f"nothing to resume in {run_dir}; start the run without --resume")
+    return wcviz.Recorder(parts.raw_model, run_dir, config=parts.cfg.recipe(), resume=resume,
+                          overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info))
+
+
+#: Result fields also written as store attributes at the end of a run.
+SUMMARY_ATTRS = ("best_epoch", "best_val_acc", "test_acc_best_val", "test_acc_last")
+
+
+def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResult:
+    cfg, info = parts.cfg, parts.info
+    rec = _open_recorder(parts, run_dir, resume, overwrite)
+    # Every rank learns whether rank 0 could open the store before anyone trains.
+    with rec if rec is not None else contextlib.nullcontext():
+        history, start = _start(parts, rec, run_dir, resume)
+        bar = _progress(parts, start)
+        try:
+            for epoch in range(start, cfg.epochs + 1):
+                history = _one_epoch(parts, rec, run_dir, epoch, history, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        result = summarize(run_dir, history, "finished")
+        if rec is not None:
+            summary = result.as_dict()
+            rec.store.set_attrs(**{k: summary[k] for k in SUMMARY_ATTRS})
+            rec.finish("finished")
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return result
+
+
+def _start(parts: Parts, rec, run_dir: Path, resume: bool) -> tuple[list, int]:
+    """Fresh run: record epoch 0 (at init). Resume: restore state; returns (history, next epoch)."""
+    last = run_dir / "checkpoints" / ckpt.LAST
+    if resume and ddp.broadcast_flag(last.is_file(), parts.info, parts.device):
+        state = ckpt.load(last)
+        restore(parts, state)
+        history = state["history"]
+        last_recorded = -1 if rec is None or rec.last_epoch is None else rec.last_epoch
+        if rec is not None and last_recorded < state["epoch"]:  # killed between save and record
+            _record(rec, float(state["epoch"]), history[-1],
+                    step=state["epoch"] * len(parts.loaders["train"]))
+        return history, state["epoch"] + 1
+    metrics = {**_eval_metrics(parts), "lr": parts.optimizer.param_groups[0]["lr"]}
+    history = [{"epoch": 0, **metrics}]
+    save_checkpoint(parts, run_dir, 0, history, best=False)
+    _record(rec, 0.0, metrics, step=0)
+    return history, 1
+
+
+def _progress(parts: Parts, start: int):
+    if not (parts.cfg.progress and parts.info.is_main):
+        return None
+    from tqdm.auto import tqdm
+
+    steps = len(parts.loaders["train"])
+    return tqdm(total=parts.cfg.epochs * steps, initial=(start - 1) * steps, unit="step",
+                desc=Path(parts.cfg.preset).name + ":" + parts.cfg.method, leave=False,
+                dynamic_ncols=True)
+
+
+def _one_epoch(parts: Parts, rec, run_dir: Path, epoch: int, history: list, bar) -> list:
+    lr = parts.optimizer.param_groups[0]["lr"]  # the lr this epoch trains with
+    on_step = _step_recorder(parts, rec, epoch, lr)
+    train = train_one_epoch(parts, epoch, on_step=on_step, bar=bar)
+    metrics = {**train, **_eval_metrics(parts), "lr": lr}
+    history = history + [{"epoch": epoch, **{k: metrics[k] for k in RECORDED if k in metrics}}]
+    best = _best_index(history) == len(history) - 1
+    metrics["test_acc_best_val"] = history[_best_index(history)]["test_acc"]
+    history[-1]["test_acc_best_val"] = metrics["test_acc_best_val"]
+    save_checkpoint(parts, run_dir, epoch, history, best)  # before the record: see module doc
+    _record(rec, float(epoch), metrics, step=epoch * len(parts.loaders["train"]))
+    return history
+
+
+def _step_recorder(parts: Parts, rec, epoch: int, lr: float):
+    """Records every ``record_steps`` steps during the first epoch (none after, none on DDP
+    ranks > 0)."""
+    every = parts.cfg.record_steps
+    if rec is None or every <= 0 or epoch != 1:
+        return None
+
+    def on_step(step: int, n_steps: int, sums: torch.Tensor) -> None:
+        if step % every == 0 and step < n_steps:
+            s = sums.tolist()
+            _record(rec, (epoch - 1) + step / n_steps,
+                    {"train_loss": s[0] / s[2], "train_acc": s[1] / s[2], "lr": lr}, step=step)
+
+    return on_step
