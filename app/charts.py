@@ -11,11 +11,24 @@ import numpy as np
 import pandas as pd
 
 from app import data
+from wcviz.style import color_for
 
 #: Fill opacity of the nested percentile bands, widest (min–max) first: inner bands darker.
 BAND_OPACITY = (0.12, 0.2, 0.3, 0.45)
 
-_RUN_COLOR_LEGEND = alt.Legend(title="run", orient="bottom", columns=3, labelLimit=400)
+_RUN_LEGEND = alt.Legend(title="run", orient="bottom", columns=3, labelLimit=400, symbolOpacity=1)
+_EPOCH = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="~g"))
+
+
+def run_color(frame: pd.DataFrame) -> alt.Color:
+    """Colour by run in order of appearance, from the palette of :mod:`wcviz.plots`' figures.
+
+    The same run keeps its colour on every page (frames list runs in selection order) and in
+    the exported figures' palette (Okabe–Ito: readable under colour-vision deficiencies).
+    """
+    runs = list(dict.fromkeys(frame["run"])) if len(frame) else []
+    return alt.Color("run:N", legend=_RUN_LEGEND,
+                     scale=alt.Scale(domain=runs, range=[color_for(i) for i in range(len(runs))]))
 
 
 def symlog_constant(wide: pd.DataFrame) -> float:
@@ -38,25 +51,25 @@ def _y_scale(yscale: str, constant: float, y_range: tuple[float, float] | None) 
 
 
 def _tooltip(columns: dict[float, str]) -> list[alt.Tooltip]:
-    tips = [alt.Tooltip("run:N"), alt.Tooltip("layer:N"), alt.Tooltip("epoch:Q", format="g")]
-    return tips + [alt.Tooltip(f"{col}:Q", title=f"q {q * 100:g} %", format=".5g")
+    tips = [alt.Tooltip("run:N"), alt.Tooltip("layer:N"), alt.Tooltip("epoch:Q", format="~g")]
+    return tips + [alt.Tooltip(f"{col}:Q", title=f"q {q * 100:g} %", format=".5~g")
                    for q, col in columns.items()]
 
 
-def band_layers(yscale: str = "linear", y_range=None, constant: float = 1e-3,
+def band_layers(color: alt.Color, yscale: str = "linear", y_range=None, constant: float = 1e-3,
                 bands_shown: int | None = None) -> list[alt.Chart]:
     """The layers of one band panel (areas, median, hover points) on a shared wide frame.
 
     Args:
+        color: the run colour encoding (:func:`run_color`).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None for the data's range.
         constant: the symlog scale's linear half-width.
         bands_shown: draw only the innermost this many bands (small multiples use fewer).
     """
     cols = data.quantile_columns()
-    x = alt.X("epoch:Q", title="epoch")
+    x = _EPOCH
     y_scale = _y_scale(yscale, constant, y_range)
-    color = alt.Color("run:N", legend=_RUN_COLOR_LEGEND)
     chosen = list(zip(data.bands(), BAND_OPACITY))
     if bands_shown is not None:
         chosen = chosen[len(chosen) - bands_shown:]
@@ -90,7 +103,7 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
     constant = symlog_constant(wide)
     runs = list(dict.fromkeys(wide["run"])) if len(wide) else []
     # Wheel zoom / drag pan on the epoch axis; bound on the layer so facets share it.
-    layered = alt.layer(*band_layers(yscale, y_range, constant), data=wide).interactive(bind_y=False)
+    layered = alt.layer(*band_layers(run_color(wide), yscale, y_range, constant), data=wide).interactive(bind_y=False)
     if layout == "side" and len(runs) > 1:
         ncol = min(len(runs), 3)
         panel_w = max(200, int(width / ncol) - 30)
@@ -108,7 +121,7 @@ def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int 
     """
     constant = symlog_constant(wide)
     order = list(dict.fromkeys(wide.sort_values("depth", kind="stable")["layer"])) if len(wide) else []
-    return alt.layer(*band_layers(yscale, None, constant, bands_shown=2), data=wide).properties(
+    return alt.layer(*band_layers(run_color(wide), yscale, None, constant, bands_shown=2), data=wide).properties(
         width=panel[0], height=panel[1]).facet(
         facet=alt.Facet("layer:N", title=None, sort=order, header=alt.Header(labelLimit=panel[0])),
         columns=columns).resolve_scale(y="independent")
@@ -117,10 +130,10 @@ def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int 
 def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 820, height: int = 300) -> alt.Chart:
     """Near-zero fraction over epochs: one line per run (frame: run, epoch, layer, fraction)."""
     return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
-        x=alt.X("epoch:Q"), y=alt.Y("fraction:Q", title="fraction of weights near zero"),
-        color=alt.Color("run:N", legend=_RUN_COLOR_LEGEND),
-        tooltip=["run:N", "layer:N", alt.Tooltip("epoch:Q", format="g"),
-                 alt.Tooltip("fraction:Q", format=".5g")],
+        x=_EPOCH, y=alt.Y("fraction:Q", title="fraction near zero"),
+        color=run_color(frame),
+        tooltip=["run:N", "layer:N", alt.Tooltip("epoch:Q", format="~g"),
+                 alt.Tooltip("fraction:Q", format=".5~g")],
     ).properties(width=width, height=height).interactive(bind_y=False)
 
 
@@ -128,10 +141,10 @@ def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 820, height: int = 3
     """Near-zero fraction by layer depth at one epoch (frame: run, depth, layer, fraction)."""
     return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=30)).encode(
         x=alt.X("depth:Q", title="layer depth (0 = first layer)", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("fraction:Q", title="fraction of weights near zero"),
-        color=alt.Color("run:N", legend=_RUN_COLOR_LEGEND),
-        tooltip=["run:N", "layer:N", "depth:Q", alt.Tooltip("epoch:Q", format="g"),
-                 alt.Tooltip("fraction:Q", format=".5g")],
+        y=alt.Y("fraction:Q", title="fraction near zero"),
+        color=run_color(frame),
+        tooltip=["run:N", "layer:N", "depth:Q", alt.Tooltip("epoch:Q", format="~g"),
+                 alt.Tooltip("fraction:Q", format=".5~g")],
     ).properties(width=width, height=height)
 
 
@@ -140,11 +153,11 @@ def compander_chart(frame: pd.DataFrame, *, width: int = 380, height: int = 220)
     long = frame.melt(id_vars=["run", "epoch", "layer", "depth"], value_vars=["a", "b"],
                       var_name="parameter", value_name="value").dropna(subset=["value"])
     return alt.Chart(long).mark_line().encode(
-        x=alt.X("epoch:Q"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        x=_EPOCH, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=alt.Color("depth:Q", scale=alt.Scale(scheme="viridis"), title="layer depth"),
         detail="layer:N",
-        tooltip=["run:N", "layer:N", "parameter:N", alt.Tooltip("epoch:Q", format="g"),
-                 alt.Tooltip("value:Q", format=".5g")],
+        tooltip=["run:N", "layer:N", "parameter:N", alt.Tooltip("epoch:Q", format="~g"),
+                 alt.Tooltip("value:Q", format=".5~g")],
     ).properties(width=width, height=height).facet(
         row=alt.Row("parameter:N", title=None), column=alt.Column("run:N", title=None)).resolve_scale(
         y="independent")
@@ -154,10 +167,10 @@ def metrics_chart(frame: pd.DataFrame, *, width: int = 380, height: int = 260) -
     """Loss and accuracy curves: one panel per kind, colour = run, dash = split."""
     curves = frame[frame["kind"].isin(["loss", "acc"])]
     return alt.Chart(curves).mark_line(point=alt.OverlayMarkDef(size=15)).encode(
-        x=alt.X("epoch:Q"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("run:N", legend=_RUN_COLOR_LEGEND),
+        x=_EPOCH, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        color=run_color(frame),
         strokeDash=alt.StrokeDash("split:N", sort=["train", "val", "test"]),
-        tooltip=["run:N", "metric:N", alt.Tooltip("epoch:Q", format="g"),
-                 alt.Tooltip("value:Q", format=".5g")],
+        tooltip=["run:N", "metric:N", alt.Tooltip("epoch:Q", format="~g"),
+                 alt.Tooltip("value:Q", format=".5~g")],
     ).properties(width=width, height=height).facet(
         column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")

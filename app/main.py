@@ -8,7 +8,8 @@ import streamlit as st
 
 from app import ui
 
-st.set_page_config(page_title="wcviz", page_icon=":material/stacked_line_chart:", layout="wide")
+# An emoji favicon is inlined as a data URL; a :material/...: one is fetched from a font CDN.
+st.set_page_config(page_title="wcviz", page_icon="📈", layout="wide")
 
 PAGES = [
     st.Page("views/runs.py", title="Runs", icon=":material/table_rows:", default=True),

@@ -11,8 +11,13 @@ runs = ui.require_selection(scan)
 learnable = [r for r in runs if data.is_learnable(r)]
 fixed = [r for r in runs if not data.is_learnable(r)]
 if fixed:
-    st.caption("Fixed a, b (not plotted): " + ", ".join(
-        f"{r.run_id} ({r.attr('method', 'none')}, a={r.attr('a')}, b={r.attr('b')})" for r in fixed))
+    def _fixed(run):
+        method = run.attr("method") or "none"
+        if method == "none":
+            return f"{run.run_id} (plain weights)"
+        return f"{run.run_id} ({method}, a={run.attr('a')}, b={run.attr('b')})"
+
+    st.caption("Not learnable, so not plotted: " + ", ".join(_fixed(r) for r in fixed))
 if not learnable:
     st.info("None of the selected runs learns its a, b (store attribute learnable = fine/coarse).")
     st.stop()

@@ -5,6 +5,9 @@ import streamlit as st
 from app import charts, data, export, ui
 
 st.title("Distributions")
+st.caption("Shaded: the min–max, 6.68–93.32 %, 15.87–84.13 % and 30.85–69.15 % percentile bands "
+           "(a normal's ±1.5σ, ±1σ, ±0.5σ); line: the median. Mouse wheel zooms the epochs, "
+           "dragging pans, hovering shows exact values.")
 scan = ui.page_scan()
 runs = ui.require_selection(scan)
 
@@ -25,7 +28,7 @@ def _zoom(wide):
     epochs = sorted(set(wide["epoch"]))
     lo, hi = (float(epochs[0]), float(epochs[-1])) if epochs else (0.0, 0.0)
     cols = st.columns([3, 3])
-    lo, hi = ui.range_slider(cols[0], "Epochs", lo, hi, key="dist_epochs")
+    lo, hi = ui.range_slider(cols[0], "Epochs", lo, hi, key="dist_epochs", format="%g")
     wide = wide[(wide["epoch"] >= lo) & (wide["epoch"] <= hi)]
     y_range = None
     values = wide[list(data.quantile_columns().values())].to_numpy(float)
