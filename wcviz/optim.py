@@ -26,6 +26,8 @@ Weight-normed layers (``method="weightnorm"``) have no Ψ: their g and v are ord
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import torch
 from torch import Tensor, nn
 
@@ -52,9 +54,18 @@ class _CompandedStep:
     adaptive = False  # True: the modified step (moments from ∂L/∂w, step × Ψ′(v))
     decoupled = False  # True: AdamW's decay, applied to the parameter rather than the gradient
 
+    # Set by build_optimizer; empty for an instance made directly (then it is torch's optimizer).
+    _companders: dict[Tensor, Compander] = MappingProxyType({})
+    _min_scale: dict[Tensor, float] = MappingProxyType({})
+
     def _wcviz_setup(self, companders: dict[Tensor, Compander], min_scale: dict[Tensor, float]):
         self._companders = companders
         self._min_scale = min_scale
+
+    def __getstate__(self):
+        # torch's state keeps only defaults, state and groups; keep the mappings too (deepcopy).
+        return {**super().__getstate__(), "_companders": self._companders,
+                "_min_scale": self._min_scale}
 
     def step(self, closure=None):
         """One optimizer step (``closure`` as in torch: re-evaluates and returns the loss)."""
@@ -105,7 +116,10 @@ class _CompandedStep:
             grad = p.grad
             if decay and not self.decoupled:
                 # λ·∂(½‖w‖²)/∂v = λ·Ψ(v)·Ψ′(v) for fixed a, b; λ·v for learnable a, b.
-                grad = grad + decay * (comp(p) * dpsi if group["wcviz_decay_on"] == "w" else p)
+                if group["wcviz_decay_on"] == "w":
+                    grad = torch.addcmul(grad, comp(p), dpsi, value=decay)
+                else:
+                    grad = torch.add(grad, p, alpha=decay)
             before = None
             if self.adaptive:
                 grad = _safe_divide(grad, dpsi)  # ∂(L + penalty)/∂w

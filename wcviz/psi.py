@@ -41,7 +41,8 @@ def _arctan_inverse(w: Tensor, a=1.0, b=1.0) -> Tensor:
 
 def _arctan_grad(v: Tensor, a=1.0, b=1.0) -> Tensor:
     # d/dv a·atan(v/b) = a / (b·(1 + v²/b²)): largest at v = 0, which pushes weights off zero.
-    return a / (b * (1 + (v / b) ** 2))
+    # Written as a·b / (v² + b²): three passes over v instead of five (it runs every step).
+    return (a * b) / (v.square() + b * b)
 
 
 def _arsinh(v: Tensor, a=1.0, b=1.0) -> Tensor:
@@ -53,7 +54,8 @@ def _arsinh_inverse(w: Tensor, a=1.0, b=1.0) -> Tensor:
 
 
 def _arsinh_grad(v: Tensor, a=1.0, b=1.0) -> Tensor:
-    return a / (b * torch.sqrt(1 + (v / b) ** 2))
+    # a / (b·√(1 + v²/b²)) = a / √(v² + b²)
+    return a * torch.rsqrt(v.square() + b * b)
 
 
 def _erf(v: Tensor, a=1.0, b=1.0) -> Tensor:
@@ -65,7 +67,8 @@ def _erf_inverse(w: Tensor, a=1.0, b=1.0) -> Tensor:
 
 
 def _erf_grad(v: Tensor, a=1.0, b=1.0) -> Tensor:
-    return a * (2 / math.sqrt(math.pi)) / b * torch.exp(-((v / b) ** 2))
+    # a·2/(√π·b)·exp(−v²/b²), with the scalars folded so that v is passed over four times.
+    return (a * (2 / math.sqrt(math.pi)) / b) * torch.exp(v.square() * (-1 / (b * b)))
 
 
 def _powerprop(v: Tensor, alpha=2.0) -> Tensor:
