@@ -488,7 +488,7 @@ def open_run(path):
     n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
     ds = ds.isel(epoch=slice(0, n))
     extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(METRICS))
-    ds = ds[[*LAYER_VARS, *METRICS, *extras]]  # schema order, not the directory listing's
+    ds = _reordered(ds, [*LAYER_VARS, *METRICS, *extras])  # not the directory listing's order
     ds = ds.assign_coords(step=ds["step"].astype(np.int64))
     for name in ("layer", "layer_kind", "threshold", "threshold_kind"):
         if name in ds.coords:
@@ -496,6 +496,16 @@ def open_run(path):
     ds.attrs["run_id"] = store.parent.name
     ds.attrs["path"] = str(store.parent.resolve())
     return ds
+
+
+def _reordered(ds, names: list[str]):
+    """``ds`` with its data variables in ``names`` order (all coordinates kept)."""
+    import xarray as xr
+
+    out = xr.Dataset(coords=ds.coords, attrs=ds.attrs)
+    for name in names:
+        out[name] = ds[name]
+    return out
 
 
 def _open_dataset(store: Path, retries: int = 20):

@@ -1,0 +1,228 @@
+"""Recorder on plain and companded tiny models: what a record holds, resume, bad input."""
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import wcviz
+from wcviz.compander import compander_of, raw_weight
+from wcviz.errors import WcvizError
+from wcviz.stats import QUANTILES
+
+
+def tiny():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+
+
+def _step(model, opt, lr_batch=8):
+    x = torch.randn(lr_batch, 3, 6, 6)
+    loss = nn.functional.cross_entropy(model(x), torch.randint(0, 5, (lr_batch,)))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _quantiles(t):
+    return np.quantile(t.detach().numpy().ravel(), QUANTILES)
+
+
+def test_three_line_recording_of_a_training_loop(tmp_path):
+    model = tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.1})
+    rec.record(0)
+    for epoch in range(1, 3):
+        loss = _step(model, opt)
+        rec.record(epoch, {"train_loss": loss, "lr": 0.1})
+    rec.finish()
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.epoch.values.tolist() == [0, 1, 2]
+    assert ds.layer.values.tolist() == ["0", "3"]
+    assert ds.layer_kind.values.tolist() == ["Conv2d", "Linear"]
+    assert ds.layer_numel.values.tolist() == [108, 320]
+    assert ds.attrs["method"] == "none" and ds.attrs["status"] == "finished"
+    assert math.isnan(ds.train_loss.values[0]) and ds.train_loss.values[2] == pytest.approx(loss.item())
+    np.testing.assert_allclose(ds.weight_quantile.isel(epoch=-1, layer=1), _quantiles(model[3].weight),
+                               rtol=2e-7)
+    assert np.isnan(ds.v_quantile.values).all() and np.isnan(ds.a.values).all()
+    assert (ds.weight_nonfinite.values == 0).all()
+
+
+def test_companded_record_holds_w_v_a_b(tmp_path):
+    model = wcviz.compand(tiny(), "arctan", a=0.8, b=0.5)
+    rec = wcviz.Recorder(model, tmp_path / "wc")
+    rec.record(0)
+    ds = wcviz.open_run(tmp_path / "wc").isel(epoch=0)
+    for i, module in enumerate((model[0], model[3])):
+        w, v = module.weight, raw_weight(module)
+        np.testing.assert_allclose(ds.weight_quantile[i], _quantiles(w), rtol=2e-7)
+        np.testing.assert_allclose(ds.v_quantile[i], _quantiles(v), rtol=2e-7)
+        # Ψ is increasing, so the extreme weights are Ψ of the extreme raw values
+        vq = ds.v_quantile[i].values
+        psi_ends = 0.8 * np.arctan(vq[[0, -1]] / 0.5)
+        np.testing.assert_allclose(ds.weight_quantile[i].values[[0, -1]], psi_ends, rtol=1e-5)
+    assert ds.a.values.tolist() == [0.8, 0.8] and ds.b.values.tolist() == [0.5, 0.5]
+    attrs = wcviz.open_run(tmp_path / "wc").attrs
+    assert (attrs["method"], attrs["a"], attrs["b"], attrs["learnable"]) == ("arctan", 0.8, 0.5, None)
+    # bounded compander: the histogram range is capped at a·π/2
+    half = ds.bin_edges.values[:, -1]
+    absmax = [float(m.weight.abs().max()) for m in (model[0], model[3])]
+    np.testing.assert_allclose(half, np.minimum(4 * np.array(absmax), 0.8 * math.pi / 2))
+
+
+@pytest.mark.parametrize("learnable", ["fine", "coarse"])
+def test_learnable_a_b_change_and_are_recorded(tmp_path, learnable):
+    model = wcviz.compand(tiny(), "arctan", a=0.5, b=1.0, learnable=learnable)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    rec = wcviz.Recorder(model, tmp_path / "run")
+    rec.record(0)
+    for epoch in range(1, 4):
+        _step(model, opt)
+        rec.record(epoch)
+    ds = wcviz.open_run(tmp_path / "run")
+    current = [compander_of(m).scalar_params() for m in (model[0], model[3])]
+    np.testing.assert_allclose(ds.a.isel(epoch=-1), [c["a"] for c in current], rtol=1e-6)
+    np.testing.assert_allclose(ds.b.isel(epoch=-1), [c["b"] for c in current], rtol=1e-6)
+    assert (ds.a.isel(epoch=0) == 0.5).all() and (ds.b.isel(epoch=0) == 1.0).all()
+    assert (ds.a.isel(epoch=-1) != 0.5).all()  # they moved, and the store shows it
+    assert np.all(np.abs(np.diff(ds.b.values, axis=0)) > 0)
+    if learnable == "coarse":
+        assert ds.a.values[:, 0].tolist() == ds.a.values[:, 1].tolist()
+    assert ds.attrs["learnable"] == learnable
+    np.testing.assert_allclose(ds.weight_quantile.isel(epoch=-1, layer=0),
+                               _quantiles(model[0].weight), rtol=2e-7)
+
+
+def test_weightnorm_records_direction(tmp_path):
+    model = wcviz.compand(tiny(), "weightnorm")
+    wcviz.Recorder(model, tmp_path / "run").record(0)
+    ds = wcviz.open_run(tmp_path / "run").isel(epoch=0)
+    np.testing.assert_allclose(ds.v_quantile[0], _quantiles(raw_weight(model[0])), rtol=2e-7)
+    assert np.isnan(ds.a.values).all()
+
+
+def test_relative_thresholds_use_std_at_creation(tmp_path):
+    model = tiny()
+    std0 = model[0].weight.detach().numpy().std()
+    rec = wcviz.Recorder(model, tmp_path / "run", thresholds=["abs=0.05", "rel=0.5"])
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)  # later records keep the epoch-0 cutoff
+    rec.record(0)
+    ds = wcviz.open_run(tmp_path / "run")
+    w = np.abs(model[0].weight.detach().numpy())
+    frac = ds.near_zero_fraction.sel(layer="0").isel(epoch=0)
+    assert frac.sel(threshold="abs=0.05").item() == np.mean(w < 0.05)
+    assert frac.sel(threshold="rel=0.5").item() == np.mean(w < np.float32(0.5 * std0))
+    assert ds.weight_std_init.values[0] == pytest.approx(std0, rel=1e-6)
+    assert ds.threshold_kind.values.tolist() == ["abs", "rel"]
+
+
+def test_sub_epoch_records_and_extra_metrics(tmp_path):
+    model = tiny()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = wcviz.Recorder(model, tmp_path / "run")
+    rec.record(0, step=0)
+    for step in range(1, 5):
+        loss = _step(model, opt)
+        rec.record(step / 4, {"train_loss": loss, "grad_norm": torch.tensor(1.5)}, step=step)
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.epoch.values.tolist() == [0, 0.25, 0.5, 0.75, 1.0]
+    assert ds.step.values.tolist() == [0, 1, 2, 3, 4]
+    assert ds.grad_norm.values[1:].tolist() == [1.5] * 4
+    assert rec.next_epoch == 2 and rec.n_records == 5
+
+
+def test_nonfinite_weight_is_recorded_and_flagged(tmp_path):
+    model = tiny()
+    rec = wcviz.Recorder(model, tmp_path / "run")
+    rec.record(0)
+    with torch.no_grad():
+        model[3].weight[0, :3] = torch.tensor([math.nan, math.inf, -math.inf])
+    with pytest.warns(RuntimeWarning, match="non-finite weights.*layer\\(s\\) 3"):
+        assert rec.record(1)
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.weight_nonfinite.values.tolist() == [[0, 0], [0, 3]]
+    assert np.isnan(ds.weight_quantile.values[1, 1]).all()
+    assert not np.isnan(ds.weight_quantile.values[1, 0]).any()  # other layers unaffected
+    assert ds.sizes["epoch"] == 2
+
+
+def test_context_manager_marks_failed_and_reraises(tmp_path):
+    with pytest.raises(KeyError):
+        with wcviz.Recorder(tiny(), tmp_path / "run") as rec:
+            rec.record(0)
+            raise KeyError("boom")
+    assert wcviz.open_run(tmp_path / "run").attrs["status"] == "failed"
+    with pytest.raises(WcvizError, match="finished"):
+        rec.record(1)
+
+
+def test_resume_continues_without_gap_or_duplicate(tmp_path):
+    cfg = {"lr": 0.1, "epochs": 4}
+    model = tiny()
+    rec = wcviz.Recorder(model, tmp_path / "run", config=cfg, attrs={"seed": 7})
+    for epoch in range(2):
+        rec.record(epoch, {"train_loss": float(epoch)})
+    # a new process: same config, resume
+    rec2 = wcviz.Recorder(model, tmp_path / "run", config=cfg, resume=True)
+    assert rec2.next_epoch == 2 and rec2.n_records == 2
+    with pytest.warns(RuntimeWarning, match="already recorded"):
+        assert rec2.record(1) is False  # replayed epoch: skipped, not duplicated
+    for epoch in range(rec2.next_epoch, 4):
+        rec2.record(epoch, {"train_loss": float(epoch)})
+    rec2.finish()
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.epoch.values.tolist() == [0, 1, 2, 3]
+    assert ds.train_loss.values.tolist() == [0, 1, 2, 3]
+    assert ds.attrs["seed"] == 7 and ds.attrs["status"] == "finished"
+    # resuming a finished run reopens it as running
+    wcviz.Recorder(model, tmp_path / "run", resume=True)
+    assert wcviz.open_run(tmp_path / "run").attrs["status"] == "running"
+
+
+def test_resume_checks(tmp_path):
+    model = tiny()
+    wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.1}).record(0)
+    before = (tmp_path / "run" / "record.zarr" / "zarr.json").read_text()
+    with pytest.raises(WcvizError, match="config differs"):
+        wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.2}, resume=True)
+    with pytest.raises(WcvizError, match="tracked layers differ"):
+        wcviz.Recorder(model, tmp_path / "run", layers=["0"], resume=True)
+    with pytest.raises(WcvizError, match="already exists"):
+        wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.1})
+    assert (tmp_path / "run" / "record.zarr" / "zarr.json").read_text() == before
+    with pytest.raises(WcvizError, match="no run store"):
+        wcviz.Recorder(model, tmp_path / "other", resume=True)
+    with pytest.raises(WcvizError, match="not both"):
+        wcviz.Recorder(model, tmp_path / "run", resume=True, overwrite=True)
+    rec = wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.3}, overwrite=True)
+    assert rec.n_records == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == {"lr": 0.3}
+
+
+def test_layer_selection_and_bad_layers(tmp_path):
+    model = tiny()
+    rec = wcviz.Recorder(model, tmp_path / "a", layers=["3"])
+    rec.record(0)
+    assert wcviz.open_run(tmp_path / "a").layer.values.tolist() == ["3"]
+    with pytest.raises(WcvizError, match="unknown layer"):
+        wcviz.Recorder(model, tmp_path / "b", layers=["fc"])
+    with pytest.raises(WcvizError, match="no weight"):
+        wcviz.Recorder(model, tmp_path / "c", layers=["1"])
+    with pytest.raises(WcvizError, match="no Conv1d"):
+        wcviz.Recorder(nn.Sequential(nn.ReLU()), tmp_path / "d")
+    with pytest.raises(WcvizError, match="must be a number"):
+        rec.record(1, {"train_loss": "low"})
+    with pytest.raises(WcvizError, match="bins"):
+        wcviz.Recorder(model, tmp_path / "e", bins=0)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "d").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec.record(1, {"train_loss": None})  # None metric is "not measured"
