@@ -118,6 +118,11 @@ def charts(at: AppTest) -> list[tuple[dict, pd.DataFrame]]:
     return out
 
 
+def status_caption(at: AppTest) -> str:
+    """The page's run-status line (``**run**: status, N records``)."""
+    return next(c.value for c in at.caption if " records" in c.value)
+
+
 def select(at: AppTest, *runs: str, page: str | None = None) -> AppTest:
     """Select ``runs`` in the sidebar, optionally switch to ``views/<page>.py``, and run."""
     at.multiselect(key=SELECTED).set_value(list(runs)).run()
@@ -360,13 +365,13 @@ def test_running_store_shows_its_new_epoch_on_the_next_run(tmp_path, monkeypatch
     at.run()
     select(at, "live", page="distributions")
     assert charts(at)[0][1]["epoch"].max() == 2.0
-    assert "3 records" in at.caption[0].value
+    assert "running, 3 records" in status_caption(at)
 
     append(store, 3)
     at.run()
     assert charts(at)[0][1]["epoch"].max() == 3.0  # the epoch range followed the new end
-    assert "4 records" in at.caption[0].value
+    assert "running, 4 records" in status_caption(at)
 
     store.finish("finished")
     at.run()
-    assert "finished, 4 records" in at.caption[0].value
+    assert "finished, 4 records" in status_caption(at)
