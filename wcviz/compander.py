@@ -156,7 +156,7 @@ def _check_args(method: str, params: dict, learnable) -> None:
 
 
 def _check_range(name: str, weight: Tensor, method: str, params: dict, clip: bool) -> None:
-    """Fail unless Ψ⁻¹ of the initial weight is finite (or ``clip`` will bring it inside).
+    """Fail unless v = Ψ⁻¹(w) of the initial weight (clipped first if ``clip``) is exact.
 
     Changes nothing, so a failure on a later layer leaves the model untouched.
     """
@@ -168,11 +168,14 @@ def _check_range(name: str, weight: Tensor, method: str, params: dict, clip: boo
             raise WcvizError(
                 f"layer {name!r}: initial weights reach |w| = {absmax:.4g}, outside the range "
                 f"of {method} (|w| < {bound:.4g}); raise a, or pass clip=True to clip them")
-        if absmax < bound and not _round_trips(meth, weight, params, absmax):
+        if clip and math.isfinite(bound):
+            weight = weight.clamp(-CLIP_MARGIN * bound, CLIP_MARGIN * bound)
+        if not _round_trips(meth, weight, params, absmax):
+            hint = ", or pass clip=True" if math.isfinite(bound) and not clip else ""
             raise WcvizError(
                 f"layer {name!r}: initial weights reach |w| = {absmax:.4g}, too close to the "
                 f"bound {bound:.4g} of {method} (or too large) for Ψ⁻¹(w) in "
-                f"{str(weight.dtype).removeprefix('torch.')}; raise a, or pass clip=True")
+                f"{str(weight.dtype).removeprefix('torch.')}; raise a{hint}")
 
 
 def _round_trips(meth, weight: Tensor, params: dict, absmax: float) -> bool:
