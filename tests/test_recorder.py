@@ -73,7 +73,7 @@ def test_companded_record_holds_w_v_a_b(tmp_path):
     assert (attrs["method"], attrs["a"], attrs["b"], attrs["learnable"]) == ("arctan", 0.8, 0.5, None)
     # bounded compander: the histogram range is capped at a·π/2
     half = ds.bin_edges.values[:, -1]
-    absmax = [float(m.weight.abs().max()) for m in (model[0], model[3])]
+    absmax = [float(m.weight.detach().abs().max()) for m in (model[0], model[3])]
     np.testing.assert_allclose(half, np.minimum(4 * np.array(absmax), 0.8 * math.pi / 2))
 
 
