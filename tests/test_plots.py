@@ -113,8 +113,10 @@ def test_fig4_zooms_both_panels(runs):
     for ax in fig.axes[:2]:
         assert ax.get_ylim() == pytest.approx((-0.5, 0.5))
     default = plots.paper_fig4(runs["base"], runs["wc"], "conv1")
-    top = float(runs["wc"].weight_absmax.sel(layer="conv1").max())
-    assert default.axes[0].get_ylim()[1] == pytest.approx(1.1 * top)
+    # WC's bound 0.8·π/2 ≈ 1.257 exceeds its |w|; ×1.05 rounded up to a round number
+    assert default.axes[0].get_ylim() == pytest.approx((-1.5, 1.5))
+    assert [plots.nice_ceil(x) for x in (0.587, 0.8, 1.0, 1.31, 7.2, 0.0123)] == \
+        pytest.approx([0.6, 0.8, 1.0, 1.5, 8.0, 0.015])
 
 
 def test_overlay_draws_each_run_in_its_colour(runs):
@@ -139,6 +141,8 @@ def test_layer_grid_one_panel_per_layer(runs):
 def test_layer_grid_two_runs_side_by_side(runs):
     fig = plots.layer_grid(runs["base"], runs["wc"], layers=["conv1", "fc"])
     assert len(fig.axes) == 4
+    assert [ax.get_title() for ax in fig.axes] == [
+        "(a) baseline: conv1", "(b) WC a=0.8, b=0.5: conv1", "(a) baseline: fc", "(b) WC a=0.8, b=0.5: fc"]
     for i, (layer, ds) in enumerate([("conv1", runs["base"]), ("conv1", runs["wc"]),
                                      ("fc", runs["base"]), ("fc", runs["wc"])]):
         assert_bands_match(fig.axes[i], ds, layer)

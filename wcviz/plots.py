@@ -127,19 +127,35 @@ def draw_bands(ax, ds: xr.Dataset, layer: str, color: str, label: str | None = N
         for sign in (1, -1):
             ax.plot(x, sign * bound, color=color, linestyle=(0, (4, 2)), linewidth=0.8,
                     gid="bound", label="±aπ/2 (WC bound)" if sign == 1 and label is None else None)
+        # Name the line where it ends; annotate() skips it when a zoom hides the bound.
+        ax.annotate(f"aπ/2 = {bound[-1]:.3g}", (x[-1], bound[-1]), xytext=(-2, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=6, color=color)
 
 
-def _band_legend(ax, color: str) -> None:
-    """Legend explaining the band levels (for single-run panels)."""
+def band_handles(color: str = "0.35", bound: bool = False) -> list:
+    """Legend entries explaining the band levels (and the ±aπ/2 line) in ``color``."""
     from matplotlib.patches import Patch
 
-    handles, depth = [], 0
-    for lo, hi in band_pairs():
-        depth += 1
-        alpha = 1 - (1 - BAND_ALPHA) ** depth
+    handles = []
+    for depth, (lo, hi) in enumerate(band_pairs(), start=1):
+        alpha = 1 - (1 - BAND_ALPHA) ** depth  # what the stacked fills look like
         handles.append(Patch(facecolor=color, alpha=alpha, linewidth=0, label=band_name(lo, hi)))
     handles.append(plt.Line2D([], [], color=color, linewidth=1.0, label="median"))
-    ax.legend(handles=handles, loc="upper left", ncols=1, handlelength=1.2, borderaxespad=0.2)
+    if bound:
+        handles.append(plt.Line2D([], [], color=color, linestyle=(0, (4, 2)), linewidth=0.8,
+                                  label="±aπ/2 (WC bound)"))
+    return handles
+
+
+def _outside_legend(ax, handles=None) -> None:
+    """Legend to the right of the axis, so it never hides data."""
+    kw = {"handles": handles} if handles is not None else {}
+    ax.legend(**kw, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+              handlelength=1.4)
+
+
+def _has_bound(ds: xr.Dataset, layer: str) -> bool:
+    return bool(np.isfinite(an.bound_over_epochs(ds, layer)).any())
 
 
 @style.styled
@@ -175,7 +191,7 @@ def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
     ax.set_ylabel(WEIGHT_LABEL)
     ax.set_title(title if title is not None else f"{an.run_label(ds)} — {layer}")
     if legend:
-        _band_legend(ax, color)
+        _outside_legend(ax, band_handles(color, _has_bound(ds, layer)))
     return fig
 
 
@@ -204,14 +220,16 @@ def band_panels(runs, layer: str | None = None, *, yscale: str = "linear",
     linthresh = linthresh or default_linthresh(runs, layer)
     for i, (ax, ds) in enumerate(zip(axes[0], runs)):
         title = titles[i] if titles else f"({chr(97 + i)}) {labels[i]}"
-        band_plot(ds, layer, ax=ax, yscale=yscale, linthresh=linthresh, title=title, legend=i == 0,
+        band_plot(ds, layer, ax=ax, yscale=yscale, linthresh=linthresh, title=title, legend=False,
                   color=style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR)
         if i:
             ax.set_ylabel("")
     if ylim is not None:
         axes[0][0].set_ylim(*ylim)
+    fig.legend(handles=band_handles(bound=any(_has_bound(ds, layer) for ds in runs)),
+               loc="outside right center", handlelength=1.4)
     fig.suptitle(f"Weight distribution over epochs, layer {layer}"
-                 + (f" (zoom to ±{max(map(abs, ylim)):g})" if ylim else ""), fontsize=9)
+                 + (f" (zoom to ±{max(map(abs, ylim)):.3g})" if ylim else ""), fontsize=9)
     return fig
 
 
@@ -221,10 +239,27 @@ def paper_fig3(baseline, wc, layer: str | None = None, yscale: str = "linear") -
 
 
 def default_zoom(runs: Sequence[xr.Dataset], layer: str) -> float:
-    """Fig. 4's half range: 1.1 × the largest |w| of the companded runs (all runs if none)."""
+    """Fig. 4's half range: the companded runs' largest |w| and bound, rounded up to a round number.
+
+    So the zoom shows the whole WC distribution and its bound ±aπ/2 (all runs' |w| when
+    none is companded).
+    """
     chosen = [ds for ds in runs if not an.is_baseline(ds)] or list(runs)
-    top = max(float(np.nanmax(an.absmax_over_epochs(ds, layer))) for ds in chosen)
-    return 1.1 * top if top > 0 else 1.0
+    top = 0.0
+    for ds in chosen:
+        bound = an.bound_over_epochs(ds, layer)
+        top = max(top, float(np.nanmax(an.absmax_over_epochs(ds, layer))),
+                  float(np.max(bound, initial=0.0, where=np.isfinite(bound))))
+    return nice_ceil(1.05 * top) if top > 0 else 1.0
+
+
+def nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 (× a power of ten) that is ≥ x."""
+    power = 10.0 ** np.floor(np.log10(x))
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if step * power >= x * (1 - 1e-12):
+            return float(step * power)
+    return float(10 * power)
 
 
 def paper_fig4(baseline, wc, layer: str | None = None, zoom: float | None = None) -> Figure:
@@ -262,7 +297,7 @@ def overlay_bands(runs, layer: str | None = None, *, ax=None, yscale: str = "lin
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL, title=f"layer {layer}: median and bands")
-    ax.legend(loc="best")
+    _outside_legend(ax)
     return fig
 
 
@@ -290,19 +325,20 @@ def layer_grid(run, other=None, *, layers: Sequence[str] | None = None, yscale: 
         nrows = -(-len(layers) // ncols)
         fig, axes = plt.subplots(nrows, ncols, squeeze=False,
                                  figsize=style.figsize(2, rows=nrows, row_height=1.6))
-        cells = [(axes.flat[i], runs[0], name) for i, name in enumerate(layers)]
+        cells = [(axes.flat[i], 0, name) for i, name in enumerate(layers)]
         for ax in axes.flat[len(layers):]:
             ax.set_visible(False)
     else:
         fig, axes = plt.subplots(len(layers), 2, squeeze=False, sharey="row",
                                  figsize=style.figsize(2, rows=len(layers), row_height=1.5))
-        cells = [(axes[r][c], runs[c], name) for r, name in enumerate(layers) for c in range(2)]
+        cells = [(axes[r][c], c, name) for r, name in enumerate(layers) for c in range(2)]
     labels = an.unique_labels(runs)
-    for ax, ds, name in cells:
+    for ax, which, name in cells:
+        ds = runs[which]
         color = style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR
         draw_bands(ax, ds, name, color)
         _apply_yscale(ax, yscale, linthresh or default_linthresh(runs, name))
-        ax.set_title(name if other is None else f"{labels[runs.index(ds)]}: {name}", fontsize=7)
+        ax.set_title(name if other is None else f"({chr(97 + which)}) {labels[which]}: {name}", fontsize=7)
         ax.tick_params(labelsize=6)
     fig.supxlabel(EPOCH_LABEL, fontsize=8)
     fig.supylabel(WEIGHT_LABEL, fontsize=8)
@@ -339,7 +375,7 @@ def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str
     ax.set(xlabel=EPOCH_LABEL, ylabel=f"weights with {an.threshold_text(runs[0], label)} (%)",
            title=f"Near-zero weights, {where}")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="best")
+    _outside_legend(ax)
     return fig
 
 
@@ -380,7 +416,7 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
            ylabel=f"weights with {an.threshold_text(runs[0], label)} (%)",
            title="Near-zero weights by layer depth")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="best")
+    _outside_legend(ax)
     return fig
 
 
@@ -388,7 +424,9 @@ def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:
     """Layer names as x tick labels, thinned to at most ``most``."""
     step = max(1, -(-len(layers) // most))
     ticks = list(range(0, len(layers), step))
-    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45, ha="right", fontsize=6)
+    crowded = len(ticks) > 6 or max(len(n) for n in layers) > 8
+    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if crowded else 0,
+                  ha="right" if crowded else "center", fontsize=6)
 
 
 def _run_color(ds: xr.Dataset, i: int, runs: Sequence[xr.Dataset]) -> str:
@@ -407,6 +445,13 @@ def near_zero_figure(runs, threshold: str | float | None = None) -> Figure:
     near_zero_by_layer(runs, threshold, ax=right)
     left.set_title("(a) " + left.get_title())
     right.set_title("(b) " + right.get_title())
+    left.get_legend().remove()
+    right.get_legend().remove()
+    handles, labels = right.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3))
+    label = an.select_threshold(runs[0], threshold)
+    note = ", σ₀ = the layer's weight std at init" if "σ₀" in an.threshold_text(runs[0], label) else ""
+    fig.suptitle(f"Fraction of near-zero weights, {an.threshold_text(runs[0], label)}{note}", fontsize=9)
     return fig
 
 
@@ -482,15 +527,15 @@ def metrics_curves(runs) -> Figure:
                 ax.plot(an.epochs(ds)[mask], y[mask], color=color, linestyle=dash, gid=f"{metric}:{name}")
     loss_ax.set(xlabel=EPOCH_LABEL, ylabel="cross-entropy loss (nats)", title="(a) loss")
     acc_ax.set(xlabel=EPOCH_LABEL, ylabel="accuracy (%)", title="(b) accuracy")
-    _metric_legend(acc_ax, runs)
+    fig.legend(handles=_metric_handles(runs), loc="outside right center", handlelength=2.0)
     return fig
 
 
-def _metric_legend(ax, runs) -> None:
+def _metric_handles(runs) -> list:
     names = an.unique_labels(runs)
-    handles = [plt.Line2D([], [], color=_run_color(ds, i, runs), label=n) for i, (ds, n) in enumerate(zip(runs, names))]
-    handles += [plt.Line2D([], [], color="0.3", linestyle=d, label=s) for s, d in METRIC_STYLES.items()]
-    ax.legend(handles=handles, loc="lower right")
+    handles = [plt.Line2D([], [], color=_run_color(ds, i, runs), label=n)
+               for i, (ds, n) in enumerate(zip(runs, names))]
+    return handles + [plt.Line2D([], [], color="0.3", linestyle=d, label=s) for s, d in METRIC_STYLES.items()]
 
 
 # --------------------------------------------------------------------------- seed aggregation
