@@ -6,7 +6,7 @@ chosen in the navigation. The runs root comes from ``$WCVIZ_RUNS_ROOT`` (default
 
 import streamlit as st
 
-from app import ui
+from app import data, ui
 
 # An emoji favicon is inlined as a data URL; a :material/...: one is fetched from a font CDN.
 st.set_page_config(page_title="wcviz", page_icon="📈", layout="wide")
@@ -20,5 +20,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-ui.run_picker(ui.current_scan())
+scan = ui.current_scan()
+data.prefetch(scan.runs)  # open the stores in the background while the user looks around
+ui.run_picker(scan)
 page.run()

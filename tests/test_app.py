@@ -263,6 +263,37 @@ def test_runs_page_lists_runs_and_broken_stores(app):
     assert problems["error"].str.len().min() > 10
 
 
+def wait_prefetched(runs) -> None:
+    """Block until the app's background thread has opened ``runs`` (it is a daemon pool)."""
+    import time
+
+    for _ in range(600):
+        if data.prefetch(runs) == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the prefetch thread did not open the runs within 60 s")
+
+
+def test_runs_page_fills_in_accuracy_read_in_the_background(app, root):
+    wait_prefetched(scan_of(root).runs)
+    app.run()
+    runs = [t.value for t in app.dataframe if "model" in t.value.columns][0].set_index("run")
+    assert runs.loc["baseline", "best acc"] == pytest.approx(0.8)
+    assert runs.loc["wc", "last acc"] == pytest.approx(0.7)
+    assert runs.loc["crashed", "epochs"] == 1.0
+    assert not any("reading epochs" in c.value for c in app.caption)
+
+
+def test_runs_table_ready_mode_leaves_unread_runs_blank(tmp_path):
+    write_run(tmp_path / "fresh", n_records=2)
+    scan = scan_of(tmp_path)
+    blank = data.runs_table(scan, accuracy="ready")  # nothing opened this store yet
+    assert blank["best acc"].isna().all() and list(blank["run"]) == ["fresh"]
+    wait_prefetched(scan.runs)
+    assert data.is_ready(scan.runs[0])
+    assert data.runs_table(scan, accuracy="ready")["best acc"].tolist() == pytest.approx([0.55])
+
+
 def test_runs_page_filter_narrows_the_table(app):
     app.text_input(key="runs_filter").set_value("arctan").run()
     shown = [t.value for t in app.dataframe if "model" in t.value.columns][0]

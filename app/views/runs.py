@@ -14,7 +14,8 @@ if not scan.runs:
     st.info(f"No runs under {scan.root}. Record some with `wcviz demo` or `wcviz train`.")
     st.stop()
 
-table = data.runs_table(scan)
+pending = data.prefetch(scan.runs)
+table = data.runs_table(scan, accuracy="ready")
 cols = st.columns([3, 2, 2, 2, 2])
 text = cols[0].text_input("Filter", placeholder="any text: model, method, seed, ...", key="runs_filter")
 choices = {}
@@ -51,3 +52,16 @@ st.dataframe(
 )
 st.caption(f"{len(shown)} of {len(table)} runs shown · {len(chosen)} selected. "
            "Select rows (or use the sidebar) to choose the runs the other pages show.")
+
+
+@st.fragment(run_every=1.0 if pending else None)
+def _fill_in() -> None:
+    """While stores are being opened in the background, say so; redraw once they all are."""
+    left = data.prefetch(scan.runs)
+    if left == 0 and pending:
+        st.rerun(scope="app")
+    if left:
+        st.caption(f":hourglass_flowing_sand: reading epochs and accuracy of {left} run(s)…")
+
+
+_fill_in()

@@ -1,0 +1,158 @@
+"""How fast the dashboard lists many runs and prepares the Distributions page's data.
+
+Builds 100 runs × 50 layers × 200 epochs of synthetic stores in a temporary directory (through
+``wcviz.store.RunStore``), then times the app's own data functions (``app.data``) the way the
+pages call them:
+
+* listing: scan the root and build the Runs table from attributes (every rerun does this);
+* Distributions, cold: one layer's quantiles of the selected runs, stores not opened before;
+* Distributions, warm: the same on the next rerun (cached on each store's committed count);
+* the runs table with best/last accuracy (one metrics read per run), and small multiples.
+
+The goal is ≤ 1 s for listing + the Distributions data of a comparison (2 runs) on a cold
+process; the 100-run selection shows how it scales. Run::
+
+    python benchmarks/dash_load.py [--runs 100 --layers 50 --epochs 200] [--keep DIR]
+
+Building the stores is not timed: appending 200 records through ``RunStore.append`` takes about
+15 s per run here, so two distinct template runs are written record by record and copied; the
+copies get their own attributes (seed, method) through ``RunStore.set_attrs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+GOAL_S = 1.0
+Z = np.array([-2.6, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.6])  # normal z of each quantile
+
+
+def write_template(run_dir: Path, n_layers: int, n_epochs: int, learnable: bool, seed: int):
+    """One run of ``n_layers`` layers and ``n_epochs`` records with plausible statistics."""
+    from wcviz.store import RunStore
+
+    rng = np.random.default_rng(seed)
+    layers = [f"layer{i // 4}.{i % 4}.conv" for i in range(n_layers)]
+    store = RunStore.create(
+        run_dir, layers=layers, layer_kinds=["Conv2d"] * n_layers,
+        layer_numel=rng.integers(1_000, 2_000_000, n_layers),
+        bin_edges=np.tile(np.linspace(-1, 1, 65), (n_layers, 1)),
+        thresholds=["abs=0.001", "abs=0.01", "rel=0.01", "rel=0.1"],
+        attrs={"model": "resnet18", "dataset": "cifar10",
+               "method": "arctan" if learnable else "none", "learnable": "fine" if learnable else None,
+               "a": 0.5 if learnable else None, "b": 1.0 if learnable else None, "seed": seed})
+    std0 = rng.uniform(0.01, 0.1, n_layers)
+    for epoch in range(n_epochs):
+        std = std0 * (1 + 0.003 * epoch)
+        stats = {"weight_quantile": std[:, None] * Z[None, :],
+                 "near_zero_fraction": rng.uniform(0, 0.05, (n_layers, 4)),
+                 "weight_std": std}
+        if learnable:
+            stats["a"] = 0.5 + 0.001 * epoch * np.ones(n_layers)
+            stats["b"] = 1.0 - 0.001 * epoch * np.ones(n_layers)
+        store.append(float(epoch), epoch * 390, stats,
+                     {"train_loss": 2 * np.exp(-epoch / 50), "val_acc": 0.9 - 0.8 * np.exp(-epoch / 40)})
+    store.finish("finished")
+
+
+def build(root: Path, n_runs: int, n_layers: int, n_epochs: int) -> None:
+    """``n_runs`` stores under ``root``: two templates written record by record, then copied."""
+    from wcviz.store import RunStore
+
+    templates = [root / "template-baseline", root / "template-wc"]
+    for i, path in enumerate(templates):
+        write_template(path, n_layers, n_epochs, learnable=bool(i), seed=i)
+    for i in range(len(templates), n_runs):
+        target = root / f"run-{i:03d}"
+        shutil.copytree(templates[i % 2], target)
+        RunStore.open(target).set_attrs(seed=i)
+
+
+def timed(fn):
+    """(seconds, result) of one call."""
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def fresh_caches() -> None:
+    """Forget everything the app cached: the next read is a cold one."""
+    from app import data
+
+    for name in dir(data):
+        cached = getattr(data, name)
+        if hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+
+def measure(root: Path) -> dict[str, float]:
+    """Seconds of each step, on cold caches where the name says so."""
+    from app import data
+
+    fresh_caches()
+    out = {}
+
+    def listing():
+        scan = data.scan(root)
+        data.runs_table(scan, accuracy=False)
+        return scan
+
+    out["listing"], scan = timed(listing)
+    runs = list(scan.runs)
+    layer = data.layers(runs[0])[len(data.layers(runs[0])) // 2]
+    fresh_caches()
+    out["distributions, 2 runs, cold"], wide = timed(lambda: data.distributions(runs[:2], layer))
+    out["distributions, 2 runs, warm"], _ = timed(lambda: data.distributions(runs[:2], layer))
+    fresh_caches()
+    out["distributions, 100 runs, cold"], wide_all = timed(lambda: data.distributions(runs, layer))
+    out["distributions, 100 runs, warm"], _ = timed(
+        lambda: data.distributions(data.scan(root).runs, layer))
+    fresh_caches()
+    out["runs table with accuracy, cold (the page reads it in the background)"], _ = timed(lambda: data.runs_table(data.scan(root)))
+    fresh_caches()
+    out["small multiples, 2 runs, cold"], _ = timed(lambda: data.all_layers(runs[:2]))
+    assert len(wide) == 2 * len(wide[wide["run"] == runs[0].run_id])
+    assert wide_all["run"].nunique() == len(runs)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--layers", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the stores here, keep them")
+    args = parser.parse_args()
+
+    tmp = None
+    if args.keep is None:
+        tmp = tempfile.mkdtemp(prefix="wcviz-dash-bench-")
+    root = Path(args.keep or tmp)
+    try:
+        if not any(root.glob("*/record.zarr")):
+            root.mkdir(parents=True, exist_ok=True)
+            t_build, _ = timed(lambda: build(root, args.runs, args.layers, args.epochs))
+            print(f"built {args.runs} runs × {args.layers} layers × {args.epochs} epochs "
+                  f"in {t_build:.1f} s under {root}")
+        results = measure(root)
+        width = max(map(len, results))
+        for name, seconds in results.items():
+            print(f"{name:<{width}}  {seconds:7.3f} s")
+        headline = results["listing"] + results["distributions, 2 runs, cold"]
+        print(f"{'listing + distributions (2 runs), cold':<{width}}  {headline:7.3f} s  "
+              f"= {headline / GOAL_S:.2f} × the {GOAL_S:g} s goal")
+        print(f"{'listing + distributions (100 runs), cold':<{width}}  "
+              f"{results['listing'] + results['distributions, 100 runs, cold']:7.3f} s")
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
