@@ -316,6 +316,8 @@ def sweep_main(argv: list[str], prog: str = "wcviz sweep") -> int:
 
 def _run_all(todo: list[dict], args) -> int:
     """Run the plan ``args.parallel`` at a time; returns the number of failed runs."""
+    if args.parallel == 1:
+        return _run_in_process(todo)
     env = dict(os.environ)
     if args.parallel > 1:  # share the cores instead of oversubscribing them
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.parallel)))
@@ -339,6 +341,24 @@ def _run_all(todo: list[dict], args) -> int:
             print(f"[sweep] {'done' if proc.returncode == 0 else 'FAILED'} {p['run_id']}"
                   + (f" (exit {proc.returncode}; log {log.name})" if proc.returncode and log
                      else ""), flush=True)
+    return failed
+
+
+def _run_in_process(todo: list[dict]) -> int:
+    """One run after another in this process; a failed run (e.g. NaN loss) does not stop
+    the sweep."""
+    from training.loop import run
+
+    failed = 0
+    for p in todo:
+        print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
+        try:
+            run(p["cfg"], p["run_dir"], resume=p["state"] == "resume")
+        except WcvizError as err:
+            failed += 1
+            print(f"[sweep] FAILED {p['run_id']}: {err}", file=sys.stderr, flush=True)
+            continue
+        print(f"[sweep] done {p['run_id']}", flush=True)
     return failed
 
 
@@ -374,7 +394,9 @@ def _demo_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--figures", default="figures", help="figure folder (default ./figures)")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the digits-cnn preset's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    # The demo's nets are tiny (batch 32 of 8×8 images): a second intra-op thread gains
+    # little and, on a busy machine, its spinning slows every op down.
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--overwrite", action="store_true", help="retrain runs that exist")
     p.add_argument("--no-figures", action="store_true", help="skip writing figures")
     return p
