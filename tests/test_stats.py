@@ -26,13 +26,26 @@ def _tensors():
         "single": torch.tensor([0.25]),
         "two": torch.tensor([1.0, -2.0]),
         "float64": torch.randn(999, generator=g, dtype=torch.float64),
+        # above wcviz.stats._RADIX_MIN: the CPU radix-selection path
+        "big_normal": torch.randn(200_003, generator=g) * 0.01,
+        "big_heavy": torch.distributions.StudentT(0.8).sample((150_000,)),
+        "big_zero_heavy": torch.where(torch.rand(200_000, generator=g) < 0.9, 0.0,
+                                      torch.randn(200_000, generator=g)),
+        "big_signed_zeros": torch.cat([torch.zeros(70_000), -torch.zeros(70_000),
+                                       torch.randn(1_001, generator=g)]),
+        "big_narrow": 1.0 + torch.rand(100_000, generator=g) * 1e-6,  # one radix bucket
     }
 
 
-@pytest.mark.parametrize("name", list(_tensors()))
-def test_quantiles_equal_numpy(name):
-    x = _tensors()[name]
-    ours = S.exact_quantiles(x, QS).numpy()
+TENSORS = _tensors()
+BACKENDS = ["numpy", "torch"]  # the CPU default and the one used on CUDA
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(TENSORS))
+def test_quantiles_equal_numpy(name, backend):
+    x = TENSORS[name]
+    ours = S.exact_quantiles(x, QS, backend=backend).numpy()
     ref = np.quantile(x.numpy().ravel(), QS)
     np.testing.assert_allclose(ours, ref, rtol=2e-7, atol=0)
 
@@ -60,28 +73,38 @@ def test_quantiles_above_2_pow_24_elements():
     x[: n // 3] = 0.0  # also zero-heavy
     ours = S.exact_quantiles(x, QS).numpy()
     np.testing.assert_allclose(ours, np.quantile(x.numpy(), QS), rtol=2e-7, atol=0)
+    x[5] = 1e6  # an outlier moves the upper order statistics only
+    np.testing.assert_allclose(S.exact_quantiles(x, QS).numpy(), np.quantile(x.numpy(), QS),
+                               rtol=2e-7, atol=0)
     cut = S.weight_summary(x, QS, [1e-3], 1.0, 11)
     assert cut[len(QS)].item() == pytest.approx(np.mean(np.abs(x.numpy()) < 1e-3), abs=1e-12)
 
 
-def test_quantiles_nan_and_empty():
-    x = torch.randn(100)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n", [100, 100_000])
+def test_quantiles_nan_inf_and_empty(backend, n):
+    x = torch.randn(n)
     x[7] = math.nan
-    assert torch.isnan(S.exact_quantiles(x, QS)).all()
-    assert torch.isnan(S.exact_quantiles(torch.zeros(0), QS)).all()
-    inf = torch.tensor([1.0, 2.0, math.inf])
-    np.testing.assert_array_equal(S.exact_quantiles(inf, (0.0, 0.5, 1.0)).numpy(),
-                                  np.quantile(inf.numpy(), (0.0, 0.5, 1.0)))
+    assert torch.isnan(S.exact_quantiles(x, QS, backend=backend)).all()
+    assert torch.isnan(S.exact_quantiles(torch.zeros(0), QS, backend=backend)).all()
+    inf = torch.randn(n)
+    inf[:3] = torch.tensor([math.inf, -math.inf, math.inf])
+    with np.errstate(invalid="ignore"):
+        ref = np.quantile(inf.numpy(), QS)
+    np.testing.assert_allclose(S.exact_quantiles(inf, QS, backend=backend).numpy(), ref,
+                               rtol=2e-7, atol=0)  # NaN where numpy gives NaN (inf − inf)
 
 
-@pytest.mark.parametrize("name", ["normal", "heavy", "zero_heavy", "all_zero", "ties"])
-def test_summary_matches_numpy(name):
-    x = _tensors()[name]
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["normal", "heavy", "zero_heavy", "all_zero", "ties",
+                                  "big_normal", "big_zero_heavy"])
+def test_summary_matches_numpy(name, backend):
+    x = TENSORS[name]
     w = x.numpy().astype(np.float64).ravel()
     cutoffs = [1e-3, 0.05, 1.0]
     half, bins = 0.1, 9
     layout = S.SummaryLayout(len(QS), len(cutoffs), bins)
-    out = layout.unpack(S.weight_summary(x, QS, cutoffs, half, bins).numpy())
+    out = layout.unpack(S.weight_summary(x, QS, cutoffs, half, bins, backend=backend).numpy())
     np.testing.assert_allclose(out["weight_quantile"], np.quantile(w, QS), rtol=2e-7)
     np.testing.assert_array_equal(out["near_zero_fraction"],
                                   [np.mean(np.abs(x.numpy()) < t) for t in cutoffs])
@@ -116,21 +139,40 @@ def test_near_zero_is_strict_and_counts_exact_zeros():
     np.testing.assert_array_equal(frac, [2 / 5, 4 / 5])
 
 
-def test_nonfinite_flagged_not_raised():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nonfinite_flagged_not_raised(backend):
     x = torch.randn(50)
     x[3] = math.inf
-    out = S.SummaryLayout(len(QS), 1, 5).unpack(S.weight_summary(x, QS, [0.1], 2.0, 5).numpy())
+    x[4] = math.nan
+    summary = S.weight_summary(x, QS, [0.1], 2.0, 5, backend=backend).numpy()
+    out = S.SummaryLayout(len(QS), 1, 5).unpack(summary)
     assert out["nonfinite_flag"] == 1
-    assert out["weight_histogram"].sum() == 50  # inf clamped into the last bin
+    assert out["weight_histogram"].sum() == 49  # inf clamped into the last bin, NaN dropped
+    assert np.isnan(out["weight_quantile"]).all()
+
+
+def test_unknown_backend():
+    with pytest.raises(WcvizError, match="backend"):
+        S.exact_quantiles(torch.ones(3), QS, backend="jax")
 
 
 def test_histogram_range_rule():
-    w = torch.tensor([-0.2, 0.1, 0.05])
-    assert S.histogram_range(w) == pytest.approx(S.HIST_RANGE_FACTOR * 0.2)
-    assert S.histogram_range(w, bound=0.5) == pytest.approx(0.5)  # capped at a·π/2
-    assert S.histogram_range(torch.zeros(4)) == 1.0
+    assert S.histogram_range(0.2) == pytest.approx(S.HIST_RANGE_FACTOR * 0.2)
+    assert S.histogram_range(0.2, bound=0.5) == pytest.approx(0.5)  # capped at a·π/2
+    assert S.histogram_range(0.0) == 1.0 and S.histogram_range(math.inf) == 1.0
     edges = S.histogram_edges(0.5, 5)
     assert edges[0] == -0.5 and edges[-1] == 0.5 and len(edges) == 6
+
+
+@pytest.mark.parametrize("n", [10, 100_000])
+def test_initial_scale_ignores_nonfinite(n):
+    x = torch.randn(n)
+    std, absmax = S.initial_scale(x)
+    assert std == pytest.approx(x.numpy().std(), rel=1e-5) and absmax == x.abs().max().item()
+    x[0], x[1] = math.nan, math.inf
+    std, absmax = S.initial_scale(x)
+    assert std == pytest.approx(x[2:].numpy().std(), rel=1e-5)
+    assert absmax == x[2:].abs().max().item()
 
 
 @pytest.mark.parametrize("label,kind,value", [("abs=0.001", "abs", 0.001), ("rel=0.1", "rel", 0.1),

@@ -80,9 +80,10 @@ class Recorder:
             raise WcvizError(f"bins must be >= 1, got {bins}")
         with torch.no_grad():
             weights = [m.weight.detach() for _, m in self._layers]
-            std0 = [S.weight_std(w) for w in weights]
-            edges = [S.histogram_edges(S.histogram_range(w, _bound(m), factor), bins)
-                     for w, (_, m) in zip(weights, self._layers)]
+            scales = [S.initial_scale(w) for w in weights]  # (std, max|w|) per layer
+            std0 = [std for std, _ in scales]
+            edges = [S.histogram_edges(S.histogram_range(absmax, _bound(m), factor), bins)
+                     for (_, absmax), (_, m) in zip(scales, self._layers)]
         return RunStore.create(
             run_dir, layers=[n for n, _ in self._layers],
             layer_kinds=[layer_kind(m) for _, m in self._layers],

@@ -121,47 +121,117 @@ def _quantile_plan(n: int, quantiles: Sequence[float]):
     return ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
 
 
-def order_statistics(x: Tensor, ranks: Sequence[int]) -> Tensor:
-    """The values of rank ``ranks`` (0-based, ascending order) of flat ``x``, as float64.
+def order_statistics(x: Tensor, ranks: Sequence[int], backend: str | None = None) -> Tensor:
+    """The values of rank ``ranks`` (0-based, ascending) of flat ``x``, as float64 on x's device.
 
-    Selection, not a full sort: on CPU ``numpy.partition`` (introselect, O(n) per rank block)
-    on the tensor's own memory; on other devices one ``torch.kthvalue`` (radix select) per rank.
-    NaN sorts last, as in numpy.
+    Selection, never a full sort. ``backend`` "numpy" (default on CPU: a radix pass plus
+    ``numpy.partition`` of the few candidates, on the tensor's own memory) or "torch" (default
+    elsewhere: one ``torch.kthvalue``, a radix select on CUDA, per rank). NaN must be absent.
     """
-    ranks = [int(r) for r in ranks]
-    if x.device.type == "cpu":
-        arr = x.detach().numpy()
-        picked = np.partition(arr, ranks)[ranks] if ranks else arr[:0]
-        return torch.from_numpy(picked.astype(np.float64))
-    values = [torch.kthvalue(x, r + 1).values for r in ranks]
-    return torch.stack(values).to(torch.float64) if values else x.new_zeros(0, dtype=torch.float64)
+    ranks = np.asarray(ranks, dtype=np.int64)
+    if _backend(x, backend) == "numpy":
+        return torch.from_numpy(_order_stats_numpy(_flat(x).numpy(), ranks))
+    flat = _flat(x)
+    values = [torch.kthvalue(flat, int(r) + 1).values for r in ranks]
+    return (torch.stack(values).to(torch.float64) if values
+            else flat.new_zeros(0, dtype=torch.float64))
 
 
-def exact_quantiles(x: Tensor, quantiles: Sequence[float] = QUANTILES) -> Tensor:
+def _backend(x: Tensor, backend: str | None) -> str:
+    if backend is None:
+        return "numpy" if x.device.type == "cpu" else "torch"
+    if backend not in ("numpy", "torch") or (backend == "numpy" and x.device.type != "cpu"):
+        raise WcvizError(f"backend must be 'torch', or 'numpy' for CPU tensors; got {backend!r}")
+    return backend
+
+
+#: Radix buckets of the CPU selection: the top 16 bits of an order-preserving int32 key of a
+#: float32 (sign, exponent, 7 mantissa bits), i.e. 1/128-octave buckets whatever the scale.
+_RADIX_BITS = 16
+#: Below this many elements ``numpy.partition`` alone is as fast as the radix pass.
+_RADIX_MIN = 1 << 16
+
+
+def _radix_keys(arr: np.ndarray) -> np.ndarray:
+    """Bucket of each float32 in [0, 2^16), increasing with the value (in-place int ops)."""
+    bits = arr.view(np.int32)
+    key = np.right_shift(bits, 31)  # -1 for negatives, 0 otherwise
+    np.bitwise_and(key, 0x7FFFFFFF, out=key)
+    np.bitwise_xor(bits, key, out=key)  # negatives: flip magnitude bits -> signed int order
+    np.right_shift(key, 32 - _RADIX_BITS, out=key)
+    key += 1 << (_RADIX_BITS - 1)
+    return key
+
+
+def _order_stats_numpy(arr: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Exact order statistics: count per radix bucket, then partition only the buckets that
+    hold a wanted rank (typically well under 1 % of the tensor; all-equal buckets such as
+    exact zeros are cheap to partition)."""
+    if len(ranks) == 0:
+        return np.zeros(0)
+    if arr.dtype != np.float32 or arr.size < _RADIX_MIN:
+        return np.partition(arr, ranks)[ranks].astype(np.float64)
+    key = _radix_keys(arr)
+    counts = np.bincount(key, minlength=1 << _RADIX_BITS)
+    cum = np.cumsum(counts)
+    buckets = np.searchsorted(cum, ranks, side="right")  # the bucket holding each rank
+    local = ranks - (cum[buckets] - counts[buckets])  # rank inside its bucket
+    wanted = np.zeros(1 << _RADIX_BITS, dtype=bool)
+    wanted[buckets] = True
+    picked = wanted[key]
+    cand, cand_key = arr[picked], key[picked]
+    out = np.empty(len(ranks))
+    for bucket in np.unique(buckets):
+        sel = buckets == bucket
+        values = cand[cand_key == bucket]
+        out[sel] = np.partition(values, local[sel])[local[sel]]
+    return out
+
+
+def exact_quantiles(x: Tensor, quantiles: Sequence[float] = QUANTILES,
+                    backend: str | None = None) -> Tensor:
     """Exactly ``numpy.quantile(x, quantiles)`` (linear), on ``x``'s device, as float64.
 
     Args:
         x: any tensor (flattened); float16/bfloat16 are widened to float32.
         quantiles: probabilities in [0, 1].
+        backend: see :func:`order_statistics` (default by device).
 
     Returns:
         float64 tensor of ``len(quantiles)`` values on ``x.device``; all NaN when ``x`` is
-        empty or holds a NaN.
+        empty or holds a NaN (as numpy).
     """
     flat = _flat(x)
+    if _backend(flat, backend) == "numpy":
+        return torch.from_numpy(_quantiles_numpy(flat.numpy(), quantiles))
     n = flat.numel()
     if n == 0:
         return torch.full((len(quantiles),), math.nan, dtype=torch.float64, device=x.device)
     ranks, lo_pos, hi_pos, gamma = _quantile_plan(n, quantiles)
-    stats = order_statistics(flat, ranks).to(x.device)
+    # NaN would select as the largest value: replace by +inf, then mark the result NaN.
+    has_nan = torch.isnan(flat).any()
+    clean = torch.where(torch.isnan(flat), math.inf, flat)
+    stats = order_statistics(clean, ranks, backend="torch")
     lo_pos, hi_pos = (torch.as_tensor(p, device=x.device) for p in (lo_pos, hi_pos))
-    a, b = stats[lo_pos], stats[hi_pos]
-    t = torch.as_tensor(gamma, dtype=torch.float64, device=x.device)
-    # numpy's _lerp: a + (b − a)·t, evaluated from the nearer end for t ≥ 0.5.
-    diff = b - a
-    out = torch.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
-    has_nan = torch.isnan(stats[-1:])  # NaN selects last: a NaN anywhere is the max
+    out = _lerp(stats[lo_pos], stats[hi_pos], torch.as_tensor(gamma, device=x.device))
     return torch.where(has_nan, torch.full_like(out, math.nan), out)
+
+
+def _lerp(a, b, t):
+    """numpy's ``_lerp``: a + (b − a)·t, evaluated from the nearer end when t ≥ 0.5."""
+    diff = b - a
+    where = torch.where if isinstance(a, Tensor) else np.where
+    return where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def _quantiles_numpy(arr: np.ndarray, quantiles: Sequence[float],
+                     check_nan: bool = True) -> np.ndarray:
+    if arr.size == 0 or (check_nan and np.isnan(arr).any()):
+        return np.full(len(quantiles), np.nan)
+    ranks, lo_pos, hi_pos, gamma = _quantile_plan(arr.size, quantiles)
+    stats = _order_stats_numpy(arr, ranks)
+    with np.errstate(invalid="ignore"):  # inf − inf where both order statistics are inf
+        return _lerp(stats[lo_pos], stats[hi_pos], gamma)
 
 
 def _flat(x: Tensor) -> Tensor:
@@ -174,27 +244,32 @@ def _flat(x: Tensor) -> Tensor:
 # ---------------------------------------------------------------- histogram range
 
 
-def histogram_range(weight: Tensor, bound: float | None = None,
+def histogram_range(absmax: float, bound: float | None = None,
                     factor: float = HIST_RANGE_FACTOR) -> float:
     """The half-range R of a layer's fixed histogram edges ``[-R, R]``, chosen once.
 
-    R = ``factor`` × max|w| at the first record. For a bounded reparametrization (|Ψ| <
-    ``bound``, e.g. aπ/2 for arctan with fixed a) R is capped at the bound, since no weight can
-    get past it. A zero or non-finite max gives R = 1 (so the edges stay valid).
+    R = ``factor`` × ``absmax`` (max|w| over the finite weights at the first record). For a
+    bounded reparametrization (|Ψ| < ``bound``, e.g. aπ/2 for arctan with fixed a) R is capped
+    at the bound, since no weight can get past it. A zero or non-finite result gives R = 1 (so
+    the edges stay valid).
     """
-    finite = _flat(weight)
-    finite = finite[torch.isfinite(finite)]
-    absmax = float(finite.abs().max()) if finite.numel() else 0.0
-    half = factor * absmax
+    half = factor * float(absmax)
     if bound is not None and math.isfinite(bound) and bound > 0:
         half = min(half, float(bound))
     return half if half > 0 and math.isfinite(half) else 1.0
 
 
-def weight_std(weight: Tensor) -> float:
-    """The population std (ddof 0) of a tensor, as used for relative thresholds (NaN if empty)."""
+def initial_scale(weight: Tensor) -> tuple[float, float]:
+    """(std, max|w|) of a tensor at creation: what relative thresholds multiply and what the
+    histogram range scales. Non-finite weights are left out (NaN std if none is finite)."""
     flat = _flat(weight)
-    return float(_moments(flat, flat.abs())[1])
+    layout = SummaryLayout(0, 0, 1)
+    out = layout.unpack(weight_summary(flat, (), (), 1.0, 1).cpu().numpy())
+    if out["nonfinite_flag"]:
+        flat = flat[torch.isfinite(flat)]
+        out = layout.unpack(weight_summary(flat, (), (), 1.0, 1).cpu().numpy())
+    absmax = float(out["weight_absmax"])
+    return float(out["weight_std"]), absmax if math.isfinite(absmax) else 0.0
 
 
 def histogram_edges(half_range: float, bins: int = DEFAULT_BINS) -> np.ndarray:
@@ -231,7 +306,7 @@ class SummaryLayout:
 
 
 def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence[float],
-                   half_range: float, bins: int) -> Tensor:
+                   half_range: float, bins: int, backend: str | None = None) -> Tensor:
     """All statistics of one weight tensor as one float64 vector on ``x``'s device.
 
     Args:
@@ -239,16 +314,22 @@ def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence[floa
         quantiles: probabilities for :func:`exact_quantiles`.
         cutoffs: absolute near-zero thresholds t (fraction of |w| < t each).
         half_range: R of the histogram range [-R, R].
-        bins: number of histogram bins.
+        bins: number of histogram bins (bin i holds floor((w + R)·bins / 2R) = i, clamped).
+        backend: "numpy" (default for CPU tensors) or "torch" (default elsewhere).
 
     Returns:
         float64 vector laid out as :class:`SummaryLayout` describes. The last entry is 1 when
         the tensor holds a NaN or ±inf (then moments are NaN/inf and the caller flags it).
     """
     flat = _flat(x)
+    if _backend(flat, backend) == "numpy":
+        arr = flat.numpy()
+        rest = _summary_numpy(arr, cutoffs, half_range, bins)
+        quants = _quantiles_numpy(arr, quantiles, check_nan=bool(rest[-1][0]))
+        return torch.from_numpy(np.concatenate([quants, *rest]))
     n = flat.numel()
     dev = flat.device
-    parts = [exact_quantiles(flat, quantiles)]
+    parts = [exact_quantiles(flat, quantiles, backend="torch")]
     mag = flat.abs()
     counts = [torch.count_nonzero(mag < float(t)) for t in cutoffs]
     parts.append(torch.stack(counts).to(torch.float64) / max(n, 1) if counts
@@ -257,6 +338,39 @@ def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence[floa
     parts.append(_moments(flat, mag))
     parts.append((~torch.isfinite(parts[-1][3:4])).to(torch.float64))  # ‖w‖₂ non-finite
     return torch.cat([p.to(dev) for p in parts])
+
+
+def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> list[np.ndarray]:
+    """Fractions, histogram, moments and the non-finite flag of a CPU array (float64)."""
+    n = arr.size
+    if n == 0:
+        return [np.zeros(len(cutoffs)), np.zeros(bins), np.full(len(MOMENTS), np.nan), [0.0]]
+    mag = np.abs(arr)
+    fractions = np.array([np.count_nonzero(mag < t) for t in cutoffs], dtype=np.float64) / n
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite weights give NaN/inf
+        total = np.add.reduce(arr, dtype=np.float64)
+        l1 = np.add.reduce(mag, dtype=np.float64)
+        absmax = float(mag.max())
+        np.multiply(mag, mag, out=mag)  # reuse the buffer: w² (float32, summed in float64)
+        l2 = math.sqrt(np.add.reduce(mag, dtype=np.float64))
+        mean = total / n
+        std = math.sqrt(max(l2 * l2 / n - mean * mean, 0.0)) if math.isfinite(l2) else math.nan
+        participation = l1 * l1 / (n * l2 * l2) if l2 > 0 else math.nan
+    moments = np.array([mean, std, absmax, l2, participation], dtype=np.float64)
+    flag = 0.0 if math.isfinite(l2) else 1.0
+    return [fractions, _histogram_numpy(arr, half_range, bins, mag), moments, [flag]]
+
+
+def _histogram_numpy(arr: np.ndarray, half_range: float, bins: int, buf: np.ndarray) -> np.ndarray:
+    """Counts of floor((w + R)·bins / 2R) clamped to [0, bins − 1]; NaN not counted."""
+    scale = np.float32(bins / (2 * half_range))
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.add(arr, np.float32(half_range), out=buf)
+        np.multiply(buf, scale, out=buf)
+        np.clip(buf, 0, bins - 1, out=buf)  # outside values go to the end bins
+    if np.isnan(buf).any():
+        buf = buf[~np.isnan(buf)]
+    return np.bincount(buf.astype(np.int32), minlength=bins).astype(np.float64)
 
 
 def _histogram(flat: Tensor, half_range: float, bins: int) -> Tensor:
