@@ -6,6 +6,7 @@ entry script on every page), so a selection made on the Runs page carries to the
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import pandas as pd
@@ -46,6 +47,12 @@ def page_scan() -> data.Scan:
     return scan if scan is not None else current_scan()
 
 
+def _shown_root(root) -> str:
+    """The root as the user likely typed it: relative to the working directory when inside it."""
+    rel = os.path.relpath(root)
+    return root.as_posix() if rel.startswith("..") else rel
+
+
 def run_picker(scan: data.Scan) -> None:
     """The sidebar multiselect of runs; its value is the selection every page shows."""
     ids = [r.run_id for r in scan.runs]
@@ -54,7 +61,7 @@ def run_picker(scan: data.Scan) -> None:
     st.sidebar.multiselect("Runs", ids, key=SELECTED, placeholder="choose runs",
                            help="The runs every page shows; also selectable on the Runs page.")
     running = sum(r.status == "running" for r in scan.runs)
-    st.sidebar.caption(f"{scan.root}  \n{len(ids)} runs ({running} running)"
+    st.sidebar.caption(f"{_shown_root(scan.root)}  \n{len(ids)} runs ({running} running)"
                        + (f", {len(scan.problems)} unreadable" if scan.problems else ""))
 
 
