@@ -1,0 +1,48 @@
+"""DDP with two CPU processes on gloo: `wcviz train --nproc 2` (torchrun underneath)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+import wcviz
+from training import checkpoint as ckpt
+from wcviz.cli import main
+
+
+def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
+    """Same samples per global step (DistributedSampler shards of one permutation); the digits
+    CNN has no batch norm and no dropout, so the two runs agree up to reduction order."""
+    common = ["train", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
+              "--device", "cpu", "--no-progress", "--set", "batch_size=64"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "wcviz", *common, "--runs",
+                           str(tmp_path / "ddp"), "--nproc", "2"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main([*common, "--runs", str(tmp_path / "single")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    run = "digits-cnn_wc_a0.5_b0.5_s0"
+    ddp, single = wcviz.open_run(tmp_path / "ddp" / run), wcviz.open_run(tmp_path / "single" / run)
+    assert ddp.attrs["world_size"] == 2 and single.attrs["world_size"] == 1
+    assert ddp.attrs["status"] == "finished" and ddp.epoch.values.tolist() == [0, 1]
+    # rank 0 alone wrote: one store, one set of checkpoints, nothing else in the runs root
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [run]
+    assert sorted(p.name for p in (tmp_path / "ddp" / run / "checkpoints").iterdir()) == \
+        ["best.pt", "last.pt"]
+    a = ckpt.load(tmp_path / "ddp" / run / "checkpoints" / "last.pt")["model"]
+    b = ckpt.load(tmp_path / "single" / run / "checkpoints" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    np.testing.assert_allclose(ddp.weight_quantile.values, single.weight_quantile.values,
+                               rtol=1e-4, atol=1e-5)
+    # evaluation is sharded and summed over both processes: the same accuracy
+    np.testing.assert_allclose(ddp.val_acc.values, single.val_acc.values, atol=1 / 144 + 1e-9)
+    np.testing.assert_allclose(ddp.train_loss.values[1:], single.train_loss.values[1:],
+                               rtol=1e-4)
