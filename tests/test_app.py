@@ -406,3 +406,53 @@ def test_running_store_shows_its_new_epoch_on_the_next_run(tmp_path, monkeypatch
     store.finish("finished")
     at.run()
     assert "finished, 4 records" in status_caption(at)
+
+
+# ------------------------------------------------------------------ export
+
+
+FIGURES = {
+    "bands side by side": lambda r: export.bands_figure([r["baseline"], r["wc"]], "fc"),
+    "bands overlaid": lambda r: export.bands_figure([r["baseline"], r["wc"]], "conv1",
+                                                    layout="overlay", yscale="symlog"),
+    "small multiples": lambda r: export.layer_grid_figure([r["baseline"], r["wc"], r["live"]]),
+    "near zero": lambda r: export.near_zero_figure([r["baseline"], r["wc"]], "abs=0.01", "fc"),
+    "near zero by depth": lambda r: export.near_zero_depth_figure([r["baseline"]], "rel=0.1", 2),
+    "compander": lambda r: export.compander_figure(r["wc"]),
+    "metrics": lambda r: export.metrics_figure([r["baseline"], r["crashed"]]),
+}
+MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}
+
+
+@pytest.mark.parametrize("view, fmt", [(v, list(MAGIC)[i % 3]) for i, v in enumerate(FIGURES)])
+def test_every_view_exports_through_wcviz_plots(root, view, fmt):
+    runs = scan_of(root).by_id()  # each format is covered by several views: one each is enough
+    assert export.figure_bytes(FIGURES[view](runs), fmt).startswith(MAGIC[fmt])
+
+
+def test_exported_bands_keep_the_zoom_of_the_view(root):
+    runs = scan_of(root).by_id()
+    fig = export.bands_figure([runs["baseline"]], "fc", y_range=(-0.1, 0.1), epochs=(1.0, 3.0))
+    ax = fig.axes[0]
+    assert ax.get_ylim() == pytest.approx((-0.1, 0.1))
+    xs = np.concatenate([line.get_xdata() for line in ax.lines])
+    assert (xs.min(), xs.max()) == (1.0, 3.0)
+    with pytest.raises(wcviz.WcvizError, match="unknown export format"):
+        export.figure_bytes(fig, "jpeg")
+
+
+@pytest.mark.parametrize("page", ["distributions", "near_zero", "compander", "metrics"])
+def test_pages_offer_figure_and_csv_downloads(app, page):
+    select(app, "baseline", "wc", page=page)
+    labels = [b.label for b in app.get("download_button")]
+    assert "Figure (PNG)" in labels and "Data (CSV)" in labels
+    app.selectbox(key=next(s.key for s in app.selectbox if s.key.endswith("_fmt"))).set_value("svg").run()
+    assert "Figure (SVG)" in [b.label for b in app.get("download_button")]
+
+
+def test_raw_v_view_offers_only_csv(app):
+    select(app, "baseline", page="distributions")
+    app.radio(key="dist_variable").set_value("raw v").run()
+    (_, frame), = charts(app)
+    assert frame[data.quantile_columns()[1.0]].iloc[0] == pytest.approx(2 * 0.1 * 2.6)  # v = 2·w
+    assert [b.label for b in app.get("download_button")] == ["Data (CSV)"]
