@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from test_app import write_run
+from test_app import append, write_run
+from wcviz.store import RunStore
 
 SERVER_START_S = 120  # a cold Streamlit start on a busy 2-core CI machine takes ~10-30 s
 PAGE_WAIT_S = 90
@@ -86,7 +87,8 @@ def server(tmp_path):
     """``wcviz dash ROOT --port N`` serving two runs; yields its URL, stops it afterwards."""
     root = tmp_path / "runs"
     write_run(root / "baseline", n_records=6, acc0=0.6)
-    write_run(root / "wc", n_records=6, method="arctan", learnable="fine", scale=0.05, seed=1)
+    write_run(root / "wc", n_records=6, method="arctan", learnable="fine", scale=0.05, seed=1,
+              status="running")  # still training: its charts must follow new records
     port = _free_port()
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
@@ -96,7 +98,7 @@ def server(tmp_path):
     url = f"http://localhost:{port}"
     try:
         _wait_healthy(url, proc, log)
-        yield url, log
+        yield url, log, root
     finally:
         _stop(proc)
 
@@ -142,7 +144,7 @@ def test_dash_serves_the_band_chart_of_two_selected_runs(server, tmp_path):
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
-    url, log = server
+    url, log, root = server
     driver = _chrome(chromium, chromedriver, tmp_path / "chrome-profile")
     try:
         wait = WebDriverWait(driver, PAGE_WAIT_S)
@@ -170,6 +172,15 @@ def test_dash_serves_the_band_chart_of_two_selected_runs(server, tmp_path):
             out = Path(os.environ["WCVIZ_SCREENSHOT_DIR"])
             out.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, out / "dashboard.png")
+
+        # Live: a record committed by the "training" run appears without any interaction and
+        # without reloading the page (the marker set in the page survives).
+        driver.execute_script("window.wcvizMarker = 42;")
+        status = '//*[@data-testid="stCaptionContainer"][contains(., "wc: running, 7 records")]'
+        assert not driver.find_elements(By.XPATH, status)
+        append(RunStore.open(root / "wc"), 6, scale=0.05, learnable=True)
+        wait.until(EC.presence_of_element_located((By.XPATH, status)))
+        assert driver.execute_script("return window.wcvizMarker;") == 42
 
         offline = [e["message"] for e in driver.get_log("browser")
                    if "ERR_NAME_NOT_RESOLVED" in e["message"]]
