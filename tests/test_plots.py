@@ -149,6 +149,13 @@ def test_layer_grid_two_runs_side_by_side(runs):
     assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
 
 
+def test_grid_layers_spread_over_depth():
+    names = [f"l{i}" for i in range(20)]
+    assert plots.grid_layers(names[:5]) == names[:5]
+    picked = plots.grid_layers(names, most=5)
+    assert picked == ["l0", "l5", "l10", "l14", "l19"]
+
+
 def test_unknown_layer_lists_the_layers(runs):
     with pytest.raises(WcvizError, match="no layer 'conv9'.*conv1, layer1.conv, layer2.conv, fc"):
         plots.band_plot(runs["base"], "conv9")
@@ -276,15 +283,15 @@ def test_pdf_embeds_truetype_not_type3(runs, tmp_path):
 def test_write_paper_figures(runs, tmp_path):
     paths = runs["paths"]
     files = plots.write_paper_figures([paths["base"], paths["wc"], paths["learn"]], tmp_path,
-                                      formats=("png", "svg"))
+                                      formats=("svg",))
     names = sorted(p.name for p in files)
     stems = ["ab_" + runs["learn"].attrs["run_id"], "fig3_bands_conv1", "fig4_bands_zoom_conv1",
              "layers_bands", "metrics", "near_zero"]
-    assert names == sorted(f"{s}.{ext}" for s in stems for ext in ("png", "svg"))
+    assert names == sorted(f"{s}.svg" for s in stems)
     assert all(p.stat().st_size > 1000 for p in files)
-    only_base = plots.write_paper_figures([paths["base"]], tmp_path / "b", formats=("png",), layer="fc")
+    only_base = plots.write_paper_figures([paths["base"]], tmp_path / "b", formats=("svg",), layer="fc")
     assert sorted(p.name for p in only_base) == sorted(
-        [f"bands_{runs['base'].attrs['run_id']}_fc.png", "metrics.png", "near_zero.png"])
+        [f"bands_{runs['base'].attrs['run_id']}_fc.svg", "metrics.svg", "near_zero.svg"])
 
 
 def test_recorder_run_bands(tmp_path):
@@ -308,5 +315,5 @@ def test_recorder_run_bands(tmp_path):
     layer = str(ds.layer.values[0])
     fig = plots.band_plot(ds)
     assert_bands_match(fig.axes[0], ds, layer)
-    files = plots.write_paper_figures([tmp_path / "rec"], tmp_path / "figs", formats=("png",))
-    assert {p.name for p in files} >= {f"bands_{ds.attrs['run_id']}_{layer}.png", "near_zero.png"}
+    files = plots.write_paper_figures([tmp_path / "rec"], tmp_path / "figs", formats=("svg",))
+    assert {p.name for p in files} >= {f"bands_{ds.attrs['run_id']}_{layer}.svg", "near_zero.svg"}

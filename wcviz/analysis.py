@@ -52,12 +52,16 @@ BOUND_RTOL = 1e-6
 
 
 def as_dataset(run) -> xr.Dataset:
-    """A run as an xarray Dataset: Datasets pass through, paths are opened with ``open_run``."""
+    """A run as an xarray Dataset: Datasets pass through, paths are opened with ``open_run``.
+
+    Opened runs are loaded into memory at once: a run store holds kilobytes to a few
+    megabytes, and one read beats the many small reads a figure would make lazily.
+    """
     if isinstance(run, xr.Dataset):
         return run
     from wcviz.store import open_run  # lazy: the store pulls in zarr
 
-    return open_run(run)
+    return open_run(run).load()
 
 
 def as_datasets(runs) -> list[xr.Dataset]:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
-
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
@@ -231,6 +231,19 @@ def band_panels(runs, layer: str | None = None, *, yscale: str = "linear",
     fig.suptitle(f"Weight distribution over epochs, layer {layer}"
                  + (f" (zoom to ±{max(map(abs, ylim)):.3g})" if ylim else ""), fontsize=9)
     return fig
+
+
+#: Most layers :func:`write_paper_figures` puts in its small multiples (a page's height).
+GRID_MAX_LAYERS = 8
+
+
+def grid_layers(names: Sequence[str], most: int = GRID_MAX_LAYERS) -> list[str]:
+    """All layers if there are at most ``most``, else ``most`` spread evenly over depth
+    (always the first and the last)."""
+    if len(names) <= most:
+        return list(names)
+    picks = np.unique(np.linspace(0, len(names) - 1, most).round().astype(int))
+    return [names[i] for i in picks]
 
 
 def paper_fig3(baseline, wc, layer: str | None = None, yscale: str = "linear") -> Figure:
@@ -484,17 +497,35 @@ def ab_trajectories(run, layers: Sequence[str] | None = None) -> Figure:
     cmap = plt.get_cmap(style.DEPTH_CMAP)
     for depth, name in enumerate(layers):
         color = cmap(depth / max(1, len(layers) - 1))
-        linear = str(ds["layer_kind"].sel(layer=name).values) == "Linear"
         for ax, var in zip(axes, ("a", "b")):
             ax.plot(an.epochs(ds), an.scale_over_epochs(ds, var, name), color=color,
-                    linestyle="--" if linear else "-", linewidth=1.0, label=name, gid=f"{var}:{name}")
-    for ax, var, unit in zip(axes, ("a", "b"), ("a (= max |w| / (π/2))", "b (v units)")):
+                    linestyle=_kind_style(ds, name), linewidth=1.0, label=name, gid=f"{var}:{name}")
+    init = {var: an._attr(ds, var) for var in ("a", "b")}
+    for ax, var, unit in zip(axes, ("a", "b"), ("a (bound: |w| < aπ/2)", "b (scale of v)")):
         ax.set(xlabel=EPOCH_LABEL, ylabel=unit, title=f"({var}) learned {var} per layer")
-    norm = matplotlib.colors.Normalize(0, max(1, len(layers) - 1))
-    bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.9)
-    bar.set_label("layer depth (0 = input; dashed: linear)")
-    fig.suptitle(an.run_label(ds), fontsize=9)
+        if init[var] is not None:
+            ax.axhline(float(init[var]), color=style.REFERENCE_COLOR, linestyle=":", linewidth=0.8,
+                       gid=f"init:{var}")
+    if len(layers) <= LEGEND_MAX_LAYERS:
+        handles = [plt.Line2D([], [], color=cmap(d / max(1, len(layers) - 1)),
+                              linestyle=_kind_style(ds, n), label=n) for d, n in enumerate(layers)]
+        handles.append(plt.Line2D([], [], color=style.REFERENCE_COLOR, linestyle=":", label="init"))
+        fig.legend(handles=handles, loc="outside right center", title="layer", title_fontsize=7)
+    else:
+        norm = matplotlib.colors.Normalize(0, len(layers) - 1)
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.9)
+        bar.ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        bar.set_label("layer depth (0 = input)")
+    fig.suptitle(f"{an.run_label(ds)} (dashed: linear layers; dotted: initial value)", fontsize=9)
     return fig
+
+
+#: Up to this many layers, a/b lines are named in a legend; beyond, a depth colour bar.
+LEGEND_MAX_LAYERS = 10
+
+
+def _kind_style(ds: xr.Dataset, layer: str) -> str:
+    return "--" if str(ds["layer_kind"].sel(layer=layer).values) == "Linear" else "-"
 
 
 # --------------------------------------------------------------------------- metrics
@@ -665,7 +696,8 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
 
     With a baseline (method none) and a companded run among ``runs``: ``fig3_bands_<layer>``
     (Fig. 3: both band panels, shared y), ``fig4_bands_zoom_<layer>`` (Fig. 4: zoomed to
-    ±``zoom``), ``layers_bands`` (every layer, baseline beside WC). Otherwise one
+    ±``zoom``), ``layers_bands`` (baseline beside WC for every layer, or for
+    :data:`GRID_MAX_LAYERS` spread over depth in deeper networks). Otherwise one
     ``bands_<run>_<layer>`` per run. Always ``near_zero`` (over epochs and by layer) and
     ``metrics`` (loss/accuracy); ``ab_<run>`` for each run with learnable a, b.
 
@@ -697,7 +729,7 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
     if base is not None and comp is not None:
         emit(paper_fig3(base, comp, layer), f"fig3_bands_{layer}")
         emit(paper_fig4(base, comp, layer, zoom), f"fig4_bands_zoom_{layer}")
-        emit(layer_grid(base, comp), "layers_bands")
+        emit(layer_grid(base, comp, layers=grid_layers(an.layer_names(base))), "layers_bands")
     else:
         for ds in runs:
             emit(band_plot(ds, layer), f"bands_{ds.attrs.get('run_id', 'run')}_{layer}")
