@@ -113,6 +113,3 @@ def test_real_cli_process(runs):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "status    finished" in proc.stdout
-    bad = subprocess.run([sys.executable, "-m", "wcviz", "inspect", str(runs / "nope")],
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no run store" in bad.stderr

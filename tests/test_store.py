@@ -85,17 +85,22 @@ def test_open_run_slices_and_labels(tmp_path):
 
 
 def test_store_is_compact(tmp_path):
-    """200 epochs: a few dozen files, not one per epoch."""
+    """Files grow with epoch chunks, not epochs: one chunk file per variable per block."""
     n = 5
     store = RunStore.create(tmp_path / "big", layers=[f"l{i}" for i in range(n)],
                             layer_kinds=["Conv2d"] * n, layer_numel=[100] * n,
                             bin_edges=np.tile(np.linspace(-1, 1, 82), (n, 1)),
-                            thresholds=["abs=0.001", "rel=0.1"])
+                            thresholds=["abs=0.001", "rel=0.1"], epoch_chunk=8)
     row = {"weight_quantile": np.zeros((n, len(QUANTILES)))}
-    for e in range(200):
+    for e in range(20):  # 3 blocks of 8
         store.append(e, e, row, {"train_loss": 1.0})
+    root = tmp_path / "big" / "record.zarr"
+    chunks = {d.name: sum(p.is_file() for p in (d / "c").rglob("*")) for d in root.iterdir()
+              if d.is_dir() and (d / "c").exists()}
+    assert chunks["weight_quantile"] == chunks["epoch"] == chunks["train_loss"] == 3
+    assert max(chunks.values()) == 3  # all-NaN chunks are not even written
     files = [p for p in (tmp_path / "big").rglob("*") if p.is_file()]
-    assert len(files) < 80, len(files)
+    assert len(files) < 120, len(files)
 
 
 # ---------------------------------------------------------------- crash safety (real SIGKILL)

@@ -17,6 +17,7 @@ to the host in one transfer per record.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Sequence
 
@@ -50,6 +51,7 @@ class Recorder:
         bins: histogram bins per layer.
         hist_range_factor: histogram half-range as a multiple of max|w| at creation.
         epoch_chunk: records per chunk file along ``epoch`` (the store grows by this many).
+        threads: CPU threads computing layers' statistics in parallel (default min(4, cores)).
 
     Raises:
         WcvizError: an existing store without ``resume``/``overwrite``, a resume with another
@@ -60,13 +62,15 @@ class Recorder:
                  layers: Sequence[str] | None = None, quantiles: Sequence[float] = S.QUANTILES,
                  resume: bool = False, overwrite: bool = False, attrs: dict | None = None,
                  thresholds: Sequence[str] = S.DEFAULT_THRESHOLDS, bins: int = S.DEFAULT_BINS,
-                 hist_range_factor: float = S.HIST_RANGE_FACTOR, epoch_chunk: int = EPOCH_CHUNK):
+                 hist_range_factor: float = S.HIST_RANGE_FACTOR, epoch_chunk: int = EPOCH_CHUNK,
+                 threads: int | None = None):
         if resume and overwrite:
             raise WcvizError("pass resume=True or overwrite=True, not both")
         self.model = model
         self._layers = _select_layers(model, layers)
         self._warned_nonfinite: set[str] = set()
         self._finished = False
+        self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
         self.store = (self._reopen(run_dir, config) if resume else
                       self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
                                    bins, hist_range_factor, epoch_chunk))
@@ -173,7 +177,7 @@ class Recorder:
         """The statistics of the current weights, shaped like the store's variables."""
         nq = len(self.store.quantiles)
         with torch.no_grad():
-            vectors = [self._layer_vector(i, m, nq) for i, (_, m) in enumerate(self._layers)]
+            vectors = self._vectors(nq)
             host = _to_host(vectors)  # the one device -> host transfer of the record
         size = self._layout.size
         out = self._layout.unpack(host[:, :size])
@@ -199,6 +203,22 @@ class Recorder:
         return False
 
     # ---- internals
+
+    def _vectors(self, nq: int) -> list[Tensor]:
+        """Per-layer summary vectors; CPU layers in a few threads (numpy releases the GIL)."""
+        def one(job):
+            i, (_, module) = job
+            with torch.no_grad():  # grad mode is per thread
+                return self._layer_vector(i, module, nq)
+
+        jobs = list(enumerate(self._layers))
+        on_cpu = all(m.weight.device.type == "cpu" for _, m in self._layers)
+        if self._threads > 1 and on_cpu and len(jobs) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self._threads) as pool:
+                return list(pool.map(one, jobs))
+        return [one(job) for job in jobs]
 
     def _layer_vector(self, i: int, module: nn.Module, nq: int) -> Tensor:
         weight = module.weight.detach()

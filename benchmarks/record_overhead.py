@@ -1,0 +1,175 @@
+"""What recording costs: wcviz's exact record vs TensorBoard histograms, time and bytes.
+
+    python benchmarks/record_overhead.py [--device auto|cpu|cuda] [--epochs 10]
+        [--epoch-images N] [--keep DIR]
+
+For a torchvision ResNet50 (all 54 conv/linear layers, 25.5 M weights) it measures, in one
+process and on the same weights each epoch:
+
+1. one ``Recorder.record`` (exact quantiles, near-zero fractions, histogram, moments, written
+   to the Zarr store) against TensorBoard's ``SummaryWriter.add_histogram`` for the same
+   layers (plus its flush), the median over ``--epochs`` records;
+2. one record against a measured training epoch of a small CNN (``--epoch-images`` synthetic
+   32×32 images, batch 128, SGD), and the small CNN's own record against its epoch;
+3. the bytes on disk of the run store against TensorBoard's event file after the same epochs.
+
+Between records the weights move a little (as training would), so neither side compresses
+repeated data. Goals (issue 3): ≤ 0.5 × TensorBoard's time on CPU, ≤ 0.1 × on CUDA, ≤ 1 % of
+an epoch, ≤ 0.1 × TensorBoard's bytes. Prints the numbers and ratios; asserts nothing.
+TensorBoard is a benchmark-only dependency (``pip install wcviz[bench]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import wcviz
+from wcviz.layers import tracked_layers
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device) -> float:
+    """Seconds of one call of ``fn``, with the device's queue drained before and after."""
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def nudge(model: nn.Module, scale: float = 1e-3) -> None:
+    """Move every weight a little, as a training step would (keeps both sides honest)."""
+    with torch.no_grad():
+        for _, module in tracked_layers(model):
+            module.weight.add_(torch.randn_like(module.weight) * scale * module.weight.std())
+
+
+def folder_bytes(path: Path) -> tuple[int, int]:
+    files = [p for p in Path(path).rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+
+
+def train_epoch(model: nn.Module, images: int, device: torch.device) -> float:
+    """Seconds of one SGD epoch over ``images`` synthetic CIFAR-sized images (batch 128)."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    data = torch.randn(images, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (images,), device=device)
+
+    def epoch():
+        for start in range(0, images, 128):
+            x, y = data[start:start + 128], labels[start:start + 128]
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    model.train()
+    return timed(epoch, device)
+
+
+def record_vs_tensorboard(device: torch.device, epochs: int, root: Path) -> dict:
+    import torchvision
+    from torch.utils.tensorboard import SummaryWriter
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet50().to(device)
+    layers = tracked_layers(model)
+    created = time.perf_counter()
+    rec = wcviz.Recorder(model, root / "resnet50", config={"benchmark": "record_overhead"})
+    created = time.perf_counter() - created
+    writer = SummaryWriter(str(root / "tensorboard"))
+
+    def tensorboard(epoch):
+        for name, module in layers:
+            writer.add_histogram(name, module.weight, epoch)
+        writer.flush()
+
+    ours, theirs, stats_only = [], [], []
+    for epoch in range(epochs):
+        if epoch:
+            nudge(model)
+        stats_only.append(timed(rec.compute, device))
+        ours.append(timed(lambda: rec.record(epoch), device))
+        theirs.append(timed(lambda: tensorboard(epoch), device))
+    rec.finish()
+    writer.close()
+    return {"layers": len(layers), "weights": sum(m.weight.numel() for _, m in layers),
+            "create": created, "ours": statistics.median(ours),
+            "stats": statistics.median(stats_only), "tb": statistics.median(theirs),
+            "store": folder_bytes(root / "resnet50" / "record.zarr"),
+            "events": folder_bytes(root / "tensorboard")}
+
+
+def epoch_overhead(device: torch.device, images: int, root: Path) -> dict:
+    torch.manual_seed(0)
+    model = small_cnn().to(device)
+    train_epoch(model, min(images, 1024), device)  # warm-up (allocator, kernels)
+    seconds = train_epoch(model, images, device)
+    rec = wcviz.Recorder(model, root / "small")
+    record = statistics.median(timed(lambda e=e: rec.record(e), device) for e in range(3))
+    return {"epoch": seconds, "record": record}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
+    parser.add_argument("--epochs", type=int, default=10, help="records per side")
+    parser.add_argument("--epoch-images", type=int, default=None,
+                        help="images in the small CNN's epoch (default 50000 cuda, 10000 cpu)")
+    parser.add_argument("--keep", help="write the runs here instead of a temporary folder")
+    args = parser.parse_args(argv)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    images = args.epoch_images or (50_000 if device.type == "cuda" else 10_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.keep or tmp)
+        big = record_vs_tensorboard(device, args.epochs, root)
+        small = epoch_overhead(device, images, root)
+    report(device, args.epochs, images, big, small)
+
+
+def report(device, epochs, images, big, small) -> None:
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"cpu, {torch.get_num_threads()} threads")
+    (store, nstore), (events, nevents) = big["store"], big["events"]
+    lines = [
+        f"device {device} ({where}), torch {torch.__version__}",
+        f"ResNet50: {big['layers']} conv/linear layers, {big['weights']:,} weights",
+        f"  recorder creation (epoch-0 edges, empty store): {big['create']:.2f} s",
+        f"  one record, wcviz (exact):          {big['ours']:.3f} s "
+        f"(statistics {big['stats']:.3f} s; median of {epochs})",
+        f"  same layers, TensorBoard histograms: {big['tb']:.3f} s",
+        f"  ratio wcviz / TensorBoard:           {big['ours'] / big['tb']:.2f} "
+        f"(goal <= 0.5 on CPU, <= 0.1 on CUDA)",
+        f"small CNN epoch ({images:,} images, batch 128): {small['epoch']:.2f} s",
+        f"  ResNet50 record / that epoch:        {100 * big['ours'] / small['epoch']:.2f} %",
+        f"  small CNN record / its epoch:        {100 * small['record'] / small['epoch']:.3f} % "
+        f"(goal <= 1 %)",
+        f"bytes after {epochs} records: store {store / 1e6:.2f} MB in {nstore} files, "
+        f"TensorBoard {events / 1e6:.2f} MB in {nevents} file(s)",
+        f"  ratio store / TensorBoard:           {store / events:.3f} (goal <= 0.1)",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
