@@ -57,13 +57,14 @@ def test_other_quantile_lists(qs):
                                rtol=2e-7, atol=0)
 
 
-def test_selection_path_used_off_cpu_agrees_with_numpy():
-    """The kthvalue path (used on CUDA) exercised on CPU tensors through order_statistics."""
-    x = torch.randn(4097)
-    ranks = [0, 5, 2048, 4096]
-    kth = torch.stack([torch.kthvalue(x, r + 1).values for r in ranks]).double()
-    np.testing.assert_array_equal(S.order_statistics(x, ranks).numpy(), kth.numpy())
-    np.testing.assert_array_equal(kth.numpy(), np.sort(x.numpy())[ranks])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n", [4097, 300_001])
+def test_order_statistics_are_exact(backend, n):
+    """Both selection paths (radix above 2^16 elements) against a full numpy sort."""
+    x = torch.randn(n) * torch.rand(n) ** 4  # heavy centre, wide range of exponents
+    ranks = [0, 1, 5, n // 3, n // 2, n // 2 + 1, n - 2, n - 1]
+    np.testing.assert_array_equal(S.order_statistics(x, ranks, backend=backend).numpy(),
+                                  np.sort(x.numpy())[ranks])
 
 
 def test_quantiles_above_2_pow_24_elements():

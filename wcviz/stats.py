@@ -124,17 +124,16 @@ def _quantile_plan(n: int, quantiles: Sequence[float]):
 def order_statistics(x: Tensor, ranks: Sequence[int], backend: str | None = None) -> Tensor:
     """The values of rank ``ranks`` (0-based, ascending) of flat ``x``, as float64 on x's device.
 
-    Selection, never a full sort. ``backend`` "numpy" (default on CPU: a radix pass plus
-    ``numpy.partition`` of the few candidates, on the tensor's own memory) or "torch" (default
-    elsewhere: one ``torch.kthvalue``, a radix select on CUDA, per rank). NaN must be absent.
+    Selection, never a full sort: one radix-bucket count over the whole tensor, then only the
+    few buckets holding a wanted rank are ordered. ``backend`` "numpy" (default on CPU, on the
+    tensor's own memory; ``numpy.partition`` of the candidates) or "torch" (default elsewhere,
+    all on the device; sorts the candidates, typically well under 1 % of the tensor). NaN must
+    be absent.
     """
     ranks = np.asarray(ranks, dtype=np.int64)
     if _backend(x, backend) == "numpy":
         return torch.from_numpy(_order_stats_numpy(_flat(x).numpy(), ranks))
-    flat = _flat(x)
-    values = [torch.kthvalue(flat, int(r) + 1).values for r in ranks]
-    return (torch.stack(values).to(torch.float64) if values
-            else flat.new_zeros(0, dtype=torch.float64))
+    return _order_stats_torch(_flat(x), ranks)
 
 
 def _backend(x: Tensor, backend: str | None) -> str:
@@ -186,6 +185,28 @@ def _order_stats_numpy(arr: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         values = cand[cand_key == bucket]
         out[sel] = np.partition(values, local[sel])[local[sel]]
     return out
+
+
+def _order_stats_torch(flat: Tensor, ranks: np.ndarray) -> Tensor:
+    """The radix selection of :func:`_order_stats_numpy` in torch ops, on ``flat``'s device."""
+    dev = flat.device
+    if len(ranks) == 0:
+        return torch.zeros(0, dtype=torch.float64, device=dev)
+    if flat.dtype != torch.float32 or flat.numel() < _RADIX_MIN:
+        return torch.stack([torch.kthvalue(flat, int(r) + 1).values for r in ranks]).double()
+    bits = flat.view(torch.int32)
+    key = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # signed int order == float order
+    bucket = (key >> (32 - _RADIX_BITS)) + (1 << (_RADIX_BITS - 1))
+    counts = torch.bincount(bucket, minlength=1 << _RADIX_BITS)
+    cum = counts.cumsum(0)
+    ranks_t = torch.as_tensor(ranks, device=dev)
+    held = torch.searchsorted(cum, ranks_t, right=True)  # the bucket holding each rank
+    local = ranks_t - (cum[held] - counts[held])
+    wanted = torch.zeros_like(counts, dtype=torch.bool)
+    wanted[held] = True
+    before = (counts * wanted).cumsum(0)[held] - counts[held]  # candidates in lower buckets
+    candidates = torch.sort(flat[wanted[bucket]]).values  # value order == bucket order
+    return candidates[before + local].double()
 
 
 def exact_quantiles(x: Tensor, quantiles: Sequence[float] = QUANTILES,
