@@ -148,3 +148,25 @@ def test_demo_short(tmp_path, capsys):
     assert "max|w| conv1" in out and "wcviz dash" in out
     assert len(list((tmp_path / "runs").iterdir())) == 3
     assert any(p.suffix == ".png" for p in (tmp_path / "figures").iterdir())
+
+
+def test_sweep_resumes_an_unfinished_run(tmp_path, capsys, monkeypatch):
+    from training import loop
+
+    argv = ["sweep", "--preset", "digits-cnn", "--seeds", "1", "--epochs", "2", "--runs",
+            str(tmp_path), "--device", "cpu", "--set", "batch_size=128"]
+    real = loop.train_one_epoch
+
+    def stop_in_epoch_2(parts, epoch, **kw):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(parts, epoch, **kw)
+
+    monkeypatch.setattr(loop, "train_one_epoch", stop_in_epoch_2)
+    assert main(argv) == 130  # the dispatcher's exit status for ^C
+    monkeypatch.setattr(loop, "train_one_epoch", real)
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "1 runs (1 resume)" in capsys.readouterr().out
+    ds = wcviz.open_run(tmp_path / "digits-cnn_baseline_s0")
+    assert ds.epoch.values.tolist() == [0, 1, 2] and ds.attrs["status"] == "finished"

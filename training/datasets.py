@@ -100,14 +100,6 @@ class DataSplits:
 # ----------------------------------------------------------------------------- augmentation
 
 
-def normalize_batch(images: torch.Tensor, aug: Augment) -> torch.Tensor:
-    """Raw pixels (N, C, H, W) -> float32 normalised images."""
-    x = images.float() / aug.scale
-    mean = torch.tensor(aug.mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(aug.std, device=x.device).view(1, -1, 1, 1)
-    return (x - mean) / std
-
-
 def augment_batch(images: torch.Tensor, aug: Augment, generator: torch.Generator | None = None
                   ) -> torch.Tensor:
     """Random zero-padded crop and horizontal flip of raw images (N, C, H, W), batched.

@@ -12,7 +12,7 @@ import math
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from training.datasets import ArraySplit, Augment, augment_batch, normalize_batch
+from training.datasets import ArraySplit, Augment, augment_batch
 from training.distributed import DistInfo
 
 
@@ -63,6 +63,9 @@ class TensorLoader:
         self.aug, self.batch_size, self.train = aug, batch_size, train
         self.channels_last = channels_last
         self.sampler = make_sampler(len(split), info, train, seed)
+        # Normalisation constants made once on the device (no host copies per batch).
+        self._mean = torch.tensor(aug.mean, device=device).view(1, -1, 1, 1)
+        self._std = torch.tensor(aug.std, device=device).view(1, -1, 1, 1)
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.sampler, "set_epoch"):
@@ -78,7 +81,7 @@ class TensorLoader:
             x = self.images[idx]
             if self.train:
                 x = augment_batch(x, self.aug)
-            x = normalize_batch(x, self.aug)
+            x = (x.float() / self.aug.scale - self._mean) / self._std  # as ArrayDataset's Normalize
             if self.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]

@@ -226,8 +226,11 @@ def train_one_epoch(parts: Parts, epoch: int, on_step=None, bar=None) -> dict:
     loader = parts.loaders["train"]
     loader.set_epoch(epoch)
     parts.model.train()
-    sums = torch.zeros(3, device=dev, dtype=torch.float64)  # loss·n, correct, n
+    # Running sums stay on the device (loss·n, correct); the count is known on the host. The
+    # host reads them only every `check_every` steps, so CUDA steps queue up without syncs.
+    sums = torch.zeros(2, device=dev, dtype=torch.float64)
     bad = torch.zeros((), device=dev)
+    count = 0
     check_every = 1 if dev.type == "cpu" else NONFINITE_CHECK_EVERY
     n_steps, start = len(loader), time.perf_counter()
     for step, (x, y) in enumerate(loader, 1):
@@ -239,18 +242,21 @@ def train_one_epoch(parts: Parts, epoch: int, on_step=None, bar=None) -> dict:
         loss.backward()
         parts.optimizer.step()
         with torch.no_grad():
-            n = y.numel()
-            sums += torch.stack([loss.detach().double() * n, (out.argmax(1) == y).sum().double(),
-                                 torch.tensor(float(n), device=dev, dtype=torch.float64)])
+            count += y.numel()
+            sums[0] += loss.detach().double() * y.numel()
+            sums[1] += (out.argmax(1) == y).sum()
             bad += (~torch.isfinite(loss.detach())).float()
-        if step % check_every == 0 or step == n_steps:
+        checkpoint_step = step % check_every == 0 or step == n_steps
+        if checkpoint_step:
             _check_finite(bad, info, epoch, step)
         if on_step is not None:
-            on_step(step, n_steps, sums)
+            on_step(step, n_steps, sums, count)
         if bar is not None:
-            _tick(bar, sums, start, epoch)
+            bar.update(1)
+            if checkpoint_step and (step % 10 == 0 or step == n_steps):
+                _postfix(bar, sums, count, start, epoch)
     parts.scheduler.step()
-    total = ddp.all_sum(sums, info)
+    total = ddp.all_sum(torch.cat([sums, sums.new_tensor([count])]), info)
     seconds = time.perf_counter() - start
     return {"train_loss": float(total[0] / total[2]), "train_acc": float(total[1] / total[2]),
             "images_per_s": float(total[2]) / seconds, "epoch_seconds": seconds}
@@ -263,12 +269,11 @@ def _check_finite(bad: torch.Tensor, info: ddp.DistInfo, epoch: int, step: int) 
                             "is marked failed and its store kept; lower --lr or check the data")
 
 
-def _tick(bar, sums: torch.Tensor, start: float, epoch: int) -> None:
-    bar.update(1)
-    if bar.n % 10 == 0 or bar.n == bar.total:
-        s = sums.tolist()
-        bar.set_postfix(ep=epoch, loss=f"{s[0] / s[2]:.3f}", acc=f"{s[1] / s[2]:.3f}",
-                        img_s=f"{s[2] / max(time.perf_counter() - start, 1e-9):.0f}")
+def _postfix(bar, sums: torch.Tensor, count: int, start: float, epoch: int) -> None:
+    """This process's running loss, accuracy and images/s on the progress bar."""
+    loss, correct = sums.tolist()
+    bar.set_postfix(ep=epoch, loss=f"{loss / count:.3f}", acc=f"{correct / count:.3f}",
+                    img_s=f"{count / max(time.perf_counter() - start, 1e-9):.0f}")
 
 
 @torch.no_grad()
@@ -486,10 +491,11 @@ def _step_recorder(parts: Parts, rec, epoch: int, lr: float):
     if rec is None or every <= 0 or epoch != 1:
         return None
 
-    def on_step(step: int, n_steps: int, sums: torch.Tensor) -> None:
+    def on_step(step: int, n_steps: int, sums: torch.Tensor, count: int) -> None:
         if step % every == 0 and step < n_steps:
-            s = sums.tolist()
+            loss, correct = sums.tolist()
             _record(rec, (epoch - 1) + step / n_steps,
-                    {"train_loss": s[0] / s[2], "train_acc": s[1] / s[2], "lr": lr}, step=step)
+                    {"train_loss": loss / count, "train_acc": correct / count, "lr": lr},
+                    step=step)
 
     return on_step
