@@ -37,6 +37,7 @@ FORMATS = ("pdf", "svg", "png")
 #: Opacity of each nested band; stacked, the inner band reaches 1 − 0.78⁴ ≈ 0.63.
 BAND_ALPHA = 0.22
 WEIGHT_LABEL = "weight value w (unitless)"
+NEAR_ZERO_LABEL = "near-zero weights (%)"
 EPOCH_LABEL = "epoch (passes over the training set)"
 
 
@@ -385,8 +386,8 @@ def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str
         ax.plot(an.epochs(ds), 100 * frac, color=_run_color(ds, i, runs), label=name,
                 marker="o" if ds.sizes["epoch"] <= 30 else None, markersize=2.5)
     where = f"layer {layer}" if layer else "all layers"
-    ax.set(xlabel=EPOCH_LABEL, ylabel=f"weights with {an.threshold_text(runs[0], label)} (%)",
-           title=f"Near-zero weights, {where}")
+    ax.set(xlabel=EPOCH_LABEL, ylabel=NEAR_ZERO_LABEL,
+           title=f"{an.threshold_text(runs[0], label)}, {where}")
     ax.set_ylim(bottom=0)
     _outside_legend(ax)
     return fig
@@ -426,8 +427,7 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
                 marker="o", markersize=3, label=f"{name} (epoch {float(at['epoch']):g})")
     _layer_ticks(ax, layers)
     ax.set(xlabel="layer (input → output)",
-           ylabel=f"weights with {an.threshold_text(runs[0], label)} (%)",
-           title="Near-zero weights by layer depth")
+           ylabel=NEAR_ZERO_LABEL, title=f"{an.threshold_text(runs[0], label)}, by layer depth")
     ax.set_ylim(bottom=0)
     _outside_legend(ax)
     return fig
@@ -456,8 +456,8 @@ def near_zero_figure(runs, threshold: str | float | None = None) -> Figure:
     fig, (left, right) = plt.subplots(1, 2, figsize=style.figsize(2, row_height=2.6))
     near_zero_over_epochs(runs, threshold, ax=left)
     near_zero_by_layer(runs, threshold, ax=right)
-    left.set_title("(a) " + left.get_title())
-    right.set_title("(b) " + right.get_title())
+    left.set_title("(a) whole network, over epochs")
+    right.set_title("(b) per layer, at the end")
     left.get_legend().remove()
     right.get_legend().remove()
     handles, labels = right.get_legend_handles_labels()
