@@ -113,3 +113,17 @@ def test_real_cli_process(runs):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "status    finished" in proc.stdout
+
+
+def test_inspect_flags_interrupted_run(runs, tmp_path, capsys):
+    shutil.copytree(runs / "plain", tmp_path / "dead")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    meta = tmp_path / "dead" / "record.zarr" / "zarr.json"
+    doc = json.loads(meta.read_text())
+    doc["attributes"]["pid"] = gone.pid
+    meta.write_text(json.dumps(doc))
+    assert main(["inspect", str(tmp_path / "dead")]) == 0
+    assert "running (its writer process is gone: interrupted" in capsys.readouterr().out
+    assert main(["inspect", str(runs / "plain")]) == 0  # this process wrote it: alive
+    assert "status    running   records 3" in capsys.readouterr().out

@@ -226,3 +226,10 @@ def test_layer_selection_and_bad_layers(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         rec.record(1, {"train_loss": None})  # None metric is "not measured"
+
+
+def test_unwritable_run_dir(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(WcvizError, match="cannot create the run store"):
+        wcviz.Recorder(tiny(), tmp_path / "file" / "run")
+    assert (tmp_path / "file").read_text() == "not a folder"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import warnings
 from typing import Sequence
 
@@ -113,7 +114,7 @@ class Recorder:
         if names != store.layers:
             raise WcvizError(f"cannot resume {run_dir}: the model's tracked layers differ from "
                              f"the stored ones ({len(names)} vs {len(store.layers)} layers)")
-        store.set_attrs(status="running", ended=None)
+        store.set_attrs(status="running", ended=None, pid=os.getpid(), host=socket.gethostname())
         return store
 
     def _load_plan(self) -> None:

@@ -115,6 +115,20 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def writer_alive(attrs: dict) -> bool | None:
+    """Whether the process that last opened a run for writing still runs (None: unknown,
+    e.g. another host). Tells an interrupted run from a live one whose status is "running"."""
+    if attrs.get("host") != socket.gethostname() or not isinstance(attrs.get("pid"), int):
+        return None
+    try:
+        os.kill(attrs["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def read_root_attrs(store: Path) -> dict:
     """The root attributes of a store from its ``zarr.json`` (no array is read).
 
@@ -204,12 +218,18 @@ class RunStore:
             raise WcvizError(f"epoch_chunk must be >= 1, got {epoch_chunk}")
         text = config_json(config)
         root_attrs = _root_attrs(attrs, text, int(epoch_chunk))
-        run_dir.mkdir(parents=True, exist_ok=True)
         tmp = run_dir / f".{STORE_NAME}.{os.getpid()}.creating"
-        shutil.rmtree(tmp, ignore_errors=True)
-        _build_store(tmp, spec, root_attrs)
-        _swap_into_place(tmp, target)
-        _write_text_atomic(run_dir / CONFIG_NAME, json.dumps(json.loads(text), indent=2) + "\n")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            _build_store(tmp, spec, root_attrs)
+            _swap_into_place(tmp, target)
+            _write_text_atomic(run_dir / CONFIG_NAME,
+                               json.dumps(json.loads(text), indent=2) + "\n")
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise WcvizError(f"cannot create the run store in {run_dir}: {err.strerror or err}; "
+                             f"pass a writable directory path") from None
         return cls.open(run_dir)
 
     @classmethod

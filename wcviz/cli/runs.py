@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.store import LAYER_VARS, list_runs, open_run
+from wcviz.store import LAYER_VARS, list_runs, open_run, writer_alive
 
 COLUMNS = ("run", "layer", "epoch", "statistic", "value")
 
@@ -42,7 +42,7 @@ def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
     a = ds.attrs
     n = ds.sizes["epoch"]
     lines = [f"run       {a['run_id']}  ({a['path']})",
-             f"status    {a.get('status')}   records {n}{_epoch_span(ds)}",
+             f"status    {_status(a)}   records {n}{_epoch_span(ds)}",
              f"model     {a.get('model')}   dataset {a.get('dataset')}   seed {a.get('seed')}",
              f"method    {_method(a)}",
              f"created   {a.get('created')}   updated {a.get('updated')}   "
@@ -51,6 +51,13 @@ def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
     lines += _layer_lines(ds, all_layers, max_layers)
     lines += _last_record_lines(ds)
     return "\n".join(lines)
+
+
+def _status(attrs: dict) -> str:
+    status = str(attrs.get("status"))
+    if status == "running" and writer_alive(attrs) is False:
+        return "running (its writer process is gone: interrupted; resume to continue)"
+    return status
 
 
 def _epoch_span(ds) -> str:
