@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 
 from app import data
-from wcviz.style import color_for
+
+#: The run colours of :data:`wcviz.style.PALETTE` (Okabe–Ito), in the order figures use them.
+#: Repeated here because importing wcviz.style loads matplotlib and seaborn (seconds on a busy
+#: machine) before the first chart; tests/test_app.py checks that the two stay equal.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
 #: Fill opacity of the nested percentile bands, widest (min–max) first: inner bands darker.
 BAND_OPACITY = (0.12, 0.2, 0.3, 0.45)
@@ -28,7 +32,7 @@ def run_color(frame: pd.DataFrame) -> alt.Color:
     """
     runs = list(dict.fromkeys(frame["run"])) if len(frame) else []
     return alt.Color("run:N", legend=_RUN_LEGEND,
-                     scale=alt.Scale(domain=runs, range=[color_for(i) for i in range(len(runs))]))
+                     scale=alt.Scale(domain=runs, range=[PALETTE[i % len(PALETTE)] for i in range(len(runs))]))
 
 
 def symlog_constant(wide: pd.DataFrame) -> float:

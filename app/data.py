@@ -472,8 +472,10 @@ def runs_table(scan_: Scan, *, accuracy: bool | str = True) -> pd.DataFrame:
     if accuracy:
         columns += ["epochs", "acc metric", "best acc", "last acc"]
     table = pd.DataFrame(rows, columns=columns)
-    for col in ("model", "dataset", "method", "learnable", "seed"):
-        table[col] = table[col].map(lambda v: "" if v is None else str(v))
+    for col in ("model", "dataset", "method", "learnable", "seed"):  # text, "" where unset
+        table[col] = table[col].map(lambda v: "" if v is None or v != v else str(v))
+    for col in ("a", "b"):  # numbers; NaN where the method has none
+        table[col] = pd.to_numeric(table[col], errors="coerce")
     return table
 
 

@@ -179,6 +179,13 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
     assert set(tidy["quantile"]) == set(QUANTILES)
 
 
+def test_run_colours_are_those_of_the_figures():
+    from app import charts
+    from wcviz import style
+
+    assert charts.PALETTE == style.PALETTE
+
+
 def test_bands_pair_the_quantiles_symmetrically():
     pairs = data.bands()
     cols = list(data.quantile_columns().values())
@@ -221,6 +228,8 @@ def test_runs_table_and_filters(root):
     assert (row["best acc"], row["last acc"], row["epochs"]) == pytest.approx((0.8, 0.8, 4.0))
     assert row["acc metric"] == "val_acc" and row["status"] == "finished"
     assert table.set_index("run").loc["wc", "method"] == "arctan"
+    assert (row["learnable"], row["method"]) == ("", "none") and np.isnan(row["a"])
+    assert table.set_index("run").loc["wc", "learnable"] == "fine"
     assert list(data.filter_table(table, "ARCTAN")["run"]) == ["live", "sweep/recorded", "wc"]
     assert list(data.filter_table(table, status=["failed"])["run"]) == ["crashed"]
     assert list(data.filter_table(table, "", method=["none"], status=["finished"])["run"]) == ["baseline"]
