@@ -136,6 +136,9 @@ def test_sweep_bad_grid(tmp_path, capsys):
     assert main(["sweep", "--preset", "digits-cnn", "--grid", "a=1:0.5:0.1",
                  "--runs", str(tmp_path)]) == 2
     assert "stop >= start" in _err(capsys)
+    assert main(["sweep", "--preset", "digits-cnn", "--method", "baseline", "--grid",
+                 "a=0.5,0.6", "--runs", str(tmp_path)]) == 2
+    assert "has no a, b to sweep" in _err(capsys)
 
 
 def test_demo_short(tmp_path, capsys):

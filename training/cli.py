@@ -22,10 +22,11 @@ from wcviz.errors import WcvizError
 # ----------------------------------------------------------------------------- shared helpers
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
+def _config_args(p: argparse.ArgumentParser, method: str) -> None:
     """Options that set RunConfig fields (shared by train and sweep)."""
-    p.add_argument("--method", default="baseline",
-                   help="paper row: baseline, wc, wc-learnable, pp, wn, arsinh, erf")
+    p.add_argument("--method", default=method,
+                   help=f"paper row: baseline, wc, wc-learnable, pp, wn, arsinh, erf "
+                        f"(default {method})")
     p.add_argument("--epochs", type=int, help="override the preset's epochs")
     p.add_argument("--lr", type=float, help="override the initial learning rate")
     p.add_argument("--batch-size", type=int, help="global batch size (split over --nproc)")
@@ -92,7 +93,7 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
                                 "--method wc --seed 0")
     p.add_argument("--preset", help="experiment name (see --list-presets)")
     p.add_argument("--list-presets", action="store_true", help="print the preset table and exit")
-    _config_args(p)
+    _config_args(p, "baseline")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--a", type=float, help="compander a (WC: Table I's by default)")
     p.add_argument("--b", type=float, help="compander b")
@@ -228,7 +229,7 @@ def _sweep_parser(prog: str) -> argparse.ArgumentParser:
                                 "cifar10-resnet18 --method wc --grid a=0.5:1.0:0.1 "
                                 "b=0.5:1.0:0.1 --seeds 1")
     p.add_argument("--preset", required=True)
-    _config_args(p)
+    _config_args(p, "wc")
     p.add_argument("--grid", nargs="+", default=[], metavar="NAME=SPEC",
                    help="a=0.5:1.0:0.1 (inclusive range) or lr=0.1,0.05 (list)")
     p.add_argument("--seeds", default="1", help="N (seeds 0..N-1) or a list 0,3,7")
@@ -250,8 +251,13 @@ def sweep_plan(args) -> list[dict]:
     """One entry per run: its config, run id, run dir and state."""
     from training.presets import check_config, resolve, run_name
 
+    from training.presets import METHODS
+
     grid = parse_grid(args.grid)
     seeds = _seeds(args.seeds)
+    if {"a", "b"} & set(grid) and METHODS.get(args.method, {}).get("ab") is None:
+        raise WcvizError(f"method {args.method!r} has no a, b to sweep; use --method wc (or "
+                         "wc-learnable, arsinh, erf)")
     base = _overrides(args)
     names = list(grid)
     plan, root = [], Path(args.runs)
@@ -262,10 +268,15 @@ def sweep_plan(args) -> list[dict]:
                                                         "progress": False})
             check_config(cfg)
             extra = "".join(f"_{n}{v}" for n, v in point.items() if n not in ("a", "b", "seed"))
-            name = run_name(cfg) + extra
+            stem, seed_part = run_name(cfg).rsplit("_s", 1)
+            name = f"{stem}{extra}_s{seed_part}"  # the seed stays last
             sets = [f"{k}={_fmt(v)}" for k, v in {**base, **point}.items()]
             plan.append(dict(run_id=name, run_dir=root / name, cfg=cfg, seed=seed, sets=sets,
                              state=run_state(root / name, cfg.recipe())))
+    names = [p["run_id"] for p in plan]
+    if len(set(names)) != len(names):
+        raise WcvizError("the grid gives several runs the same name; sweep fields that "
+                         "differ between runs")
     return plan
 
 
