@@ -230,11 +230,16 @@ class RunStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise WcvizError(f"cannot create the run store in {run_dir}: {err.strerror or err}; "
                              f"pass a writable directory path") from None
-        return cls.open(run_dir)
+        return cls.open(run_dir, repair=False)
 
     @classmethod
-    def open(cls, run_dir) -> "RunStore":
-        """Reopen an existing store for appending (resume), repairing an interrupted grow."""
+    def open(cls, run_dir, repair: bool = True) -> "RunStore":
+        """Reopen an existing store for appending (resume).
+
+        With ``repair`` (default), finishes a grow a killed writer left half done and blanks
+        the uncommitted row it may have left, so the raw store again holds NaN beyond
+        ``n_committed``.
+        """
         import zarr
 
         path = store_path(run_dir)
@@ -246,7 +251,8 @@ class RunStore:
             raise
         except Exception as err:  # zarr/json errors of a damaged store
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
-        store._repair()
+        if repair:
+            store._repair()
         return store
 
     # ---- appending
@@ -347,7 +353,7 @@ class RunStore:
         if len(lengths) > 1:
             self._grow(max(lengths))
         k = self.n_committed
-        if k < self.capacity and not math.isnan(float(self._arrays["epoch"][k])):
+        if k < self.capacity:  # data rows are written before the epoch: blank them all
             self._write_rows(k, {name: np.nan for name in self._epoch_vars})
 
     # ---- status
