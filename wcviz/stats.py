@@ -9,17 +9,21 @@ Definitions (the run store's variables are these, per layer and record):
 
 * **quantiles**: exactly ``numpy.quantile(w, q)`` with its default ``linear`` method, at
   :data:`QUANTILES` (TensorBoard's basis points) or any list. The two order statistics around
-  each quantile are found by *selection*, never by a full sort (``numpy.partition`` on CPU
-  tensors, which share memory with numpy; ``torch.kthvalue`` on other devices), so tensors
-  above 2^24 elements (where ``torch.quantile`` refuses) work too. A NaN weight makes every
-  quantile NaN, as in numpy.
+  each quantile are found by *selection*, never by a full sort: one pass counts the weights
+  per radix bucket (the top 16 bits of the float, 1/128 of an octave whatever the scale),
+  then only the few buckets that hold a wanted rank are ordered (typically well under 1 % of
+  the weights; a bucket of exact zeros is all one value). CPU tensors use numpy on their own
+  memory, other devices torch ops on the device. Tensors above 2^24 elements (where older
+  ``torch.quantile`` refuses) work too. A NaN weight makes every quantile NaN, as in numpy.
 * **near-zero fraction**: the fraction of weights with ``|w| < t`` (strict; exact zeros count),
   over all n weights (a NaN weight counts as not near zero). ``t`` is absolute (label
   ``"abs=0.001"``) or relative to the layer's standard deviation at the first record
   (``"rel=0.1"`` means t = 0.1 × std₀).
 * **histogram**: counts over ``bins`` equal-width bins on the fixed range ``[-R, R]`` chosen
-  at the first record (:func:`histogram_range`); values outside the range are counted in the
-  first/last bin, so the counts always sum to the number of non-NaN weights.
+  when the store is created (:func:`histogram_range`: R = 4 × max|w| at epoch 0, capped at
+  the bound aπ/2 of a fixed-scale arctan compander, or a of erf); weight w goes to bin
+  floor((w + R)·bins / 2R) evaluated in float32, and values outside the range are counted in
+  the first/last bin, so the counts always sum to the number of non-NaN weights.
 * **moments**: mean, standard deviation (population, ddof = 0), max |w|, L2 norm ‖w‖₂.
 * **participation ratio** (Σ|w|)² / (n·Σw²): 1 when all weights have the same magnitude,
   about 1/n when one weight dominates ("weight democracy"); NaN for an all-zero tensor.
