@@ -398,6 +398,10 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
     df = df.assign(learnable=df["learnable"].fillna(""), a=df["a"].fillna(-1.0), b=df["b"].fillna(-1.0))
     rows = [_group_row(key, group) for key, group in df.groupby(GROUP_KEYS, sort=False, dropna=False)]
     table = pd.DataFrame(rows)
+    # The paper's row order: per dataset and model, the baseline first, then the methods.
+    rank = table["method"].map({m: i for i, m in enumerate(METHOD_NAMES)}).fillna(len(METHOD_NAMES))
+    table = (table.assign(_rank=rank).sort_values(["dataset", "model", "_rank", "learnable", "a", "b"],
+                                                 kind="stable").drop(columns="_rank").reset_index(drop=True))
     table[["a", "b"]] = table[["a", "b"]].where(table[["a", "b"]] >= 0)
     return _add_baseline_delta(table)
 
@@ -465,10 +469,11 @@ def _row_name(row) -> str:
     model = MODEL_NAMES.get(str(row["model"]), str(row["model"]))
     if row["method"] == "none":
         return model
-    name = f"{model} + {row['method_label']}"
+    method = METHOD_NAMES.get(str(row["method"]), str(row["method"]))
+    details = [f"learnable {row['learnable']}, init"] if row["learnable"] else []
     if np.isfinite(row["a"]) and np.isfinite(row["b"]):
-        name += f" (a={row['a']:g}, b={row['b']:g})"
-    return name
+        details.append(f"a={row['a']:g}, b={row['b']:g}")
+    return f"{model} + {method}" + (f" ({' '.join(details)})" if details else "")
 
 
 def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], list[list[str]]]:
