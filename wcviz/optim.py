@@ -135,12 +135,18 @@ class _CompandedStep:
             p.grad = grad
             if before is None:
                 continue
-            step = p.detach().clone()  # Δ, in w-space
-            p.copy_(before).add_(dpsi * step)
+            p.copy_(torch.addcmul(before, dpsi, p))  # p holds torch's step Δ (in w-space)
             if self.decoupled and group["wcviz_decay"]:
                 self._decoupled_decay(group, p, before, dpsi)
+        self._project_scales()
+
+    def _project_scales(self) -> None:
+        """a, b ← max(a, min_scale): one foreach call per floor value (one kernel on a GPU)."""
+        by_floor: dict[float, list[Tensor]] = {}
         for p, floor in self._min_scale.items():
-            p.clamp_(min=floor)
+            by_floor.setdefault(floor, []).append(p)
+        for floor, params in by_floor.items():
+            torch._foreach_clamp_min_(params, floor)
 
     def _decoupled_decay(self, group: dict, p: Tensor, before: Tensor, dpsi: Tensor) -> None:
         """AdamW's decay, mapped to v: v −= lr·λ·Ψ(v)·Ψ′(v) (fixed) or lr·λ·v (learnable).
@@ -154,9 +160,8 @@ class _CompandedStep:
 
 def _safe_divide(grad: Tensor, dpsi: Tensor) -> Tensor:
     """grad / Ψ′, with 0 where Ψ′ is zero or subnormal (see the module docstring)."""
-    ok = dpsi >= torch.finfo(dpsi.dtype).tiny
-    return torch.where(ok, grad / torch.where(ok, dpsi, torch.ones_like(dpsi)),
-                       torch.zeros_like(grad))
+    # The inf/NaN of grad / 0 are computed but never selected (no autograd runs through here).
+    return torch.where(dpsi >= torch.finfo(dpsi.dtype).tiny, grad / dpsi, 0.0)
 
 
 class SGD(_CompandedStep, torch.optim.SGD):
