@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -86,10 +87,12 @@ def _config_lines(text) -> list[str]:
         config = json.loads(text or "{}")
     except ValueError:
         return [f"config    (unreadable) {text!r}"]
-    if not config:
-        return ["config    {}"]
-    body = json.dumps(config, indent=2, sort_keys=True).splitlines()
-    return ["config"] + ["  " + line for line in body]
+    if not isinstance(config, dict) or not config:
+        return [f"config    {json.dumps(config)}"]
+    pairs = [f"{key}={json.dumps(value)}" for key, value in sorted(config.items())]
+    body = textwrap.wrap("  ".join(pairs), width=92, break_long_words=False,
+                         break_on_hyphens=False)
+    return [("config    " if i == 0 else "          ") + line for i, line in enumerate(body)]
 
 
 def _layer_lines(ds, all_layers: bool, max_layers: int) -> list[str]:
@@ -115,7 +118,8 @@ def _last_record_lines(ds) -> list[str]:
     lines = [f"last      epoch {float(last.epoch):g}, step {int(last.step)}"]
     metrics = [(name, float(last[name])) for name in _metric_names(ds)]
     shown = [f"{name} {value:.4g}" for name, value in metrics if not math.isnan(value)]
-    lines.append("  metrics " + ("  ".join(shown) if shown else "(none)"))
+    wrapped = textwrap.wrap("  ".join(shown), width=90, break_long_words=False) or ["(none)"]
+    lines += [("  metrics " if i == 0 else "          ") + line for i, line in enumerate(wrapped)]
     first = last.isel(layer=0)
     q = first.weight_quantile.values
     lines.append(f"  {first.layer.item()}: median {q[len(q) // 2]:.4g}  range [{q[0]:.4g}, "
