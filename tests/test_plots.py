@@ -292,6 +292,8 @@ def test_write_paper_figures(runs, tmp_path):
     only_base = plots.write_paper_figures([paths["base"]], tmp_path / "b", formats=("svg",), layer="fc")
     assert sorted(p.name for p in only_base) == sorted(
         [f"bands_{runs['base'].attrs['run_id']}_fc.svg", "metrics.svg", "near_zero.svg"])
+    seeds = plots.write_paper_figures(paths["seeds"], tmp_path / "s", formats=("svg",))
+    assert "seeds_test_acc.svg" in {p.name for p in seeds}
 
 
 def test_recorder_run_bands(tmp_path):

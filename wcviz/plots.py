@@ -621,7 +621,8 @@ def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = N
     _apply_yscale(ax, yscale, default_linthresh(runs, layer))
     ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL,
            title=f"{an.run_label(runs[0])}, layer {layer}: mean of {len(runs)} seeds")
-    ax.legend(loc="upper left")
+    handles = band_handles(color)[:-1] + ax.get_legend_handles_labels()[0]
+    _outside_legend(ax, handles)
     return fig
 
 
@@ -651,8 +652,9 @@ def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
         ax.plot(x, mean, color=color, label=f"{an.run_label(group[0])} (n={len(group)})", gid=f"mean:{key}")
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
     unit = "accuracy (%)" if pct else ("loss (nats)" if metric.endswith("_loss") else metric)
-    ax.set(xlabel=EPOCH_LABEL, ylabel=f"{metric.split('_')[0]} {unit}", title=f"{metric}: mean ± std over seeds")
-    ax.legend(loc="best")
+    ax.set(xlabel=EPOCH_LABEL, ylabel=f"{metric.split('_')[0]} {unit}",
+           title=f"{metric.split('_')[0]} {unit.split(' ')[0]}: mean ± std over seeds")
+    _outside_legend(ax)
     return fig
 
 
@@ -699,7 +701,8 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
     ±``zoom``), ``layers_bands`` (baseline beside WC for every layer, or for
     :data:`GRID_MAX_LAYERS` spread over depth in deeper networks). Otherwise one
     ``bands_<run>_<layer>`` per run. Always ``near_zero`` (over epochs and by layer) and
-    ``metrics`` (loss/accuracy); ``ab_<run>`` for each run with learnable a, b.
+    ``metrics`` (loss/accuracy); ``ab_<run>`` for each run with learnable a, b;
+    ``seeds_test_acc`` (mean ± std over seeds) when a configuration has several seeds.
 
     Args:
         runs: run directories or Datasets.
@@ -738,4 +741,6 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
         if an.is_learnable(ds):
             emit(ab_trajectories(ds), f"ab_{ds.attrs.get('run_id', 'run')}")
     emit(metrics_curves(runs), "metrics")
+    if any(len(group) > 1 for group in an.iter_groups(runs).values()):
+        emit(seed_metric(runs, "test_acc"), "seeds_test_acc")
     return written
