@@ -319,3 +319,24 @@ def test_recorder_run_bands(tmp_path):
     assert_bands_match(fig.axes[0], ds, layer)
     files = plots.write_paper_figures([tmp_path / "rec"], tmp_path / "figs", formats=("svg",))
     assert {p.name for p in files} >= {f"bands_{ds.attrs['run_id']}_{layer}.svg", "near_zero.svg"}
+
+
+def test_erf_bound_is_a(tmp_path):
+    path = fx.write_run(tmp_path / "erf", method="erf", a=0.8, b=0.5, n_epochs=3,
+                        scales=lambda e: fx.INIT_SCALE, near_zero=lambda e: fx._nz(fx.INIT_NZ))
+    fig = plots.band_plot(path, "conv1")
+    ax = fig.axes[0]
+    assert max(ln.get_ydata().max() for ln in lines(ax, "bound")) == pytest.approx(0.8)
+    assert "a = 0.8" in [t.get_text() for t in ax.texts]
+    assert "±a (bound on |w|)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_run_without_records_is_a_clear_error(tmp_path):
+    from wcviz.store import RunStore
+
+    RunStore.create(tmp_path / "empty", layers=list(fx.LAYERS), layer_kinds=list(fx.KINDS),
+                    layer_numel=list(fx.NUMEL), bin_edges=fx._bin_edges(), thresholds=fx.THRESHOLDS)
+    with pytest.raises(WcvizError, match="has no records yet"):
+        plots.band_plot(tmp_path / "empty")
+    with pytest.raises(WcvizError, match="has no records yet"):
+        plots.near_zero_over_epochs([tmp_path / "empty"])

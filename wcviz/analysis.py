@@ -138,12 +138,25 @@ def check_layer(ds: xr.Dataset, layer: str | None) -> str:
     names = layer_names(ds)
     if not names:
         raise WcvizError(f"run {_attr(ds, 'run_id', '?')} records no layers")
+    require_records(ds)
     if layer is None:
         return names[0]
     if layer not in names:
         raise WcvizError(f"no layer {layer!r} in run {_attr(ds, 'run_id', '?')}; "
                          f"its layers are: {', '.join(names)}")
     return layer
+
+
+def require_records(ds: xr.Dataset) -> None:
+    """Raise a WcvizError when the run has no committed record yet (nothing to draw)."""
+    if ds.sizes.get("epoch", 0) == 0:
+        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} has no records yet; "
+                         "wait for its first record (epoch 0 is written before training)")
+
+
+def bound_symbol(ds: xr.Dataset) -> str:
+    """How the run's bound on |w| is written: "aπ/2" (arctan), "a" (erf), "" (unbounded)."""
+    return {"arctan": "aπ/2", "erf": "a"}.get(method_of(ds), "")
 
 
 def thresholds(ds: xr.Dataset) -> list[str]:
@@ -167,6 +180,7 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
     Raises:
         WcvizError: when the run has no such threshold (the message lists the ones it has).
     """
+    require_records(ds)
     labels = thresholds(ds)
     kinds = [str(k) for k in ds["threshold_kind"].values]
     values = np.asarray(ds["threshold_value"].values, dtype=float)

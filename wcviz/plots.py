@@ -111,7 +111,7 @@ def draw_bands(ax, ds: xr.Dataset, layer: str, color: str, label: str | None = N
         layer: a recorded layer name.
         color: the run's colour; bands are this colour at :data:`BAND_ALPHA` each.
         label: legend text for the run (put on the median line).
-        show_bound: draw the method's bound ±aπ/2 per epoch as a dashed line.
+        show_bound: draw the method's bound (±aπ/2 for WC, ±a for erf) per epoch, dashed.
     """
     x = an.epochs(ds)
     for lo, hi in band_pairs():
@@ -127,14 +127,15 @@ def draw_bands(ax, ds: xr.Dataset, layer: str, color: str, label: str | None = N
     if show_bound and np.isfinite(bound).any():
         for sign in (1, -1):
             ax.plot(x, sign * bound, color=color, linestyle=(0, (4, 2)), linewidth=0.8,
-                    gid="bound", label="±aπ/2 (WC bound)" if sign == 1 and label is None else None)
+                    gid="bound", label="±bound on |w|" if sign == 1 and label is None else None)
         # Name the line where it ends; annotate() skips it when a zoom hides the bound.
-        ax.annotate(f"aπ/2 = {bound[-1]:.3g}", (x[-1], bound[-1]), xytext=(-2, 2),
+        ax.annotate(f"{an.bound_symbol(ds) or 'bound'} = {bound[-1]:.3g}", (x[-1], bound[-1]), xytext=(-2, 2),
                     textcoords="offset points", ha="right", va="bottom", fontsize=6, color=color)
 
 
-def band_handles(color: str = "0.35", bound: bool = False) -> list:
-    """Legend entries explaining the band levels (and the ±aπ/2 line) in ``color``."""
+def band_handles(color: str = "0.35", bound: str | None = None) -> list:
+    """Legend entries explaining the band levels in ``color``, and the bound line when
+    ``bound`` names it (e.g. "aπ/2")."""
     from matplotlib.patches import Patch
 
     handles = []
@@ -144,7 +145,7 @@ def band_handles(color: str = "0.35", bound: bool = False) -> list:
     handles.append(plt.Line2D([], [], color=color, linewidth=1.0, label="median"))
     if bound:
         handles.append(plt.Line2D([], [], color=color, linestyle=(0, (4, 2)), linewidth=0.8,
-                                  label="±aπ/2 (WC bound)"))
+                                  label=f"±{bound} (bound on |w|)"))
     return handles
 
 
@@ -155,8 +156,12 @@ def _outside_legend(ax, handles=None) -> None:
               handlelength=1.4)
 
 
-def _has_bound(ds: xr.Dataset, layer: str) -> bool:
-    return bool(np.isfinite(an.bound_over_epochs(ds, layer)).any())
+def _bound_name(runs: Sequence[xr.Dataset], layer: str) -> str | None:
+    """The bound's symbol ("aπ/2") if any of the runs has a finite bound on ``layer``."""
+    for ds in runs:
+        if np.isfinite(an.bound_over_epochs(ds, layer)).any():
+            return an.bound_symbol(ds) or "bound"
+    return None
 
 
 @style.styled
@@ -192,7 +197,7 @@ def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
     ax.set_ylabel(WEIGHT_LABEL)
     ax.set_title(title if title is not None else f"{an.run_label(ds)} — {layer}")
     if legend:
-        _outside_legend(ax, band_handles(color, _has_bound(ds, layer)))
+        _outside_legend(ax, band_handles(color, _bound_name([ds], layer)))
     return fig
 
 
@@ -227,7 +232,7 @@ def band_panels(runs, layer: str | None = None, *, yscale: str = "linear",
             ax.set_ylabel("")
     if ylim is not None:
         axes[0][0].set_ylim(*ylim)
-    fig.legend(handles=band_handles(bound=any(_has_bound(ds, layer) for ds in runs)),
+    fig.legend(handles=band_handles(bound=_bound_name(runs, layer)),
                loc="outside right center", handlelength=1.4)
     fig.suptitle(f"Weight distribution over epochs, layer {layer}"
                  + (f" (zoom to ±{max(map(abs, ylim)):.3g})" if ylim else ""), fontsize=9)
