@@ -343,3 +343,16 @@ def test_compile_matches_eager_outputs_and_gradients():
     for (name, p), q in zip(eager.named_parameters(), compiled_net.parameters()):
         assert q.grad is not None, name
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("learnable", ["fine", "coarse"])
+def test_scales_replaced_by_assigning_load_are_used(learnable):
+    net, _ = _companded("arctan", {}, learnable, a=0.5, b=1.0)
+    state = {k: (v + 0.25 if k.endswith(".a") else v.clone())
+             for k, v in net.state_dict().items()}
+    net.load_state_dict(state, assign=True)  # new Parameter objects, not copies into the old
+    for name in LAYERS:
+        assert compander_of(getattr(net, name)).scalar_params()["a"] == 0.75
+    opt = build_optimizer(net, "sgd", 0.1)
+    a_params = [p for n, p in net.named_parameters() if n.endswith(".a")]
+    assert all(any(p is q for g in opt.param_groups for q in g["params"]) for p in a_params)

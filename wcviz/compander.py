@@ -43,48 +43,46 @@ LEARNABLE = (None, "fine", "coarse")
 CLIP_MARGIN = 0.999
 
 
-class ScalePair(nn.Module):
-    """Learnable a and b (0-dim parameters), initialised from floats."""
-
-    def __init__(self, a: float, b: float, like: Tensor | None = None):
-        super().__init__()
-        # Same dtype/device as the layer's weight, so a float64 model gets float64 scales.
-        kw = {} if like is None else {"dtype": like.dtype, "device": like.device}
-        self.a = nn.Parameter(torch.tensor(float(a), **kw))
-        self.b = nn.Parameter(torch.tensor(float(b), **kw))
-
-
 class Compander(nn.Module):
     """The parametrization w = Ψ(v) of one layer's weight for a pointwise method.
 
     Args:
         method: a key of :data:`wcviz.psi.METHODS`.
-        params: the method's fixed parameters (``a``, ``b`` or ``alpha``).
-        scales: learnable (a, b); registered here unless ``shared``.
-        shared: True for "coarse" layers after the first: ``scales`` is registered elsewhere.
-        min_scale: lower clamp of learnable a, b in the forward pass.
+        params: the method's parameters (``a``, ``b`` or ``alpha``); for learnable scales,
+            the initial a and b.
+        learnable: None, "fine" or "coarse". Learnable a, b are registered here as 0-dim
+            parameters ``a`` and ``b``, unless ``owner`` is given.
+        owner: for "coarse" layers after the first, the first layer's Compander, whose a, b
+            this one reads at every call (kept as a plain attribute, so not registered twice).
+        min_scale: floor of learnable a, b in the forward pass (gradient passes through).
+        like: the layer's weight, whose dtype and device the learnable a, b take.
     """
 
-    def __init__(self, method: str, params: dict, scales: ScalePair | None = None,
-                 shared: bool = False, learnable: str | None = None, min_scale: float = 1e-3):
+    def __init__(self, method: str, params: dict, learnable: str | None = None,
+                 owner: Compander | None = None, min_scale: float = 1e-3,
+                 like: Tensor | None = None):
         super().__init__()
         self.method = get_method(method)
         self.fixed = {k: float(v) for k, v in params.items()}
         self.min_scale = float(min_scale)
-        self.learnable = learnable if scales is not None else None
-        # Plain attribute, not a submodule: registration (or not) happens just below.
-        # deepcopy keeps the sharing, since its memo maps the one pair to one copy.
-        object.__setattr__(self, "_scales", scales)
-        if scales is not None and not shared:
-            self.a = scales.a
-            self.b = scales.b
+        self.learnable = learnable
+        # Plain attribute, not a submodule. deepcopy maps it to the owner's copy (its memo).
+        object.__setattr__(self, "_owner", owner)
+        if learnable is not None and owner is None:
+            kw = {} if like is None else {"dtype": like.dtype, "device": like.device}
+            self.a = nn.Parameter(torch.tensor(self.fixed["a"], **kw))
+            self.b = nn.Parameter(torch.tensor(self.fixed["b"], **kw))
 
     def _scale_pair(self):
-        scales = self._scales
-        return None if scales is None else (scales.a, scales.b)
+        if self.learnable is None:
+            return None
+        # Looked up on every call, so parameters replaced by load_state_dict(assign=True) or
+        # a dtype conversion are the ones used.
+        holder = self if self._owner is None else self._owner
+        return holder.a, holder.b
 
     def params(self) -> dict:
-        """The method's current parameters (learnable a, b clamped to ``min_scale``)."""
+        """The method's current parameters (learnable a, b floored at ``min_scale``)."""
         pair = self._scale_pair()
         if pair is None:
             return self.fixed
@@ -231,7 +229,8 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
         learnable: None (fixed), "fine" (a, b per layer) or "coarse" (one a, b for the network).
         include, exclude: glob pattern(s) on module names selecting the layers.
         clip: move initial weights outside Ψ's range inside it (reported) instead of failing.
-        min_scale: learnable a, b are clamped to at least this in the forward pass.
+        min_scale: floor of learnable a, b in the forward pass; build_optimizer projects
+            the stored values onto it after each step.
 
     Returns:
         ``model`` itself, with ``model.wcviz_compand`` describing what was done.
@@ -254,7 +253,7 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
                              "compand a plain model")
         if method != "weightnorm":
             _check_range(name, module.weight, method, params, clip)
-    coarse = ScalePair(a, b, layers[0][1].weight) if learnable == "coarse" else None
+    owner = None  # the first layer's Compander, holding a coarse a, b
     clipped = {}
     for name, module in layers:
         if method == "weightnorm":
@@ -264,12 +263,10 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
         fraction = _clip_into_range(name, module.weight.data, bound, method) if clip else 0.0
         if fraction:
             clipped[name] = fraction
-        scales = coarse if coarse is not None else (
-            ScalePair(a, b, module.weight) if learnable == "fine" else None)
-        shared = coarse is not None and name != layers[0][0]
-        parametrize.register_parametrization(
-            module, "weight",
-            Compander(method, params, scales, shared, learnable, min_scale))
+        comp = Compander(method, params, learnable, owner, min_scale, like=module.weight)
+        parametrize.register_parametrization(module, "weight", comp)
+        if learnable == "coarse" and owner is None:
+            owner = comp
     report = CompandReport(method, params, learnable, [n for n, _ in layers], clipped)
     object.__setattr__(model, "wcviz_compand", report)
     return model
