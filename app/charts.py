@@ -61,7 +61,7 @@ def _tooltip(columns: dict[float, str]) -> list[alt.Tooltip]:
 
 
 def band_layers(color: alt.Color, yscale: str = "linear", y_range=None, constant: float = 1e-3,
-                bands_shown: int | None = None) -> list[alt.Chart]:
+                overlaid: bool = False) -> list[alt.Chart]:
     """The layers of one band panel (areas, median, hover points) on a shared wide frame.
 
     Args:
@@ -69,27 +69,42 @@ def band_layers(color: alt.Color, yscale: str = "linear", y_range=None, constant
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None for the data's range.
         constant: the symlog scale's linear half-width.
-        bands_shown: draw only the innermost this many bands (small multiples use fewer).
+        overlaid: several runs share the axis: four nested fills per run would merge into one
+            blot, so draw the ±1σ band filled and min/max as dashed lines instead.
     """
-    cols = data.quantile_columns()
     x = _EPOCH
     y_scale = _y_scale(yscale, constant, y_range)
-    chosen = list(zip(data.bands(), BAND_OPACITY))
-    if bands_shown is not None:
-        chosen = chosen[len(chosen) - bands_shown:]
     base = alt.Chart()
-    areas = [base.mark_area(opacity=op, clip=True).encode(
-        x=x, y=alt.Y(f"{lo}:Q", scale=y_scale, title="weight"), y2=alt.Y2(f"{hi}:Q"), color=color)
-        for (_, lo, hi), op in chosen]
-    median = base.mark_line(strokeWidth=1.5, clip=True).encode(
-        x=x, y=alt.Y(f"{data.median_column()}:Q", scale=y_scale), color=color)
+
+    def y(col: str, **kw) -> alt.Y:
+        return alt.Y(f"{col}:Q", scale=y_scale, title="weight", **kw)
+
+    all_bands = data.bands()
+    if overlaid:
+        (_, lo_min, hi_max), (_, lo, hi) = all_bands[0], all_bands[2]
+        areas = [base.mark_area(opacity=0.25, clip=True).encode(x=x, y=y(lo), y2=alt.Y2(f"{hi}:Q"),
+                                                                color=color)]
+        areas += [base.mark_line(strokeWidth=0.8, strokeDash=[4, 3], clip=True).encode(
+            x=x, y=y(col), color=color) for col in (lo_min, hi_max)]
+    else:
+        areas = [base.mark_area(opacity=op, clip=True).encode(x=x, y=y(lo), y2=alt.Y2(f"{hi}:Q"),
+                                                              color=color)
+                 for (_, lo, hi), op in zip(all_bands, BAND_OPACITY)]
+    median = base.mark_line(strokeWidth=1.5, clip=True).encode(x=x, y=y(data.median_column()),
+                                                               color=color)
     hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
                                 clear="pointerout")
     points = base.mark_point(filled=True, size=30, clip=True).encode(
-        x=x, y=alt.Y(f"{data.median_column()}:Q", scale=y_scale), color=color,
+        x=x, y=y(data.median_column()), color=color,
         opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
-        tooltip=_tooltip(cols)).add_params(hover)
+        tooltip=_tooltip(data.quantile_columns())).add_params(hover)
     return [*areas, median, points]
+
+
+def _plot_area_sized(chart):
+    # Streamlit gives single-view charts autosize "fit": width/height would then include the
+    # legend and axes, and a long legend squeezes the plot. "pad" keeps them the plot's size.
+    return chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))
 
 
 def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linear",
@@ -106,50 +121,53 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
     """
     constant = symlog_constant(wide)
     runs = list(dict.fromkeys(wide["run"])) if len(wide) else []
+    overlaid = layout == "overlay" and len(runs) > 1
+    layers = band_layers(run_color(wide), yscale, y_range, constant, overlaid=overlaid)
     # Wheel zoom / drag pan on the epoch axis; bound on the layer so facets share it.
-    layered = alt.layer(*band_layers(run_color(wide), yscale, y_range, constant), data=wide).interactive(bind_y=False)
+    layered = alt.layer(*layers, data=wide).interactive(bind_y=False)
     if layout == "side" and len(runs) > 1:
         ncol = min(len(runs), 3)
         panel_w = max(200, int(width / ncol) - 30)
         return layered.properties(width=panel_w, height=height).facet(
             facet=alt.Facet("run:N", title=None, sort=runs), columns=ncol).resolve_scale(
             x="shared", y="shared")
-    return layered.properties(width=width, height=height)
+    return _plot_area_sized(layered.properties(width=width, height=height))
 
 
 def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int = 5,
                     panel: tuple[int, int] = (150, 90)) -> alt.TopLevelMixin:
-    """Every layer's median and inner bands over epochs, one small panel per layer in model order.
+    """Every layer's median and ±1σ band over epochs, one small panel per layer in model order.
 
-    Each panel has its own y axis: layers differ in weight scale by orders of magnitude.
+    Runs are overlaid in each panel. Each panel has its own y axis: layers differ in weight
+    scale by orders of magnitude.
     """
     constant = symlog_constant(wide)
     order = list(dict.fromkeys(wide.sort_values("depth", kind="stable")["layer"])) if len(wide) else []
-    return alt.layer(*band_layers(run_color(wide), yscale, None, constant, bands_shown=2), data=wide).properties(
-        width=panel[0], height=panel[1]).facet(
+    layers = band_layers(run_color(wide), yscale, None, constant, overlaid=True)
+    return alt.layer(*layers, data=wide).properties(width=panel[0], height=panel[1]).facet(
         facet=alt.Facet("layer:N", title=None, sort=order, header=alt.Header(labelLimit=panel[0])),
         columns=columns).resolve_scale(y="independent")
 
 
 def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 820, height: int = 300) -> alt.Chart:
     """Near-zero fraction over epochs: one line per run (frame: run, epoch, layer, fraction)."""
-    return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
+    return _plot_area_sized(alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
         x=_EPOCH, y=alt.Y("fraction:Q", title="fraction near zero"),
         color=run_color(frame),
         tooltip=["run:N", "layer:N", alt.Tooltip("epoch:Q", format="~g"),
                  alt.Tooltip("fraction:Q", format=".5~g")],
-    ).properties(width=width, height=height).interactive(bind_y=False)
+    ).properties(width=width, height=height).interactive(bind_y=False))
 
 
 def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 820, height: int = 300) -> alt.Chart:
     """Near-zero fraction by layer depth at one epoch (frame: run, depth, layer, fraction)."""
-    return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=30)).encode(
+    return _plot_area_sized(alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=30)).encode(
         x=alt.X("depth:Q", title="layer depth (0 = first layer)", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("fraction:Q", title="fraction near zero"),
         color=run_color(frame),
         tooltip=["run:N", "layer:N", "depth:Q", alt.Tooltip("epoch:Q", format="~g"),
                  alt.Tooltip("fraction:Q", format=".5~g")],
-    ).properties(width=width, height=height)
+    ).properties(width=width, height=height))
 
 
 def compander_chart(frame: pd.DataFrame, *, width: int = 380, height: int = 220) -> alt.TopLevelMixin:

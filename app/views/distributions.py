@@ -6,7 +6,8 @@ from app import charts, data, export, ui
 
 st.title("Distributions")
 st.caption("Shaded: the min–max, 6.68–93.32 %, 15.87–84.13 % and 30.85–69.15 % percentile bands "
-           "(a normal's ±1.5σ, ±1σ, ±0.5σ); line: the median. Mouse wheel zooms the epochs, "
+           "(a normal's ±1.5σ, ±1σ, ±0.5σ); line: the median. Overlaid runs and small multiples "
+           "fill only the 15.87–84.13 % band and dash min and max. Mouse wheel zooms the epochs, "
            "dragging pans, hovering shows exact values.")
 scan = ui.page_scan()
 runs = ui.require_selection(scan)
