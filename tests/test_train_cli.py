@@ -156,7 +156,8 @@ def test_demo_short(tmp_path, capsys):
 def test_sweep_resumes_an_unfinished_run(tmp_path, capsys, monkeypatch):
     from training import loop
 
-    argv = ["sweep", "--preset", "digits-cnn", "--seeds", "1", "--epochs", "2", "--runs",
+    argv = ["sweep", "--preset", "digits-cnn", "--method", "baseline", "--seeds", "1",
+            "--epochs", "2", "--runs",
             str(tmp_path), "--device", "cpu", "--set", "batch_size=128"]
     real = loop.train_one_epoch
 

@@ -178,6 +178,10 @@ def build(cfg: RunConfig, info: ddp.DistInfo = ddp.DistInfo()) -> Parts:
                      val_fraction=cfg.val_fraction, split_seed=cfg.split_seed)
     seed_everything(cfg.seed)  # the same init on every process, for every method
     raw = apply_method(_make_model(cfg, data.num_classes), cfg).to(device)
+    if info.enabled and device.type == "cuda":
+        # Batch statistics over the global batch, as in the single-process run (CUDA only:
+        # SyncBatchNorm has no CPU kernel). Keeps the same parameters, before the optimizer.
+        raw = nn.SyncBatchNorm.convert_sync_batchnorm(raw)
     if cfg.channels_last and device.type == "cuda":
         raw = raw.to(memory_format=torch.channels_last)
     momentum = {"momentum": cfg.momentum, "nesterov": cfg.nesterov} if cfg.optimizer == "sgd" \
@@ -186,8 +190,6 @@ def build(cfg: RunConfig, info: ddp.DistInfo = ddp.DistInfo()) -> Parts:
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(cfg.milestones), cfg.gamma)
     model = raw
     if info.enabled:
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile and device.type == "cuda":
@@ -421,7 +423,6 @@ SUMMARY_ATTRS = ("best_epoch", "best_val_acc", "test_acc_best_val", "test_acc_la
 def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResult:
     cfg, info = parts.cfg, parts.info
     rec = _open_recorder(parts, run_dir, resume, overwrite)
-    # Every rank learns whether rank 0 could open the store before anyone trains.
     with rec if rec is not None else contextlib.nullcontext():
         history, start = _start(parts, rec, run_dir, resume)
         bar = _progress(parts, start)
@@ -466,7 +467,7 @@ def _progress(parts: Parts, start: int):
 
     steps = len(parts.loaders["train"])
     return tqdm(total=parts.cfg.epochs * steps, initial=(start - 1) * steps, unit="step",
-                desc=Path(parts.cfg.preset).name + ":" + parts.cfg.method, leave=False,
+                desc=f"{parts.cfg.preset}:{parts.cfg.method}", leave=False,
                 dynamic_ncols=True)
 
 
