@@ -163,3 +163,38 @@ def test_tensor_loader_matches_the_dataloader_order_and_recipe():
     # zero padding maps to the normalised value of black, as torchvision's padding does
     black = ((0 - torch.tensor(data.augment.mean)) / torch.tensor(data.augment.std))
     assert torch.isclose(xb[:, :, 0, :], black.view(1, 3, 1)).any()
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
+    """A real `wcviz train` process killed (SIGKILL) mid-run, then resumed."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "killed"
+    run_dir = root / "digits-cnn_wc_a0.5_b0.5_s0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wcviz", "train", "--preset", "digits-cnn", "--method", "wc",
+         "--epochs", "4", "--runs", str(root), "--device", "cpu", "--no-progress",
+         "--set", "batch_size=128"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if read_root_attrs(run_dir / "record.zarr").get("n_committed", 0) >= 2:
+                break  # epochs 0 and 1 are in: kill it somewhere in epoch 2
+        except Exception:  # the store is not there yet
+            pass
+        time.sleep(0.02)
+    proc.kill()
+    assert proc.wait() == -9, "the run ended before it could be killed"
+    cfg = resolve("digits-cnn", "wc", epochs=4, **FAST)
+    loop.run(cfg, run_dir, resume=True)
+    loop.run(cfg, tmp_path / "whole")
+    got, ds = _weights(run_dir)
+    want, _ = _weights(tmp_path / "whole")
+    assert ds.epoch.values.tolist() == [0, 1, 2, 3, 4] and ds.attrs["status"] == "finished"
+    for name in WEIGHT_VARS:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
