@@ -124,28 +124,51 @@ def _run_id(root: Path, info) -> str:
     return str(info.run_id) if rel == "." else rel
 
 
+#: Folder levels searched below the root for runs (as ``wcviz.store.list_runs`` does).
+MAX_DEPTH = 3
+
+
+def _walk(root: Path, folder: Path, depth: int, infos: list, problems: list) -> None:
+    """Collect runs below ``folder``, never entering a directory that resolves outside ``root``."""
+    from wcviz.store import list_runs
+
+    runs, broken = list_runs(folder, max_depth=0)  # only asks: is this folder itself a run?
+    if runs or broken:
+        infos.extend(runs)
+        problems.extend(Problem(str(b.path), str(b.error)) for b in broken)
+        return
+    if depth == 0:
+        return
+    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if not is_inside(root, child):
+            problems.append(Problem(str(child), "resolves outside the runs root; not read"))
+            continue
+        _walk(root, child, depth - 1, infos, problems)
+
+
 def scan(root: Path) -> Scan:
     """List the runs under ``root`` (attributes only: no array is read).
+
+    The walk is ``wcviz.store.list_runs``' (run folders up to :data:`MAX_DEPTH` levels down),
+    one folder at a time, so that a symlink leading out of the root is reported, not followed.
 
     Args:
         root: a directory returned by :func:`runs_root`.
 
     Returns:
-        The healthy runs sorted by run id; stores that fail to open and runs that resolve
+        The healthy runs sorted by run id; stores that fail to open and folders that resolve
         outside ``root`` as :class:`Problem` entries.
     """
-    from wcviz.store import list_runs
-
     root = Path(root).resolve()
-    infos, broken = list_runs(root)
-    runs, problems = [], [Problem(str(b.path), str(b.error)) for b in broken]
+    infos: list = []
+    problems: list[Problem] = []
+    _walk(root, root, MAX_DEPTH, infos, problems)
+    by_path = {}  # a run reached twice (a symlink to it inside the root) is listed once
     for info in infos:
-        if not is_inside(root, info.path):
-            problems.append(Problem(str(info.path), "resolves outside the runs root; not read"))
-            continue
-        runs.append(Run(_run_id(root, info), str(Path(info.path).resolve()), int(info.n_epochs),
-                        str(info.status), _attr_items(dict(info.attrs))))
-    runs.sort(key=lambda r: r.run_id)
+        path = str(Path(info.path).resolve())
+        by_path.setdefault(path, Run(_run_id(root, info), path, int(info.n_epochs),
+                                     str(info.status), _attr_items(dict(info.attrs))))
+    runs = sorted(by_path.values(), key=lambda r: r.run_id)
     problems.sort(key=lambda p: p.path)
     return Scan(root, tuple(runs), tuple(problems))
 

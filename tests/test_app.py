@@ -156,12 +156,20 @@ def test_runs_root_must_exist(tmp_path):
 
 
 def test_runs_outside_the_root_are_not_read(root, tmp_path):
+    outside = tmp_path / "elsewhere" / "record.zarr"
+    outside.mkdir(parents=True)
+    (outside / "zarr.json").write_text("{not json")  # reading it would list a "corrupt" store
     inner = tmp_path / "root"
-    inner.mkdir()
+    (inner / "group").mkdir(parents=True)
     (inner / "link").symlink_to(root / "baseline", target_is_directory=True)
+    (inner / "group" / "deep").symlink_to(outside.parent, target_is_directory=True)
+    write_run(inner / "group" / "own", n_records=1)
+    (inner / "alias").symlink_to(inner / "group" / "own", target_is_directory=True)
     scan = scan_of(inner)
-    assert scan.runs == ()
-    assert [p.error for p in scan.problems] == ["resolves outside the runs root; not read"]
+    assert [r.run_id for r in scan.runs] == ["group/own"]  # its alias inside the root: same run
+    assert [(Path(p.path).name, p.error) for p in scan.problems] == [
+        ("deep", "resolves outside the runs root; not read"),
+        ("link", "resolves outside the runs root; not read")]
 
 
 def test_distributions_frame_holds_the_stored_quantiles(root):
