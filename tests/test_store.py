@@ -379,3 +379,27 @@ def test_append_bad_arguments(tmp_path):
 def test_list_runs_bad_root(tmp_path):
     with pytest.raises(WcvizError, match="not a directory"):
         list_runs(tmp_path / "missing")
+
+
+def test_second_writer_process_is_refused(tmp_path):
+    store = _create(tmp_path / "run")
+    store.append(0, 0, _stats(0))
+
+    def child_tries(path) -> int:
+        pid = os.fork()
+        if pid == 0:
+            code = 3
+            try:
+                RunStore.open(path)
+                code = 1  # opened: wrong
+            except WcvizError as err:
+                code = 0 if "another process" in str(err) else 2
+            finally:
+                os._exit(code)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+    assert child_tries(tmp_path / "run") == 0
+    assert RunStore.open(tmp_path / "run").n_committed == 1  # the same process may reopen it
+    store.finish()  # releases the run
+    assert child_tries(tmp_path / "run") == 1
+    assert open_run(tmp_path / "run").sizes["epoch"] == 1

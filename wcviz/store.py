@@ -219,8 +219,10 @@ class RunStore:
         text = config_json(config)
         root_attrs = _root_attrs(attrs, text, int(epoch_chunk))
         tmp = run_dir / f".{STORE_NAME}.{os.getpid()}.creating"
+        lock = None
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
+            lock = _lock_writer(run_dir)
             shutil.rmtree(tmp, ignore_errors=True)
             _build_store(tmp, spec, root_attrs)
             _swap_into_place(tmp, target)
@@ -228,29 +230,34 @@ class RunStore:
                                json.dumps(json.loads(text), indent=2) + "\n")
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            _unlock_writer(lock)
             raise WcvizError(f"cannot create the run store in {run_dir}: {err.strerror or err}; "
                              f"pass a writable directory path") from None
-        return cls.open(run_dir, repair=False)
+        store = cls.open(run_dir, repair=False, lock=lock)
+        return store
 
     @classmethod
-    def open(cls, run_dir, repair: bool = True) -> "RunStore":
+    def open(cls, run_dir, repair: bool = True, lock=None) -> "RunStore":
         """Reopen an existing store for appending (resume).
 
         With ``repair`` (default), finishes a grow a killed writer left half done and blanks
         the uncommitted row it may have left, so the raw store again holds NaN beyond
-        ``n_committed``.
+        ``n_committed``. A run another process is writing is refused (WcvizError).
         """
         import zarr
 
         path = store_path(run_dir)
         read_root_attrs(path)
+        lock = lock if lock is not None else _lock_writer(path.parent)
         try:
             group = zarr.open_group(path, mode="r+", zarr_format=3)
             store = cls(path.parent, group)
-        except WcvizError:
-            raise
         except Exception as err:  # zarr/json errors of a damaged store
+            _unlock_writer(lock)
+            if isinstance(err, WcvizError):
+                raise
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
+        store._lock = lock
         if repair:
             store._repair()
         return store
@@ -317,9 +324,12 @@ class RunStore:
             if row.shape != shape:
                 raise WcvizError(f"statistic {name!r} has shape {row.shape}, expected {shape}")
             rows[name] = row
-        for name, value in metrics.items():
+        values = {name: _metric_value(name, value) for name, value in metrics.items()}
+        for name in values:
+            self._check_metric_name(name)
+        for name, value in values.items():
             self._ensure_metric(name)
-            rows[name] = np.float64(np.nan if value is None else float(value))
+            rows[name] = value
         for name in self._metric_names():
             rows.setdefault(name, np.float64(np.nan))
         return rows
@@ -328,13 +338,16 @@ class RunStore:
         skip = set(LAYER_VARS) | {"epoch", "step"}
         return [n for n in self._epoch_vars if n not in skip]
 
-    def _ensure_metric(self, name: str) -> None:
+    def _check_metric_name(self, name: str) -> None:
         if name in self._arrays:
             if name in LAYER_VARS or name in ("epoch", "step") or name not in self._epoch_vars:
                 raise WcvizError(f"metric name {name!r} clashes with a store variable")
-            return
-        if not name.isidentifier():
+        elif not name.isidentifier():
             raise WcvizError(f"metric name {name!r} must be an identifier like 'grad_norm'")
+
+    def _ensure_metric(self, name: str) -> None:
+        if name in self._arrays:
+            return
         self._arrays[name] = _create(self._group, name, ("epoch",), (self.capacity,),
                                      self.epoch_chunk, np.float64, np.nan, data=None)
         self._epoch_vars.append(name)
@@ -368,10 +381,71 @@ class RunStore:
         if status not in STATUSES:
             raise WcvizError(f"status must be one of {STATUSES}, got {status!r}")
         self.set_attrs(status=status, ended=_now())
+        self.release()
+
+    def release(self) -> None:
+        """Let other processes write this run (done by :meth:`finish` and at process end)."""
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            _unlock_writer(lock)
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
     @property
     def attrs(self) -> dict:
         return dict(self._group.attrs)
+
+
+def _metric_value(name: str, value) -> np.float64:
+    if value is None:
+        return np.float64(np.nan)
+    try:
+        return np.float64(float(value))
+    except (TypeError, ValueError):
+        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
+
+
+#: Writer locks this process holds: (pid, run dir) -> [open lock file, number of users].
+_LOCKS: dict[tuple[int, str], list] = {}
+
+
+def _lock_writer(run_dir: Path):
+    """Hold ``run_dir/.writer.lock`` so that a second *process* cannot write the same run.
+
+    An exclusive ``flock``, shared by every RunStore of this process on the run (counted),
+    released by the OS when the process ends, killed or not. Returns the key to release.
+    """
+    key = (os.getpid(), str(Path(run_dir).resolve()))
+    if key in _LOCKS:  # keyed by pid: a forked child does not inherit its parent's claim
+        _LOCKS[key][1] += 1
+        return key
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no protection
+        return None
+    handle = open(Path(run_dir) / ".writer.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise WcvizError(f"run {run_dir} is being written by another process; wait for it "
+                         f"to end (or stop it) before resuming or replacing the run") from None
+    _LOCKS[key] = [handle, 1]
+    return key
+
+
+def _unlock_writer(key) -> None:
+    entry = _LOCKS.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        entry[0].close()
+        del _LOCKS[key]
 
 
 # ---------------------------------------------------------------- building a new store
