@@ -6,9 +6,12 @@ The rules (arXiv 2306.16993 Sec. III, and Powerpropagation's modified optimizer)
   v. For SGD, v's gradient gains λ·Ψ(v)·Ψ′(v), the gradient of the penalty λ/2·‖Ψ(v)‖².
 * **Learnable a, b**: weight decay on v only (v's gradient gains λ·v); a and b are never decayed.
 * **Adaptive optimizers** (Adam, AdamW) on a companded v take the *modified step*: the
-  optimizer runs in w-space (its moments see ∂L/∂w, its decoupled decay shrinks w or v as
-  above) and the resulting step Δ is applied as v ← v + Ψ′(v)·Δ. Without this, Adam's
-  normalisation would cancel the factor Ψ′(v) that the method is about.
+  optimizer runs in w-space (its moments see ∂L/∂w) and the resulting step Δ is applied as
+  v ← v + Ψ′(v)·Δ. Without this, Adam's normalisation would cancel the factor Ψ′(v) that the
+  method is about. The decay follows the rules above in each optimizer's own way: Adam's L2
+  penalty joins the gradient before it is turned into ∂/∂w (so its moments see
+  ∂(L + λ/2·‖w‖²)/∂w, or ∂(L + λ/2·‖v‖²)/∂w for learnable a, b); AdamW's decoupled shrink
+  is −lr·λ·w, mapped to v as −lr·λ·Ψ(v)·Ψ′(v) (fixed), or −lr·λ·v (learnable).
 * Every other parameter is stepped by torch's own SGD/Adam/AdamW unchanged, so a
   network without companded layers trains exactly as with ``torch.optim``.
 * Learnable a, b are projected back onto ``[min_scale, ∞)`` after every step (see
