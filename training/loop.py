@@ -199,6 +199,14 @@ def build(cfg: RunConfig, info: ddp.DistInfo = ddp.DistInfo()) -> Parts:
                  _loaders(cfg, data, info, device), amp)
 
 
+def _to_device(parts: Parts, x: torch.Tensor) -> torch.Tensor:
+    """A batch on the run's device, channels_last when the model is (no-op if it already is)."""
+    x = x.to(parts.device, non_blocking=True)
+    if parts.device.type == "cuda" and parts.cfg.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def _autocast(parts: Parts):
     if parts.amp_dtype is None:
         return contextlib.nullcontext()
@@ -236,7 +244,7 @@ def train_one_epoch(parts: Parts, epoch: int, on_step=None, bar=None) -> dict:
     check_every = 1 if dev.type == "cpu" else NONFINITE_CHECK_EVERY
     n_steps, start = len(loader), time.perf_counter()
     for step, (x, y) in enumerate(loader, 1):
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        x, y = _to_device(parts, x), y.to(dev, non_blocking=True)
         with _autocast(parts):
             out = parts.model(x)
             loss = F.cross_entropy(out.float(), y)
@@ -285,7 +293,7 @@ def evaluate(parts: Parts, split: str) -> tuple[float, float]:
     model.eval()
     sums = torch.zeros(3, device=dev, dtype=torch.float64)
     for x, y in parts.loaders[split]:
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        x, y = _to_device(parts, x), y.to(dev, non_blocking=True)
         with _autocast(parts):
             out = model(x).float()
         sums += torch.stack([F.cross_entropy(out, y, reduction="sum").double(),
