@@ -113,8 +113,9 @@ def test_fig4_zooms_both_panels(runs):
     for ax in fig.axes[:2]:
         assert ax.get_ylim() == pytest.approx((-0.5, 0.5))
     default = plots.paper_fig4(runs["base"], runs["wc"], "conv1")
-    # WC's bound 0.8·π/2 ≈ 1.257 exceeds its |w|; ×1.05 rounded up to a round number
-    assert default.axes[0].get_ylim() == pytest.approx((-1.5, 1.5))
+    top = float(runs["wc"].weight_absmax.sel(layer="conv1").max())  # 0.9·aπ/2 ≈ 1.131
+    assert plots.nice_ceil(1.05 * top) == pytest.approx(1.2)
+    assert default.axes[0].get_ylim() == pytest.approx((-1.2, 1.2))
     assert [plots.nice_ceil(x) for x in (0.587, 0.8, 1.0, 1.31, 7.2, 0.0123)] == \
         pytest.approx([0.6, 0.8, 1.0, 1.5, 8.0, 0.015])
 

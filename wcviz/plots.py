@@ -77,6 +77,11 @@ def _new_axes(ax, size=None):
     return fig, ax
 
 
+def _epoch_ticks(ax) -> None:
+    """Epoch ticks at whole epochs (records are whole epochs, sub-epoch ones in between)."""
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
 def _apply_yscale(ax, yscale: str, linthresh: float | None) -> None:
     if yscale == "symlog":
         ax.set_yscale("symlog", linthresh=linthresh or 1e-2)
@@ -194,6 +199,7 @@ def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_xlabel(EPOCH_LABEL)
+    _epoch_ticks(ax)
     ax.set_ylabel(WEIGHT_LABEL)
     ax.set_title(title if title is not None else f"{an.run_label(ds)} — {layer}")
     if legend:
@@ -232,7 +238,10 @@ def band_panels(runs, layer: str | None = None, *, yscale: str = "linear",
             ax.set_ylabel("")
     if ylim is not None:
         axes[0][0].set_ylim(*ylim)
-    fig.legend(handles=band_handles(bound=_bound_name(runs, layer)),
+    # Name the bound line only if the (zoomed) y range shows it.
+    visible = ylim is None or any(np.nanmin(an.bound_over_epochs(ds, layer)) < max(map(abs, ylim))
+                                  for ds in runs)
+    fig.legend(handles=band_handles(bound=_bound_name(runs, layer) if visible else None),
                loc="outside right center", handlelength=1.4)
     fig.suptitle(f"Weight distribution over epochs, layer {layer}"
                  + (f" (zoom to ±{max(map(abs, ylim)):.3g})" if ylim else ""), fontsize=9)
@@ -258,17 +267,13 @@ def paper_fig3(baseline, wc, layer: str | None = None, yscale: str = "linear") -
 
 
 def default_zoom(runs: Sequence[xr.Dataset], layer: str) -> float:
-    """Fig. 4's half range: the companded runs' largest |w| and bound, rounded up to a round number.
+    """Fig. 4's half range: the companded runs' largest |w|, ×1.05 rounded up to a round number.
 
-    So the zoom shows the whole WC distribution and its bound ±aπ/2 (all runs' |w| when
-    none is companded).
+    So the zoom fills the panel with the whole WC distribution (as the paper's Fig. 4 does)
+    and crops the baseline's tails; all runs' |w| when none is companded.
     """
     chosen = [ds for ds in runs if not an.is_baseline(ds)] or list(runs)
-    top = 0.0
-    for ds in chosen:
-        bound = an.bound_over_epochs(ds, layer)
-        top = max(top, float(np.nanmax(an.absmax_over_epochs(ds, layer))),
-                  float(np.max(bound, initial=0.0, where=np.isfinite(bound))))
+    top = max(float(np.nanmax(an.absmax_over_epochs(ds, layer))) for ds in chosen)
     return nice_ceil(1.05 * top) if top > 0 else 1.0
 
 
@@ -316,6 +321,7 @@ def overlay_bands(runs, layer: str | None = None, *, ax=None, yscale: str = "lin
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL, title=f"layer {layer}: median and bands")
+    _epoch_ticks(ax)
     _outside_legend(ax)
     return fig
 
@@ -359,6 +365,7 @@ def layer_grid(run, other=None, *, layers: Sequence[str] | None = None, yscale: 
         _apply_yscale(ax, yscale, linthresh or default_linthresh(runs, name))
         ax.set_title(name if other is None else f"({chr(97 + which)}) {labels[which]}: {name}", fontsize=7)
         ax.tick_params(labelsize=6)
+        _epoch_ticks(ax)
     fig.supxlabel(EPOCH_LABEL, fontsize=8)
     fig.supylabel(WEIGHT_LABEL, fontsize=8)
     return fig
@@ -391,6 +398,7 @@ def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str
         ax.plot(an.epochs(ds), 100 * frac, color=_run_color(ds, i, runs), label=name,
                 marker="o" if ds.sizes["epoch"] <= 30 else None, markersize=2.5)
     where = f"layer {layer}" if layer else "all layers"
+    _epoch_ticks(ax)
     ax.set(xlabel=EPOCH_LABEL, ylabel=NEAR_ZERO_LABEL,
            title=f"{an.threshold_text(runs[0], label)}, {where}")
     ax.set_ylim(bottom=0)
@@ -447,11 +455,21 @@ def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:
                   ha="right" if crowded else "center", fontsize=6)
 
 
+def _run_kind(ds: xr.Dataset) -> str:
+    """"none", "arctan", "arctan+learnable", ...: what decides a run's colour."""
+    return an.method_of(ds) + ("+learnable" if an.is_learnable(ds) else "")
+
+
 def _run_color(ds: xr.Dataset, i: int, runs: Sequence[xr.Dataset]) -> str:
-    """Baseline blue and WC vermillion for a baseline/WC pair; the palette otherwise."""
-    if len(runs) == 2 and an.is_baseline(runs[0]) != an.is_baseline(runs[1]):
-        return style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR
-    return style.color_for(i)
+    """One colour per method when each method appears once (baseline blue, WC vermillion,
+    learnable WC green, as in every figure); else the palette in run order."""
+    kinds = [_run_kind(r) for r in runs]
+    if len(set(kinds)) < len(kinds):
+        return style.color_for(i)
+    fixed = {"none": style.BASELINE_COLOR, "arctan": style.WC_COLOR,
+             "arctan+learnable": style.LEARNABLE_COLOR}
+    others = [k for k in kinds if k not in fixed]
+    return fixed.get(_run_kind(ds)) or style.color_for(3 + others.index(_run_kind(ds)))
 
 
 @style.styled
@@ -499,7 +517,8 @@ def ab_trajectories(run, layers: Sequence[str] | None = None) -> Figure:
         raise WcvizError(f"run {ds.attrs.get('run_id', '?')} recorded no a, b "
                          "(it is not companded); pick a WC run, ideally with learnable a, b")
     fig, axes = plt.subplots(1, 2, figsize=style.figsize(2, row_height=2.6))
-    cmap = plt.get_cmap(style.DEPTH_CMAP)
+    # viridis without its last, light-yellow 15 %, which is hard to see on white
+    cmap = matplotlib.colors.ListedColormap(plt.get_cmap(style.DEPTH_CMAP)(np.linspace(0, 0.85, 256)))
     for depth, name in enumerate(layers):
         color = cmap(depth / max(1, len(layers) - 1))
         for ax, var in zip(axes, ("a", "b")):
@@ -508,6 +527,7 @@ def ab_trajectories(run, layers: Sequence[str] | None = None) -> Figure:
     init = {var: an._attr(ds, var) for var in ("a", "b")}
     for ax, var, unit in zip(axes, ("a", "b"), ("a (bound: |w| < aπ/2)", "b (scale of v)")):
         ax.set(xlabel=EPOCH_LABEL, ylabel=unit, title=f"({var}) learned {var} per layer")
+        _epoch_ticks(ax)
         if init[var] is not None:
             ax.axhline(float(init[var]), color=style.REFERENCE_COLOR, linestyle=":", linewidth=0.8,
                        gid=f"init:{var}")
@@ -563,6 +583,8 @@ def metrics_curves(runs) -> Figure:
                 ax.plot(an.epochs(ds)[mask], y[mask], color=color, linestyle=dash, gid=f"{metric}:{name}")
     loss_ax.set(xlabel=EPOCH_LABEL, ylabel="cross-entropy loss (nats)", title="(a) loss")
     acc_ax.set(xlabel=EPOCH_LABEL, ylabel="accuracy (%)", title="(b) accuracy")
+    _epoch_ticks(loss_ax)
+    _epoch_ticks(acc_ax)
     fig.legend(handles=_metric_handles(runs), loc="outside right center", handlelength=2.0)
     return fig
 
@@ -624,6 +646,7 @@ def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = N
                 ax.plot(x, mean + sign * std, color=color, linestyle=":", linewidth=0.7,
                         gid=f"spread:{q:g}", label="± std over seeds" if (sign == 1 and q == 0.0) else None)
     _apply_yscale(ax, yscale, default_linthresh(runs, layer))
+    _epoch_ticks(ax)
     ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL,
            title=f"{an.run_label(runs[0])}, layer {layer}: mean of {len(runs)} seeds")
     handles = band_handles(color)[:-1] + ax.get_legend_handles_labels()[0]
@@ -657,6 +680,7 @@ def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
         ax.plot(x, mean, color=color, label=f"{an.run_label(group[0])} (n={len(group)})", gid=f"mean:{key}")
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
     unit = "accuracy (%)" if pct else ("loss (nats)" if metric.endswith("_loss") else metric)
+    _epoch_ticks(ax)
     ax.set(xlabel=EPOCH_LABEL, ylabel=f"{metric.split('_')[0]} {unit}",
            title=f"{metric.split('_')[0]} {unit.split(' ')[0]}: mean ± std over seeds")
     _outside_legend(ax)
@@ -723,6 +747,9 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
     runs = an.as_datasets(runs)
     if not runs:
         raise WcvizError("no runs given; pass run directories (e.g. runs/<run_id>)")
+    # Legends in the paper's order: baseline, WC, learnable WC, other methods.
+    order = {"none": 0, "arctan": 1, "arctan+learnable": 2}
+    runs = sorted(runs, key=lambda ds: order.get(_run_kind(ds), 3))
     out = Path(out_dir)
     written: list[Path] = []
 

@@ -4,8 +4,8 @@ Everything that decides how a figure looks or how it is written lives here, so t
 figures (:mod:`wcviz.plots`), ``wcviz figures`` and the dashboard's export agree:
 
 * :data:`PALETTE`: the Okabe–Ito palette, distinguishable under the common colour-vision
-  deficiencies and in greyscale by lightness; :data:`BASELINE_COLOR` / :data:`WC_COLOR` fix the
-  two colours the paper's comparison uses everywhere.
+  deficiencies and in greyscale by lightness; :data:`BASELINE_COLOR`, :data:`WC_COLOR` and
+  :data:`LEARNABLE_COLOR` fix the colours of the paper's comparison in every figure.
 * :data:`ONE_COLUMN` / :data:`TWO_COLUMN`: widths in inches of a one- and a two-column figure
   of a two-column paper (IEEE: 3.5 in and 7.16 in); :func:`figsize` turns them into sizes.
 * :data:`RC`: matplotlib settings. Vector output keeps text as TrueType (``pdf.fonttype`` 42,
@@ -37,6 +37,7 @@ PALETTE: tuple[str, ...] = (
 )
 BASELINE_COLOR = PALETTE[0]
 WC_COLOR = PALETTE[1]
+LEARNABLE_COLOR = PALETTE[2]
 #: Neutral grey for references (the initial distribution, the bound aπ/2).
 REFERENCE_COLOR = "#555555"
 #: Sequential, perceptually uniform and colour-blind-safe map for "layer depth".
