@@ -137,8 +137,14 @@ def _pick_run(driver, wait, name: str) -> None:
                    f'//span[normalize-space()="{name}"]')))
 
 
-def test_dash_serves_the_band_chart_of_two_selected_runs(server, tmp_path):
-    chromium, chromedriver = _browser_or_skip()
+@pytest.fixture()
+def browser() -> tuple[str, str]:
+    """Chromium and chromedriver paths, checked before a server is started for nothing."""
+    return _browser_or_skip()
+
+
+def test_dash_serves_the_band_chart_of_two_selected_runs(browser, server, tmp_path):
+    chromium, chromedriver = browser
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
