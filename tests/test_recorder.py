@@ -191,7 +191,7 @@ def test_resume_checks(tmp_path):
     model = tiny()
     wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.1}).record(0)
     before = (tmp_path / "run" / "record.zarr" / "zarr.json").read_text()
-    with pytest.raises(WcvizError, match="config differs"):
+    with pytest.raises(WcvizError, match=r"config differs.* in lr \(0.1 -> 0.2\)"):
         wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.2}, resume=True)
     with pytest.raises(WcvizError, match="tracked layers differ"):
         wcviz.Recorder(model, tmp_path / "run", layers=["0"], resume=True)

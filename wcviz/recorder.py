@@ -107,8 +107,9 @@ class Recorder:
         stored = read_root_attrs(path).get("config")
         if config is not None and config_json(config) != stored:
             raise WcvizError(f"cannot resume {run_dir}: the config differs from the stored "
-                             f"one ({Path(run_dir) / CONFIG_NAME}); use the same config or a "
-                             f"new run dir")
+                             f"one ({Path(run_dir) / CONFIG_NAME}) in "
+                             f"{_changed_keys(config_json(config), stored)}; use the same "
+                             f"config or a new run dir")
         store = RunStore.open(run_dir)
         names = [n for n, _ in self._layers]
         if names != store.layers:
@@ -246,6 +247,18 @@ class Recorder:
             warnings.warn(f"non-finite weights (NaN or inf) in layer(s) {', '.join(new)}; "
                           f"recorded and counted in 'weight_nonfinite'", RuntimeWarning,
                           stacklevel=4)
+
+
+def _changed_keys(new_text: str, old_text: str | None) -> str:
+    """The top-level config keys whose values differ, for the resume error message."""
+    import json
+
+    new, old = json.loads(new_text), json.loads(old_text or "{}")
+    if not isinstance(new, dict) or not isinstance(old, dict):
+        return "its value"
+    keys = sorted(k for k in set(new) | set(old) if new.get(k, ...) != old.get(k, ...))
+    return ", ".join(f"{k} ({old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r})"
+                     for k in keys[:5]) + (" ..." if len(keys) > 5 else "")
 
 
 def _select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, nn.Module]]:
