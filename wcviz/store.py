@@ -18,6 +18,11 @@ Write protocol (each step is one atomic file write, zarr >= 3.1.3 writes via ren
 
 A kill during the (rare, once per block) grow can leave arrays of two lengths; :func:`open_run`
 reads such a store anyway and :meth:`RunStore.open` (resume) finishes the grow.
+
+One writer: a writing process holds an exclusive lock on ``<run_dir>/.writer.lock`` (released
+by :meth:`RunStore.finish` or when the process ends, even by a kill), so a second process
+resuming or replacing the same run gets a :class:`WcvizError` instead of interleaving records.
+Readers take no lock.
 """
 
 from __future__ import annotations
