@@ -31,8 +31,8 @@ def run_color(frame: pd.DataFrame) -> alt.Color:
     the exported figures' palette (Okabe–Ito: readable under colour-vision deficiencies).
     """
     runs = list(dict.fromkeys(frame["run"])) if len(frame) else []
-    return alt.Color("run:N", legend=_RUN_LEGEND,
-                     scale=alt.Scale(domain=runs, range=[PALETTE[i % len(PALETTE)] for i in range(len(runs))]))
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(runs))]
+    return alt.Color("run:N", legend=_RUN_LEGEND, scale=alt.Scale(domain=runs, range=colours))
 
 
 def symlog_constant(wide: pd.DataFrame) -> float:

@@ -196,7 +196,7 @@ def layers(run: Run) -> list[str]:
 
 
 def layer_table(run: Run) -> pd.DataFrame:
-    """One row per recorded layer: ``depth`` (0 = first in model order), ``layer``, ``kind``, ``numel``."""
+    """One row per recorded layer: ``depth`` (0 = first in model order), layer, kind, numel."""
     ds = dataset(run)
     names = layers(run)
     kinds = ds["layer_kind"].values if "layer_kind" in ds.variables else [""] * len(names)
@@ -206,7 +206,10 @@ def layer_table(run: Run) -> pd.DataFrame:
 
 
 def quantile_columns() -> dict[float, str]:
-    """Quantile level -> column name of the wide frames, e.g. ``0.0668 -> "p6_68"`` (no dots: Vega-Lite reads them as nesting)."""
+    """Quantile level -> column name of the wide frames, e.g. ``0.0668 -> "p6_68"``.
+
+    No dots in the names: Vega-Lite reads a dot in a field name as nesting.
+    """
     from wcviz.stats import QUANTILES
 
     return {float(q): f"p{q * 100:g}".replace(".", "_") for q in QUANTILES}
@@ -319,12 +322,13 @@ def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
     values = _values(da)
     n_ep, n_layer, n_thr = values.shape
     thresholds = [str(t) for t in ds["threshold"].values]
+    names = np.asarray([str(x) for x in ds["layer"].values], object)
     numel = (_values(ds["layer_numel"]) if "layer_numel" in ds.variables
              else np.full(n_layer, np.nan))
     frame = pd.DataFrame({
         "run": run_id,
         "epoch": np.repeat(_values(ds["epoch"]), n_layer * n_thr),
-        "layer": np.tile(np.repeat(np.asarray([str(x) for x in ds["layer"].values], object), n_thr), n_ep),
+        "layer": np.tile(np.repeat(names, n_thr), n_ep),
         "depth": np.tile(np.repeat(np.arange(n_layer), n_thr), n_ep),
         "numel": np.tile(np.repeat(numel, n_thr), n_ep),
         "threshold": np.tile(np.asarray(thresholds, object), n_ep * n_layer),
@@ -337,7 +341,8 @@ def near_zero(runs: list[Run]) -> pd.DataFrame:
     """Near-zero fractions, long: ``run, epoch, layer, depth, numel, threshold, fraction``."""
     frames = [_near_zero(r.key, r.run_id) for r in runs]
     if not frames:
-        return pd.DataFrame(columns=["run", "epoch", "layer", "depth", "numel", "threshold", "fraction"])
+        return pd.DataFrame(columns=["run", "epoch", "layer", "depth", "numel", "threshold",
+                                     "fraction"])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -345,7 +350,8 @@ def near_zero_overall(frame: pd.DataFrame) -> pd.DataFrame:
     """Whole-network fraction per run, epoch and threshold: layers weighted by their size."""
     weight = frame["numel"].fillna(1.0)
     tmp = frame.assign(weighted=frame["fraction"] * weight, weight=weight)
-    out = tmp.groupby(["run", "epoch", "threshold"], as_index=False, sort=False)[["weighted", "weight"]].sum()
+    groups = tmp.groupby(["run", "epoch", "threshold"], as_index=False, sort=False)
+    out = groups[["weighted", "weight"]].sum()
     out["fraction"] = out["weighted"] / out["weight"]
     out["layer"] = "all layers"
     return out[["run", "epoch", "layer", "threshold", "fraction"]]
@@ -400,7 +406,8 @@ def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
     for name in METRICS:
         if name not in ds.variables:
             continue
-        split, _, kind = name.partition("_") if name.startswith(("train", "val", "test")) else ("", "", name)
+        per_split = name.startswith(("train", "val", "test"))
+        split, _, kind = name.partition("_") if per_split else ("", "", name)
         parts.append(pd.DataFrame({"run": run_id, "epoch": epochs, "metric": name, "split": split,
                                    "kind": kind, "value": _values(ds[name])}))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
@@ -426,7 +433,8 @@ def accuracy_summary(run: Run) -> dict:
     for name in ACC_METRICS:
         values = frame.loc[frame["metric"] == name, "value"]
         if len(values):
-            out.update({"acc metric": name, "best acc": float(values.max()), "last acc": float(values.iloc[-1])})
+            out.update({"acc metric": name, "best acc": float(values.max()),
+                        "last acc": float(values.iloc[-1])})
             break
     return out
 

@@ -24,7 +24,6 @@ LIVE_SECONDS = 3.0
 _SCAN = "_wcviz_scan"  # session-state slot of the latest listing
 
 
-
 def root():
     """The runs root of this app (``$WCVIZ_RUNS_ROOT``, else ``./runs``); stops the page if missing."""
     try:
@@ -136,11 +135,13 @@ def export(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, 
     from app import export as exporting
 
     cols = st.columns([1, 2, 2, 3])
-    fmt = cols[0].selectbox("format", list(exporting.FORMATS), key=f"{key}_fmt", label_visibility="collapsed")
+    fmt = cols[0].selectbox("format", list(exporting.FORMATS), key=f"{key}_fmt",
+                            label_visibility="collapsed")
     if figure is not None:
-        cols[1].download_button(f"Figure ({fmt.upper()})", data=lambda: exporting.figure_bytes(figure(), fmt),
-                                file_name=f"{name}.{fmt}", mime=exporting.FORMATS[fmt], on_click="ignore",
-                                key=f"{key}_fig", icon=":material/image:")
+        cols[1].download_button(f"Figure ({fmt.upper()})",
+                                data=lambda: exporting.figure_bytes(figure(), fmt),
+                                file_name=f"{name}.{fmt}", mime=exporting.FORMATS[fmt],
+                                on_click="ignore", key=f"{key}_fig", icon=":material/image:")
     cols[2].download_button("Data (CSV)", data=lambda: exporting.csv_bytes(frame),
                             file_name=f"{name}.csv", mime="text/csv", on_click="ignore",
                             key=f"{key}_csv", icon=":material/table:")

@@ -57,7 +57,8 @@ def write_template(run_dir: Path, n_layers: int, n_epochs: int, learnable: bool,
             stats["a"] = 0.5 + 0.001 * epoch * np.ones(n_layers)
             stats["b"] = 1.0 - 0.001 * epoch * np.ones(n_layers)
         store.append(float(epoch), epoch * 390, stats,
-                     {"train_loss": 2 * np.exp(-epoch / 50), "val_acc": 0.9 - 0.8 * np.exp(-epoch / 40)})
+                     {"train_loss": 2 * np.exp(-epoch / 50),
+                      "val_acc": 0.9 - 0.8 * np.exp(-epoch / 40)})
     store.finish("finished")
 
 
@@ -114,7 +115,8 @@ def measure(root: Path) -> dict[str, float]:
     out["distributions, 100 runs, warm"], _ = timed(
         lambda: data.distributions(data.scan(root).runs, layer))
     fresh_caches()
-    out["runs table with accuracy, cold (the page reads it in the background)"], _ = timed(lambda: data.runs_table(data.scan(root)))
+    name = "runs table with accuracy, cold (the page reads it in the background)"
+    out[name], _ = timed(lambda: data.runs_table(data.scan(root)))
     fresh_caches()
     out["small multiples, 2 runs, cold"], _ = timed(lambda: data.all_layers(runs[:2]))
     assert len(wide) == 2 * len(wide[wide["run"] == runs[0].run_id])

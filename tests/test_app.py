@@ -240,7 +240,8 @@ def test_runs_table_and_filters(root):
     assert table.set_index("run").loc["wc", "learnable"] == "fine"
     assert list(data.filter_table(table, "ARCTAN")["run"]) == ["live", "sweep/recorded", "wc"]
     assert list(data.filter_table(table, status=["failed"])["run"]) == ["crashed"]
-    assert list(data.filter_table(table, "", method=["none"], status=["finished"])["run"]) == ["baseline"]
+    plain_done = data.filter_table(table, "", method=["none"], status=["finished"])
+    assert list(plain_done["run"]) == ["baseline"]
 
 
 def test_cache_follows_commits(tmp_path):
@@ -463,7 +464,8 @@ def test_pages_offer_figure_and_csv_downloads(app, page):
     select(app, "baseline", "wc", page=page)
     labels = [b.label for b in app.get("download_button")]
     assert "Figure (PNG)" in labels and "Data (CSV)" in labels
-    app.selectbox(key=next(s.key for s in app.selectbox if s.key.endswith("_fmt"))).set_value("svg").run()
+    fmt_key = next(s.key for s in app.selectbox if s.key.endswith("_fmt"))
+    app.selectbox(key=fmt_key).set_value("svg").run()
     assert "Figure (SVG)" in [b.label for b in app.get("download_button")]
 
 

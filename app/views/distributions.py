@@ -5,10 +5,10 @@ import streamlit as st
 from app import charts, data, export, ui
 
 st.title("Distributions")
-st.caption("Shaded: the min–max, 6.68–93.32 %, 15.87–84.13 % and 30.85–69.15 % percentile bands "
-           "(a normal's ±1.5σ, ±1σ, ±0.5σ); line: the median. Overlaid runs and small multiples "
-           "fill only the 15.87–84.13 % band and dash min and max. Mouse wheel zooms the epochs, "
-           "dragging pans, hovering shows exact values.")
+st.caption("Shaded: the min–max, 6.68–93.32 %, 15.87–84.13 % and 30.85–69.15 % percentile "
+           "bands (a normal's ±1.5σ, ±1σ, ±0.5σ); line: the median. Overlaid runs and small "
+           "multiples fill only the 15.87–84.13 % band and dash min and max. Mouse wheel zooms "
+           "the epochs, dragging pans, hovering shows exact values.")
 scan = ui.page_scan()
 runs = ui.require_selection(scan)
 
@@ -46,15 +46,15 @@ def single_layer(fresh):
     if missing:
         st.warning(f"Layer {layer!r} is not recorded in: {', '.join(missing)}")
     wide, y_range = _zoom(wide)
-    chart = charts.band_chart(wide, layout="side" if view == "side by side" else "overlay",
-                              yscale=yscale, y_range=y_range)
+    layout = "side" if view == "side by side" else "overlay"
+    chart = charts.band_chart(wide, layout=layout, yscale=yscale, y_range=y_range)
     st.altair_chart(chart, width="content", key="dist_chart")
     st.caption(ui.status_line(fresh))
     shown = [r for r in fresh if layer in data.layers(r)]
     epochs = (float(wide["epoch"].min()), float(wide["epoch"].max())) if len(wide) else None
     figure = None if variable != "weight_quantile" or not shown else (
-        lambda: export.bands_figure(shown, layer, layout="side" if view == "side by side" else "overlay",
-                                    yscale=yscale, y_range=y_range, epochs=epochs))
+        lambda: export.bands_figure(shown, layer, layout=layout, yscale=yscale, y_range=y_range,
+                                    epochs=epochs))
     ui.export(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
 
 
@@ -62,7 +62,8 @@ def every_layer(fresh):
     wide = data.all_layers(fresh, variable)
     st.altair_chart(charts.small_multiples(wide, yscale=yscale), width="content", key="dist_multiples")
     st.caption(ui.status_line(fresh))
-    figure = (lambda: export.layer_grid_figure(fresh, yscale=yscale)) if variable == "weight_quantile" else None
+    figure = None if variable != "weight_quantile" else (
+        lambda: export.layer_grid_figure(fresh, yscale=yscale))
     if len(fresh) > 2:
         st.caption("The figure export shows the first two selected runs.")
     ui.export("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")

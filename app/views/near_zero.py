@@ -29,8 +29,8 @@ def body(fresh):
     st.subheader("Over epochs")
     st.altair_chart(charts.near_zero_over_epochs(over), width="content", key="nz_epochs_chart")
     one_layer = None if scope.startswith("all layers") else scope
-    ui.export(f"near_zero_{threshold}", over, lambda: export.near_zero_figure(fresh, threshold, one_layer),
-              key="nz_export")
+    ui.export(f"near_zero_{threshold}", over,
+              lambda: export.near_zero_figure(fresh, threshold, one_layer), key="nz_export")
 
     st.subheader("By layer depth")
     epochs = sorted(set(frame["epoch"]))

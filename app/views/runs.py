@@ -28,8 +28,8 @@ TABLE_KEY = "runs_table"
 shown_ids = list(shown["run"])
 # Show the current selection (sidebar or earlier clicks) as selected rows of this table.
 chosen = st.session_state.get(ui.SELECTED, [])
-st.session_state[TABLE_KEY] = {"selection": {"rows": [shown_ids.index(i) for i in chosen if i in shown_ids],
-                                             "columns": []}}
+rows = [shown_ids.index(i) for i in chosen if i in shown_ids]
+st.session_state[TABLE_KEY] = {"selection": {"rows": rows, "columns": []}}
 
 
 def _on_select() -> None:
