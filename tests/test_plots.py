@@ -341,3 +341,14 @@ def test_run_without_records_is_a_clear_error(tmp_path):
         plots.band_plot(tmp_path / "empty")
     with pytest.raises(WcvizError, match="has no records yet"):
         plots.near_zero_over_epochs([tmp_path / "empty"])
+
+
+def test_colours_follow_the_method(runs):
+    """Baseline blue, WC vermillion, learnable WC green, whatever the order of the runs."""
+    from wcviz import style
+
+    fig = plots.near_zero_over_epochs([runs["learn"], runs["base"], runs["wc"]])
+    colors = [ln.get_color() for ln in fig.axes[0].get_lines()]
+    assert colors == [style.LEARNABLE_COLOR, style.BASELINE_COLOR, style.WC_COLOR]
+    seeds = plots.near_zero_over_epochs(runs["seeds"])  # same method thrice: palette order
+    assert [ln.get_color() for ln in seeds.axes[0].get_lines()] == list(style.PALETTE[:3])

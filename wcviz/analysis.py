@@ -589,8 +589,8 @@ class Comparison:
         early = {True: "largest reduction in the early layers",
                  False: "reduction not largest in the early layers", None: ""}[self.most_in_early_layers]
         early = early if self.fewer_near_zero else ""  # no reduction to locate
-        return (f"(ii) WC has fewer near-zero weights: {verdict} ({100 * self.wc_near_zero:.1f}% vs "
-                f"{100 * self.base_near_zero:.1f}% of all weights" + (f"; {early})" if early else ")"))
+        return (f"(ii) WC has fewer near-zero weights: {verdict} ({100 * self.wc_near_zero:.2f}% vs "
+                f"{100 * self.base_near_zero:.2f}% of all weights" + (f"; {early})" if early else ")"))
 
 
 def _range(r: tuple[float, float]) -> str:
