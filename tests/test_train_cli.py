@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import wcviz
-from training.cli import parse_grid
+from training.sweep import parse_grid
 from wcviz.cli import main
 from wcviz.store import read_root_attrs
 

@@ -1,0 +1,61 @@
+"""The offline demo: baseline, WC and learnable-WC CNNs on scikit-learn's digits, and the
+results table read back from their run stores."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from training.rundirs import read_summary
+from training.sweep import pct
+
+
+DEMO_PRESET = "digits-cnn"
+DEMO_METHODS = ("baseline", "wc", "wc-learnable")
+
+
+def write_figures(run_dirs: list[Path], out: Path) -> list:
+    from wcviz import plots
+
+    return plots.write_paper_figures([str(d) for d in run_dirs], str(out))
+
+
+def first_layer_stats(run_dir: Path) -> dict:
+    """From the store: the first layer's max |w| at epoch 0 and last, near-zero fractions."""
+    import wcviz
+
+    ds = wcviz.open_run(run_dir)
+    layer = ds.layer.values[0]
+    absmax = ds.weight_absmax.sel(layer=layer).values
+    nz = ds.near_zero_fraction.sel(layer=layer)
+    label = _near_zero_label(ds)
+    return {"layer": str(layer), "absmax0": float(absmax[0]), "absmax": float(absmax[-1]),
+            "near_zero0": float(nz.sel(threshold=label).values[0]),
+            "near_zero": float(nz.sel(threshold=label).values[-1]), "threshold": label,
+            "a": float(ds.a.sel(layer=layer).values[-1]), "method": ds.attrs.get("method")}
+
+
+def _near_zero_label(ds) -> str:
+    labels = [str(t) for t in ds.threshold.values]
+    for preferred in ("rel=0.1", "abs=0.01"):
+        if preferred in labels:
+            return preferred
+    return labels[0]
+
+
+def demo_table(run_dirs: list[Path]) -> str:
+    """The demo's results table: accuracy, first-layer max |w| and near-zero fraction."""
+    rows = []
+    for d in run_dirs:
+        s, f = read_summary(d), first_layer_stats(d)
+        bound = "-" if math.isnan(f["a"]) else f"{f['a'] * math.pi / 2:.3f}"
+        rows.append((Path(d).name, pct(s.get("test_acc_best_val")).strip(),
+                     f"{f['absmax0']:.3f} -> {f['absmax']:.3f}", bound,
+                     f"{f['near_zero0']:.3f} -> {f['near_zero']:.3f}"))
+    label = first_layer_stats(run_dirs[0])["threshold"]
+    head = ("run", "test acc", f"max|w| {first_layer_stats(run_dirs[0])['layer']} (ep 0 -> last)",
+            "a·π/2", f"near-zero |w|<{label} (ep 0 -> last)")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
