@@ -15,6 +15,7 @@ DEMO_METHODS = ("baseline", "wc", "wc-learnable")
 
 
 def write_figures(run_dirs: list[Path], out: Path) -> list:
+    """The paper-style figures of the demo's runs (``wcviz.plots.write_paper_figures``)."""
     from wcviz import plots
 
     return plots.write_paper_figures([str(d) for d in run_dirs], str(out))
@@ -45,16 +46,15 @@ def _near_zero_label(ds) -> str:
 
 def demo_table(run_dirs: list[Path]) -> str:
     """The demo's results table: accuracy, first-layer max |w| and near-zero fraction."""
+    stats = [first_layer_stats(d) for d in run_dirs]
     rows = []
-    for d in run_dirs:
-        s, f = read_summary(d), first_layer_stats(d)
+    for d, f in zip(run_dirs, stats):
         bound = "-" if math.isnan(f["a"]) else f"{f['a'] * math.pi / 2:.3f}"
-        rows.append((Path(d).name, pct(s.get("test_acc_best_val")).strip(),
+        rows.append((Path(d).name, pct(read_summary(d).get("test_acc_best_val")).strip(),
                      f"{f['absmax0']:.3f} -> {f['absmax']:.3f}", bound,
                      f"{f['near_zero0']:.3f} -> {f['near_zero']:.3f}"))
-    label = first_layer_stats(run_dirs[0])["threshold"]
-    head = ("run", "test acc", f"max|w| {first_layer_stats(run_dirs[0])['layer']} (ep 0 -> last)",
-            "a·π/2", f"near-zero |w|<{label} (ep 0 -> last)")
+    head = ("run", "test acc", f"max|w| {stats[0]['layer']} (ep 0 -> last)", "a·π/2",
+            f"near-zero |w|<{stats[0]['threshold']} (ep 0 -> last)")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
