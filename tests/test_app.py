@@ -475,3 +475,14 @@ def test_raw_v_view_offers_only_csv(app):
     (_, frame), = charts(app)
     assert frame[data.quantile_columns()[1.0]].iloc[0] == pytest.approx(2 * 0.1 * 2.6)  # v = 2·w
     assert [b.label for b in app.get("download_button")] == ["Data (CSV)"]
+
+
+def test_empty_and_missing_roots_explain_themselves(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception and "No runs under" in at.info[0].value
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path / "gone"))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception and "is not a directory" in at.error[0].value
