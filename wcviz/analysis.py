@@ -71,7 +71,8 @@ def as_datasets(runs) -> list[xr.Dataset]:
     return [as_dataset(r) for r in runs]
 
 
-def _attr(ds: xr.Dataset, name: str, default=None):
+def run_attr(ds: xr.Dataset, name: str, default=None):
+    """A store attribute, with ``default`` for missing, None or NaN values."""
     value = ds.attrs.get(name, default)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return default
@@ -80,7 +81,7 @@ def _attr(ds: xr.Dataset, name: str, default=None):
 
 def method_of(ds: xr.Dataset) -> str:
     """The run's companding method; ``"none"`` for a plain (baseline) network."""
-    method = _attr(ds, "method", "none")
+    method = run_attr(ds, "method", "none")
     return "none" if str(method).lower() in ("", "none", "baseline") else str(method)
 
 
@@ -91,7 +92,7 @@ def is_baseline(ds: xr.Dataset) -> bool:
 
 def is_learnable(ds: xr.Dataset) -> bool:
     """True when the run's a, b were trained ("fine" or "coarse")."""
-    learnable = _attr(ds, "learnable")
+    learnable = run_attr(ds, "learnable")
     return learnable not in (None, False, "", "none", "None")
 
 
@@ -99,7 +100,7 @@ def method_label(ds: xr.Dataset) -> str:
     """Short method name as in the paper's tables: baseline, WC, WC (learnable fine), PP, ..."""
     label = METHOD_NAMES.get(method_of(ds), method_of(ds))
     if is_learnable(ds):
-        label += f" (learnable {_attr(ds, 'learnable')})"
+        label += f" (learnable {run_attr(ds, 'learnable')})"
     return label
 
 
@@ -110,11 +111,11 @@ def _fmt(x) -> str:
 def run_label(ds: xr.Dataset, with_seed: bool = False) -> str:
     """Legend label of a run, e.g. ``"WC a=0.8, b=0.5"`` or ``"baseline"``."""
     label = method_label(ds)
-    a, b = _attr(ds, "a"), _attr(ds, "b")
+    a, b = run_attr(ds, "a"), run_attr(ds, "b")
     if not is_baseline(ds) and a is not None and b is not None:
         label += f" a={_fmt(a)}, b={_fmt(b)}" if not is_learnable(ds) else f" init a={_fmt(a)}, b={_fmt(b)}"
-    if with_seed and _attr(ds, "seed") is not None:
-        label += f", seed {_attr(ds, 'seed')}"
+    if with_seed and run_attr(ds, "seed") is not None:
+        label += f", seed {run_attr(ds, 'seed')}"
     return label
 
 
@@ -124,7 +125,7 @@ def unique_labels(runs: Sequence[xr.Dataset]) -> list[str]:
     if len(set(labels)) < len(labels):
         labels = [run_label(ds, with_seed=True) for ds in runs]
     if len(set(labels)) < len(labels):
-        labels = [f"{lab} [{_attr(ds, 'run_id', i)}]" for i, (lab, ds) in enumerate(zip(labels, runs))]
+        labels = [f"{lab} [{run_attr(ds, 'run_id', i)}]" for i, (lab, ds) in enumerate(zip(labels, runs))]
     return labels
 
 
@@ -137,12 +138,12 @@ def check_layer(ds: xr.Dataset, layer: str | None) -> str:
     """``layer`` if the run has it (``None``: the first layer), else a WcvizError listing them."""
     names = layer_names(ds)
     if not names:
-        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} records no layers")
+        raise WcvizError(f"run {run_attr(ds, 'run_id', '?')} records no layers")
     require_records(ds)
     if layer is None:
         return names[0]
     if layer not in names:
-        raise WcvizError(f"no layer {layer!r} in run {_attr(ds, 'run_id', '?')}; "
+        raise WcvizError(f"no layer {layer!r} in run {run_attr(ds, 'run_id', '?')}; "
                          f"its layers are: {', '.join(names)}")
     return layer
 
@@ -150,7 +151,7 @@ def check_layer(ds: xr.Dataset, layer: str | None) -> str:
 def require_records(ds: xr.Dataset) -> None:
     """Raise a WcvizError when the run has no committed record yet (nothing to draw)."""
     if ds.sizes.get("epoch", 0) == 0:
-        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} has no records yet; "
+        raise WcvizError(f"run {run_attr(ds, 'run_id', '?')} has no records yet; "
                          "wait for its first record (epoch 0 is written before training)")
 
 
@@ -185,7 +186,7 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
     kinds = [str(k) for k in ds["threshold_kind"].values]
     values = np.asarray(ds["threshold_value"].values, dtype=float)
     if not labels:
-        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} records no near-zero thresholds")
+        raise WcvizError(f"run {run_attr(ds, 'run_id', '?')} records no near-zero thresholds")
     if threshold is None:
         for kind in ("rel", "abs"):
             idx = [i for i, k in enumerate(kinds) if k == kind]
@@ -203,7 +204,7 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
     for label, k, v in zip(labels, kinds, values):
         if k == kind and math.isclose(v, target, rel_tol=1e-9):
             return label
-    raise WcvizError(f"no near-zero threshold {threshold!r} in run {_attr(ds, 'run_id', '?')}; "
+    raise WcvizError(f"no near-zero threshold {threshold!r} in run {run_attr(ds, 'run_id', '?')}; "
                      f"it records: {', '.join(labels)}")
 
 
@@ -222,7 +223,7 @@ def epochs(ds: xr.Dataset) -> np.ndarray:
 
 def scale_over_epochs(ds: xr.Dataset, name: str, layer: str) -> np.ndarray:
     """a or b of ``layer`` per epoch: the recorded value, else the run's fixed attribute."""
-    fixed = _attr(ds, name)
+    fixed = run_attr(ds, name)
     values = np.asarray(ds[name].sel(layer=layer).values, dtype=float) if name in ds else None
     if values is None:
         values = np.full(ds.sizes["epoch"], np.nan)
@@ -248,7 +249,7 @@ def quantile_curve(ds: xr.Dataset, layer: str, q: float, var: str = "weight_quan
     stored = np.asarray(ds["quantile"].values, dtype=float)
     hit = np.flatnonzero(np.isclose(stored, q, rtol=0, atol=1e-9))
     if hit.size == 0:
-        raise WcvizError(f"run {_attr(ds, 'run_id', '?')} has no quantile {q}; "
+        raise WcvizError(f"run {run_attr(ds, 'run_id', '?')} has no quantile {q}; "
                          f"it records: {', '.join(f'{x:g}' for x in stored)}")
     return np.asarray(da.sel(quantile=stored[hit[0]]).values, dtype=float)
 
@@ -291,7 +292,8 @@ def as_percent(values) -> np.ndarray:
 # --------------------------------------------------------------------------- tidy tables
 
 
-def _metric(ds: xr.Dataset, name: str) -> np.ndarray:
+def metric_values(ds: xr.Dataset, name: str) -> np.ndarray:
+    """A metric per epoch as floats (all NaN when the run did not record it)."""
     if name not in ds:
         return np.full(ds.sizes["epoch"], np.nan)
     return np.asarray(ds[name].values, dtype=float)
@@ -306,7 +308,7 @@ def best_val_test_acc(ds: xr.Dataset) -> tuple[float, float]:
     ``training.loop`` uses for its ``test_acc_best_val``. Returns (nan, nan) when no
     validation accuracy was recorded.
     """
-    val, test = _metric(ds, "val_acc"), _metric(ds, "test_acc")
+    val, test = metric_values(ds, "val_acc"), metric_values(ds, "test_acc")
     ok = np.isfinite(val) & np.isfinite(test) & (epochs(ds) >= 1)
     if not ok.any():
         return math.nan, math.nan
@@ -323,23 +325,23 @@ def run_row(ds: xr.Dataset) -> dict:
     """One tidy row describing a run: identity, recipe and final metrics (accuracy in %)."""
     best_epoch, best_test = best_val_test_acc(ds)
     return {
-        "run_id": _attr(ds, "run_id", ""),
-        "dataset": _attr(ds, "dataset", ""),
-        "model": _attr(ds, "model", ""),
+        "run_id": run_attr(ds, "run_id", ""),
+        "dataset": run_attr(ds, "dataset", ""),
+        "model": run_attr(ds, "model", ""),
         "method": method_of(ds),
         "method_label": method_label(ds),
-        "a": _attr(ds, "a", math.nan) if not is_baseline(ds) else math.nan,
-        "b": _attr(ds, "b", math.nan) if not is_baseline(ds) else math.nan,
-        "learnable": _attr(ds, "learnable", "") or "",
-        "seed": _attr(ds, "seed", math.nan),
-        "status": _attr(ds, "status", ""),
+        "a": run_attr(ds, "a", math.nan) if not is_baseline(ds) else math.nan,
+        "b": run_attr(ds, "b", math.nan) if not is_baseline(ds) else math.nan,
+        "learnable": run_attr(ds, "learnable", "") or "",
+        "seed": run_attr(ds, "seed", math.nan),
+        "status": run_attr(ds, "status", ""),
         "n_epochs": int(ds.sizes["epoch"]),
         "last_epoch": float(epochs(ds)[-1]) if ds.sizes["epoch"] else math.nan,
         "best_val_epoch": best_epoch,
         "best_val_test_acc": float(as_percent([best_test])[0]) if np.isfinite(best_test) else math.nan,
-        "last_test_acc": _last_finite(as_percent(_metric(ds, "test_acc"))),
-        "last_val_acc": _last_finite(as_percent(_metric(ds, "val_acc"))),
-        "last_train_loss": _last_finite(_metric(ds, "train_loss")),
+        "last_test_acc": _last_finite(as_percent(metric_values(ds, "test_acc"))),
+        "last_val_acc": _last_finite(as_percent(metric_values(ds, "val_acc"))),
+        "last_train_loss": _last_finite(metric_values(ds, "train_loss")),
     }
 
 
@@ -371,7 +373,7 @@ def layer_table(runs, epoch: int = -1) -> pd.DataFrame:
     for ds in _collect(runs):
         at = ds.isel(epoch=epoch)
         for depth, layer in enumerate(layer_names(ds)):
-            row = {"run_id": _attr(ds, "run_id", ""), "method_label": method_label(ds),
+            row = {"run_id": run_attr(ds, "run_id", ""), "method_label": method_label(ds),
                    "epoch": float(at["epoch"]), "depth": depth, "layer": layer,
                    "layer_kind": str(at["layer_kind"].sel(layer=layer).values),
                    "numel": int(at["layer_numel"].sel(layer=layer).values),
@@ -627,8 +629,8 @@ def compare_runs(baseline, wc, threshold: str | float | None = None) -> Comparis
                          f"WC has {', '.join(layer_names(comp))}")
     label = select_threshold(base, threshold)
     label_wc = select_threshold(comp, label)
-    result = Comparison(run_label(base) + f" [{_attr(base, 'run_id', '')}]",
-                        run_label(comp) + f" [{_attr(comp, 'run_id', '')}]",
+    result = Comparison(run_label(base) + f" [{run_attr(base, 'run_id', '')}]",
+                        run_label(comp) + f" [{run_attr(comp, 'run_id', '')}]",
                         label, threshold_text(base, label))
     result.layers = [_compare_layer(base, comp, name, label, label_wc) for name in common]
     _decide(result, base, comp, common, label, label_wc)
@@ -669,6 +671,6 @@ def iter_groups(runs: Iterable[xr.Dataset]) -> dict[str, list[xr.Dataset]]:
     """Runs grouped by everything but the seed (label -> runs), for seed aggregation."""
     groups: dict[str, list[xr.Dataset]] = {}
     for ds in runs:
-        key = f"{_attr(ds, 'dataset', '')}/{_attr(ds, 'model', '')}/{run_label(ds)}"
+        key = f"{run_attr(ds, 'dataset', '')}/{run_attr(ds, 'model', '')}/{run_label(ds)}"
         groups.setdefault(key, []).append(ds)
     return groups

@@ -524,7 +524,7 @@ def ab_trajectories(run, layers: Sequence[str] | None = None) -> Figure:
         for ax, var in zip(axes, ("a", "b")):
             ax.plot(an.epochs(ds), an.scale_over_epochs(ds, var, name), color=color,
                     linestyle=_kind_style(ds, name), linewidth=1.0, label=name, gid=f"{var}:{name}")
-    init = {var: an._attr(ds, var) for var in ("a", "b")}
+    init = {var: an.run_attr(ds, var) for var in ("a", "b")}
     for ax, var, unit in zip(axes, ("a", "b"), ("a (bound: |w| < aπ/2)", "b (scale of v)")):
         ax.set(xlabel=EPOCH_LABEL, ylabel=unit, title=f"({var}) learned {var} per layer")
         _epoch_ticks(ax)
@@ -575,7 +575,7 @@ def metrics_curves(runs) -> Figure:
         color = _run_color(ds, i, runs)
         for split, dash in METRIC_STYLES.items():
             for ax, metric, scale in ((loss_ax, f"{split}_loss", None), (acc_ax, f"{split}_acc", "pct")):
-                y = an._metric(ds, metric)
+                y = an.metric_values(ds, metric)
                 mask = np.isfinite(y)
                 if not mask.any():
                     continue
@@ -672,7 +672,9 @@ def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
     fig, ax = _new_axes(ax)
     pct = metric.endswith("_acc")
     for i, (key, group) in enumerate(an.iter_groups(runs).items()):
-        curves = _stack(group, lambda ds: an.as_percent(an._metric(ds, metric)) if pct else an._metric(ds, metric))
+        values = (lambda ds: an.as_percent(an.metric_values(ds, metric))) if pct else \
+            (lambda ds: an.metric_values(ds, metric))
+        curves = _stack(group, values)
         x = np.asarray(curves["epoch"], dtype=float)
         mean = curves.mean("seed")
         std = curves.std("seed", ddof=1) if len(group) > 1 else xr.zeros_like(mean)
