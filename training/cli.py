@@ -34,8 +34,14 @@ def _config_args(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("--download", action="store_true", help="fetch CIFAR when missing (network)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override any config field, e.g. --set epochs=2 --set "
-                        "milestones=30,60 --set amp=false (repeatable; see --list-presets)")
+                        "milestones=30,60 --set amp=false (repeatable; fields below)")
     p.add_argument("--runs", default="runs", help="runs root (default ./runs)")
+
+
+def _fields_epilog() -> str:
+    from training.presets import FIELD_TYPES
+
+    return "fields for --set: " + ", ".join(f"{k} ({v})" for k, v in FIELD_TYPES.items())
 
 
 def _overrides(args, extra: dict | None = None) -> dict:
@@ -59,7 +65,7 @@ def _overrides(args, extra: dict | None = None) -> dict:
 def _train_parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Train and record one run of a paper "
                                 "preset. Example: wcviz train --preset cifar10-resnet18 "
-                                "--method wc --seed 0")
+                                "--method wc --seed 0", epilog=_fields_epilog())
     p.add_argument("--preset", help="experiment name (see --list-presets)")
     p.add_argument("--list-presets", action="store_true", help="print the preset table and exit")
     _config_args(p, "baseline")
@@ -167,7 +173,7 @@ def _sweep_parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="The paper's a, b grid and seeds as "
                                 "independent runs. Example: wcviz sweep --preset "
                                 "cifar10-resnet18 --method wc --grid a=0.5:1.0:0.1 "
-                                "b=0.5:1.0:0.1 --seeds 1")
+                                "b=0.5:1.0:0.1 --seeds 1", epilog=_fields_epilog())
     p.add_argument("--preset", required=True)
     _config_args(p, "wc")
     p.add_argument("--grid", nargs="+", default=[], metavar="NAME=SPEC",
