@@ -12,7 +12,7 @@ Both use the same loop (``training.loop.train_one_epoch``), model, optimizer and
 recipe. Prints images/s of each and the ratio. On CPU a small subset keeps it short; on CUDA
 the full 45,000-image training split is used unless ``--subset`` says otherwise.
 
-    python benchmarks/train_throughput.py                 # CPU here: 256 images
+    python benchmarks/train_throughput.py                 # CPU here: 128 images
     python benchmarks/train_throughput.py --compile       # CUDA: goal fast/plain >= 3
 """
 
@@ -95,9 +95,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--method", default="wc", help="preset method (default wc)")
-    p.add_argument("--subset", type=int, help="training images (default: 256 on CPU, all on CUDA)")
+    p.add_argument("--subset", type=int, help="training images (default: 128 on CPU, all on CUDA)")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the plain loop")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     p.add_argument("--compile", action="store_true", help="torch.compile in the fast path")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     args = p.parse_args()
@@ -105,7 +105,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())
     if args.subset is None and not cuda:
-        args.subset = 256
+        args.subset = 128
     name = torch.cuda.get_device_name() if cuda else "CPU"
     print(f"train throughput, cifar10-resnet18 ({args.method}), {name}, torch {torch.__version__},"
           f" {args.subset or 'all'} images, batch 128")
