@@ -89,6 +89,8 @@ def test_band_plot_from_path_and_symlog(runs):
     fig = plots.band_plot(runs["paths"]["wc"], "fc", yscale="symlog")
     ax = fig.axes[0]
     assert ax.get_yscale() == "symlog"
+    assert ax.yaxis.get_transform().linthresh == pytest.approx(0.1)  # initial std 0.1 of fc
+    assert "linear within ±0.1" in ax.get_ylabel()
     assert_bands_match(ax, runs["wc"], "fc")
     # WC's bound ±aπ/2 is drawn per epoch.
     bound = sorted(lines(ax, "bound"), key=lambda ln: ln.get_ydata()[0])

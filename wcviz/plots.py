@@ -195,12 +195,13 @@ def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
     color = color or (style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR)
     fig, ax = _new_axes(ax)
     draw_bands(ax, ds, layer, color)
-    _apply_yscale(ax, yscale, linthresh or default_linthresh([ds], layer))
+    linthresh = linthresh or default_linthresh([ds], layer)
+    _apply_yscale(ax, yscale, linthresh)
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.set_xlabel(EPOCH_LABEL)
     _epoch_ticks(ax)
-    ax.set_ylabel(WEIGHT_LABEL)
+    ax.set_ylabel(WEIGHT_LABEL if yscale == "linear" else f"{WEIGHT_LABEL}\n(symlog, linear within ±{linthresh:g})")
     ax.set_title(title if title is not None else f"{an.run_label(ds)} — {layer}")
     if legend:
         _outside_legend(ax, band_handles(color, _bound_name([ds], layer)))
