@@ -14,8 +14,8 @@ read once per process. Frames returned from the caches are shared: callers must 
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -442,10 +442,18 @@ def accuracy_summary(run: Run) -> dict:
 # Opening a store costs ~0.1-0.3 s (xarray metadata), so a root of 100 runs would keep the Runs
 # page blank for many seconds. One background thread opens them instead and reads their
 # accuracy into the caches above, while the page shows what is ready.
-_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wcviz-prefetch")
+# A daemon thread, not a ThreadPoolExecutor: the executor's exit hook would make the server
+# finish every queued store before it can stop.
+_todo: queue.SimpleQueue = queue.SimpleQueue()
+_worker: threading.Thread | None = None
 _lock = threading.Lock()
-_queued: set[tuple] = set()  # run keys submitted to the prefetch thread
+_queued: set[tuple] = set()  # run keys handed to the prefetch thread
 _ready: set[tuple] = set()  # run keys whose dataset and accuracy are cached (or unreadable)
+
+
+def _prefetch_forever() -> None:
+    while True:
+        _warm(_todo.get())
 
 
 def _warm(run: Run) -> None:
@@ -462,11 +470,15 @@ def prefetch(runs) -> int:
 
     Each committed state is queued once; the calling thread never waits.
     """
+    global _worker
     with _lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_prefetch_forever, name="wcviz-prefetch", daemon=True)
+            _worker.start()
         for run in runs:
             if run.key not in _queued:
                 _queued.add(run.key)
-                _PREFETCH.submit(_warm, run)
+                _todo.put(run)
         return sum(run.key not in _ready for run in runs)
 
 
