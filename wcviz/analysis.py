@@ -556,6 +556,7 @@ class Comparison:
     wc: str
     threshold: str
     threshold_text: str
+    bound_symbol: str = "aπ/2"  # how the WC run's bound is written ("a" for erf)
     layers: list[LayerComparison] = field(default_factory=list)
     bounded: bool = True  # False: the WC run's method has no bound (arsinh, powerprop)
     bound_holds: bool | None = None  # claim (i); None when not applicable
@@ -567,7 +568,7 @@ class Comparison:
 
     def report(self) -> str:
         """The comparison as readable text: a per-layer table and the two verdicts."""
-        head = (f"{'layer':<24} {'baseline w range':>22} {'WC w range':>22} {'aπ/2':>7} "
+        head = (f"{'layer':<24} {'baseline w range':>22} {'WC w range':>22} {self.bound_symbol:>7} "
                 f"{'max|w|/bound':>12} {'near-0 base':>11} {'near-0 WC':>9}")
         lines = [f"baseline: {self.baseline}", f"WC:       {self.wc}",
                  f"near-zero: {self.threshold_text} ({self.threshold}), last epoch", "", head]
@@ -584,7 +585,7 @@ class Comparison:
         verdict = "HOLDS" if self.bound_holds else "FAILS"
         growth = (f"; baseline max|w| grew ×{self.base_growth:.2f} in the first epoch"
                   if np.isfinite(self.base_growth) else "")
-        return f"(i) WC keeps |w| < aπ/2 in every layer and epoch: {verdict}{growth}"
+        return f"(i) WC keeps |w| < {self.bound_symbol} in every layer and epoch: {verdict}{growth}"
 
     def _claim_near_zero(self) -> str:
         verdict = "HOLDS" if self.fewer_near_zero else "FAILS"
@@ -632,6 +633,7 @@ def compare_runs(baseline, wc, threshold: str | float | None = None) -> Comparis
     result = Comparison(run_label(base) + f" [{run_attr(base, 'run_id', '')}]",
                         run_label(comp) + f" [{run_attr(comp, 'run_id', '')}]",
                         label, threshold_text(base, label))
+    result.bound_symbol = bound_symbol(comp) or "bound"
     result.layers = [_compare_layer(base, comp, name, label, label_wc) for name in common]
     _decide(result, base, comp, common, label, label_wc)
     return result
