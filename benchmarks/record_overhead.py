@@ -1,7 +1,7 @@
 """What recording costs: wcviz's exact record vs TensorBoard histograms, time and bytes.
 
     python benchmarks/record_overhead.py [--device auto|cpu|cuda] [--epochs 10]
-        [--epoch-images N] [--keep DIR]
+        [--epoch-images N] [--keep DIR] [--compand]
 
 For a torchvision ResNet50 (all 54 conv/linear layers, 25.5 M weights) it measures, in one
 process and on the same weights each epoch:
@@ -86,12 +86,15 @@ def train_epoch(model: nn.Module, images: int, device: torch.device) -> float:
     return timed(epoch, device)
 
 
-def record_vs_tensorboard(device: torch.device, epochs: int, root: Path) -> dict:
+def record_vs_tensorboard(device: torch.device, epochs: int, root: Path,
+                          compand: bool = False) -> dict:
     import torchvision
     from torch.utils.tensorboard import SummaryWriter
 
     torch.manual_seed(0)
     model = torchvision.models.resnet50().to(device)
+    if compand:  # records then also hold v quantiles and a, b; w = Ψ(v) is computed per record
+        wcviz.compand(model, "arctan", a=1.0, b=0.6, learnable="fine")
     layers = tracked_layers(model)
     created = time.perf_counter()
     rec = wcviz.Recorder(model, root / "resnet50", config={"benchmark": "record_overhead"})
@@ -136,24 +139,27 @@ def main(argv=None) -> None:
     parser.add_argument("--epoch-images", type=int, default=None,
                         help="images in the small CNN's epoch (default 50000 cuda, 10000 cpu)")
     parser.add_argument("--keep", help="write the runs here instead of a temporary folder")
+    parser.add_argument("--compand", action="store_true",
+                        help="record a learnable-WC ResNet50 (adds v quantiles, a, b)")
     args = parser.parse_args(argv)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
     images = args.epoch_images or (50_000 if device.type == "cuda" else 10_000)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.keep or tmp)
-        big = record_vs_tensorboard(device, args.epochs, root)
+        big = record_vs_tensorboard(device, args.epochs, root, args.compand)
         small = epoch_overhead(device, images, root)
-    report(device, args.epochs, images, big, small)
+    report(device, args.epochs, images, big, small, args.compand)
 
 
-def report(device, epochs, images, big, small) -> None:
+def report(device, epochs, images, big, small, compand=False) -> None:
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"cpu, {torch.get_num_threads()} threads")
     (store, nstore), (events, nevents) = big["store"], big["events"]
     lines = [
         f"device {device} ({where}), torch {torch.__version__}",
-        f"ResNet50: {big['layers']} conv/linear layers, {big['weights']:,} weights",
+        f"ResNet50{' (learnable WC)' if compand else ''}: {big['layers']} conv/linear layers, "
+        f"{big['weights']:,} weights",
         f"  recorder creation (epoch-0 edges, empty store): {big['create']:.2f} s",
         f"  one record, wcviz (exact):          {big['ours']:.3f} s "
         f"(statistics {big['stats']:.3f} s; median of {epochs})",
