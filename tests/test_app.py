@@ -299,7 +299,7 @@ def test_runs_page_fills_in_accuracy_read_in_the_background(app, root):
     assert runs.loc["baseline", "best acc"] == pytest.approx(0.8)
     assert runs.loc["wc", "last acc"] == pytest.approx(0.7)
     assert runs.loc["crashed", "epochs"] == 1.0
-    assert not any("reading epochs" in c.value for c in app.caption)
+    assert not any("Reading epochs" in c.value for c in app.caption)
 
 
 def test_runs_table_ready_mode_leaves_unread_runs_blank(tmp_path):

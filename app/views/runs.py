@@ -7,7 +7,8 @@ from app import data, ui
 st.title("Runs")
 scan = ui.page_scan()
 if scan.problems:
-    with st.expander(f":warning: {len(scan.problems)} unreadable run store(s)", expanded=True):
+    with st.expander(f"{len(scan.problems)} unreadable run store(s)", expanded=True,
+                     icon=":material/warning:"):
         st.dataframe([{"path": p.path, "error": p.error} for p in scan.problems],
                      hide_index=True, width="stretch")
 if not scan.runs:
@@ -61,7 +62,7 @@ def _fill_in() -> None:
     if left == 0 and pending:
         st.rerun(scope="app")
     if left:
-        st.caption(f":hourglass_flowing_sand: reading epochs and accuracy of {left} run(s)…")
+        st.caption(f"Reading epochs and accuracy of {left} run(s) in the background…")
 
 
 _fill_in()
