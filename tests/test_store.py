@@ -230,7 +230,7 @@ def test_kill_fresh_interpreter_then_resume(tmp_path):
 
 def test_reader_polls_during_appends(tmp_path):
     run = tmp_path / "run"
-    child = _Child(run, epochs=30, chunk=2)
+    child = _Child(run, epochs=30, chunk=2, sleep=0.03)
     assert child.readline() == "ready"
     seen = []
     while child.running():
