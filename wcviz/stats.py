@@ -181,8 +181,8 @@ def _order_stats_numpy(arr: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     local = ranks - (cum[buckets] - counts[buckets])  # rank inside its bucket
     wanted = np.zeros(1 << _RADIX_BITS, dtype=bool)
     wanted[buckets] = True
-    picked = wanted[key]
-    cand, cand_key = arr[picked], key[picked]
+    cand = arr[np.take(wanted, key)]
+    cand_key = _radix_keys(cand)  # recomputed on the few candidates: cheaper than a 2nd mask
     out = np.empty(len(ranks))
     for bucket in np.unique(buckets):
         sel = buckets == bucket
@@ -383,19 +383,21 @@ def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> li
         participation = l1 * l1 / (n * l2 * l2) if l2 > 0 else math.nan
     moments = np.array([mean, std, absmax, l2, participation], dtype=np.float64)
     flag = 0.0 if math.isfinite(l2) else 1.0
-    return [fractions, _histogram_numpy(arr, half_range, bins, mag), moments, [flag]]
+    return [fractions, _histogram_numpy(arr, half_range, bins, mag, check_nan=bool(flag)),
+            moments, [flag]]
 
 
-def _histogram_numpy(arr: np.ndarray, half_range: float, bins: int, buf: np.ndarray) -> np.ndarray:
+def _histogram_numpy(arr: np.ndarray, half_range: float, bins: int, buf: np.ndarray,
+                     check_nan: bool = True) -> np.ndarray:
     """Counts of floor((w + R)·bins / 2R) clamped to [0, bins − 1]; NaN not counted."""
     scale = np.float32(bins / (2 * half_range))
     with np.errstate(invalid="ignore", over="ignore"):
         np.add(arr, np.float32(half_range), out=buf)
         np.multiply(buf, scale, out=buf)
         np.clip(buf, 0, bins - 1, out=buf)  # outside values go to the end bins
-    if np.isnan(buf).any():
+    if check_nan and np.isnan(buf).any():
         buf = buf[~np.isnan(buf)]
-    return np.bincount(buf.astype(np.int32), minlength=bins).astype(np.float64)
+    return np.bincount(buf.astype(np.intp), minlength=bins).astype(np.float64)
 
 
 def _histogram(flat: Tensor, half_range: float, bins: int) -> Tensor:
