@@ -12,6 +12,8 @@ paper reports 7–14 % overhead).
 
     python benchmarks/reparam_overhead.py --device cpu --steps 2 --rounds 3
     python benchmarks/reparam_overhead.py --device cuda --compile
+    # on a CPU shared with other jobs: one thread, CPU time of this process only
+    python benchmarks/reparam_overhead.py --device cpu --threads 1 --clock cpu --steps 1
 
 On CUDA the model runs channels_last under bf16 autocast; on the CPU in float32.
 """
@@ -49,6 +51,7 @@ class Setup:
     device: torch.device
     x: torch.Tensor
     y: torch.Tensor
+    clock: object = time.perf_counter  # or time.process_time (CPU seconds of this process)
 
     @property
     def cuda(self) -> bool:
@@ -107,11 +110,11 @@ def time_interleaved(fns: dict, steps: int, rounds: int, warmup: int, setup: Set
         order = order[r % len(order):] + order[:r % len(order)]  # rotate: no fixed position
         for name in order:
             setup.sync()
-            start = time.perf_counter()
+            start = setup.clock()
             for _ in range(steps):
                 fns[name]()
             setup.sync()
-            times[name].append((time.perf_counter() - start) / steps)
+            times[name].append((setup.clock() - start) / steps)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -151,6 +154,10 @@ def parse_args(argv=None):
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--model", default="resnet18")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="cpu: this process's CPU time, steadier on a shared CPU-only machine "
+                        "(use with --threads 1, where no thread waits on another)")
     args = p.parse_args(argv)
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
@@ -160,16 +167,20 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.manual_seed(0)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     x = torch.randn(args.batch, 3, 32, 32, device=device)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
-    setup = Setup(device, x, torch.randint(0, 10, (args.batch,), device=device))
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    setup = Setup(device, x, torch.randint(0, 10, (args.batch,), device=device), clock)
     base = build_model(args.model)
     print(f"{args.model}, batch {args.batch}, {device} ({torch.get_num_threads()} threads), "
-          f"torch {torch.__version__}; {args.rounds} rounds × {args.steps} steps, median")
+          f"torch {torch.__version__}; {args.rounds} rounds × {args.steps} steps, median "
+          f"{args.clock} time")
     modes = [False, True] if args.compile else [False]
     for compiled in modes:
         label = "compiled" if compiled else "eager"
