@@ -7,20 +7,22 @@ Public API (see README.md):
 * :class:`Recorder`: exact per-layer weight statistics into a crash-safe Zarr run store.
 * :func:`open_run` / :func:`open_runs`: read run stores as xarray Datasets.
 
-Heavy parts are imported on first use, so ``import wcviz`` stays quick.
+Heavy parts (torch, zarr, matplotlib) are imported on first use, so ``import wcviz`` and
+light modules such as the dashboard's data layer do not pay for what they do not use.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-from wcviz.compander import bake, compand
 from wcviz.errors import WcvizError
 
 __version__ = "0.1.0"
 
 # name -> module that defines it; resolved lazily by __getattr__ below.
 _LAZY = {
+    "compand": "wcviz.compander",
+    "bake": "wcviz.compander",
     "build_optimizer": "wcviz.optim",
     "Recorder": "wcviz.recorder",
     "open_run": "wcviz.store",
