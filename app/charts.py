@@ -11,11 +11,8 @@ import numpy as np
 import pandas as pd
 
 from app import data
-
-#: The run colours of :data:`wcviz.style.PALETTE` (Okabe–Ito), in the order figures use them.
-#: Repeated here because importing wcviz.style loads matplotlib and seaborn (seconds on a busy
-#: machine) before the first chart; tests/test_app.py checks that the two stay equal.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# The figures' palette from its light module (wcviz.style would load matplotlib and seaborn).
+from wcviz.palette import PALETTE
 
 #: Fill opacity of the nested percentile bands, widest (min–max) first: inner bands darker.
 BAND_OPACITY = (0.12, 0.2, 0.3, 0.45)

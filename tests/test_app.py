@@ -188,10 +188,15 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
 
 
 def test_run_colours_are_those_of_the_figures():
+    import pandas as pd
+
     from app import charts
     from wcviz import style
 
-    assert charts.PALETTE == style.PALETTE
+    frame = pd.DataFrame({"run": ["b", "a", "b", "c"]})
+    scale = charts.run_color(frame).to_dict()["scale"]
+    assert scale["domain"] == ["b", "a", "c"]  # order of appearance
+    assert scale["range"] == list(style.PALETTE[:3])
 
 
 def test_bands_pair_the_quantiles_symmetrically():

@@ -24,17 +24,7 @@ from contextlib import contextmanager
 import matplotlib as mpl
 import seaborn as sns
 
-#: Okabe & Ito (2008) colour-blind-safe palette, in the order plots use it.
-PALETTE: tuple[str, ...] = (
-    "#0072B2",  # blue
-    "#D55E00",  # vermillion
-    "#009E73",  # bluish green
-    "#CC79A7",  # reddish purple
-    "#E69F00",  # orange
-    "#56B4E9",  # sky blue
-    "#000000",  # black
-    "#F0E442",  # yellow (last: weak on white)
-)
+from wcviz.palette import PALETTE
 BASELINE_COLOR = PALETTE[0]
 WC_COLOR = PALETTE[1]
 LEARNABLE_COLOR = PALETTE[2]
