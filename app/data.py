@@ -261,12 +261,15 @@ def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> 
     return _layer_quantiles(run.key, run.run_id, layer, variable)
 
 
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The frames stacked, or an empty frame with ``columns`` when there are none."""
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
 def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
     """The Distributions page's data: one layer's wide quantile frame for each run that has it."""
     frames = [layer_quantiles(r, layer, variable) for r in runs if layer in layers(r)]
-    if not frames:
-        return pd.DataFrame(columns=["run", "layer", "epoch", *quantile_columns().values()])
-    return pd.concat(frames, ignore_index=True)
+    return _concat(frames, ["run", "layer", "epoch", *quantile_columns().values()])
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -285,9 +288,7 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
 def all_layers(runs: list[Run], variable: str = "weight_quantile") -> pd.DataFrame:
     """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``."""
     frames = [_all_quantiles(r.key, r.run_id, variable) for r in runs]
-    if not frames:
-        return pd.DataFrame(columns=["run", "layer", "depth", "epoch", *quantile_columns().values()])
-    return pd.concat(frames, ignore_index=True)
+    return _concat(frames, ["run", "layer", "depth", "epoch", *quantile_columns().values()])
 
 
 def band_frame(wide: pd.DataFrame) -> pd.DataFrame:
@@ -340,10 +341,8 @@ def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
 def near_zero(runs: list[Run]) -> pd.DataFrame:
     """Near-zero fractions, long: ``run, epoch, layer, depth, numel, threshold, fraction``."""
     frames = [_near_zero(r.key, r.run_id) for r in runs]
-    if not frames:
-        return pd.DataFrame(columns=["run", "epoch", "layer", "depth", "numel", "threshold",
+    return _concat(frames, ["run", "epoch", "layer", "depth", "numel", "threshold",
                                      "fraction"])
-    return pd.concat(frames, ignore_index=True)
 
 
 def near_zero_overall(frame: pd.DataFrame) -> pd.DataFrame:
@@ -387,9 +386,7 @@ def _compander(key: tuple, run_id: str) -> pd.DataFrame:
 def compander(runs: list[Run]) -> pd.DataFrame:
     """a and b per layer over epochs, long: ``run, epoch, layer, depth, a, b`` (NaN rows dropped)."""
     frames = [_compander(r.key, r.run_id) for r in runs]
-    if not frames:
-        return pd.DataFrame(columns=["run", "epoch", "layer", "depth", "a", "b"])
-    return pd.concat(frames, ignore_index=True)
+    return _concat(frames, ["run", "epoch", "layer", "depth", "a", "b"])
 
 
 def is_learnable(run: Run) -> bool:
@@ -410,17 +407,14 @@ def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
         split, _, kind = name.partition("_") if per_split else ("", "", name)
         parts.append(pd.DataFrame({"run": run_id, "epoch": epochs, "metric": name, "split": split,
                                    "kind": kind, "value": _values(ds[name])}))
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["run", "epoch", "metric", "split", "kind", "value"])
+    frame = _concat(parts, ["run", "epoch", "metric", "split", "kind", "value"])
     return frame.dropna(subset=["value"]).reset_index(drop=True)
 
 
 def metrics(runs: list[Run]) -> pd.DataFrame:
     """Per-epoch metrics, long: ``run, epoch, metric, split (train/val/test/""), kind, value``."""
     frames = [_metrics(r.key, r.run_id) for r in runs]
-    if not frames:
-        return pd.DataFrame(columns=["run", "epoch", "metric", "split", "kind", "value"])
-    return pd.concat(frames, ignore_index=True)
+    return _concat(frames, ["run", "epoch", "metric", "split", "kind", "value"])
 
 
 def accuracy_summary(run: Run) -> dict:

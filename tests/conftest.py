@@ -14,3 +14,13 @@ def _seed():
     """Each test starts from the same torch RNG state."""
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module of tiny nets: a second thread gains nothing on them,
+    and on a 2-core machine it competes with the subprocesses those tests start."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -22,13 +22,7 @@ WEIGHT_VARS = ("weight_quantile", "weight_absmax", "weight_std", "near_zero_frac
                "weight_histogram", "v_quantile", "a", "b")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny nets gain nothing from a second intra-op thread on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_two_epoch_run_records_a_store_that_opens(tmp_path):

@@ -2,7 +2,6 @@
 
 import json
 import pytest
-import torch
 
 import wcviz
 from training.sweep import parse_grid
@@ -12,12 +11,7 @@ from wcviz.store import read_root_attrs
 TINY = ["--device", "cpu", "--no-progress", "--set", "batch_size=128"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _err(capsys):

@@ -429,7 +429,7 @@ SUMMARY_ATTRS = ("best_epoch", "best_val_acc", "test_acc_best_val", "test_acc_la
 
 
 def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResult:
-    cfg, info = parts.cfg, parts.info
+    cfg = parts.cfg
     rec = _open_recorder(parts, run_dir, resume, overwrite)
     with rec if rec is not None else contextlib.nullcontext():
         history, start = _start(parts, rec, run_dir, resume)
