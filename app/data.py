@@ -210,7 +210,7 @@ def quantile_columns() -> dict[float, str]:
 
     No dots in the names: Vega-Lite reads a dot in a field name as nesting.
     """
-    from wcviz.stats import QUANTILES
+    from wcviz.measures import QUANTILES
 
     return {float(q): f"p{q * 100:g}".replace(".", "_") for q in QUANTILES}
 

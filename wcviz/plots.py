@@ -42,7 +42,7 @@ EPOCH_LABEL = "epoch (passes over the training set)"
 
 
 def _quantiles() -> tuple[float, ...]:
-    from wcviz.stats import QUANTILES  # the single source of truth for the quantile list
+    from wcviz.measures import QUANTILES  # the single source of truth for the quantile list
 
     return tuple(QUANTILES)
 

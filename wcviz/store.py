@@ -43,7 +43,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.stats import QUANTILES, check_quantiles, parse_threshold
+from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
 
 SCHEMA_VERSION = 1
 STORE_NAME = "record.zarr"
