@@ -129,9 +129,14 @@ MAX_DEPTH = 3
 
 
 def _walk(root: Path, folder: Path, depth: int, infos: list, problems: list) -> None:
-    """Collect runs below ``folder``, never entering a directory that resolves outside ``root``."""
-    from wcviz.store import list_runs
+    """Collect runs below ``folder``, never reading a directory or store outside ``root``."""
+    from wcviz.store import STORE_NAME, list_runs
 
+    store = folder / STORE_NAME
+    if store.exists() and not is_inside(root, store):  # a run folder whose store is a link out
+        problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
+                                             "not read"))
+        return
     runs, broken = list_runs(folder, max_depth=0)  # only asks: is this folder itself a run?
     if runs or broken:
         infos.extend(runs)
@@ -193,16 +198,6 @@ def _values(da) -> np.ndarray:
 def layers(run: Run) -> list[str]:
     """The run's recorded layer names, in model order."""
     return [str(name) for name in dataset(run)["layer"].values]
-
-
-def layer_table(run: Run) -> pd.DataFrame:
-    """One row per recorded layer: ``depth`` (0 = first in model order), layer, kind, numel."""
-    ds = dataset(run)
-    names = layers(run)
-    kinds = ds["layer_kind"].values if "layer_kind" in ds.variables else [""] * len(names)
-    numel = ds["layer_numel"].values if "layer_numel" in ds.variables else [np.nan] * len(names)
-    return pd.DataFrame({"depth": np.arange(len(names)), "layer": names,
-                         "kind": [str(k) for k in kinds], "numel": np.asarray(numel, float)})
 
 
 def quantile_columns() -> dict[float, str]:
@@ -289,22 +284,6 @@ def all_layers(runs: list[Run], variable: str = "weight_quantile") -> pd.DataFra
     """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``."""
     frames = [_all_quantiles(r.key, r.run_id, variable) for r in runs]
     return _concat(frames, ["run", "layer", "depth", "epoch", *quantile_columns().values()])
-
-
-def band_frame(wide: pd.DataFrame) -> pd.DataFrame:
-    """Long band frame for area charts: ``run, layer, epoch, band, rank, lo, hi``.
-
-    ``rank`` 0 is the widest band (min–max); higher ranks are nested inside it.
-    """
-    parts = []
-    for rank, (label, lo, hi) in enumerate(bands()):
-        part = wide[["run", "layer", "epoch"]].copy()
-        part["band"], part["rank"] = label, rank
-        part["lo"], part["hi"] = wide[lo].to_numpy(), wide[hi].to_numpy()
-        parts.append(part)
-    if not parts or wide.empty:
-        return pd.DataFrame(columns=["run", "layer", "epoch", "band", "rank", "lo", "hi"])
-    return pd.concat(parts, ignore_index=True)
 
 
 def tidy_quantiles(wide: pd.DataFrame) -> pd.DataFrame:

@@ -18,14 +18,22 @@ FORMATS = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
 
 
 def figure_bytes(fig, fmt: str) -> bytes:
-    """The matplotlib figure ``fig`` encoded as ``fmt`` (png/pdf/svg); the figure is closed."""
+    """The matplotlib figure ``fig`` encoded as ``fmt`` (png/pdf/svg); the figure is closed.
+
+    Saved under :func:`wcviz.style.paper_style` at :data:`wcviz.style.DPI`, as
+    ``wcviz.plots.save_figure`` does: matplotlib reads the font embedding at save time, so
+    saving outside the style would give Type 3 fonts in PDFs and outlined text in SVGs.
+    """
     import matplotlib.pyplot as plt
+
+    from wcviz import style
 
     if fmt not in FORMATS:
         raise data.WcvizError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format=fmt, bbox_inches="tight", dpi=200)
+        with style.paper_style():
+            fig.savefig(buf, format=fmt, bbox_inches="tight", dpi=style.DPI)
     finally:
         plt.close(fig)
     return buf.getvalue()
@@ -84,11 +92,17 @@ def near_zero_figure(runs: list[data.Run], threshold: str, layer: str | None = N
     return plots.near_zero_over_epochs(_datasets(runs), threshold, layer)
 
 
-def near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch_index: int = -1):
-    """Near-zero fraction by layer at one record (position in the epoch axis, -1 = last)."""
+def near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch: float | None = None):
+    """Near-zero fraction by layer at the epoch *value* ``epoch`` (None = each run's last).
+
+    Each run is cut at ``epoch`` and drawn at its last record up to it (the label names that
+    record's epoch): runs compared side by side may have different epoch grids, e.g. a finished
+    run and one still training, so a position in one run's epoch axis means nothing in another.
+    """
     from wcviz import plots
 
-    return plots.near_zero_by_layer(_datasets(runs), threshold, epoch=epoch_index)
+    sets = _datasets(runs, None if epoch is None else (None, epoch))
+    return plots.near_zero_by_layer(sets, threshold, epoch=-1)
 
 
 def compander_figure(run: data.Run):

@@ -43,9 +43,8 @@ def body(fresh):
     depth = frame[frame["epoch"] == epoch]
     st.altair_chart(charts.near_zero_by_depth(depth), width="content", key="nz_depth_chart")
     st.caption(ui.status_line(fresh))
-    index = epochs.index(epoch)
     ui.export(f"near_zero_by_depth_{threshold}_epoch{epoch:g}", depth,
-              lambda: export.near_zero_depth_figure(fresh, threshold, index), key="nz_depth_export")
+              lambda: export.near_zero_depth_figure(fresh, threshold, epoch), key="nz_depth_export")
 
 
 ui.live(runs, body)
