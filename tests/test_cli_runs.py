@@ -106,6 +106,10 @@ def test_export_bad_arguments(runs, tmp_path, capsys):
     assert "needs --out" in capsys.readouterr().err
     assert main(["export", str(runs / "wc"), "--out", str(tmp_path / "no" / "x.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    for fmt in ("csv", "netcdf"):  # --out names a directory: one line, no traceback
+        assert main(["export", str(runs / "wc"), "--format", fmt, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "cannot write" in err[0]
 
 
 def test_real_cli_process(runs):

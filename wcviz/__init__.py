@@ -29,7 +29,7 @@ _LAZY = {
     "open_runs": "wcviz.store",
 }
 
-__all__ = ["compand", "bake", "WcvizError", *_LAZY]
+__all__ = ["WcvizError", *_LAZY]
 
 
 def __getattr__(name: str):

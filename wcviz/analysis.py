@@ -28,7 +28,6 @@ import pandas as pd
 import xarray as xr
 
 from wcviz.errors import WcvizError
-from wcviz.psi import METHODS
 
 #: Display names for the tables (the paper's spelling); unknown names are shown as stored.
 MODEL_NAMES = {
@@ -234,6 +233,8 @@ def scale_over_epochs(ds: xr.Dataset, name: str, layer: str) -> np.ndarray:
 
 def bound_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
     """sup |Ψ| of ``layer`` per epoch (aπ/2 for WC); ``inf`` for unbounded methods and baselines."""
+    from wcviz.psi import METHODS  # here, not at the top: wcviz.psi imports torch
+
     method = METHODS.get(method_of(ds))
     n = ds.sizes["epoch"]
     if method is None or not method.scaled:

@@ -10,6 +10,7 @@ metrics; statistics with a second axis are named ``weight_quantile@0.5``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.store import LAYER_VARS, list_runs, open_run, writer_alive
+from wcviz.store import LAYER_VARS, list_runs, open_run, store_path, writer_alive
 
 COLUMNS = ("run", "layer", "epoch", "statistic", "value")
 
@@ -121,9 +122,13 @@ def _last_record_lines(ds) -> list[str]:
     wrapped = textwrap.wrap("  ".join(shown), width=90, break_long_words=False) or ["(none)"]
     lines += [("  metrics " if i == 0 else "          ") + line for i, line in enumerate(wrapped)]
     first = last.isel(layer=0)
-    q = first.weight_quantile.values
-    lines.append(f"  {first.layer.item()}: median {q[len(q) // 2]:.4g}  range [{q[0]:.4g}, "
-                 f"{q[-1]:.4g}]  std {float(first.weight_std):.4g}  "
+    q = first.weight_quantile
+    probs = q["quantile"].values  # label by the recorded probabilities, not by position
+    median = f"median {float(q.sel(quantile=0.5)):.4g}  " if 0.5 in probs else ""
+    lo, hi = ("range", "") if (probs[0], probs[-1]) == (0.0, 1.0) else \
+        ("quantiles", f" (q={probs[0]:g}..{probs[-1]:g})")
+    lines.append(f"  {first.layer.item()}: {median}{lo} [{float(q[0]):.4g}, {float(q[-1]):.4g}]"
+                 f"{hi}  std {float(first.weight_std):.4g}  "
                  f"participation {float(first.weight_participation):.3f}")
     near = "  ".join(f"{t}: {float(v):.2%}" for t, v in
                      zip(ds.threshold.values, first.near_zero_fraction.values))
@@ -171,9 +176,10 @@ def _expand(paths: list[str]) -> list[Path]:
     out = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir() and not (path / "record.zarr").exists() and \
-                not (path / "zarr.json").exists():
-            runs, _ = list_runs(path)
+        if path.is_dir() and not store_path(path).exists():
+            runs, broken = list_runs(path)
+            for bad in broken:  # reported, as open_runs does, not silently dropped
+                print(f"skipping broken run {bad.path}: {bad.error}", file=sys.stderr)
             if runs:
                 out += [r.path for r in runs]
                 continue
@@ -245,14 +251,26 @@ def _write(table, fmt: str, out: str | None) -> None:
                 sys.stdout = open(os.devnull, "w")
         else:
             _checked_parent(out)
-            table.to_csv(out, index=False)
+            with _writing(out):
+                table.to_csv(out, index=False)
         return
     import xarray as xr
 
     _checked_parent(out)
     ds = xr.Dataset({c: ("row", table[c].to_numpy()) for c in COLUMNS})
     ds.attrs["description"] = "wcviz runs in tidy long form: " + ", ".join(COLUMNS)
-    ds.to_netcdf(out)
+    with _writing(out):
+        ds.to_netcdf(out)
+
+
+@contextlib.contextmanager
+def _writing(out: str):
+    """Turn the OS's refusal to write ``out`` (a directory, no permission...) into one line."""
+    try:
+        yield
+    except OSError as err:
+        raise WcvizError(f"cannot write {out}: {err.strerror or err}; pass --out a file path "
+                         "in a writable folder") from None
 
 
 def _checked_parent(out: str) -> None:
