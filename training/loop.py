@@ -133,6 +133,8 @@ def _make_model(cfg: RunConfig, num_classes: int) -> nn.Module:
     try:
         return build_model(cfg.model, num_classes=num_classes, **kw)
     except TypeError:
+        if not kw:  # a fault inside the builder, not the user's dropout override
+            raise
         raise WcvizError(f"model {cfg.model!r} has no dropout option; drop "
                          "--set dropout=...") from None
 
@@ -174,8 +176,12 @@ def build(cfg: RunConfig, info: ddp.DistInfo = ddp.DistInfo()) -> Parts:
     check_config(cfg)
     device = select_device(cfg, info)
     ddp.init(info, device)
+    if cfg.download and not info.is_main:
+        ddp.barrier(info)  # rank 0 downloads first; the others then read the files it wrote
     data = load_data(cfg.dataset, cfg.data_root, download=cfg.download and info.is_main,
                      val_fraction=cfg.val_fraction, split_seed=cfg.split_seed)
+    if cfg.download and info.is_main:
+        ddp.barrier(info)
     seed_everything(cfg.seed)  # the same init on every process, for every method
     raw = apply_method(_make_model(cfg, data.num_classes), cfg).to(device)
     if info.enabled and device.type == "cuda":

@@ -118,29 +118,27 @@ def run_all(todo: list[dict], args) -> int:
     """Run the plan ``args.parallel`` at a time; returns the number of failed runs."""
     if args.parallel == 1:
         return _run_in_process(todo)
-    env = dict(os.environ)
-    if args.parallel > 1:  # share the cores instead of oversubscribing them
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.parallel)))
+    env = dict(os.environ)  # share the cores among the runs instead of oversubscribing them
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.parallel)))
     running, failed, queue = [], 0, list(todo)
     while queue or running:
         while queue and len(running) < args.parallel:
             p = queue.pop(0)
-            log = None if args.parallel == 1 else open(Path(args.runs) / f"{p['run_id']}.log", "w")
+            log = open(Path(args.runs) / f"{p['run_id']}.log", "w")
             print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
             running.append((p, subprocess.Popen(_run_command(p, args), env=env, stdout=log,
-                                                stderr=subprocess.STDOUT if log else None), log))
+                                                stderr=subprocess.STDOUT), log))
         time.sleep(0.2)
         for item in list(running):
             p, proc, log = item
             if proc.poll() is None:
                 continue
             running.remove(item)
-            if log:
-                log.close()
+            log.close()
             failed += proc.returncode != 0
             print(f"[sweep] {'done' if proc.returncode == 0 else 'FAILED'} {p['run_id']}"
-                  + (f" (exit {proc.returncode}; log {log.name})" if proc.returncode and log
-                     else ""), flush=True)
+                  + (f" (exit {proc.returncode}; log {log.name})" if proc.returncode else ""),
+                  flush=True)
     return failed
 
 
