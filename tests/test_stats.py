@@ -157,6 +157,19 @@ def test_unknown_backend():
         S.exact_quantiles(torch.ones(3), QS, backend="jax")
 
 
+def test_histogram_bins_values_on_edges_alike_on_every_backend():
+    half, bins = 0.3, 9
+    edges = np.linspace(-half, half, bins + 1, dtype=np.float32)
+    on_edges = np.concatenate([edges, np.nextafter(edges, np.float32(-1)),
+                               np.nextafter(edges, np.float32(1)), [np.inf, -np.inf, np.nan]])
+    x = torch.from_numpy(on_edges.astype(np.float32))
+    layout = S.SummaryLayout(len(QS), 0, bins)
+    counts = [layout.unpack(S.weight_summary(x, QS, [], half, bins, backend=b).numpy())
+              ["weight_histogram"] for b in BACKENDS]
+    np.testing.assert_array_equal(counts[0], counts[1])  # same record whatever the device
+    assert counts[0].sum() == np.isfinite(on_edges).sum() + 2  # ±inf in the end bins
+
+
 def test_histogram_range_rule():
     assert S.histogram_range(0.2) == pytest.approx(S.HIST_RANGE_FACTOR * 0.2)
     assert S.histogram_range(0.2, bound=0.5) == pytest.approx(0.5)  # capped at a·π/2

@@ -345,11 +345,15 @@ def _histogram_numpy(arr: np.ndarray, half_range: float, bins: int, buf: np.ndar
 
 
 def _histogram(flat: Tensor, half_range: float, bins: int) -> Tensor:
-    """Counts over equal bins of [-R, R]; outside values clamped into the end bins."""
-    if flat.numel() == 0:
-        return torch.zeros(bins, dtype=torch.float64, device=flat.device)
-    clamped = flat.clamp(-half_range, half_range)
-    return torch.histc(clamped, bins, -half_range, half_range).to(torch.float64)
+    """The rule of :func:`_histogram_numpy` on the tensor's device, in the same float32 steps.
+
+    Not ``torch.histc``: it places values on bin edges by its own arithmetic, so a record
+    would depend on the device it was computed on.
+    """
+    scale = float(np.float32(bins / (2 * half_range)))  # the numpy path's float32 factor
+    idx = ((flat.to(torch.float32) + float(np.float32(half_range))) * scale).clamp_(0, bins - 1)
+    idx = idx[~torch.isnan(idx)]  # NaN weights are not counted
+    return torch.bincount(idx.long(), minlength=bins).to(torch.float64)
 
 
 def _moments(flat: Tensor, mag: Tensor) -> Tensor:
