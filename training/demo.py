@@ -22,26 +22,18 @@ def write_figures(run_dirs: list[Path], out: Path) -> list:
 
 
 def first_layer_stats(run_dir: Path) -> dict:
-    """From the store: the first layer's max |w| at epoch 0 and last, near-zero fractions."""
+    """From the store: the first layer's max |w|, bound and near-zero fraction (epoch 0, last)."""
     import wcviz
+    from wcviz import analysis
 
     ds = wcviz.open_run(run_dir)
-    layer = ds.layer.values[0]
-    absmax = ds.weight_absmax.sel(layer=layer).values
-    nz = ds.near_zero_fraction.sel(layer=layer)
-    label = _near_zero_label(ds)
-    return {"layer": str(layer), "absmax0": float(absmax[0]), "absmax": float(absmax[-1]),
-            "near_zero0": float(nz.sel(threshold=label).values[0]),
-            "near_zero": float(nz.sel(threshold=label).values[-1]), "threshold": label,
-            "a": float(ds.a.sel(layer=layer).values[-1]), "method": ds.attrs.get("method")}
-
-
-def _near_zero_label(ds) -> str:
-    labels = [str(t) for t in ds.threshold.values]
-    for preferred in ("rel=0.1", "abs=0.01"):
-        if preferred in labels:
-            return preferred
-    return labels[0]
+    layer = str(ds.layer.values[0])
+    absmax = analysis.absmax_over_epochs(ds, layer)
+    label = analysis.select_threshold(ds)  # the analysis' default, rel=0.1 for Recorder stores
+    near = analysis.near_zero(ds, label, layer)
+    return {"layer": layer, "absmax0": float(absmax[0]), "absmax": float(absmax[-1]),
+            "near_zero0": float(near[0]), "near_zero": float(near[-1]), "threshold": label,
+            "bound": float(analysis.bound_over_epochs(ds, layer)[-1])}
 
 
 def demo_table(run_dirs: list[Path]) -> str:
@@ -49,7 +41,7 @@ def demo_table(run_dirs: list[Path]) -> str:
     stats = [first_layer_stats(d) for d in run_dirs]
     rows = []
     for d, f in zip(run_dirs, stats):
-        bound = "-" if math.isnan(f["a"]) else f"{f['a'] * math.pi / 2:.3f}"
+        bound = "-" if math.isinf(f["bound"]) else f"{f['bound']:.3f}"
         rows.append((Path(d).name, pct(read_summary(d).get("test_acc_best_val")).strip(),
                      f"{f['absmax0']:.3f} -> {f['absmax']:.3f}", bound,
                      f"{f['near_zero0']:.3f} -> {f['near_zero']:.3f}"))
