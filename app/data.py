@@ -370,8 +370,9 @@ def compander(runs: list[Run]) -> pd.DataFrame:
 
 def is_learnable(run: Run) -> bool:
     """Whether the run trained its a, b (store attribute ``learnable`` is "fine"/"coarse")."""
-    value = run.attr("learnable")
-    return value not in (None, "", "none", "None", False, "false", "False")
+    from wcviz.analysis import learnable_attr
+
+    return learnable_attr(run.attr("learnable"))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)

@@ -89,10 +89,14 @@ def is_baseline(ds: xr.Dataset) -> bool:
     return method_of(ds) == "none"
 
 
+def learnable_attr(value) -> bool:
+    """Whether a store's ``learnable`` attribute says a, b were trained ("fine"/"coarse")."""
+    return value in ("fine", "coarse")
+
+
 def is_learnable(ds: xr.Dataset) -> bool:
     """True when the run's a, b were trained ("fine" or "coarse")."""
-    learnable = run_attr(ds, "learnable")
-    return learnable not in (None, False, "", "none", "None")
+    return learnable_attr(run_attr(ds, "learnable"))
 
 
 def method_label(ds: xr.Dataset) -> str:

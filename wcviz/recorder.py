@@ -306,12 +306,9 @@ def _scales(module: nn.Module, device) -> tuple[Tensor, Tensor]:
 
 
 def _to_host(vectors: list[Tensor]) -> np.ndarray:
-    """Stack per-layer vectors (padding to one length) and copy them to the host once."""
-    width = max(v.numel() for v in vectors)
+    """Stack the per-layer vectors (one layout, so one length) and copy them to the host once."""
     device = vectors[0].device  # a model split over devices gathers on the first one
-    padded = [torch.nn.functional.pad(v.to(device), (0, width - v.numel()), value=math.nan)
-              for v in vectors]
-    return torch.stack(padded).cpu().numpy()
+    return torch.stack([v.to(device) for v in vectors]).cpu().numpy()
 
 
 def _plain_metrics(metrics: dict | None) -> dict[str, float]:
