@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from wcviz.errors import WcvizError
+from wcviz.measures import DEFAULT_KIND_ORDER, Threshold, network_fraction
 
 #: Display names for the tables (the paper's spelling); unknown names are shown as stored.
 MODEL_NAMES = {
@@ -175,8 +176,9 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
         ds: a run.
         threshold: a stored label ("rel=0.1"), a label whose value is written differently
             ("abs=1e-3"), a bare number (an absolute threshold), or ``None`` for the default:
-            the largest relative threshold (× the layer's initial std, so comparable across
-            layers; the largest counts enough weights to be stable), else the largest absolute.
+            the largest threshold of the first kind recorded in
+            :data:`wcviz.measures.DEFAULT_KIND_ORDER` (scale-free std first; the largest counts
+            enough weights to be stable).
 
     Returns:
         A label of ``ds.threshold``.
@@ -191,7 +193,7 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
     if not labels:
         raise WcvizError(f"run {run_attr(ds, 'run_id', '?')} records no near-zero thresholds")
     if threshold is None:
-        for kind in ("rel", "abs"):
+        for kind in DEFAULT_KIND_ORDER:
             idx = [i for i, k in enumerate(kinds) if k == kind]
             if idx:
                 return labels[max(idx, key=lambda i: values[i])]
@@ -212,11 +214,12 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
 
 
 def threshold_text(ds: xr.Dataset, label: str) -> str:
-    """Human text for a threshold label: ``|w| < 0.001`` or ``|w| < 0.1·σ₀``."""
+    """The measure of a threshold label as a formula: ``|w| < 0.001``, ``|w| < 0.1·σ₀``,
+    ``|w| < 0.5·std(w)``, ``|w| < 0.1·median|w|`` (definitions: :mod:`wcviz.measures`)."""
     i = thresholds(ds).index(label)
     kind = str(ds["threshold_kind"].values[i])
     value = float(ds["threshold_value"].values[i])
-    return f"|w| < {value:g}·σ₀" if kind == "rel" else f"|w| < {value:g}"
+    return Threshold(label, kind, value).text
 
 
 def epochs(ds: xr.Dataset) -> np.ndarray:
@@ -273,18 +276,19 @@ def absmax_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
     return np.maximum(np.abs(quantile_curve(ds, layer, 0.0)), np.abs(quantile_curve(ds, layer, 1.0)))
 
 
-def near_zero(ds: xr.Dataset, threshold: str, layer: str | None = None) -> np.ndarray:
+def near_zero(ds: xr.Dataset, threshold: str, layer: str | None = None,
+              how: str = "weights") -> np.ndarray:
     """Near-zero fraction (0–1) per epoch: of one layer, or of the whole network (``None``).
 
-    The whole-network fraction weights each layer by its number of weights
-    (``layer_numel``), i.e. it is the fraction of all recorded weights.
+    The whole-network fraction is :func:`wcviz.measures.network_fraction`: ``how="weights"``
+    weights each layer by its number of weights (the fraction of all recorded weights),
+    ``how="layers"`` is the mean over layers (each layer counts once).
     """
     da = ds["near_zero_fraction"].sel(threshold=threshold)
     if layer is not None:
         return np.asarray(da.sel(layer=layer).values, dtype=float)
-    numel = np.asarray(ds["layer_numel"].values, dtype=float)
     frac = np.asarray(da.transpose("epoch", "layer").values, dtype=float)
-    return frac @ numel / numel.sum()
+    return network_fraction(frac, ds["layer_numel"].values, how)
 
 
 def as_percent(values) -> np.ndarray:
