@@ -356,10 +356,10 @@ def run_row(ds: xr.Dataset) -> dict:
 
 def runs_table(runs) -> pd.DataFrame:
     """One row per run (see :func:`run_row`); ``runs`` is a runs root, paths or Datasets."""
-    return pd.DataFrame([run_row(ds) for ds in _collect(runs)])
+    return pd.DataFrame([run_row(ds) for ds in collect_runs(runs)])
 
 
-def _collect(runs) -> list[xr.Dataset]:
+def collect_runs(runs) -> list[xr.Dataset]:
     """Datasets from a runs root (a directory of run dirs), a list of runs, or one run."""
     if isinstance(runs, (str, Path)) and _is_root(Path(runs)):
         from wcviz.store import open_runs
@@ -379,7 +379,7 @@ def _is_root(path: Path) -> bool:
 def layer_table(runs, epoch: int = -1) -> pd.DataFrame:
     """One row per (run, layer) at one epoch index (default: the last): range, spread, near-zero."""
     rows = []
-    for ds in _collect(runs):
+    for ds in collect_runs(runs):
         at = ds.isel(epoch=epoch)
         for depth, layer in enumerate(layer_names(ds)):
             row = {"run_id": run_attr(ds, "run_id", ""), "method_label": method_label(ds),
@@ -575,8 +575,9 @@ class Comparison:
     fewer_near_zero: bool = False  # claim (ii)
     most_in_early_layers: bool | None = None  # the reduction is larger in the first half
 
-    def report(self) -> str:
-        """The comparison as readable text: a per-layer table and the two verdicts."""
+    def report(self, verdicts: bool = True) -> str:
+        """The comparison as readable text: a per-layer table and (``verdicts``) the two
+        one-pair verdicts; :mod:`wcviz.claims` decides claims over seeds instead."""
         head = (f"{'layer':<24} {'baseline w range':>22} {'WC w range':>22} {self.bound_symbol:>7} "
                 f"{'max|w|/bound':>12} {'near-0 base':>11} {'near-0 WC':>9}")
         lines = [f"baseline: {self.baseline}", f"WC:       {self.wc}",
@@ -585,7 +586,8 @@ class Comparison:
             lines.append(f"{r.layer:<24} {_range(r.base_range):>22} {_range(r.wc_range):>22} "
                          f"{r.wc_bound:>7.3g} {r.wc_max_ratio:>12.3f} "
                          f"{100 * r.base_near_zero:>10.1f}% {100 * r.wc_near_zero:>8.1f}%")
-        lines += ["", self._claim_bound(), self._claim_near_zero()]
+        if verdicts:
+            lines += ["", self._claim_bound(), self._claim_near_zero()]
         return "\n".join(lines)
 
     def _claim_bound(self) -> str:
