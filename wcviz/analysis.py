@@ -411,7 +411,8 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
         One row per group with ``n`` (seeds), ``best_mean``/``best_std`` (test accuracy of the
         best-validation epoch, %), ``last_mean``/``last_std`` (last-epoch test accuracy, %),
         ``delta_best``/``delta_last`` (mean minus the same dataset+model baseline's mean,
-        percentage points) and ``note`` (seeds and whether the gap exceeds the spread). Std is
+        percentage points), ``ci_low``/``ci_high`` (95 % CI of the best-val gap, paired by
+        seed), ``ci_excludes_0`` and ``note`` (:func:`significance_note`). Std is
         the sample standard deviation (ddof=1); NaN for one seed.
     """
     df = runs if isinstance(runs, pd.DataFrame) else runs_table(runs)
@@ -435,6 +436,8 @@ def _group_row(key: tuple, group: pd.DataFrame) -> dict:
     row = dict(zip(GROUP_KEYS, key))
     row["method_label"] = group["method_label"].iloc[0]
     row["n"] = len(group)
+    # Per-seed values, for the gap's paired CI (runs of one configuration differ by seed).
+    row["best_by_seed"] = dict(zip(group["seed"].tolist(), group["best_val_test_acc"].tolist()))
     for name, column in (("best", "best_val_test_acc"), ("last", "last_test_acc")):
         values = group[column].to_numpy(dtype=float)
         row[f"{name}_mean"] = float(np.mean(values)) if len(values) else math.nan
@@ -443,39 +446,55 @@ def _group_row(key: tuple, group: pd.DataFrame) -> dict:
 
 
 def _add_baseline_delta(table: pd.DataFrame) -> pd.DataFrame:
-    deltas = {"delta_best": [], "delta_last": [], "note": []}
+    deltas = {"delta_best": [], "delta_last": [], "ci_low": [], "ci_high": [],
+              "ci_excludes_0": [], "note": []}
     for _, row in table.iterrows():
         base = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
                      & (table["method"] == "none")]
         if row["method"] == "none" or base.empty:
-            deltas["delta_best"].append(math.nan)
-            deltas["delta_last"].append(math.nan)
+            for key in ("delta_best", "delta_last", "ci_low", "ci_high"):
+                deltas[key].append(math.nan)
+            deltas["ci_excludes_0"].append(False)
             deltas["note"].append("baseline" if row["method"] == "none" else "no baseline")
             continue
         base = base.iloc[0]
         deltas["delta_best"].append(row["best_mean"] - base["best_mean"])
         deltas["delta_last"].append(row["last_mean"] - base["last_mean"])
-        deltas["note"].append(significance_note(row, base))
+        gap = gap_interval(row["best_by_seed"], base["best_by_seed"])
+        deltas["ci_low"].append(gap.ci_t[0])
+        deltas["ci_high"].append(gap.ci_t[1])
+        deltas["ci_excludes_0"].append(gap.verdict in ("HOLDS", "FAILS"))
+        deltas["note"].append(significance_note(gap))
     return table.assign(**deltas)
 
 
-def significance_note(row, base) -> str:
-    """How much the best-val gap to the baseline means: seeds, and gap vs. the summed stds.
+def gap_interval(method_by_seed: dict, base_by_seed: dict):
+    """The best-val accuracy gap to the baseline, paired by seed: a
+    :class:`wcviz.claims.PairedResult` (paired-t CI, bootstrap CI, verdict of claim (iii))."""
+    from wcviz import claims  # here: wcviz.claims builds on this module
 
-    The gap "exceeds the spread" when |Δ| > std_method + std_baseline, i.e. the two
-    mean ± std intervals do not overlap; with fewer than two seeds on either side there is no
-    spread to compare against.
-    """
-    n, n_base = int(row["n"]), int(base["n"])
-    seeds = f"n={n} vs {n_base} seeds"
-    gap = row["best_mean"] - base["best_mean"]
-    if not np.isfinite(gap):
-        return f"{seeds}; no best-val accuracy"
-    if n < 2 or n_base < 2:
-        return f"{seeds}; no spread (need ≥ 2 seeds each)"
-    spread = row["best_std"] + base["best_std"]
-    verdict = "exceeds" if abs(gap) > spread else "within"
-    return f"{seeds}; gap {abs(gap):.2f} {verdict} spread {spread:.2f}"
+    seeds = sorted(set(method_by_seed) & set(base_by_seed), key=str)
+    return claims.paired("(iii)", "test acc at best val (%)", "higher", seeds,
+                         [base_by_seed[s] for s in seeds], [method_by_seed[s] for s in seeds])
+
+
+def significance_note(gap) -> str:
+    """How much the best-val gap to the baseline means: the paired seeds and the 95 % CI of
+    the paired difference; "CI excludes 0" only with ≥ 3 seeds and t and bootstrap agreeing
+    (the rule of :func:`wcviz.claims.verdict`)."""
+    if gap.n == 0:
+        return "no seed shared with the baseline"
+    if gap.n < 2:
+        return f"n={gap.n} paired seed; no CI"
+    ci = f"Δ 95% CI [{gap.ci_t[0]:+.2f}, {gap.ci_t[1]:+.2f}]"
+    if gap.verdict in ("HOLDS", "FAILS"):
+        return f"n={gap.n} paired seeds; {ci} excludes 0"
+    return f"n={gap.n} paired seeds; {ci}; no verdict ({gap.why})"
+
+
+#: What the mark on a gap means (printed under the Markdown table).
+GAP_FOOTNOTE = ("\\* the paired 95 % CI of the gap (same seeds, paired t and bootstrap) "
+                "excludes 0; needs ≥ 3 seeds")
 
 
 def _pm(mean: float, std: float, tex: bool = False) -> str:
@@ -486,8 +505,9 @@ def _pm(mean: float, std: float, tex: bool = False) -> str:
     return f"{mean:.2f} $\\pm$ {std:.2f}" if tex else f"{mean:.2f} ± {std:.2f}"
 
 
-def _delta(x: float) -> str:
-    return f"{x:+.2f}" if np.isfinite(x) else ""
+def _delta(x: float, marked: bool = False) -> str:
+    """A gap in points; ``*`` when its paired 95 % CI excludes 0."""
+    return (f"{x:+.2f}" + ("*" if marked else "")) if np.isfinite(x) else ""
 
 
 def _row_name(row) -> str:
@@ -507,7 +527,8 @@ def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], lis
               "Δ best vs baseline (pp)", "note"]
     cells = [[DATASET_NAMES.get(str(r["dataset"]), str(r["dataset"])), _row_name(r), str(int(r["n"])),
               _pm(r["best_mean"], r["best_std"], tex), _pm(r["last_mean"], r["last_std"], tex),
-              _delta(r["delta_best"]), str(r["note"])] for _, r in table.iterrows()]
+              _delta(r["delta_best"], bool(r["ci_excludes_0"])), str(r["note"])]
+             for _, r in table.iterrows()]
     return header, cells
 
 
@@ -518,11 +539,12 @@ def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
     and LaTeX show "mean ± std" as the paper does.
     """
     if fmt == "csv":
-        return table.to_csv(index=False, float_format="%.4f")
+        return table.drop(columns="best_by_seed").to_csv(index=False, float_format="%.4f")
     if fmt == "md":
         header, cells = display_rows(table)
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
+        lines += ["| " + " | ".join(row) + " |" for row in cells]
+        return "\n".join(lines + ["", GAP_FOOTNOTE]) + "\n"
     if fmt == "tex":
         header, cells = display_rows(table, tex=True)
         esc = _tex_escape
