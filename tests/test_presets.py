@@ -44,7 +44,7 @@ def test_every_paper_row_is_a_preset(preset, method):
 
 def test_table_i_pairs():
     found = {(row[0], row[1]): row[4] for name, row in PRESET_TABLE.items()
-             if not name.startswith("digits")}
+             if not name.startswith(("digits", "mnist1d"))}
     assert found == TABLE_I
     for name, row in PRESET_TABLE.items():
         cfg = resolve(name, "wc")
@@ -92,6 +92,18 @@ def test_recipes():
         assert (cfg.epochs, cfg.milestones, cfg.gamma, cfg.weight_decay, cfg.model) == \
             (300, (75, 150, 225), 0.1, 1e-4, "resnet50_imagenet")
     assert (tiny.batch_size, inet.batch_size) == (128, 256)
+
+
+def test_mnist1d_presets_follow_its_reference_recipe():
+    for name in ("mnist1d-cnn", "mnist1d-mlp"):
+        for method in ("baseline", "wc", "wc-learnable"):
+            cfg = resolve(name, method)
+            assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.weight_decay) == ("adam", 1e-2, 100, 0.0)
+            assert cfg.dataset == "mnist1d"
+    assert (resolve("mnist1d-cnn", "wc").a, resolve("mnist1d-cnn", "wc").b) == (1.0, 0.6)
+    sgd = resolve("mnist1d-cnn-sgd", "wc-learnable")
+    assert (sgd.optimizer, sgd.momentum, sgd.method) == ("sgd", 0.9, "wc-learnable")
+    assert (resolve("mnist1d-mlp").model, resolve("mnist1d-cnn").model) == ("mnist1d_mlp", "mnist1d_cnn")
 
 
 def test_methods():
