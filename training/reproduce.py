@@ -377,7 +377,12 @@ def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
     if public:
         print("\nPublished figures beside ours:")
         print(public)
-    for note in study.notes:
+    notes = list(study.notes)
+    if args.quick or args.epochs:
+        notes.append("shortened runs (--quick/--epochs): accuracies sit below the full "
+                     "recipe's; run without --quick for the study itself.")
+    for note in notes:
         print(f"\nnote: {note}")
-    print(f"\nWrote {len(files)} files under {out} (claims.md, claims.csv, table.md, figures/)")
+    print(f"\nWrote {len(files)} files under {out} (claims.md, claims.csv, table.md"
+          f"{', figures/' if not args.no_figures else ''})")
     return 0
