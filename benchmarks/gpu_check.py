@@ -1,4 +1,4 @@
-"""Every GPU check of issue 15 in one run: the GPU goals, exactness and the CUDA code paths.
+r"""Every GPU check of issue 15 in one run: the GPU goals, exactness and the CUDA code paths.
 
 Each check calls the project's own benchmark and library code (``benchmarks/*.py``,
 ``wcviz.stats``, ``wcviz.Recorder``, ``training.loop``, ``training.loader``); nothing is
