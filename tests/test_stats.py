@@ -263,3 +263,12 @@ def test_network_fraction_weights_or_layers():
     assert network_fraction(frac, [10, 90], "layers")[0] == pytest.approx(0.3)
     with pytest.raises(WcvizError, match="aggregation"):
         network_fraction(frac, [10, 90], "median")
+
+
+@pytest.mark.parametrize("n", [65_536, 100_001])
+def test_median_abs_selection_equals_numpy_median_with_ties(n):
+    rng = np.random.default_rng(n)
+    mag = np.abs(np.round(rng.standard_normal(n) * 20) / 100).astype(np.float32)  # many ties, zeros
+    assert S._median_abs_numpy(mag, check_nan=False) == np.median(mag)
+    mag[: n // 2 + 3] = 0.0  # the median is an exact zero
+    assert S._median_abs_numpy(mag, check_nan=False) == 0.0

@@ -111,10 +111,10 @@ def test_sweep_plans_runs_skips_finished_and_reads_as_a_table(tmp_path, capsys):
     assert main([*argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "2 runs (2 new)" in out
-    assert "digits-cnn_wc_a0.5_b0.3_s0" in out and "digits-cnn_wc_a0.6_b0.5_s0" in out
+    assert "digits-cnn_wc_a0.5_b0.3_s0" in out and "digits-cnn_wc_a0.6_b0.3_s0" in out
     assert main(argv) == 0
     for a in ("0.5", "0.6"):
-        ds = wcviz.open_run(tmp_path / f"digits-cnn_wc_a{a}_b0.5_s0")
+        ds = wcviz.open_run(tmp_path / f"digits-cnn_wc_a{a}_b0.3_s0")
         assert ds.attrs["status"] == "finished" and ds.attrs["a"] == float(a)
     capsys.readouterr()
     # a second seed in 2 processes at a time; the finished seed-0 runs are skipped
@@ -122,8 +122,8 @@ def test_sweep_plans_runs_skips_finished_and_reads_as_a_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 runs (2 new, 2 done)" in out
     assert out.count("[sweep] start") == 2 and out.count("[sweep] done") == 2
-    assert "digits-cnn_wc_a0.6_b0.5_s1  finished" in out
-    assert wcviz.open_run(tmp_path / "digits-cnn_wc_a0.6_b0.5_s1").attrs["seed"] == 1
+    assert "digits-cnn_wc_a0.6_b0.3_s1  finished" in out
+    assert wcviz.open_run(tmp_path / "digits-cnn_wc_a0.6_b0.3_s1").attrs["seed"] == 1
 
 
 def test_sweep_bad_grid(tmp_path, capsys):

@@ -66,7 +66,8 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or a runs root)")
     parser.add_argument("--layer", help="layer of the band figures (default: the first layer)")
     parser.add_argument("--zoom", type=float, help="half range of Fig. 4's y axis (default: fits WC)")
-    parser.add_argument("--threshold", help="near-zero threshold label, e.g. rel=0.1 or abs=0.01")
+    parser.add_argument("--threshold", help="near-zero measure, e.g. std=0.5, med=0.1, rel=0.1 or abs=0.01 "
+                        "(default: the largest std one; kinds in wcviz.measures)")
     parser.add_argument("--out", default="figures", help="output directory (default: ./figures)")
     parser.add_argument("--format", default="pdf,png", help="comma list of pdf, svg, png (default: pdf,png)")
     args = parser.parse_args(argv)
