@@ -144,8 +144,8 @@ def test_demo_short(tmp_path, capsys):
         assert f"digits-cnn_{method}" in out
     assert "max|w| conv1" in out and "wcviz dash" in out
     assert "FAILS" not in out and "HOLDS" not in out  # one seed decides no claim
-    assert "(ii) WC leaves fewer near-zero weights: INCONCLUSIVE" in out
-    assert "1 paired seed(s) < 3" in out and "wcviz reproduce digits" in out
+    assert "(ii)  near-zero % |w| < 0.5·std(w), all weights: " in out
+    assert "INCONCLUSIVE (1 paired seed(s) < 3)" in out and "wcviz reproduce digits" in out
     assert "digits-cnn_wc_a0.5_b0.3_s0" in out  # a/b = 5/3 > 1
     assert len(list((tmp_path / "runs").iterdir())) == 3
     assert any(p.suffix == ".png" for p in (tmp_path / "figures").iterdir())
