@@ -524,17 +524,16 @@ def near_zero_measures(runs, labels: Sequence[str] | None = None) -> Figure:
     rows = -(-len(labels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=style.figsize(2, rows=rows, row_height=2.0),
                              squeeze=False, sharex=True)
-    for ax, label in zip(axes.flat, labels):
+    for i, (ax, label) in enumerate(zip(axes.flat, labels)):
         near_zero_over_epochs(runs, label, ax=ax, how="both")
         ax.set_title(an.threshold_text(runs[0], label), fontsize=7)
-        ax.set_xlabel("")
+        ax.set_xlabel("epoch" if i >= len(labels) - cols else "")  # bottom row only
         ax.set_ylabel("")
         ax.get_legend().remove()
     for ax in list(axes.flat)[len(labels):]:
         ax.set_visible(False)
     handles, names = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3))
-    fig.supxlabel(EPOCH_LABEL, fontsize=8)
     fig.supylabel(NEAR_ZERO_LABEL, fontsize=8)
     fig.suptitle("Near-zero measures: all weights (—), layer-mean (--); σ₀ = std at init, "
                  "std(w), median|w| of the same epoch", fontsize=8)
