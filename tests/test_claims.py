@@ -138,3 +138,21 @@ def test_compare_root_groups_by_config(tmp_path):
     found = claims.compare_root(tmp_path)
     assert len(found) == 2
     assert {r.wc.split(" (")[0] for r in found} == {"WC a=0.8, b=0.5", "WC"}
+
+
+def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
+    from wcviz import analysis as an
+
+    for opt, growth, a in (("adam", 8.0, 0.8), ("sgd", 4.0, 0.9)):
+        fx.seed_group(tmp_path / opt, "baseline", growth=growth, config={"optimizer": opt})
+        fx.seed_group(tmp_path / opt, "wc", a=a, config={"optimizer": opt})
+    found = claims.compare_root(tmp_path)
+    assert len(found) == 2
+    for res in found:  # each WC group is paired with the baseline of its own optimizer
+        growth = _row(res, "(i)", "baseline max|w| growth").base
+        expected = 4.0 if "a=0.9" in res.wc else 8.0
+        assert growth == pytest.approx([expected * 1.05] * 3)
+    table = an.accuracy_table(tmp_path)
+    assert len(table) == 4 and table["ci_excludes_0"].sum() == 2
+    names = [row[1] for row in an.display_rows(table)[1]]
+    assert sum("[other recipe]" in name for name in names) == 4

@@ -343,6 +343,8 @@ def run_row(ds: xr.Dataset) -> dict:
         "b": run_attr(ds, "b", math.nan) if not is_baseline(ds) else math.nan,
         "learnable": run_attr(ds, "learnable", "") or "",
         "seed": run_attr(ds, "seed", math.nan),
+        "preset": run_attr(ds, "preset", "") or "",
+        "recipe": recipe_key(ds, with_method=False),
         "status": run_attr(ds, "status", ""),
         "n_epochs": int(ds.sizes["epoch"]),
         "last_epoch": float(epochs(ds)[-1]) if ds.sizes["epoch"] else math.nan,
@@ -397,7 +399,7 @@ def layer_table(runs, epoch: int = -1) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- accuracy tables
 
-GROUP_KEYS = ["dataset", "model", "method", "learnable", "a", "b"]
+GROUP_KEYS = ["dataset", "model", "recipe", "method", "learnable", "a", "b"]
 
 
 def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
@@ -426,7 +428,7 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     # The paper's row order: per dataset and model, the baseline first, then the methods.
     rank = table["method"].map({m: i for i, m in enumerate(METHOD_NAMES)}).fillna(len(METHOD_NAMES))
-    table = (table.assign(_rank=rank).sort_values(["dataset", "model", "_rank", "learnable", "a", "b"],
+    table = (table.assign(_rank=rank).sort_values(["dataset", "model", "recipe", "_rank", "learnable", "a", "b"],
                                                  kind="stable").drop(columns="_rank").reset_index(drop=True))
     table[["a", "b"]] = table[["a", "b"]].where(table[["a", "b"]] >= 0)
     return _add_baseline_delta(table)
@@ -435,6 +437,7 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
 def _group_row(key: tuple, group: pd.DataFrame) -> dict:
     row = dict(zip(GROUP_KEYS, key))
     row["method_label"] = group["method_label"].iloc[0]
+    row["preset"] = group["preset"].iloc[0]
     row["n"] = len(group)
     # Per-seed values, for the gap's paired CI (runs of one configuration differ by seed).
     row["best_by_seed"] = dict(zip(group["seed"].tolist(), group["best_val_test_acc"].tolist()))
@@ -450,7 +453,7 @@ def _add_baseline_delta(table: pd.DataFrame) -> pd.DataFrame:
               "ci_excludes_0": [], "note": []}
     for _, row in table.iterrows():
         base = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
-                     & (table["method"] == "none")]
+                     & (table["recipe"] == row["recipe"]) & (table["method"] == "none")]
         if row["method"] == "none" or base.empty:
             for key in ("delta_best", "delta_last", "ci_low", "ci_high"):
                 deltas[key].append(math.nan)
@@ -525,10 +528,14 @@ def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], lis
     """Header and string cells of an accuracy table, as the paper shows it."""
     header = ["dataset", "model", "seeds", "best-val test acc (%)", "last-epoch test acc (%)",
               "Δ best vs baseline (pp)", "note"]
-    cells = [[DATASET_NAMES.get(str(r["dataset"]), str(r["dataset"])), _row_name(r), str(int(r["n"])),
+    # A model trained with several recipes (e.g. Adam and SGD): its rows name their preset.
+    recipes = table.groupby(["dataset", "model"])["recipe"].transform("nunique")
+    names = [_row_name(r) + (f" [{r['preset'] or 'other recipe'}]" if k > 1 else "")
+             for (_, r), k in zip(table.iterrows(), recipes)]
+    cells = [[DATASET_NAMES.get(str(r["dataset"]), str(r["dataset"])), name, str(int(r["n"])),
               _pm(r["best_mean"], r["best_std"], tex), _pm(r["last_mean"], r["last_std"], tex),
               _delta(r["delta_best"], bool(r["ci_excludes_0"])), str(r["note"])]
-             for _, r in table.iterrows()]
+             for (_, r), name in zip(table.iterrows(), names)]
     return header, cells
 
 
@@ -539,7 +546,7 @@ def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
     and LaTeX show "mean ± std" as the paper does.
     """
     if fmt == "csv":
-        return table.drop(columns="best_by_seed").to_csv(index=False, float_format="%.4f")
+        return table.drop(columns=["best_by_seed", "recipe"]).to_csv(index=False, float_format="%.4f")
     if fmt == "md":
         header, cells = display_rows(table)
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -702,10 +709,43 @@ def _decide(result: Comparison, base, comp, common, label, label_wc) -> None:
         result.most_in_early_layers = bool(drop[:half].mean() > drop[half:].mean())
 
 
+#: Config fields that name the method rather than the training recipe.
+METHOD_FIELDS = ("method", "a", "b", "alpha", "learnable", "run_method")
+
+
+def recipe_key(ds: xr.Dataset, with_method: bool = True) -> str:
+    """The run's stored config without its seed (JSON, keys sorted); "" when none is stored.
+
+    Two runs with the same key differ only in the seed: e.g. the same model under Adam and
+    under SGD, or trained for other epochs, get different keys. ``with_method=False`` also
+    drops :data:`METHOD_FIELDS` and the preset, so a baseline and a companded run of the same
+    recipe share the key (how a companded group finds its baseline).
+    """
+    import json
+
+    text = run_attr(ds, "config")
+    try:
+        config = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        return ""
+    dropped = ("seed",) if with_method else ("seed", "preset", *METHOD_FIELDS)
+    for name in dropped:
+        config.pop(name, None)
+    return json.dumps(config, sort_keys=True)
+
+
 def iter_groups(runs: Iterable[xr.Dataset]) -> dict[str, list[xr.Dataset]]:
-    """Runs grouped by everything but the seed (label -> runs), for seed aggregation."""
-    groups: dict[str, list[xr.Dataset]] = {}
+    """Runs grouped by everything but the seed (key -> runs), for seed aggregation: dataset,
+    model, method label, and the stored config without the seed (:func:`recipe_key`)."""
+    by_label: dict[str, dict[str, list[xr.Dataset]]] = {}
     for ds in runs:
-        key = f"{run_attr(ds, 'dataset', '')}/{run_attr(ds, 'model', '')}/{run_label(ds)}"
-        groups.setdefault(key, []).append(ds)
+        label = f"{run_attr(ds, 'dataset', '')}/{run_attr(ds, 'model', '')}/{run_label(ds)}"
+        by_label.setdefault(label, {}).setdefault(recipe_key(ds), []).append(ds)
+    groups: dict[str, list[xr.Dataset]] = {}
+    for label, recipes in by_label.items():
+        for i, members in enumerate(recipes.values()):
+            # A label with several recipes (e.g. Adam and SGD) is told apart by a number.
+            groups[label + (f" #{i + 1}" if len(recipes) > 1 else "")] = members
     return groups

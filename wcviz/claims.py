@@ -412,8 +412,21 @@ def _claim_accuracy(seeds, base, comp) -> list[PairedResult]:
     return out
 
 
+def _baseline_for(ds, bases):
+    """The baseline group of the same dataset, model and recipe (config without method and
+    seed), else the only baseline group of the same dataset and model, else None."""
+    def ident(x):
+        return an.run_attr(x, "dataset", ""), an.run_attr(x, "model", "")
+
+    same = [g for g in bases if ident(g[0]) == ident(ds)]
+    recipe = an.recipe_key(ds, with_method=False)
+    exact = [g for g in same if an.recipe_key(g[0], with_method=False) == recipe]
+    return exact[0] if exact else same[0] if len(same) == 1 else None
+
+
 def compare_root(root, thresholds=None) -> list[GroupComparison]:
-    """Every companded configuration under a runs root against its dataset/model baseline.
+    """Every companded configuration under a runs root against its baseline (same dataset,
+    model and recipe: the stored config without method and seed).
 
     Runs are grouped by everything but the seed (:func:`wcviz.analysis.iter_groups`).
 
@@ -423,14 +436,12 @@ def compare_root(root, thresholds=None) -> list[GroupComparison]:
     runs = an.collect_runs(root)
     groups = an.iter_groups(runs)
     out = []
-    for key, members in groups.items():
-        if an.is_baseline(members[0]):
-            continue
-        ident = (an.run_attr(members[0], "dataset", ""), an.run_attr(members[0], "model", ""))
-        bases = [g for g in groups.values() if an.is_baseline(g[0]) and
-                 (an.run_attr(g[0], "dataset", ""), an.run_attr(g[0], "model", "")) == ident]
-        if bases:
-            out.append(compare_groups(bases[0], members, thresholds))
+    bases = [g for g in groups.values() if an.is_baseline(g[0])]
+    for members in groups.values():
+        if not an.is_baseline(members[0]):
+            base = _baseline_for(members[0], bases)
+            if base is not None:
+                out.append(compare_groups(base, members, thresholds))
     if not out:
         raise WcvizError(f"no baseline and companded runs of the same dataset and model under "
                          f"{root}; train both (e.g. wcviz reproduce digits)")
