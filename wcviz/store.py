@@ -44,6 +44,7 @@ import numpy as np
 
 from wcviz.errors import WcvizError
 from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
+from wcviz.metrics import METRIC_ATTR, user_name, variable_for
 
 SCHEMA_VERSION = 1
 STORE_NAME = "record.zarr"
@@ -185,6 +186,8 @@ class RunStore:
         self.epoch_chunk = int(attrs.get("epoch_chunk") or EPOCH_CHUNK)
         self.last_epoch = (float(self._arrays["epoch"][self.n_committed - 1])
                            if self.n_committed else None)
+        #: user metric name -> variable (see wcviz.metrics)
+        self.metrics = {user_name(n, self._arrays[n].attrs): n for n in self._metric_names()}
 
     # ---- creation
 
@@ -330,11 +333,8 @@ class RunStore:
                 raise WcvizError(f"statistic {name!r} has shape {row.shape}, expected {shape}")
             rows[name] = row
         values = {name: _metric_value(name, value) for name, value in metrics.items()}
-        for name in values:
-            self._check_metric_name(name)
         for name, value in values.items():
-            self._ensure_metric(name)
-            rows[name] = value
+            rows[self._ensure_metric(name)] = value
         for name in self._metric_names():
             rows.setdefault(name, np.float64(np.nan))
         return rows
@@ -343,19 +343,16 @@ class RunStore:
         skip = set(LAYER_VARS) | {"epoch", "step"}
         return [n for n in self._epoch_vars if n not in skip]
 
-    def _check_metric_name(self, name: str) -> None:
-        if name in self._arrays:
-            if name in LAYER_VARS or name in ("epoch", "step") or name not in self._epoch_vars:
-                raise WcvizError(f"metric name {name!r} clashes with a store variable")
-        elif not name.isidentifier():
-            raise WcvizError(f"metric name {name!r} must be an identifier like 'grad_norm'")
-
-    def _ensure_metric(self, name: str) -> None:
-        if name in self._arrays:
-            return
-        self._arrays[name] = _create(self._group, name, ("epoch",), (self.capacity,),
-                                     self.epoch_chunk, np.float64, np.nan, data=None)
-        self._epoch_vars.append(name)
+    def _ensure_metric(self, name: str) -> str:
+        """The variable of metric ``name`` (the user's name), created on first use."""
+        var = variable_for(name, self.metrics, self._arrays)
+        if var not in self._arrays:
+            attrs = {METRIC_ATTR: name} if var != name else None
+            self._arrays[var] = _create(self._group, var, ("epoch",), (self.capacity,),
+                                        self.epoch_chunk, np.float64, np.nan, None, attrs)
+            self._epoch_vars.append(var)
+            self.metrics[name] = var
+        return var
 
     def _grow(self, rows: int) -> None:
         """Extend every epoch array to a whole number of blocks >= ``rows`` (NaN-filled)."""

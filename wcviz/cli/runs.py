@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from wcviz.errors import WcvizError
+from wcviz.metrics import metric_variables
 from wcviz.store import LAYER_VARS, list_runs, open_run, store_path, writer_alive
 
 COLUMNS = ("run", "layer", "epoch", "statistic", "value")
@@ -117,7 +118,7 @@ def _last_record_lines(ds) -> list[str]:
         return ["last      no records yet"]
     last = ds.isel(epoch=-1).load()
     lines = [f"last      epoch {float(last.epoch):g}, step {int(last.step)}"]
-    metrics = [(name, float(last[name])) for name in _metric_names(ds)]
+    metrics = [(name, float(last[var])) for name, var in metric_variables(ds).items()]
     shown = [f"{name} {value:.4g}" for name, value in metrics if not math.isnan(value)]
     wrapped = textwrap.wrap("  ".join(shown), width=90, break_long_words=False) or ["(none)"]
     lines += [("  metrics " if i == 0 else "          ") + line for i, line in enumerate(wrapped)]
@@ -141,10 +142,6 @@ def _last_record_lines(ds) -> list[str]:
     if bad:
         lines.append(f"  WARNING: {bad} non-finite weights in the last record")
     return lines
-
-
-def _metric_names(ds) -> list[str]:
-    return [name for name, var in ds.data_vars.items() if var.dims == ("epoch",)]
 
 
 # ---------------------------------------------------------------- export
@@ -216,8 +213,8 @@ def _run_frame(ds, histogram: bool):
         labels = np.array([f"{name}@{_label(extra_dim, v)}" for v in ds[extra_dim].values],
                           dtype=object)
         parts.append(_block(run, layers, epochs, values, labels))
-    for name in _metric_names(ds):
-        values = ds[name].values[:, None]
+    for name, var in metric_variables(ds).items():  # by the user's metric names
+        values = ds[var].values[:, None]
         parts.append(_block(run, np.array([""], dtype=object), epochs, values,
                             np.array([name], dtype=object)))
     frame = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
