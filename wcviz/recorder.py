@@ -8,6 +8,9 @@ Recording a training loop takes three lines::
 
 (``with wcviz.Recorder(...) as rec:`` also marks the run finished, or failed on an exception.)
 
+Under ``torch.distributed`` only rank 0 records: on other ranks the Recorder touches no store
+and ``record`` returns False at once, so the same three lines run on every rank.
+
 For every tracked layer (conv and linear weights, reparametrized or not) a record holds the
 statistics of w = Ψ(v) (:mod:`wcviz.stats`), the quantiles of the raw parameter v, and the
 layer's current a and b. All layers' statistics are computed on the model's device and moved
@@ -31,7 +34,7 @@ from wcviz.errors import WcvizError
 from wcviz.layers import Target, left_out, select_named, tracked_weights, warn_left_out
 from wcviz import stats as S
 from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_json,
-                         read_root_attrs)
+                         read_root_attrs, url_scheme)
 
 
 class Recorder:
@@ -67,13 +70,21 @@ class Recorder:
                  threads: int | None = None):
         if resume and overwrite:
             raise WcvizError("pass resume=True or overwrite=True, not both")
+        if url_scheme(run_dir) is not None:
+            raise WcvizError(f"Recorder writes a run store on local disk, not to the URL "
+                             f"{str(run_dir)!r}; pass a local directory (copy it afterwards)")
         self.model = model
+        #: the torch.distributed rank; only rank 0 records (the others touch no store)
+        self.rank = _rank()
+        self.store = None
+        self._finished = self.rank != 0
+        if self.rank != 0:
+            return
         self._layers = _select_layers(model, layers)
         #: tensors with >= 2 dimensions not recorded, and why (empty when ``layers`` is given)
         self.left_out = [] if layers is not None else left_out(model)
         warn_left_out("wcviz.Recorder", self.left_out)
         self._warned_nonfinite: set[str] = set()
-        self._finished = False
         self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
         self.store = (self._reopen(run_dir, config) if resume else
                       self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
@@ -138,19 +149,20 @@ class Recorder:
 
     @property
     def n_records(self) -> int:
-        """Records committed so far (including those of earlier processes on resume)."""
-        return self.store.n_committed
+        """Records committed so far (including those of earlier processes on resume; 0 on
+        ranks > 0, which record nothing)."""
+        return 0 if self.store is None else self.store.n_committed
 
     @property
     def next_epoch(self) -> float:
         """The epoch to continue at: 0 for a new run, else last recorded epoch (floored) + 1."""
-        last = self.store.last_epoch
+        last = self.last_epoch
         return 0 if last is None else math.floor(last) + 1
 
     @property
     def last_epoch(self) -> float | None:
-        """The last committed epoch (None before the first record)."""
-        return self.store.last_epoch
+        """The last committed epoch (None before the first record, and on ranks > 0)."""
+        return None if self.store is None else self.store.last_epoch
 
     def record(self, epoch: float, metrics: dict | None = None, step: int | None = None) -> bool:
         """Record the model's current weights (and ``metrics``) as epoch ``epoch``.
@@ -164,8 +176,11 @@ class Recorder:
 
         Returns:
             True when recorded; False when ``epoch`` is not after the last recorded one (a
-            resumed run replaying an epoch), which is skipped with a warning.
+            resumed run replaying an epoch), which is skipped with a warning, and at once on
+            torch.distributed ranks > 0.
         """
+        if self.rank != 0:
+            return False
         if self._finished:
             raise WcvizError("this Recorder is finished; create a new one (resume=True) "
                              "to record more")
@@ -196,7 +211,7 @@ class Recorder:
 
     def finish(self, status: str = "finished") -> None:
         """Mark the run ``finished`` (or ``failed``); further records are refused."""
-        if not self._finished:
+        if not self._finished and self.store is not None:
             self.store.finish(status)
             self._finished = True
 
@@ -250,6 +265,13 @@ class Recorder:
             warnings.warn(f"non-finite weights (NaN or inf) in layer(s) {', '.join(new)}; "
                           f"recorded and counted in 'weight_nonfinite'", RuntimeWarning,
                           stacklevel=4)
+
+
+def _rank() -> int:
+    """This process's torch.distributed rank (0 when not distributed)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _changed_keys(new_text: str, old_text: str | None) -> str:

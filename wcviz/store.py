@@ -109,9 +109,37 @@ def config_json(config: dict | None) -> str:
         raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from err
 
 
+def url_scheme(path) -> str | None:
+    """The scheme of a URL such as ``"s3://bucket/run"`` or ``"memory://x"``; None for a path."""
+    if isinstance(path, str) and "://" in path:
+        scheme = path.split("://", 1)[0]
+        if scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+            return scheme.lower()
+    return None
+
+
+def local_path(path) -> Path:
+    """``path`` as a local :class:`Path` for reading: a ``file://`` URL gives its path; any other
+    URL is refused (run stores are read from local disk).
+
+    Raises:
+        WcvizError: a non-file URL.
+    """
+    scheme = url_scheme(path)
+    if scheme == "file":
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(path).path))
+    if scheme is not None:
+        raise WcvizError(f"{path!r} is a {scheme}:// URL; wcviz reads run stores from local "
+                         f"disk only: copy the run to a local folder (or mount it) and pass "
+                         f"that path")
+    return Path(path)
+
+
 def store_path(path) -> Path:
     """The ``record.zarr`` of a run directory (or the path itself if it is one)."""
-    path = Path(path)
+    path = local_path(path)
     return path if path.name == STORE_NAME or (path / "zarr.json").is_file() else path / STORE_NAME
 
 
@@ -700,7 +728,7 @@ def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]
     Raises:
         WcvizError: ``root`` is not a directory.
     """
-    root = Path(root)
+    root = local_path(root)
     if not root.is_dir():
         raise WcvizError(f"runs root {root} is not a directory; pass the folder that holds "
                          f"run directories (e.g. ./runs)")
