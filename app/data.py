@@ -402,8 +402,11 @@ def accuracy_summary(run: Run) -> dict:
     ds = dataset(run)
     if ds.sizes.get("epoch", 0):
         out["epochs"] = float(ds["epoch"].values[-1])
-    for name in ACC_METRICS:
-        values = frame.loc[frame["metric"] == name, "value"]
+    for wanted in ACC_METRICS:  # also under a framework's name: "val/acc", "eval_accuracy"
+        split, kind = split_kind(wanted)
+        rows = frame[(frame["split"] == split) & (frame["kind"] == kind)]
+        name = rows["metric"].iloc[0] if len(rows) else wanted
+        values = rows.loc[rows["metric"] == name, "value"]
         if len(values):
             out.update({"acc metric": name, "best acc": float(values.max()),
                         "last acc": float(values.iloc[-1])})

@@ -86,3 +86,27 @@ def test_dashboard_metrics_frame_carries_user_names(tmp_path):
     assert got.loc["val/acc"].tolist() == ["val", "acc", 0.5]
     assert got.loc["eval_loss"].tolist() == ["val", "loss", 1.25]
     assert got.loc["lr-SGD"].tolist() == ["", "lr-SGD", 0.1]
+
+
+def test_figures_tables_and_dashboard_find_framework_names(tmp_path):
+    from app import data
+    from wcviz import plots
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with wcviz.Recorder(model, tmp_path / "lit", attrs={"model": "tiny", "dataset": "toy"}) as rec:
+        rec.record(0)
+        for epoch in (1, 2):
+            rec.record(epoch, {"val/acc": 0.25 * epoch, "test/acc": 0.2 * epoch,
+                               "eval_loss": 2.0 / epoch})
+    ds = wcviz.open_run(tmp_path / "lit")
+    assert analysis.metric_values(ds, "val_acc").tolist()[1:] == [0.25, 0.5]
+    assert analysis.best_val_test_acc(ds) == (2.0, 0.4)
+    assert analysis.run_row(ds)["last_test_acc"] == pytest.approx(40.0)
+    fig = plots.metrics_curves([ds])
+    gids = {line.get_gid().split(":")[0] for ax in fig.axes for line in ax.get_lines()}
+    assert gids == {"val_acc", "val_loss", "test_acc"}
+    table = analysis.accuracy_table([ds])
+    assert table["last_mean"].tolist() == [pytest.approx(40.0)]
+    summary = data.accuracy_summary(data.scan(data.runs_root(tmp_path)).runs[0])
+    assert (summary["acc metric"], summary["best acc"], summary["last acc"]) == ("val/acc", 0.5, 0.5)

@@ -299,10 +299,12 @@ def as_percent(values) -> np.ndarray:
 
 def metric_values(ds: xr.Dataset, name: str) -> np.ndarray:
     """A metric per epoch as floats, by the name the user recorded it under (``"val/acc"``
-    too, see :mod:`wcviz.metrics`); all NaN when the run did not record it."""
-    from wcviz.metrics import metric_variable
+    too); a schema name such as ``"val_acc"`` also finds the same metric logged by a framework
+    as ``"val/acc"`` or ``"eval_accuracy"`` (:func:`wcviz.metrics.resolve`). All NaN when the
+    run did not record it."""
+    from wcviz.metrics import resolve
 
-    var = metric_variable(ds, name)
+    var = resolve(ds, name)
     if var is None:
         return np.full(ds.sizes["epoch"], np.nan)
     return np.asarray(ds[var].values, dtype=float)

@@ -10,6 +10,10 @@ the user's name. Readers ask by the user's name::
     ds = wcviz.open_run("runs/x")
     metric_names(ds)            # ["train_loss", ..., "val/acc", "epoch", "a"]
     metric(ds, "val/acc")       # the (epoch) DataArray
+
+The figures and tables ask for the schema's names (``val_acc``, ``test_loss``); a run that
+logged them under a framework's names (``val/acc``, ``eval_loss``) answers with those
+(:func:`resolve`).
 """
 
 from __future__ import annotations
@@ -81,6 +85,26 @@ def metric_names(ds) -> list[str]:
 def metric_variable(ds, name: str) -> str | None:
     """The variable holding metric ``name`` (the user's name) in ``ds``, or None."""
     return metric_variables(ds).get(name)
+
+
+def resolve(ds, name: str) -> str | None:
+    """The variable to read for metric ``name``: its own, unless ``name`` is a schema metric
+    (:data:`wcviz.store.METRICS`, e.g. ``val_acc``) the run never measured and the run logged
+    the same split and kind under another name (``val/acc``, ``eval_accuracy``): then that one.
+    None when the run has neither."""
+    import numpy as np
+
+    from wcviz.store import METRICS
+
+    variables = metric_variables(ds)
+    var = variables.get(name)
+    if name not in METRICS or (var is not None and np.isfinite(ds[var].values).any()):
+        return var
+    wanted = split_kind(name)
+    for other, other_var in variables.items():
+        if other != name and split_kind(other) == wanted and np.isfinite(ds[other_var].values).any():
+            return other_var
+    return var
 
 
 def metric(ds, name: str):
