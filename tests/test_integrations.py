@@ -83,6 +83,20 @@ def test_lightning_callback_records_epochs_steps_and_logged_metrics(tmp_path):
     assert ds.a.sel(layer="net.0").values[-1] != 1.0  # learnable a trained and recorded
 
 
+def test_lightning_step_records_follow_optimizer_steps_under_accumulation(tmp_path):
+    from wcviz.integrations.lightning import WcvizCallback
+
+    L, module = _lightning_module()
+    trainer = L.Trainer(max_epochs=1, accelerator="cpu", devices=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path,
+                        accumulate_grad_batches=2,
+                        callbacks=[WcvizCallback(tmp_path / "run", every_n_steps=1)])
+    trainer.fit(module, _loader())  # 4 batches: optimizer steps after batches 2 and 4
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.epoch.values.tolist() == [0, 0.5, 1] and ds.step.values.tolist() == [0, 1, 2]
+
+
 def test_lightning_fit_that_raises_marks_the_run_failed(tmp_path):
     from wcviz.integrations.lightning import WcvizCallback
 

@@ -110,8 +110,9 @@ def _layer_lines(ds, all_layers: bool, max_layers: int) -> list[str]:
     lines = [f"layers    {len(names)} ({head}; {int(numel.sum()):,} weights)"]
     shown = len(names) if all_layers else min(len(names), max_layers)
     width = max(len(x) for x in names[:shown]) if shown else 0
+    kind_width = max([7, *(len(k) for k in kinds[:shown])])  # "MultiheadAttention" is long
     for name, kind, size in list(zip(names, kinds, numel))[:shown]:
-        lines.append(f"  {name:<{width}}  {kind:<7} {int(size):>10,}")
+        lines.append(f"  {name:<{width}}  {kind:<{kind_width}} {int(size):>10,}")
     if shown < len(names):
         lines.append(f"  ... {len(names) - shown} more (--all-layers)")
     return lines

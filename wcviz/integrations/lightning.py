@@ -40,11 +40,13 @@ class WcvizCallback(Callback):
         self.every_n_steps = every_n_steps
         self.recorder_kwargs = recorder_kwargs
         self.recorder: Recorder | None = None
+        self._last_step = -1  # the optimizer step of the last step record
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:
             return
         self.recorder = Recorder(pl_module, self.path, **self.recorder_kwargs)
+        self._last_step = trainer.global_step
         if self.recorder.last_epoch is None:  # a resumed run already has its epoch 0
             self.recorder.record(0, step=trainer.global_step)
 
@@ -52,6 +54,9 @@ class WcvizCallback(Callback):
         n, batches = self.every_n_steps, trainer.num_training_batches
         if self.recorder is None or not n or trainer.global_step % n:
             return
+        if trainer.global_step == self._last_step:  # gradient accumulation: no new step
+            return
+        self._last_step = trainer.global_step
         if batch_idx + 1 >= batches:  # the epoch's end: recorded by on_train_epoch_end
             return
         epoch = trainer.current_epoch + (batch_idx + 1) / batches
