@@ -45,7 +45,10 @@ class Recorder:
         run_dir: the run directory (created); the store is ``run_dir/record.zarr``.
         config: the run's resolved config (JSON-able dict), stored with the run; on resume it
             must equal the stored one.
-        layers: module names to track (default: every Conv1d/2d/3d and Linear).
+        layers: names to track: modules (their weights), recorded layer names or parameter
+            names such as ``"enc.layers.0.self_attn.in_proj_weight"`` (default: the layer
+            policy of :mod:`wcviz.layers`: conv, linear, attention projections, HF Conv1D;
+            other tensors with >= 2 dimensions are warned about and listed in ``left_out``).
         quantiles: quantile probabilities (default :data:`wcviz.stats.QUANTILES`).
         resume: reopen an existing store and continue after its last committed record.
         overwrite: replace an existing store.
@@ -77,6 +80,7 @@ class Recorder:
         #: the torch.distributed rank; only rank 0 records (the others touch no store)
         self.rank = _rank()
         self.store = None
+        self.left_out = []
         self._finished = self.rank != 0
         if self.rank != 0:
             return
@@ -195,6 +199,9 @@ class Recorder:
 
     def compute(self) -> dict[str, np.ndarray]:
         """The statistics of the current weights, shaped like the store's variables."""
+        if self.store is None:
+            raise WcvizError(f"this Recorder is on torch.distributed rank {self.rank}, which "
+                             f"records nothing; compute statistics on rank 0")
         nq = len(self.store.quantiles)
         with torch.no_grad():
             vectors = self._vectors(nq)
