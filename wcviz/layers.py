@@ -112,12 +112,12 @@ def _own_tensors(module: nn.Module) -> list[str]:
 
 def _candidates(model: nn.Module) -> list[Target]:
     """Every parameter with >= 2 dimensions, once per tensor, in model order."""
-    out, seen = [], {}
+    out = []
     for mname, module in model.named_modules():
         if isinstance(module, parametrize.ParametrizationList):
             continue  # the raw v behind a parametrized weight: reported as that weight
         for attr in _own_tensors(module):
-            tensor = getattr(module, attr)
+            tensor = _stored(module, attr)  # not getattr: that would compute Ψ(v)
             if not isinstance(tensor, Tensor) or tensor.dim() < 2:
                 continue
             full = f"{mname}.{attr}" if mname else attr
@@ -146,7 +146,7 @@ def _split(model: nn.Module, include, exclude) -> tuple[list[Target], list[LeftO
             taken.append(t)
             seen[id(raw)] = t.param_name
         else:
-            left.append(LeftOut(t.param_name, tuple(t.tensor().shape), reason))
+            left.append(LeftOut(t.param_name, tuple(raw.shape), reason))
     return taken, left
 
 
@@ -162,12 +162,17 @@ def _reason(t: Target, include, exclude) -> str | None:
     return f"{t.kind}: not tracked by default; name it in include="
 
 
-def _raw(t: Target) -> Tensor:
-    """The stored parameter behind a target (v for a reparametrized one), for tying checks."""
-    if parametrize.is_parametrized(t.module, t.attr):
-        plist = t.module.parametrizations[t.attr]
+def _stored(module: nn.Module, attr: str) -> Tensor:
+    """The stored parameter behind ``module.<attr>`` (v for a reparametrized one; same shape
+    as the weight), for shapes and tying checks without computing Ψ(v)."""
+    if parametrize.is_parametrized(module, attr):
+        plist = module.parametrizations[attr]
         return plist.original if hasattr(plist, "original") else plist.original1
-    return t.module._parameters[t.attr]
+    return module._parameters[attr]
+
+
+def _raw(t: Target) -> Tensor:
+    return _stored(t.module, t.attr)
 
 
 def tracked_weights(model: nn.Module, include=None, exclude=None) -> list[Target]:
