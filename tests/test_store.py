@@ -399,7 +399,8 @@ def test_second_writer_process_is_refused(tmp_path):
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
     assert child_tries(tmp_path / "run") == 0
-    assert RunStore.open(tmp_path / "run").n_committed == 1  # the same process may reopen it
+    with pytest.raises(WcvizError, match="already open for writing in this process"):
+        RunStore.open(tmp_path / "run")  # a second writer object of this process is refused too
     store.finish()  # releases the run
     assert child_tries(tmp_path / "run") == 1
     assert open_run(tmp_path / "run").sizes["epoch"] == 1

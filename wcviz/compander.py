@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from wcviz import optguard
 from wcviz.errors import WcvizError
 from wcviz.layers import tracked_layers
 from wcviz.psi import ALL_METHODS, get_method
@@ -208,12 +209,22 @@ def _clip_into_range(name: str, weight: Tensor, bound: float, method: str) -> fl
     return fraction
 
 
+def _number(name: str, value, kind=float):
+    """``kind(value)``, or a WcvizError naming the parameter (not a bare TypeError)."""
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        raise WcvizError(f"{name} must be a number, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        raise WcvizError(f"{name} must be a number, got {value!r}") from None
+
+
 def _method_params(method: str, a: float, b: float, options: dict) -> dict:
     if method == "powerprop":
-        return {"alpha": float(options.pop("alpha", 2.0))}
+        return {"alpha": _number("alpha", options.pop("alpha", 2.0))}
     if method == "weightnorm":
-        return {"dim": int(options.pop("dim", 0))}
-    return {"a": float(a), "b": float(b)}
+        return {"dim": _number("dim", options.pop("dim", 0), int)}
+    return {"a": _number("a", a), "b": _number("b", b)}
 
 
 def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float = 1.0,
@@ -256,8 +267,10 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
     owner = None  # the first layer's Compander, holding a coarse a, b
     clipped = {}
     for name, module in layers:
+        old = module.weight
         if method == "weightnorm":
             torch.nn.utils.parametrizations.weight_norm(module, "weight", dim=params["dim"])
+            optguard.watch(name, old, None)  # g and v are new Parameters: old is unused now
             continue
         bound = get_method(method).bound(**params)
         fraction = _clip_into_range(name, module.weight.data, bound, method) if clip else 0.0
@@ -265,11 +278,22 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
             clipped[name] = fraction
         comp = Compander(method, params, learnable, owner, min_scale, like=module.weight)
         parametrize.register_parametrization(module, "weight", comp)
+        _own_parameter(module, name, old, comp)
         if learnable == "coarse" and owner is None:
             owner = comp
     report = CompandReport(method, params, learnable, [n for n, _ in layers], clipped)
     object.__setattr__(model, "wcviz_compand", report)
     return model
+
+
+def _own_parameter(module: nn.Module, name: str, old: Tensor, comp: Compander) -> None:
+    """Give v a Parameter of its own, so an optimizer built before ``compand`` (holding the
+    old weight, which torch would keep as v) is detected at its first step (:mod:`optguard`)."""
+    plist = module.parametrizations.weight
+    with torch.no_grad():
+        new = nn.Parameter(plist.original.detach().clone(), requires_grad=old.requires_grad)
+    plist.original = new
+    optguard.watch(name, old, new, comp)
 
 
 def bake(model: nn.Module) -> nn.Module:

@@ -19,15 +19,17 @@ Write protocol (each step is one atomic file write, zarr >= 3.1.3 writes via ren
 A kill during the (rare, once per block) grow can leave arrays of two lengths; :func:`open_run`
 reads such a store anyway and :meth:`RunStore.open` (resume) finishes the grow.
 
-One writer: a writing process holds an exclusive lock on ``<run_dir>/.writer.lock`` (released
-by :meth:`RunStore.finish` or when the process ends, even by a kill), so a second process
-resuming or replacing the same run gets a :class:`WcvizError` instead of interleaving records.
+One writer: a writer holds an exclusive lock on ``<run_dir>/.writer.lock`` (released by
+:meth:`RunStore.finish` or when the process ends, even by a kill), so a second writer resuming
+or replacing the same run, in another process or in the same one (a second ``Recorder`` of a
+re-run notebook cell), gets a :class:`WcvizError` instead of interleaving records.
 Readers take no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import os
@@ -414,20 +416,24 @@ def _metric_value(name: str, value) -> np.float64:
         raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
 
 
-#: Writer locks this process holds: (pid, run dir) -> [open lock file, number of users].
-_LOCKS: dict[tuple[int, str], list] = {}
+#: Writer locks this process holds: (pid, run dir) -> open lock file. One entry per run: a
+#: second RunStore/Recorder of the same process on the same run is refused like a second process.
+_LOCKS: dict[tuple[int, str], object] = {}
 
 
 def _lock_writer(run_dir: Path):
-    """Hold ``run_dir/.writer.lock`` so that a second *process* cannot write the same run.
+    """Hold ``run_dir/.writer.lock`` so that no second writer (process *or* object) can write.
 
-    An exclusive ``flock``, shared by every RunStore of this process on the run (counted),
-    released by the OS when the process ends, killed or not. Returns the key to release.
+    An exclusive ``flock`` (released by the OS when the process ends, killed or not), held by
+    one writer object; a second one in this process (a re-run notebook cell) is refused too,
+    since two writers overwrite each other's records. Returns the key to release.
     """
     key = (os.getpid(), str(Path(run_dir).resolve()))
+    if key in _LOCKS:
+        gc.collect()  # an unreachable writer (its name rebound) releases the run in __del__
     if key in _LOCKS:  # keyed by pid: a forked child does not inherit its parent's claim
-        _LOCKS[key][1] += 1
-        return key
+        raise WcvizError(f"run {run_dir} is already open for writing in this process (another "
+                         f"Recorder or RunStore); call finish() on that one first, or use it")
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no protection
@@ -439,18 +445,14 @@ def _lock_writer(run_dir: Path):
         handle.close()
         raise WcvizError(f"run {run_dir} is being written by another process; wait for it "
                          f"to end (or stop it) before resuming or replacing the run") from None
-    _LOCKS[key] = [handle, 1]
+    _LOCKS[key] = handle
     return key
 
 
 def _unlock_writer(key) -> None:
-    entry = _LOCKS.get(key)
-    if entry is None:
-        return
-    entry[1] -= 1
-    if entry[1] <= 0:
-        entry[0].close()
-        del _LOCKS[key]
+    handle = _LOCKS.pop(key, None)
+    if handle is not None:
+        handle.close()
 
 
 # ---------------------------------------------------------------- building a new store
