@@ -287,6 +287,9 @@ def test_existing_store_is_not_overwritten(tmp_path):
         _create(tmp_path / "run")
     after = sorted(p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file())
     assert before == after
+    with pytest.raises(WcvizError, match="already open for writing"):
+        _create(tmp_path / "run", overwrite=True)  # not while its writer is live
+    store.finish()
     _create(tmp_path / "run", overwrite=True)
     assert wcviz.open_run(tmp_path / "run").sizes["epoch"] == 0
 

@@ -35,6 +35,7 @@ import math
 import os
 import shutil
 import socket
+import stat
 import time
 import warnings
 from dataclasses import dataclass
@@ -175,7 +176,7 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_NAME
         self._group = group
-        self._arrays = {name: arr for name, arr in group.arrays()}
+        self._arrays = {name: arr.with_config(_WRITE_CONFIG) for name, arr in group.arrays()}
         self._epoch_vars = [n for n, a in self._arrays.items()
                             if a.metadata.dimension_names and a.metadata.dimension_names[0] == "epoch"]
         attrs = dict(group.attrs)
@@ -506,13 +507,23 @@ def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
     return _json_safe(base)
 
 
+#: Array settings of a writer: write every chunk, all-NaN ones too (see ``_create``).
+_WRITE_CONFIG = {"write_empty_chunks": True}
+
+
 def _create(group, name, dims, shape, epoch_chunk, dtype, fill, data, attributes=None):
     chunks = tuple(min(epoch_chunk, s) if d == "epoch" else max(s, 1)
                    for d, s in zip(dims, shape))
     if dims and dims[0] == "epoch":
         chunks = (epoch_chunk, *chunks[1:])
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    # crc32c after compression: a damaged chunk fails its checksum (check_store, zarr's reads)
+    # rather than decoding to garbage; every chunk is written, all-NaN ones too, so a missing
+    # chunk file is always damage (check_store).
     arr = group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
-                             dimension_names=list(dims), attributes=attributes or {})
+                             dimension_names=list(dims), attributes=attributes or {},
+                             compressors=[ZstdCodec(), Crc32cCodec()], config=_WRITE_CONFIG)
     if data is not None:
         arr[...] = data
     return arr
@@ -572,6 +583,110 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
 # ---------------------------------------------------------------- reading
 
 
+def check_store(store, attrs: dict | None = None, confine_to=None) -> None:
+    """Check a store's integrity from its files alone (no array is decoded).
+
+    For every array: its ``zarr.json`` parses, epoch arrays hold ``n_committed`` rows, and
+    every chunk of the committed records (and of static arrays) is present and, where the array
+    has the ``crc32c`` codec (every store this wcviz creates), matches its checksum. Stores
+    written before checksums existed are checked as far as their files allow (no chunk is
+    required: they skipped writing all-NaN chunks).
+
+    Args:
+        store: the ``record.zarr`` path.
+        attrs: its root attributes (read when not given).
+        confine_to: a directory every file of the store must stay inside: symlinks anywhere in
+            the store and files with more than one hard link are refused (what the dashboard
+            serves must not be made to read a file outside its root).
+
+    Raises:
+        WcvizError: one line naming the array and the records that are damaged, and the fix.
+    """
+    store = Path(store)
+    if confine_to is not None:
+        _check_confined(store, Path(confine_to))
+    attrs = read_root_attrs(store) if attrs is None else attrs
+    n = int(attrs["n_committed"])
+    for entry in sorted(store.iterdir()):
+        if entry.is_dir() and not entry.name.startswith("."):
+            _check_array(store, entry, n)
+
+
+def _damaged(store: Path, what: str) -> WcvizError:
+    return WcvizError(f"damaged run store {store}: {what}; restore the run from a copy, or "
+                      f"re-record it (the other runs are not affected)")
+
+
+def _check_array(store: Path, folder: Path, n: int) -> None:
+    """One array of :func:`check_store`."""
+    name = folder.name
+    try:
+        doc = json.loads((folder / "zarr.json").read_text())
+        shape = [int(x) for x in doc["shape"]]
+        chunks = [int(x) for x in doc["chunk_grid"]["configuration"]["chunk_shape"]]
+        dims = list(doc.get("dimension_names") or [])
+        codecs = [c.get("name") if isinstance(c, dict) else c for c in doc.get("codecs", [])]
+        sep = ((doc.get("chunk_key_encoding") or {}).get("configuration") or {}).get(
+            "separator", "/")
+    except FileNotFoundError:
+        if any(folder.iterdir()):
+            raise _damaged(store, f"array {name!r} has lost its zarr.json") from None
+        return  # an empty folder is no array
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise _damaged(store, f"array {name!r} has an unreadable zarr.json "
+                              f"({type(err).__name__})") from None
+    if doc.get("node_type") != "array" or len(chunks) != len(shape):
+        return
+    epoch = dims[:1] == ["epoch"]
+    if epoch and shape[0] < n:
+        raise _damaged(store, f"n_committed says {n} records but array {name!r} holds "
+                              f"{shape[0]} rows")
+    if 0 in shape:
+        return
+    counts = [-(-s // c) for s, c in zip(shape, chunks)]
+    if epoch:
+        counts[0] = -(-n // chunks[0])
+    checked = "crc32c" in codecs
+    for index in np.ndindex(*counts):
+        key = sep.join(["c", *map(str, index)]) if index else "c"
+        rows = (f"records {index[0] * chunks[0]}-{min(n, (index[0] + 1) * chunks[0]) - 1}"
+                if epoch else "its values")
+        path = folder / key
+        if not path.is_file():
+            if checked:
+                raise _damaged(store, f"array {name!r}: {rows} are missing (chunk file {key} "
+                                      f"is gone)")
+            continue
+        if checked and not _crc_ok(path.read_bytes()):
+            raise _damaged(store, f"array {name!r}: {rows} fail their checksum (chunk file "
+                                  f"{key} is corrupt)")
+
+
+def _crc_ok(data: bytes) -> bool:
+    """Whether a chunk ends with the crc32c of the rest (little-endian), as zarr writes it."""
+    import google_crc32c
+
+    return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
+
+
+def _check_confined(store: Path, root: Path) -> None:
+    """Every directory and file of ``store`` is a real one (no symlink, one hard link), inside
+    ``root``."""
+    root = root.resolve()
+    if store.is_symlink() or not store.resolve().is_relative_to(root):
+        raise WcvizError(f"{store} resolves outside the runs root or is a symlink; not read")
+    for folder, dirs, files in os.walk(store, followlinks=False):
+        for name in (*dirs, *files):
+            path = Path(folder) / name
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                raise WcvizError(f"{path} is a symlink; the dashboard reads no link inside a "
+                                 f"run store (it could lead outside the runs root); not read")
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                raise WcvizError(f"{path} has {info.st_nlink} hard links; the dashboard reads "
+                                 f"only files of the store itself; not read")
+
+
 def open_run(path):
     """Open one run as a lazy :class:`xarray.Dataset` holding its committed records only.
 
@@ -587,15 +702,28 @@ def open_run(path):
         WcvizError: not a run store, another schema version, or a corrupt store.
     """
     store = store_path(path)
-    read_root_attrs(store)
+    check_store(store, read_root_attrs(store))
     ds = _open_dataset(store)
     missing = [v for v in REQUIRED if v not in ds.variables]
     if missing:
         raise WcvizError(f"corrupt run store {store}: missing variable(s) {', '.join(missing)}")
     n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
     ds = ds.isel(epoch=slice(0, n))
+    _check_epochs(store, ds)
     extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(METRICS))
     return _tidied(ds, [*LAYER_VARS, *METRICS, *extras], store)
+
+
+def _check_epochs(store: Path, ds) -> None:
+    """Every committed record has its epoch (a lost chunk of an old store reads as NaN)."""
+    try:
+        epochs = np.asarray(ds["epoch"].values, dtype=np.float64)
+    except Exception as err:  # a codec error of a damaged chunk
+        raise _damaged(store, f"array 'epoch' cannot be decoded ({type(err).__name__})") from None
+    bad = np.flatnonzero(~np.isfinite(epochs))
+    if bad.size:
+        raise _damaged(store, f"record {int(bad[0])} has no epoch (its chunk of 'epoch' is "
+                              f"missing or blank)")
 
 
 def _tidied(ds, names: list[str], store: Path):
@@ -631,7 +759,7 @@ def _open_dataset(store: Path, retries: int = 20):
                 raise WcvizError(f"corrupt run store {store}: {err}") from None
             last = err
             time.sleep(0.05)
-        except (OSError, KeyError, TypeError) as err:
+        except Exception as err:  # zarr, codec and json errors of a damaged store
             raise WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}") from None
     try:  # a writer killed mid-grow: read the committed rows eagerly
         return _open_eager(store)
