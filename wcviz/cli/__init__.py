@@ -10,6 +10,7 @@ and exit status 2.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from wcviz.errors import WcvizError
@@ -54,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     try:
-        return int(getattr(module, f"{name}_main")(rest, prog=f"wcviz {name}") or 0)
+        code = int(getattr(module, f"{name}_main")(rest, prog=f"wcviz {name}") or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``wcviz inspect RUN | head -1``): not an error of ours. Point
+        # stdout at devnull so that the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by the pipe
     except WcvizError as err:
         print(f"wcviz {name}: error: {err}", file=sys.stderr)
         return 2
