@@ -604,7 +604,7 @@ def check_store(store, attrs: dict | None = None, confine_to=None) -> None:
     """
     store = Path(store)
     if confine_to is not None:
-        _check_confined(store, Path(confine_to))
+        check_confined(store, confine_to)
     attrs = read_root_attrs(store) if attrs is None else attrs
     n = int(attrs["n_committed"])
     for entry in sorted(store.iterdir()):
@@ -669,22 +669,33 @@ def _crc_ok(data: bytes) -> bool:
     return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
 
 
-def _check_confined(store: Path, root: Path) -> None:
-    """Every directory and file of ``store`` is a real one (no symlink, one hard link), inside
-    ``root``."""
-    root = root.resolve()
+def check_confined(store, root, deep: bool = True) -> None:
+    """Refuse a store that could make a reader open a file outside ``root``.
+
+    The store must resolve inside ``root``, and it, its ``zarr.json`` and (``deep``) every
+    directory and file below it must be real: no symlink (which could point anywhere) and no
+    file with a second hard link (a link to a file elsewhere looks like a plain file). What a
+    server such as the dashboard opens is then exactly the store's own files.
+
+    Raises:
+        WcvizError: one line naming the offending path.
+    """
+    store, root = Path(store), Path(root).resolve()
     if store.is_symlink() or not store.resolve().is_relative_to(root):
-        raise WcvizError(f"{store} resolves outside the runs root or is a symlink; not read")
-    for folder, dirs, files in os.walk(store, followlinks=False):
-        for name in (*dirs, *files):
-            path = Path(folder) / name
+        raise WcvizError(f"{store} is a symlink or resolves outside {root}; not read")
+    paths = ((Path(folder) / name for folder, dirs, files in os.walk(store, followlinks=False)
+              for name in (*dirs, *files)) if deep else [store / "zarr.json"])
+    for path in paths:
+        try:
             info = path.lstat()
-            if stat.S_ISLNK(info.st_mode):
-                raise WcvizError(f"{path} is a symlink; the dashboard reads no link inside a "
-                                 f"run store (it could lead outside the runs root); not read")
-            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-                raise WcvizError(f"{path} has {info.st_nlink} hard links; the dashboard reads "
-                                 f"only files of the store itself; not read")
+        except FileNotFoundError:
+            continue  # removed meanwhile (a writer's temporary file); nothing to read there
+        if stat.S_ISLNK(info.st_mode):
+            raise WcvizError(f"{path} is a symlink; no link inside a run store is read (it "
+                             f"could lead outside {root}); replace it by the file itself")
+        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            raise WcvizError(f"{path} has {info.st_nlink} hard links; only a store's own files "
+                             f"are read (copy the run without hard links)")
 
 
 def open_run(path):

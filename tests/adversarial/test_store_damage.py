@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import wcviz
-from tests._fixture_runs import baseline_run, wc_run
+from _fixture_runs import baseline_run, wc_run
 from wcviz.errors import WcvizError
 
 ROOT = Path(__file__).resolve().parents[2]
