@@ -46,6 +46,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from wcviz.errors import WcvizError
+from wcviz.fsutil import write_atomic
 from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
 
 SCHEMA_VERSION = 1
@@ -106,7 +107,7 @@ def _json_safe(value):
 def config_json(config: dict | None) -> str:
     """The canonical JSON text of a config (sorted keys), used for storing and comparing."""
     try:
-        return json.dumps(_json_safe(config or {}), sort_keys=True, default=str)
+        return json.dumps(_json_safe(config or {}), sort_keys=True)
     except (TypeError, ValueError) as err:
         raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from err
 
@@ -115,12 +116,6 @@ def store_path(path) -> Path:
     """The ``record.zarr`` of a run directory (or the path itself if it is one)."""
     path = Path(path)
     return path if path.name == STORE_NAME or (path / "zarr.json").is_file() else path / STORE_NAME
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def writer_alive(attrs: dict) -> bool | None:
@@ -234,8 +229,7 @@ class RunStore:
             shutil.rmtree(tmp, ignore_errors=True)
             _build_store(tmp, spec, root_attrs)
             _swap_into_place(tmp, target)
-            _write_text_atomic(run_dir / CONFIG_NAME,
-                               json.dumps(json.loads(text), indent=2) + "\n")
+            write_atomic(run_dir / CONFIG_NAME, json.dumps(json.loads(text), indent=2) + "\n")
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
             _unlock_writer(lock)
