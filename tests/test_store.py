@@ -348,15 +348,18 @@ def test_missing_array_is_corrupt(tmp_path):
     ({"thresholds": ["abs=0.1", "abs=0.1"]}, "distinct"),
     ({"thresholds": ["0.1"]}, "threshold"),
     ({"quantiles": (0.5, 0.1)}, "quantiles"),
-    ({"config": {"f": object()}}, None),
+    ({"config": {"f": object()}}, "config is not JSON-serializable"),
 ])
 def test_create_bad_arguments(tmp_path, kwargs, match):
-    if match is None:  # not JSON-able config values are stored as their str()
-        _create(tmp_path / "run", **kwargs)
-        return
     with pytest.raises(WcvizError, match=match):
         _create(tmp_path / "run", **kwargs)
     assert not (tmp_path / "run" / "record.zarr").exists()
+
+
+def test_paths_in_a_config_are_stored_as_text(tmp_path):
+    _create(tmp_path / "run", config={"data_root": tmp_path / "data"})
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == {
+        "data_root": str(tmp_path / "data")}
 
 
 def test_append_bad_arguments(tmp_path):

@@ -105,11 +105,24 @@ def _json_safe(value):
 
 
 def config_json(config: dict | None) -> str:
-    """The canonical JSON text of a config (sorted keys), used for storing and comparing."""
+    """The canonical JSON text of a config (sorted keys), used for storing and comparing.
+
+    Paths are stored as strings; any other value JSON cannot hold is refused (its ``str()``
+    could differ between processes, e.g. an address, and then no resume would match).
+
+    Raises:
+        WcvizError: a value that is not JSON (nor a path).
+    """
     try:
-        return json.dumps(_json_safe(config or {}), sort_keys=True)
+        return json.dumps(_json_safe(config or {}), sort_keys=True, default=_path_text)
     except (TypeError, ValueError) as err:
-        raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from err
+        raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from None
+
+
+def _path_text(value) -> str:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} value {value!r:.60} is not JSON")
 
 
 def store_path(path) -> Path:
