@@ -153,3 +153,16 @@ def test_inspect_into_a_closed_pipe_is_quiet(tmp_path):
                               shell=True, capture_output=True, text=True, env=env, cwd=ROOT,
                               timeout=120)
         assert proc.stdout.count("\n") == 1 and proc.stderr == "", proc.stderr
+
+
+def test_figures_of_a_root_leave_out_a_damaged_run_with_a_line(tmp_path, capsys):
+    from wcviz.cli import main
+
+    root = tmp_path / "runs"
+    baseline_run(root / "base")
+    wc_run(root / "wc")
+    _chunk(root / "wc", "weight_quantile").write_bytes(b"garbage")
+    assert main(["figures", str(root), "--out", str(tmp_path / "fig"), "--format", "png"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "skipping broken run" in err[0] and "'weight_quantile'" in err[0]
+    assert list((tmp_path / "fig").glob("*.png"))
