@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 from wcviz.errors import WcvizError
 
@@ -53,6 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wcviz: error: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}",
               file=sys.stderr)
         return 2
+    # A warning is one line too (no source path and line), e.g. a damaged run being skipped.
+    previous = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_args, **_kw: f"wcviz {name}: warning: {message}\n"
+    try:
+        return _run(name, rest)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(name: str, rest: list[str]) -> int:
+    """One sub-command, with its expected failures turned into one line and an exit status."""
     module = importlib.import_module(COMMANDS[name][0])
     try:
         code = int(getattr(module, f"{name}_main")(rest, prog=f"wcviz {name}") or 0)
