@@ -363,8 +363,19 @@ class RunStore:
     def _ensure_metric(self, name: str) -> None:
         if name in self._arrays:
             return
-        self._arrays[name] = _create(self._group, name, ("epoch",), (self.capacity,),
-                                     self.epoch_chunk, np.float64, np.nan, data=None)
+        import zarr
+
+        # Built whole (every chunk written, NaN) in a temporary folder and renamed into place:
+        # a kill midway leaves no array with missing chunks, which check_store would call damage.
+        tmp = self.path / f".{name}.{os.getpid()}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        staging = zarr.open_group(tmp, mode="w", zarr_format=3)
+        _create(staging, name, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
+                np.nan, data=np.full(self.capacity, np.nan))
+        os.replace(tmp / name, self.path / name)
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._arrays[name] = zarr.open_array(self.path / name, mode="r+", zarr_format=3,
+                                             config=_WRITE_CONFIG)
         self._epoch_vars.append(name)
 
     def _grow(self, rows: int) -> None:

@@ -166,3 +166,15 @@ def test_figures_of_a_root_leave_out_a_damaged_run_with_a_line(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "skipping broken run" in err[0] and "'weight_quantile'" in err[0]
     assert list((tmp_path / "fig").glob("*.png"))
+
+
+def test_a_metric_first_given_after_many_records_is_no_damage(tmp_path):
+    """A metric array created mid-run has every chunk of the earlier records (NaN)."""
+    rec = wcviz.Recorder(_tiny(), tmp_path / "run", epoch_chunk=2)
+    for epoch in range(5):
+        rec.record(epoch, {"train_loss": float(epoch)})
+    rec.record(5, {"grad_norm": 1.5})
+    rec.finish()
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.grad_norm.values.tolist()[-1] == 1.5 and ds.sizes["epoch"] == 6
+    assert not list((tmp_path / "run" / "record.zarr").glob(".*creating"))
