@@ -304,6 +304,9 @@ def bake(model: nn.Module) -> nn.Module:
     """
     for module in list(model.modules()):
         if parametrize.is_parametrized(module, "weight"):
+            raw = raw_weight(module)
+            if raw is not None:
+                optguard.forget(raw)  # torch keeps v as the plain weight: a plain one now
             _own_class(module)
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
             _drop_weight_norm_hook(module)

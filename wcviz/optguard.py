@@ -51,6 +51,13 @@ def watch(layer: str, old: Tensor, new: Tensor | None, compander=None) -> None:
     _generation += 1
 
 
+def forget(param: Tensor) -> None:
+    """``bake`` made ``param`` (a v) a plain weight again: no rule applies to it any more."""
+    global _generation
+    _LIVE.pop(param, None)
+    _generation += 1
+
+
 def install() -> None:
     """Register the global optimizer step pre-hook (once per process)."""
     global _hook

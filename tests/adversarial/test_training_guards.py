@@ -85,3 +85,10 @@ def test_compand_non_number_scale_names_the_parameter(kwargs, name):
 def test_build_optimizer_non_number_names_the_parameter(kwargs, name):
     with pytest.raises(WcvizError, match=f"^{name} must be a number"):
         wcviz.build_optimizer(_net(), "sgd", **kwargs)
+
+
+def test_a_baked_model_trains_with_any_optimizer():
+    model = wcviz.bake(wcviz.compand(_net(), "arctan", 2.0, 1.0, learnable="fine"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _step(model, torch.optim.Adam(model.parameters(), lr=1e-2))
