@@ -35,7 +35,7 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
     # rank 0 alone wrote: one store, one set of checkpoints, nothing else in the runs root
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [run]
     assert sorted(p.name for p in (tmp_path / "ddp" / run / "checkpoints").iterdir()) == \
-        ["best.pt", "last.pt"]
+        ["best.pt", "last.prev.pt", "last.pt"]  # rank 0 alone wrote them
     a = ckpt.load(tmp_path / "ddp" / run / "checkpoints" / "last.pt")["model"]
     b = ckpt.load(tmp_path / "single" / run / "checkpoints" / "last.pt")["model"]
     for key in a:

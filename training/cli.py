@@ -55,8 +55,24 @@ def _overrides(args, extra: dict | None = None) -> dict:
     if args.download:
         out["download"] = True
     out.update(extra or {})
-    out.update(parse_overrides(args.overrides))
+    sets = parse_overrides(args.overrides)
+    # Options that default to "not given" (None) must not be contradicted by --set; --seed's
+    # default 0 cannot tell, so --set seed=N still sets it.
+    twice = [k for k in sets if k in out and k != "seed" and sets[k] != out[k]]
+    if twice:  # neither silently wins
+        raise WcvizError(f"{twice[0]} is given twice ({out[twice[0]]!r} by its option, "
+                         f"{sets[twice[0]]!r} by --set); give it once")
+    out.update(sets)
     return out
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is one plain folder name inside --runs (no path, no '..', not hidden)."""
+    if (not run_id or run_id in (".", "..") or run_id.startswith(".") or "/" in run_id
+            or "\\" in run_id or "\0" in run_id or os.path.isabs(run_id)):
+        raise WcvizError(f"--run-id {run_id!r} must be a plain folder name (letters, digits, "
+                         "-_.), not a path: the run goes inside --runs")
+    return run_id
 
 
 # ----------------------------------------------------------------------------- train
@@ -110,7 +126,7 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
         raise WcvizError("--resume and --overwrite exclude each other; pick one")
     cfg = _train_config(args)
     root = check_writable(Path(args.runs))
-    run_dir = root / (args.run_id or run_name(cfg))
+    run_dir = root / (check_run_id(args.run_id) if args.run_id is not None else run_name(cfg))
     if int(os.environ.get("RANK", "0")) == 0:  # DDP: rank 0 alone, before it creates the store
         _check_run_dir(run_dir, cfg, args.resume, args.overwrite)
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -127,6 +143,8 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
 
 def _check_run_dir(run_dir: Path, cfg, resume: bool, overwrite: bool) -> None:
     """Refuse early (before any process starts) what would harm or confuse an existing run."""
+    if overwrite:
+        return  # whatever is there is replaced (damaged or not)
     state = run_state(run_dir, cfg.recipe())
     if state != "new" and not (resume or overwrite):
         raise WcvizError(f"run {run_dir} exists; pass --resume to continue it, --overwrite to "
@@ -231,11 +249,15 @@ def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     from training.presets import resolve, run_name
 
     args = _demo_parser(prog).parse_args(argv)
-    torch.set_num_threads(max(1, args.threads))
+    if args.epochs is not None and args.epochs < 1:
+        raise WcvizError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.threads < 1:
+        raise WcvizError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     root = check_writable(Path(args.runs))
     start, run_dirs = time.perf_counter(), []
     for method in demo.DEMO_METHODS:
-        extra = {"epochs": args.epochs} if args.epochs else {}
+        extra = {"epochs": args.epochs} if args.epochs is not None else {}
         cfg = resolve(demo.DEMO_PRESET, method, seed=args.seed, device="cpu", **extra)
         run_dir = root / run_name(cfg)
         state = "new" if args.overwrite else run_state(run_dir, cfg.recipe())

@@ -6,6 +6,7 @@ so a sweep reads back as a table; finished runs are skipped, unfinished ones res
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import subprocess
 import sys
@@ -36,6 +37,7 @@ def parse_grid(items: list[str]) -> dict[str, list]:
             if step <= 0 or stop < start:
                 raise WcvizError(f"bad range {spec!r} in --grid: need step > 0 and stop >= start")
             n = int(round((stop - start) / step)) + 1
+            _check_count(f"--grid {name}", n)
             values = [round(start + i * step, 10) for i in range(n)]
             texts = [repr(v) for v in values]
         else:
@@ -45,13 +47,32 @@ def parse_grid(items: list[str]) -> dict[str, list]:
     return grid
 
 
+#: Most runs one sweep may plan: far above any real sweep, low enough that a typo (a step of
+#: 1e-9, a billion seeds) is refused at once instead of exhausting time and memory.
+MAX_RUNS = 10_000
+
+
+def _check_count(what: str, n: int) -> None:
+    if n > MAX_RUNS:
+        raise WcvizError(f"{what} gives {n:,} runs, more than {MAX_RUNS:,}; use a coarser step "
+                         "or fewer values")
+
+
 def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> ``[0, 1, 2]``; ``"0,3,7"`` -> ``[0, 3, 7]`` (at least one seed, none negative)."""
     try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s]
-        return list(range(int(text)))
+        listed = "," in text
+        numbers = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise WcvizError(f"--seeds expects N or a list like 0,1,4, got {text!r}") from None
+        numbers, listed = [], False
+    if not listed:
+        if len(numbers) != 1 or numbers[0] < 1:
+            raise WcvizError(f"--seeds expects a count N >= 1 or a list like 0,1,4, got {text!r}")
+        _check_count("--seeds", numbers[0])
+    seeds = numbers if listed else list(range(numbers[0]))
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise WcvizError(f"--seeds needs at least one seed, distinct and >= 0, got {text!r}")
+    return seeds
 
 
 def sweep_plan(args, base: dict) -> list[dict]:
@@ -69,6 +90,7 @@ def sweep_plan(args, base: dict) -> list[dict]:
         raise WcvizError(f"method {args.method!r} has no a, b to sweep; use --method wc (or "
                          "wc-learnable, arsinh, erf)")
     names = list(grid)
+    _check_count("the grid times --seeds", math.prod(len(v) for v in grid.values()) * len(seeds))
     plan, root = [], Path(args.runs)
     for values in itertools.product(*(grid[n] for n in names)):
         for seed in seeds:
