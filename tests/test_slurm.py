@@ -159,3 +159,13 @@ def test_ddp_train_as_one_slurm_job_of_two_tasks(cluster, tmp_path, capsys, one_
     np.testing.assert_allclose(ds.weight_quantile.values, single.weight_quantile.values,
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ds.val_acc.values, single.val_acc.values, atol=1 / 144 + 1e-9)
+
+
+def test_sbatch_refusal_is_one_line_and_submits_nothing(cluster, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    assert main([*SWEEP, "--seeds", "1", "--epochs", "1", "--runs", str(runs),
+                 "--executor", "slurm", "--partition", "nosuch"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sbatch refused the job" in err[0], err
+    assert "invalid partition" in err[0].lower(), err
+    assert not (runs / ".slurm" / "runs").exists() and queue_states() == {}

@@ -15,11 +15,15 @@ filesystem that the login node and every compute node share.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import submitit
+from submitit.core.utils import FailedJobError
 
 from training.executors import (SLURM_DIR, queue_states, read_job_record, slurm_parameters,
                                 write_job_record)
@@ -103,7 +107,7 @@ def submit_sweep(todo: list[dict], args) -> list[tuple[str, str]]:
     one run).
     """
     runs = Path(args.runs)
-    queued = queue_states()
+    queued = queue_states() or {}  # unknown: sbatch will say why it cannot submit either
     fresh = []
     for p in todo:
         job_id = read_job_record(runs, p["run_id"]).get("job_id")
@@ -116,7 +120,7 @@ def submit_sweep(todo: list[dict], args) -> list[tuple[str, str]]:
         return []
     ex = make_executor(runs, args, f"wcviz-{args.preset}", nodes=1, ntasks_per_node=1)
     jobs = []
-    with ex.batch():  # one job array: one Slurm task per run, the same resources for each
+    with _sbatch_errors(), ex.batch():  # one job array: a Slurm task per run, same resources
         for p in fresh:
             jobs.append(ex.submit(RunJob(p["cfg"], p["run_dir"])))
     out = []
@@ -126,12 +130,34 @@ def submit_sweep(todo: list[dict], args) -> list[tuple[str, str]]:
     return out
 
 
+@contextlib.contextmanager
+def _sbatch_errors():
+    """sbatch's refusal (bad partition, account, option...) as one line, not a traceback.
+
+    submitit prints sbatch's stderr and raises FailedJobError with it; the print is caught so
+    that the message appears once.
+    """
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            yield
+    except FailedJobError as err:
+        lines = [ln for ln in str(err).splitlines() if ln.strip()] or ["(no message)"]
+        raise WcvizError(f"sbatch refused the job: {lines[-1].strip()}; check --partition, "
+                         "--account, --qos and --slurm") from None
+    except BaseException:
+        sys.stderr.write(printed.getvalue())
+        raise
+    sys.stderr.write(printed.getvalue())
+
+
 def submit_train(cfg, run_dir: Path, args) -> str:
     """Submit one run as one job of ``args.nnodes`` nodes × ``args.nproc`` tasks (DDP when
     more than one); returns the job id."""
     runs = run_dir.parent
     ex = make_executor(runs, args, f"wcviz-{run_dir.name}", nodes=args.nnodes,
                        ntasks_per_node=args.nproc)
-    job = ex.submit(RunJob(cfg, run_dir))
+    with _sbatch_errors():
+        job = ex.submit(RunJob(cfg, run_dir))
     write_job_record(runs, run_dir.name, job.job_id)
     return job.job_id
