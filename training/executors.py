@@ -305,8 +305,9 @@ def status_rows(plan: list[dict], runs: Path) -> list[dict]:
     for p in plan:
         job_id = read_job_record(runs, p["run_id"]).get("job_id")
         state, n = run_status(p["run_dir"], job_id, queue)
-        rows.append({"run": p["run_id"], "state": state, "records": n, "job": job_id, "queue": None if queue is None or job_id is None
-                     else queue.get(job_id, "-")})
+        in_queue = None if queue is None or job_id is None else queue.get(job_id, "-")
+        rows.append({"run": p["run_id"], "state": state, "records": n, "job": job_id,
+                     "queue": in_queue})
     return rows
 
 
