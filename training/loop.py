@@ -97,12 +97,24 @@ def select_device(cfg: RunConfig, info: ddp.DistInfo) -> torch.device:
         if not torch.cuda.is_available():
             raise WcvizError(f"device {cfg.device!r} asked for but CUDA is not available; "
                              "use --device cpu")
-        if info.enabled:  # all the node's GPUs visible, or (Slurm binding) only this one's
-            name = f"cuda:{info.local_rank % torch.cuda.device_count()}"
+        if info.enabled:
+            name = f"cuda:{_local_gpu(info)}"
     try:
         return torch.device(name)
     except RuntimeError:
         raise WcvizError(f"unknown device {cfg.device!r}; use auto, cpu or cuda[:N]") from None
+
+
+def _local_gpu(info: ddp.DistInfo) -> int:
+    """A DDP process's GPU: its local rank among the node's GPUs, or the only one it sees (a
+    Slurm task bound to its own GPU)."""
+    n = torch.cuda.device_count()
+    if info.local_rank < n:
+        return info.local_rank
+    if n == 1:
+        return 0
+    raise WcvizError(f"DDP process {info.local_rank} on this node sees only {n} GPUs; start "
+                     f"at most {n} processes per node (--nproc-per-node)")
 
 
 def seed_everything(seed: int) -> None:
