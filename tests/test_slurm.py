@@ -123,6 +123,10 @@ def test_preempted_job_is_requeued_and_resumes_with_every_record_once(
         time.sleep(0.2)
     assert main([*argv, "--status"]) == 0
     assert "requeued" in capsys.readouterr().out
+    # Rerunning the sweep now leaves the run to its queued job: one writer per run.
+    assert main([*argv, "--executor", "slurm", "--cpus", "1", "--time", "10"]) == 0
+    out = capsys.readouterr().out
+    assert f"already queued as job {job}" in out and "submitted 1 job" not in out, out
     assert read_root_attrs(store)["n_committed"] < epochs + 1  # it was stopped mid-run
     # Slurm holds a requeued job for about two minutes (BeginTime); release it now.
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
