@@ -124,7 +124,8 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
     launcher = "WORLD_SIZE" not in os.environ  # not (yet) one of torchrun's processes
     # DDP: rank 0 alone, before it creates the store. Several nodes by hand: each node's
     # launcher would race the others' rank 0, so only the rank-0 process checks.
-    if int(os.environ.get("RANK", "0")) == 0 and not (launcher and args.nnodes > 1):
+    by_hand = launcher and args.nnodes > 1 and args.executor == "local"
+    if int(os.environ.get("RANK", "0")) == 0 and not by_hand:
         _check_run_dir(run_dir, cfg, args.resume, args.overwrite)
     if args.executor == "slurm":
         return _submit_train(cfg, run_dir, args)

@@ -107,13 +107,13 @@ def submit_sweep(todo: list[dict], args) -> list[tuple[str, str]]:
     one run).
     """
     runs = Path(args.runs)
-    queued = queue_states() or {}  # unknown: sbatch will say why it cannot submit either
+    queue = queue_states() or {}  # unknown: sbatch will say why it cannot submit either
     fresh = []
     for p in todo:
-        job_id = read_job_record(runs, p["run_id"]).get("job_id")
-        if job_id is not None and job_id in queued:
+        job_id = queued_job(runs, p["run_id"], queue)
+        if job_id is not None:
             print(f"[slurm] {p['run_id']}: already queued as job {job_id} "
-                  f"({queued[job_id]}); not submitted again", flush=True)
+                  f"({queue[job_id]}); not submitted again", flush=True)
         else:
             fresh.append(p)
     if not fresh:
@@ -128,6 +128,12 @@ def submit_sweep(todo: list[dict], args) -> list[tuple[str, str]]:
         write_job_record(runs, p["run_id"], job.job_id)
         out.append((p["run_id"], job.job_id))
     return out
+
+
+def queued_job(runs: Path, run_id: str, queue: dict) -> str | None:
+    """The job recorded for the run when it is still in Slurm's queue (else None)."""
+    job_id = read_job_record(runs, run_id).get("job_id")
+    return job_id if job_id in queue else None
 
 
 @contextlib.contextmanager
@@ -155,6 +161,10 @@ def submit_train(cfg, run_dir: Path, args) -> str:
     """Submit one run as one job of ``args.nnodes`` nodes × ``args.nproc`` tasks (DDP when
     more than one); returns the job id."""
     runs = run_dir.parent
+    job_id = queued_job(runs, run_dir.name, queue_states() or {})
+    if job_id is not None:
+        raise WcvizError(f"run {run_dir} is already queued as job {job_id}; wait for it, or "
+                         f"scancel {job_id} first")
     ex = make_executor(runs, args, f"wcviz-{run_dir.name}", nodes=args.nnodes,
                        ntasks_per_node=args.nproc)
     with _sbatch_errors():
