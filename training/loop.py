@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import time
 import warnings
@@ -98,11 +99,23 @@ def select_device(cfg: RunConfig, info: ddp.DistInfo) -> torch.device:
             raise WcvizError(f"device {cfg.device!r} asked for but CUDA is not available; "
                              "use --device cpu")
         if info.enabled:
-            name = f"cuda:{info.local_rank}"
+            name = f"cuda:{_local_gpu(info)}"
     try:
         return torch.device(name)
     except RuntimeError:
         raise WcvizError(f"unknown device {cfg.device!r}; use auto, cpu or cuda[:N]") from None
+
+
+def _local_gpu(info: ddp.DistInfo) -> int:
+    """A DDP process's GPU: its local rank among the node's GPUs, or the only one it sees (a
+    Slurm task bound to its own GPU)."""
+    n = torch.cuda.device_count()
+    if info.local_rank < n:
+        return info.local_rank
+    if n == 1:
+        return 0
+    raise WcvizError(f"DDP process {info.local_rank} on this node sees only {n} GPUs; start "
+                     f"at most {n} processes per node (--nproc-per-node)")
 
 
 def seed_everything(seed: int) -> None:
@@ -376,7 +389,21 @@ def summarize(run_dir: Path, history: list, status: str) -> RunResult:
 
 def _attrs(cfg: RunConfig, device: torch.device, info: ddp.DistInfo) -> dict:
     return {"model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed, "preset": cfg.preset,
-            "run_method": cfg.method, "device": str(device), "world_size": info.world}
+            "run_method": cfg.method, "device": str(device), "world_size": info.world,
+            **_placement()}
+
+
+def _placement() -> dict:
+    """Where the run was started: the GPUs it was pinned to (``CUDA_VISIBLE_DEVICES``, as a
+    sweep or Slurm set it) and its Slurm job (array tasks as ``<array>_<task>``)."""
+    env, out = os.environ, {}
+    if env.get("CUDA_VISIBLE_DEVICES"):
+        out["cuda_visible_devices"] = env["CUDA_VISIBLE_DEVICES"]
+    if env.get("SLURM_ARRAY_JOB_ID"):
+        out["slurm_job_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID')}"
+    elif env.get("SLURM_JOB_ID"):
+        out["slurm_job_id"] = env["SLURM_JOB_ID"]
+    return out
 
 
 def _record(rec, epoch: float, metrics: dict, step: int | None = None) -> None:

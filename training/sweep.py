@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from training.rundirs import read_summary, run_state
@@ -123,63 +119,6 @@ def print_plan(plan: list[dict]) -> None:
     print(f"sweep plan: {len(plan)} runs ({', '.join(f'{v} {k}' for k, v in counts.items() if v)})")
     for p in plan:
         print(f"  {p['run_id']:<{width}}  {p['state']}")
-
-
-def _run_command(p: dict, args) -> list[str]:
-    cmd = [sys.executable, "-m", "training", "--preset", args.preset, "--method", args.method,
-           "--seed", str(p["seed"]), "--runs", str(args.runs), "--run-id", p["run_id"],
-           "--no-progress"]
-    for s in p["sets"]:
-        cmd += ["--set", s]
-    if p["state"] == "resume":
-        cmd.append("--resume")
-    return cmd
-
-
-def run_all(todo: list[dict], args) -> int:
-    """Run the plan ``args.parallel`` at a time; returns the number of failed runs."""
-    if args.parallel == 1:
-        return _run_in_process(todo)
-    env = dict(os.environ)  # share the cores among the runs instead of oversubscribing them
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.parallel)))
-    running, failed, queue = [], 0, list(todo)
-    while queue or running:
-        while queue and len(running) < args.parallel:
-            p = queue.pop(0)
-            log = open(Path(args.runs) / f"{p['run_id']}.log", "w")
-            print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
-            running.append((p, subprocess.Popen(_run_command(p, args), env=env, stdout=log,
-                                                stderr=subprocess.STDOUT), log))
-        time.sleep(0.2)
-        for item in list(running):
-            p, proc, log = item
-            if proc.poll() is None:
-                continue
-            running.remove(item)
-            log.close()
-            failed += proc.returncode != 0
-            print(f"[sweep] {'done' if proc.returncode == 0 else 'FAILED'} {p['run_id']}"
-                  + (f" (exit {proc.returncode}; log {log.name})" if proc.returncode else ""),
-                  flush=True)
-    return failed
-
-
-def _run_in_process(todo: list[dict]) -> int:
-    """One run after another in this process; a failed run (e.g. NaN loss) does not stop
-    the sweep."""
-    from training.loop import run
-
-    failed = 0
-    for p in todo:
-        print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
-        try:
-            run(p["cfg"], p["run_dir"], resume=p["state"] == "resume")
-        except WcvizError as err:
-            failed += 1
-            print(f"[sweep] FAILED {p['run_id']}: {err}", file=sys.stderr, flush=True)
-            continue
-        print(f"[sweep] done {p['run_id']}", flush=True)
-    return failed
 
 
 def print_table(plan: list[dict]) -> None:
