@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from wcviz.errors import WcvizError
+from wcviz.metrics import metric_variables, split_kind
 
 #: Environment variable through which ``wcviz dash`` hands the runs root to the app.
 ROOT_ENV = "WCVIZ_RUNS_ROOT"
@@ -130,13 +131,19 @@ MAX_DEPTH = 3
 
 def _walk(root: Path, folder: Path, depth: int, infos: list, problems: list) -> None:
     """Collect runs below ``folder``, never reading a directory or store outside ``root``."""
-    from wcviz.store import STORE_NAME, list_runs
+    from wcviz.store import STORE_NAME, check_confined, list_runs
 
     store = folder / STORE_NAME
     if store.exists() and not is_inside(root, store):  # a run folder whose store is a link out
         problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
                                              "not read"))
         return
+    if store.exists():  # its zarr.json must be the store's own file, not a link out
+        try:
+            check_confined(store, root, deep=False)
+        except WcvizError as err:
+            problems.append(Problem(str(folder), f"{err}"))
+            return
     runs, broken = list_runs(folder, max_depth=0)  # only asks: is this folder itself a run?
     if runs or broken:
         infos.extend(runs)
@@ -182,7 +189,11 @@ def scan(root: Path) -> Scan:
 def _dataset(path: str, n_epochs: int, status: str):
     # Keyed on the listing's (path, n_epochs, status): see the module docstring.
     import wcviz
+    from wcviz.store import STORE_NAME, check_confined
 
+    # Every file the open reads stays inside the run folder (which the scan found inside the
+    # root): no symlink or hard link anywhere in its store.
+    check_confined(Path(path) / STORE_NAME, path)
     return wcviz.open_run(path)
 
 
@@ -380,13 +391,10 @@ def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
     ds = _dataset(*key)
     epochs = _values(ds["epoch"])
     parts = []
-    for name in METRICS:
-        if name not in ds.variables:
-            continue
-        per_split = name.startswith(("train", "val", "test"))
-        split, _, kind = name.partition("_") if per_split else ("", "", name)
+    for name, var in metric_variables(ds).items():  # every metric, by the user's name
+        split, kind = split_kind(name)
         parts.append(pd.DataFrame({"run": run_id, "epoch": epochs, "metric": name, "split": split,
-                                   "kind": kind, "value": _values(ds[name])}))
+                                   "kind": kind, "value": _values(ds[var])}))
     frame = _concat(parts, ["run", "epoch", "metric", "split", "kind", "value"])
     return frame.dropna(subset=["value"]).reset_index(drop=True)
 
@@ -404,8 +412,11 @@ def accuracy_summary(run: Run) -> dict:
     ds = dataset(run)
     if ds.sizes.get("epoch", 0):
         out["epochs"] = float(ds["epoch"].values[-1])
-    for name in ACC_METRICS:
-        values = frame.loc[frame["metric"] == name, "value"]
+    for wanted in ACC_METRICS:  # also under a framework's name: "val/acc", "eval_accuracy"
+        split, kind = split_kind(wanted)
+        rows = frame[(frame["split"] == split) & (frame["kind"] == kind)]
+        name = rows["metric"].iloc[0] if len(rows) else wanted
+        values = rows.loc[rows["metric"] == name, "value"]
         if len(values):
             out.update({"acc metric": name, "best acc": float(values.max()),
                         "last acc": float(values.iloc[-1])})

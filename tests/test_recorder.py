@@ -191,6 +191,7 @@ def test_resume_continues_without_gap_or_duplicate(tmp_path):
     rec = wcviz.Recorder(model, tmp_path / "run", config=cfg, attrs={"seed": 7})
     for epoch in range(2):
         rec.record(epoch, {"train_loss": float(epoch)})
+    del rec  # its process ends (a second live writer of the run is refused)
     # a new process: same config, resume
     rec2 = wcviz.Recorder(model, tmp_path / "run", config=cfg, resume=True)
     assert rec2.next_epoch == 2 and rec2.n_records == 2
@@ -237,7 +238,7 @@ def test_layer_selection_and_bad_layers(tmp_path):
         wcviz.Recorder(model, tmp_path / "b", layers=["fc"])
     with pytest.raises(WcvizError, match="no weight"):
         wcviz.Recorder(model, tmp_path / "c", layers=["1"])
-    with pytest.raises(WcvizError, match="no Conv1d"):
+    with pytest.raises(WcvizError, match="no Conv1d/2d/3d, Linear, attention"):
         wcviz.Recorder(nn.Sequential(nn.ReLU()), tmp_path / "d")
     with pytest.raises(WcvizError, match="must be a number"):
         rec.record(1, {"train_loss": "low"})

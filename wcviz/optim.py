@@ -29,12 +29,13 @@ Weight-normed layers (``method="weightnorm"``) have no Ψ: their g and v are ord
 
 from __future__ import annotations
 
+import numbers
 from types import MappingProxyType
 
 import torch
 from torch import Tensor, nn
 
-from wcviz.compander import Compander, compander_of, raw_weight
+from wcviz.compander import Compander, companded_tensors
 from wcviz.errors import WcvizError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -236,6 +237,9 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float 
 
 
 def _check_hyper(lr, weight_decay, momentum, nesterov, name, torch_kwargs) -> None:
+    for key, value in (("lr", lr), ("weight_decay", weight_decay), ("momentum", momentum)):
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, Tensor)):
+            raise WcvizError(f"{key} must be a number, got {value!r}")
     if not lr > 0:
         raise WcvizError(f"lr must be a positive number, got {lr!r}")
     if not weight_decay >= 0:
@@ -248,12 +252,11 @@ def _param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bo
     """The four parameter groups, the compander of each companded v, and a, b's floors."""
     companders, min_scale = {}, {}
     norm_params = set()
+    for raw, comp in companded_tensors(model):
+        companders[raw] = comp
+        for s in comp.scale_parameters():
+            min_scale[s] = comp.min_scale
     for module in model.modules():
-        comp = compander_of(module)
-        if comp is not None:
-            companders[raw_weight(module)] = comp
-            for s in comp.scale_parameters():
-                min_scale[s] = comp.min_scale
         if isinstance(module, NORM_TYPES):
             norm_params.update(module.parameters(recurse=False))
     buckets = {DECAY: [], NO_DECAY: [], COMPANDED: [], SCALES: []}
