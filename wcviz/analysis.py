@@ -34,11 +34,11 @@ from wcviz.measures import DEFAULT_KIND_ORDER, Threshold, network_fraction
 MODEL_NAMES = {
     "resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
     "vgg16_bn": "VGG16-BN", "vgg19_bn": "VGG19-BN", "wrn28_10": "WRN-28-10",
-    "resnet50_imagenet": "ResNet50",
+    "resnet50_imagenet": "ResNet50", "mnist1d_cnn": "MNIST-1D CNN", "mnist1d_mlp": "MNIST-1D MLP",
 }
 DATASET_NAMES = {
     "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet",
-    "imagenet": "ImageNet", "digits": "digits",
+    "imagenet": "ImageNet", "digits": "digits", "mnist1d": "MNIST-1D",
 }
 METHOD_NAMES = {"none": "baseline", "arctan": "WC", "powerprop": "PP", "weightnorm": "WN",
                 "arsinh": "arsinh", "erf": "erf"}
