@@ -69,3 +69,22 @@ def test_reproduce_bad_input(tmp_path, capsys):
     assert "--epochs must be >= 1" in capsys.readouterr().err
     assert main(["reproduce", "--list"]) == 0
     assert "cnn-wc-learnable" in capsys.readouterr().out
+
+
+def test_public_table_sets_our_mean_and_ci_beside_the_published(tmp_path):
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    import _fixture_runs as fx
+    from wcviz import analysis
+
+    paths = fx.seed_group(tmp_path, "baseline")
+    study = reproduce.Study("t", "test", (reproduce.Arm("base", "digits-cnn", "baseline"),), (),
+                            3, ("base",), 1, public=(reproduce.Public("base", 80.0, "ref net", "src X"),))
+    text = reproduce.public_table(study, {"base": paths})
+    acc = np.array([analysis.run_row(analysis.as_dataset(p))["best_val_test_acc"] for p in paths])
+    half = stats.t.ppf(0.975, 2) * acc.std(ddof=1) / math.sqrt(3)
+    assert f"[{acc.mean() - half:.2f}, {acc.mean() + half:.2f}]" in text
+    assert f"{acc.mean() - 80.0:+.2f} pp" in text and "≈ 80 %" in text and "source: src X" in text
