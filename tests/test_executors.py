@@ -52,14 +52,14 @@ def test_parallel_runs_each_receive_their_own_gpu(tmp_path, capsys, monkeypatch)
     assert main([*argv, "--parallel", "2"]) == 0
     out = capsys.readouterr().out
     assert "on GPU 3" in out and "on GPU 5" in out
-    got = [read_root_attrs(tmp_path / f"digits-cnn_wc_a0.5_b0.5_s{s}" / "record.zarr")
+    got = [read_root_attrs(tmp_path / f"digits-cnn_wc_a0.5_b0.3_s{s}" / "record.zarr")
            .get("cuda_visible_devices") for s in (0, 1)]
     assert sorted(got) == ["3", "5"]
     # --status reads the stores: both finished, a third seed still to run
     assert main([*argv[:-2], "--seeds", "3", "--runs", str(tmp_path), "--status"]) == 0
     out = capsys.readouterr().out
     assert "3 runs: 2 finished, 1 pending" in out
-    assert "digits-cnn_wc_a0.5_b0.5_s2  pending" in out
+    assert "digits-cnn_wc_a0.5_b0.3_s2  pending" in out
 
 
 def test_status_of_an_interrupted_and_a_failed_run(tmp_path):
@@ -121,7 +121,7 @@ def test_slurm_executor_without_sbatch_says_so(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, srun, squeue here
     assert main([*SWEEP, "--runs", str(tmp_path / "runs"), "--executor", "slurm"]) == 2
     assert "needs Slurm's sbatch on the PATH" in _err(capsys)
-    assert not (tmp_path / "runs" / "digits-cnn_wc_a0.5_b0.5_s0").exists()
+    assert not (tmp_path / "runs" / "digits-cnn_wc_a0.5_b0.3_s0").exists()
 
 
 @pytest.mark.parametrize("argv, match", [

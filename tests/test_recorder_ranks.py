@@ -1,37 +1,22 @@
 """Rank-aware recording under torch.distributed, and URLs given as run paths."""
 
-import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 import wcviz
 from wcviz.errors import WcvizError
 
 
-def _worker(rank: int, world: int, init_file: str, root: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world)
-    try:
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
-        run = os.path.join(root, f"run-of-rank-{rank}")
-        with wcviz.Recorder(model, run) as rec:
-            assert rec.rank == rank
-            assert rec.record(0) is (rank == 0)
-            assert rec.record(1, {"val/acc": 0.5}) is (rank == 0)
-            assert rec.n_records == (2 if rank == 0 else 0)
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-
-
 @pytest.mark.slow
 def test_only_rank_zero_writes(tmp_path):
-    mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    writer = Path(__file__).with_name("_rank_writer.py")
+    proc = subprocess.run([sys.executable, str(writer), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert wcviz.open_run(tmp_path / "run-of-rank-0").sizes["epoch"] == 2
     assert not (tmp_path / "run-of-rank-1").exists()  # no store, not even a folder
 

@@ -71,7 +71,7 @@ def test_sweep_on_slurm_equals_the_local_sweep(cluster, tmp_path, capsys, one_to
     assert main([*SWEEP, *grid, "--runs", str(slurm_runs), "--executor", "slurm",
                  "--cpus", "1", "--time", "10"]) == 0
     out = capsys.readouterr().out
-    names = ["digits-cnn_wc_a0.5_b0.5_s0", "digits-cnn_wc_a0.6_b0.5_s0"]
+    names = ["digits-cnn_wc_a0.5_b0.3_s0", "digits-cnn_wc_a0.6_b0.3_s0"]
     jobs = [read_job_record(slurm_runs, n)["job_id"] for n in names]
     array = jobs[0].split("_")[0]
     assert jobs == [f"{array}_0", f"{array}_1"]  # one job array, one task per run
@@ -111,7 +111,7 @@ def test_preempted_job_is_requeued_and_resumes_with_every_record_once(
     epochs = 20  # long enough for the signal to land mid-run (~0.3 s an epoch here)
     argv = [*SWEEP, "--seeds", "1", "--epochs", str(epochs), "--runs", str(tmp_path / "slurm")]
     assert main([*argv, "--executor", "slurm", "--cpus", "1", "--time", "10"]) == 0
-    name = "digits-cnn_wc_a0.5_b0.5_s0"
+    name = "digits-cnn_wc_a0.5_b0.3_s0"
     job = read_job_record(tmp_path / "slurm", name)["job_id"]
     store = tmp_path / "slurm" / name / "record.zarr"
     _wait_for_records(store, 3, job, tmp_path / "slurm", cluster)
@@ -150,7 +150,7 @@ def test_ddp_train_as_one_slurm_job_of_two_tasks(cluster, tmp_path, capsys, one_
               "--device", "cpu", "--set", "batch_size=64"]
     assert main([*common, "--runs", str(tmp_path / "ddp"), "--executor", "slurm",
                  "--nnodes", "1", "--nproc-per-node", "2", "--cpus", "1"]) == 0
-    name = "digits-cnn_wc_a0.5_b0.5_s0"
+    name = "digits-cnn_wc_a0.5_b0.3_s0"
     job = read_job_record(tmp_path / "ddp", name)["job_id"]
     assert f"submitted Slurm job {job}" in capsys.readouterr().out
     _wait_for_jobs([job], cluster)
