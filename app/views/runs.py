@@ -26,6 +26,7 @@ for col, name in zip(cols[1:], ("status", "method", "model", "dataset")):
 shown = data.filter_table(table, text, **choices).reset_index(drop=True)
 
 TABLE_KEY = "runs_table"
+SHOWN_ROWS = "_runs_table_shown_rows"  # the rows this script last drew as selected
 shown_ids = list(shown["run"])
 # Show the current selection (sidebar or earlier clicks) as selected rows of this table.
 chosen = st.session_state.get(ui.SELECTED, [])
@@ -35,6 +36,12 @@ st.session_state[TABLE_KEY] = {"selection": {"rows": rows, "columns": []}}
 
 def _on_select() -> None:
     rows = st.session_state[TABLE_KEY]["selection"]["rows"]
+    # A rerun started by another widget (the sidebar picker) also reports this table's state,
+    # as the browser last knew it; Streamlit takes that for a change because the script set the
+    # state itself. Only rows that differ from what was drawn are a user's click: without this
+    # check, picking a run in the sidebar was undone at once by the stale, empty table state.
+    if sorted(rows) == sorted(st.session_state.get(SHOWN_ROWS, [])):
+        return
     picked = [shown_ids[i] for i in rows if i < len(shown_ids)]
     hidden = [i for i in st.session_state.get(ui.SELECTED, []) if i not in shown_ids]
     st.session_state[ui.SELECTED] = hidden + picked  # filtered-out selections stay selected
@@ -51,6 +58,7 @@ st.dataframe(
         "epochs": st.column_config.NumberColumn(format="%g", help="last recorded epoch"),
     },
 )
+st.session_state[SHOWN_ROWS] = rows
 st.caption(f"{len(shown)} of {len(table)} runs shown · {len(chosen)} selected. "
            "Select rows (or use the sidebar) to choose the runs the other pages show.")
 
