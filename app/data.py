@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from wcviz import analysis, palette
+from wcviz.bands import band_label, band_pairs, median_quantile
 from wcviz.errors import WcvizError
 
 #: Environment variable through which ``wcviz dash`` hands the runs root to the app.
@@ -30,9 +33,6 @@ ROOT_ENV = "WCVIZ_RUNS_ROOT"
 
 #: Runs-table columns taken from store attributes, in display order.
 ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
-
-#: Accuracy metrics tried in order for the runs table's best/last accuracy columns.
-ACC_METRICS = ("val_acc", "test_acc", "train_acc")
 
 #: Per-epoch metric variables of the store schema (DESIGN.md, "Run store").
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
@@ -200,32 +200,57 @@ def layers(run: Run) -> list[str]:
     return [str(name) for name in dataset(run)["layer"].values]
 
 
-def quantile_columns() -> dict[float, str]:
-    """Quantile level -> column name of the wide frames, e.g. ``0.0668 -> "p6_68"``.
+def quantile_column(q: float) -> str:
+    """Column name of quantile level ``q`` in the wide frames, e.g. ``0.0668 -> "p6_68"``.
 
     No dots in the names: Vega-Lite reads a dot in a field name as nesting.
     """
-    from wcviz.measures import QUANTILES
-
-    return {float(q): f"p{q * 100:g}".replace(".", "_") for q in QUANTILES}
+    return f"p{float(q) * 100:.6g}".replace(".", "_")
 
 
-def bands() -> list[tuple[str, str, str]]:
-    """Nested percentile bands as ``(label, low column, high column)``, widest first.
+def column_quantile(column: str) -> float:
+    """The quantile level of a :func:`quantile_column` name (``"p6_68" -> 0.0668``)."""
+    return float(column[1:].replace("_", ".")) / 100
 
-    The quantile list is symmetric (min/max, then ±1.5σ, ±1σ, ±0.5σ of a normal), so band i
-    spans quantiles i and -1-i; the middle quantile is the median line.
+
+def _is_quantile_column(column) -> bool:
+    rest = str(column)[1:].replace("_", "", 1)
+    return str(column).startswith("p") and rest.replace("e-", "", 1).isdigit()
+
+
+def quantile_columns(wide: pd.DataFrame) -> dict[float, str]:
+    """Quantile level -> column of a wide quantile frame, in level order.
+
+    The levels are those the stores recorded (their ``quantile`` coordinate), so a store made
+    with ``Recorder(quantiles=(0, .05, .25, .5, .75, .95, 1))`` has its own seven columns.
     """
-    cols = list(quantile_columns().items())
-    out = []
-    for (q_lo, lo), (q_hi, hi) in zip(cols[: len(cols) // 2], cols[::-1]):
-        out.append((f"{q_lo * 100:g}–{q_hi * 100:g} %", lo, hi))
-    return out
+    cols = {column_quantile(c): c for c in wide.columns if _is_quantile_column(c)}
+    return dict(sorted(cols.items()))
 
 
-def median_column() -> str:
-    """Name of the median's column in the wide quantile frames."""
-    return quantile_columns()[0.5]
+def bands(wide: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Nested percentile bands of a wide frame as ``(label, low column, high column)``, widest
+    first: the symmetric pairs of its recorded levels (:func:`wcviz.bands.band_pairs`)."""
+    cols = quantile_columns(wide)
+    return [(band_label(lo, hi), cols[lo], cols[hi]) for lo, hi in band_pairs(list(cols))]
+
+
+def median_column(wide: pd.DataFrame) -> str | None:
+    """The median's column of a wide quantile frame, or None when 0.5 was not recorded."""
+    q = median_quantile(list(quantile_columns(wide)))
+    return None if q is None else quantile_columns(wide)[q]
+
+
+def _levels(ds) -> list[float]:
+    return [float(q) for q in ds["quantile"].values]
+
+
+def _bound(ds, layer: str) -> np.ndarray:
+    """sup |w| of ``layer`` per epoch (aπ/2 for WC), NaN where the method has no bound."""
+    if not analysis.bound_symbol(ds):  # no bound: skip the psi (torch) import entirely
+        return np.full(ds.sizes["epoch"], np.nan)
+    bound = analysis.bound_over_epochs(ds, layer)
+    return np.where(np.isfinite(bound), bound, np.nan)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -233,20 +258,23 @@ def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str) -> pd.D
     ds = _dataset(*key)
     da = ds[variable].sel(layer=layer)  # (epoch, quantile): one layer is all that is read
     frame = pd.DataFrame(_values(da.transpose("epoch", "quantile")),
-                         columns=list(quantile_columns().values()))
+                         columns=[quantile_column(q) for q in _levels(ds)])
     frame.insert(0, "epoch", _values(ds["epoch"]))
     frame.insert(0, "layer", layer)
     frame.insert(0, "run", run_id)
+    if variable == "weight_quantile":
+        frame["bound"] = _bound(ds, layer)
     return frame
 
 
 def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
-    """Wide quantile frame of one layer of one run: ``run, layer, epoch, p0 … p100``.
+    """Wide quantile frame of one layer of one run: ``run, layer, epoch, p0 … p100[, bound]``.
 
     Args:
         run: a listed run.
         layer: a recorded layer name.
         variable: ``"weight_quantile"`` (w = Ψ(v)) or ``"v_quantile"`` (the raw parameter).
+            Weight frames carry ``bound``: the method's bound on |w| (aπ/2 for WC), else NaN.
 
     Raises:
         WcvizError: the run has no such layer.
@@ -261,10 +289,48 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+def light(run: Run) -> xr.Dataset:
+    """An array-less Dataset holding only the run's attributes (``run_id`` = its id here).
+
+    What :mod:`wcviz.analysis` and :mod:`wcviz.palette` need to name and colour a run is in its
+    attributes, so the listing alone names and colours runs, no store is opened.
+    """
+    return xr.Dataset(attrs={**dict(run.attrs), "run_id": run.run_id})
+
+
+def names(runs: list[Run]) -> dict[str, str]:
+    """Run id -> display name, as figures and tables name runs (``"WC a=1, b=0.6"``,
+    ``"baseline"``; seed, then the run id added where two runs would share a name)."""
+    labels = analysis.unique_labels([light(r) for r in runs])
+    return dict(zip((r.run_id for r in runs), labels))
+
+
+def colors(runs: list[Run]) -> dict[str, str]:
+    """Run id -> colour, by method as the figures colour them (:func:`wcviz.palette.run_colors`)."""
+    return dict(zip((r.run_id for r in runs), palette.run_colors([light(r) for r in runs])))
+
+
+def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """``frame`` with ``name`` and ``color`` columns: each run's display name and colour among
+    ``runs`` (the charts' legend and colour scale read them)."""
+    name, color = names(runs), colors(runs)
+    return frame.assign(name=frame["run"].map(name), color=frame["run"].map(color))
+
+
 def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
-    """The Distributions page's data: one layer's wide quantile frame for each run that has it."""
+    """The Distributions page's data: one layer's wide quantile frame for each run that has it,
+    with each run's ``name`` and ``color``."""
     frames = [layer_quantiles(r, layer, variable) for r in runs if layer in layers(r)]
-    return _concat(frames, ["run", "layer", "epoch", *quantile_columns().values()])
+    return label_runs(_concat(frames, ["run", "layer", "epoch"]), runs)
+
+
+def without_values(wide: pd.DataFrame) -> list[str]:
+    """Runs of a wide quantile frame whose quantiles are all NaN (e.g. no v: plain weights)."""
+    cols = list(quantile_columns(wide).values())
+    if not len(wide) or not cols:
+        return []
+    empty = wide[cols].isna().all(axis=1).groupby(wide["run"], sort=False).all()
+    return [run for run, none in empty.items() if none]
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -272,7 +338,8 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
     ds = _dataset(*key)
     values = _values(ds[variable].transpose("epoch", "layer", "quantile"))  # (E, L, Q)
     n_ep, n_layer, n_q = values.shape
-    frame = pd.DataFrame(values.reshape(n_ep * n_layer, n_q), columns=list(quantile_columns().values()))
+    frame = pd.DataFrame(values.reshape(n_ep * n_layer, n_q),
+                         columns=[quantile_column(q) for q in _levels(ds)])
     frame.insert(0, "epoch", np.repeat(_values(ds["epoch"]), n_layer))
     frame.insert(0, "depth", np.tile(np.arange(n_layer), n_ep))
     frame.insert(0, "layer", np.tile(np.asarray([str(x) for x in ds["layer"].values], object), n_ep))
@@ -283,15 +350,16 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
 def all_layers(runs: list[Run], variable: str = "weight_quantile") -> pd.DataFrame:
     """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``."""
     frames = [_all_quantiles(r.key, r.run_id, variable) for r in runs]
-    return _concat(frames, ["run", "layer", "depth", "epoch", *quantile_columns().values()])
+    return label_runs(_concat(frames, ["run", "layer", "depth", "epoch"]), runs)
 
 
 def tidy_quantiles(wide: pd.DataFrame) -> pd.DataFrame:
-    """Long form of a wide quantile frame for CSV: ``run, layer, epoch, quantile, value``."""
-    names = {col: q for q, col in quantile_columns().items()}
-    ids = [c for c in ("run", "layer", "depth", "epoch") if c in wide.columns]
-    long = wide.melt(id_vars=ids, value_vars=list(names), var_name="quantile", value_name="value")
-    long["quantile"] = long["quantile"].map(names)
+    """Long form of a wide quantile frame for CSV: ``run, name, layer, epoch, quantile, value``."""
+    names_ = {col: q for q, col in quantile_columns(wide).items()}
+    ids = [c for c in ("run", "name", "layer", "depth", "epoch") if c in wide.columns]
+    long = wide.melt(id_vars=ids, value_vars=list(names_), var_name="quantile", value_name="value")
+    long["quantile"] = long["quantile"].map(names_)
+    long = long.dropna(subset=["value"])  # levels another selected run recorded, this one not
     return long.sort_values([*ids[:-1], "epoch", "quantile"], kind="stable", ignore_index=True)
 
 
@@ -320,19 +388,19 @@ def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
 def near_zero(runs: list[Run]) -> pd.DataFrame:
     """Near-zero fractions, long: ``run, epoch, layer, depth, numel, threshold, fraction``."""
     frames = [_near_zero(r.key, r.run_id) for r in runs]
-    return _concat(frames, ["run", "epoch", "layer", "depth", "numel", "threshold",
-                                     "fraction"])
+    return label_runs(_concat(frames, ["run", "epoch", "layer", "depth", "numel", "threshold",
+                                     "fraction"]), runs)
 
 
 def near_zero_overall(frame: pd.DataFrame) -> pd.DataFrame:
     """Whole-network fraction per run, epoch and threshold: layers weighted by their size."""
     weight = frame["numel"].fillna(1.0)
     tmp = frame.assign(weighted=frame["fraction"] * weight, weight=weight)
-    groups = tmp.groupby(["run", "epoch", "threshold"], as_index=False, sort=False)
-    out = groups[["weighted", "weight"]].sum()
+    keys = [c for c in ("run", "name", "color", "epoch", "threshold") if c in frame.columns]
+    out = tmp.groupby(keys, as_index=False, sort=False)[["weighted", "weight"]].sum()
     out["fraction"] = out["weighted"] / out["weight"]
     out["layer"] = "all layers"
-    return out[["run", "epoch", "layer", "threshold", "fraction"]]
+    return out[[*keys[:-2], "epoch", "layer", "threshold", "fraction"]]
 
 
 def thresholds(runs: list[Run]) -> list[str]:
@@ -342,6 +410,16 @@ def thresholds(runs: list[Run]) -> list[str]:
         for t in dataset(r)["threshold"].values:
             seen.setdefault(str(t), None)
     return list(seen)
+
+
+def default_threshold(runs: list[Run]) -> str | None:
+    """The threshold the figures use by default (:func:`wcviz.analysis.select_threshold`:
+    the largest relative one, e.g. rel=0.1) of the first run that records one."""
+    for r in runs:
+        ds = dataset(r)
+        if ds.sizes.get("threshold", 0) and ds.sizes.get("epoch", 0):
+            return analysis.select_threshold(ds)
+    return None
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -365,7 +443,7 @@ def _compander(key: tuple, run_id: str) -> pd.DataFrame:
 def compander(runs: list[Run]) -> pd.DataFrame:
     """a and b per layer over epochs, long: ``run, epoch, layer, depth, a, b`` (NaN rows dropped)."""
     frames = [_compander(r.key, r.run_id) for r in runs]
-    return _concat(frames, ["run", "epoch", "layer", "depth", "a", "b"])
+    return label_runs(_concat(frames, ["run", "epoch", "layer", "depth", "a", "b"]), runs)
 
 
 def is_learnable(run: Run) -> bool:
@@ -394,23 +472,20 @@ def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
 def metrics(runs: list[Run]) -> pd.DataFrame:
     """Per-epoch metrics, long: ``run, epoch, metric, split (train/val/test/""), kind, value``."""
     frames = [_metrics(r.key, r.run_id) for r in runs]
-    return _concat(frames, ["run", "epoch", "metric", "split", "kind", "value"])
+    return label_runs(_concat(frames, ["run", "epoch", "metric", "split", "kind", "value"]), runs)
 
 
 def accuracy_summary(run: Run) -> dict:
-    """``{"epochs": last epoch, "acc metric": name, "best acc": max, "last acc": last}`` of one run."""
-    frame = _metrics(run.key, run.run_id)
-    out = {"epochs": np.nan, "acc metric": "", "best acc": np.nan, "last acc": np.nan}
+    """``last_epoch``, ``best_val_epoch`` and ``best_val_test_acc`` (in %) of one run.
+
+    "Test acc at best val" is :func:`wcviz.analysis.best_val_test_acc`, the accuracy the demo
+    table, ``wcviz table`` and the figures report, in percent as they show it.
+    """
     ds = dataset(run)
-    if ds.sizes.get("epoch", 0):
-        out["epochs"] = float(ds["epoch"].values[-1])
-    for name in ACC_METRICS:
-        values = frame.loc[frame["metric"] == name, "value"]
-        if len(values):
-            out.update({"acc metric": name, "best acc": float(values.max()),
-                        "last acc": float(values.iloc[-1])})
-            break
-    return out
+    epoch, acc = analysis.best_val_test_acc(ds)
+    return {"last_epoch": float(ds["epoch"].values[-1]) if ds.sizes.get("epoch", 0) else np.nan,
+            "best_val_epoch": epoch,
+            "best_val_test_acc": float(analysis.as_percent([acc])[0]) if np.isfinite(acc) else np.nan}
 
 
 # Opening a store costs ~0.1-0.3 s (xarray metadata), so a root of 100 runs would keep the Runs
@@ -462,32 +537,40 @@ def is_ready(run: Run) -> bool:
         return run.key in _ready
 
 
+#: Runs-table accuracy columns (:func:`accuracy_summary`), filled once a run's store is read.
+ACC_COLUMNS = ("last_epoch", "best_val_epoch", "best_val_test_acc")
+
+
 def runs_table(scan_: Scan, *, accuracy: bool | str = True) -> pd.DataFrame:
     """The Runs page's table: one row per healthy run.
 
     Args:
         scan_: a :func:`scan` result.
-        accuracy: True reads each run's metrics for epochs done and best/last accuracy (one
-            small read per run, cached on its committed state); ``"ready"`` fills them only for
-            runs already cached (:func:`is_ready`), NaN for the others; False keeps to attributes.
+        accuracy: True reads each run's metrics for the :data:`ACC_COLUMNS` (one small read
+            per run, cached on its committed state); ``"ready"`` fills them only for runs
+            already cached (:func:`is_ready`), NaN for the others; False keeps to attributes.
 
     Returns:
-        Columns ``run, model, dataset, method, a, b, learnable, seed, status, records`` and, with
-        ``accuracy``, ``epochs, acc metric, best acc, last acc``.
+        Columns ``run, name, model, dataset, method, a, b, learnable, seed, status, records``
+        (``name`` and ``method`` as figures and tables write them) and, with ``accuracy``,
+        :data:`ACC_COLUMNS`.
     """
+    shown = names(list(scan_.runs))
     rows = []
     for run in scan_.runs:
-        row = {"run": run.run_id, **{c: run.attr(c) for c in ATTR_COLUMNS},
+        row = {"run": run.run_id, "name": shown[run.run_id],
+               **{c: run.attr(c) for c in ATTR_COLUMNS},
+               "method": analysis.method_label(light(run)).split(" (")[0],
                "status": run.status, "records": run.n_epochs}
         if accuracy is True or (accuracy == "ready" and is_ready(run)):
             try:
                 row.update(accuracy_summary(run))
             except WcvizError:
-                row["acc metric"] = "unreadable"
+                row["status"] = "unreadable"
         rows.append(row)
-    columns = ["run", *ATTR_COLUMNS, "status", "records"]
+    columns = ["run", "name", *ATTR_COLUMNS, "status", "records"]
     if accuracy:
-        columns += ["epochs", "acc metric", "best acc", "last acc"]
+        columns += list(ACC_COLUMNS)
     table = pd.DataFrame(rows, columns=columns)
     for col in ("model", "dataset", "method", "learnable", "seed"):  # text, "" where unset
         table[col] = table[col].map(lambda v: "" if v is None or v != v else str(v))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,39 +32,53 @@ Z = np.array([-2.6, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.6])  # normal z of e
 
 
 def write_run(run_dir: Path, *, n_records: int, status: str = "finished", method: str = "none",
-              learnable=None, seed: int = 0, scale: float = 0.1, acc0: float = 0.5) -> RunStore:
+              learnable=None, seed: int = 0, scale: float = 0.1, acc0: float = 0.5,
+              a: float = 0.5, b: float = 1.0, quantiles=QUANTILES) -> RunStore:
     """A run store of 3 layers with known values: layer i's weights ~ N(0, (scale·(i+1)·g)²).
 
     Epoch e has growth g = 1 + 0.1·e, near-zero fraction 0.01·(i+1) + 0.001·e per threshold
-    index, val_acc = acc0 + 0.05·e, a = 0.5 + 0.01·e·(i+1) and b = 1 - 0.02·e for learnable runs.
+    index, val_acc = acc0 + 0.05·e, test_acc = acc0 + 0.04·e, a = 0.5 + 0.01·e·(i+1) and
+    b = 1 - 0.02·e for learnable runs. Plain runs (method "none") have no v (NaN), as recorded.
     """
     store = RunStore.create(
         run_dir, layers=LAYERS, layer_kinds=("Conv2d", "Conv2d", "Linear"), layer_numel=NUMEL,
         bin_edges=np.tile(np.linspace(-1, 1, 9), (len(LAYERS), 1)), thresholds=THRESHOLDS,
+        quantiles=quantiles,
         attrs={"model": "tinynet", "dataset": "synthetic", "method": method, "seed": seed,
-               "learnable": learnable, "a": 0.5 if method != "none" else None,
-               "b": 1.0 if method != "none" else None})
+               "learnable": learnable, "a": a if method != "none" else None,
+               "b": b if method != "none" else None})
     for epoch in range(n_records):
-        append(store, epoch, scale=scale, acc0=acc0, learnable=learnable is not None)
+        append(store, epoch, scale=scale, acc0=acc0, learnable=learnable is not None,
+               plain=method == "none", quantiles=quantiles)
     if status != "running":
         store.finish(status)
     return store
 
 
-def append(store: RunStore, epoch: int, *, scale=0.1, acc0=0.5, learnable=False) -> None:
+def append(store: RunStore, epoch: int, *, scale=0.1, acc0=0.5, learnable=False, plain=False,
+           quantiles=QUANTILES) -> None:
     """Append epoch ``epoch`` with the values :func:`write_run` documents."""
     depth = np.arange(1, len(LAYERS) + 1)
     std = scale * depth * (1 + 0.1 * epoch)
     near = 0.01 * depth[:, None] + 0.001 * epoch + 0.0 * np.arange(len(THRESHOLDS))[None, :]
     near = near + 0.1 * np.arange(len(THRESHOLDS))[None, :]
-    stats = {"weight_quantile": std[:, None] * Z[None, :], "near_zero_fraction": near,
-             "v_quantile": 2 * std[:, None] * Z[None, :]}
+    z = Z if tuple(quantiles) == tuple(QUANTILES) else norm_z(quantiles)
+    stats = {"weight_quantile": std[:, None] * z[None, :], "near_zero_fraction": near,
+             "v_quantile": np.full((len(LAYERS), len(z)), np.nan) if plain
+             else 2 * std[:, None] * z[None, :]}
     if learnable:
         stats["a"] = 0.5 + 0.01 * epoch * depth
         stats["b"] = np.full(len(LAYERS), 1.0 - 0.02 * epoch)
     store.append(float(epoch), epoch * 10, stats,
                  {"train_loss": 2.0 - 0.1 * epoch, "val_loss": 2.1 - 0.1 * epoch,
-                  "val_acc": acc0 + 0.05 * epoch, "lr": 0.1})
+                  "val_acc": acc0 + 0.05 * epoch, "test_acc": acc0 + 0.04 * epoch, "lr": 0.1})
+
+
+def norm_z(quantiles) -> np.ndarray:
+    """Normal z of each quantile level (±2.6 for min/max, as :data:`Z`)."""
+    from scipy.stats import norm
+
+    return np.clip(norm.ppf(np.asarray(quantiles, float)), -2.6, 2.6)
 
 
 def recorder_run(run_dir: Path) -> None:
@@ -183,32 +198,53 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
     base = wide[wide["run"] == "baseline"]
     np.testing.assert_array_equal(base["epoch"], np.arange(5.0))
     stored = wcviz.open_run(root / "baseline")["weight_quantile"].sel(layer="block.conv").values
-    np.testing.assert_allclose(base[list(data.quantile_columns().values())].to_numpy(), stored)
+    np.testing.assert_allclose(base[list(data.quantile_columns(wide).values())].to_numpy(), stored)
     # epoch 4 of layer 2: std = 0.1 · 2 · 1.4, the median column is the middle z = 0
-    assert base.iloc[4][data.quantile_columns()[0.8413]] == pytest.approx(0.28)
+    assert base.iloc[4][data.quantile_columns(wide)[0.8413]] == pytest.approx(0.28)
     tidy = data.tidy_quantiles(wide)
     assert len(tidy) == len(wide) * len(QUANTILES)
     assert set(tidy["quantile"]) == set(QUANTILES)
 
 
-def test_run_colours_are_those_of_the_figures():
-    import pandas as pd
-
+def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
     from app import charts
-    from wcviz import style
+    from wcviz import plots
 
-    frame = pd.DataFrame({"run": ["b", "a", "b", "c"]})
-    scale = charts.run_color(frame).to_dict()["scale"]
-    assert scale["domain"] == ["b", "a", "c"]  # order of appearance
-    assert scale["range"] == list(style.PALETTE[:3])
+    runs = scan_of(root).by_id()
+    chosen = [runs["wc"], runs["baseline"], runs["live"]]  # selection order is not method order
+    wide = data.distributions(chosen, "fc")
+    scale = charts.run_color(wide).to_dict()["scale"]
+    dash = dict(zip(scale["domain"], scale["range"]))
+    fig = plots.overlay_bands([data.dataset(r) for r in chosen], "fc")
+    drawn = {}
+    for line in fig.axes[0].lines:
+        if line.get_label() in dash:
+            drawn.setdefault(line.get_label(), matplotlib.colors.to_hex(line.get_color()))
+    assert drawn and {k: v.lower() for k, v in drawn.items()} == {
+        k: dash[k].lower() for k in drawn}  # every run the figure names has the chart's colour
+    assert dash["baseline"] != dash[data.names(chosen)["wc"]]
+    assert "arctan" not in " ".join(dash)  # WC, as figures and tables call it
 
 
-def test_bands_pair_the_quantiles_symmetrically():
-    pairs = data.bands()
-    cols = list(data.quantile_columns().values())
-    assert [(lo, hi) for _, lo, hi in pairs] == [(cols[i], cols[-1 - i]) for i in range(4)]
-    assert data.median_column() == cols[4]
-    assert all("." not in c for c in cols)  # Vega-Lite reads dots in field names as nesting
+def test_store_with_its_own_quantile_set_draws_its_own_bands(tmp_path, monkeypatch):
+    levels = (0, .05, .25, .5, .75, .95, 1)
+    write_run(tmp_path / "seven", n_records=3, quantiles=levels)
+    write_run(tmp_path / "nine", n_records=3)
+    runs = scan_of(tmp_path).by_id()
+    wide = data.distributions([runs["seven"]], "fc")
+    assert list(data.quantile_columns(wide)) == pytest.approx(levels)
+    assert [b[0] for b in data.bands(wide)] == ["min–max", "5–95 %", "25–75 %"]
+    both = data.distributions([runs["seven"], runs["nine"]], "fc")  # two quantile sets at once
+    assert len(data.tidy_quantiles(both)) == 3 * 7 + 3 * 9
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    select(at, "seven", page="distributions")
+    (spec, frame), = charts(at)
+    assert set(frame["band"].dropna()) == {"min–max", "5–95 %", "25–75 %"}
+    select(at, "seven", "nine")
+    at.radio(key="dist_layout").set_value("overlaid").run()
+    assert not at.exception and len(charts(at)) == 1
 
 
 def test_near_zero_overall_weights_layers_by_size(root):
@@ -234,12 +270,16 @@ def test_compander_frame_only_for_learned_values(root):
 def test_runs_table_and_filters(root):
     table = data.runs_table(scan_of(root))
     row = table.set_index("run").loc["baseline"]
-    assert (row["best acc"], row["last acc"], row["epochs"]) == pytest.approx((0.8, 0.8, 4.0))
-    assert row["acc metric"] == "val_acc" and row["status"] == "finished"
-    assert table.set_index("run").loc["wc", "method"] == "arctan"
+    # test acc at best val, in %: val_acc peaks at the last epoch 4, test_acc = 0.6 + 0.04·4
+    assert (row["best_val_test_acc"], row["best_val_epoch"], row["last_epoch"]) == pytest.approx(
+        (76.0, 4.0, 4.0))
+    best = wcviz.analysis.best_val_test_acc(wcviz.open_run(root / "baseline"))[1] * 100
+    assert row["best_val_test_acc"] == pytest.approx(best)  # the one definition
+    assert row["status"] == "finished" and row["name"] == "baseline"
+    assert table.set_index("run").loc["wc", "method"] == "WC"
     assert (row["learnable"], row["method"]) == ("", "none") and np.isnan(row["a"])
     assert table.set_index("run").loc["wc", "learnable"] == "fine"
-    assert list(data.filter_table(table, "ARCTAN")["run"]) == ["live", "sweep/recorded", "wc"]
+    assert list(data.filter_table(table, "wc a=")["run"]) == ["live", "wc"]
     assert list(data.filter_table(table, status=["failed"])["run"]) == ["crashed"]
     plain_done = data.filter_table(table, "", method=["none"], status=["finished"])
     assert list(plain_done["run"]) == ["baseline"]
@@ -297,9 +337,9 @@ def test_runs_page_fills_in_accuracy_read_in_the_background(app, root):
     wait_prefetched(scan_of(root).runs)
     app.run()
     runs = [t.value for t in app.dataframe if "model" in t.value.columns][0].set_index("run")
-    assert runs.loc["baseline", "best acc"] == pytest.approx(0.8)
-    assert runs.loc["wc", "last acc"] == pytest.approx(0.7)
-    assert runs.loc["crashed", "epochs"] == 1.0
+    assert runs.loc["baseline", "best_val_test_acc"] == pytest.approx(76.0)
+    assert runs.loc["wc", "best_val_test_acc"] == pytest.approx(66.0)
+    assert runs.loc["crashed", "last_epoch"] == 1.0
     assert not any("Reading epochs" in c.value for c in app.caption)
 
 
@@ -307,14 +347,14 @@ def test_runs_table_ready_mode_leaves_unread_runs_blank(tmp_path):
     write_run(tmp_path / "fresh", n_records=2)
     scan = scan_of(tmp_path)
     blank = data.runs_table(scan, accuracy="ready")  # nothing opened this store yet
-    assert blank["best acc"].isna().all() and list(blank["run"]) == ["fresh"]
+    assert blank["best_val_test_acc"].isna().all() and list(blank["run"]) == ["fresh"]
     wait_prefetched(scan.runs)
     assert data.is_ready(scan.runs[0])
-    assert data.runs_table(scan, accuracy="ready")["best acc"].tolist() == pytest.approx([0.55])
+    assert data.runs_table(scan, accuracy="ready")["best_val_test_acc"].tolist() == pytest.approx([54.0])
 
 
 def test_runs_page_filter_narrows_the_table(app):
-    app.text_input(key="runs_filter").set_value("arctan").run()
+    app.text_input(key="runs_filter").set_value("WC").run()
     shown = [t.value for t in app.dataframe if "model" in t.value.columns][0]
     assert list(shown["run"]) == ["live", "sweep/recorded", "wc"]
 
@@ -363,7 +403,7 @@ def test_selection_and_layer_change_the_band_chart(app):
     (_, frame), = charts(app)
     assert set(frame["layer"]) == {"fc"}
     fc = frame[(frame["run"] == "baseline") & (frame["epoch"] == 0)].iloc[0]
-    assert fc[data.quantile_columns()[1.0]] == pytest.approx(0.3 * 2.6)
+    assert fc[data.quantile_columns(frame)[1.0]] == pytest.approx(0.3 * 2.6)
 
     app.radio(key="dist_layout").set_value("overlaid").run()
     (spec, _), = charts(app)
@@ -489,12 +529,89 @@ def test_pages_offer_figure_and_csv_downloads(app, page):
     assert "Figure (SVG)" in [b.label for b in app.get("download_button")]
 
 
-def test_raw_v_view_offers_only_csv(app):
-    select(app, "baseline", page="distributions")
+def test_raw_v_view_labels_v_and_explains_runs_without_v(app):
+    select(app, "baseline", "wc", page="distributions")
     app.radio(key="dist_variable").set_value("raw v").run()
-    (_, frame), = charts(app)
-    assert frame[data.quantile_columns()[1.0]].iloc[0] == pytest.approx(2 * 0.1 * 2.6)  # v = 2·w
+    (spec, frame), = charts(app)
+    assert set(frame["run"].dropna()) == {"wc"}  # the baseline has no v: not a blank panel
+    assert frame[data.quantile_columns(frame)[1.0]].dropna().iloc[0] == pytest.approx(2 * 0.05 * 2.6)
+    assert '"title": "v"' in json.dumps(spec)
+    assert any("No raw v for baseline" in i.value for i in app.info)
     assert [b.label for b in app.get("download_button")] == ["Data (CSV)"]
+
+
+def test_overlay_keeps_each_run_apart_and_draws_the_bound(app):
+    select(app, "baseline", "wc", page="distributions")
+    app.radio(key="dist_layout").set_value("overlaid").run()
+    (spec, frame), = charts(app)
+    text = json.dumps(spec)
+    lines = frame.dropna(subset=["line"])
+    assert {"median", "15.87–84.13 %", "min–max", "±aπ/2 (bound)"} <= set(lines["line"])
+    bound = lines[lines["line"] == "±aπ/2 (bound)"]
+    assert set(bound["run"]) == {"wc"}  # only the WC run has a bound, at ±aπ/2 (a = 0.5)
+    assert sorted(set(bound["y"].round(6))) == pytest.approx([-0.25 * np.pi, 0.25 * np.pi])
+    assert '"title": "line"' in text and "strokeDash" in text  # a legend names each line
+    scale = charts_run_scale(spec)
+    assert len(set(scale["range"])) == 2  # one hue per run
+
+
+def charts_run_scale(spec) -> dict:
+    """The colour scale of the run legend in a chart spec."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            color = node.get("color")
+            if isinstance(color, dict) and color.get("field") == "name" and "scale" in color \
+                    and "domain" in color["scale"] and color.get("legend") is not None:
+                found.append(color["scale"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    return found[0]
+
+
+def test_side_by_side_bands_have_a_band_legend_and_the_bound(app):
+    select(app, "wc", page="distributions")
+    (spec, frame), = charts(app)
+    assert set(frame["band"].dropna()) == {"min–max", "6.68–93.32 %", "15.87–84.13 %",
+                                           "30.85–69.15 %"}
+    assert '"title": "band"' in json.dumps(spec)
+    assert "±aπ/2 (bound)" in set(frame["line"].dropna())
+
+
+def test_small_multiples_fill_the_page_width(app):
+    select(app, "baseline", "wc", page="distributions")
+    app.toggle(key="dist_all").set_value(True).run()
+    (spec, _), = charts(app)
+    widths = [p["width"] for row in spec["vconcat"] for p in row["hconcat"]]
+    assert len(widths) == len(LAYERS) and min(widths) >= 250
+
+
+def test_metrics_grid_names_each_split(app):
+    select(app, "baseline", "wc", page="metrics")
+    (spec, frame), = charts(app)
+    assert spec["facet"]["row"]["field"] == "split" and spec["facet"]["column"]["field"] == "kind"
+    assert "strokeDash" not in json.dumps(spec)  # no unexplained line styles
+
+
+def test_near_zero_defaults_to_the_figures_threshold_and_names_layers(app):
+    select(app, "baseline", page="near_zero")
+    assert app.selectbox(key="nz_threshold").value == "rel=0.1"
+    over, depth = charts(app)
+    assert depth[0]["encoding"]["x"]["field"] == "layer"
+    assert depth[0]["encoding"]["x"]["sort"] == list(LAYERS)
+
+
+def test_compander_names_each_layer(app):
+    select(app, "wc", page="compander")
+    (spec, _), = charts(app)
+    color = spec["spec"]["encoding"]["color"]
+    assert color["field"] == "layer" and color["type"] == "nominal"
 
 
 def test_empty_and_missing_roots_explain_themselves(tmp_path, monkeypatch):

@@ -5,10 +5,11 @@ import streamlit as st
 from app import charts, data, export, ui
 
 st.title("Distributions")
-st.caption("Shaded: the min–max, 6.68–93.32 %, 15.87–84.13 % and 30.85–69.15 % percentile "
-           "bands (a normal's ±1.5σ, ±1σ, ±0.5σ); line: the median. Overlaid runs and small "
-           "multiples fill only the 15.87–84.13 % band and dash min and max. Mouse wheel zooms "
-           "the epochs, dragging pans, hovering shows exact values.")
+st.caption("Side by side: the percentile bands each run recorded (by default min–max and a "
+           "normal's ±1.5σ, ±1σ, ±0.5σ), nested, and the median. Overlaid: each run in its own "
+           "colour as lines (median, the ±1σ band's edges, min and max dashed). Dotted: ±aπ/2, "
+           "the bound on |w| of WC runs. Mouse wheel zooms the epochs, dragging pans, hovering "
+           "shows exact values.")
 scan = ui.page_scan()
 runs = ui.require_selection(scan)
 
@@ -20,7 +21,7 @@ yscale = top[2].radio("y scale", ["linear", "symlog"], key="dist_yscale", horizo
 variable = top[3].radio("Quantity", ["w = Ψ(v)", "raw v"], key="dist_variable", horizontal=True,
                         help="Quantiles of the weights the network uses, or of the raw parameter v "
                              "(NaN for plain layers).")
-variable = "weight_quantile" if variable.startswith("w") else "v_quantile"
+variable, y_title = ("weight_quantile", "weight w") if variable.startswith("w") else ("v_quantile", "v")
 all_layers = st.toggle("Small multiples: all layers", key="dist_all")
 
 
@@ -32,7 +33,7 @@ def _zoom(wide):
     lo, hi = ui.range_slider(cols[0], "Epochs", lo, hi, key="dist_epochs", format="%g")
     wide = wide[(wide["epoch"] >= lo) & (wide["epoch"] <= hi)]
     y_range = None
-    values = wide[list(data.quantile_columns().values())].to_numpy(float)
+    values = wide[list(data.quantile_columns(wide).values())].to_numpy(float)
     finite = values[values == values]
     if finite.size and finite.max() > finite.min() and cols[1].toggle("Zoom y", key="dist_zoom_y"):
         ymin, ymax = float(finite.min()), float(finite.max())
@@ -40,14 +41,29 @@ def _zoom(wide):
     return wide, y_range
 
 
+def _drop_runs_without_v(wide):
+    """Raw v: plain layers have no v (w is the parameter); say so instead of a blank panel."""
+    if variable != "v_quantile":
+        return wide
+    none = data.without_values(wide)
+    if none:
+        shown = dict(zip(wide["run"], wide["name"]))
+        st.info("No raw v for " + ", ".join(f"{shown[r]} ({r})" for r in none) + ": its layer is "
+                "not companded, the weights w are the parameter itself. Choose w = Ψ(v) to see it.")
+    return wide[~wide["run"].isin(none)]
+
+
 def single_layer(fresh):
     wide = data.distributions(fresh, layer, variable)
     missing = [r.run_id for r in fresh if layer not in data.layers(r)]
     if missing:
         st.warning(f"Layer {layer!r} is not recorded in: {', '.join(missing)}")
+    wide = _drop_runs_without_v(wide)
+    if wide.empty:
+        return
     wide, y_range = _zoom(wide)
     layout = "side" if view == "side by side" else "overlay"
-    chart = charts.band_chart(wide, layout=layout, yscale=yscale, y_range=y_range)
+    chart = charts.band_chart(wide, layout=layout, yscale=yscale, y_range=y_range, y_title=y_title)
     st.altair_chart(chart, width="content", key="dist_chart")
     st.caption(ui.status_line(fresh))
     shown = [r for r in fresh if layer in data.layers(r)]
@@ -59,8 +75,11 @@ def single_layer(fresh):
 
 
 def every_layer(fresh):
-    wide = data.all_layers(fresh, variable)
-    st.altair_chart(charts.small_multiples(wide, yscale=yscale), width="content", key="dist_multiples")
+    wide = _drop_runs_without_v(data.all_layers(fresh, variable))
+    if wide.empty:
+        return
+    st.altair_chart(charts.small_multiples(wide, yscale=yscale, y_title=y_title), width="content",
+                    key="dist_multiples")
     st.caption(ui.status_line(fresh))
     figure = None if variable != "weight_quantile" else (
         lambda: export.layer_grid_figure(fresh, yscale=yscale))

@@ -14,8 +14,11 @@ if not thresholds:
     st.stop()
 names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))
 top = st.columns([2, 4])
+default = data.default_threshold(runs)
 threshold = top[0].selectbox("Threshold", thresholds, key="nz_threshold",
-                             help="abs=x: |w| < x; rel=x: |w| < x × the layer's std at epoch 0.")
+                             index=thresholds.index(default) if default in thresholds else 0,
+                             help="abs=x: |w| < x; rel=x: |w| < x × the layer's std at epoch 0. "
+                                  "The default is the figures' (the largest relative one).")
 scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *names], key="nz_layer")
 
 

@@ -51,11 +51,15 @@ st.dataframe(
     shown, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
     width="stretch",
     column_config={
-        "best acc": st.column_config.NumberColumn(format="%.4f", help="best of the acc metric"),
-        "last acc": st.column_config.NumberColumn(format="%.4f", help="acc metric at the last record"),
-        "acc metric": st.column_config.TextColumn(help="val_acc, else test_acc, else train_acc"),
+        "name": st.column_config.TextColumn(help="the run's name in figures and tables"),
+        "best_val_test_acc": st.column_config.NumberColumn(
+            "test acc at best val (%)", format="%.2f",
+            help="test accuracy at the epoch of best validation accuracy, in % (as in "
+                 "'wcviz table' and the demo's table)"),
+        "best_val_epoch": st.column_config.NumberColumn("best val epoch", format="%g"),
         "records": st.column_config.NumberColumn(help="committed records (epoch 0 included)"),
-        "epochs": st.column_config.NumberColumn(format="%g", help="last recorded epoch"),
+        "last_epoch": st.column_config.NumberColumn("epochs", format="%g",
+                                                    help="last recorded epoch"),
     },
 )
 st.session_state[SHOWN_ROWS] = rows
