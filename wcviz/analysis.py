@@ -99,6 +99,12 @@ def is_learnable(ds: xr.Dataset) -> bool:
     return learnable_attr(run_attr(ds, "learnable"))
 
 
+def run_kind(ds: xr.Dataset) -> str:
+    """What decides a run's colour: its method, ``+learnable`` when a, b were trained
+    (``"none"``, ``"arctan"``, ``"arctan+learnable"``, ``"powerprop"``, ...)."""
+    return method_of(ds) + ("+learnable" if is_learnable(ds) else "")
+
+
 def method_label(ds: xr.Dataset) -> str:
     """Short method name as in the paper's tables: baseline, WC, WC (learnable fine), PP, ..."""
     label = METHOD_NAMES.get(method_of(ds), method_of(ds))

@@ -38,7 +38,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -691,7 +691,11 @@ class BrokenRun:
     error: str
 
 
-def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]:
+#: Folder levels below a runs root searched for runs (``runs/<sweep>/<config>/<seed>``).
+MAX_DEPTH = 3
+
+
+def list_runs(root, max_depth: int = MAX_DEPTH) -> tuple[list[RunInfo], list[BrokenRun]]:
     """Find runs under ``root`` fast, from their root attributes only.
 
     A run is a directory holding ``record.zarr`` (or only ``config.json``, then it is reported
@@ -708,7 +712,7 @@ def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]
         raise WcvizError(f"runs root {root} is not a directory; pass the folder that holds "
                          f"run directories (e.g. ./runs)")
     runs, broken = [], []
-    for run_dir in _run_dirs(root, max_depth):
+    for run_dir in run_dirs(root, max_depth):
         try:
             attrs = read_root_attrs(run_dir / STORE_NAME)
         except WcvizError as err:
@@ -719,11 +723,27 @@ def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]
     return runs, broken
 
 
-def _run_dirs(root: Path, depth: int) -> Iterable[Path]:
+def run_dirs(root, max_depth: int = MAX_DEPTH,
+             skip: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """The run directories under ``root``, in path order: the one definition of run discovery.
+
+    A run is a directory holding ``record.zarr`` or ``config.json``; a run's subdirectories
+    are not searched, nor hidden ones; ``root`` may itself be a run.
+
+    Args:
+        root: a directory.
+        max_depth: folder levels below ``root`` searched (:data:`MAX_DEPTH`).
+        skip: called with each directory before it is looked into (``root`` included); when it
+            returns True the directory is neither yielded nor searched (the dashboard uses this
+            to report, not follow, links that lead out of its root).
+    """
+    root = Path(root)
+    if skip is not None and skip(root):
+        return
     if (root / STORE_NAME).exists() or (root / CONFIG_NAME).is_file():
         yield root
         return
-    if depth <= 0:
+    if max_depth <= 0:
         return
     for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        yield from _run_dirs(child, depth - 1)
+        yield from run_dirs(child, max_depth - 1, skip)
