@@ -75,7 +75,7 @@ def _rings(wide: pd.DataFrame) -> pd.DataFrame:
     The picture is that of nested fills, and the band legend can show each band's true shade.
     """
     bands = data.bands(wide)
-    ids = [c for c in ("run", "name", "color", "epoch") if c in wide.columns]
+    ids = [c for c in ("run", "name", "color", "layer", "epoch") if c in wide.columns]
     parts = []
     for k, (label, lo, hi) in enumerate(bands):
         nxt = bands[k + 1] if k + 1 < len(bands) else None
@@ -98,7 +98,7 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
     ``line`` names what a line shows (its legend entry), ``side`` tells its two edges apart.
     """
     bands = data.bands(wide)
-    ids = [c for c in ("run", "name", "color", "epoch") if c in wide.columns]
+    ids = [c for c in ("run", "name", "color", "layer", "epoch") if c in wide.columns]
     parts = []
     median = data.median_column(wide)
     if median:
@@ -141,9 +141,10 @@ def _tooltip(wide: pd.DataFrame) -> list[alt.Tooltip]:
     return tips
 
 
-def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color) -> alt.Chart:
+def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color, name: str) -> alt.Chart:
+    # Named per panel: panels of one concatenated chart need their own hover parameter.
     hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
-                                clear="pointerout")
+                                clear="pointerout", name=f"hover_{name}")
     return alt.Chart(wide).mark_point(filled=True, size=30, clip=True).encode(
         x=_EPOCH, y=y, color=color, opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
         tooltip=_tooltip(wide)).add_params(hover)
@@ -151,7 +152,7 @@ def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color) -> alt.Chart:
 
 def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
                 constant: float = 1e-3, overlaid: bool = False,
-                y_title: str = "weight") -> list[alt.Chart]:
+                y_title: str = "weight", panel: int = 0) -> list[alt.Chart]:
     """The layers of one band panel: fills, lines and hover points, each with its own data.
 
     Args:
@@ -164,6 +165,7 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
             edges (with a faint fill), min and max dashed, the bound dotted; a line-style
             legend names each. Otherwise: every band as nested fills, a band legend.
         y_title: the y axis title ("weight" for w = Ψ(v), "v" for the raw parameter).
+        panel: index of the panel in a concatenated chart (names its hover parameter).
     """
     y_scale = _y_scale(yscale, constant, y_range)
     color = run_color(wide)
@@ -182,7 +184,7 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
         out.append(alt.Chart(lines).mark_line(clip=True).encode(
             x=_EPOCH, y=y, color=color, strokeDash=dash, strokeWidth=width,
             detail=alt.Detail("side:N")))
-        return [*out, _hover_points(wide, hover_y, color)]
+        return [*out, _hover_points(wide, hover_y, color, str(panel))]
     rings = _rings(wide)
     labels = [b[0] for b in data.bands(wide)]
     fills = alt.Chart(rings).mark_area(clip=True).encode(
@@ -199,7 +201,12 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
         out.append(alt.Chart(lines).mark_line(clip=True).encode(
             x=_EPOCH, y=y, color=color, strokeDash=dash, strokeWidth=width,
             detail=alt.Detail("side:N")))
-    return [*out, _hover_points(wide, hover_y, color)]
+    return [*out, _hover_points(wide, hover_y, color, str(panel))]
+
+
+def _zoom(panel: int) -> alt.Parameter:
+    """Wheel zoom and drag pan of the epoch axis, one named parameter per panel."""
+    return alt.selection_interval(bind="scales", encodings=["x"], name=f"zoom_{panel}")
 
 
 def _plot_area_sized(chart):
@@ -228,9 +235,9 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
         ncol = min(len(runs), 3)
         panel_w = max(240, int(width / ncol) - 40)
         panels = [alt.layer(*band_layers(wide[wide["name"] == name], yscale, y_range, constant,
-                                         y_title=y_title)).properties(
-            width=panel_w, height=height, title=name).interactive(bind_y=False)
-            for name in runs]
+                                         y_title=y_title, panel=i)).properties(
+            width=panel_w, height=height, title=name).add_params(_zoom(i))
+            for i, name in enumerate(runs)]
         rows = [alt.hconcat(*panels[i:i + ncol]) for i in range(0, len(panels), ncol)]
         chart = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
         return chart.resolve_scale(y="shared", x="shared", color="shared")
@@ -252,9 +259,9 @@ def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int 
     panel_w = max(200, int(width / columns) - 50)
     overlaid = len(set(wide["name"])) > 1 if len(wide) else False
     panels = [alt.layer(*band_layers(wide[wide["layer"] == name], yscale, None, constant,
-                                     overlaid=overlaid, y_title=y_title)).properties(
+                                     overlaid=overlaid, y_title=y_title, panel=i)).properties(
         width=panel_w, height=height, title=alt.TitleParams(name, fontSize=11))
-        for name in order]
+        for i, name in enumerate(order)]
     rows = [alt.hconcat(*panels[i:i + columns]) for i in range(0, len(panels), columns)]
     if not rows:
         return alt.Chart(wide).mark_point()

@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -26,17 +27,12 @@ import xarray as xr
 
 from wcviz import analysis, palette
 from wcviz.bands import band_label, band_pairs, median_quantile
+from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
-
-#: Environment variable through which ``wcviz dash`` hands the runs root to the app.
-ROOT_ENV = "WCVIZ_RUNS_ROOT"
+from wcviz.store import MAX_DEPTH, METRICS, STORE_NAME, list_runs, open_run, run_dirs
 
 #: Runs-table columns taken from store attributes, in display order.
 ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
-
-#: Per-epoch metric variables of the store schema (DESIGN.md, "Run store").
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
-           "epoch_seconds")
 
 # Per-run caches hold small frames (a layer's quantiles: epochs × 9 floats); this many entries
 # cover a few hundred runs × a few views without unbounded growth in a long-lived server.
@@ -124,38 +120,26 @@ def _run_id(root: Path, info) -> str:
     return str(info.run_id) if rel == "." else rel
 
 
-#: Folder levels searched below the root for runs (as ``wcviz.store.list_runs`` does).
-MAX_DEPTH = 3
-
-
-def _walk(root: Path, folder: Path, depth: int, infos: list, problems: list) -> None:
-    """Collect runs below ``folder``, never reading a directory or store outside ``root``."""
-    from wcviz.store import STORE_NAME, list_runs
-
-    store = folder / STORE_NAME
-    if store.exists() and not is_inside(root, store):  # a run folder whose store is a link out
-        problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
-                                             "not read"))
-        return
-    runs, broken = list_runs(folder, max_depth=0)  # only asks: is this folder itself a run?
-    if runs or broken:
-        infos.extend(runs)
-        problems.extend(Problem(str(b.path), str(b.error)) for b in broken)
-        return
-    if depth == 0:
-        return
-    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not is_inside(root, child):
-            problems.append(Problem(str(child), "resolves outside the runs root; not read"))
-            continue
-        _walk(root, child, depth - 1, infos, problems)
+def _outside(root: Path, problems: list) -> Callable[[Path], bool]:
+    """The ``skip`` test of :func:`wcviz.store.run_dirs`: folders (or run stores) that resolve
+    outside ``root`` are reported in ``problems`` and neither read nor searched."""
+    def skip(folder: Path) -> bool:
+        if not is_inside(root, folder):
+            problems.append(Problem(str(folder), "resolves outside the runs root; not read"))
+            return True
+        if (folder / STORE_NAME).exists() and not is_inside(root, folder / STORE_NAME):
+            problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
+                                                 "not read"))
+            return True
+        return False
+    return skip
 
 
 def scan(root: Path) -> Scan:
     """List the runs under ``root`` (attributes only: no array is read).
 
-    The walk is ``wcviz.store.list_runs``' (run folders up to :data:`MAX_DEPTH` levels down),
-    one folder at a time, so that a symlink leading out of the root is reported, not followed.
+    Run discovery is :func:`wcviz.store.run_dirs` (up to :data:`wcviz.store.MAX_DEPTH` levels
+    down), told to report, not follow, anything that resolves outside ``root``.
 
     Args:
         root: a directory returned by :func:`runs_root`.
@@ -167,7 +151,10 @@ def scan(root: Path) -> Scan:
     root = Path(root).resolve()
     infos: list = []
     problems: list[Problem] = []
-    _walk(root, root, MAX_DEPTH, infos, problems)
+    for run_dir in run_dirs(root, MAX_DEPTH, skip=_outside(root, problems)):
+        runs, broken = list_runs(run_dir, max_depth=0)
+        infos.extend(runs)
+        problems.extend(Problem(str(b.path), str(b.error)) for b in broken)
     by_path = {}  # a run reached twice (a symlink to it inside the root) is listed once
     for info in infos:
         path = str(Path(info.path).resolve())
@@ -181,9 +168,7 @@ def scan(root: Path) -> Scan:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _dataset(path: str, n_epochs: int, status: str):
     # Keyed on the listing's (path, n_epochs, status): see the module docstring.
-    import wcviz
-
-    return wcviz.open_run(path)
+    return open_run(path)
 
 
 def dataset(run: Run):
@@ -210,7 +195,8 @@ def quantile_column(q: float) -> str:
 
 def column_quantile(column: str) -> float:
     """The quantile level of a :func:`quantile_column` name (``"p6_68" -> 0.0668``)."""
-    return float(column[1:].replace("_", ".")) / 100
+    # Rounded: 84.13 / 100 is 0.8413000000000001 in floats; levels are stored to 6 digits.
+    return round(float(column[1:].replace("_", ".")) / 100, 12)
 
 
 def _is_quantile_column(column) -> bool:
@@ -448,9 +434,7 @@ def compander(runs: list[Run]) -> pd.DataFrame:
 
 def is_learnable(run: Run) -> bool:
     """Whether the run trained its a, b (store attribute ``learnable`` is "fine"/"coarse")."""
-    from wcviz.analysis import learnable_attr
-
-    return learnable_attr(run.attr("learnable"))
+    return analysis.learnable_attr(run.attr("learnable"))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -555,10 +539,9 @@ def runs_table(scan_: Scan, *, accuracy: bool | str = True) -> pd.DataFrame:
         (``name`` and ``method`` as figures and tables write them) and, with ``accuracy``,
         :data:`ACC_COLUMNS`.
     """
-    shown = names(list(scan_.runs))
     rows = []
-    for run in scan_.runs:
-        row = {"run": run.run_id, "name": shown[run.run_id],
+    for run in scan_.runs:  # the run id column tells apart runs that share a name
+        row = {"run": run.run_id, "name": analysis.run_label(light(run)),
                **{c: run.attr(c) for c in ATTR_COLUMNS},
                "method": analysis.method_label(light(run)).split(" (")[0],
                "status": run.status, "records": run.n_epochs}

@@ -12,7 +12,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from app import data
+from app import data, export
 from wcviz.errors import WcvizError
 
 #: Session-state key of the selected run ids (the sidebar multiselect).
@@ -122,7 +122,7 @@ def live(runs: list[data.Run], body: Callable[[list[data.Run]], None]) -> None:
     st.fragment(fragment, run_every=every)()
 
 
-def export(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, key: str) -> None:
+def downloads(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, key: str) -> None:
     """Download buttons for the current view: a figure (PNG/PDF/SVG) and its data as CSV.
 
     Args:
@@ -132,17 +132,15 @@ def export(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, 
             :mod:`wcviz.plots` only when the button is clicked; None hides the figure button.
         key: widget-key prefix, unique per page section.
     """
-    from app import export as exporting
-
     cols = st.columns([1, 2, 2, 3])
-    fmt = cols[0].selectbox("format", list(exporting.FORMATS), key=f"{key}_fmt",
+    fmt = cols[0].selectbox("format", list(export.FORMATS), key=f"{key}_fmt",
                             label_visibility="collapsed")
     if figure is not None:
         cols[1].download_button(f"Figure ({fmt.upper()})",
-                                data=lambda: exporting.figure_bytes(figure(), fmt),
-                                file_name=f"{name}.{fmt}", mime=exporting.FORMATS[fmt],
+                                data=lambda: export.figure_bytes(figure(), fmt),
+                                file_name=f"{name}.{fmt}", mime=export.FORMATS[fmt],
                                 on_click="ignore", key=f"{key}_fig", icon=":material/image:")
-    cols[2].download_button("Data (CSV)", data=lambda: exporting.csv_bytes(frame),
+    cols[2].download_button("Data (CSV)", data=lambda: export.csv_bytes(frame),
                             file_name=f"{name}.csv", mime="text/csv", on_click="ignore",
                             key=f"{key}_csv", icon=":material/table:")
 

@@ -71,7 +71,7 @@ def single_layer(fresh):
     figure = None if variable != "weight_quantile" or not shown else (
         lambda: export.bands_figure(shown, layer, layout=layout, yscale=yscale, y_range=y_range,
                                     epochs=epochs))
-    ui.export(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
+    ui.downloads(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
 
 
 def every_layer(fresh):
@@ -85,7 +85,7 @@ def every_layer(fresh):
         lambda: export.layer_grid_figure(fresh, yscale=yscale))
     if len(fresh) > 2:
         st.caption("The figure export shows the first two selected runs.")
-    ui.export("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")
+    ui.downloads("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")
 
 
 ui.live(runs, every_layer if all_layers else single_layer)

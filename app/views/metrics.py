@@ -16,7 +16,7 @@ def body(fresh):
         return
     st.altair_chart(charts.metrics_chart(frame), width="content", key="metrics_chart")
     st.caption(ui.status_line(fresh))
-    ui.export("metrics", frame, lambda: export.metrics_figure(fresh), key="metrics_export")
+    ui.downloads("metrics", frame, lambda: export.metrics_figure(fresh), key="metrics_export")
 
 
 ui.live(runs, body)

@@ -32,7 +32,7 @@ def body(fresh):
     st.subheader("Over epochs")
     st.altair_chart(charts.near_zero_over_epochs(over), width="content", key="nz_epochs_chart")
     one_layer = None if scope.startswith("all layers") else scope
-    ui.export(f"near_zero_{threshold}", over,
+    ui.downloads(f"near_zero_{threshold}", over,
               lambda: export.near_zero_figure(fresh, threshold, one_layer), key="nz_export")
 
     st.subheader("By layer depth")
@@ -46,7 +46,7 @@ def body(fresh):
     depth = frame[frame["epoch"] == epoch]
     st.altair_chart(charts.near_zero_by_depth(depth), width="content", key="nz_depth_chart")
     st.caption(ui.status_line(fresh))
-    ui.export(f"near_zero_by_depth_{threshold}_epoch{epoch:g}", depth,
+    ui.downloads(f"near_zero_by_depth_{threshold}_epoch{epoch:g}", depth,
               lambda: export.near_zero_depth_figure(fresh, threshold, epoch), key="nz_depth_export")
 
 
