@@ -25,16 +25,17 @@ LINE_TITLE = "line"
 _DASH = {"median": [1, 0], "band": [1, 0], "min–max": [5, 3], "bound": [1, 3]}
 
 
-def run_color(frame: pd.DataFrame, title: str = "run") -> alt.Color:
+def run_color(frame: pd.DataFrame, title: str = "run", legend: bool = True) -> alt.Color:
     """Colour by run: the frame's ``name`` column, coloured with its ``color`` column.
 
     The colours are :func:`wcviz.palette.run_colors`' (by method, as in the figures;
     Okabe–Ito, readable under colour-vision deficiencies), the names the figures' labels.
+    Every layer of a chart uses the same scale (one legend); ``legend=False`` for all but one.
     """
     pairs = dict(zip(frame["name"], frame["color"])) if len(frame) else {}
-    legend = alt.Legend(title=title, orient="bottom", columns=2, labelLimit=500, symbolOpacity=1,
-                        symbolType="stroke", symbolStrokeWidth=3)
-    return alt.Color("name:N", legend=legend,
+    shown = alt.Legend(title=title, orient="bottom", columns=2, labelLimit=500, symbolOpacity=1,
+                       symbolType="stroke", symbolStrokeWidth=3)
+    return alt.Color("name:N", legend=shown if legend else None,
                      scale=alt.Scale(domain=list(pairs), range=list(pairs.values())))
 
 
@@ -113,20 +114,37 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
             parts.append(wide[ids].assign(line="min–max", side=side, y=wide[col]))
     if "bound" in wide.columns and wide["bound"].notna().any():
         for side, sign in enumerate((1, -1)):
-            parts.append(wide[ids].assign(line="±aπ/2 (bound)", side=side, y=sign * wide["bound"]))
+            parts.append(wide[ids].assign(line=BOUND, side=side, y=sign * wide["bound"]))
     long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=[*ids, "line", "side", "y"])
     return long.dropna(subset=["y"])
 
 
-def _line_style(lines: pd.DataFrame) -> tuple[alt.StrokeDash, alt.StrokeWidth]:
-    order = list(dict.fromkeys(lines["line"])) if len(lines) else []
+BOUND = "±aπ/2 (bound)"
+
+
+def line_names(wide: pd.DataFrame, overlaid: bool) -> list[str]:
+    """The line legend's entries for a whole chart (all panels share one line-style scale)."""
+    bands = data.bands(wide)
+    names = ["median"] if data.median_column(wide) else []
+    main = _main_band(bands)
+    if overlaid and main:
+        names.append(main[0])
+    if overlaid and any(b[0] == "min–max" for b in bands):
+        names.append("min–max")
+    if "bound" in wide.columns and wide["bound"].notna().any():
+        names.append(BOUND)
+    return names
+
+
+def _line_style(order: list[str]) -> tuple[alt.StrokeDash, alt.StrokeWidth]:
     kind = {name: ("median" if name == "median" else "min–max" if name == "min–max"
                    else "bound" if "bound" in name else "band") for name in order}
     dash = alt.StrokeDash("line:N", title=LINE_TITLE, sort=order, scale=alt.Scale(
         domain=order, range=[_DASH[kind[n]] for n in order]),
         legend=alt.Legend(orient="bottom", symbolType="stroke", symbolStrokeWidth=2,
-                          symbolSize=400, labelLimit=300))
+                          symbolSize=400, labelLimit=300, columns=len(order) or 1,
+                          columnPadding=18))
     width = alt.StrokeWidth("line:N", sort=order, legend=None, scale=alt.Scale(
         domain=order, range=[2.2 if kind[n] == "median" else 1.1 for n in order]))
     return dash, width
@@ -145,14 +163,16 @@ def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color, name: str) -> 
     # Named per panel: panels of one concatenated chart need their own hover parameter.
     hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
                                 clear="pointerout", name=f"hover_{name}")
+    # The panel's epoch zoom sits on this layer too: Vega-Lite binds it to the shared x scale.
     return alt.Chart(wide).mark_point(filled=True, size=30, clip=True).encode(
         x=_EPOCH, y=y, color=color, opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
-        tooltip=_tooltip(wide)).add_params(hover)
+        tooltip=_tooltip(wide)).add_params(hover, _zoom(name))
 
 
 def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
                 constant: float = 1e-3, overlaid: bool = False,
-                y_title: str = "weight", panel: int = 0) -> list[alt.Chart]:
+                y_title: str = "weight", panel: int = 0,
+                styles: list[str] | None = None, whole: pd.DataFrame | None = None) -> list[alt.Chart]:
     """The layers of one band panel: fills, lines and hover points, each with its own data.
 
     Args:
@@ -166,45 +186,49 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
             legend names each. Otherwise: every band as nested fills, a band legend.
         y_title: the y axis title ("weight" for w = Ψ(v), "v" for the raw parameter).
         panel: index of the panel in a concatenated chart (names its hover parameter).
+        styles: the line legend's entries of the whole chart (:func:`line_names`); None: this
+            panel's own.
+        whole: the frame of the whole chart when ``wide`` is one panel's part: the colour
+            scale names every run of the chart (panels' scales merge by domain, not by range).
     """
+    styles = line_names(wide, overlaid) if styles is None else styles
     y_scale = _y_scale(yscale, constant, y_range)
-    color = run_color(wide)
+    # One legend definition on every layer: Vega-Lite drops a legend that some layers disable.
+    color = plain = run_color(wide if whole is None else whole)
     y = alt.Y("y:Q", scale=y_scale, title=y_title)
     median = data.median_column(wide)
     hover_y = alt.Y(f"{median}:Q" if median else "y:Q", scale=y_scale, title=y_title)
+    dash, width = _line_style(styles)
+    lines = _overlay_lines(wide)
+    lines = lines[lines["line"].isin(styles)]
     if overlaid:
-        lines = _overlay_lines(wide)
-        dash, width = _line_style(lines)
         main = _main_band(data.bands(wide))
         out = []
         if main:
             out.append(alt.Chart(wide).mark_area(opacity=0.1, clip=True).encode(
                 x=_EPOCH, y=alt.Y(f"{main[1]}:Q", scale=y_scale, title=y_title),
-                y2=alt.Y2(f"{main[2]}:Q"), color=alt.Color("name:N", legend=None)))
+                y2=alt.Y2(f"{main[2]}:Q"), color=plain))
         out.append(alt.Chart(lines).mark_line(clip=True).encode(
             x=_EPOCH, y=y, color=color, strokeDash=dash, strokeWidth=width,
             detail=alt.Detail("side:N")))
-        return [*out, _hover_points(wide, hover_y, color, str(panel))]
+        return [*out, _hover_points(wide, hover_y, plain, str(panel))]
     rings = _rings(wide)
     labels = [b[0] for b in data.bands(wide)]
     fills = alt.Chart(rings).mark_area(clip=True).encode(
-        x=_EPOCH, y=y, y2=alt.Y2("y2:Q"), color=alt.Color("name:N", legend=None),
+        x=_EPOCH, y=y, y2=alt.Y2("y2:Q"), color=color,
         opacity=alt.Opacity("band:N", sort=labels, title="band", scale=alt.Scale(
             domain=labels, range=band_opacities(len(labels))),
             legend=alt.Legend(orient="bottom", symbolType="square", labelLimit=300)),
         detail=alt.Detail("side:N"))
     out = [fills]
-    lines = _overlay_lines(wide)
-    lines = lines[lines["line"].isin(["median", "±aπ/2 (bound)"])]
     if len(lines):
-        dash, width = _line_style(lines)
         out.append(alt.Chart(lines).mark_line(clip=True).encode(
-            x=_EPOCH, y=y, color=color, strokeDash=dash, strokeWidth=width,
+            x=_EPOCH, y=y, color=plain, strokeDash=dash, strokeWidth=width,
             detail=alt.Detail("side:N")))
-    return [*out, _hover_points(wide, hover_y, color, str(panel))]
+    return [*out, _hover_points(wide, hover_y, plain, str(panel))]
 
 
-def _zoom(panel: int) -> alt.Parameter:
+def _zoom(panel: str) -> alt.Parameter:
     """Wheel zoom and drag pan of the epoch axis, one named parameter per panel."""
     return alt.selection_interval(bind="scales", encodings=["x"], name=f"zoom_{panel}")
 
@@ -234,16 +258,17 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
     if layout == "side" and len(runs) > 1:
         ncol = min(len(runs), 3)
         panel_w = max(240, int(width / ncol) - 40)
+        styles = line_names(wide, overlaid=False)
         panels = [alt.layer(*band_layers(wide[wide["name"] == name], yscale, y_range, constant,
-                                         y_title=y_title, panel=i)).properties(
-            width=panel_w, height=height, title=name).add_params(_zoom(i))
+                                         y_title=y_title, panel=i, styles=styles,
+                                         whole=wide)).properties(
+            width=panel_w, height=height, title=name)
             for i, name in enumerate(runs)]
         rows = [alt.hconcat(*panels[i:i + ncol]) for i in range(0, len(panels), ncol)]
         chart = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
-        return chart.resolve_scale(y="shared", x="shared", color="shared")
+        return chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
     layers = band_layers(wide, yscale, y_range, constant, overlaid=len(runs) > 1, y_title=y_title)
-    return _plot_area_sized(alt.layer(*layers).properties(width=width, height=height)
-                            .interactive(bind_y=False))
+    return _plot_area_sized(alt.layer(*layers).properties(width=width, height=height))
 
 
 def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int = 3,
@@ -258,8 +283,10 @@ def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int 
     columns = max(1, min(columns, len(order) or 1))
     panel_w = max(200, int(width / columns) - 50)
     overlaid = len(set(wide["name"])) > 1 if len(wide) else False
+    styles = line_names(wide, overlaid)
     panels = [alt.layer(*band_layers(wide[wide["layer"] == name], yscale, None, constant,
-                                     overlaid=overlaid, y_title=y_title, panel=i)).properties(
+                                     overlaid=overlaid, y_title=y_title, panel=i,
+                                     styles=styles, whole=wide)).properties(
         width=panel_w, height=height, title=alt.TitleParams(name, fontSize=11))
         for i, name in enumerate(order)]
     rows = [alt.hconcat(*panels[i:i + columns]) for i in range(0, len(panels), columns)]

@@ -18,6 +18,9 @@ from wcviz.errors import WcvizError
 #: Session-state key of the selected run ids (the sidebar multiselect).
 SELECTED = "wcviz_selected_runs"
 
+#: Key prefix of the Runs page's table (its key also encodes the rows shown and selected).
+RUNS_TABLE = "runs_table"
+
 #: Seconds between refreshes of a page's charts while one of its runs is still training.
 LIVE_SECONDS = 3.0
 

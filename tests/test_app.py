@@ -361,8 +361,8 @@ def test_runs_page_filter_narrows_the_table(app):
 
 def test_selection_shows_as_selected_rows(app):
     select(app, "wc", "baseline")
-    rows = app.session_state["runs_table"]["selection"]["rows"]
-    assert sorted(rows) == [0, 4]
+    table = next(t for t in app.dataframe if t.key and t.key.startswith("runs_table"))
+    assert sorted(json.loads(table.proto.selection_default)["selection"]["rows"]) == [0, 4]
 
 
 @pytest.mark.parametrize("page", ["distributions", "near_zero", "compander", "metrics"])

@@ -1,5 +1,7 @@
 """Runs page: every run under the root in one filterable table; selecting rows selects runs."""
 
+import zlib
+
 import streamlit as st
 
 from app import data, ui
@@ -25,23 +27,19 @@ for col, name in zip(cols[1:], ("status", "method", "model", "dataset")):
     choices[name] = col.multiselect(name, options, key=f"runs_filter_{name}")
 shown = data.filter_table(table, text, **choices).reset_index(drop=True)
 
-TABLE_KEY = "runs_table"
-SHOWN_ROWS = "_runs_table_shown_rows"  # the rows this script last drew as selected
 shown_ids = list(shown["run"])
 # Show the current selection (sidebar or earlier clicks) as selected rows of this table.
 chosen = st.session_state.get(ui.SELECTED, [])
 rows = [shown_ids.index(i) for i in chosen if i in shown_ids]
-st.session_state[TABLE_KEY] = {"selection": {"rows": rows, "columns": []}}
+# The browser keeps a table's selection itself and reports it back on every rerun, whatever the
+# script wrote into its state: a run picked in the sidebar was at once undone by the table's old,
+# empty selection. So the table is a new widget (new key) for each (rows shown, rows selected),
+# drawn with that selection as its default; only a click in it reports a change.
+TABLE_KEY = f"{ui.RUNS_TABLE}_{zlib.crc32(repr((shown_ids, rows)).encode()):08x}"
 
 
 def _on_select() -> None:
     rows = st.session_state[TABLE_KEY]["selection"]["rows"]
-    # A rerun started by another widget (the sidebar picker) also reports this table's state,
-    # as the browser last knew it; Streamlit takes that for a change because the script set the
-    # state itself. Only rows that differ from what was drawn are a user's click: without this
-    # check, picking a run in the sidebar was undone at once by the stale, empty table state.
-    if sorted(rows) == sorted(st.session_state.get(SHOWN_ROWS, [])):
-        return
     picked = [shown_ids[i] for i in rows if i < len(shown_ids)]
     hidden = [i for i in st.session_state.get(ui.SELECTED, []) if i not in shown_ids]
     st.session_state[ui.SELECTED] = hidden + picked  # filtered-out selections stay selected
@@ -49,6 +47,7 @@ def _on_select() -> None:
 
 st.dataframe(
     shown, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
+    selection_default={"selection": {"rows": rows, "columns": []}},
     width="stretch",
     column_config={
         "name": st.column_config.TextColumn(help="the run's name in figures and tables"),
@@ -62,7 +61,6 @@ st.dataframe(
                                                     help="last recorded epoch"),
     },
 )
-st.session_state[SHOWN_ROWS] = rows
 st.caption(f"{len(shown)} of {len(table)} runs shown · {len(chosen)} selected. "
            "Select rows (or use the sidebar) to choose the runs the other pages show.")
 
