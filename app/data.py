@@ -29,7 +29,8 @@ from wcviz import analysis, palette
 from wcviz.bands import band_label, band_pairs, median_quantile
 from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
-from wcviz.store import MAX_DEPTH, METRICS, STORE_NAME, list_runs, open_run, run_dirs
+from wcviz.metrics import metric_variables, split_kind
+from wcviz.store import MAX_DEPTH, STORE_NAME, list_runs, open_run, run_dirs
 
 #: Runs-table columns taken from store attributes, in display order.
 ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
@@ -442,13 +443,10 @@ def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
     ds = _dataset(*key)
     epochs = _values(ds["epoch"])
     parts = []
-    for name in METRICS:
-        if name not in ds.variables:
-            continue
-        per_split = name.startswith(("train", "val", "test"))
-        split, _, kind = name.partition("_") if per_split else ("", "", name)
+    for name, var in metric_variables(ds).items():  # every metric, by the user's name
+        split, kind = split_kind(name)
         parts.append(pd.DataFrame({"run": run_id, "epoch": epochs, "metric": name, "split": split,
-                                   "kind": kind, "value": _values(ds[name])}))
+                                   "kind": kind, "value": _values(ds[var])}))
     frame = _concat(parts, ["run", "epoch", "metric", "split", "kind", "value"])
     return frame.dropna(subset=["value"]).reset_index(drop=True)
 
