@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from app import data
+from wcviz import sweep
 from wcviz.bands import BAND_OPACITY
 
 _EPOCH = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="~g"))
@@ -356,3 +357,34 @@ def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -
     ).properties(width=width, height=height).facet(
         row=alt.Row("split:N", title=None, sort=splits),
         column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")
+
+
+def sweep_heatmap(cells: pd.DataFrame, metric: str, base: float, *, size: int = 300) -> alt.LayerChart:
+    """One summary of a sweep over (a, b): mean over seeds per cell, written in it.
+
+    Hover shows the seed count, the std over seeds and the runs; the accuracy's colours diverge
+    around the baseline's value ``base``. The ``cell`` point selection (fields a, b) lets a
+    click select the cell's runs.
+    """
+    cell = alt.selection_point(fields=["a", "b"], name="cell", on="click", toggle="event.shiftKey")
+    scale = alt.Scale(scheme="viridis")
+    if metric == "best_val_test_acc" and np.isfinite(base):
+        scale = alt.Scale(scheme="redblue", domainMid=float(base))
+    title = sweep.SWEEP_METRICS[metric]
+    x = alt.X("a:O", title="a", axis=alt.Axis(labelAngle=0))
+    y = alt.Y("b:O", title="b", sort="descending")
+    fmt = ".2f" if metric == "best_val_test_acc" else ".3g"
+    tips = [alt.Tooltip("a:Q"), alt.Tooltip("b:Q"), alt.Tooltip(f"{metric}:Q", title="mean", format=fmt),
+            alt.Tooltip(f"{metric}_std:Q", title="std over seeds", format=".3g"),
+            alt.Tooltip(f"{metric}_n:Q", title="seeds"), alt.Tooltip("runs:N")]
+    rect = alt.Chart(cells).mark_rect().encode(
+        x=x, y=y, color=alt.Color(f"{metric}:Q", title=None, scale=scale,
+                                  legend=alt.Legend(orient="bottom", gradientLength=size - 40)),
+        stroke=alt.condition(cell, alt.value("black"), alt.value(None)),
+        strokeWidth=alt.condition(cell, alt.value(2.5), alt.value(0)),
+        tooltip=tips).add_params(cell)
+    text = alt.Chart(cells).mark_text(fontSize=11).encode(
+        x=x, y=y, text=alt.Text(f"{metric}:Q", format=fmt), tooltip=tips)
+    subtitle = f"baseline {base:{fmt}}" if np.isfinite(base) else "no baseline run"
+    return alt.layer(rect, text).properties(
+        width=size, height=size, title=alt.TitleParams(title, subtitle=subtitle))

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from wcviz import analysis, palette
+from wcviz import analysis, palette, sweep
 from wcviz.bands import band_label, band_pairs, median_quantile
 from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
@@ -468,6 +468,32 @@ def accuracy_summary(run: Run) -> dict:
     return {"last_epoch": float(ds["epoch"].values[-1]) if ds.sizes.get("epoch", 0) else np.nan,
             "best_val_epoch": epoch,
             "best_val_test_acc": float(analysis.as_percent([acc])[0]) if np.isfinite(acc) else np.nan}
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _summary(key: tuple, run_id: str) -> dict:
+    return {**sweep.run_summary(_dataset(*key)), "run_id": run_id}
+
+
+def sweep_rows(runs: list[Run]) -> pd.DataFrame:
+    """:func:`wcviz.sweep.run_summary` of each readable run (cached on its committed state)."""
+    rows = []
+    for run in runs:
+        try:
+            rows.append(_summary(run.key, run.run_id))
+        except WcvizError:
+            continue  # an unreadable store: listed as a problem on the Runs page
+    columns = ["run_id", "dataset", "model", "method", "learnable", "a", "b", "seed",
+               *sweep.SWEEP_METRICS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cell_runs(cells: pd.DataFrame, picked: list[dict]) -> list[str]:
+    """Run ids of the sweep cells a heatmap click picked (Vega-Lite point selection on a, b)."""
+    chosen = {(float(c["a"]), float(c["b"])) for c in picked if "a" in c and "b" in c}
+    runs = [r for _, cell in cells.iterrows() if (cell["a"], cell["b"]) in chosen
+            for r in cell["runs"].split(", ")]
+    return list(dict.fromkeys(runs))
 
 
 # Opening a store costs ~0.1-0.3 s (xarray metadata), so a root of 100 runs would keep the Runs

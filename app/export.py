@@ -119,3 +119,10 @@ def metrics_figure(runs: list[data.Run]):
     from wcviz import plots
 
     return plots.metrics_curves(_datasets(runs))
+
+
+def sweep_figure(rows: pd.DataFrame):
+    """The Sweeps page's heatmaps (:func:`wcviz.plots_sweep.sweep_heatmaps`) of summary rows."""
+    from wcviz import plots_sweep
+
+    return plots_sweep.sweep_heatmaps(rows)

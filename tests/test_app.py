@@ -626,3 +626,77 @@ def test_empty_and_missing_roots_explain_themselves(tmp_path, monkeypatch):
     at = AppTest.from_file(APP_MAIN, default_timeout=60)
     at.run()
     assert not at.exception and "is not a directory" in at.error[0].value
+
+
+# ------------------------------------------------------------------ sweeps
+
+
+@pytest.fixture(scope="module")
+def sweep_root(tmp_path_factory) -> Path:
+    """A grid search: WC at a ∈ {0.5, 1} × b ∈ {0.6, 1}, two seeds each, and two baselines.
+
+    acc0 = 0.5 + 0.1·a + 0.01·seed, so test acc at best val = 100·(acc0 + 0.04·3) %.
+    """
+    root = tmp_path_factory.mktemp("sweep")
+    for seed in (0, 1):
+        write_run(root / f"base-s{seed}", n_records=4, seed=seed, acc0=0.58 + 0.01 * seed)
+        for a in (0.5, 1.0):
+            for b in (0.6, 1.0):
+                write_run(root / f"wc-a{a:g}-b{b:g}-s{seed}", n_records=4, method="arctan",
+                          a=a, b=b, seed=seed, acc0=0.5 + 0.1 * a + 0.01 * seed)
+    return root
+
+
+def test_sweep_cells_fold_seeds_per_a_b(sweep_root):
+    from wcviz import sweep
+
+    rows = data.sweep_rows(list(scan_of(sweep_root).runs))
+    cells = sweep.sweep_cells(rows).set_index(["a", "b"])
+    assert len(cells) == 4 and set(cells["best_val_test_acc_n"]) == {2}
+    assert cells.loc[(1.0, 0.6), "best_val_test_acc"] == pytest.approx(100 * (0.6 + 0.005 + 0.12))
+    assert cells.loc[(1.0, 0.6), "best_val_test_acc_std"] == pytest.approx(np.std([60, 61], ddof=1))
+    assert cells.loc[(0.5, 1.0), "runs"] == "wc-a0.5-b1-s0, wc-a0.5-b1-s1"
+    # max|w| / (aπ/2) at the last epoch: fc's max = 0.1·3·1.3·2.6, bound = π/4 for a = 0.5
+    assert cells.loc[(0.5, 1.0), "absmax_over_bound"] == pytest.approx(0.1 * 3 * 1.3 * 2.6 / (np.pi / 4))
+    base = sweep.baseline_values(rows)
+    assert base["best_val_test_acc"] == pytest.approx(100 * (0.585 + 0.12))
+
+
+def test_sweeps_page_draws_heatmaps_and_a_click_selects_runs(sweep_root, monkeypatch):
+    monkeypatch.setenv(data.ROOT_ENV, str(sweep_root))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    at.switch_page("views/sweeps.py").run()
+    assert not at.exception, at.exception
+    drawn = charts(at)
+    assert len(drawn) == 3
+    spec, frame = drawn[0]
+    assert len(frame) == 4 and "domainMid" in json.dumps(spec)  # colours diverge at the baseline
+    assert "baseline 70.50" in json.dumps(spec)
+    assert any("Best (a, b)" in m.value and "a = 1" in m.value for m in at.markdown)
+    # A click on the (a=1, b=0.6) cell, as the browser reports it, picks its two seeds (the
+    # click itself is made in the browser test).
+    from wcviz import sweep
+
+    cells = sweep.sweep_cells(data.sweep_rows(list(scan_of(sweep_root).runs)))
+    assert data.cell_runs(cells, [{"a": 1, "b": 0.6}]) == ["wc-a1-b0.6-s0", "wc-a1-b0.6-s1"]
+    assert data.cell_runs(cells, []) == []
+
+
+def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "figs"
+    done = subprocess.run([sys.executable, "-m", "wcviz", "figures", str(sweep_root), "--sweep",
+                           "--out", str(out), "--format", "png,svg"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / "sweep_ab.png").read_bytes().startswith(b"\x89PNG")
+    svg = (out / "sweep_ab.svg").read_text()
+    assert "baseline" in svg and "test acc at best val" in svg
+    from wcviz.plots_sweep import sweep_heatmaps
+    from wcviz.sweep import sweep_table
+
+    with pytest.raises(wcviz.WcvizError, match="no sweep to draw"):
+        sweep_heatmaps(sweep_table([sweep_root / "base-s0"]))
