@@ -23,7 +23,7 @@ LINE_TITLE = "line"
 
 #: Line styles of an overlay: the median solid and thick, the main band's edges solid, min–max
 #: dashed, the bound dotted (Vega-Lite strokeDash arrays, in px).
-_DASH = {"median": [1, 0], "band": [1, 0], "min–max": [5, 3], "bound": [1, 3]}
+_DASH = {"median": [1, 0], "band": [1, 0], "min–max": [5, 3], "bound": [1, 3], "spread": [2, 2]}
 
 
 def run_color(frame: pd.DataFrame, title: str = "run", legend: bool = True) -> alt.Color:
@@ -116,12 +116,18 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
     if "bound" in wide.columns and wide["bound"].notna().any():
         for side, sign in enumerate((1, -1)):
             parts.append(wide[ids].assign(line=BOUND, side=side, y=sign * wide["bound"]))
+    for k, col in enumerate(c for c in wide.columns if str(c).startswith("sd_")):  # seed groups
+        centre = wide[col[3:]]
+        for side, sign in enumerate((1, -1)):
+            parts.append(wide[ids].assign(line=SPREAD, side=2 * k + side,
+                                          y=centre + sign * wide[col]))
     long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=[*ids, "line", "side", "y"])
     return long.dropna(subset=["y"])
 
 
 BOUND = "±aπ/2 (bound)"
+SPREAD = "± std over seeds"
 
 
 def line_names(wide: pd.DataFrame, overlaid: bool) -> list[str]:
@@ -135,19 +141,23 @@ def line_names(wide: pd.DataFrame, overlaid: bool) -> list[str]:
         names.append("min–max")
     if "bound" in wide.columns and wide["bound"].notna().any():
         names.append(BOUND)
+    if any(str(c).startswith("sd_") for c in wide.columns) and wide.filter(like="sd_").notna().any().any():
+        names.append(SPREAD)
     return names
 
 
 def _line_style(order: list[str]) -> tuple[alt.StrokeDash, alt.StrokeWidth]:
     kind = {name: ("median" if name == "median" else "min–max" if name == "min–max"
-                   else "bound" if "bound" in name else "band") for name in order}
+                   else "bound" if "bound" in name else "spread" if name == SPREAD else "band")
+            for name in order}
     dash = alt.StrokeDash("line:N", title=LINE_TITLE, sort=order, scale=alt.Scale(
         domain=order, range=[_DASH[kind[n]] for n in order]),
         legend=alt.Legend(orient="bottom", symbolType="stroke", symbolStrokeWidth=2,
                           symbolSize=400, labelLimit=300, columns=len(order) or 1,
                           columnPadding=18))
     width = alt.StrokeWidth("line:N", sort=order, legend=None, scale=alt.Scale(
-        domain=order, range=[2.2 if kind[n] == "median" else 1.1 for n in order]))
+        domain=order, range=[2.2 if kind[n] == "median" else 0.8 if kind[n] == "spread" else 1.1
+                             for n in order]))
     return dash, width
 
 
@@ -157,6 +167,8 @@ def _tooltip(wide: pd.DataFrame) -> list[alt.Tooltip]:
              for q, col in data.quantile_columns(wide).items()]
     if "bound" in wide.columns and wide["bound"].notna().any():
         tips.append(alt.Tooltip("bound:Q", title="aπ/2", format=".5~g"))
+    if "seeds" in wide.columns:
+        tips.append(alt.Tooltip("seeds:Q"))
     return tips
 
 
@@ -342,19 +354,29 @@ SPLITS = ("train", "val", "test")
 
 
 def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -> alt.TopLevelMixin:
-    """Loss and accuracy curves: columns loss/acc, one row per split, colour = run.
+    """Loss and accuracy curves: columns loss/acc, one row per split, colour = run (or seed
+    group: its mean, with a ± std band when the frame has ``std``).
 
     One panel per (split, kind) instead of a line style per split: three splits × several runs
     on one axis overlapped, and the panel title says what each line is.
     """
     curves = frame[frame["kind"].isin(["loss", "acc"])]
     splits = [s for s in SPLITS if s in set(curves["split"])]
-    return alt.Chart(curves).mark_line(point=alt.OverlayMarkDef(size=15)).encode(
+    tips = [alt.Tooltip("name:N", title="run"), "metric:N", alt.Tooltip("epoch:Q", format="~g"),
+            alt.Tooltip("value:Q", format=".5~g")]
+    if "std" in curves.columns:  # seed groups: mean line, ± std band
+        curves = curves.assign(lo=curves["value"] - curves["std"].fillna(0),
+                               hi=curves["value"] + curves["std"].fillna(0))
+        tips += [alt.Tooltip("std:Q", title="std over seeds", format=".3g"), alt.Tooltip("seeds:Q")]
+    line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=15)).encode(
         x=_EPOCH, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=run_color(frame),
-        tooltip=[alt.Tooltip("name:N", title="run"), "metric:N", alt.Tooltip("epoch:Q", format="~g"),
-                 alt.Tooltip("value:Q", format=".5~g")],
-    ).properties(width=width, height=height).facet(
+        color=run_color(frame), tooltip=tips)
+    layers = [line]
+    if "std" in curves.columns:
+        layers.insert(0, alt.Chart().mark_area(opacity=0.2).encode(
+            x=_EPOCH, y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q",
+            color=run_color(frame)))
+    return alt.layer(*layers, data=curves).properties(width=width, height=height).facet(
         row=alt.Row("split:N", title=None, sort=splits),
         column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")
 

@@ -304,6 +304,71 @@ def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     return frame.assign(name=frame["run"].map(name), color=frame["run"].map(color))
 
 
+@dataclass(frozen=True)
+class SeedGroup:
+    """Runs that differ only in seed (:func:`wcviz.analysis.iter_groups`), shown as one."""
+
+    group_id: str  # "<first run id> +N seeds": the ``run`` value of folded frames
+    name: str  # display name: the runs' shared name and the seed count
+    color: str
+    run_ids: tuple[str, ...]
+
+
+def seed_groups(runs: list[Run]) -> list[SeedGroup]:
+    """The selected runs grouped by everything but the seed, in selection order; each group
+    coloured by method (:func:`wcviz.palette.run_colors` of its first run)."""
+    grouped = analysis.iter_groups([light(r) for r in runs])
+    firsts = [members[0] for members in grouped.values()]
+    out = []
+    for members, color in zip(grouped.values(), palette.run_colors(firsts)):
+        ids = tuple(str(ds.attrs["run_id"]) for ds in members)
+        name = f"{analysis.run_label(members[0])} (mean of {len(ids)} seed{'s' * (len(ids) > 1)})"
+        out.append(SeedGroup(f"{ids[0]} +{len(ids) - 1} seeds", name, color, ids))
+    return out
+
+
+def _relabel(frame: pd.DataFrame, groups: list[SeedGroup]) -> pd.DataFrame:
+    """``frame`` with each member run's id replaced by its group's id."""
+    member = {rid: g.group_id for g in groups for rid in g.run_ids}
+    return frame.assign(run=frame["run"].map(member))
+
+
+def _group_labels(frame: pd.DataFrame, groups: list[SeedGroup]) -> pd.DataFrame:
+    name = {g.group_id: g.name for g in groups}
+    color = {g.group_id: g.color for g in groups}
+    return frame.assign(name=frame["run"].map(name), color=frame["run"].map(color))
+
+
+def fold_quantiles(wide: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """A wide quantile frame with the seeds of each group folded: the seed-mean of every
+    quantile (and bound) per epoch, ``seeds`` (how many runs have that epoch) and, for the
+    median, min and max, ``sd_<column>``: their standard deviation over seeds (NaN for one).
+    As :func:`wcviz.plots.seed_bands` draws a seed group."""
+    groups = seed_groups(runs)
+    cols = list(quantile_columns(wide).values())
+    keys = ["run", *[c for c in ("layer", "depth", "epoch") if c in wide.columns]]
+    values = cols + (["bound"] if "bound" in wide.columns else [])
+    by = _relabel(wide, groups).groupby(keys, sort=False)
+    out = by[values].mean()
+    out["seeds"] = by[cols[0]].count() if cols else 0
+    spread = [c for c in (median_column(wide), cols[0] if cols else None, cols[-1] if cols else None) if c]
+    for col in dict.fromkeys(spread):
+        out[f"sd_{col}"] = by[col].std(ddof=1)
+    return _group_labels(out.reset_index(), groups)
+
+
+def fold_metrics(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """A :func:`metrics` frame with each seed group's mean ``value``, ``std`` and ``seeds``
+    (runs with that epoch) per epoch and metric."""
+    groups = seed_groups(runs)
+    keys = ["run", "epoch", "metric", "split", "kind"]
+    by = _relabel(frame, groups).groupby(keys, sort=False)["value"]
+    out = by.mean().to_frame("value")
+    out["std"] = by.std(ddof=1)
+    out["seeds"] = by.count()
+    return _group_labels(out.reset_index(), groups)
+
+
 def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
     """The Distributions page's data: one layer's wide quantile frame for each run that has it,
     with each run's ``name`` and ``color``."""

@@ -18,6 +18,9 @@ from wcviz.errors import WcvizError
 #: Session-state key of the selected run ids (the sidebar multiselect).
 SELECTED = "wcviz_selected_runs"
 
+#: Session-state key of the sidebar toggle that folds runs differing only in seed into groups.
+GROUPS = "wcviz_seed_groups"
+
 #: Key prefix of the Runs page's table (its key also encodes the rows shown and selected).
 RUNS_TABLE = "runs_table"
 
@@ -62,9 +65,17 @@ def run_picker(scan: data.Scan) -> None:
     st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i in ids]
     st.sidebar.multiselect("Runs", ids, key=SELECTED, placeholder="choose runs",
                            help="The runs every page shows; also selectable on the Runs page.")
+    st.sidebar.toggle("Fold seeds into groups", key=GROUPS,
+                      help="Runs that differ only in seed as one: seed-mean bands and metrics, "
+                           "with the spread over seeds (Distributions, Metrics).")
     running = sum(r.status == "running" for r in scan.runs)
     st.sidebar.caption(f"{_shown_root(scan.root)}  \n{len(ids)} runs ({running} running)"
                        + (f", {len(scan.problems)} unreadable" if scan.problems else ""))
+
+
+def grouped() -> bool:
+    """Whether the user folds seeds into groups (the sidebar toggle)."""
+    return bool(st.session_state.get(GROUPS, False))
 
 
 def selected(scan: data.Scan) -> list[data.Run]:

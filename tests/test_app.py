@@ -480,6 +480,10 @@ FIGURES = {
     "near zero by depth": lambda r: export.near_zero_depth_figure([r["baseline"]], "rel=0.1", 2.0),
     "compander": lambda r: export.compander_figure(r["wc"]),
     "metrics": lambda r: export.metrics_figure([r["baseline"], r["crashed"]]),
+    "seed groups' bands": lambda r: export.seed_bands_figure([[r["baseline"], r["crashed"]],
+                                                              [r["wc"]]], "fc"),
+    "seed groups' metrics": lambda r: export.seed_metrics_figure([r["baseline"], r["crashed"]]),
+    "sweep": lambda r: export.sweep_figure(data.sweep_rows([r["wc"], r["live"], r["baseline"]])),
 }
 MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}
 
@@ -700,3 +704,42 @@ def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
 
     with pytest.raises(wcviz.WcvizError, match="no sweep to draw"):
         sweep_heatmaps(sweep_table([sweep_root / "base-s0"]))
+
+
+# ------------------------------------------------------------------ seed groups
+
+
+def test_seed_groups_fold_quantiles_and_metrics(sweep_root):
+    runs = scan_of(sweep_root).by_id()
+    chosen = [runs["wc-a1-b0.6-s0"], runs["wc-a1-b0.6-s1"], runs["base-s0"], runs["base-s1"]]
+    groups = data.seed_groups(chosen)
+    assert [g.run_ids for g in groups] == [("wc-a1-b0.6-s0", "wc-a1-b0.6-s1"), ("base-s0", "base-s1")]
+    assert groups[0].name == "WC a=1, b=0.6 (mean of 2 seeds)"
+    assert groups[0].color != groups[1].color
+    wide = data.fold_quantiles(data.distributions(chosen, "fc"), chosen)
+    assert set(wide["run"]) == {g.group_id for g in groups} and set(wide["seeds"]) == {2}
+    median = data.median_column(wide)
+    assert wide[f"sd_{median}"].fillna(0).abs().max() == pytest.approx(0)  # same weights per seed
+    metrics = data.fold_metrics(data.metrics(chosen), chosen)
+    acc = metrics[(metrics["metric"] == "val_acc") & (metrics["epoch"] == 0)].set_index("run")
+    assert acc.loc[groups[1].group_id, "value"] == pytest.approx(0.585)
+    assert acc.loc[groups[1].group_id, "std"] == pytest.approx(np.std([0.58, 0.59], ddof=1))
+
+
+def test_seed_group_toggle_on_distributions_and_metrics(sweep_root, monkeypatch):
+    monkeypatch.setenv(data.ROOT_ENV, str(sweep_root))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    select(at, "wc-a1-b0.6-s0", "wc-a1-b0.6-s1", "base-s0", "base-s1", page="distributions")
+    at.toggle(key="wcviz_seed_groups").set_value(True).run()
+    assert not at.exception, at.exception
+    (spec, frame), = charts(at)
+    assert len(spec["hconcat"]) == 2  # one panel per group, not per run
+    assert "± std over seeds" in set(frame["line"].dropna())
+    at.radio(key="dist_layout").set_value("overlaid").run()
+    assert not at.exception
+    at.switch_page("views/metrics.py").run()
+    assert not at.exception
+    (spec, frame), = charts(at)
+    assert "std" in frame.columns and set(frame["seeds"].dropna()) == {2}
+    assert "Figure (PNG)" in [b.label for b in at.get("download_button")]

@@ -55,6 +55,8 @@ def _drop_runs_without_v(wide):
 
 def single_layer(fresh):
     wide = data.distributions(fresh, layer, variable)
+    if ui.grouped():
+        wide = data.fold_quantiles(wide, [r for r in fresh if layer in data.layers(r)])
     missing = [r.run_id for r in fresh if layer not in data.layers(r)]
     if missing:
         st.warning(f"Layer {layer!r} is not recorded in: {', '.join(missing)}")
@@ -71,11 +73,18 @@ def single_layer(fresh):
     figure = None if variable != "weight_quantile" or not shown else (
         lambda: export.bands_figure(shown, layer, layout=layout, yscale=yscale, y_range=y_range,
                                     epochs=epochs))
+    if ui.grouped() and figure is not None:
+        by_id = {r.run_id: r for r in shown}
+        groups = [[by_id[i] for i in g.run_ids] for g in data.seed_groups(shown)]
+        figure = lambda: export.seed_bands_figure(groups, layer, yscale=yscale)  # noqa: E731
     ui.downloads(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
 
 
 def every_layer(fresh):
-    wide = _drop_runs_without_v(data.all_layers(fresh, variable))
+    wide = data.all_layers(fresh, variable)
+    if ui.grouped():
+        wide = data.fold_quantiles(wide, fresh)
+    wide = _drop_runs_without_v(wide)
     if wide.empty:
         return
     st.altair_chart(charts.small_multiples(wide, yscale=yscale, y_title=y_title), width="content",
