@@ -89,6 +89,9 @@ def server(tmp_path):
     write_run(root / "baseline", n_records=6, acc0=0.6)
     write_run(root / "wc", n_records=6, method="arctan", learnable="fine", scale=0.05, seed=1,
               status="running")  # still training: its charts must follow new records
+    for seed in (0, 1):  # one cell of an (a, b) sweep, two seeds: Sweeps page, seed groups
+        write_run(root / f"wc-a1-s{seed}", n_records=4, method="arctan", a=1.0, b=0.6, seed=seed,
+                  acc0=0.6 + 0.01 * seed)
     port = _free_port()
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
@@ -211,7 +214,7 @@ def _charts_drawn(driver, wait, n_min: int = 1) -> int:
     charts = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')
     for chart in charts:
         svg = chart.find_element(By.CSS_SELECTOR, "svg")
-        assert svg.size["width"] > 300 and svg.size["height"] > 150
+        assert svg.size["width"] > 200 and svg.size["height"] > 150
     return len(charts)
 
 
@@ -267,7 +270,10 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         wait.until(EC.presence_of_element_located((By.XPATH, '//h1[normalize-space()="Runs"]')))
 
         # Runs: the page the app opens on. A run picked in the sidebar stays picked (it was
-        # undone at once by the table's stale selection) and shows as a selected row.
+        # undone at once by the table's stale selection) and shows as a selected row. Picked
+        # once the page has read the runs' accuracy in the background (it then redraws once).
+        wait.until(lambda d: not d.find_elements(By.XPATH, '//*[contains(., "Reading epochs")]'))
+        _settle(driver, wait)
         _choose_runs(driver, wait, "baseline", "wc")
         wait.until(EC.presence_of_element_located(
             (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 2 selected")]')))
@@ -327,11 +333,34 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         _charts_drawn(driver, wait)
         _shoot(driver, tmp_path, "dash_compander")
 
-        # Metrics.
+        # Metrics, then the same runs folded into seed groups.
         _go(driver, wait, "Metrics")
-        _choose_runs(driver, wait, "baseline", "wc")
+        _choose_runs(driver, wait, "baseline", "wc-a1-s0", "wc-a1-s1")
         _charts_drawn(driver, wait)
         _shoot(driver, tmp_path, "dash_metrics")
+        _click_option(driver, wait, "Fold seeds into groups")
+        _charts_drawn(driver, wait)
+        texts = {t.text for t in driver.find_elements(By.CSS_SELECTOR, f"{chart} text")}
+        assert "WC a=1, b=0.6 (mean of 2 seeds)" in texts
+        _go(driver, wait, "Distributions")
+        _charts_drawn(driver, wait)
+        _shoot(driver, tmp_path, "dash_seed_groups")
+        _click_option(driver, wait, "Fold seeds into groups")
+
+        # Sweeps: heatmaps over (a, b); a click on a cell selects its runs.
+        _go(driver, wait, "Sweeps")
+        _choose_runs(driver, wait, "baseline")
+        assert _charts_drawn(driver, wait, 3) == 3
+        _shoot(driver, tmp_path, "dash_sweeps")
+        cell = driver.find_element(By.CSS_SELECTOR, f"{chart} .mark-rect path")
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        ActionChains(driver).move_to_element(cell).click().perform()
+        for name in ("wc-a1-s0", "wc-a1-s1"):
+            wait.until(EC.presence_of_element_located(
+                (By.XPATH, f'//*[@data-testid="stSidebar"]//*[@data-testid="stMultiSelect"]'
+                           f'//span[normalize-space()="{name}"]')))
+        _charts_drawn(driver, wait, 3)
 
         offline = [e["message"] for e in driver.get_log("browser")
                    if "ERR_NAME_NOT_RESOLVED" in e["message"]]
