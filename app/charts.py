@@ -100,7 +100,7 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
     ``line`` names what a line shows (its legend entry), ``side`` tells its two edges apart.
     """
     bands = data.bands(wide)
-    ids = [c for c in ("run", "name", "color", "layer", "epoch") if c in wide.columns]
+    ids = [c for c in ("run", "name", "epoch") if c in wide.columns]  # all a line needs
     parts = []
     median = data.median_column(wide)
     if median:
@@ -110,7 +110,7 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
         for side, col in enumerate(main[1:]):
             parts.append(wide[ids].assign(line=main[0], side=side, y=wide[col]))
     outer = next((b for b in bands if b[0] == "min–max"), None)
-    if outer:
+    if outer and wide["name"].nunique() <= MANY_RUNS:
         for side, col in enumerate(outer[1:]):
             parts.append(wide[ids].assign(line="min–max", side=side, y=wide[col]))
     if "bound" in wide.columns and wide["bound"].notna().any():
@@ -126,6 +126,10 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
     return long.dropna(subset=["y"])
 
 
+#: Above this many runs on one axis, min and max are left out (lines of 100 runs × 7 would be
+#: both unreadable and most of the page's drawing time); side by side turns into an overlay.
+MANY_RUNS = 12
+
 BOUND = "±aπ/2 (bound)"
 SPREAD = "± std over seeds"
 
@@ -137,7 +141,7 @@ def line_names(wide: pd.DataFrame, overlaid: bool) -> list[str]:
     main = _main_band(bands)
     if overlaid and main:
         names.append(main[0])
-    if overlaid and any(b[0] == "min–max" for b in bands):
+    if overlaid and any(b[0] == "min–max" for b in bands) and wide["name"].nunique() <= MANY_RUNS:
         names.append("min–max")
     if "bound" in wide.columns and wide["bound"].notna().any():
         names.append(BOUND)
@@ -177,7 +181,9 @@ def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color, name: str) -> 
     hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
                                 clear="pointerout", name=f"hover_{name}")
     # The panel's epoch zoom sits on this layer too: Vega-Lite binds it to the shared x scale.
-    return alt.Chart(wide).mark_point(filled=True, size=30, clip=True).encode(
+    keep = [c for c in wide.columns if c in ("run", "name", "layer", "epoch", "bound", "seeds")
+            or c in data.quantile_columns(wide).values()]
+    return alt.Chart(wide[keep]).mark_point(filled=True, size=30, clip=True).encode(
         x=_EPOCH, y=y, color=color, opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
         tooltip=_tooltip(wide)).add_params(hover, _zoom(name))
 
@@ -268,7 +274,7 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
     """
     constant = symlog_constant(wide)
     runs = list(dict.fromkeys(wide["name"])) if len(wide) else []
-    if layout == "side" and len(runs) > 1:
+    if layout == "side" and 1 < len(runs) <= MANY_RUNS:
         ncol = min(len(runs), 3)
         panel_w = max(240, int(width / ncol) - 40)
         styles = line_names(wide, overlaid=False)

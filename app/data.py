@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,7 @@ from wcviz.bands import band_label, band_pairs, median_quantile
 from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
 from wcviz.metrics import metric_variables, split_kind
-from wcviz.store import MAX_DEPTH, STORE_NAME, list_runs, open_run, run_dirs
+from wcviz.store import MAX_DEPTH, STORE_NAME, list_runs, open_run, read_arrays, run_dirs
 
 #: Runs-table columns taken from store attributes, in display order.
 ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
@@ -181,9 +182,18 @@ def _values(da) -> np.ndarray:
     return np.asarray(da.values, dtype=float)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
+def _layer_names(key: tuple) -> tuple[str, ...]:
+    return tuple(str(x) for x in read_arrays(key[0], ["layer"])["layer"])
+
+
 def layers(run: Run) -> list[str]:
-    """The run's recorded layer names, in model order."""
-    return [str(name) for name in dataset(run)["layer"].values]
+    """The run's recorded layer names, in model order (read alone: no Dataset is opened).
+
+    Raises:
+        WcvizError: the store cannot be read.
+    """
+    return list(_layer_names(run.key))
 
 
 def quantile_column(q: float) -> str:
@@ -240,17 +250,34 @@ def _bound(ds, layer: str) -> np.ndarray:
     return np.where(np.isfinite(bound), bound, np.nan)
 
 
+def _bound_of(run_attrs: dict, layer: str, arrays: dict) -> np.ndarray:
+    """aπ/2 (the method's bound on |w|) per epoch from the run's a, b (NaN where unbounded),
+    by :func:`wcviz.analysis.bound_over_epochs` on just those two arrays."""
+    small = xr.Dataset({name: (("epoch", "layer"), arrays[name][:, None]) for name in ("a", "b")},
+                       coords={"layer": [layer]}, attrs=run_attrs)
+    return _bound(small, layer)
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
-def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str) -> pd.DataFrame:
-    ds = _dataset(*key)
-    da = ds[variable].sel(layer=layer)  # (epoch, quantile): one layer is all that is read
-    frame = pd.DataFrame(_values(da.transpose("epoch", "quantile")),
-                         columns=[quantile_column(q) for q in _levels(ds)])
-    frame.insert(0, "epoch", _values(ds["epoch"]))
+def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
+                     attrs: tuple = ()) -> pd.DataFrame:
+    # Only the arrays this view needs, straight from zarr: opening the run's Dataset would cost
+    # tens of ms a run in metadata, most of a 100-run page (benchmarks/dash_load.py).
+    run_attrs = dict(attrs)
+    light_ds = xr.Dataset(attrs=run_attrs)
+    bounded = variable == "weight_quantile" and bool(analysis.bound_symbol(light_ds))
+    learnt = bounded and analysis.is_learnable(light_ds)  # fixed a, b: the attributes suffice
+    names = [variable, "epoch", "quantile", *(("a", "b") if learnt else ())]
+    arrays = read_arrays(key[0], names, layer=layer)
+    if bounded and not learnt:
+        arrays["a"] = arrays["b"] = np.full(len(arrays["epoch"]), np.nan)
+    frame = pd.DataFrame(np.asarray(arrays[variable], dtype=float),
+                         columns=[quantile_column(q) for q in arrays["quantile"]])
+    frame.insert(0, "epoch", np.asarray(arrays["epoch"], dtype=float))
     frame.insert(0, "layer", layer)
     frame.insert(0, "run", run_id)
     if variable == "weight_quantile":
-        frame["bound"] = _bound(ds, layer)
+        frame["bound"] = _bound_of(run_attrs, layer, arrays) if bounded else np.nan
     return frame
 
 
@@ -268,7 +295,7 @@ def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> 
     """
     if layer not in layers(run):
         raise WcvizError(f"run {run.run_id!r} has no layer {layer!r}; pick one of its recorded layers")
-    return _layer_quantiles(run.key, run.run_id, layer, variable)
+    return _layer_quantiles(run.key, run.run_id, layer, variable, run.attrs)
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -369,10 +396,43 @@ def fold_metrics(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     return _group_labels(out.reset_index(), groups)
 
 
-def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
+#: Threads reading run stores at once: reads wait on the disk and on zarr's decoding, so a few
+#: threads overlap them even on 2 cores (benchmarks/dash_load.py: 100 runs).
+READ_THREADS = 8
+
+
+def _each(runs: list[Run], read, errors: list | None):
+    """``read(run)`` of each run, concurrently, in run order; a run whose store fails is left
+    out and its one-line error appended to ``errors`` (raised when ``errors`` is None)."""
+    def safe(run):
+        try:
+            return read(run)
+        except WcvizError as err:
+            if errors is None:
+                raise
+            errors.append(f"{run.run_id}: {err}")
+            return None
+
+    if len(runs) < 2:
+        results = [safe(r) for r in runs]
+    else:
+        with ThreadPoolExecutor(min(READ_THREADS, len(runs))) as pool:
+            results = list(pool.map(safe, runs))
+    return [r for r in results if r is not None]
+
+
+def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile",
+                  errors: list | None = None) -> pd.DataFrame:
     """The Distributions page's data: one layer's wide quantile frame for each run that has it,
-    with each run's ``name`` and ``color``."""
-    frames = [layer_quantiles(r, layer, variable) for r in runs if layer in layers(r)]
+    with each run's ``name`` and ``color``.
+
+    Stores are read concurrently, only the arrays this view needs. Runs whose store fails are
+    left out with a line in ``errors`` (a list), or raise when ``errors`` is None.
+    """
+    def read(run):
+        return layer_quantiles(run, layer, variable) if layer in layers(run) else None
+
+    frames = [f for f in _each(runs, read, errors) if f is not None]
     return label_runs(_concat(frames, ["run", "layer", "epoch"]), runs)
 
 
@@ -399,9 +459,11 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
     return frame
 
 
-def all_layers(runs: list[Run], variable: str = "weight_quantile") -> pd.DataFrame:
-    """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``."""
-    frames = [_all_quantiles(r.key, r.run_id, variable) for r in runs]
+def all_layers(runs: list[Run], variable: str = "weight_quantile",
+               errors: list | None = None) -> pd.DataFrame:
+    """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``;
+    failing stores as in :func:`distributions`."""
+    frames = _each(runs, lambda r: _all_quantiles(r.key, r.run_id, variable), errors)
     return label_runs(_concat(frames, ["run", "layer", "depth", "epoch"]), runs)
 
 
@@ -573,7 +635,20 @@ _queued: set[tuple] = set()  # run keys handed to the prefetch thread
 _ready: set[tuple] = set()  # run keys whose dataset and accuracy are cached (or unreadable)
 
 
+def warm_imports() -> None:
+    """Import what the first WC run's bound needs (:mod:`wcviz.psi`, hence torch: about 1 s).
+
+    Done once on the prefetch thread when the server starts, so no page pays it on a click;
+    a lazy import with that measured reason (benchmarks/dash_load.py).
+    """
+    import wcviz.psi  # noqa: F401
+
+
 def _prefetch_forever() -> None:
+    try:
+        warm_imports()
+    except Exception:  # noqa: BLE001 - an install without torch still lists and draws runs
+        pass
     while True:
         _warm(_todo.get())
 

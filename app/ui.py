@@ -84,12 +84,16 @@ def selected(scan: data.Scan) -> list[data.Run]:
     return [by_id[i] for i in st.session_state.get(SELECTED, []) if i in by_id]
 
 
-def readable(runs: list[data.Run]) -> list[data.Run]:
-    """The runs whose store opens; each one that does not gets an error line instead."""
+def readable(runs: list[data.Run], light: bool = False) -> list[data.Run]:
+    """The runs whose store opens; each one that does not gets an error line instead.
+
+    ``light`` checks only that the layer names read (pages that read a few arrays themselves
+    and report a failing one, see :func:`app.data.distributions`); otherwise the Dataset opens.
+    """
     good = []
     for run in runs:
         try:
-            data.dataset(run)
+            data.layers(run) if light else data.dataset(run)
         except WcvizError as err:
             st.error(f"{run.run_id}: {err}")
             continue
@@ -97,13 +101,13 @@ def readable(runs: list[data.Run]) -> list[data.Run]:
     return good
 
 
-def require_selection(scan: data.Scan) -> list[data.Run]:
-    """The selected runs that open; if none, a hint and the page stops."""
+def require_selection(scan: data.Scan, light: bool = False) -> list[data.Run]:
+    """The selected runs that open (:func:`readable`); if none, a hint and the page stops."""
     runs = selected(scan)
     if not runs:
         st.info("No run selected: pick runs in the sidebar or on the Runs page.")
         st.stop()
-    runs = readable(runs)
+    runs = readable(runs, light)
     if not runs:
         st.stop()
     return runs
@@ -114,7 +118,7 @@ def status_line(runs: list[data.Run]) -> str:
     return "  \n".join(f"**{r.run_id}**: {r.status}, {r.n_epochs} records" for r in runs)
 
 
-def live(runs: list[data.Run], body: Callable[[list[data.Run]], None]) -> None:
+def live(runs: list[data.Run], body: Callable[[list[data.Run]], None], light: bool = False) -> None:
     """Draw ``body(fresh_runs)`` now and, while a run trains, again every :data:`LIVE_SECONDS`.
 
     Only this fragment reruns (``st.fragment(run_every=...)``): controls above it keep their
@@ -128,7 +132,7 @@ def live(runs: list[data.Run], body: Callable[[list[data.Run]], None]) -> None:
 
     def fragment() -> None:
         by_id = current_scan().by_id()
-        fresh = readable([by_id[i] for i in ids if i in by_id])
+        fresh = readable([by_id[i] for i in ids if i in by_id], light)
         if every is not None and {r.run_id: r.status for r in fresh} != statuses:
             st.rerun(scope="app")
         body(fresh)

@@ -11,7 +11,7 @@ st.caption("Side by side: the percentile bands each run recorded (by default min
            "the bound on |w| of WC runs. Mouse wheel zooms the epochs, dragging pans, hovering "
            "shows exact values.")
 scan = ui.page_scan()
-runs = ui.require_selection(scan)
+runs = ui.require_selection(scan, light=True)
 
 names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))  # model order
 top = st.columns([4, 2, 2, 2])
@@ -54,7 +54,11 @@ def _drop_runs_without_v(wide):
 
 
 def single_layer(fresh):
-    wide = data.distributions(fresh, layer, variable)
+    errors: list[str] = []
+    wide = data.distributions(fresh, layer, variable, errors=errors)
+    for line in errors:
+        st.error(line)
+    fresh = [r for r in fresh if not any(e.startswith(f"{r.run_id}: ") for e in errors)]
     if ui.grouped():
         wide = data.fold_quantiles(wide, [r for r in fresh if layer in data.layers(r)])
     missing = [r.run_id for r in fresh if layer not in data.layers(r)]
@@ -65,6 +69,10 @@ def single_layer(fresh):
         return
     wide, y_range = _zoom(wide)
     layout = "side" if view == "side by side" else "overlay"
+    if layout == "side" and wide["run"].nunique() > charts.MANY_RUNS:
+        st.caption(f"{wide['run'].nunique()} runs: overlaid (side by side shows up to "
+                   f"{charts.MANY_RUNS} panels); select fewer runs for panels.")
+        layout = "overlay"
     chart = charts.band_chart(wide, layout=layout, yscale=yscale, y_range=y_range, y_title=y_title)
     st.altair_chart(chart, width="content", key="dist_chart")
     st.caption(ui.status_line(fresh))
@@ -81,7 +89,10 @@ def single_layer(fresh):
 
 
 def every_layer(fresh):
-    wide = data.all_layers(fresh, variable)
+    errors: list[str] = []
+    wide = data.all_layers(fresh, variable, errors=errors)
+    for line in errors:
+        st.error(line)
     if ui.grouped():
         wide = data.fold_quantiles(wide, fresh)
     wide = _drop_runs_without_v(wide)
@@ -97,4 +108,4 @@ def every_layer(fresh):
     ui.downloads("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")
 
 
-ui.live(runs, every_layer if all_layers else single_layer)
+ui.live(runs, every_layer if all_layers else single_layer, light=True)
