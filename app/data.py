@@ -31,7 +31,8 @@ from wcviz.bands import band_label, band_pairs, median_quantile
 from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
 from wcviz.metrics import metric_variables, split_kind
-from wcviz.store import MAX_DEPTH, STORE_NAME, list_runs, open_run, read_arrays, run_dirs
+from wcviz.store import (MAX_DEPTH, STORE_NAME, check_confined, list_runs, open_run, read_arrays,
+                         run_dirs)
 
 #: Runs-table columns taken from store attributes, in display order.
 ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
@@ -124,15 +125,23 @@ def _run_id(root: Path, info) -> str:
 
 def _outside(root: Path, problems: list) -> Callable[[Path], bool]:
     """The ``skip`` test of :func:`wcviz.store.run_dirs`: folders (or run stores) that resolve
-    outside ``root`` are reported in ``problems`` and neither read nor searched."""
+    outside ``root``, or whose ``zarr.json`` is a link, are reported in ``problems`` and
+    neither read nor searched."""
     def skip(folder: Path) -> bool:
         if not is_inside(root, folder):
             problems.append(Problem(str(folder), "resolves outside the runs root; not read"))
             return True
-        if (folder / STORE_NAME).exists() and not is_inside(root, folder / STORE_NAME):
+        store = folder / STORE_NAME
+        if store.exists() and not is_inside(root, store):
             problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
                                                  "not read"))
             return True
+        if store.exists():  # its zarr.json must be the store's own file, not a link out
+            try:
+                check_confined(store, root, deep=False)
+            except WcvizError as err:
+                problems.append(Problem(str(folder), f"{err}"))
+                return True
         return False
     return skip
 
@@ -170,7 +179,24 @@ def scan(root: Path) -> Scan:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _dataset(path: str, n_epochs: int, status: str):
     # Keyed on the listing's (path, n_epochs, status): see the module docstring.
+    confined(path, n_epochs)
     return open_run(path)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _confined(path: str, n_epochs: int) -> None:
+    check_confined(Path(path) / STORE_NAME, path)
+
+
+def confined(path: str, n_epochs: int = -1) -> None:
+    """Refuse a store a reader could be led out of (:func:`wcviz.store.check_confined`):
+    every file a read opens stays inside the run folder (which the scan found inside the root),
+    no symlink or hard link anywhere in its store. Checked once per committed state.
+
+    Raises:
+        WcvizError: one line naming the offending path.
+    """
+    _confined(path, n_epochs)
 
 
 def dataset(run: Run):
@@ -184,6 +210,7 @@ def _values(da) -> np.ndarray:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _layer_names(key: tuple) -> tuple[str, ...]:
+    confined(key[0], key[1])
     return tuple(str(x) for x in read_arrays(key[0], ["layer"])["layer"])
 
 
@@ -268,6 +295,7 @@ def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
     bounded = variable == "weight_quantile" and bool(analysis.bound_symbol(light_ds))
     learnt = bounded and analysis.is_learnable(light_ds)  # fixed a, b: the attributes suffice
     names = [variable, "epoch", "quantile", *(("a", "b") if learnt else ())]
+    confined(key[0], key[1])
     arrays = read_arrays(key[0], names, layer=layer)
     if bounded and not learnt:
         arrays["a"] = arrays["b"] = np.full(len(arrays["epoch"]), np.nan)
