@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 import wcviz
-from training.models import build_model
+from training.models import MODELS, build_model
+from wcviz.psi import POWERPROP_ALPHA
 
 #: name -> compand() arguments; None is the plain network. a, b: the paper's ResNet18/CIFAR-10.
 VARIANTS: dict[str, dict | None] = {
@@ -39,7 +40,7 @@ VARIANTS: dict[str, dict | None] = {
     "arctan-fine": dict(method="arctan", a=1.0, b=0.6, learnable="fine"),
     "arsinh": dict(method="arsinh", a=1.0, b=0.6),
     "erf": dict(method="erf", a=1.0, b=0.6),
-    "powerprop": dict(method="powerprop", alpha=2.0),
+    "powerprop": dict(method="powerprop", alpha=POWERPROP_ALPHA),
     "weightnorm": dict(method="weightnorm"),
 }
 
@@ -172,7 +173,7 @@ def main(argv=None) -> None:
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    x = torch.randn(args.batch, 3, 32, 32, device=device)
+    x = torch.randn(args.batch, *MODELS[args.model].input_shape, device=device)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter

@@ -44,8 +44,11 @@ def test_train_runs_and_names_the_run(tmp_path, capsys):
     (["--preset", "digits-cnn", "--set", "dataset=mnist"], "unknown dataset 'mnist'"),
     (["--preset", "digits-cnn", "--set", "epochs=many"], "bad value 'many' for epochs"),
     (["--preset", "digits-cnn", "--method", "wc", "--a", "-1"], "a must be a positive"),
-    (["--preset", "digits-cnn", "--set", "dropout=0.2", "--set", "model=resnet18"],
-     "has no dropout option"),
+    (["--preset", "cifar10-resnet18", "--set", "dropout=0.2"], "has no dropout option"),
+    (["--preset", "digits-cnn", "--set", "model=resnet18"],
+     "model 'resnet18' takes 3×32×32 images but dataset 'digits' has 1×8×8"),
+    (["--preset", "digits-cnn", "--method", "pp"],
+     "preset 'digits-cnn' runs the methods baseline, wc, wc-learnable, not 'pp'"),
     ([], "--preset is required"),
 ])
 def test_train_bad_names(tmp_path, capsys, argv, match):
@@ -54,6 +57,7 @@ def test_train_bad_names(tmp_path, capsys, argv, match):
     assert rc == 2 and line.startswith("wcviz train: error:")
     if match:
         assert match in line
+    assert not any(tmp_path.iterdir())  # refused before any run folder or store is made
 
 
 def test_train_missing_dataset_names_the_folder(tmp_path, capsys):

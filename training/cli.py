@@ -163,7 +163,7 @@ def _torchrun(nproc: int, argv: list[str]) -> int:
 def _result_line(result) -> str:
     return (f"{result.run_dir}: {result.status}, {result.epochs} epochs; best val acc "
             f"{result.best_val_acc:.4f} at epoch {result.best_epoch}; test acc "
-            f"{result.test_acc_best_val:.4f} (best val), {result.test_acc_last:.4f} (last)")
+            f"{result.best_val_test_acc:.4f} (best val), {result.test_acc_last:.4f} (last)")
 
 
 # ----------------------------------------------------------------------------- sweep

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from training.rundirs import read_summary
 from training.sweep import pct
+from wcviz.measures import BEST_ACC
 
 
 DEMO_PRESET = "digits-cnn"
@@ -42,7 +43,7 @@ def demo_table(run_dirs: list[Path]) -> str:
     rows = []
     for d, f in zip(run_dirs, stats):
         bound = "-" if math.isinf(f["bound"]) else f"{f['bound']:.3f}"
-        rows.append((Path(d).name, pct(read_summary(d).get("test_acc_best_val")).strip(),
+        rows.append((Path(d).name, pct(read_summary(d).get(BEST_ACC)).strip(),
                      f"{f['absmax0']:.3f} -> {f['absmax']:.3f}", bound,
                      f"{f['near_zero0']:.3f} -> {f['near_zero']:.3f}"))
     head = ("run", "test acc", f"max|w| {stats[0]['layer']} (ep 0 -> last)", "a·π/2",

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.store import same_config
 
 
 def check_writable(root: Path) -> Path:
@@ -28,10 +29,10 @@ def run_state(run_dir: Path, recipe: dict) -> str:
     if not (run_dir / "record.zarr").exists():
         return "new"
     try:
-        stored = json.loads(config.read_text())
-    except (OSError, ValueError):
+        stored = config.read_text()
+    except OSError:
         return "conflict"
-    if stored != json.loads(json.dumps(recipe)):
+    if not same_config(stored, recipe):
         return "conflict"
     summary = run_dir / "summary.json"
     if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from training.rundirs import read_summary, run_state
 from wcviz.errors import WcvizError
+from wcviz.measures import BEST_ACC
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
@@ -65,7 +66,7 @@ def sweep_plan(args, base: dict) -> list[dict]:
 
     grid = parse_grid(args.grid)
     seeds = parse_seeds(args.seeds)
-    if {"a", "b"} & set(grid) and METHODS.get(args.method, {}).get("ab") is None:
+    if {"a", "b"} & set(grid) and getattr(METHODS.get(args.method), "ab", None) is None:
         raise WcvizError(f"method {args.method!r} has no a, b to sweep; use --method wc (or "
                          "wc-learnable, arsinh, erf)")
     names = list(grid)
@@ -166,7 +167,7 @@ def print_table(plan: list[dict]) -> None:
     for p in plan:
         s = read_summary(p["run_dir"])
         print(f"{p['run_id']:<{width}}  {s.get('status', '-'):<8}  "
-              f"{pct(s.get('best_val_acc'))}  {pct(s.get('test_acc_best_val'))}   "
+              f"{pct(s.get('best_val_acc'))}  {pct(s.get(BEST_ACC))}   "
               f"{pct(s.get('test_acc_last'))}")
 
 

@@ -15,8 +15,10 @@ from typing import Sequence
 from wcviz.errors import WcvizError
 
 
-#: TensorBoard's histogram basis points (0, ±1σ, ±1.5σ, ±2σ of a normal, as fractions).
-#: The single source of truth for the quantile list.
+#: The default quantile levels, as fractions: min/max and TensorBoard's histogram basis points,
+#: the ±1.5σ, ±1σ and ±0.5σ points of a normal (Φ(∓1.5) = 0.0668/0.9332, Φ(∓1) =
+#: 0.1587/0.8413, Φ(∓0.5) = 0.3085/0.6915), and the median. A Recorder may record any other
+#: set; readers pair bands from the store's own ``quantile`` coordinate (:mod:`wcviz.bands`).
 QUANTILES = (0.0, 0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332, 1.0)
 
 #: Near-zero thresholds recorded by default: two absolute, two relative to std at epoch 0.
@@ -31,6 +33,11 @@ HIST_RANGE_FACTOR = 4.0
 
 #: Scalar statistics at the end of each summary vector, in this order.
 MOMENTS = ("weight_mean", "weight_std", "weight_absmax", "weight_l2", "weight_participation")
+
+#: The name of THE accuracy result, test accuracy at the best-validation epoch
+#: (:func:`wcviz.analysis.best_val_test_acc`), everywhere: runs-table column, summary key,
+#: store attribute and recorded metric of ``training.loop``.
+BEST_ACC = "best_val_test_acc"
 
 _THRESHOLD_RE = re.compile(r"^(abs|rel)=(.+)$")
 
@@ -63,6 +70,27 @@ def _float_or_nan(text: str) -> float:
         return float(text)
     except ValueError:
         return math.nan
+
+
+def metric_float(name: str, value) -> float:
+    """A metric value as a float: numbers, numpy and torch scalars (``.item()``); None is NaN.
+
+    The one validation of metric values (Recorder and store).
+
+    Raises:
+        WcvizError: the value is not a number (names the metric).
+    """
+    if value is None:
+        return math.nan
+    if hasattr(value, "item") and not isinstance(value, (int, float)):
+        try:
+            value = value.item()  # a one-element tensor or array; more elements fail below
+        except (ValueError, RuntimeError):
+            pass
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
 
 
 def check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:

@@ -30,7 +30,8 @@ from wcviz.compander import compand_info, compander_of, raw_weight
 from wcviz.errors import WcvizError
 from wcviz.layers import layer_kind, tracked_layers
 from wcviz import stats as S
-from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_json,
+from wcviz.measures import metric_float
+from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_changes,
                          read_root_attrs)
 
 
@@ -104,11 +105,10 @@ class Recorder:
         if not path.exists():
             raise WcvizError(f"cannot resume: no run store at {path}; drop resume=True to "
                              f"start a new run")
-        stored = read_root_attrs(path).get("config")
-        if config is not None and config_json(config) != stored:
+        changes = config_changes(config, read_root_attrs(path).get("config"))
+        if config is not None and changes:
             raise WcvizError(f"cannot resume {run_dir}: the config differs from the stored "
-                             f"one ({Path(run_dir) / CONFIG_NAME}) in "
-                             f"{_changed_keys(config_json(config), stored)}; use the same "
+                             f"one ({Path(run_dir) / CONFIG_NAME}) in {changes}; use the same "
                              f"config or a new run dir")
         store = RunStore.open(run_dir)
         names = [n for n, _ in self._layers]
@@ -249,18 +249,6 @@ class Recorder:
                           stacklevel=4)
 
 
-def _changed_keys(new_text: str, old_text: str | None) -> str:
-    """The top-level config keys whose values differ, for the resume error message."""
-    import json
-
-    new, old = json.loads(new_text), json.loads(old_text or "{}")
-    if not isinstance(new, dict) or not isinstance(old, dict):
-        return "its value"
-    keys = sorted(k for k in set(new) | set(old) if new.get(k, ...) != old.get(k, ...))
-    return ", ".join(f"{k} ({old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r})"
-                     for k in keys[:5]) + (" ..." if len(keys) > 5 else "")
-
-
 def _select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, nn.Module]]:
     if names is None:
         layers = tracked_layers(model)
@@ -312,15 +300,7 @@ def _to_host(vectors: list[Tensor]) -> np.ndarray:
 
 
 def _plain_metrics(metrics: dict | None) -> dict[str, float]:
-    out = {}
-    for name, value in (metrics or {}).items():
-        if isinstance(value, Tensor):
-            value = value.detach().item()
-        try:
-            out[str(name)] = float(value) if value is not None else math.nan
-        except (TypeError, ValueError):
-            raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
-    return out
+    return {str(name): metric_float(name, value) for name, value in (metrics or {}).items()}
 
 
 def _model_attrs(model: nn.Module) -> dict:

@@ -43,7 +43,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
+from wcviz.measures import QUANTILES, check_quantiles, metric_float, parse_threshold
 
 SCHEMA_VERSION = 1
 STORE_NAME = "record.zarr"
@@ -106,6 +106,36 @@ def config_json(config: dict | None) -> str:
         return json.dumps(_json_safe(config or {}), sort_keys=True, default=str)
     except (TypeError, ValueError) as err:
         raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from err
+
+
+def _as_config(config) -> dict:
+    """A config dict or config JSON text as the plain dict its canonical JSON reads back as."""
+    text = config if isinstance(config, str) else config_json(config)
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {"<unreadable config>": text}
+
+
+def config_changes(new, old) -> str:
+    """How config ``new`` differs from ``old`` (dicts or config JSON texts), for an error
+    message: the first differing top-level keys with both values; "" when they are the same.
+
+    The one definition of "same config" (resume, the train/sweep/demo run states): configs are
+    compared as their canonical JSON (:func:`config_json`), so key order and tuple/list do not
+    count.
+    """
+    new, old = _as_config(new), _as_config(old)
+    if not isinstance(new, dict) or not isinstance(old, dict):
+        return "" if new == old else "its value"
+    keys = sorted(k for k in set(new) | set(old) if new.get(k, ...) != old.get(k, ...))
+    return ", ".join(f"{k} ({old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r})"
+                     for k in keys[:5]) + (" ..." if len(keys) > 5 else "")
+
+
+def same_config(a, b) -> bool:
+    """Whether two configs (dicts or config JSON texts) are the same (:func:`config_changes`)."""
+    return not config_changes(a, b)
 
 
 def store_path(path) -> Path:
@@ -406,12 +436,7 @@ class RunStore:
 
 
 def _metric_value(name: str, value) -> np.float64:
-    if value is None:
-        return np.float64(np.nan)
-    try:
-        return np.float64(float(value))
-    except (TypeError, ValueError):
-        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
+    return np.float64(metric_float(name, value))
 
 
 #: Writer locks this process holds: (pid, run dir) -> [open lock file, number of users].
