@@ -5,11 +5,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 import wcviz
 from training import checkpoint as ckpt
 from wcviz.cli import main
+
+pytestmark = pytest.mark.slow  # two torchrun processes
 
 
 def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):

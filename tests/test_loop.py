@@ -159,6 +159,7 @@ def test_tensor_loader_matches_the_dataloader_order_and_recipe():
     assert torch.isclose(xb[:, :, 0, :], black.view(1, 3, 1)).any()
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     """A real `wcviz train` process killed (SIGKILL) mid-run, then resumed."""
     import os

@@ -26,6 +26,7 @@ def test_train_list_presets(capsys):
     assert "cifar10-resnet18" in out and "imagenet-resnet50" in out and "1.0,0.6" in out
 
 
+@pytest.mark.slow
 def test_train_runs_and_names_the_run(tmp_path, capsys):
     rc = main(["train", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
                "--runs", str(tmp_path), *TINY])
@@ -105,6 +106,7 @@ def test_parse_grid():
     assert grid["b"] == [0.5, 0.7] and grid["lr"] == [0.1, 0.05]
 
 
+@pytest.mark.slow
 def test_sweep_plans_runs_skips_finished_and_reads_as_a_table(tmp_path, capsys):
     def sweep(*more):
         return ["sweep", "--preset", "digits-cnn", "--method", "wc", "--grid", "a=0.5:0.6:0.1",
@@ -139,6 +141,7 @@ def test_sweep_bad_grid(tmp_path, capsys):
     assert "has no a, b to sweep" in _err(capsys)
 
 
+@pytest.mark.slow
 def test_demo_short(tmp_path, capsys):
     rc = main(["demo", "--epochs", "2", "--runs", str(tmp_path / "runs"),
                "--figures", str(tmp_path / "figures")])

@@ -3,6 +3,9 @@
 Each ``*_main(argv, prog) -> int`` is called by the ``wcviz`` dispatcher (which turns a
 :class:`WcvizError` into one line and exit status 2). ``python -m training`` (what torchrun
 starts) is ``wcviz train``.
+
+:mod:`training.presets` and :mod:`training.loop` import torch (about 5 s on a busy machine), so
+they are imported inside the commands: ``--help`` and bad arguments answer at once.
 """
 
 from __future__ import annotations

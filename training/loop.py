@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 import wcviz
 from training import checkpoint as ckpt
@@ -470,8 +471,6 @@ def _start(parts: Parts, rec, run_dir: Path, resume: bool) -> tuple[list, int]:
 def _progress(parts: Parts, start: int):
     if not (parts.cfg.progress and parts.info.is_main):
         return None
-    from tqdm.auto import tqdm
-
     steps = len(parts.loaders["train"])
     return tqdm(total=parts.cfg.epochs * steps, initial=(start - 1) * steps, unit="step",
                 desc=f"{parts.cfg.preset}:{parts.cfg.method}", leave=False,

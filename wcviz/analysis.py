@@ -29,6 +29,7 @@ import xarray as xr
 
 from wcviz.errors import WcvizError
 from wcviz.measures import BEST_ACC
+from wcviz.store import open_run, open_runs
 
 #: Display names of the stored ``method`` (a :data:`wcviz.psi.ALL_METHODS` name), in the
 #: paper's table order. Model and dataset display names come with the run (its ``model_label``
@@ -52,8 +53,6 @@ def as_dataset(run) -> xr.Dataset:
     """
     if isinstance(run, xr.Dataset):
         return run
-    from wcviz.store import open_run  # lazy: the store pulls in zarr
-
     return open_run(run).load()
 
 
@@ -375,8 +374,6 @@ def runs_table(runs) -> pd.DataFrame:
 def _collect(runs) -> list[xr.Dataset]:
     """Datasets from a runs root (a directory of run dirs), a list of runs, or one run."""
     if isinstance(runs, (str, Path)) and _is_root(Path(runs)):
-        from wcviz.store import open_runs
-
         found = open_runs(runs)
         if not found:
             raise WcvizError(f"no run stores under {runs}; pass a runs root such as ./runs")

@@ -20,10 +20,13 @@ import math
 import os
 import socket
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+import zarr
 from torch import Tensor, nn
 
 from wcviz.compander import compand_info, compander_of, raw_weight
@@ -99,8 +102,6 @@ class Recorder:
             epoch_chunk=epoch_chunk)
 
     def _reopen(self, run_dir, config) -> RunStore:
-        from pathlib import Path
-
         path = Path(run_dir) / STORE_NAME
         if not path.exists():
             raise WcvizError(f"cannot resume: no run store at {path}; drop resume=True to "
@@ -120,8 +121,6 @@ class Recorder:
 
     def _load_plan(self) -> None:
         """Per-layer absolute near-zero cutoffs and histogram ranges, from the store."""
-        import zarr
-
         group = zarr.open_group(self.store.path, mode="r", zarr_format=3)
         edges = np.asarray(group["bin_edges"][...])
         std0 = np.asarray(group["weight_std_init"][...])
@@ -216,8 +215,6 @@ class Recorder:
         jobs = list(enumerate(self._layers))
         on_cpu = all(m.weight.device.type == "cpu" for _, m in self._layers)
         if self._threads > 1 and on_cpu and len(jobs) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(self._threads) as pool:
                 return list(pool.map(one, jobs))
         return [one(job) for job in jobs]

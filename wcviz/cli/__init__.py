@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from importlib.metadata import version
 
 from wcviz.errors import WcvizError
 
@@ -43,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0 if argv else 2
     if argv[0] == "--version":
-        from importlib.metadata import version
-
         print(f"wcviz {version('wcviz')}")
         return 0
     name, rest = argv[0], argv[1:]

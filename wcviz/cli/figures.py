@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.store import list_runs
 
 
 def _run_paths(args: list[str]) -> list[Path]:
@@ -28,8 +29,6 @@ def _run_paths(args: list[str]) -> list[Path]:
         if path.suffix == ".zarr" or (path / "record.zarr").exists():
             paths.append(path)
             continue
-        from wcviz.store import list_runs
-
         runs, _ = list_runs(path)
         if not runs:
             raise WcvizError(f"{arg} is neither a run directory nor a root of runs "

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wcviz.analysis import run_label
 from wcviz.errors import WcvizError
 from wcviz.store import LAYER_VARS, list_runs, open_run, store_path, writer_alive
 
@@ -44,6 +45,7 @@ def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
     a = ds.attrs
     n = ds.sizes["epoch"]
     lines = [f"run       {a['run_id']}  ({a['path']})",
+             f"name      {run_label(ds, with_seed=True)}",
              f"status    {_status(a)}   records {n}{_epoch_span(ds)}",
              f"model     {a.get('model')}   dataset {a.get('dataset')}   seed {a.get('seed')}",
              f"method    {_method(a)}",
