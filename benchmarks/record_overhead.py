@@ -87,12 +87,19 @@ def train_epoch(model: nn.Module, images: int, device: torch.device) -> float:
 
 
 def record_vs_tensorboard(device: torch.device, epochs: int, root: Path,
-                          compand: bool = False) -> dict:
-    import torchvision
+                          compand: bool = False, model: nn.Module | None = None) -> dict:
+    """Median seconds of one record vs TensorBoard histograms of the same layers, and bytes.
+
+    ``model``: the network to record (default: a torchvision ResNet50, seeded).
+    """
     from torch.utils.tensorboard import SummaryWriter
 
-    torch.manual_seed(0)
-    model = torchvision.models.resnet50().to(device)
+    if model is None:
+        import torchvision
+
+        torch.manual_seed(0)
+        model = torchvision.models.resnet50()
+    model = model.to(device)
     if compand:  # records then also hold v quantiles and a, b; w = Ψ(v) is computed per record
         wcviz.compand(model, "arctan", a=1.0, b=0.6, learnable="fine")
     layers = tracked_layers(model)

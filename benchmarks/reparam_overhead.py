@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 import wcviz
-from training.models import MODELS, build_model
+from training.models import build_model
 from wcviz.psi import POWERPROP_ALPHA
 
 #: name -> compand() arguments; None is the plain network. a, b: the paper's ResNet18/CIFAR-10.
@@ -165,19 +165,25 @@ def parse_args(argv=None):
     return args
 
 
+def make_setup(device: torch.device, batch: int, clock=time.perf_counter) -> Setup:
+    """A random CIFAR-shaped batch of ``batch`` images (channels_last on CUDA, where cuDNN
+    autotuning is switched on) and labels on ``device``."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    return Setup(device, x, torch.randint(0, 10, (batch,), device=device), clock)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    x = torch.randn(args.batch, *MODELS[args.model].input_shape, device=device)
-    if device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    setup = Setup(device, x, torch.randint(0, 10, (args.batch,), device=device), clock)
+    setup = make_setup(device, args.batch, clock)
     base = build_model(args.model)
     print(f"{args.model}, batch {args.batch}, {device} ({torch.get_num_threads()} threads), "
           f"torch {torch.__version__}; {args.rounds} rounds × {args.steps} steps, median "

@@ -50,6 +50,17 @@ def test_quantiles_equal_numpy(name, backend):
     np.testing.assert_allclose(ours, ref, rtol=2e-7, atol=0)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n", [864, 1280, 18_432, 73_728])
+def test_quantiles_are_numpys_bit_for_bit(backend, n):
+    """Equal to numpy on a float64 copy, not merely close: the same order statistics and
+    numpy's own interpolation index (n − 1)·q (the general formula n·q + 1 − q − 1 is equal in
+    exact arithmetic but rounds differently, off by an ulp at these sizes)."""
+    x = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 0.05
+    ours = S.exact_quantiles(x, QS, backend=backend).numpy()
+    np.testing.assert_array_equal(ours, np.quantile(x.numpy().astype(np.float64), QS))
+
+
 @pytest.mark.parametrize("qs", [(0.5,), (0.0, 1.0), (0.01, 0.25, 0.33, 0.99), tuple(np.linspace(0, 1, 21))])
 def test_other_quantile_lists(qs):
     x = torch.randn(10_007)

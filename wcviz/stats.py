@@ -56,7 +56,9 @@ def _quantile_plan(n: int, quantiles: Sequence[float]):
         upper one.
     """
     q = np.asarray(quantiles, dtype=np.float64)
-    virtual = n * q + (1 + q * (1 - 1 - 1)) - 1  # numpy: alpha = beta = 1, i.e. q·(n − 1)
+    # numpy's index for ``linear`` is (n − 1)·q itself; the general formula
+    # n·q + α + q·(1 − α − β) − 1 (α = β = 1) is equal in exact arithmetic only.
+    virtual = (n - 1) * q
     lo = np.floor(virtual)
     hi = lo + 1
     gamma = virtual - lo
