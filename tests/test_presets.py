@@ -8,8 +8,9 @@ import pytest
 import dataclasses
 
 from training.models import MODELS
-from training.presets import (FIELD_TYPES, METHODS, PRESETS, RunConfig, check_config,
-                              format_presets, parse_overrides, resolve, run_name)
+from training.config import FIELD_TYPES, RunConfig, parse_overrides
+from training.presets import (METHODS, PRESETS, check_config, format_presets, resolve,
+                              run_name)
 from wcviz.errors import WcvizError
 from wcviz.psi import ALL_METHODS
 

@@ -5,7 +5,8 @@ Each ``*_main(argv, prog) -> int`` is called by the ``wcviz`` dispatcher (which 
 starts) is ``wcviz train``.
 
 :mod:`training.presets` and :mod:`training.loop` import torch (about 5 s on a busy machine), so
-they are imported inside the commands: ``--help`` and bad arguments answer at once.
+they are imported inside the commands, after the arguments are parsed: ``--help`` answers at
+once (the ``--set`` fields come from the light :mod:`training.config`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from training import demo, sweep
+from training.config import FIELD_TYPES, parse_overrides, type_name
 from training.rundirs import check_writable, run_state
 from wcviz.errors import WcvizError
 
@@ -42,14 +44,10 @@ def _config_args(p: argparse.ArgumentParser, method: str) -> None:
 
 
 def _fields_epilog() -> str:
-    from training.presets import FIELD_TYPES
-
-    return "fields for --set: " + ", ".join(f"{k} ({v})" for k, v in FIELD_TYPES.items())
+    return "fields for --set: " + ", ".join(f"{k} ({type_name(v)})" for k, v in FIELD_TYPES.items())
 
 
 def _overrides(args, extra: dict | None = None) -> dict:
-    from training.presets import parse_overrides
-
     out = {}
     for name, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
                         ("device", args.device), ("data_root", args.data_root)):
@@ -101,9 +99,8 @@ def _train_config(args):
 
 def train_main(argv: list[str], prog: str = "wcviz train") -> int:
     """``wcviz train``: one run of a preset (single process, or DDP with --nproc)."""
-    from training.presets import format_presets, run_name
-
     args = _train_parser(prog).parse_args(argv)
+    from training.presets import format_presets, run_name
     if args.list_presets:
         print(format_presets())
         return 0
@@ -228,12 +225,12 @@ def _demo_parser(prog: str) -> argparse.ArgumentParser:
 
 def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     """``wcviz demo``: the embedded default; prints a results table and where to look."""
+    args = _demo_parser(prog).parse_args(argv)
     import torch
 
     from training.loop import run
     from training.presets import resolve, run_name
 
-    args = _demo_parser(prog).parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     root = check_writable(Path(args.runs))
     start, run_dirs = time.perf_counter(), []

@@ -39,7 +39,8 @@ from training import distributed as ddp
 from training.datasets import DATASETS, DataSplits, load_data
 from training.loader import TensorLoader, make_dataloader
 from training.models import MODELS, build_model
-from training.presets import METHODS, RunConfig, check_config
+from training.config import RunConfig
+from training.presets import METHODS, check_config
 from wcviz.analysis import best_val_index
 from wcviz.errors import WcvizError
 from wcviz.measures import BEST_ACC

@@ -22,7 +22,7 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
     ``start:stop:step`` includes ``stop``; values are rounded to 10 decimals (no 0.7000000001).
     """
-    from training.presets import parse_overrides
+    from training.config import parse_overrides
 
     grid = {}
     for item in items:
