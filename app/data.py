@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from wcviz.errors import WcvizError
+from wcviz.metrics import metric_variables, split_kind
 
 #: Environment variable through which ``wcviz dash`` hands the runs root to the app.
 ROOT_ENV = "WCVIZ_RUNS_ROOT"
@@ -380,13 +381,10 @@ def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
     ds = _dataset(*key)
     epochs = _values(ds["epoch"])
     parts = []
-    for name in METRICS:
-        if name not in ds.variables:
-            continue
-        per_split = name.startswith(("train", "val", "test"))
-        split, _, kind = name.partition("_") if per_split else ("", "", name)
+    for name, var in metric_variables(ds).items():  # every metric, by the user's name
+        split, kind = split_kind(name)
         parts.append(pd.DataFrame({"run": run_id, "epoch": epochs, "metric": name, "split": split,
-                                   "kind": kind, "value": _values(ds[name])}))
+                                   "kind": kind, "value": _values(ds[var])}))
     frame = _concat(parts, ["run", "epoch", "metric", "split", "kind", "value"])
     return frame.dropna(subset=["value"]).reset_index(drop=True)
 
@@ -404,8 +402,11 @@ def accuracy_summary(run: Run) -> dict:
     ds = dataset(run)
     if ds.sizes.get("epoch", 0):
         out["epochs"] = float(ds["epoch"].values[-1])
-    for name in ACC_METRICS:
-        values = frame.loc[frame["metric"] == name, "value"]
+    for wanted in ACC_METRICS:  # also under a framework's name: "val/acc", "eval_accuracy"
+        split, kind = split_kind(wanted)
+        rows = frame[(frame["split"] == split) & (frame["kind"] == kind)]
+        name = rows["metric"].iloc[0] if len(rows) else wanted
+        values = rows.loc[rows["metric"] == name, "value"]
         if len(values):
             out.update({"acc metric": name, "best acc": float(values.max()),
                         "last acc": float(values.iloc[-1])})

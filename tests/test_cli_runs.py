@@ -74,7 +74,8 @@ def test_export_csv_long_form(runs, tmp_path, capsys):
     out = tmp_path / "all.csv"
     assert main(["export", str(runs / "wc"), str(runs / "plain"), "--out", str(out)]) == 0
     table = pd.read_csv(out, keep_default_na=False)
-    assert list(table.columns) == ["run", "layer", "epoch", "statistic", "value"]
+    assert list(table.columns) == ["run", "layer", "epoch", "statistic", "value", "bin_lo",
+                                   "bin_hi"]
     assert set(table.run) == {"wc", "plain"}
     ds = wcviz.open_run(runs / "wc")
     q = table[(table.run == "wc") & (table.layer == "2") & (table.epoch == 0.5) &
@@ -99,7 +100,7 @@ def test_export_root_netcdf_and_stdout(runs, tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", str(runs / "plain")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "run,layer,epoch,statistic,value" and len(lines) > 100
+    assert lines[0] == "run,layer,epoch,statistic,value,bin_lo,bin_hi" and len(lines) > 100
 
 
 def test_export_bad_arguments(runs, tmp_path, capsys):

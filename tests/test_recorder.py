@@ -216,7 +216,7 @@ def test_layer_selection_and_bad_layers(tmp_path):
         wcviz.Recorder(model, tmp_path / "b", layers=["fc"])
     with pytest.raises(WcvizError, match="no weight"):
         wcviz.Recorder(model, tmp_path / "c", layers=["1"])
-    with pytest.raises(WcvizError, match="no Conv1d"):
+    with pytest.raises(WcvizError, match="no Conv1d/2d/3d, Linear, attention"):
         wcviz.Recorder(nn.Sequential(nn.ReLU()), tmp_path / "d")
     with pytest.raises(WcvizError, match="must be a number"):
         rec.record(1, {"train_loss": "low"})

@@ -367,13 +367,16 @@ def test_append_bad_arguments(tmp_path):
         store.append(2, 0, {"weight_median": np.zeros(3)})
     with pytest.raises(WcvizError, match="shape"):
         store.append(2, 0, {"weight_mean": np.zeros(4)})
-    with pytest.raises(WcvizError, match="identifier"):
-        store.append(2, 0, {}, {"bad name": 1.0})
-    with pytest.raises(WcvizError, match="clashes"):
-        store.append(2, 0, {}, {"weight_mean": 1.0})
+    with pytest.raises(WcvizError, match="must be a number"):
+        store.append(2, 0, {}, {"bad name": "high"})
     with pytest.raises(WcvizError, match="status"):
         store.finish("done")
     assert open_run(tmp_path / "run").sizes["epoch"] == 1  # failed appends left no trace
+    # any metric name is accepted; one that is a schema variable gets a variable of its own
+    store.append(2, 0, {}, {"weight_mean": 1.0, "bad name": 2.0})
+    ds = open_run(tmp_path / "run")
+    assert np.isnan(ds.weight_mean.values[1]).all()
+    assert ds.metric_weight_mean.values[1] == 1.0 and ds.metric_bad_name.attrs["metric"] == "bad name"
 
 
 def test_list_runs_bad_root(tmp_path):

@@ -2,7 +2,8 @@
 
 Public API (see README.md):
 
-* :func:`compand` / :func:`bake`: reparametrize conv/linear weights as w = Ψ(v), and undo it.
+* :func:`compand` / :func:`bake`: reparametrize weights (conv, linear, attention, HF Conv1D;
+  see :mod:`wcviz.layers`) as w = Ψ(v), and undo it.
 * :func:`build_optimizer`: SGD/Adam/AdamW with the paper's decay and modified-step rules.
 * :class:`Recorder`: exact per-layer weight statistics into a crash-safe Zarr run store.
 * :func:`open_run` / :func:`open_runs`: read run stores as xarray Datasets.

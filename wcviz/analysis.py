@@ -302,10 +302,16 @@ def as_percent(values) -> np.ndarray:
 
 
 def metric_values(ds: xr.Dataset, name: str) -> np.ndarray:
-    """A metric per epoch as floats (all NaN when the run did not record it)."""
-    if name not in ds:
+    """A metric per epoch as floats, by the name the user recorded it under (``"val/acc"``
+    too); a schema name such as ``"val_acc"`` also finds the same metric logged by a framework
+    as ``"val/acc"`` or ``"eval_accuracy"`` (:func:`wcviz.metrics.resolve`). All NaN when the
+    run did not record it."""
+    from wcviz.metrics import resolve
+
+    var = resolve(ds, name)
+    if var is None:
         return np.full(ds.sizes["epoch"], np.nan)
-    return np.asarray(ds[name].values, dtype=float)
+    return np.asarray(ds[var].values, dtype=float)
 
 
 def best_val_test_acc(ds: xr.Dataset) -> tuple[float, float]:

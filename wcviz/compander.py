@@ -1,6 +1,7 @@
 """``compand`` and ``bake``: the weight compander and its variants as torch parametrizations.
 
-``compand(model)`` rewrites the ``weight`` of every conv and linear layer as w = Ψ(v) through
+``compand(model)`` rewrites every weight of the layer policy (:mod:`wcviz.layers`: conv,
+linear, attention projections, HF Conv1D; embeddings by ``include=``) as w = Ψ(v) through
 :mod:`torch.nn.utils.parametrize`. The new parameter v is initialised as Ψ⁻¹(w), so the
 companded network computes exactly the function it computed before. ``bake(model)`` writes
 Ψ(v) back as plain weights.
@@ -33,7 +34,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from wcviz.errors import WcvizError
-from wcviz.layers import tracked_layers
+from wcviz.layers import LeftOut, Target, left_out, tied_names, tracked_weights, warn_left_out
 from wcviz.psi import ALL_METHODS, POWERPROP_ALPHA, get_method
 
 LEARNABLE = (None, "fine", "coarse")
@@ -132,10 +133,12 @@ class CompandReport:
     learnable: str | None
     layers: list[str]
     clipped: dict[str, float]  # layer -> fraction of its weights clipped at init
+    left_out: list[LeftOut]  # tensors with >= 2 dims not companded, and why
 
     def as_dict(self) -> dict:
         return {"method": self.method, **self.params, "learnable": self.learnable,
-                "layers": list(self.layers), "clipped": dict(self.clipped)}
+                "layers": list(self.layers), "clipped": dict(self.clipped),
+                "left_out": [x.name for x in self.left_out]}
 
 
 def _check_args(method: str, params: dict, learnable) -> None:
@@ -219,7 +222,15 @@ def _method_params(method: str, a: float, b: float, options: dict) -> dict:
 def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float = 1.0,
             learnable: str | None = None, *, include=None, exclude=None, clip: bool = False,
             min_scale: float = 1e-3, **options) -> nn.Module:
-    """Reparametrize, in place, the ``weight`` of every Conv1d/2d/3d and Linear as w = Ψ(v).
+    """Reparametrize, in place, every weight of the layer policy as w = Ψ(v).
+
+    The policy (:mod:`wcviz.layers`): the ``weight`` of Conv1d/2d/3d, Linear and Hugging Face
+    Conv1D, and nn.MultiheadAttention's packed ``in_proj_weight`` (one tensor, so one a, b
+    with ``learnable="fine"``) or ``q/k/v_proj_weight``; ``include=`` adds any other tensor
+    with >= 2 dimensions (e.g. an ``nn.Embedding``). A weight tied to another parameter (GPT-2's
+    ``lm_head`` and ``wte``) is left out: companding one name would change the other. What is
+    left out is warned about in one line and listed by :func:`wcviz.layers.left_out`
+    (also ``model.wcviz_compand.left_out``).
 
     Args:
         model: the network; its current weights become Ψ(v) exactly (v = Ψ⁻¹(w)).
@@ -228,7 +239,7 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
             weight_norm, option ``dim``).
         a, b: scales of the a·f(v/b) methods (> 0). For learnable scales, their initial values.
         learnable: None (fixed), "fine" (a, b per layer) or "coarse" (one a, b for the network).
-        include, exclude: glob pattern(s) on module names selecting the layers.
+        include, exclude: glob pattern(s) on layer or parameter names selecting the weights.
         clip: move initial weights outside Ψ's range inside it (reported) instead of failing.
         min_scale: floor of learnable a, b in the forward pass; build_optimizer projects
             the stored values onto it after each step.
@@ -245,44 +256,72 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
         raise WcvizError(f"unknown option(s) for method {method!r}: {', '.join(options)}")
     if getattr(model, "wcviz_compand", None) is not None:
         raise WcvizError("model is already companded; call wcviz.bake(model) first")
-    layers = tracked_layers(model, include=include, exclude=exclude)
-    if not layers:
-        raise WcvizError("no Conv1d/2d/3d or Linear layer matched; check include/exclude")
-    for name, module in layers:  # every check before any change
-        if parametrize.is_parametrized(module, "weight"):
-            raise WcvizError(f"layer {name!r} already has a weight parametrization; "
+    targets, skipped = _targets(model, include, exclude)
+    for t in targets:  # every check before any change
+        if parametrize.is_parametrized(t.module, t.attr):
+            raise WcvizError(f"layer {t.name!r} already has a weight parametrization; "
                              "compand a plain model")
         if method != "weightnorm":
-            _check_range(name, module.weight, method, params, clip)
-    owner = None  # the first layer's Compander, holding a coarse a, b
-    clipped = {}
-    for name, module in layers:
-        if method == "weightnorm":
-            torch.nn.utils.parametrizations.weight_norm(module, "weight", dim=params["dim"])
-            continue
-        bound = get_method(method).bound(**params)
-        fraction = _clip_into_range(name, module.weight.data, bound, method) if clip else 0.0
-        if fraction:
-            clipped[name] = fraction
-        comp = Compander(method, params, learnable, owner, min_scale, like=module.weight)
-        parametrize.register_parametrization(module, "weight", comp)
-        if learnable == "coarse" and owner is None:
-            owner = comp
-    report = CompandReport(method, params, learnable, [n for n, _ in layers], clipped)
+            _check_range(t.name, t.tensor(), method, params, clip)
+    clipped = _register_all(targets, method, params, learnable, clip, min_scale)
+    report = CompandReport(method, params, learnable, [t.name for t in targets], clipped,
+                           skipped)
     object.__setattr__(model, "wcviz_compand", report)
+    warn_left_out("wcviz.compand", skipped)
     return model
 
 
+def _targets(model: nn.Module, include, exclude) -> tuple[list[Target], list[LeftOut]]:
+    """The weights to compand and those left out; tied weights are moved to the latter."""
+    targets = tracked_weights(model, include=include, exclude=exclude)
+    skipped = left_out(model, include=include, exclude=exclude)
+    names = tied_names(model)
+    kept = []
+    for t in targets:
+        others = [n for n in names.get(id(t.module._parameters.get(t.attr)), [])
+                  if n != t.param_name]
+        if others:
+            skipped.append(LeftOut(t.param_name, tuple(t.tensor().shape),
+                                   f"tied to {others[0]}; companding it would change both"))
+        else:
+            kept.append(t)
+    if not kept:
+        raise WcvizError("no weight to compand matched (conv, linear, attention, HF Conv1D by "
+                         "default); check include/exclude")
+    return kept, skipped
+
+
+def _register_all(targets: list[Target], method: str, params: dict, learnable, clip: bool,
+                  min_scale: float) -> dict[str, float]:
+    """Register Ψ on every target; returns the fraction clipped per layer (clip=True only)."""
+    owner = None  # the first layer's Compander, holding a coarse a, b
+    clipped = {}
+    for t in targets:
+        if method == "weightnorm":
+            torch.nn.utils.parametrizations.weight_norm(t.module, t.attr, dim=params["dim"])
+            continue
+        bound = get_method(method).bound(**params)
+        fraction = _clip_into_range(t.name, t.tensor().data, bound, method) if clip else 0.0
+        if fraction:
+            clipped[t.name] = fraction
+        comp = Compander(method, params, learnable, owner, min_scale, like=t.tensor())
+        parametrize.register_parametrization(t.module, t.attr, comp)
+        if learnable == "coarse" and owner is None:
+            owner = comp
+    return clipped
+
+
 def bake(model: nn.Module) -> nn.Module:
-    """Remove every weight reparametrization in place, leaving plain weights w = Ψ(v).
+    """Remove every reparametrization in place, leaving plain weights w = Ψ(v).
 
     Outputs are unchanged, and the ``state_dict`` loads with ``strict=True`` into a
     never-companded model of the same architecture. Returns ``model``.
     """
     for module in list(model.modules()):
-        if parametrize.is_parametrized(module, "weight"):
+        if parametrize.is_parametrized(module):
             _own_class(module)
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+            for attr in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, attr, leave_parametrized=True)
             _drop_weight_norm_hook(module)
     if "wcviz_compand" in model.__dict__:
         del model.__dict__["wcviz_compand"]
@@ -313,23 +352,35 @@ def _drop_weight_norm_hook(module: nn.Module) -> None:
             del hooks[key]
 
 
-def compander_of(module: nn.Module) -> Compander | None:
-    """The :class:`Compander` on ``module.weight``, or None (plain or weight-normed layer)."""
-    if not parametrize.is_parametrized(module, "weight"):
+def compander_of(module: nn.Module, attr: str = "weight") -> Compander | None:
+    """The :class:`Compander` on ``module.<attr>``, or None (plain or weight-normed tensor)."""
+    if not parametrize.is_parametrized(module, attr):
         return None
-    for p in module.parametrizations.weight:
+    for p in module.parametrizations[attr]:
         if isinstance(p, Compander):
             return p
     return None
 
 
-def raw_weight(module: nn.Module) -> Tensor | None:
-    """The stored parameter behind ``module.weight``: v for a compander, the direction v of
-    weight norm (``original1``), None for a plain layer."""
-    if not parametrize.is_parametrized(module, "weight"):
+def raw_weight(module: nn.Module, attr: str = "weight") -> Tensor | None:
+    """The stored parameter behind ``module.<attr>``: v for a compander, the direction v of
+    weight norm (``original1``), None for a plain tensor."""
+    if not parametrize.is_parametrized(module, attr):
         return None
-    plist = module.parametrizations.weight
+    plist = module.parametrizations[attr]
     return plist.original if hasattr(plist, "original") else plist.original1
+
+
+def companded_tensors(model: nn.Module) -> list[tuple[Tensor, Compander]]:
+    """``(v, its Compander)`` for every companded tensor of ``model`` (any attribute name)."""
+    out = []
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            for attr in module.parametrizations.keys():
+                comp = compander_of(module, attr)
+                if comp is not None:
+                    out.append((raw_weight(module, attr), comp))
+    return out
 
 
 @dataclass
@@ -343,12 +394,12 @@ class LayerWeights:
     b: float | None
 
 
-def layer_weights(module: nn.Module) -> LayerWeights:
-    """Snapshot of one conv/linear layer for recording (no copies beyond computing Ψ(v))."""
+def layer_weights(module: nn.Module, attr: str = "weight") -> LayerWeights:
+    """Snapshot of one tracked tensor for recording (no copies beyond computing Ψ(v))."""
     with torch.no_grad():
-        weight = module.weight.detach()
-        raw = raw_weight(module)
-        comp = compander_of(module)
+        weight = getattr(module, attr).detach()
+        raw = raw_weight(module, attr)
+        comp = compander_of(module, attr)
         method = comp.method.name if comp else ("weightnorm" if raw is not None else None)
         scal = comp.scalar_params() if comp else {}
         return LayerWeights(weight, None if raw is None else raw.detach(), method,

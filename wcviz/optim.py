@@ -34,7 +34,7 @@ from types import MappingProxyType
 import torch
 from torch import Tensor, nn
 
-from wcviz.compander import Compander, compander_of, raw_weight
+from wcviz.compander import Compander, companded_tensors
 from wcviz.errors import WcvizError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -248,12 +248,11 @@ def _param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bo
     """The four parameter groups, the compander of each companded v, and a, b's floors."""
     companders, min_scale = {}, {}
     norm_params = set()
+    for raw, comp in companded_tensors(model):
+        companders[raw] = comp
+        for s in comp.scale_parameters():
+            min_scale[s] = comp.min_scale
     for module in model.modules():
-        comp = compander_of(module)
-        if comp is not None:
-            companders[raw_weight(module)] = comp
-            for s in comp.scale_parameters():
-                min_scale[s] = comp.min_scale
         if isinstance(module, NORM_TYPES):
             norm_params.update(module.parameters(recurse=False))
     buckets = {DECAY: [], NO_DECAY: [], COMPANDED: [], SCALES: []}

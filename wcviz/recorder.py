@@ -8,6 +8,9 @@ Recording a training loop takes three lines::
 
 (``with wcviz.Recorder(...) as rec:`` also marks the run finished, or failed on an exception.)
 
+Under ``torch.distributed`` only rank 0 records: on other ranks the Recorder touches no store
+and ``record`` returns False at once, so the same three lines run on every rank.
+
 For every tracked layer (conv and linear weights, reparametrized or not) a record holds the
 statistics of w = Ψ(v) (:mod:`wcviz.stats`), the quantiles of the raw parameter v, and the
 layer's current a and b. All layers' statistics are computed on the model's device and moved
@@ -31,11 +34,11 @@ from torch import Tensor, nn
 
 from wcviz.compander import compand_info, compander_of, raw_weight
 from wcviz.errors import WcvizError
-from wcviz.layers import layer_kind, tracked_layers
+from wcviz.layers import Target, left_out, select_named, tracked_weights, warn_left_out
 from wcviz import stats as S
 from wcviz.measures import metric_float
 from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_changes,
-                         read_root_attrs)
+                         read_root_attrs, url_scheme)
 
 
 class Recorder:
@@ -46,7 +49,10 @@ class Recorder:
         run_dir: the run directory (created); the store is ``run_dir/record.zarr``.
         config: the run's resolved config (JSON-able dict), stored with the run; on resume it
             must equal the stored one.
-        layers: module names to track (default: every Conv1d/2d/3d and Linear).
+        layers: names to track: modules (their weights), recorded layer names or parameter
+            names such as ``"enc.layers.0.self_attn.in_proj_weight"`` (default: the layer
+            policy of :mod:`wcviz.layers`: conv, linear, attention projections, HF Conv1D;
+            other tensors with >= 2 dimensions are warned about and listed in ``left_out``).
         quantiles: quantile probabilities (default :data:`wcviz.stats.QUANTILES`).
         resume: reopen an existing store and continue after its last committed record.
         overwrite: replace an existing store.
@@ -71,10 +77,22 @@ class Recorder:
                  threads: int | None = None):
         if resume and overwrite:
             raise WcvizError("pass resume=True or overwrite=True, not both")
+        if url_scheme(run_dir) is not None:
+            raise WcvizError(f"Recorder writes a run store on local disk, not to the URL "
+                             f"{str(run_dir)!r}; pass a local directory (copy it afterwards)")
         self.model = model
+        #: the torch.distributed rank; only rank 0 records (the others touch no store)
+        self.rank = _rank()
+        self.store = None
+        self.left_out = []
+        self._finished = self.rank != 0
+        if self.rank != 0:
+            return
         self._layers = _select_layers(model, layers)
+        #: tensors with >= 2 dimensions not recorded, and why (empty when ``layers`` is given)
+        self.left_out = [] if layers is not None else left_out(model)
+        warn_left_out("wcviz.Recorder", self.left_out)
         self._warned_nonfinite: set[str] = set()
-        self._finished = False
         self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
         self.store = (self._reopen(run_dir, config) if resume else
                       self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
@@ -88,14 +106,14 @@ class Recorder:
         if bins < 1:
             raise WcvizError(f"bins must be >= 1, got {bins}")
         with torch.no_grad():
-            weights = [m.weight.detach() for _, m in self._layers]
+            weights = [t.tensor().detach() for t in self._layers]
             scales = [S.initial_scale(w) for w in weights]  # (std, max|w|) per layer
             std0 = [std for std, _ in scales]
-            edges = [S.histogram_edges(S.histogram_range(absmax, _bound(m), factor), bins)
-                     for (_, absmax), (_, m) in zip(scales, self._layers)]
+            edges = [S.histogram_edges(S.histogram_range(absmax, _bound(t), factor), bins)
+                     for (_, absmax), t in zip(scales, self._layers)]
         return RunStore.create(
-            run_dir, layers=[n for n, _ in self._layers],
-            layer_kinds=[layer_kind(m) for _, m in self._layers],
+            run_dir, layers=[t.name for t in self._layers],
+            layer_kinds=[t.kind for t in self._layers],
             layer_numel=[w.numel() for w in weights], bin_edges=np.stack(edges),
             thresholds=thresholds, quantiles=quantiles, config=config, overwrite=overwrite,
             attrs={**_model_attrs(self.model), **(attrs or {})}, weight_std_init=std0,
@@ -112,7 +130,7 @@ class Recorder:
                              f"one ({Path(run_dir) / CONFIG_NAME}) in {changes}; use the same "
                              f"config or a new run dir")
         store = RunStore.open(run_dir)
-        names = [n for n, _ in self._layers]
+        names = [t.name for t in self._layers]
         if names != store.layers:
             raise WcvizError(f"cannot resume {run_dir}: the model's tracked layers differ from "
                              f"the stored ones ({len(names)} vs {len(store.layers)} layers)")
@@ -134,19 +152,20 @@ class Recorder:
 
     @property
     def n_records(self) -> int:
-        """Records committed so far (including those of earlier processes on resume)."""
-        return self.store.n_committed
+        """Records committed so far (including those of earlier processes on resume; 0 on
+        ranks > 0, which record nothing)."""
+        return 0 if self.store is None else self.store.n_committed
 
     @property
     def next_epoch(self) -> float:
         """The epoch to continue at: 0 for a new run, else last recorded epoch (floored) + 1."""
-        last = self.store.last_epoch
+        last = self.last_epoch
         return 0 if last is None else math.floor(last) + 1
 
     @property
     def last_epoch(self) -> float | None:
-        """The last committed epoch (None before the first record)."""
-        return self.store.last_epoch
+        """The last committed epoch (None before the first record, and on ranks > 0)."""
+        return None if self.store is None else self.store.last_epoch
 
     def record(self, epoch: float, metrics: dict | None = None, step: int | None = None) -> bool:
         """Record the model's current weights (and ``metrics``) as epoch ``epoch``.
@@ -160,8 +179,11 @@ class Recorder:
 
         Returns:
             True when recorded; False when ``epoch`` is not after the last recorded one (a
-            resumed run replaying an epoch), which is skipped with a warning.
+            resumed run replaying an epoch), which is skipped with a warning, and at once on
+            torch.distributed ranks > 0.
         """
+        if self.rank != 0:
+            return False
         if self._finished:
             raise WcvizError("this Recorder is finished; create a new one (resume=True) "
                              "to record more")
@@ -176,6 +198,9 @@ class Recorder:
 
     def compute(self) -> dict[str, np.ndarray]:
         """The statistics of the current weights, shaped like the store's variables."""
+        if self.store is None:
+            raise WcvizError(f"this Recorder is on torch.distributed rank {self.rank}, which "
+                             f"records nothing; compute statistics on rank 0")
         nq = len(self.store.quantiles)
         with torch.no_grad():
             vectors = self._vectors(nq)
@@ -192,7 +217,7 @@ class Recorder:
 
     def finish(self, status: str = "finished") -> None:
         """Mark the run ``finished`` (or ``failed``); further records are refused."""
-        if not self._finished:
+        if not self._finished and self.store is not None:
             self.store.finish(status)
             self._finished = True
 
@@ -208,36 +233,36 @@ class Recorder:
     def _vectors(self, nq: int) -> list[Tensor]:
         """Per-layer summary vectors; CPU layers in a few threads (numpy releases the GIL)."""
         def one(job):
-            i, (_, module) = job
+            i, target = job
             with torch.no_grad():  # grad mode is per thread
-                return self._layer_vector(i, module, nq)
+                return self._layer_vector(i, target, nq)
 
         jobs = list(enumerate(self._layers))
-        on_cpu = all(m.weight.device.type == "cpu" for _, m in self._layers)
+        on_cpu = all(t.tensor().device.type == "cpu" for t in self._layers)
         if self._threads > 1 and on_cpu and len(jobs) > 1:
             with ThreadPoolExecutor(self._threads) as pool:
                 return list(pool.map(one, jobs))
         return [one(job) for job in jobs]
 
-    def _layer_vector(self, i: int, module: nn.Module, nq: int) -> Tensor:
-        weight = module.weight.detach()
+    def _layer_vector(self, i: int, target: Target, nq: int) -> Tensor:
+        weight = target.tensor().detach()
         summary = S.weight_summary(weight, self.store.quantiles, self._cutoffs[i],
                                    self._ranges[i], self.store.n_bins)
-        raw = raw_weight(module)
+        raw = raw_weight(target.module, target.attr)
         vq = (S.exact_quantiles(raw.detach(), self.store.quantiles) if raw is not None else
               torch.full((nq,), math.nan, dtype=torch.float64, device=summary.device))
-        a, b = _scales(module, summary.device)
+        a, b = _scales(target, summary.device)
         return torch.cat([summary, vq.to(summary.device), a, b])
 
     def _flag_nonfinite(self, out: dict, rows: np.ndarray) -> None:
         """Count the non-finite weights of flagged layers, and warn once per layer."""
         names = []
         for i in rows:
-            weight = self._layers[i][1].weight.detach()
+            weight = self._layers[i].tensor().detach()
             out["weight_nonfinite"][i] = float((~torch.isfinite(weight)).sum())
             if torch.isnan(weight).any():
                 out["weight_quantile"][i] = np.nan
-            names.append(self._layers[i][0])
+            names.append(self._layers[i].name)
         new = [n for n in names if n not in self._warned_nonfinite]
         self._warned_nonfinite.update(new)
         if new:
@@ -246,39 +271,34 @@ class Recorder:
                           stacklevel=4)
 
 
-def _select_layers(model: nn.Module, names: Sequence[str] | None) -> list[tuple[str, nn.Module]]:
+def _rank() -> int:
+    """This process's torch.distributed rank (0 when not distributed)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _select_layers(model: nn.Module, names: Sequence[str] | None) -> list[Target]:
     if names is None:
-        layers = tracked_layers(model)
+        layers = tracked_weights(model)
         if not layers:
-            raise WcvizError("the model has no Conv1d/2d/3d or Linear layer to record; pass "
-                             "layers=[...] naming modules that have a weight")
+            raise WcvizError("the model has no Conv1d/2d/3d, Linear, attention or Conv1D weight "
+                             "to record; pass layers=[...] naming modules that have a weight")
         return layers
-    if isinstance(names, str):
-        names = [names]
-    modules = dict(model.named_modules())
-    missing = [n for n in names if n not in modules]
-    if missing:
-        raise WcvizError(f"unknown layer name(s) {missing}; see model.named_modules() "
-                         f"for the names")
-    bad = [n for n in names if not isinstance(getattr(modules[n], "weight", None), Tensor)]
-    if bad:
-        raise WcvizError(f"module(s) {bad} have no weight tensor to record")
-    if len(set(names)) != len(names):
-        raise WcvizError(f"layer names must be distinct, got {list(names)}")
-    return [(n, modules[n]) for n in names]
+    return select_named(model, names)
 
 
-def _bound(module: nn.Module) -> float | None:
-    """|Ψ| bound of a layer's fixed-scale compander (None: unbounded or learnable a)."""
-    comp = compander_of(module)
+def _bound(target: Target) -> float | None:
+    """|Ψ| bound of a tensor's fixed-scale compander (None: unbounded or learnable a)."""
+    comp = compander_of(target.module, target.attr)
     if comp is None or comp.learnable is not None:
         return None
     return float(comp.method.bound(**comp.fixed))
 
 
-def _scales(module: nn.Module, device) -> tuple[Tensor, Tensor]:
-    """The layer's current a and b as 1-element float64 tensors on ``device`` (NaN if none)."""
-    comp = compander_of(module)
+def _scales(target: Target, device) -> tuple[Tensor, Tensor]:
+    """The tensor's current a and b as 1-element float64 tensors on ``device`` (NaN if none)."""
+    comp = compander_of(target.module, target.attr)
     params = comp.params() if comp is not None else {}
     out = []
     for key in ("a", "b"):

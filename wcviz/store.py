@@ -44,6 +44,7 @@ import numpy as np
 
 from wcviz.errors import WcvizError
 from wcviz.measures import QUANTILES, check_quantiles, metric_float, parse_threshold
+from wcviz.metrics import METRIC_ATTR, user_name, variable_for
 
 SCHEMA_VERSION = 1
 STORE_NAME = "record.zarr"
@@ -138,9 +139,37 @@ def same_config(a, b) -> bool:
     return not config_changes(a, b)
 
 
+def url_scheme(path) -> str | None:
+    """The scheme of a URL such as ``"s3://bucket/run"`` or ``"memory://x"``; None for a path."""
+    if isinstance(path, str) and "://" in path:
+        scheme = path.split("://", 1)[0]
+        if scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+            return scheme.lower()
+    return None
+
+
+def local_path(path) -> Path:
+    """``path`` as a local :class:`Path` for reading: a ``file://`` URL gives its path; any other
+    URL is refused (run stores are read from local disk).
+
+    Raises:
+        WcvizError: a non-file URL.
+    """
+    scheme = url_scheme(path)
+    if scheme == "file":
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(path).path))
+    if scheme is not None:
+        raise WcvizError(f"{path!r} is a {scheme}:// URL; wcviz reads run stores from local "
+                         f"disk only: copy the run to a local folder (or mount it) and pass "
+                         f"that path")
+    return Path(path)
+
+
 def store_path(path) -> Path:
     """The ``record.zarr`` of a run directory (or the path itself if it is one)."""
-    path = Path(path)
+    path = local_path(path)
     return path if path.name == STORE_NAME or (path / "zarr.json").is_file() else path / STORE_NAME
 
 
@@ -215,6 +244,8 @@ class RunStore:
         self.epoch_chunk = int(attrs.get("epoch_chunk") or EPOCH_CHUNK)
         self.last_epoch = (float(self._arrays["epoch"][self.n_committed - 1])
                            if self.n_committed else None)
+        #: user metric name -> variable (see wcviz.metrics)
+        self.metrics = {user_name(n, self._arrays[n].attrs): n for n in self._metric_names()}
 
     # ---- creation
 
@@ -360,11 +391,8 @@ class RunStore:
                 raise WcvizError(f"statistic {name!r} has shape {row.shape}, expected {shape}")
             rows[name] = row
         values = {name: _metric_value(name, value) for name, value in metrics.items()}
-        for name in values:
-            self._check_metric_name(name)
         for name, value in values.items():
-            self._ensure_metric(name)
-            rows[name] = value
+            rows[self._ensure_metric(name)] = value
         for name in self._metric_names():
             rows.setdefault(name, np.float64(np.nan))
         return rows
@@ -373,19 +401,16 @@ class RunStore:
         skip = set(LAYER_VARS) | {"epoch", "step"}
         return [n for n in self._epoch_vars if n not in skip]
 
-    def _check_metric_name(self, name: str) -> None:
-        if name in self._arrays:
-            if name in LAYER_VARS or name in ("epoch", "step") or name not in self._epoch_vars:
-                raise WcvizError(f"metric name {name!r} clashes with a store variable")
-        elif not name.isidentifier():
-            raise WcvizError(f"metric name {name!r} must be an identifier like 'grad_norm'")
-
-    def _ensure_metric(self, name: str) -> None:
-        if name in self._arrays:
-            return
-        self._arrays[name] = _create(self._group, name, ("epoch",), (self.capacity,),
-                                     self.epoch_chunk, np.float64, np.nan, data=None)
-        self._epoch_vars.append(name)
+    def _ensure_metric(self, name: str) -> str:
+        """The variable of metric ``name`` (the user's name), created on first use."""
+        var = variable_for(name, self.metrics, self._arrays)
+        if var not in self._arrays:
+            attrs = {METRIC_ATTR: name} if var != name else None
+            self._arrays[var] = _create(self._group, var, ("epoch",), (self.capacity,),
+                                        self.epoch_chunk, np.float64, np.nan, None, attrs)
+            self._epoch_vars.append(var)
+            self.metrics[name] = var
+        return var
 
     def _grow(self, rows: int) -> None:
         """Extend every epoch array to a whole number of blocks >= ``rows`` (NaN-filled)."""
@@ -732,7 +757,7 @@ def list_runs(root, max_depth: int = MAX_DEPTH) -> tuple[list[RunInfo], list[Bro
     Raises:
         WcvizError: ``root`` is not a directory.
     """
-    root = Path(root)
+    root = local_path(root)
     if not root.is_dir():
         raise WcvizError(f"runs root {root} is not a directory; pass the folder that holds "
                          f"run directories (e.g. ./runs)")

@@ -1,10 +1,13 @@
-"""``wcviz inspect RUN`` and ``wcviz export RUN... --format csv|netcdf``.
+"""``wcviz inspect RUN`` and ``wcviz export RUN... --format csv|netcdf|parquet|tensorboard``.
 
 ``inspect`` prints a readable summary of one run store: identity, status, config, layers,
 epochs and the last record's metrics and first-layer statistics. ``export`` writes runs as one
-tidy long-form table with columns run, layer, epoch, statistic, value (layer is empty for
-metrics; statistics with a second axis are named ``weight_quantile@0.5``,
-``near_zero_fraction@rel=0.1``, ``weight_histogram@bin=3``; NaN values are left out).
+tidy long-form table with columns run, layer, epoch, statistic, value, bin_lo, bin_hi (layer
+is empty for metrics, which keep the names they were recorded under; statistics with a second
+axis are named ``weight_quantile@0.5``, ``near_zero_fraction@rel=0.1``,
+``weight_histogram@bin=3``; a histogram row's bin_lo/bin_hi are that bin's edges, empty
+elsewhere; NaN values are left out). ``--format tensorboard`` writes event files instead
+(:mod:`wcviz.tensorboard_export`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import numpy as np
 
 from wcviz.analysis import run_label
 from wcviz.errors import WcvizError
+from wcviz.metrics import metric_variables
 from wcviz.store import LAYER_VARS, list_runs, open_run, store_path, writer_alive
 
-COLUMNS = ("run", "layer", "epoch", "statistic", "value")
+COLUMNS = ("run", "layer", "epoch", "statistic", "value", "bin_lo", "bin_hi")
+FORMATS = ("csv", "netcdf", "parquet", "tensorboard")
 
 
 # ---------------------------------------------------------------- inspect
@@ -107,8 +112,9 @@ def _layer_lines(ds, all_layers: bool, max_layers: int) -> list[str]:
     lines = [f"layers    {len(names)} ({head}; {int(numel.sum()):,} weights)"]
     shown = len(names) if all_layers else min(len(names), max_layers)
     width = max(len(x) for x in names[:shown]) if shown else 0
+    kind_width = max([7, *(len(k) for k in kinds[:shown])])  # "MultiheadAttention" is long
     for name, kind, size in list(zip(names, kinds, numel))[:shown]:
-        lines.append(f"  {name:<{width}}  {kind:<7} {int(size):>10,}")
+        lines.append(f"  {name:<{width}}  {kind:<{kind_width}} {int(size):>10,}")
     if shown < len(names):
         lines.append(f"  ... {len(names) - shown} more (--all-layers)")
     return lines
@@ -119,7 +125,7 @@ def _last_record_lines(ds) -> list[str]:
         return ["last      no records yet"]
     last = ds.isel(epoch=-1).load()
     lines = [f"last      epoch {float(last.epoch):g}, step {int(last.step)}"]
-    metrics = [(name, float(last[name])) for name in _metric_names(ds)]
+    metrics = [(name, float(last[var])) for name, var in metric_variables(ds).items()]
     shown = [f"{name} {value:.4g}" for name, value in metrics if not math.isnan(value)]
     wrapped = textwrap.wrap("  ".join(shown), width=90, break_long_words=False) or ["(none)"]
     lines += [("  metrics " if i == 0 else "          ") + line for i, line in enumerate(wrapped)]
@@ -145,26 +151,32 @@ def _last_record_lines(ds) -> list[str]:
     return lines
 
 
-def _metric_names(ds) -> list[str]:
-    return [name for name, var in ds.data_vars.items() if var.dims == ("epoch",)]
-
-
 # ---------------------------------------------------------------- export
 
 
 def export_main(argv: list[str], prog: str = "wcviz export") -> int:
-    """Write runs as a tidy long-form CSV or NetCDF table."""
+    """Write runs as a tidy long-form CSV, NetCDF or Parquet table, or TensorBoard events."""
     parser = argparse.ArgumentParser(
-        prog=prog, description="Runs as one tidy long-form table: " + ", ".join(COLUMNS))
+        prog=prog, description="Runs as one tidy long-form table (" + ", ".join(COLUMNS) +
+        "), or as TensorBoard event files (one folder per run).")
     parser.add_argument("runs", nargs="+", help="run directories, or a runs root")
-    parser.add_argument("--format", choices=("csv", "netcdf"), default="csv")
-    parser.add_argument("--out", help="output file ('-' or omitted: CSV to stdout)")
+    parser.add_argument("--format", choices=FORMATS, default="csv")
+    parser.add_argument("--out", help="output file, or folder for tensorboard ('-' or omitted: "
+                                      "CSV to stdout)")
     parser.add_argument("--no-histogram", action="store_true",
                         help="leave out the histogram counts (the bulk of the rows)")
     args = parser.parse_args(argv)
-    if args.format == "netcdf" and args.out in (None, "-"):
-        raise WcvizError("--format netcdf needs --out FILE.nc")
+    if args.format != "csv" and args.out in (None, "-"):
+        target = "DIR" if args.format == "tensorboard" else f"FILE.{_SUFFIX[args.format]}"
+        raise WcvizError(f"--format {args.format} needs --out {target}")
     datasets = [open_run(p) for p in _expand(args.runs)]
+    if args.format == "tensorboard":
+        from wcviz.tensorboard_export import write_runs
+
+        written = write_runs(datasets, args.out, histogram=not args.no_histogram)
+        print(f"wrote TensorBoard events of {len(written)} run(s) to {args.out}; view them "
+              f"with: tensorboard --logdir {args.out}", file=sys.stderr)
+        return 0
     table = long_form(datasets, histogram=not args.no_histogram)
     _write(table, args.format, args.out)
     if args.out not in (None, "-"):
@@ -217,9 +229,10 @@ def _run_frame(ds, histogram: bool):
         extra_dim = ds[name].dims[2]
         labels = np.array([f"{name}@{_label(extra_dim, v)}" for v in ds[extra_dim].values],
                           dtype=object)
-        parts.append(_block(run, layers, epochs, values, labels))
-    for name in _metric_names(ds):
-        values = ds[name].values[:, None]
+        edges = ds["bin_edges"].values if name == "weight_histogram" else None
+        parts.append(_block(run, layers, epochs, values, labels, edges))
+    for name, var in metric_variables(ds).items():  # by the user's metric names
+        values = ds[var].values[:, None]
         parts.append(_block(run, np.array([""], dtype=object), epochs, values,
                             np.array([name], dtype=object)))
     frame = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
@@ -234,17 +247,34 @@ def _label(dim: str, value) -> str:
     return str(value)
 
 
-def _block(run, layers, epochs, values, labels) -> dict:
-    """Long rows of ``values`` shaped (epoch, layer[, label]); NaN values dropped."""
+def _block(run, layers, epochs, values, labels, edges=None) -> dict:
+    """Long rows of ``values`` shaped (epoch, layer[, label]); NaN values dropped.
+
+    ``edges`` (layer, label + 1): the histogram bin edges, giving the bin_lo/bin_hi columns.
+    """
     values = values.reshape(len(epochs), len(layers), len(labels))
     e, lay, lab = np.meshgrid(np.arange(len(epochs)), np.arange(len(layers)),
                               np.arange(len(labels)), indexing="ij")
     keep = ~np.isnan(values)
+    if edges is None:
+        lo = hi = np.full(int(keep.sum()), np.nan)
+    else:
+        lo, hi = edges[lay[keep], lab[keep]], edges[lay[keep], lab[keep] + 1]
     return {"run": np.full(int(keep.sum()), run, dtype=object), "layer": layers[lay[keep]],
-            "epoch": epochs[e[keep]], "statistic": labels[lab[keep]], "value": values[keep]}
+            "epoch": epochs[e[keep]], "statistic": labels[lab[keep]], "value": values[keep],
+            "bin_lo": lo, "bin_hi": hi}
+
+
+_SUFFIX = {"netcdf": "nc", "parquet": "parquet", "tensorboard": ""}
 
 
 def _write(table, fmt: str, out: str | None) -> None:
+    if fmt == "parquet":
+        _checked_parent(out)
+        _require("pyarrow", "parquet")
+        with _writing(out):
+            table.to_parquet(out, index=False, engine="pyarrow")
+        return
     if fmt == "csv":
         if out in (None, "-"):
             try:
@@ -263,6 +293,15 @@ def _write(table, fmt: str, out: str | None) -> None:
     ds.attrs["description"] = "wcviz runs in tidy long form: " + ", ".join(COLUMNS)
     with _writing(out):
         ds.to_netcdf(out)
+
+
+def _require(module: str, extra: str) -> None:
+    """One clear line when an optional package of an export format is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise WcvizError(f"--format {extra} needs the {module} package; "
+                         f"pip install 'wcviz[{module}]'")
 
 
 @contextlib.contextmanager

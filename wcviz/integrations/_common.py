@@ -1,0 +1,37 @@
+"""What the framework callbacks share: picking scalar metrics and sub-epoch timing."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from wcviz.errors import WcvizError
+
+
+def scalar_metrics(values: dict | None) -> dict[str, float]:
+    """The entries of a framework's metric dict that are single numbers, as floats.
+
+    Frameworks mix in strings and other objects (HF logs hold none today, Lightning's
+    ``callback_metrics`` only tensors); those are dropped rather than failing the fit.
+    """
+    out = {}
+    for name, value in (values or {}).items():
+        if hasattr(value, "numel") and hasattr(value, "item"):  # a tensor: one element only
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        if isinstance(value, Real) and not isinstance(value, bool):
+            out[str(name)] = float(value)
+    return out
+
+
+def check_every(every_n_epochs: int | None, every_n_steps: int | None) -> None:
+    """Reject record intervals that are not positive integers (None switches one off)."""
+    for name, value in (("every_n_epochs", every_n_epochs), ("every_n_steps", every_n_steps)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise WcvizError(f"{name} must be a positive integer or None, got {value!r}")
+
+
+def is_whole(epoch: float) -> bool:
+    """Whether a (float) epoch count is a whole epoch, up to float rounding."""
+    return math.isclose(epoch, round(epoch), abs_tol=1e-9)

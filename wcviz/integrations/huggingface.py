@@ -1,0 +1,96 @@
+"""``WcvizCallback`` for the Hugging Face ``transformers.Trainer``.
+
+::
+
+    model = wcviz.compand(GPT2LMHeadModel(config))      # optional: companded weights
+    trainer = Trainer(model, args, train_dataset=data, callbacks=[WcvizCallback("runs/gpt2")])
+    trainer.train()
+
+Epoch 0 is recorded when training begins, then every ``every_n_epochs`` epochs and, with
+``every_n_steps``, every that many optimizer steps (at fractional epochs ``state.epoch``). A
+record's metrics are the numbers the Trainer logged since the previous record (``on_log``:
+``loss``, ``learning_rate``, ``grad_norm``, ``epoch``...; ``on_evaluate``: ``eval_loss``...),
+under the Trainer's own names. The Trainer evaluates after its ``on_epoch_end``, so an epoch's
+record is written once that evaluation is in (or at the next step, or when training ends);
+the weights do not change in between. The run is marked finished when training ends. Only
+the world process zero writes.
+"""
+
+from __future__ import annotations
+
+from transformers import TrainerCallback
+
+from wcviz.integrations._common import check_every, is_whole, scalar_metrics
+from wcviz.recorder import Recorder
+
+
+class WcvizCallback(TrainerCallback):
+    """Record the weights of the model a ``transformers.Trainer`` trains into ``path``.
+
+    Args:
+        path: the run directory (``path/record.zarr``).
+        every_n_epochs: record after every this many epochs (None: only at steps).
+        every_n_steps: also record every this many optimizer steps (None: epochs only).
+        **recorder_kwargs: passed to :class:`wcviz.Recorder` (``config``, ``layers``, ...).
+    """
+
+    def __init__(self, path, every_n_epochs: int | None = 1, every_n_steps: int | None = None,
+                 **recorder_kwargs):
+        check_every(every_n_epochs, every_n_steps)
+        self.path = path
+        self.every_n_epochs = every_n_epochs
+        self.every_n_steps = every_n_steps
+        self.recorder_kwargs = recorder_kwargs
+        self.recorder: Recorder | None = None
+        self._metrics: dict[str, float] = {}
+        self._due: tuple[float, int] | None = None  # an epoch end waiting for its evaluation
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.recorder = Recorder(model, self.path, **self.recorder_kwargs)
+        if self.recorder.last_epoch is None:
+            self.recorder.record(0, step=state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self._metrics.update(scalar_metrics(logs))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self._metrics.update(scalar_metrics(metrics))
+        self._flush()
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._flush()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        n = self.every_n_steps
+        if self.recorder is None or not n or state.global_step % n:
+            return
+        if is_whole(state.epoch) and self._epoch_due(round(state.epoch)):
+            return  # the epoch's end: recorded (with its evaluation) by on_epoch_end
+        self._record(float(state.epoch), state.global_step)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        epoch = float(state.epoch)
+        if self.recorder is not None and is_whole(epoch) and self._epoch_due(round(epoch)):
+            self._due = (float(round(epoch)), state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._flush()
+        if self.recorder is not None:
+            self.recorder.finish("finished")
+
+    def _epoch_due(self, epoch: int) -> bool:
+        return bool(self.every_n_epochs) and epoch % self.every_n_epochs == 0
+
+    def _flush(self) -> None:
+        if self._due is not None:
+            epoch, step = self._due
+            self._due = None
+            self._record(epoch, step)
+
+    def _record(self, epoch: float, step: int) -> None:
+        if self.recorder.last_epoch is not None and epoch <= self.recorder.last_epoch:
+            return  # resumed training replaying records the store already holds
+        self.recorder.record(epoch, self._metrics, step=step)
+        self._metrics = {}
