@@ -11,7 +11,7 @@ import torch
 
 from training.rundirs import run_state
 from wcviz.errors import WcvizError
-from wcviz.measures import metric_float
+from wcviz.metrics import metric_float
 from wcviz.store import config_changes, config_json, same_config
 
 

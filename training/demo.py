@@ -8,7 +8,7 @@ from pathlib import Path
 
 import wcviz
 from training.sweep import pct
-from wcviz.measures import BEST_ACC
+from wcviz.metrics import BEST_ACC
 
 
 DEMO_PRESET = "digits-cnn"

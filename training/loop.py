@@ -43,7 +43,7 @@ from training.config import RunConfig
 from training.presets import METHODS, check_config
 from wcviz.analysis import best_val_index
 from wcviz.errors import WcvizError
-from wcviz.measures import BEST_ACC
+from wcviz.metrics import BEST_ACC
 from wcviz.store import METRICS, same_config
 
 #: Non-finite checks sync with the host; on CUDA only every this many steps (CPU: every step).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from training.rundirs import read_summary, run_state
 from wcviz.errors import WcvizError
-from wcviz.measures import BEST_ACC
+from wcviz.metrics import BEST_ACC
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:

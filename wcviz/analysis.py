@@ -28,7 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from wcviz.errors import WcvizError
-from wcviz.measures import BEST_ACC
+from wcviz.metrics import BEST_ACC
 from wcviz.store import open_run, open_runs
 
 #: Display names of the stored ``method`` (a :data:`wcviz.psi.ALL_METHODS` name), in the

@@ -34,11 +34,6 @@ HIST_RANGE_FACTOR = 4.0
 #: Scalar statistics at the end of each summary vector, in this order.
 MOMENTS = ("weight_mean", "weight_std", "weight_absmax", "weight_l2", "weight_participation")
 
-#: The name of THE accuracy result, test accuracy at the best-validation epoch
-#: (:func:`wcviz.analysis.best_val_test_acc`), everywhere: runs-table column, summary key,
-#: store attribute and recorded metric of ``training.loop``.
-BEST_ACC = "best_val_test_acc"
-
 _THRESHOLD_RE = re.compile(r"^(abs|rel)=(.+)$")
 
 
@@ -70,27 +65,6 @@ def _float_or_nan(text: str) -> float:
         return float(text)
     except ValueError:
         return math.nan
-
-
-def metric_float(name: str, value) -> float:
-    """A metric value as a float: numbers, numpy and torch scalars (``.item()``); None is NaN.
-
-    The one validation of metric values (Recorder and store).
-
-    Raises:
-        WcvizError: the value is not a number (names the metric).
-    """
-    if value is None:
-        return math.nan
-    if hasattr(value, "item") and not isinstance(value, (int, float)):
-        try:
-            value = value.item()  # a one-element tensor or array; more elements fail below
-        except (ValueError, RuntimeError):
-            pass
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
 
 
 def check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:

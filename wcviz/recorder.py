@@ -36,7 +36,7 @@ from wcviz.compander import compand_info, compander_of, raw_weight
 from wcviz.errors import WcvizError
 from wcviz.layers import Target, left_out, select_named, tracked_weights, warn_left_out
 from wcviz import stats as S
-from wcviz.measures import metric_float
+from wcviz.metrics import metric_float
 from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_changes,
                          read_root_attrs, url_scheme)
 

@@ -43,8 +43,8 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.measures import QUANTILES, check_quantiles, metric_float, parse_threshold
-from wcviz.metrics import METRIC_ATTR, user_name, variable_for
+from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
+from wcviz.metrics import METRIC_ATTR, metric_float, user_name, variable_for
 
 SCHEMA_VERSION = 1
 STORE_NAME = "record.zarr"
