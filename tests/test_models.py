@@ -131,3 +131,14 @@ def test_wrn_has_dropout_03():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(WcvizError, match="unknown model 'resnet19'.*resnet18"):
         build_model("resnet19")
+
+
+@pytest.mark.parametrize("name,kw", [("digits", {}), ("synthetic-cifar", {"n_train": 64, "n_test": 16})])
+def test_dataset_registry_matches_what_loads(name, kw):
+    """The shape and classes the model/dataset check relies on are those of the loaded data."""
+    spec = DATASETS[name]
+    data = spec.load(None, **kw)
+    assert (data.input_shape, data.num_classes) == (spec.input_shape, spec.num_classes)
+    fits = [m.name for m in MODELS.values() if m.input_shape == spec.input_shape]
+    x = data.arrays["test"].images[:2].float()  # a model that fits takes these images
+    assert build_model(fits[0], num_classes=spec.num_classes)(x).shape == (2, spec.num_classes)
