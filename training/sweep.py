@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from training.config import parse_overrides
 from training.rundirs import read_summary, run_state
 from wcviz.errors import WcvizError
 from wcviz.metrics import BEST_ACC
@@ -22,8 +23,6 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
     ``start:stop:step`` includes ``stop``; values are rounded to 10 decimals (no 0.7000000001).
     """
-    from training.config import parse_overrides
-
     grid = {}
     for item in items:
         name, sep, spec = item.partition("=")

@@ -28,7 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from wcviz.errors import WcvizError
-from wcviz.metrics import BEST_ACC
+from wcviz.metrics import BEST_ACC, resolve
 from wcviz.store import open_run, open_runs
 
 #: Display names of the stored ``method`` (a :data:`wcviz.psi.ALL_METHODS` name), in the
@@ -306,8 +306,6 @@ def metric_values(ds: xr.Dataset, name: str) -> np.ndarray:
     too); a schema name such as ``"val_acc"`` also finds the same metric logged by a framework
     as ``"val/acc"`` or ``"eval_accuracy"`` (:func:`wcviz.metrics.resolve`). All NaN when the
     run did not record it."""
-    from wcviz.metrics import resolve
-
     var = resolve(ds, name)
     if var is None:
         return np.full(ds.sizes["epoch"], np.nan)

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from wcviz.analysis import run_label
 from wcviz.errors import WcvizError
 from wcviz.metrics import metric_variables
 from wcviz.store import LAYER_VARS, list_runs, open_run, store_path, writer_alive
@@ -47,6 +46,8 @@ def inspect_main(argv: list[str], prog: str = "wcviz inspect") -> int:
 
 def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
     """The text ``wcviz inspect`` prints for an opened run."""
+    from wcviz.analysis import run_label  # pandas: kept out of `wcviz inspect --help` (about 1 s)
+
     a = ds.attrs
     n = ds.sizes["epoch"]
     lines = [f"run       {a['run_id']}  ({a['path']})",
