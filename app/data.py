@@ -131,13 +131,19 @@ MAX_DEPTH = 3
 
 def _walk(root: Path, folder: Path, depth: int, infos: list, problems: list) -> None:
     """Collect runs below ``folder``, never reading a directory or store outside ``root``."""
-    from wcviz.store import STORE_NAME, list_runs
+    from wcviz.store import STORE_NAME, check_confined, list_runs
 
     store = folder / STORE_NAME
     if store.exists() and not is_inside(root, store):  # a run folder whose store is a link out
         problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
                                              "not read"))
         return
+    if store.exists():  # its zarr.json must be the store's own file, not a link out
+        try:
+            check_confined(store, root, deep=False)
+        except WcvizError as err:
+            problems.append(Problem(str(folder), f"{err}"))
+            return
     runs, broken = list_runs(folder, max_depth=0)  # only asks: is this folder itself a run?
     if runs or broken:
         infos.extend(runs)
@@ -183,7 +189,11 @@ def scan(root: Path) -> Scan:
 def _dataset(path: str, n_epochs: int, status: str):
     # Keyed on the listing's (path, n_epochs, status): see the module docstring.
     import wcviz
+    from wcviz.store import STORE_NAME, check_confined
 
+    # Every file the open reads stays inside the run folder (which the scan found inside the
+    # root): no symlink or hard link anywhere in its store.
+    check_confined(Path(path) / STORE_NAME, path)
     return wcviz.open_run(path)
 
 

@@ -1,6 +1,8 @@
-"""DDP with two CPU processes on gloo: `wcviz train --nproc 2` (torchrun underneath)."""
+"""DDP with two CPU processes on gloo: `wcviz train --nproc 2` (torchrun underneath), on one
+node alone (--standalone) and through the c10d rendezvous that several nodes use."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -15,14 +17,25 @@ from wcviz.cli import main
 pytestmark = pytest.mark.slow  # two torchrun processes
 
 
-def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launch", ["standalone", "c10d"])
+def test_two_process_ddp_run_equals_the_single_process_run(tmp_path, launch):
     """Same samples per global step (DistributedSampler shards of one permutation); the digits
-    CNN has no batch norm and no dropout, so the two runs agree up to reduction order."""
+    CNN has no batch norm and no dropout, so the two runs agree up to reduction order.
+    c10d: what every node of a multi-node run is given (here one node, an explicit endpoint)."""
     common = ["train", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
               "--device", "cpu", "--no-progress", "--set", "batch_size=64"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = ["--nnodes", "1", "--rdzv-endpoint", f"localhost:{_free_port()}"] \
+        if launch == "c10d" else []
     proc = subprocess.run([sys.executable, "-m", "wcviz", *common, "--runs",
-                           str(tmp_path / "ddp"), "--nproc", "2"],
+                           str(tmp_path / "ddp"), "--nproc-per-node", "2", *nodes],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     threads = torch.get_num_threads()
@@ -38,7 +51,7 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path):
     # rank 0 alone wrote: one store, one set of checkpoints, nothing else in the runs root
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [run]
     assert sorted(p.name for p in (tmp_path / "ddp" / run / "checkpoints").iterdir()) == \
-        ["best.pt", "last.pt"]
+        ["best.pt", "last.prev.pt", "last.pt"]  # rank 0 alone wrote them
     a = ckpt.load(tmp_path / "ddp" / run / "checkpoints" / "last.pt")["model"]
     b = ckpt.load(tmp_path / "single" / run / "checkpoints" / "last.pt")["model"]
     for key in a:

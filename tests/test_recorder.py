@@ -170,6 +170,7 @@ def test_resume_continues_without_gap_or_duplicate(tmp_path):
     rec = wcviz.Recorder(model, tmp_path / "run", config=cfg, attrs={"seed": 7})
     for epoch in range(2):
         rec.record(epoch, {"train_loss": float(epoch)})
+    del rec  # its process ends (a second live writer of the run is refused)
     # a new process: same config, resume
     rec2 = wcviz.Recorder(model, tmp_path / "run", config=cfg, resume=True)
     assert rec2.next_epoch == 2 and rec2.n_records == 2

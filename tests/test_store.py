@@ -287,6 +287,9 @@ def test_existing_store_is_not_overwritten(tmp_path):
         _create(tmp_path / "run")
     after = sorted(p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file())
     assert before == after
+    with pytest.raises(WcvizError, match="already open for writing"):
+        _create(tmp_path / "run", overwrite=True)  # not while its writer is live
+    store.finish()
     _create(tmp_path / "run", overwrite=True)
     assert wcviz.open_run(tmp_path / "run").sizes["epoch"] == 0
 
@@ -345,15 +348,18 @@ def test_missing_array_is_corrupt(tmp_path):
     ({"thresholds": ["abs=0.1", "abs=0.1"]}, "distinct"),
     ({"thresholds": ["0.1"]}, "threshold"),
     ({"quantiles": (0.5, 0.1)}, "quantiles"),
-    ({"config": {"f": object()}}, None),
+    ({"config": {"f": object()}}, "config is not JSON-serializable"),
 ])
 def test_create_bad_arguments(tmp_path, kwargs, match):
-    if match is None:  # not JSON-able config values are stored as their str()
-        _create(tmp_path / "run", **kwargs)
-        return
     with pytest.raises(WcvizError, match=match):
         _create(tmp_path / "run", **kwargs)
     assert not (tmp_path / "run" / "record.zarr").exists()
+
+
+def test_paths_in_a_config_are_stored_as_text(tmp_path):
+    _create(tmp_path / "run", config={"data_root": tmp_path / "data"})
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == {
+        "data_root": str(tmp_path / "data")}
 
 
 def test_append_bad_arguments(tmp_path):
@@ -402,7 +408,8 @@ def test_second_writer_process_is_refused(tmp_path):
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
     assert child_tries(tmp_path / "run") == 0
-    assert RunStore.open(tmp_path / "run").n_committed == 1  # the same process may reopen it
+    with pytest.raises(WcvizError, match="already open for writing in this process"):
+        RunStore.open(tmp_path / "run")  # a second writer object of this process is refused too
     store.finish()  # releases the run
     assert child_tries(tmp_path / "run") == 1
     assert open_run(tmp_path / "run").sizes["epoch"] == 1

@@ -1,33 +1,79 @@
 """Full-state checkpoints: state_dicts and plain values only, loaded with ``weights_only=True``.
 
 ``last.pt`` holds everything ``--resume`` needs (model, optimizer, scheduler, epoch, RNG states,
-the run's history); ``best.pt`` the model best on validation. Writes go to a temporary file
-first and are renamed into place, so a killed process leaves the previous checkpoint intact.
+the run's history); ``best.pt`` the model best on validation. Writes are atomic and durable
+(temporary file, fsync, rename: :func:`wcviz.fsutil.write_atomic`), and the ``last.pt`` being
+replaced is kept as ``last.prev.pt``: when ``last.pt`` cannot be read (a disk that lost its
+tail, a copy cut short), :func:`load_latest` resumes from the one before.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-LAST, BEST = "last.pt", "best.pt"
+from wcviz.errors import WcvizError
+from wcviz.fsutil import fsync_dir, write_atomic
+
+LAST, BEST, PREVIOUS = "last.pt", "best.pt", "last.prev.pt"
 
 
-def save(state: dict, path: Path) -> None:
-    """Write ``state`` atomically (temporary file + rename)."""
+def save(state: dict, path: Path, keep_previous: bool = False) -> None:
+    """Write ``state`` atomically; with ``keep_previous`` the old file becomes ``last.prev.pt``.
+
+    The new file is complete on disk before the old one moves, so at every moment one of the
+    two names holds a whole checkpoint.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    if keep_previous and path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        write_atomic(tmp, lambda fh: torch.save(state, fh))
+        os.replace(path, path.with_name(PREVIOUS))
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    else:
+        write_atomic(path, lambda fh: torch.save(state, fh))
 
 
 def load(path: Path, map_location="cpu") -> dict:
     """Read a checkpoint written by :func:`save` (tensors and plain values only)."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def load_latest(folder: Path, map_location="cpu") -> dict | None:
+    """The newest readable full checkpoint in ``folder``: ``last.pt``, else ``last.prev.pt``.
+
+    Returns None when neither exists. An unreadable ``last.pt`` with a good previous one is
+    reported on stderr (one line) and the previous one returned.
+
+    Raises:
+        WcvizError: checkpoints exist but none can be read.
+    """
+    errors = []
+    for name in (LAST, PREVIOUS):
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        try:
+            state = load(path, map_location)
+            if not isinstance(state, dict) or "epoch" not in state:
+                raise ValueError("not a wcviz checkpoint")
+        except Exception as err:  # torch raises many types for a torn file
+            errors.append(f"{name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+            continue
+        if errors:
+            print(f"warning: {errors[0]}; resuming from {name} (epoch {state['epoch']})",
+                  file=sys.stderr)
+        return state
+    if errors:
+        raise WcvizError(f"cannot resume: no readable checkpoint in {folder} ({'; '.join(errors)});"
+                         f" start the run again with --overwrite")
+    return None
 
 
 def rng_state() -> dict:

@@ -12,13 +12,14 @@ once (the ``--set`` fields come from the light :mod:`training.config`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from training import demo, sweep
+from training import demo, executors, sweep
 from training.config import FIELD_TYPES, parse_overrides, type_name
 from training.rundirs import check_writable, run_state
 from wcviz.errors import WcvizError
@@ -56,8 +57,24 @@ def _overrides(args, extra: dict | None = None) -> dict:
     if args.download:
         out["download"] = True
     out.update(extra or {})
-    out.update(parse_overrides(args.overrides))
+    sets = parse_overrides(args.overrides)
+    # Options that default to "not given" (None) must not be contradicted by --set; --seed's
+    # default 0 cannot tell, so --set seed=N still sets it.
+    twice = [k for k in sets if k in out and k != "seed" and sets[k] != out[k]]
+    if twice:  # neither silently wins
+        raise WcvizError(f"{twice[0]} is given twice ({out[twice[0]]!r} by its option, "
+                         f"{sets[twice[0]]!r} by --set); give it once")
+    out.update(sets)
     return out
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is one plain folder name inside --runs (no path, no '..', not hidden)."""
+    if (not run_id or run_id in (".", "..") or run_id.startswith(".") or "/" in run_id
+            or "\\" in run_id or "\0" in run_id or os.path.isabs(run_id)):
+        raise WcvizError(f"--run-id {run_id!r} must be a plain folder name (letters, digits, "
+                         "-_.), not a path: the run goes inside --runs")
+    return run_id
 
 
 # ----------------------------------------------------------------------------- train
@@ -76,9 +93,17 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="run folder name (default: <preset>_<method>[_a_b]_s<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run")
-    p.add_argument("--nproc", type=int, default=1,
-                   help="processes (GPUs) for DDP through torchrun on this node")
+    p.add_argument("--nproc-per-node", "--nproc", dest="nproc", type=int, default=1,
+                   help="DDP processes (GPUs) per node, through torchrun (or Slurm tasks)")
+    p.add_argument("--nnodes", type=int, default=1,
+                   help="nodes for DDP: with --executor slurm, or by hand with the same "
+                        "command and --rdzv-endpoint on every node")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="torchrun's c10d rendezvous (one node's address; any free port) "
+                        "instead of --standalone")
+    p.add_argument("--rdzv-id", help="rendezvous id, the same on every node (default: run id)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    executors.add_slurm_args(p, "GPUs per node (with --executor slurm)")
     return p
 
 
@@ -101,6 +126,7 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
     """``wcviz train``: one run of a preset (single process, or DDP with --nproc)."""
     args = _train_parser(prog).parse_args(argv)
     from training.presets import format_presets, run_name
+
     if args.list_presets:
         print(format_presets())
         return 0
@@ -108,15 +134,22 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
         raise WcvizError("--preset is required; see 'wcviz train --list-presets'")
     if args.resume and args.overwrite:
         raise WcvizError("--resume and --overwrite exclude each other; pick one")
+    _check_launch(args)
     cfg = _train_config(args)
     root = check_writable(Path(args.runs))
-    run_dir = root / (args.run_id or run_name(cfg))
-    if int(os.environ.get("RANK", "0")) == 0:  # DDP: rank 0 alone, before it creates the store
+    run_dir = root / (check_run_id(args.run_id) if args.run_id is not None else run_name(cfg))
+    launcher = "WORLD_SIZE" not in os.environ  # not (yet) one of torchrun's processes
+    # DDP: rank 0 alone, before it creates the store. Several nodes by hand: each node's
+    # launcher would race the others' rank 0, so only the rank-0 process checks.
+    by_hand = launcher and args.nnodes > 1 and args.executor == "local"
+    if int(os.environ.get("RANK", "0")) == 0 and not by_hand:
         _check_run_dir(run_dir, cfg, args.resume, args.overwrite)
-    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        # The children must agree on the run folder and must not redo the checks above.
-        child = _strip_nproc(argv) + ([] if args.run_id else ["--run-id", run_dir.name])
-        return _torchrun(args.nproc, child)
+    if args.executor == "slurm":
+        return _submit_train(cfg, run_dir, args)
+    if (args.nproc > 1 or args.nnodes > 1) and launcher:
+        # The children must agree on the run folder; they skip the launch options.
+        child = _strip_launch(argv) + ([] if args.run_id else ["--run-id", run_dir.name])
+        return _torchrun(args, child, args.rdzv_id or run_dir.name)
     from training.loop import run
 
     result = run(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
@@ -127,6 +160,8 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
 
 def _check_run_dir(run_dir: Path, cfg, resume: bool, overwrite: bool) -> None:
     """Refuse early (before any process starts) what would harm or confuse an existing run."""
+    if overwrite:
+        return  # whatever is there is replaced (damaged or not)
     state = run_state(run_dir, cfg.recipe())
     if state != "new" and not (resume or overwrite):
         raise WcvizError(f"run {run_dir} exists; pass --resume to continue it, --overwrite to "
@@ -138,26 +173,74 @@ def _check_run_dir(run_dir: Path, cfg, resume: bool, overwrite: bool) -> None:
         raise WcvizError(f"nothing to resume in {run_dir}; start the run without --resume")
 
 
-def _strip_nproc(argv: list[str]) -> list[str]:
-    out, skip = [], False
+def _check_launch(args) -> None:
+    """The DDP launch options make sense together."""
+    if args.nproc < 1 or args.nnodes < 1:
+        raise WcvizError(f"--nproc-per-node and --nnodes must be >= 1, got {args.nproc}, "
+                         f"{args.nnodes}")
+    if args.executor == "slurm":
+        if args.rdzv_endpoint:
+            raise WcvizError("--rdzv-endpoint is for launching by hand; under --executor slurm "
+                             "Slurm places the processes: drop it")
+        if args.overwrite:
+            raise WcvizError("--overwrite is not available with --executor slurm (a requeued "
+                             "job must not replace its own run); remove the run folder first "
+                             "or choose another --run-id")
+    elif args.nnodes > 1 and not args.rdzv_endpoint:
+        raise WcvizError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (run the same command "
+                         "on every node) or --executor slurm")
+
+
+#: ``wcviz train`` options that only the launching process reads, with their value count.
+LAUNCH_OPTIONS = {"--nproc": 1, "--nproc-per-node": 1, "--nnodes": 1, "--rdzv-endpoint": 1,
+                  "--rdzv-id": 1}
+
+
+def _strip_launch(argv: list[str]) -> list[str]:
+    """``argv`` without the launch options (the DDP processes must not launch again)."""
+    out, skip = [], 0
     for a in argv:
         if skip:
-            skip = False
-            continue
-        if a == "--nproc":
-            skip = True
-            continue
-        if a.startswith("--nproc="):
-            continue
-        out.append(a)
+            skip -= 1
+        elif a in LAUNCH_OPTIONS:
+            skip = LAUNCH_OPTIONS[a]
+        elif not a.split("=", 1)[0] in LAUNCH_OPTIONS:
+            out.append(a)
     return out
 
 
-def _torchrun(nproc: int, argv: list[str]) -> int:
-    """Run ``python -m training ARGV`` in ``nproc`` DDP processes through torchrun."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={nproc}", "-m", "training", *argv]
-    return subprocess.call(cmd)
+def _torchrun(args, argv: list[str], rdzv_id: str) -> int:
+    """Run ``python -m training ARGV`` as DDP processes through torchrun: ``--standalone`` on
+    one node, or the c10d rendezvous at ``--rdzv-endpoint`` (every node runs this)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={args.nnodes}",
+           f"--nproc-per-node={args.nproc}"]
+    if args.rdzv_endpoint:
+        cmd += ["--rdzv-backend=c10d", f"--rdzv-endpoint={args.rdzv_endpoint}",
+                f"--rdzv-id={rdzv_id}"]
+    else:
+        cmd.append("--standalone")
+    return subprocess.call([*cmd, "-m", "training", *argv])
+
+
+def _submit_train(cfg, run_dir: Path, args) -> int:
+    """``--executor slurm``: submit the run as one job of nnodes × nproc tasks and return."""
+    slurm = _slurm_module()
+    # A progress bar redrawn into a log file is noise; the log gets the result line.
+    job_id = slurm.submit_train(dataclasses.replace(cfg, progress=False), run_dir, args)
+    print(f"submitted Slurm job {job_id}: {run_dir} on {args.nnodes} node(s) x {args.nproc} "
+          f"task(s); log {run_dir.parent / executors.SLURM_DIR / job_id}/")
+    return 0
+
+
+def _slurm_module():
+    """:mod:`training.slurm`, or one line saying how to install submitit."""
+    try:
+        from training import slurm
+    except ModuleNotFoundError as err:
+        if err.name != "submitit":
+            raise
+        raise WcvizError("--executor slurm needs submitit: pip install 'wcviz[slurm]'") from None
+    return slurm
 
 
 def _result_line(result) -> str:
@@ -179,8 +262,13 @@ def _sweep_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--grid", nargs="+", default=[], metavar="NAME=SPEC",
                    help="a=0.5:1.0:0.1 (inclusive range) or lr=0.1,0.05 (list)")
     p.add_argument("--seeds", default="1", help="N (seeds 0..N-1) or a list 0,3,7")
-    p.add_argument("--parallel", type=int, default=1, help="runs at a time (default 1)")
+    p.add_argument("--parallel", type=int, default=1,
+                   help="local runs at a time (default 1), each on its own GPU when there are "
+                        "GPUs (round-robin over CUDA_VISIBLE_DEVICES)")
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
+    p.add_argument("--status", action="store_true",
+                   help="show each planned run's state (from its store) and Slurm job, and exit")
+    executors.add_slurm_args(p, "GPUs per run (with --executor slurm)")
     return p
 
 
@@ -191,6 +279,9 @@ def sweep_main(argv: list[str], prog: str = "wcviz sweep") -> int:
         raise WcvizError(f"--parallel must be >= 1, got {args.parallel}")
     check_writable(Path(args.runs))
     plan = sweep.sweep_plan(args, _overrides(args))
+    if args.status:
+        print(executors.format_status(executors.status_rows(plan, Path(args.runs))))
+        return 0
     sweep.print_plan(plan)
     if args.dry_run:
         return 0
@@ -199,9 +290,26 @@ def sweep_main(argv: list[str], prog: str = "wcviz sweep") -> int:
         if p["state"] == "conflict":
             print(f"skipping {p['run_id']}: recorded with a different config (remove it or use "
                   "another --runs)", file=sys.stderr)
-    failed = sweep.run_all(todo, args)
+    if args.executor == "slurm":
+        return _submit_sweep(todo, args) or int(any(p["state"] == "conflict" for p in plan))
+    failed = executors.run_local(todo, args)
     sweep.print_table(plan)
     return 1 if failed or any(p["state"] == "conflict" for p in plan) else 0
+
+
+def _submit_sweep(todo: list[dict], args) -> int:
+    """``--executor slurm``: submit the runs to do, print their job ids and return."""
+    if not todo:
+        print("nothing to submit: every run is finished")
+        return 0
+    submitted = _slurm_module().submit_sweep(todo, args)
+    for run_id, job_id in submitted:
+        print(f"[slurm] {run_id}: job {job_id}")
+    if submitted:
+        print(f"submitted {len(submitted)} job(s); logs under "
+              f"{Path(args.runs) / executors.SLURM_DIR}/<job id>/; watch with the same "
+              "command and --status, or wcviz dash " + str(args.runs))
+    return 0
 
 
 # ----------------------------------------------------------------------------- demo
@@ -231,11 +339,15 @@ def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     from training.loop import run
     from training.presets import resolve, run_name
 
-    torch.set_num_threads(max(1, args.threads))
+    if args.epochs is not None and args.epochs < 1:
+        raise WcvizError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.threads < 1:
+        raise WcvizError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     root = check_writable(Path(args.runs))
     start, run_dirs = time.perf_counter(), []
     for method in demo.DEMO_METHODS:
-        extra = {"epochs": args.epochs} if args.epochs else {}
+        extra = {"epochs": args.epochs} if args.epochs is not None else {}
         cfg = resolve(demo.DEMO_PRESET, method, seed=args.seed, device="cpu", **extra)
         run_dir = root / run_name(cfg)
         state = "new" if args.overwrite else run_state(run_dir, cfg.recipe())

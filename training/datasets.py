@@ -193,9 +193,31 @@ CIFAR_LAYOUTS = {
 }
 
 
+#: The only globals a CIFAR python batch may name: numpy's array and dtype rebuilders, in
+#: numpy 1 and 2 spellings (the rest is dicts, lists, str/bytes and ints, which need none).
+_CIFAR_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3 (str -> bytes)
+})
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain data and numpy arrays only: a crafted batch file cannot
+    name any other callable (os.system, ...), so reading it cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR batch")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: Path, label_key: str) -> ArraySplit:
     with open(path, "rb") as fh:
-        entry = pickle.load(fh, encoding="latin1")
+        entry = _CifarUnpickler(fh, encoding="latin1").load()
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path.name} holds a {type(entry).__name__}, not a dict")
     images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
     return ArraySplit(torch.from_numpy(images.copy()),
                       torch.as_tensor(entry[label_key], dtype=torch.int64))
@@ -231,7 +253,7 @@ def load_cifar(name: str, root: str | Path, *, download: bool = False, val_fract
     try:
         parts = [_read_cifar_batch(base / f, key) for f in train_files]
         test = _read_cifar_batch(base / test_file, key)
-    except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as err:
+    except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError, IndexError) as err:
         raise WcvizError(f"{name} files under {base} are corrupt ({err}); delete the folder and "
                          "download again") from None
     train = ArraySplit(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import time
 import warnings
@@ -36,13 +37,14 @@ from tqdm.auto import tqdm
 import wcviz
 from training import checkpoint as ckpt
 from training import distributed as ddp
+from training.config import RunConfig
 from training.datasets import DATASETS, DataSplits, load_data
 from training.loader import TensorLoader, make_dataloader
 from training.models import MODELS, build_model
-from training.config import RunConfig
 from training.presets import METHODS, check_config
 from wcviz.analysis import best_val_index
 from wcviz.errors import WcvizError
+from wcviz.fsutil import write_atomic
 from wcviz.metrics import BEST_ACC
 from wcviz.store import METRICS, same_config
 
@@ -102,11 +104,23 @@ def select_device(cfg: RunConfig, info: ddp.DistInfo) -> torch.device:
             raise WcvizError(f"device {cfg.device!r} asked for but CUDA is not available; "
                              "use --device cpu")
         if info.enabled:
-            name = f"cuda:{info.local_rank}"
+            name = f"cuda:{_local_gpu(info)}"
     try:
         return torch.device(name)
     except RuntimeError:
         raise WcvizError(f"unknown device {cfg.device!r}; use auto, cpu or cuda[:N]") from None
+
+
+def _local_gpu(info: ddp.DistInfo) -> int:
+    """A DDP process's GPU: its local rank among the node's GPUs, or the only one it sees (a
+    Slurm task bound to its own GPU)."""
+    n = torch.cuda.device_count()
+    if info.local_rank < n:
+        return info.local_rank
+    if n == 1:
+        return 0
+    raise WcvizError(f"DDP process {info.local_rank} on this node sees only {n} GPUs; start "
+                     f"at most {n} processes per node (--nproc-per-node)")
 
 
 def seed_everything(seed: int) -> None:
@@ -339,7 +353,7 @@ def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best
     if not parts.info.is_main:
         return
     folder = run_dir / "checkpoints"
-    ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST)
+    ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST, keep_previous=True)
     if best:
         ckpt.save({"epoch": epoch, "model": parts.raw_model.state_dict(),
                    "val_acc": history[-1]["val_acc"]}, folder / ckpt.BEST)
@@ -371,7 +385,20 @@ def _attrs(cfg: RunConfig, device: torch.device, info: ddp.DistInfo) -> dict:
     return {"model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed, "preset": cfg.preset,
             "run_method": cfg.method, "device": str(device), "world_size": info.world,
             "model_label": MODELS[cfg.model].display,
-            "dataset_label": DATASETS[cfg.dataset].display}
+            "dataset_label": DATASETS[cfg.dataset].display, **_placement()}
+
+
+def _placement() -> dict:
+    """Where the run was started: the GPUs it was pinned to (``CUDA_VISIBLE_DEVICES``, as a
+    sweep or Slurm set it) and its Slurm job (array tasks as ``<array>_<task>``)."""
+    env, out = os.environ, {}
+    if env.get("CUDA_VISIBLE_DEVICES"):
+        out["cuda_visible_devices"] = env["CUDA_VISIBLE_DEVICES"]
+    if env.get("SLURM_ARRAY_JOB_ID"):
+        out["slurm_job_id"] = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID')}"
+    elif env.get("SLURM_JOB_ID"):
+        out["slurm_job_id"] = env["SLURM_JOB_ID"]
+    return out
 
 
 def _record(rec, epoch: float, metrics: dict, step: int | None = None) -> None:
@@ -431,9 +458,12 @@ SUMMARY_ATTRS = ("best_epoch", "best_val_acc", BEST_ACC, "test_acc_last")
 
 def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResult:
     cfg = parts.cfg
+    # Read and restore the checkpoint before the store is opened: a checkpoint that cannot be
+    # used is an error that leaves the run (and its status) as it was.
+    state = _resume_state(parts, run_dir) if resume else None
     rec = _open_recorder(parts, run_dir, resume, overwrite)
     with rec if rec is not None else contextlib.nullcontext():
-        history, start = _start(parts, rec, run_dir, resume)
+        history, start = _start(parts, rec, run_dir, state)
         bar = _progress(parts, start)
         try:
             for epoch in range(start, cfg.epochs + 1):
@@ -446,16 +476,26 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
             summary = result.as_dict()
             rec.store.set_attrs(**{k: summary[k] for k in SUMMARY_ATTRS})
             rec.finish("finished")
-            (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+            write_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
     return result
 
 
-def _start(parts: Parts, rec, run_dir: Path, resume: bool) -> tuple[list, int]:
-    """Fresh run: record epoch 0 (at init). Resume: restore state; returns (history, next epoch)."""
-    last = run_dir / "checkpoints" / ckpt.LAST
-    if resume and ddp.broadcast_flag(last.is_file(), parts.info, parts.device):
-        state = ckpt.load(last)
-        restore(parts, state)
+def _resume_state(parts: Parts, run_dir: Path) -> dict | None:
+    """The checkpoint to resume from, restored into ``parts`` (None: none was written)."""
+    state = ckpt.load_latest(run_dir / "checkpoints")
+    if not ddp.broadcast_flag(state is not None, parts.info, parts.device):
+        return None  # rank 0 decides, as for every run folder question
+    if state is None:
+        raise WcvizError(f"rank {parts.info.rank} sees no checkpoint in {run_dir}/checkpoints; "
+                         "resume where every rank reads the run folder")
+    restore(parts, state)
+    return state
+
+
+def _start(parts: Parts, rec, run_dir: Path, state: dict | None) -> tuple[list, int]:
+    """Fresh run: record epoch 0 (at init). Resume (``state`` restored already): record what
+    the kill left out; returns (history, next epoch)."""
+    if state is not None:
         history = state["history"]
         last_recorded = -1 if rec is None or rec.last_epoch is None else rec.last_epoch
         if rec is not None and last_recorded < state["epoch"]:  # killed between save and record

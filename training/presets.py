@@ -196,6 +196,8 @@ def check_config(cfg: RunConfig) -> None:
         raise WcvizError(f"epochs and batch_size must be >= 1, got {cfg.epochs}, {cfg.batch_size}")
     if not cfg.lr > 0:
         raise WcvizError(f"lr must be > 0, got {cfg.lr}")
+    if cfg.workers < 0:
+        raise WcvizError(f"workers must be >= 0 (0: load in the main process), got {cfg.workers}")
     if METHODS[cfg.method].ab is not None:
         for name in ("a", "b"):
             value = getattr(cfg, name)

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from wcviz.errors import WcvizError
-from wcviz.store import same_config
+from wcviz.store import read_root_attrs, same_config, store_path
 
 
 def check_writable(root: Path) -> Path:
@@ -25,23 +25,37 @@ def check_writable(root: Path) -> Path:
 
 def run_state(run_dir: Path, recipe: dict) -> str:
     """"new", "done" (finished, same config), "resume" (started, same config) or "conflict"."""
-    config = run_dir / "config.json"
     if not (run_dir / "record.zarr").exists():
         return "new"
-    try:
-        stored = config.read_text()
-    except OSError:
+    if not same_config(stored_config(run_dir), recipe):
         return "conflict"
-    if not same_config(stored, recipe):
-        return "conflict"
-    summary = run_dir / "summary.json"
-    if summary.is_file() and json.loads(summary.read_text()).get("status") == "finished":
+    if read_summary(run_dir).get("status") == "finished":
         return "done"
     return "resume"
 
 
-def read_summary(run_dir: Path) -> dict:
+def stored_config(run_dir: Path):
+    """The run's recorded config: ``config.json``, else the copy in the store's attributes
+    (a lost or garbled config.json is no reason to call the run another config's).
+
+    Raises:
+        WcvizError: neither copy can be read.
+    """
     try:
-        return json.loads((Path(run_dir) / "summary.json").read_text())
+        return json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        problem = f"config.json is unreadable ({type(err).__name__})"
+    try:
+        return json.loads(read_root_attrs(store_path(run_dir)).get("config") or "null")
+    except (WcvizError, ValueError) as err:
+        raise WcvizError(f"run {run_dir} is damaged: {problem} and its store too ({err}); "
+                         "pass --overwrite to start it again, or choose another --run-id") from None
+
+
+def read_summary(run_dir: Path) -> dict:
+    """``summary.json`` of a finished run; {} when absent or unreadable (then not finished)."""
+    try:
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
     except (OSError, ValueError):
         return {}
+    return summary if isinstance(summary, dict) else {}

@@ -6,10 +6,7 @@ so a sweep reads back as a table; finished runs are skipped, unfinished ones res
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
-import time
+import math
 from pathlib import Path
 
 from training.config import parse_overrides
@@ -36,6 +33,7 @@ def parse_grid(items: list[str]) -> dict[str, list]:
             if step <= 0 or stop < start:
                 raise WcvizError(f"bad range {spec!r} in --grid: need step > 0 and stop >= start")
             n = int(round((stop - start) / step)) + 1
+            _check_count(f"--grid {name}", n)
             values = [round(start + i * step, 10) for i in range(n)]
             texts = [repr(v) for v in values]
         else:
@@ -45,13 +43,32 @@ def parse_grid(items: list[str]) -> dict[str, list]:
     return grid
 
 
+#: Most runs one sweep may plan: far above any real sweep, low enough that a typo (a step of
+#: 1e-9, a billion seeds) is refused at once instead of exhausting time and memory.
+MAX_RUNS = 10_000
+
+
+def _check_count(what: str, n: int) -> None:
+    if n > MAX_RUNS:
+        raise WcvizError(f"{what} gives {n:,} runs, more than {MAX_RUNS:,}; use a coarser step "
+                         "or fewer values")
+
+
 def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> ``[0, 1, 2]``; ``"0,3,7"`` -> ``[0, 3, 7]`` (at least one seed, none negative)."""
     try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s]
-        return list(range(int(text)))
+        listed = "," in text
+        numbers = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise WcvizError(f"--seeds expects N or a list like 0,1,4, got {text!r}") from None
+        numbers, listed = [], False
+    if not listed:
+        if len(numbers) != 1 or numbers[0] < 1:
+            raise WcvizError(f"--seeds expects a count N >= 1 or a list like 0,1,4, got {text!r}")
+        _check_count("--seeds", numbers[0])
+    seeds = numbers if listed else list(range(numbers[0]))
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise WcvizError(f"--seeds needs at least one seed, distinct and >= 0, got {text!r}")
+    return seeds
 
 
 def sweep_plan(args, base: dict) -> list[dict]:
@@ -69,6 +86,7 @@ def sweep_plan(args, base: dict) -> list[dict]:
         raise WcvizError(f"method {args.method!r} has no a, b to sweep; use --method wc (or "
                          "wc-learnable, arsinh, erf)")
     names = list(grid)
+    _check_count("the grid times --seeds", math.prod(len(v) for v in grid.values()) * len(seeds))
     plan, root = [], Path(args.runs)
     for values in itertools.product(*(grid[n] for n in names)):
         for seed in seeds:
@@ -101,63 +119,6 @@ def print_plan(plan: list[dict]) -> None:
     print(f"sweep plan: {len(plan)} runs ({', '.join(f'{v} {k}' for k, v in counts.items() if v)})")
     for p in plan:
         print(f"  {p['run_id']:<{width}}  {p['state']}")
-
-
-def _run_command(p: dict, args) -> list[str]:
-    cmd = [sys.executable, "-m", "training", "--preset", args.preset, "--method", args.method,
-           "--seed", str(p["seed"]), "--runs", str(args.runs), "--run-id", p["run_id"],
-           "--no-progress"]
-    for s in p["sets"]:
-        cmd += ["--set", s]
-    if p["state"] == "resume":
-        cmd.append("--resume")
-    return cmd
-
-
-def run_all(todo: list[dict], args) -> int:
-    """Run the plan ``args.parallel`` at a time; returns the number of failed runs."""
-    if args.parallel == 1:
-        return _run_in_process(todo)
-    env = dict(os.environ)  # share the cores among the runs instead of oversubscribing them
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.parallel)))
-    running, failed, queue = [], 0, list(todo)
-    while queue or running:
-        while queue and len(running) < args.parallel:
-            p = queue.pop(0)
-            log = open(Path(args.runs) / f"{p['run_id']}.log", "w")
-            print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
-            running.append((p, subprocess.Popen(_run_command(p, args), env=env, stdout=log,
-                                                stderr=subprocess.STDOUT), log))
-        time.sleep(0.2)
-        for item in list(running):
-            p, proc, log = item
-            if proc.poll() is None:
-                continue
-            running.remove(item)
-            log.close()
-            failed += proc.returncode != 0
-            print(f"[sweep] {'done' if proc.returncode == 0 else 'FAILED'} {p['run_id']}"
-                  + (f" (exit {proc.returncode}; log {log.name})" if proc.returncode else ""),
-                  flush=True)
-    return failed
-
-
-def _run_in_process(todo: list[dict]) -> int:
-    """One run after another in this process; a failed run (e.g. NaN loss) does not stop
-    the sweep."""
-    from training.loop import run
-
-    failed = 0
-    for p in todo:
-        print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
-        try:
-            run(p["cfg"], p["run_dir"], resume=p["state"] == "resume")
-        except WcvizError as err:
-            failed += 1
-            print(f"[sweep] FAILED {p['run_id']}: {err}", file=sys.stderr, flush=True)
-            continue
-        print(f"[sweep] done {p['run_id']}", flush=True)
-    return failed
 
 
 def print_table(plan: list[dict]) -> None:

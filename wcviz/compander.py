@@ -33,6 +33,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from wcviz import optguard
 from wcviz.errors import WcvizError
 from wcviz.layers import LeftOut, Target, left_out, tied_names, tracked_weights, warn_left_out
 from wcviz.psi import ALL_METHODS, POWERPROP_ALPHA, get_method
@@ -211,12 +212,22 @@ def _clip_into_range(name: str, weight: Tensor, bound: float, method: str) -> fl
     return fraction
 
 
+def _number(name: str, value, kind=float):
+    """``kind(value)``, or a WcvizError naming the parameter (not a bare TypeError)."""
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        raise WcvizError(f"{name} must be a number, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        raise WcvizError(f"{name} must be a number, got {value!r}") from None
+
+
 def _method_params(method: str, a: float, b: float, options: dict) -> dict:
     if method == "powerprop":
-        return {"alpha": float(options.pop("alpha", POWERPROP_ALPHA))}
+        return {"alpha": _number("alpha", options.pop("alpha", POWERPROP_ALPHA))}
     if method == "weightnorm":
-        return {"dim": int(options.pop("dim", 0))}
-    return {"a": float(a), "b": float(b)}
+        return {"dim": _number("dim", options.pop("dim", 0), int)}
+    return {"a": _number("a", a), "b": _number("b", b)}
 
 
 def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float = 1.0,
@@ -297,8 +308,10 @@ def _register_all(targets: list[Target], method: str, params: dict, learnable, c
     owner = None  # the first layer's Compander, holding a coarse a, b
     clipped = {}
     for t in targets:
+        old = t.module._parameters[t.attr]
         if method == "weightnorm":
             torch.nn.utils.parametrizations.weight_norm(t.module, t.attr, dim=params["dim"])
+            optguard.watch(t.name, old, None)  # g and v are new Parameters: old is unused now
             continue
         bound = get_method(method).bound(**params)
         fraction = _clip_into_range(t.name, t.tensor().data, bound, method) if clip else 0.0
@@ -306,9 +319,20 @@ def _register_all(targets: list[Target], method: str, params: dict, learnable, c
             clipped[t.name] = fraction
         comp = Compander(method, params, learnable, owner, min_scale, like=t.tensor())
         parametrize.register_parametrization(t.module, t.attr, comp)
+        _own_parameter(t.module, t.attr, t.name, old, comp)
         if learnable == "coarse" and owner is None:
             owner = comp
     return clipped
+
+
+def _own_parameter(module: nn.Module, attr: str, name: str, old: Tensor, comp: Compander) -> None:
+    """Give v a Parameter of its own, so an optimizer built before ``compand`` (holding the
+    old weight, which torch would keep as v) is detected at its first step (:mod:`optguard`)."""
+    plist = module.parametrizations[attr]
+    with torch.no_grad():
+        new = nn.Parameter(plist.original.detach().clone(), requires_grad=old.requires_grad)
+    plist.original = new
+    optguard.watch(name, old, new, comp)
 
 
 def bake(model: nn.Module) -> nn.Module:
@@ -319,6 +343,10 @@ def bake(model: nn.Module) -> nn.Module:
     """
     for module in list(model.modules()):
         if parametrize.is_parametrized(module):
+            for attr in module.parametrizations.keys():
+                raw = raw_weight(module, attr)
+                if raw is not None:
+                    optguard.forget(raw)  # torch keeps v as the plain weight: a plain one now
             _own_class(module)
             for attr in list(module.parametrizations.keys()):
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=True)

@@ -29,6 +29,7 @@ Weight-normed layers (``method="weightnorm"``) have no Ψ: their g and v are ord
 
 from __future__ import annotations
 
+import numbers
 from types import MappingProxyType
 
 import torch
@@ -236,6 +237,9 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float 
 
 
 def _check_hyper(lr, weight_decay, momentum, nesterov, name, torch_kwargs) -> None:
+    for key, value in (("lr", lr), ("weight_decay", weight_decay), ("momentum", momentum)):
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, Tensor)):
+            raise WcvizError(f"{key} must be a number, got {value!r}")
     if not lr > 0:
         raise WcvizError(f"lr must be a positive number, got {lr!r}")
     if not weight_decay >= 0:

@@ -132,6 +132,7 @@ class Recorder:
         store = RunStore.open(run_dir)
         names = [t.name for t in self._layers]
         if names != store.layers:
+            store.release()  # now, not when the traceback holding ``store`` is dropped
             raise WcvizError(f"cannot resume {run_dir}: the model's tracked layers differ from "
                              f"the stored ones ({len(names)} vs {len(store.layers)} layers)")
         store.set_attrs(status="running", ended=None, pid=os.getpid(), host=socket.gethostname())

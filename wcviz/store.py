@@ -19,20 +19,23 @@ Write protocol (each step is one atomic file write, zarr >= 3.1.3 writes via ren
 A kill during the (rare, once per block) grow can leave arrays of two lengths; :func:`open_run`
 reads such a store anyway and :meth:`RunStore.open` (resume) finishes the grow.
 
-One writer: a writing process holds an exclusive lock on ``<run_dir>/.writer.lock`` (released
-by :meth:`RunStore.finish` or when the process ends, even by a kill), so a second process
-resuming or replacing the same run gets a :class:`WcvizError` instead of interleaving records.
+One writer: a writer holds an exclusive lock on ``<run_dir>/.writer.lock`` (released by
+:meth:`RunStore.finish` or when the process ends, even by a kill), so a second writer resuming
+or replacing the same run, in another process or in the same one (a second ``Recorder`` of a
+re-run notebook cell), gets a :class:`WcvizError` instead of interleaving records.
 Readers take no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import os
 import shutil
 import socket
+import stat
 import time
 import warnings
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from wcviz.errors import WcvizError
+from wcviz.fsutil import write_atomic
 from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
 from wcviz.metrics import METRIC_ATTR, metric_float, user_name, variable_for
 
@@ -102,11 +106,24 @@ def _json_safe(value):
 
 
 def config_json(config: dict | None) -> str:
-    """The canonical JSON text of a config (sorted keys), used for storing and comparing."""
+    """The canonical JSON text of a config (sorted keys), used for storing and comparing.
+
+    Paths are stored as strings; any other value JSON cannot hold is refused (its ``str()``
+    could differ between processes, e.g. an address, and then no resume would match).
+
+    Raises:
+        WcvizError: a value that is not JSON (nor a path).
+    """
     try:
-        return json.dumps(_json_safe(config or {}), sort_keys=True, default=str)
+        return json.dumps(_json_safe(config or {}), sort_keys=True, default=_path_text)
     except (TypeError, ValueError) as err:
-        raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from err
+        raise WcvizError(f"config is not JSON-serializable ({err}); pass plain values") from None
+
+
+def _path_text(value) -> str:
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} value {value!r:.60} is not JSON")
 
 
 def _as_config(config) -> dict:
@@ -173,12 +190,6 @@ def store_path(path) -> Path:
     return path if path.name == STORE_NAME or (path / "zarr.json").is_file() else path / STORE_NAME
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def writer_alive(attrs: dict) -> bool | None:
     """Whether the process that last opened a run for writing still runs (None: unknown,
     e.g. another host). Tells an interrupted run from a live one whose status is "running"."""
@@ -232,7 +243,7 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / STORE_NAME
         self._group = group
-        self._arrays = {name: arr for name, arr in group.arrays()}
+        self._arrays = {name: arr.with_config(_WRITE_CONFIG) for name, arr in group.arrays()}
         self._epoch_vars = [n for n, a in self._arrays.items()
                             if a.metadata.dimension_names and a.metadata.dimension_names[0] == "epoch"]
         attrs = dict(group.attrs)
@@ -292,8 +303,7 @@ class RunStore:
             shutil.rmtree(tmp, ignore_errors=True)
             _build_store(tmp, spec, root_attrs)
             _swap_into_place(tmp, target)
-            _write_text_atomic(run_dir / CONFIG_NAME,
-                               json.dumps(json.loads(text), indent=2) + "\n")
+            write_atomic(run_dir / CONFIG_NAME, json.dumps(json.loads(text), indent=2) + "\n")
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
             _unlock_writer(lock)
@@ -402,14 +412,29 @@ class RunStore:
         return [n for n in self._epoch_vars if n not in skip]
 
     def _ensure_metric(self, name: str) -> str:
-        """The variable of metric ``name`` (the user's name), created on first use."""
+        """The variable of metric ``name`` (the user's name), created on first use.
+
+        A new array is built whole (every chunk written, NaN) in a temporary folder and renamed
+        into place: a kill midway leaves no array with missing chunks, which check_store would
+        call damage.
+        """
         var = variable_for(name, self.metrics, self._arrays)
-        if var not in self._arrays:
-            attrs = {METRIC_ATTR: name} if var != name else None
-            self._arrays[var] = _create(self._group, var, ("epoch",), (self.capacity,),
-                                        self.epoch_chunk, np.float64, np.nan, None, attrs)
-            self._epoch_vars.append(var)
-            self.metrics[name] = var
+        if var in self._arrays:
+            return var
+        import zarr
+
+        attrs = {METRIC_ATTR: name} if var != name else None
+        tmp = self.path / f".{var}.{os.getpid()}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        staging = zarr.open_group(tmp, mode="w", zarr_format=3)
+        _create(staging, var, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
+                np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
+        os.replace(tmp / var, self.path / var)
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._arrays[var] = zarr.open_array(self.path / var, mode="r+", zarr_format=3,
+                                            config=_WRITE_CONFIG)
+        self._epoch_vars.append(var)
+        self.metrics[name] = var
         return var
 
     def _grow(self, rows: int) -> None:
@@ -464,20 +489,24 @@ def _metric_value(name: str, value) -> np.float64:
     return np.float64(metric_float(name, value))
 
 
-#: Writer locks this process holds: (pid, run dir) -> [open lock file, number of users].
-_LOCKS: dict[tuple[int, str], list] = {}
+#: Writer locks this process holds: (pid, run dir) -> open lock file. One entry per run: a
+#: second RunStore/Recorder of the same process on the same run is refused like a second process.
+_LOCKS: dict[tuple[int, str], object] = {}
 
 
 def _lock_writer(run_dir: Path):
-    """Hold ``run_dir/.writer.lock`` so that a second *process* cannot write the same run.
+    """Hold ``run_dir/.writer.lock`` so that no second writer (process *or* object) can write.
 
-    An exclusive ``flock``, shared by every RunStore of this process on the run (counted),
-    released by the OS when the process ends, killed or not. Returns the key to release.
+    An exclusive ``flock`` (released by the OS when the process ends, killed or not), held by
+    one writer object; a second one in this process (a re-run notebook cell) is refused too,
+    since two writers overwrite each other's records. Returns the key to release.
     """
     key = (os.getpid(), str(Path(run_dir).resolve()))
+    if key in _LOCKS:
+        gc.collect()  # an unreachable writer (its name rebound) releases the run in __del__
     if key in _LOCKS:  # keyed by pid: a forked child does not inherit its parent's claim
-        _LOCKS[key][1] += 1
-        return key
+        raise WcvizError(f"run {run_dir} is already open for writing in this process (another "
+                         f"Recorder or RunStore); call finish() on that one first, or use it")
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no protection
@@ -489,18 +518,14 @@ def _lock_writer(run_dir: Path):
         handle.close()
         raise WcvizError(f"run {run_dir} is being written by another process; wait for it "
                          f"to end (or stop it) before resuming or replacing the run") from None
-    _LOCKS[key] = [handle, 1]
+    _LOCKS[key] = handle
     return key
 
 
 def _unlock_writer(key) -> None:
-    entry = _LOCKS.get(key)
-    if entry is None:
-        return
-    entry[1] -= 1
-    if entry[1] <= 0:
-        entry[0].close()
-        del _LOCKS[key]
+    handle = _LOCKS.pop(key, None)
+    if handle is not None:
+        handle.close()
 
 
 # ---------------------------------------------------------------- building a new store
@@ -554,13 +579,23 @@ def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
     return _json_safe(base)
 
 
+#: Array settings of a writer: write every chunk, all-NaN ones too (see ``_create``).
+_WRITE_CONFIG = {"write_empty_chunks": True}
+
+
 def _create(group, name, dims, shape, epoch_chunk, dtype, fill, data, attributes=None):
     chunks = tuple(min(epoch_chunk, s) if d == "epoch" else max(s, 1)
                    for d, s in zip(dims, shape))
     if dims and dims[0] == "epoch":
         chunks = (epoch_chunk, *chunks[1:])
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    # crc32c after compression: a damaged chunk fails its checksum (check_store, zarr's reads)
+    # rather than decoding to garbage; every chunk is written, all-NaN ones too, so a missing
+    # chunk file is always damage (check_store).
     arr = group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
-                             dimension_names=list(dims), attributes=attributes or {})
+                             dimension_names=list(dims), attributes=attributes or {},
+                             compressors=[ZstdCodec(), Crc32cCodec()], config=_WRITE_CONFIG)
     if data is not None:
         arr[...] = data
     return arr
@@ -620,6 +655,121 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
 # ---------------------------------------------------------------- reading
 
 
+def check_store(store, attrs: dict | None = None, confine_to=None) -> None:
+    """Check a store's integrity from its files alone (no array is decoded).
+
+    For every array: its ``zarr.json`` parses, epoch arrays hold ``n_committed`` rows, and
+    every chunk of the committed records (and of static arrays) is present and, where the array
+    has the ``crc32c`` codec (every store this wcviz creates), matches its checksum. Stores
+    written before checksums existed are checked as far as their files allow (no chunk is
+    required: they skipped writing all-NaN chunks).
+
+    Args:
+        store: the ``record.zarr`` path.
+        attrs: its root attributes (read when not given).
+        confine_to: a directory every file of the store must stay inside: symlinks anywhere in
+            the store and files with more than one hard link are refused (what the dashboard
+            serves must not be made to read a file outside its root).
+
+    Raises:
+        WcvizError: one line naming the array and the records that are damaged, and the fix.
+    """
+    store = Path(store)
+    if confine_to is not None:
+        check_confined(store, confine_to)
+    attrs = read_root_attrs(store) if attrs is None else attrs
+    n = int(attrs["n_committed"])
+    for entry in sorted(store.iterdir()):
+        if entry.is_dir() and not entry.name.startswith("."):
+            _check_array(store, entry, n)
+
+
+def _damaged(store: Path, what: str) -> WcvizError:
+    return WcvizError(f"damaged run store {store}: {what}; restore the run from a copy, or "
+                      f"re-record it (the other runs are not affected)")
+
+
+def _check_array(store: Path, folder: Path, n: int) -> None:
+    """One array of :func:`check_store`."""
+    name = folder.name
+    try:
+        doc = json.loads((folder / "zarr.json").read_text())
+        shape = [int(x) for x in doc["shape"]]
+        chunks = [int(x) for x in doc["chunk_grid"]["configuration"]["chunk_shape"]]
+        dims = list(doc.get("dimension_names") or [])
+        codecs = [c.get("name") if isinstance(c, dict) else c for c in doc.get("codecs", [])]
+        sep = ((doc.get("chunk_key_encoding") or {}).get("configuration") or {}).get(
+            "separator", "/")
+    except FileNotFoundError:
+        if any(folder.iterdir()):
+            raise _damaged(store, f"array {name!r} has lost its zarr.json") from None
+        return  # an empty folder is no array
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise _damaged(store, f"array {name!r} has an unreadable zarr.json "
+                              f"({type(err).__name__})") from None
+    if doc.get("node_type") != "array" or len(chunks) != len(shape):
+        return
+    epoch = dims[:1] == ["epoch"]
+    if epoch and shape[0] < n:
+        raise _damaged(store, f"n_committed says {n} records but array {name!r} holds "
+                              f"{shape[0]} rows")
+    if 0 in shape:
+        return
+    counts = [-(-s // c) for s, c in zip(shape, chunks)]
+    if epoch:
+        counts[0] = -(-n // chunks[0])
+    checked = "crc32c" in codecs
+    for index in np.ndindex(*counts):
+        key = sep.join(["c", *map(str, index)]) if index else "c"
+        rows = (f"records {index[0] * chunks[0]}-{min(n, (index[0] + 1) * chunks[0]) - 1}"
+                if epoch else "its values")
+        path = folder / key
+        if not path.is_file():
+            if checked:
+                raise _damaged(store, f"array {name!r}: {rows} are missing (chunk file {key} "
+                                      f"is gone)")
+            continue
+        if checked and not _crc_ok(path.read_bytes()):
+            raise _damaged(store, f"array {name!r}: {rows} fail their checksum (chunk file "
+                                  f"{key} is corrupt)")
+
+
+def _crc_ok(data: bytes) -> bool:
+    """Whether a chunk ends with the crc32c of the rest (little-endian), as zarr writes it."""
+    import google_crc32c
+
+    return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
+
+
+def check_confined(store, root, deep: bool = True) -> None:
+    """Refuse a store that could make a reader open a file outside ``root``.
+
+    The store must resolve inside ``root``, and it, its ``zarr.json`` and (``deep``) every
+    directory and file below it must be real: no symlink (which could point anywhere) and no
+    file with a second hard link (a link to a file elsewhere looks like a plain file). What a
+    server such as the dashboard opens is then exactly the store's own files.
+
+    Raises:
+        WcvizError: one line naming the offending path.
+    """
+    store, root = Path(store), Path(root).resolve()
+    if store.is_symlink() or not store.resolve().is_relative_to(root):
+        raise WcvizError(f"{store} is a symlink or resolves outside {root}; not read")
+    paths = ((Path(folder) / name for folder, dirs, files in os.walk(store, followlinks=False)
+              for name in (*dirs, *files)) if deep else [store / "zarr.json"])
+    for path in paths:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue  # removed meanwhile (a writer's temporary file); nothing to read there
+        if stat.S_ISLNK(info.st_mode):
+            raise WcvizError(f"{path} is a symlink; no link inside a run store is read (it "
+                             f"could lead outside {root}); replace it by the file itself")
+        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            raise WcvizError(f"{path} has {info.st_nlink} hard links; only a store's own files "
+                             f"are read (copy the run without hard links)")
+
+
 def open_run(path):
     """Open one run as a lazy :class:`xarray.Dataset` holding its committed records only.
 
@@ -635,15 +785,28 @@ def open_run(path):
         WcvizError: not a run store, another schema version, or a corrupt store.
     """
     store = store_path(path)
-    read_root_attrs(store)
+    check_store(store, read_root_attrs(store))
     ds = _open_dataset(store)
     missing = [v for v in REQUIRED if v not in ds.variables]
     if missing:
         raise WcvizError(f"corrupt run store {store}: missing variable(s) {', '.join(missing)}")
     n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
     ds = ds.isel(epoch=slice(0, n))
+    _check_epochs(store, ds)
     extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(METRICS))
     return _tidied(ds, [*LAYER_VARS, *METRICS, *extras], store)
+
+
+def _check_epochs(store: Path, ds) -> None:
+    """Every committed record has its epoch (a lost chunk of an old store reads as NaN)."""
+    try:
+        epochs = np.asarray(ds["epoch"].values, dtype=np.float64)
+    except Exception as err:  # a codec error of a damaged chunk
+        raise _damaged(store, f"array 'epoch' cannot be decoded ({type(err).__name__})") from None
+    bad = np.flatnonzero(~np.isfinite(epochs))
+    if bad.size:
+        raise _damaged(store, f"record {int(bad[0])} has no epoch (its chunk of 'epoch' is "
+                              f"missing or blank)")
 
 
 def _tidied(ds, names: list[str], store: Path):
@@ -679,7 +842,7 @@ def _open_dataset(store: Path, retries: int = 20):
                 raise WcvizError(f"corrupt run store {store}: {err}") from None
             last = err
             time.sleep(0.05)
-        except (OSError, KeyError, TypeError) as err:
+        except Exception as err:  # zarr, codec and json errors of a damaged store
             raise WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}") from None
     try:  # a writer killed mid-grow: read the committed rows eagerly
         return _open_eager(store)

@@ -10,7 +10,9 @@ and exit status 2.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import warnings
 from importlib.metadata import version
 
 from wcviz.errors import WcvizError
@@ -51,9 +53,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wcviz: error: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}",
               file=sys.stderr)
         return 2
+    # A warning is one line too (no source path and line), e.g. a damaged run being skipped.
+    previous = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_args, **_kw: f"wcviz {name}: warning: {message}\n"
+    try:
+        return _run(name, rest)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(name: str, rest: list[str]) -> int:
+    """One sub-command, with its expected failures turned into one line and an exit status."""
     module = importlib.import_module(COMMANDS[name][0])
     try:
-        return int(getattr(module, f"{name}_main")(rest, prog=f"wcviz {name}") or 0)
+        code = int(getattr(module, f"{name}_main")(rest, prog=f"wcviz {name}") or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``wcviz inspect RUN | head -1``): not an error of ours. Point
+        # stdout at devnull so that the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by the pipe
     except WcvizError as err:
         print(f"wcviz {name}: error: {err}", file=sys.stderr)
         return 2

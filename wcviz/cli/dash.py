@@ -33,7 +33,37 @@ def _parser(prog: str) -> argparse.ArgumentParser:
                         help=f"TCP port to serve on (default: {DEFAULT_PORT})")
     parser.add_argument("--host", default="localhost",
                         help="address to bind (default: localhost; 0.0.0.0 serves the network)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="another host name the browser may use to reach the server "
+                             "(repeatable; the bound address, localhost and this machine's "
+                             "names are allowed already)")
     return parser
+
+
+#: Names of this machine under which a browser on it reaches a local server.
+LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def allowed_hosts(host: str, extra=()) -> list[str]:
+    """The Host header values the server accepts: a page on another name (DNS rebinding: an
+    attacker's name resolving to this machine) gets no WebSocket, so cannot read the runs.
+
+    The bound address and :data:`LOCAL_NAMES`; serving the network (``0.0.0.0``, ``::``) also
+    allows this machine's host names and addresses; plus ``extra`` (``--allow-host``).
+    """
+    import socket
+
+    names = [*LOCAL_NAMES]
+    if host not in ("0.0.0.0", "::", ""):
+        names.append(host)
+    else:
+        names += [socket.gethostname(), socket.getfqdn()]
+        try:
+            names += socket.gethostbyname_ex(socket.gethostname())[2]
+        except OSError:  # no resolver entry for our own name: the names above remain
+            pass
+    names += list(extra)
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def app_entry() -> Path:
@@ -51,9 +81,18 @@ def app_entry() -> Path:
                      "tree with `pip install -e .`")
 
 
-def streamlit_command(entry: Path, host: str, port: int) -> list[str]:
-    """The child command line: headless, no usage statistics, no file watching, no dev mode."""
-    return [sys.executable, "-m", "streamlit", "run", str(entry),
+def streamlit_command(entry: Path, host: str, port: int, extra_hosts=()) -> list[str]:
+    """The child command line: headless, no usage statistics, no file watching, no dev mode,
+    and the safe server options: only :func:`allowed_hosts` in the Host header, CORS and XSRF
+    protection on (whatever a config.toml says), no static files, no agent API, and errors
+    shown without tracebacks or paths (expected ones are the app's own one-line messages)."""
+    hosts = [f"--server.allowedHosts={name}" for name in allowed_hosts(host, extra_hosts)]
+    return [sys.executable, "-m", "streamlit", "run", str(entry), *hosts,
+            "--server.enableCORS=true",
+            "--server.enableXsrfProtection=true",
+            "--server.enableStaticServing=false",
+            "--server.enableAgentApi=false",
+            "--client.showErrorDetails=none",
             "--server.headless=true",
             "--browser.gatherUsageStats=false",
             f"--server.address={host}",
@@ -79,7 +118,8 @@ def dash_main(argv: list[str], prog: str = "wcviz dash") -> int:
            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     print(f"wcviz dash: serving {root.resolve()} at http://{args.host}:{args.port}  "
           "(Ctrl+C stops)", flush=True)
-    child = subprocess.Popen(streamlit_command(app_entry(), args.host, args.port), env=env)
+    command = streamlit_command(app_entry(), args.host, args.port, args.allow_host)
+    child = subprocess.Popen(command, env=env)
     # A SIGTERM to us (a service manager, a test) must stop the server too, not orphan it.
     previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate())
     try:

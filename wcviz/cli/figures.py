@@ -13,10 +13,11 @@ directories stands for all of them.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
-from wcviz.store import list_runs
+from wcviz.store import STORE_NAME, check_store, list_runs
 
 
 def _run_paths(args: list[str]) -> list[Path]:
@@ -33,7 +34,13 @@ def _run_paths(args: list[str]) -> list[Path]:
         if not runs:
             raise WcvizError(f"{arg} is neither a run directory nor a root of runs "
                              "(no record.zarr found)")
-        paths.extend(Path(r.path) for r in runs)
+        for run in runs:  # a damaged run found under a root is named and left out
+            try:
+                check_store(Path(run.path) / STORE_NAME, run.attrs)
+            except WcvizError as err:
+                print(f"skipping broken run {run.path}: {err}", file=sys.stderr)
+                continue
+            paths.append(Path(run.path))
     return paths
 
 

@@ -170,7 +170,14 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
     if args.format != "csv" and args.out in (None, "-"):
         target = "DIR" if args.format == "tensorboard" else f"FILE.{_SUFFIX[args.format]}"
         raise WcvizError(f"--format {args.format} needs --out {target}")
-    datasets = [open_run(p) for p in _expand(args.runs)]
+    datasets = []
+    for path, listed in _expand(args.runs):
+        try:
+            datasets.append(open_run(path))
+        except WcvizError as err:
+            if not listed:  # named on the command line: the user asked for it
+                raise
+            print(f"skipping broken run {path}: {err}", file=sys.stderr)  # found under a root
     if args.format == "tensorboard":
         from wcviz.tensorboard_export import write_runs
 
@@ -186,8 +193,11 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
     return 0
 
 
-def _expand(paths: list[str]) -> list[Path]:
-    """Run dirs as given; a directory that is no run but holds runs expands to them."""
+def _expand(paths: list[str]) -> list[tuple[Path, bool]]:
+    """Run dirs as given; a directory that is no run but holds runs expands to them.
+
+    Returns (run dir, found under a root) pairs: a damaged run found under a root is skipped
+    with a line, one named on the command line is an error."""
     out = []
     for raw in paths:
         path = Path(raw)
@@ -196,9 +206,9 @@ def _expand(paths: list[str]) -> list[Path]:
             for bad in broken:  # reported, as open_runs does, not silently dropped
                 print(f"skipping broken run {bad.path}: {bad.error}", file=sys.stderr)
             if runs:
-                out += [r.path for r in runs]
+                out += [(r.path, True) for r in runs]
                 continue
-        out.append(path)
+        out.append((path, False))
     return out
 
 

@@ -1,0 +1,326 @@
+"""Where runs execute: this machine (``--executor local``) or a Slurm cluster (``--executor
+slurm``, see :mod:`training.slurm`; imported only then, so submitit stays optional).
+
+The local executor runs a sweep's runs one after another in this process (``--parallel 1``)
+or as ``--parallel N`` subprocesses, each pinned to one visible GPU through
+``CUDA_VISIBLE_DEVICES``: the GPU running the fewest of the sweep's runs, the first such in
+order, so runs spread round-robin and a GPU freed early takes the next run. This module also
+holds the Slurm command-line options (parsing only; no submitit import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wcviz.errors import WcvizError
+from wcviz.store import STORE_NAME, read_root_attrs, writer_alive
+
+EXECUTORS = ("local", "slurm")
+
+# ----------------------------------------------------------------------------- GPU pinning
+
+
+def visible_gpus(env: dict) -> list[str]:
+    """The GPUs this process may hand out: ``CUDA_VISIBLE_DEVICES`` entries when it is set
+    (indices, UUIDs or MIG ids, kept as given; empty: none), else ``0..n-1`` for the n GPUs
+    torch sees."""
+    if "CUDA_VISIBLE_DEVICES" in env:
+        return [g.strip() for g in env["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    import torch  # only here: a CPU-only user never pays for CUDA discovery
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def pins(cfg_device: str) -> bool:
+    """Whether a run with this ``device`` setting may be pinned: not when it asks for the CPU
+    or for an explicit ``cuda:N`` (the index would point past a one-GPU view)."""
+    return cfg_device in ("auto", "cuda")
+
+
+class GpuPool:
+    """Hands each starting run the visible GPU with the fewest running runs (first on ties)."""
+
+    def __init__(self, gpus: list[str]):
+        self.load = {g: 0 for g in gpus}
+
+    def take(self) -> str | None:
+        """The GPU for the next run (None when there are no GPUs); counts it as busy."""
+        if not self.load:
+            return None
+        gpu = min(self.load, key=self.load.get)  # dicts keep order: ties go to the first
+        self.load[gpu] += 1
+        return gpu
+
+    def give_back(self, gpu: str | None) -> None:
+        if gpu is not None:
+            self.load[gpu] -= 1
+
+
+def run_env(base: dict, gpu: str | None) -> dict:
+    """The environment of one run's process: ``base`` with ``CUDA_VISIBLE_DEVICES`` pinned."""
+    env = dict(base)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    return env
+
+
+# ----------------------------------------------------------------------------- local executor
+
+
+def run_command(p: dict, args) -> list[str]:
+    """``python -m training ...`` for one planned run (resuming it when it was started)."""
+    cmd = [sys.executable, "-m", "training", "--preset", args.preset, "--method", args.method,
+           "--seed", str(p["seed"]), "--runs", str(args.runs), "--run-id", p["run_id"],
+           "--no-progress"]
+    for s in p["sets"]:
+        cmd += ["--set", s]
+    if p["state"] == "resume":
+        cmd.append("--resume")
+    return cmd
+
+
+def run_local(todo: list[dict], args) -> int:
+    """Run the plan on this machine, ``args.parallel`` at a time; returns the number of
+    failed runs."""
+    if args.parallel == 1:
+        return _run_in_process(todo)
+    base = dict(os.environ)  # share the cores among the runs instead of oversubscribing them
+    base.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.parallel)))
+    pool = GpuPool(visible_gpus(base))
+    running, failed, queue = [], 0, list(todo)
+    while queue or running:
+        while queue and len(running) < args.parallel:
+            p = queue.pop(0)
+            gpu = pool.take() if pins(p["cfg"].device) else None
+            log = open(Path(args.runs) / f"{p['run_id']}.log", "w")
+            print(f"[sweep] start {p['run_id']} ({p['state']})"
+                  + (f" on GPU {gpu}" if gpu is not None else ""), flush=True)
+            proc = subprocess.Popen(run_command(p, args), env=run_env(base, gpu), stdout=log,
+                                    stderr=subprocess.STDOUT)
+            running.append((p, proc, log, gpu))
+        time.sleep(0.2)
+        for item in list(running):
+            p, proc, log, gpu = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            pool.give_back(gpu)
+            failed += proc.returncode != 0
+            print(f"[sweep] {'done' if proc.returncode == 0 else 'FAILED'} {p['run_id']}"
+                  + (f" (exit {proc.returncode}; log {log.name})" if proc.returncode else ""),
+                  flush=True)
+    return failed
+
+
+def _run_in_process(todo: list[dict]) -> int:
+    """One run after another in this process; a failed run (e.g. NaN loss) does not stop
+    the sweep."""
+    from training.loop import run
+
+    failed = 0
+    for p in todo:
+        print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
+        try:
+            run(p["cfg"], p["run_dir"], resume=p["state"] == "resume")
+        except WcvizError as err:
+            failed += 1
+            print(f"[sweep] FAILED {p['run_id']}: {err}", file=sys.stderr, flush=True)
+            continue
+        print(f"[sweep] done {p['run_id']}", flush=True)
+    return failed
+
+
+# ----------------------------------------------------------------------------- Slurm options
+
+
+def add_slurm_args(p: argparse.ArgumentParser, gpus_help: str) -> None:
+    """The ``--executor`` choice and the Slurm job options (shared by train and sweep)."""
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local (default): this machine; slurm: submit Slurm jobs through "
+                        "submitit and return")
+    g = p.add_argument_group("Slurm (with --executor slurm)")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--gpus", type=int, default=0, help=gpus_help)
+    g.add_argument("--cpus", type=int, default=None,
+                   help="CPUs per task (also torch's thread count in the job)")
+    g.add_argument("--mem-gb", type=float, help="memory per node, GB")
+    g.add_argument("--time", dest="time_limit", default="60",
+                   help="time limit per job: minutes, HH:MM:SS or D-HH:MM (default 60); a job "
+                        "that reaches it is requeued and resumes")
+    g.add_argument("--account", help="Slurm account to charge")
+    g.add_argument("--qos", help="Slurm quality of service")
+    g.add_argument("--slurm", dest="slurm_extra", action="append", default=[],
+                   metavar="KEY=VALUE", help="any other sbatch option, e.g. --slurm "
+                   "constraint=a100 --slurm exclude=node7 (repeatable)")
+
+
+def parse_minutes(text: str) -> int:
+    """A Slurm time limit as whole minutes: ``90``, ``1:30:00``, ``2-00:00`` (D-HH:MM)."""
+    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text.strip())
+    if not m:
+        raise WcvizError(f"--time expects minutes, HH:MM:SS or D-HH:MM, got {text!r}")
+    days, a, b, c = m.groups()
+    if days is None and b is None:  # plain minutes
+        minutes = int(a)
+    elif days is not None:  # D-HH[:MM[:SS]]
+        minutes = int(days) * 1440 + int(a) * 60 + int(b or 0) + (1 if c and int(c) else 0)
+    else:  # HH:MM[:SS] (sbatch reads a bare MM:SS, which nobody means for a training job)
+        minutes = int(a) * 60 + int(b) + (1 if c and int(c) else 0)
+    if minutes < 1:
+        raise WcvizError(f"--time must be at least one minute, got {text!r}")
+    return minutes
+
+
+def _typed(value: str):
+    """``--slurm`` values: integers and true/false as such (submitit's types), else text."""
+    if re.fullmatch(r"-?\d+", value):
+        return int(value)
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def slurm_parameters(args, valid: set[str]) -> dict:
+    """The submitit ``SlurmExecutor.update_parameters`` keywords from the options.
+
+    Args:
+        args: parsed options of :func:`add_slurm_args`.
+        valid: the parameter names submitit knows; other ``--slurm`` keys go to sbatch as they
+            are (``additional_parameters``), so any sbatch option can be given.
+    """
+    params: dict = {"time": parse_minutes(args.time_limit)}
+    for key, value in (("partition", args.partition), ("cpus_per_task", args.cpus),
+                       ("account", args.account), ("qos", args.qos)):
+        if value is not None:
+            params[key] = value
+    if args.gpus:
+        params["gpus_per_node"] = args.gpus
+    if args.mem_gb is not None:
+        params["mem"] = f"{int(args.mem_gb * 1024)}MB"
+    extra = {}
+    for item in args.slurm_extra:
+        key, sep, value = item.partition("=")
+        key = key.strip().lstrip("-")
+        if not sep or not key:
+            raise WcvizError(f"--slurm expects KEY=VALUE (an sbatch option), got {item!r}")
+        if key.replace("-", "_") in valid:
+            params[key.replace("-", "_")] = _typed(value)
+        else:
+            extra[key] = value
+    if extra:
+        params["additional_parameters"] = {**params.get("additional_parameters", {}), **extra}
+    return params
+
+
+# ----------------------------------------------------------------------------- Slurm jobs
+
+#: Under the runs root: submitit's folder and the per-run job records (hidden from run scans).
+SLURM_DIR = ".slurm"
+
+
+def _record_path(runs: Path, run_id: str) -> Path:
+    return Path(runs) / SLURM_DIR / "runs" / f"{run_id}.json"
+
+
+def write_job_record(runs: Path, run_id: str, job_id: str) -> None:
+    """Remember which Slurm job trains ``run_id`` (atomically: a reader never sees half)."""
+    path = _record_path(runs, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"job_id": job_id, "submitted": time.strftime(
+        "%Y-%m-%dT%H:%M:%S%z")}))
+    os.replace(tmp, path)
+
+
+def read_job_record(runs: Path, run_id: str) -> dict:
+    """The run's job record (``job_id``, ``submitted``), or ``{}`` when it has none."""
+    try:
+        return json.loads(_record_path(runs, run_id).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def queue_states() -> dict[str, str] | None:
+    """Slurm's queue: job id (array tasks as ``<array>_<task>``, submitit's form) -> state
+    (PENDING, RUNNING, ...). None when Slurm cannot be asked (no squeue, controller down)."""
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        out = subprocess.run(["squeue", "--noheader", "--array", "--format=%i %T"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return dict(line.split(None, 1) for line in out.stdout.splitlines() if " " in line)
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def run_status(run_dir: Path, job_id: str | None, queue: dict | None) -> tuple[str, int | None]:
+    """One run's state and committed record count, from its store and its Slurm job.
+
+    States: ``pending`` (no store yet), ``running``, ``finished``, ``failed``, ``requeued``
+    (started, and its job waits in the queue again: preempted or timed out), ``interrupted``
+    (started, unfinished, and nothing runs it any more: rerun the sweep to resume it).
+
+    Args:
+        run_dir: the run's folder.
+        job_id: the Slurm job submitted for it (None: none, e.g. a local sweep).
+        queue: :func:`queue_states` (None: Slurm's queue is unknown here).
+    """
+    store = Path(run_dir) / STORE_NAME
+    queued = None if queue is None or job_id is None else queue.get(job_id)
+    gone = job_id is not None and queue is not None and queued is None  # left the queue
+    if not store.exists():
+        return ("failed" if gone else "pending"), None  # a job that ended before recording
+    try:
+        attrs = read_root_attrs(store)
+    except WcvizError as err:
+        return f"broken: {err}", None
+    status, n = str(attrs.get("status")), int(attrs["n_committed"])
+    if status == "finished":
+        return status, n
+    if queued is not None:
+        return ("requeued" if queued.startswith(("PENDING", "REQUEUE")) else "running"), n
+    if status == "running" and (gone or writer_alive(attrs) is False):
+        return "interrupted", n
+    return status, n
+
+
+def status_rows(plan: list[dict], runs: Path) -> list[dict]:
+    """``wcviz sweep --status``: per planned run its state, records, Slurm job and queue state."""
+    queue = queue_states()
+    rows = []
+    for p in plan:
+        job_id = read_job_record(runs, p["run_id"]).get("job_id")
+        state, n = run_status(p["run_dir"], job_id, queue)
+        in_queue = None if queue is None or job_id is None else queue.get(job_id, "-")
+        rows.append({"run": p["run_id"], "state": state, "records": n, "job": job_id,
+                     "queue": in_queue})
+    return rows
+
+
+def format_status(rows: list[dict]) -> str:
+    """The status rows as an aligned table with a count per state."""
+    width = max(len(r["run"]) for r in rows)
+    lines = [f"{'run':<{width}}  {'state':<11}  {'records':>7}  {'slurm job':<12}  queue"]
+    for r in rows:
+        records = "-" if r["records"] is None else str(r["records"])
+        lines.append(f"{r['run']:<{width}}  {r['state']:<11}  {records:>7}  "
+                     f"{r['job'] or '-':<12}  {r['queue'] or '-'}")
+    counts = {}
+    for r in rows:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    lines.append(f"{len(rows)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return "\n".join(lines)
