@@ -9,8 +9,8 @@ import dataclasses
 
 from training.models import MODELS
 from training.config import FIELD_TYPES, RunConfig, parse_overrides
-from training.presets import (METHODS, PRESETS, check_config, format_presets, resolve,
-                              run_name)
+from training.presets import (METHODS, PRESETS, RECIPES, Recipe, check_config, format_presets,
+                              resolve, run_name)
 from wcviz.errors import WcvizError
 from wcviz.psi import ALL_METHODS
 
@@ -97,6 +97,14 @@ def test_recipes():
         assert (cfg.epochs, cfg.milestones, cfg.gamma, cfg.weight_decay, cfg.model) == \
             (300, (75, 150, 225), 0.1, 1e-4, "resnet50_imagenet")
     assert (tiny.batch_size, inet.batch_size) == (128, 256)
+
+
+def test_a_preset_resolves_to_its_recipe():
+    """Every Recipe field is a RunConfig field that resolve() sets (a new column is one edit)."""
+    for name, preset in PRESETS.items():
+        cfg = resolve(name, preset.methods[0])
+        for field in dataclasses.fields(Recipe):
+            assert getattr(cfg, field.name) == getattr(RECIPES[preset.recipe], field.name), name
 
 
 def test_methods():

@@ -67,7 +67,10 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
 
 @dataclass(frozen=True)
 class Recipe:
-    """A named training recipe of Sec. IV (SGD, momentum 0.9, lr 0.1 unless said otherwise)."""
+    """A named training recipe of Sec. IV (SGD, momentum 0.9, lr 0.1 unless said otherwise).
+
+    Its fields are :class:`RunConfig` fields of the same name: a new column is one field here.
+    """
 
     epochs: int
     batch_size: int
@@ -75,6 +78,7 @@ class Recipe:
     milestones: tuple[int, ...]  # epochs at which lr is multiplied by gamma
     gamma: float
     weight_decay: float
+    optimizer: str = "sgd"
 
 
 RECIPES: dict[str, Recipe] = {
