@@ -21,6 +21,7 @@ from training.config import FIELD_TYPES, RunConfig
 from training.datasets import DATASETS
 from training.models import MODELS
 from wcviz.errors import WcvizError
+from wcviz.optim import OPTIMIZERS
 from wcviz.psi import POWERPROP_ALPHA
 
 # ----------------------------------------------------------------------------- methods
@@ -193,7 +194,7 @@ def check_config(cfg: RunConfig) -> None:
     _check_name("model", cfg.model, MODELS)
     _check_name("dataset", cfg.dataset, DATASETS)
     _check_name("method", cfg.method, METHODS)
-    _check_name("optimizer", cfg.optimizer, ("sgd", "adam", "adamw"))
+    _check_name("optimizer", cfg.optimizer, OPTIMIZERS)
     _check_name("loader", cfg.loader, ("auto", "tensor", "dataloader"))
     check_model_data(cfg.model, cfg.dataset, cfg.dropout)
     if cfg.epochs < 1 or cfg.batch_size < 1:
