@@ -23,6 +23,8 @@ def test_same_config_ignores_key_order_and_tuple_vs_list():
     assert not same_config(a, {**a, "lr": 0.2})
     assert config_changes({**a, "lr": 0.2}, a) == "lr (0.1 -> 0.2)"
     assert same_config({"x": math.nan}, {"x": None})  # NaN is stored as null
+    assert same_config('{"x": NaN, "m": [1, 2]}', {"m": (1, 2), "x": None})  # text canonicalised too
+    assert not same_config("not json", a)
 
 
 def test_run_state_uses_the_same_rule(tmp_path):

@@ -128,11 +128,12 @@ def _path_text(value) -> str:
 
 def _as_config(config) -> dict:
     """A config dict or config JSON text as the plain dict its canonical JSON reads back as."""
-    text = config if isinstance(config, str) else config_json(config)
-    try:
-        return json.loads(text or "{}")
-    except ValueError:
-        return {"<unreadable config>": text}
+    if isinstance(config, str):
+        try:
+            config = json.loads(config or "{}")
+        except ValueError:
+            return {"<unreadable config>": config}
+    return json.loads(config_json(config))
 
 
 def config_changes(new, old) -> str:
