@@ -22,6 +22,8 @@ import pytest
 from test_app import append, write_run
 from wcviz.store import RunStore
 
+pytestmark = pytest.mark.slow  # a Streamlit server process and a browser
+
 SERVER_START_S = 120  # a cold Streamlit start on a busy 2-core CI machine takes ~10-30 s
 PAGE_WAIT_S = 90
 

@@ -244,14 +244,15 @@ def test_seed_metric_mean_and_spread(runs):
     assert_band_edges(std, x, acc.mean(0) - acc.std(0, ddof=1), acc.mean(0) + acc.std(0, ddof=1))
 
 
-def test_style_settings():
-    from wcviz import style
-
-    params = style.rc_params()
-    assert params["pdf.fonttype"] == 42 and params["svg.fonttype"] in ("none", "path")
-    assert params["savefig.dpi"] == 300 and params["text.usetex"] is False
-    assert style.figsize(1)[0] == 3.5 and style.figsize(2)[0] == 7.16
-    assert len(set(style.PALETTE)) == len(style.PALETTE)
+def test_figures_are_paper_sized_and_leave_global_settings_alone(runs):
+    """One-column (3.5 in) and two-column (7.16 in, IEEE) widths; the paper style applies
+    while drawing only (font types and dpi are checked on the written files below)."""
+    before = dict(matplotlib.rcParams)
+    one = plots.band_plot(runs["base"], "conv1")
+    two = plots.paper_fig3(runs["base"], runs["wc"])
+    assert one.get_size_inches()[0] == pytest.approx(3.5)
+    assert two.get_size_inches()[0] == pytest.approx(7.16)
+    assert dict(matplotlib.rcParams) == before
 
 
 def test_save_figure_writes_each_format(runs, tmp_path):
@@ -281,6 +282,7 @@ def test_pdf_embeds_truetype_not_type3(runs, tmp_path):
     assert b"/FontFile2" in data  # the embedded TrueType program
 
 
+@pytest.mark.slow
 def test_write_paper_figures(runs, tmp_path):
     paths = runs["paths"]
     files = plots.write_paper_figures([paths["base"], paths["wc"], paths["learn"]], tmp_path,

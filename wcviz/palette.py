@@ -32,11 +32,6 @@ METHOD_COLORS: dict[str, str] = {"none": PALETTE[0], "arctan": PALETTE[1],
                                  "arctan+learnable": PALETTE[2]}
 
 
-def color_for(index: int) -> str:
-    """The ``index``-th palette colour (cycling)."""
-    return PALETTE[index % len(PALETTE)]
-
-
 def _kind_colors(kinds: Sequence[str]) -> dict[str, str]:
     """Each kind's own colour: fixed ones first, then free palette colours in order of appearance."""
     colors = {k: METHOD_COLORS[k] for k in kinds if k in METHOD_COLORS}

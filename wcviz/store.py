@@ -48,7 +48,7 @@ import numpy as np
 from wcviz.errors import WcvizError
 from wcviz.fsutil import write_atomic
 from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
-from wcviz.metrics import METRIC_ATTR, user_name, variable_for
+from wcviz.metrics import METRIC_ATTR, metric_float, user_name, variable_for
 
 SCHEMA_VERSION = 1
 STORE_NAME = "record.zarr"
@@ -124,6 +124,37 @@ def _path_text(value) -> str:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} value {value!r:.60} is not JSON")
+
+
+def _as_config(config) -> dict:
+    """A config dict or config JSON text as the plain dict its canonical JSON reads back as."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config or "{}")
+        except ValueError:
+            return {"<unreadable config>": config}
+    return json.loads(config_json(config))
+
+
+def config_changes(new, old) -> str:
+    """How config ``new`` differs from ``old`` (dicts or config JSON texts), for an error
+    message: the first differing top-level keys with both values; "" when they are the same.
+
+    The one definition of "same config" (resume, the train/sweep/demo run states): configs are
+    compared as their canonical JSON (:func:`config_json`), so key order and tuple/list do not
+    count.
+    """
+    new, old = _as_config(new), _as_config(old)
+    if not isinstance(new, dict) or not isinstance(old, dict):
+        return "" if new == old else "its value"
+    keys = sorted(k for k in set(new) | set(old) if new.get(k, ...) != old.get(k, ...))
+    return ", ".join(f"{k} ({old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r})"
+                     for k in keys[:5]) + (" ..." if len(keys) > 5 else "")
+
+
+def same_config(a, b) -> bool:
+    """Whether two configs (dicts or config JSON texts) are the same (:func:`config_changes`)."""
+    return not config_changes(a, b)
 
 
 def url_scheme(path) -> str | None:
@@ -456,12 +487,7 @@ class RunStore:
 
 
 def _metric_value(name: str, value) -> np.float64:
-    if value is None:
-        return np.float64(np.nan)
-    try:
-        return np.float64(float(value))
-    except (TypeError, ValueError):
-        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
+    return np.float64(metric_float(name, value))
 
 
 #: Writer locks this process holds: (pid, run dir) -> open lock file. One entry per run: a

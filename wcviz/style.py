@@ -24,7 +24,7 @@ from contextlib import contextmanager
 import matplotlib as mpl
 import seaborn as sns
 
-from wcviz.palette import METHOD_COLORS, PALETTE, color_for, run_color, run_colors  # noqa: F401
+from wcviz.palette import METHOD_COLORS, PALETTE
 
 BASELINE_COLOR = METHOD_COLORS["none"]
 WC_COLOR = METHOD_COLORS["arctan"]

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.store import STORE_NAME, check_store, list_runs
 
 
 def _run_paths(args: list[str]) -> list[Path]:
@@ -30,8 +31,6 @@ def _run_paths(args: list[str]) -> list[Path]:
         if path.suffix == ".zarr" or (path / "record.zarr").exists():
             paths.append(path)
             continue
-        from wcviz.store import STORE_NAME, check_store, list_runs
-
         runs, _ = list_runs(path)
         if not runs:
             raise WcvizError(f"{arg} is neither a run directory nor a root of runs "
