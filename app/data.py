@@ -735,7 +735,7 @@ def runs_table(scan_: Scan, *, accuracy: bool | str = True) -> pd.DataFrame:
     for run in scan_.runs:  # the run id column tells apart runs that share a name
         row = {"run": run.run_id, "name": analysis.run_label(light(run)),
                **{c: run.attr(c) for c in ATTR_COLUMNS},
-               "method": analysis.method_label(light(run)).split(" (")[0],
+               "method": analysis.method_label(light(run)),
                "status": run.status, "records": run.n_epochs}
         if accuracy is True or (accuracy == "ready" and is_ready(run)):
             try:

@@ -276,10 +276,11 @@ def test_runs_table_and_filters(root):
     best = wcviz.analysis.best_val_test_acc(wcviz.open_run(root / "baseline"))[1] * 100
     assert row["best_val_test_acc"] == pytest.approx(best)  # the one definition
     assert row["status"] == "finished" and row["name"] == "baseline"
-    assert table.set_index("run").loc["wc", "method"] == "WC"
+    assert table.set_index("run").loc["wc", "method"] == "learnable WC"
+    assert table.set_index("run").loc["live", "method"] == "WC"
     assert (row["learnable"], row["method"]) == ("", "baseline") and np.isnan(row["a"])
     assert table.set_index("run").loc["wc", "learnable"] == "fine"
-    assert list(data.filter_table(table, "learnable fine")["run"]) == ["sweep/recorded", "wc"]
+    assert list(data.filter_table(table, "learnable WC")["run"]) == ["sweep/recorded", "wc"]
     assert list(data.filter_table(table, status=["failed"])["run"]) == ["crashed"]
     plain_done = data.filter_table(table, "", method=["baseline"], status=["finished"])
     assert list(plain_done["run"]) == ["baseline"]
@@ -397,7 +398,7 @@ def test_selection_and_layer_change_the_band_chart(app):
     select(app, "baseline", "wc")
     (spec, frame), = charts(app)
     assert set(frame["run"]) == {"baseline", "wc"}
-    assert [p["title"] for p in spec["hconcat"]] == ["baseline", "WC (learnable fine) init a=0.5, b=1"]
+    assert [p["title"] for p in spec["hconcat"]] == ["baseline", "learnable WC (init a=0.5, b=1)"]
 
     app.selectbox(key="dist_layer").set_value("fc").run()
     (_, frame), = charts(app)
@@ -687,6 +688,7 @@ def test_sweeps_page_draws_heatmaps_and_a_click_selects_runs(sweep_root, monkeyp
     assert data.cell_runs(cells, []) == []
 
 
+@pytest.mark.slow
 def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
     import subprocess
     import sys
