@@ -291,7 +291,7 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
 
 
 def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int = 3,
-                    width: int = 1000, height: int = 150, y_title: str = "weight") -> alt.TopLevelMixin:
+                    width: int = 900, height: int = 150, y_title: str = "weight") -> alt.TopLevelMixin:
     """Every layer's bands over epochs, one panel per layer in model order, runs overlaid.
 
     Panels share the page width (``columns`` of them in ``width`` px). Each panel has its own
@@ -394,7 +394,8 @@ def sweep_heatmap(cells: pd.DataFrame, metric: str, base: float, *, size: int = 
     around the baseline's value ``base``. The ``cell`` point selection (fields a, b) lets a
     click select the cell's runs.
     """
-    cell = alt.selection_point(fields=["a", "b"], name="cell", on="click", toggle="event.shiftKey")
+    cell = alt.selection_point(fields=["a", "b"], name="cell", on="click", toggle="event.shiftKey",
+                               empty=False)  # nothing clicked: no cell outlined
     scale = alt.Scale(scheme="viridis")
     if metric == "best_val_test_acc" and np.isfinite(base):
         scale = alt.Scale(scheme="redblue", domainMid=float(base))

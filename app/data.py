@@ -482,8 +482,11 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
                          columns=[quantile_column(q) for q in _levels(ds)])
     frame.insert(0, "epoch", np.repeat(_values(ds["epoch"]), n_layer))
     frame.insert(0, "depth", np.tile(np.arange(n_layer), n_ep))
-    frame.insert(0, "layer", np.tile(np.asarray([str(x) for x in ds["layer"].values], object), n_ep))
+    names = [str(x) for x in ds["layer"].values]
+    frame.insert(0, "layer", np.tile(np.asarray(names, object), n_ep))
     frame.insert(0, "run", run_id)
+    if variable == "weight_quantile":  # (E, L) bounds, flattened as the rows are
+        frame["bound"] = np.stack([_bound(ds, name) for name in names], axis=1).reshape(-1)
     return frame
 
 

@@ -598,6 +598,8 @@ def test_small_multiples_fill_the_page_width(app):
     (spec, _), = charts(app)
     widths = [p["width"] for row in spec["vconcat"] for p in row["hconcat"]]
     assert len(widths) == len(LAYERS) and min(widths) >= 250
+    (_, frame), = charts(app)
+    assert "±aπ/2 (bound)" in set(frame["line"].dropna())  # every layer's panel has the bound
 
 
 def test_metrics_grid_names_each_split(app):

@@ -48,6 +48,10 @@ def _on_select() -> None:
 st.dataframe(
     shown, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
     selection_default={"selection": {"rows": rows, "columns": []}},
+    # What tells runs apart first; the accuracy in view without scrolling right.
+    column_order=[c for c in ("run", "name", "best_val_test_acc", "status", "last_epoch", "method",
+                              "a", "b", "learnable", "seed", "model", "dataset", "records",
+                              "best_val_epoch") if c in shown.columns],
     width="stretch",
     column_config={
         "name": st.column_config.TextColumn(help="the run's name in figures and tables"),
