@@ -240,6 +240,21 @@ def _select(driver, wait, label: str, option: str) -> None:
         (By.XPATH, f'//*[@role="option"][normalize-space()="{option}"]'))).click()
 
 
+def _tick_row(driver, row: int) -> None:
+    """Click the selection box of table row ``row`` (0 = first) on the Runs page.
+
+    The table is a canvas (Glide Data Grid): the click goes to the box's position, below the
+    35 px header, in rows of 35 px (Streamlit's default row height).
+    """
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    grid = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrameResizable"]')
+    x = -grid.size["width"] // 2 + 15
+    y = -grid.size["height"] // 2 + 35 + 35 * row + 17
+    ActionChains(driver).move_to_element_with_offset(grid, x, y).click().perform()
+
+
 def _shoot(driver, tmp_path, name: str) -> None:
     """A screenshot of the page; copied to $WCVIZ_SCREENSHOT_DIR when set (docs/)."""
     time.sleep(1)  # let the last transition settle
@@ -272,16 +287,23 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         wait.until(EC.presence_of_element_located((By.XPATH, '//h1[normalize-space()="Runs"]')))
 
         # Runs: the page the app opens on. A run picked in the sidebar stays picked (it was
-        # undone at once by the table's stale selection) and shows as a selected row. Picked
-        # once the page has read the runs' accuracy in the background (it then redraws once).
-        wait.until(lambda d: not d.find_elements(By.XPATH, '//*[contains(., "Reading epochs")]'))
-        _settle(driver, wait)
+        # undone at once by the table's stale selection) and shows as a selected row; picked
+        # at once, while the page still reads the runs' accuracy in the background.
         _choose_runs(driver, wait, "baseline", "wc")
         wait.until(EC.presence_of_element_located(
             (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 2 selected")]')))
         _settle(driver, wait)
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
         _shoot(driver, tmp_path, "dash_runs")
+        # Ticking a row adds its run to the sidebar's selection; unticking removes it.
+        _tick_row(driver, 2)  # rows: baseline, wc, wc-a1-s0, wc-a1-s1
+        wait.until(EC.presence_of_element_located(
+            (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 3 selected")]')))
+        assert driver.find_elements(By.CSS_SELECTOR, f'{PICKER} [data-tag][aria-label="wc-a1-s0"]')
+        _settle(driver, wait)
+        _tick_row(driver, 2)
+        wait.until(EC.presence_of_element_located(
+            (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 2 selected")]')))
 
         # Distributions: runs chosen again here, then every option of the page.
         _go(driver, wait, "Distributions")

@@ -36,9 +36,15 @@ rows = [shown_ids.index(i) for i in chosen if i in shown_ids]
 # empty selection. So the table is a new widget (new key) for each (rows shown, rows selected),
 # drawn with that selection as its default; only a click in it reports a change.
 TABLE_KEY = f"{ui.RUNS_TABLE}_{zlib.crc32(repr((shown_ids, rows)).encode()):08x}"
+built_for = list(chosen)  # the selection this table is drawn for
 
 
 def _on_select() -> None:
+    # The rerun a sidebar pick starts may also carry this table's state from before the table
+    # took its new default; that report is stale, not a click: the selection it was drawn for
+    # has changed since. A click in the table changes nothing else in its rerun.
+    if list(st.session_state.get(ui.SELECTED, [])) != built_for:
+        return
     rows = st.session_state[TABLE_KEY]["selection"]["rows"]
     picked = [shown_ids[i] for i in rows if i < len(shown_ids)]
     hidden = [i for i in st.session_state.get(ui.SELECTED, []) if i not in shown_ids]
