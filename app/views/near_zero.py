@@ -15,7 +15,9 @@ if not thresholds:
 names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))
 top = st.columns([2, 4])
 threshold = top[0].selectbox("Threshold", thresholds, key="nz_threshold",
-                             help="abs=x: |w| < x; rel=x: |w| < x × the layer's std at epoch 0.")
+                             help="abs=x: |w| < x; rel=x: |w| < x·std at epoch 0; std=x: |w| < x·std "
+                                  "of that epoch; med=x: |w| < x·median|w| of that epoch "
+                                  "(definitions: wcviz.measures).")
 scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *names], key="nz_layer")
 
 
