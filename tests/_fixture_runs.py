@@ -57,7 +57,7 @@ def _stats(scales: np.ndarray, near_zero: np.ndarray, a=None, b=None) -> dict[st
 
 def write_run(run_dir, *, method="none", a=None, b=None, learnable=None, seed=0, n_epochs=6,
               scales=None, near_zero=None, a_traj=None, b_traj=None, metrics=None,
-              model="tinynet", dataset="synthetic", status="finished") -> Path:
+              model="tinynet", dataset="synthetic", status="finished", config=None) -> Path:
     """Write a run with the given per-epoch values and return its directory.
 
     Args:
@@ -65,13 +65,15 @@ def write_run(run_dir, *, method="none", a=None, b=None, learnable=None, seed=0,
         near_zero: f(epoch) -> (layer, threshold) fractions.
         a_traj, b_traj: f(epoch) -> (layer,) for learnable runs (else the fixed a, b).
         metrics: f(epoch) -> dict of metric name -> float.
+        config: more config fields (e.g. the optimizer), stored with the run.
     """
     run_dir = Path(run_dir)
     attrs = {"method": method, "a": a, "b": b, "learnable": learnable, "seed": seed,
              "model": model, "dataset": dataset}
     store = RunStore.create(run_dir, layers=list(LAYERS), layer_kinds=list(KINDS),
                             layer_numel=list(NUMEL), bin_edges=_bin_edges(), thresholds=THRESHOLDS,
-                            attrs=attrs, config={"seed": seed, "method": method, "a": a, "b": b},
+                            attrs=attrs, config={"seed": seed, "method": method, "a": a, "b": b,
+                                                 **(config or {})},
                             weight_std_init=np.asarray(scales(0), float))
     for epoch in range(n_epochs):
         stats = _stats(np.asarray(scales(epoch), float), np.asarray(near_zero(epoch), float),

@@ -8,6 +8,7 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import _fixture_runs as fx
 import wcviz
@@ -65,13 +66,30 @@ def test_unfinished_runs_only_on_request(root):
     assert row(table, "none")["n"] == 4
 
 
-def test_significance_note():
-    base = {"n": 5, "best_mean": 94.04, "best_std": 0.08}
-    assert an.significance_note({"n": 5, "best_mean": 94.44, "best_std": 0.12}, base) == \
-        "n=5 vs 5 seeds; gap 0.40 exceeds spread 0.20"
-    assert an.significance_note({"n": 5, "best_mean": 94.10, "best_std": 0.12}, base) == \
-        "n=5 vs 5 seeds; gap 0.06 within spread 0.20"
-    assert "no spread" in an.significance_note({"n": 1, "best_mean": 95.0, "best_std": np.nan}, base)
+def test_significance_note_pairs_seeds():
+    base = {0: 94.0, 1: 94.1, 2: 93.9, 3: 94.2}
+    better = {0: 94.4, 1: 94.6, 2: 94.3, 3: 94.5}
+    gap = an.gap_interval(better, base)
+    d = np.array([0.4, 0.5, 0.4, 0.3])
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert gap.ci_t == pytest.approx((d.mean() - half, d.mean() + half))
+    assert an.significance_note(gap).endswith("excludes 0")
+    mixed = an.gap_interval({0: 94.4, 1: 93.6, 2: 94.3}, base)  # sign changes between seeds
+    assert "no verdict (95% CI includes 0)" in an.significance_note(mixed)
+    two = an.gap_interval({0: 95.0, 1: 95.0}, base)
+    assert "no verdict (2 paired seed(s) < 3)" in an.significance_note(two)
+    assert an.significance_note(an.gap_interval({7: 95.0}, base)) == "no seed shared with the baseline"
+
+
+def test_table_marks_a_gap_whose_ci_excludes_0(tmp_path):
+    fx.seed_group(tmp_path, "baseline")
+    for s in (0, 1, 2):  # the fixture's WC adds exactly 2 points to every test accuracy
+        fx.wc_run(tmp_path / f"wc-s{s}", seed=s)
+    table = an.accuracy_table(tmp_path)
+    wc = row(table, "arctan")
+    assert wc["ci_excludes_0"] and wc["ci_low"] == pytest.approx(2.0)
+    md = an.format_table(table, "md")
+    assert "| +2.00* |" in md and "excludes 0; needs ≥ 3 seeds" in md
 
 
 def test_table_formats(root):
@@ -80,6 +98,8 @@ def test_table_formats(root):
     md = an.format_table(table, "md")
     lines = md.strip().splitlines()
     assert lines[0].startswith("| dataset | model | seeds | best-val test acc (%)")
+    assert lines[-1] == an.GAP_FOOTNOTE and lines[-2] == ""
+    lines = lines[:-2]
     assert len(lines) == 2 + len(table)
     assert f"{wc['best_mean']:.2f} ± {wc['best_std']:.2f}" in md
     # rows named by the one run display name (run_label), in the paper's order: baseline

@@ -14,7 +14,7 @@ from torch import nn
 
 import wcviz
 from wcviz.cli import main
-from wcviz.stats import QUANTILES
+from wcviz.stats import DEFAULT_THRESHOLDS, QUANTILES
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_export_csv_long_form(runs, tmp_path, capsys):
     assert not ((table.run == "plain") & table.statistic.str.startswith("v_quantile")).any()
     hist = table[(table.run == "plain") & table.statistic.str.startswith("weight_histogram@")]
     assert hist.groupby(["layer", "epoch"]).value.sum().tolist() == [18, 18, 18, 24, 24, 24]
-    n_wc = 3 * 2 * (2 * len(QUANTILES) + 4 + 81 + 6 + 2) + 2 + 1
+    n_wc = 3 * 2 * (2 * len(QUANTILES) + len(DEFAULT_THRESHOLDS) + 81 + 6 + 2) + 2 + 1
     assert (table.run == "wc").sum() == n_wc
 
 

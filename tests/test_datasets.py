@@ -150,6 +150,33 @@ def test_digits_are_real_and_split():
     assert abs(float(x.mean())) < 0.2 and 0.8 < float(x.std()) < 1.2
 
 
+def test_mnist1d_is_generated_offline_cached_and_split(tmp_path):
+    import random
+
+    pytest.importorskip("mnist1d")
+    np_state, py_state = np.random.get_state()[1][:5].copy(), random.getstate()
+    data = load_data("mnist1d", tmp_path)
+    assert (np.random.get_state()[1][:5] == np_state).all() and random.getstate() == py_state
+    cache = tmp_path / "mnist1d" / "mnist1d_5000_seed42.npz"
+    assert cache.exists()
+    assert (len(data.train), len(data.val), len(data.test)) == (3600, 400, 1000)
+    assert data.input_shape == (1, 1, 40) and data.num_classes == 10
+    everything = torch.cat([data.arrays[s].labels for s in ("train", "val", "test")])
+    assert torch.bincount(everything).tolist() == [500] * 10  # the generator's 500 per class
+    x = torch.cat([data.arrays[s].images for s in ("train", "val", "test")])
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1) < 1e-2  # standardised
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    fresh = make_dataset(get_dataset_args())  # the package's own generator, same defaults
+    again = load_data("mnist1d", tmp_path)  # from the cache
+    np.testing.assert_allclose(again.arrays["test"].images.reshape(1000, 40).numpy(),
+                               fresh["x_test"], rtol=1e-6, atol=1e-6)
+    assert again.arrays["test"].labels.tolist() == fresh["y_test"].tolist()
+    cache.write_bytes(b"not an npz")
+    with pytest.raises(WcvizError, match="corrupt"):
+        load_data("mnist1d", tmp_path)
+
+
 def test_augment_batch_crops_are_padded_translations_and_flips():
     imgs = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6) + 1
     aug = Augment(pad=2, flip=True, scale=1.0, mean=(0.0,), std=(1.0,), size=(6, 6))

@@ -44,7 +44,7 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path, launch):
         assert main([*common, "--runs", str(tmp_path / "single")]) == 0
     finally:
         torch.set_num_threads(threads)
-    run = "digits-cnn_wc_a0.5_b0.5_s0"
+    run = "digits-cnn_wc_a0.5_b0.3_s0"
     ddp, single = wcviz.open_run(tmp_path / "ddp" / run), wcviz.open_run(tmp_path / "single" / run)
     assert ddp.attrs["world_size"] == 2 and single.attrs["world_size"] == 1
     assert ddp.attrs["status"] == "finished" and ddp.epoch.values.tolist() == [0, 1]

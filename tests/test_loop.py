@@ -168,7 +168,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     import time
 
     root = tmp_path / "killed"
-    run_dir = root / "digits-cnn_wc_a0.5_b0.5_s0"
+    run_dir = root / "digits-cnn_wc_a0.5_b0.3_s0"
     proc = subprocess.Popen(
         [sys.executable, "-m", "wcviz", "train", "--preset", "digits-cnn", "--method", "wc",
          "--epochs", "4", "--runs", str(root), "--device", "cpu", "--no-progress",

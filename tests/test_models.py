@@ -18,6 +18,8 @@ EXPECTED_COUNTS = {
     "resnet34": 21_282_122,
     "resnet50": 23_520_842,
     "wrn28_10": 36_479_194,
+    "mnist1d_cnn": 5_210,  # MNIST-1D's ConvBase
+    "mnist1d_mlp": 15_210,  # MNIST-1D's MLPBase
 }
 
 # Small inputs keep the big models cheap: the CIFAR ResNets/WRN pool adaptively, so 8×8 runs

@@ -176,6 +176,21 @@ def test_near_zero_over_epochs_is_the_weighted_network_fraction(runs):
                                100 * runs["base"].near_zero_fraction.sel(threshold="abs=0.01", layer="fc").values)
 
 
+def test_near_zero_layer_mean_is_drawn_dashed_beside_the_weighted(runs):
+    fig = plots.near_zero_over_epochs([runs["base"]], "rel=0.1", how="both")
+    (mean,) = lines(fig.axes[0], "layer-mean")
+    frac = runs["base"].near_zero_fraction.sel(threshold="rel=0.1").values
+    np.testing.assert_allclose(mean.get_ydata(), 100 * frac.mean(1))
+    assert mean.get_linestyle() == "--"
+
+
+def test_near_zero_measures_has_a_panel_per_threshold(runs):
+    fig = plots.near_zero_measures([runs["base"], runs["wc"]])
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == len(fx.THRESHOLDS)
+    assert [ax.get_title() for ax in shown] == ["|w| < 0.001", "|w| < 0.01", "|w| < 0.1·σ₀", "|w| < 0.5·σ₀"]
+
+
 def test_near_zero_by_layer_last_epoch(runs):
     fig = plots.near_zero_by_layer([runs["base"], runs["wc"]], "abs=0.01")
     ax = fig.axes[0]
@@ -289,12 +304,12 @@ def test_write_paper_figures(runs, tmp_path):
                                       formats=("svg",))
     names = sorted(p.name for p in files)
     stems = ["ab_" + runs["learn"].attrs["run_id"], "fig3_bands_conv1", "fig4_bands_zoom_conv1",
-             "layers_bands", "metrics", "near_zero"]
+             "layers_bands", "metrics", "near_zero", "near_zero_measures"]
     assert names == sorted(f"{s}.svg" for s in stems)
     assert all(p.stat().st_size > 1000 for p in files)
     only_base = plots.write_paper_figures([paths["base"]], tmp_path / "b", formats=("svg",), layer="fc")
     assert sorted(p.name for p in only_base) == sorted(
-        [f"bands_{runs['base'].attrs['run_id']}_fc.svg", "metrics.svg", "near_zero.svg"])
+        [f"bands_{runs['base'].attrs['run_id']}_fc.svg", "metrics.svg", "near_zero.svg", "near_zero_measures.svg"])
     seeds = plots.write_paper_figures(paths["seeds"], tmp_path / "s", formats=("svg",))
     assert "seeds_test_acc.svg" in {p.name for p in seeds}
 

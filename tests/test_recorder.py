@@ -124,6 +124,27 @@ def test_relative_thresholds_use_std_at_creation(tmp_path):
     assert ds.threshold_kind.values.tolist() == ["abs", "rel"]
 
 
+def test_scale_free_thresholds_follow_each_record(tmp_path):
+    model = tiny()
+    rec = wcviz.Recorder(model, tmp_path / "run", thresholds=["rel=0.5", "std=0.5", "med=0.5"])
+    rec.record(0)
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)  # same shape, three times the scale
+    rec.record(1)
+    frac = wcviz.open_run(tmp_path / "run").near_zero_fraction.sel(layer="0")
+    assert frac.sel(threshold="rel=0.5", epoch=1).item() < frac.sel(threshold="rel=0.5", epoch=0).item()
+    for label in ("std=0.5", "med=0.5"):  # scale-free: unchanged by the growth
+        assert frac.sel(threshold=label, epoch=1).item() == frac.sel(threshold=label, epoch=0).item()
+    w = np.abs(model[0].weight.detach().numpy())
+    assert frac.sel(threshold="med=0.5", epoch=1).item() == np.mean(w < np.float32(0.5 * np.median(w)))
+
+
+def test_default_thresholds_hold_every_kind(tmp_path):
+    wcviz.Recorder(tiny(), tmp_path / "run").record(0)
+    kinds = set(wcviz.open_run(tmp_path / "run").threshold_kind.values.tolist())
+    assert kinds == {"abs", "rel", "std", "med"}
+
+
 def test_sub_epoch_records_and_extra_metrics(tmp_path):
     model = tiny()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

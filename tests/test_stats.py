@@ -201,7 +201,8 @@ def test_initial_scale_ignores_nonfinite(n):
 
 
 @pytest.mark.parametrize("label,kind,value", [("abs=0.001", "abs", 0.001), ("rel=0.1", "rel", 0.1),
-                                              (" abs=1e-2", "abs", 0.01)])
+                                              (" abs=1e-2", "abs", 0.01), ("std=0.5", "std", 0.5),
+                                              ("med=0.1", "med", 0.1)])
 def test_parse_threshold(label, kind, value):
     t = S.parse_threshold(label)
     assert (t.kind, t.value) == (kind, value)
@@ -217,3 +218,57 @@ def test_bad_threshold(label):
 def test_bad_quantiles(qs):
     with pytest.raises(WcvizError, match="quantiles"):
         S.check_quantiles(qs)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n", [1001, 100_001])  # numpy's partition, and the radix selection
+def test_record_scaled_near_zero_fractions(backend, n):
+    x = torch.randn(n, generator=torch.Generator().manual_seed(n)) * 0.3
+    w = x.numpy()
+    cutoffs = [0.05, ("std", 0.5), ("med", 0.1), ("med", 1.0)]
+    layout = S.SummaryLayout(len(QS), len(cutoffs), 5)
+    out = layout.unpack(S.weight_summary(x, QS, cutoffs, 1.0, 5, backend=backend).cpu().numpy())
+    median = float(np.median(np.abs(w)))
+    expected = [np.mean(np.abs(w) < 0.05), np.mean(np.abs(w) < np.float32(0.5 * w.std())),
+                np.mean(np.abs(w) < np.float32(0.1 * median)), np.mean(np.abs(w) < np.float32(median))]
+    np.testing.assert_allclose(out["near_zero_fraction"], expected, rtol=0, atol=1.5 / n)
+    assert abs(out["near_zero_fraction"][3] - 0.5) <= 1 / n  # med=1 is one half by definition
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_record_scaled_fractions_are_scale_free(backend):
+    x = torch.randn(5000, generator=torch.Generator().manual_seed(1))
+    cutoffs = [("std", 0.1), ("med", 0.5), 0.1]
+    layout = S.SummaryLayout(len(QS), len(cutoffs), 3)
+
+    def fractions(t):
+        return layout.unpack(S.weight_summary(t, QS, cutoffs, 1.0, 3, backend=backend)
+                             .cpu().numpy())["near_zero_fraction"]
+
+    one, three = fractions(x), fractions(x * 4.0)  # ×4: exact in binary floating point
+    np.testing.assert_array_equal(one[:2], three[:2])  # std and med: unchanged
+    assert three[2] < one[2]  # the absolute cutoff counts fewer of the grown weights
+
+
+def test_bad_record_scaled_kind():
+    with pytest.raises(WcvizError, match="record-scaled"):
+        S.weight_summary(torch.ones(4), QS, [("rel", 0.1)], 1.0, 3)
+
+
+def test_network_fraction_weights_or_layers():
+    from wcviz.measures import network_fraction
+
+    frac = np.array([[0.5, 0.1]])  # a small layer half near zero, a big one 10 %
+    assert network_fraction(frac, [10, 90])[0] == pytest.approx(0.14)
+    assert network_fraction(frac, [10, 90], "layers")[0] == pytest.approx(0.3)
+    with pytest.raises(WcvizError, match="aggregation"):
+        network_fraction(frac, [10, 90], "median")
+
+
+@pytest.mark.parametrize("n", [65_536, 100_001])
+def test_median_abs_selection_equals_numpy_median_with_ties(n):
+    rng = np.random.default_rng(n)
+    mag = np.abs(np.round(rng.standard_normal(n) * 20) / 100).astype(np.float32)  # many ties, zeros
+    assert S._median_abs_numpy(mag, check_nan=False) == np.median(mag)
+    mag[: n // 2 + 3] = 0.0  # the median is an exact zero
+    assert S._median_abs_numpy(mag, check_nan=False) == 0.0

@@ -31,7 +31,7 @@ def test_train_runs_and_names_the_run(tmp_path, capsys):
     rc = main(["train", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
                "--runs", str(tmp_path), *TINY])
     assert rc == 0
-    run = tmp_path / "digits-cnn_wc_a0.5_b0.5_s0"
+    run = tmp_path / "digits-cnn_wc_a0.5_b0.3_s0"
     assert "test acc" in capsys.readouterr().out
     ds = wcviz.open_run(run)
     assert ds.epoch.values.tolist() == [0, 1] and ds.attrs["status"] == "finished"
@@ -117,10 +117,10 @@ def test_sweep_plans_runs_skips_finished_and_reads_as_a_table(tmp_path, capsys):
     assert main([*argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "2 runs (2 new)" in out
-    assert "digits-cnn_wc_a0.5_b0.5_s0" in out and "digits-cnn_wc_a0.6_b0.5_s0" in out
+    assert "digits-cnn_wc_a0.5_b0.3_s0" in out and "digits-cnn_wc_a0.6_b0.3_s0" in out
     assert main(argv) == 0
     for a in ("0.5", "0.6"):
-        ds = wcviz.open_run(tmp_path / f"digits-cnn_wc_a{a}_b0.5_s0")
+        ds = wcviz.open_run(tmp_path / f"digits-cnn_wc_a{a}_b0.3_s0")
         assert ds.attrs["status"] == "finished" and ds.attrs["a"] == float(a)
     capsys.readouterr()
     # a second seed in 2 processes at a time; the finished seed-0 runs are skipped
@@ -128,8 +128,8 @@ def test_sweep_plans_runs_skips_finished_and_reads_as_a_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "4 runs (2 new, 2 done)" in out
     assert out.count("[sweep] start") == 2 and out.count("[sweep] done") == 2
-    assert "digits-cnn_wc_a0.6_b0.5_s1  finished" in out
-    assert wcviz.open_run(tmp_path / "digits-cnn_wc_a0.6_b0.5_s1").attrs["seed"] == 1
+    assert "digits-cnn_wc_a0.6_b0.3_s1  finished" in out
+    assert wcviz.open_run(tmp_path / "digits-cnn_wc_a0.6_b0.3_s1").attrs["seed"] == 1
 
 
 def test_sweep_bad_grid(tmp_path, capsys):
@@ -150,6 +150,10 @@ def test_demo_short(tmp_path, capsys):
     for method in ("baseline", "wc", "wc-learnable"):
         assert f"digits-cnn_{method}" in out
     assert "max|w| conv1" in out and "wcviz dash" in out
+    assert "FAILS" not in out and "HOLDS" not in out  # one seed decides no claim
+    assert "(ii)  near-zero % |w| < 0.5·std(w), all weights: " in out
+    assert "INCONCLUSIVE (1 paired seed(s) < 3)" in out and "wcviz reproduce digits" in out
+    assert "digits-cnn_wc_a0.5_b0.3_s0" in out  # a/b = 5/3 > 1
     assert len(list((tmp_path / "runs").iterdir())) == 3
     assert any(p.suffix == ".png" for p in (tmp_path / "figures").iterdir())
 

@@ -361,6 +361,8 @@ def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
         run_dirs.append(run_dir)
     print(f"\n[demo] trained in {time.perf_counter() - start:.0f} s\n")
     print(demo.demo_table(run_dirs))
+    print("\nThe paper's claims (WC: a=0.5, b=0.3, so Ψ'(0) = a/b = 5/3 > 1 as in Table I):")
+    print(demo.claim_lines(run_dirs))
     figures = [] if args.no_figures else demo.write_figures(run_dirs, Path(args.figures))
     print(f"\nLook at the runs:  wcviz dash {args.runs}")
     print(f"                   wcviz inspect {run_dirs[1]}")

@@ -1,7 +1,8 @@
 """The model zoo: one small entry point per variant, each built from a table (timm-style).
 
 CIFAR models take 32×32 inputs (3×3 stride-1 stem, no max-pool); ``resnet50_imagenet`` is
-torchvision's ResNet50 (224×224); the ``digits_*`` models take the built-in 1×8×8 digits.
+torchvision's ResNet50 (224×224); the ``digits_*`` models take the built-in 1×8×8 digits; the
+``mnist1d_*`` models are MNIST-1D's reference CNN and MLP (sequences of length 40).
 
 Initialisation follows the paper (Sec. IV-A): ResNets and WRN Kaiming-uniform, which is
 PyTorch's default ``reset_parameters`` (``kaiming_uniform_(a=√5)``, fan-in) kept as is; VGG conv
@@ -48,6 +49,7 @@ MODELS: dict[str, ModelSpec] = {}
 CIFAR_INPUT = (3, 32, 32)
 IMAGENET_INPUT = (3, 224, 224)
 DIGITS_INPUT = (1, 8, 8)
+MNIST1D_INPUT = (1, 1, 40)  # sequences of length 40, as one-row images
 
 
 def register(*, input_shape: tuple[int, int, int], display: str, num_classes: int = 10,
@@ -375,7 +377,60 @@ def digits_mlp(num_classes: int, dropout: float) -> nn.Module:
     return DigitsMLP(num_classes, dropout=dropout)
 
 
+# --------------------------------------------------------------------------- MNIST-1D references
+
+
+class Mnist1dCNN(nn.Module):
+    """MNIST-1D's reference CNN (Greydanus 2020, ``ConvBase``): three Conv1d of 25 channels
+    (kernel 5, 3, 3; stride 2; padding 1: length 40 -> 19 -> 10 -> 5), ReLU, and a linear
+    classifier on the 125 flattened features. Published: ≈ 94 % test accuracy."""
+
+    def __init__(self, num_classes: int = 10, channels: int = 25, length: int = 40):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1)
+        self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        out_len = length
+        for k in (5, 3, 3):
+            out_len = (out_len + 2 - k) // 2 + 1
+        self.linear = nn.Linear(channels * out_len, num_classes)
+
+    def forward(self, x):
+        out = x.reshape(x.shape[0], 1, x.shape[-1])  # (N, 1, 1, L) "images" -> (N, 1, L)
+        out = torch.relu(self.conv1(out))
+        out = torch.relu(self.conv2(out))
+        out = torch.relu(self.conv3(out))
+        return self.linear(torch.flatten(out, 1))
+
+
+class Mnist1dMLP(nn.Module):
+    """MNIST-1D's reference MLP (``MLPBase``): 40 -> 100 -> 100 -> 10 with ReLU and a
+    residual connection around the second layer. Published: ≈ 68 % test accuracy."""
+
+    def __init__(self, num_classes: int = 10, hidden: int = 100, length: int = 40):
+        super().__init__()
+        self.linear1 = nn.Linear(length, hidden)
+        self.linear2 = nn.Linear(hidden, hidden)
+        self.linear3 = nn.Linear(hidden, num_classes)
+
+    def forward(self, x):
+        h = torch.relu(self.linear1(torch.flatten(x, 1)))
+        h = h + torch.relu(self.linear2(h))
+        return self.linear3(h)
+
+
+@register(input_shape=MNIST1D_INPUT, display="MNIST-1D CNN")
+def mnist1d_cnn(num_classes: int) -> nn.Module:
+    """MNIST-1D's reference CNN (input (1, 1, 40))."""
+    return Mnist1dCNN(num_classes)
+
+
+@register(input_shape=MNIST1D_INPUT, display="MNIST-1D MLP")
+def mnist1d_mlp(num_classes: int) -> nn.Module:
+    """MNIST-1D's reference MLP (input (1, 1, 40))."""
+    return Mnist1dMLP(num_classes)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameter elements."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-

@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from wcviz.errors import WcvizError
+from wcviz.measures import DEFAULT_KIND_ORDER, Threshold, network_fraction
 from wcviz.metrics import BEST_ACC, resolve
 from wcviz.store import open_run, open_runs
 
@@ -179,8 +180,9 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
         ds: a run.
         threshold: a stored label ("rel=0.1"), a label whose value is written differently
             ("abs=1e-3"), a bare number (an absolute threshold), or ``None`` for the default:
-            the largest relative threshold (× the layer's initial std, so comparable across
-            layers; the largest counts enough weights to be stable), else the largest absolute.
+            the largest threshold of the first kind recorded in
+            :data:`wcviz.measures.DEFAULT_KIND_ORDER` (scale-free std first; the largest counts
+            enough weights to be stable).
 
     Returns:
         A label of ``ds.threshold``.
@@ -195,7 +197,7 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
     if not labels:
         raise WcvizError(f"run {run_attr(ds, 'run_id', '?')} records no near-zero thresholds")
     if threshold is None:
-        for kind in ("rel", "abs"):
+        for kind in DEFAULT_KIND_ORDER:
             idx = [i for i, k in enumerate(kinds) if k == kind]
             if idx:
                 return labels[max(idx, key=lambda i: values[i])]
@@ -216,11 +218,12 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
 
 
 def threshold_text(ds: xr.Dataset, label: str) -> str:
-    """Human text for a threshold label: ``|w| < 0.001`` or ``|w| < 0.1·σ₀``."""
+    """The measure of a threshold label as a formula: ``|w| < 0.001``, ``|w| < 0.1·σ₀``,
+    ``|w| < 0.5·std(w)``, ``|w| < 0.1·median|w|`` (definitions: :mod:`wcviz.measures`)."""
     i = thresholds(ds).index(label)
     kind = str(ds["threshold_kind"].values[i])
     value = float(ds["threshold_value"].values[i])
-    return f"|w| < {value:g}·σ₀" if kind == "rel" else f"|w| < {value:g}"
+    return Threshold(label, kind, value).text
 
 
 def epochs(ds: xr.Dataset) -> np.ndarray:
@@ -277,18 +280,19 @@ def absmax_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
     return np.maximum(np.abs(quantile_curve(ds, layer, 0.0)), np.abs(quantile_curve(ds, layer, 1.0)))
 
 
-def near_zero(ds: xr.Dataset, threshold: str, layer: str | None = None) -> np.ndarray:
+def near_zero(ds: xr.Dataset, threshold: str, layer: str | None = None,
+              how: str = "weights") -> np.ndarray:
     """Near-zero fraction (0–1) per epoch: of one layer, or of the whole network (``None``).
 
-    The whole-network fraction weights each layer by its number of weights
-    (``layer_numel``), i.e. it is the fraction of all recorded weights.
+    The whole-network fraction is :func:`wcviz.measures.network_fraction`: ``how="weights"``
+    weights each layer by its number of weights (the fraction of all recorded weights),
+    ``how="layers"`` is the mean over layers (each layer counts once).
     """
     da = ds["near_zero_fraction"].sel(threshold=threshold)
     if layer is not None:
         return np.asarray(da.sel(layer=layer).values, dtype=float)
-    numel = np.asarray(ds["layer_numel"].values, dtype=float)
     frac = np.asarray(da.transpose("epoch", "layer").values, dtype=float)
-    return frac @ numel / numel.sum()
+    return network_fraction(frac, ds["layer_numel"].values, how)
 
 
 def as_percent(values) -> np.ndarray:
@@ -359,6 +363,8 @@ def run_row(ds: xr.Dataset) -> dict:
         "b": run_attr(ds, "b", math.nan) if not is_baseline(ds) else math.nan,
         "learnable": run_attr(ds, "learnable", "") or "",
         "seed": run_attr(ds, "seed", math.nan),
+        "preset": run_attr(ds, "preset", "") or "",
+        "recipe": recipe_key(ds, with_method=False),
         "status": run_attr(ds, "status", ""),
         "n_epochs": int(ds.sizes["epoch"]),
         "last_epoch": float(epochs(ds)[-1]) if ds.sizes["epoch"] else math.nan,
@@ -372,10 +378,10 @@ def run_row(ds: xr.Dataset) -> dict:
 
 def runs_table(runs) -> pd.DataFrame:
     """One row per run (see :func:`run_row`); ``runs`` is a runs root, paths or Datasets."""
-    return pd.DataFrame([run_row(ds) for ds in _collect(runs)])
+    return pd.DataFrame([run_row(ds) for ds in collect_runs(runs)])
 
 
-def _collect(runs) -> list[xr.Dataset]:
+def collect_runs(runs) -> list[xr.Dataset]:
     """Datasets from a runs root (a directory of run dirs), a list of runs, or one run."""
     if isinstance(runs, (str, Path)) and _is_root(Path(runs)):
         found = open_runs(runs)
@@ -393,7 +399,7 @@ def _is_root(path: Path) -> bool:
 def layer_table(runs, epoch: int = -1) -> pd.DataFrame:
     """One row per (run, layer) at one epoch index (default: the last): range, spread, near-zero."""
     rows = []
-    for ds in _collect(runs):
+    for ds in collect_runs(runs):
         at = ds.isel(epoch=epoch)
         for depth, layer in enumerate(layer_names(ds)):
             row = {"run_id": run_attr(ds, "run_id", ""), "method_label": method_label(ds),
@@ -411,7 +417,7 @@ def layer_table(runs, epoch: int = -1) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- accuracy tables
 
-GROUP_KEYS = ["dataset", "model", "method", "learnable", "a", "b"]
+GROUP_KEYS = ["dataset", "model", "recipe", "method", "learnable", "a", "b"]
 
 
 def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
@@ -425,7 +431,8 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
         One row per group with ``n`` (seeds), ``best_mean``/``best_std`` (test accuracy of the
         best-validation epoch, %), ``last_mean``/``last_std`` (last-epoch test accuracy, %),
         ``delta_best``/``delta_last`` (mean minus the same dataset+model baseline's mean,
-        percentage points) and ``note`` (seeds and whether the gap exceeds the spread). Std is
+        percentage points), ``ci_low``/``ci_high`` (95 % CI of the best-val gap, paired by
+        seed), ``ci_excludes_0`` and ``note`` (:func:`significance_note`). Std is
         the sample standard deviation (ddof=1); NaN for one seed.
     """
     df = runs if isinstance(runs, pd.DataFrame) else runs_table(runs)
@@ -439,7 +446,7 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     # The paper's row order: per dataset and model, the baseline first, then the methods.
     rank = table["method"].map({m: i for i, m in enumerate(METHOD_NAMES)}).fillna(len(METHOD_NAMES))
-    table = (table.assign(_rank=rank).sort_values(["dataset", "model", "_rank", "learnable", "a", "b"],
+    table = (table.assign(_rank=rank).sort_values(["dataset", "model", "recipe", "_rank", "learnable", "a", "b"],
                                                  kind="stable").drop(columns="_rank").reset_index(drop=True))
     table[["a", "b"]] = table[["a", "b"]].where(table[["a", "b"]] >= 0)
     return _add_baseline_delta(table)
@@ -451,7 +458,10 @@ def _group_row(key: tuple, group: pd.DataFrame) -> dict:
     row["run_label"] = group["run_label"].iloc[0]
     for name in ("model", "dataset"):  # a table from before the labels: the stored names
         row[f"{name}_label"] = group[f"{name}_label"].iloc[0] if f"{name}_label" in group else row[name]
+    row["preset"] = group["preset"].iloc[0]
     row["n"] = len(group)
+    # Per-seed values, for the gap's paired CI (runs of one configuration differ by seed).
+    row["best_by_seed"] = dict(zip(group["seed"].tolist(), group[BEST_ACC].tolist()))
     for name, column in (("best", BEST_ACC), ("last", "last_test_acc")):
         values = group[column].to_numpy(dtype=float)
         row[f"{name}_mean"] = float(np.mean(values)) if len(values) else math.nan
@@ -460,39 +470,55 @@ def _group_row(key: tuple, group: pd.DataFrame) -> dict:
 
 
 def _add_baseline_delta(table: pd.DataFrame) -> pd.DataFrame:
-    deltas = {"delta_best": [], "delta_last": [], "note": []}
+    deltas = {"delta_best": [], "delta_last": [], "ci_low": [], "ci_high": [],
+              "ci_excludes_0": [], "note": []}
     for _, row in table.iterrows():
         base = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
-                     & (table["method"] == "none")]
+                     & (table["recipe"] == row["recipe"]) & (table["method"] == "none")]
         if row["method"] == "none" or base.empty:
-            deltas["delta_best"].append(math.nan)
-            deltas["delta_last"].append(math.nan)
+            for key in ("delta_best", "delta_last", "ci_low", "ci_high"):
+                deltas[key].append(math.nan)
+            deltas["ci_excludes_0"].append(False)
             deltas["note"].append("baseline" if row["method"] == "none" else "no baseline")
             continue
         base = base.iloc[0]
         deltas["delta_best"].append(row["best_mean"] - base["best_mean"])
         deltas["delta_last"].append(row["last_mean"] - base["last_mean"])
-        deltas["note"].append(significance_note(row, base))
+        gap = gap_interval(row["best_by_seed"], base["best_by_seed"])
+        deltas["ci_low"].append(gap.ci_t[0])
+        deltas["ci_high"].append(gap.ci_t[1])
+        deltas["ci_excludes_0"].append(gap.verdict in ("HOLDS", "FAILS"))
+        deltas["note"].append(significance_note(gap))
     return table.assign(**deltas)
 
 
-def significance_note(row, base) -> str:
-    """How much the best-val gap to the baseline means: seeds, and gap vs. the summed stds.
+def gap_interval(method_by_seed: dict, base_by_seed: dict):
+    """The best-val accuracy gap to the baseline, paired by seed: a
+    :class:`wcviz.claims.PairedResult` (paired-t CI, bootstrap CI, verdict of claim (iii))."""
+    from wcviz import claims  # here: wcviz.claims builds on this module
 
-    The gap "exceeds the spread" when |Δ| > std_method + std_baseline, i.e. the two
-    mean ± std intervals do not overlap; with fewer than two seeds on either side there is no
-    spread to compare against.
-    """
-    n, n_base = int(row["n"]), int(base["n"])
-    seeds = f"n={n} vs {n_base} seeds"
-    gap = row["best_mean"] - base["best_mean"]
-    if not np.isfinite(gap):
-        return f"{seeds}; no best-val accuracy"
-    if n < 2 or n_base < 2:
-        return f"{seeds}; no spread (need ≥ 2 seeds each)"
-    spread = row["best_std"] + base["best_std"]
-    verdict = "exceeds" if abs(gap) > spread else "within"
-    return f"{seeds}; gap {abs(gap):.2f} {verdict} spread {spread:.2f}"
+    seeds = sorted(set(method_by_seed) & set(base_by_seed), key=str)
+    return claims.paired("(iii)", "test acc at best val (%)", "higher", seeds,
+                         [base_by_seed[s] for s in seeds], [method_by_seed[s] for s in seeds])
+
+
+def significance_note(gap) -> str:
+    """How much the best-val gap to the baseline means: the paired seeds and the 95 % CI of
+    the paired difference; "CI excludes 0" only with ≥ 3 seeds and t and bootstrap agreeing
+    (the rule of :func:`wcviz.claims.verdict`)."""
+    if gap.n == 0:
+        return "no seed shared with the baseline"
+    if gap.n < 2:
+        return f"n={gap.n} paired seed; no CI"
+    ci = f"Δ 95% CI [{gap.ci_t[0]:+.2f}, {gap.ci_t[1]:+.2f}]"
+    if gap.verdict in ("HOLDS", "FAILS"):
+        return f"n={gap.n} paired seeds; {ci} excludes 0"
+    return f"n={gap.n} paired seeds; {ci}; no verdict ({gap.why})"
+
+
+#: What the mark on a gap means (printed under the Markdown table).
+GAP_FOOTNOTE = ("\\* the paired 95 % CI of the gap (same seeds, paired t and bootstrap) "
+                "excludes 0; needs ≥ 3 seeds")
 
 
 def _pm(mean: float, std: float, tex: bool = False) -> str:
@@ -503,8 +529,9 @@ def _pm(mean: float, std: float, tex: bool = False) -> str:
     return f"{mean:.2f} $\\pm$ {std:.2f}" if tex else f"{mean:.2f} ± {std:.2f}"
 
 
-def _delta(x: float) -> str:
-    return f"{x:+.2f}" if np.isfinite(x) else ""
+def _delta(x: float, marked: bool = False) -> str:
+    """A gap in points; ``*`` when its paired 95 % CI excludes 0."""
+    return (f"{x:+.2f}" + ("*" if marked else "")) if np.isfinite(x) else ""
 
 
 def _row_name(row) -> str:
@@ -517,9 +544,14 @@ def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], lis
     """Header and string cells of an accuracy table, as the paper shows it."""
     header = ["dataset", "model", "seeds", "best-val test acc (%)", "last-epoch test acc (%)",
               "Δ best vs baseline (pp)", "note"]
-    cells = [[str(r["dataset_label"]), _row_name(r), str(int(r["n"])),
+    # A model trained with several recipes (e.g. Adam and SGD): its rows name their preset.
+    recipes = table.groupby(["dataset", "model"])["recipe"].transform("nunique")
+    names = [_row_name(r) + (f" [{r['preset'] or 'other recipe'}]" if k > 1 else "")
+             for (_, r), k in zip(table.iterrows(), recipes)]
+    cells = [[str(r["dataset_label"]), name, str(int(r["n"])),
               _pm(r["best_mean"], r["best_std"], tex), _pm(r["last_mean"], r["last_std"], tex),
-              _delta(r["delta_best"]), str(r["note"])] for _, r in table.iterrows()]
+              _delta(r["delta_best"], bool(r["ci_excludes_0"])), str(r["note"])]
+             for (_, r), name in zip(table.iterrows(), names)]
     return header, cells
 
 
@@ -530,11 +562,12 @@ def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
     and LaTeX show "mean ± std" as the paper does.
     """
     if fmt == "csv":
-        return table.to_csv(index=False, float_format="%.4f")
+        return table.drop(columns=["best_by_seed", "recipe"]).to_csv(index=False, float_format="%.4f")
     if fmt == "md":
         header, cells = display_rows(table)
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells]) + "\n"
+        lines += ["| " + " | ".join(row) + " |" for row in cells]
+        return "\n".join(lines + ["", GAP_FOOTNOTE]) + "\n"
     if fmt == "tex":
         header, cells = display_rows(table, tex=True)
         esc = _tex_escape
@@ -587,8 +620,9 @@ class Comparison:
     fewer_near_zero: bool = False  # claim (ii)
     most_in_early_layers: bool | None = None  # the reduction is larger in the first half
 
-    def report(self) -> str:
-        """The comparison as readable text: a per-layer table and the two verdicts."""
+    def report(self, verdicts: bool = True) -> str:
+        """The comparison as readable text: a per-layer table and (``verdicts``) the two
+        one-pair verdicts; :mod:`wcviz.claims` decides claims over seeds instead."""
         head = (f"{'layer':<24} {'baseline w range':>22} {'WC w range':>22} {self.bound_symbol:>7} "
                 f"{'max|w|/bound':>12} {'near-0 base':>11} {'near-0 WC':>9}")
         lines = [f"baseline: {self.baseline}", f"WC:       {self.wc}",
@@ -597,7 +631,8 @@ class Comparison:
             lines.append(f"{r.layer:<24} {_range(r.base_range):>22} {_range(r.wc_range):>22} "
                          f"{r.wc_bound:>7.3g} {r.wc_max_ratio:>12.3f} "
                          f"{100 * r.base_near_zero:>10.1f}% {100 * r.wc_near_zero:>8.1f}%")
-        lines += ["", self._claim_bound(), self._claim_near_zero()]
+        if verdicts:
+            lines += ["", self._claim_bound(), self._claim_near_zero()]
         return "\n".join(lines)
 
     def _claim_bound(self) -> str:
@@ -690,10 +725,43 @@ def _decide(result: Comparison, base, comp, common, label, label_wc) -> None:
         result.most_in_early_layers = bool(drop[:half].mean() > drop[half:].mean())
 
 
+#: Config fields that name the method rather than the training recipe.
+METHOD_FIELDS = ("method", "a", "b", "alpha", "learnable", "run_method")
+
+
+def recipe_key(ds: xr.Dataset, with_method: bool = True) -> str:
+    """The run's stored config without its seed (JSON, keys sorted); "" when none is stored.
+
+    Two runs with the same key differ only in the seed: e.g. the same model under Adam and
+    under SGD, or trained for other epochs, get different keys. ``with_method=False`` also
+    drops :data:`METHOD_FIELDS` and the preset, so a baseline and a companded run of the same
+    recipe share the key (how a companded group finds its baseline).
+    """
+    import json
+
+    text = run_attr(ds, "config")
+    try:
+        config = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        return ""
+    dropped = ("seed",) if with_method else ("seed", "preset", *METHOD_FIELDS)
+    for name in dropped:
+        config.pop(name, None)
+    return json.dumps(config, sort_keys=True)
+
+
 def iter_groups(runs: Iterable[xr.Dataset]) -> dict[str, list[xr.Dataset]]:
-    """Runs grouped by everything but the seed (label -> runs), for seed aggregation."""
-    groups: dict[str, list[xr.Dataset]] = {}
+    """Runs grouped by everything but the seed (key -> runs), for seed aggregation: dataset,
+    model, method label, and the stored config without the seed (:func:`recipe_key`)."""
+    by_label: dict[str, dict[str, list[xr.Dataset]]] = {}
     for ds in runs:
-        key = f"{run_attr(ds, 'dataset', '')}/{run_attr(ds, 'model', '')}/{run_label(ds)}"
-        groups.setdefault(key, []).append(ds)
+        label = f"{run_attr(ds, 'dataset', '')}/{run_attr(ds, 'model', '')}/{run_label(ds)}"
+        by_label.setdefault(label, {}).setdefault(recipe_key(ds), []).append(ds)
+    groups: dict[str, list[xr.Dataset]] = {}
+    for label, recipes in by_label.items():
+        for i, members in enumerate(recipes.values()):
+            # A label with several recipes (e.g. Adam and SGD) is told apart by a number.
+            groups[label + (f" #{i + 1}" if len(recipes) > 1 else "")] = members
     return groups

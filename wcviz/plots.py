@@ -367,14 +367,17 @@ def layer_grid(run, other=None, *, layers: Sequence[str] | None = None, yscale: 
 
 @style.styled
 def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str | None = None,
-                          *, ax=None) -> Figure:
+                          *, ax=None, how: str = "weights") -> Figure:
     """Fraction of near-zero weights over epochs, one line per run, one threshold.
 
     Args:
         runs: runs (Datasets or paths).
         threshold: threshold label or value (see :func:`wcviz.analysis.select_threshold`).
-        layer: one layer; ``None`` for all recorded weights of the network.
+        layer: one layer; ``None`` for the whole network.
         ax: draw into this axis.
+        how: whole-network aggregation (:func:`wcviz.measures.network_fraction`): "weights"
+            (fraction of all weights), "layers" (layer-mean, each layer once), or "both"
+            (the layer-mean dashed beside the weight-weighted line, gid "layer-mean").
 
     Returns:
         The figure.
@@ -384,11 +387,18 @@ def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str
     if layer is not None:
         layer = _check_common_layer(runs, layer)
     fig, ax = _new_axes(ax)
+    styles = {"weights": ("-", None), "layers": ("--", "layer-mean")}
+    kinds = ["weights", "layers"] if how == "both" else [how]
     for ds, name, color in zip(runs, an.unique_labels(runs), run_colors(runs)):
-        frac = an.near_zero(ds, an.select_threshold(ds, label), layer)
-        ax.plot(an.epochs(ds), 100 * frac, color=color, label=name,
-                marker="o" if ds.sizes["epoch"] <= 30 else None, markersize=2.5)
-    where = f"layer {layer}" if layer else "all layers"
+        for kind in (kinds if layer is None else ["weights"]):
+            frac = an.near_zero(ds, an.select_threshold(ds, label), layer, how=kind)
+            linestyle, gid = styles[kind]
+            ax.plot(an.epochs(ds), 100 * frac, color=color, linestyle=linestyle,
+                    label=name if gid is None or len(kinds) == 1 else None, gid=gid,
+                    marker="o" if ds.sizes["epoch"] <= 30 and gid is None else None,
+                    markersize=2.5)
+    where = f"layer {layer}" if layer else {"weights": "all weights", "layers": "layer-mean",
+                                            "both": "all weights (—), layer-mean (--)"}[how]
     _epoch_ticks(ax)
     ax.set(xlabel=EPOCH_LABEL, ylabel=NEAR_ZERO_LABEL,
            title=f"{an.threshold_text(runs[0], label)}, {where}")
@@ -451,9 +461,9 @@ def near_zero_figure(runs, threshold: str | float | None = None) -> Figure:
     """Two panels: near-zero fraction of the network over epochs, and per layer at the end."""
     runs = an.as_datasets(runs)
     fig, (left, right) = plt.subplots(1, 2, figsize=style.figsize(2, row_height=2.6))
-    near_zero_over_epochs(runs, threshold, ax=left)
+    near_zero_over_epochs(runs, threshold, ax=left, how="both")
     near_zero_by_layer(runs, threshold, ax=right)
-    left.set_title("(a) whole network, over epochs")
+    left.set_title("(a) network over epochs: all weights (—), layer-mean (--)")
     right.set_title("(b) per layer, at the end")
     left.get_legend().remove()
     right.get_legend().remove()
@@ -462,6 +472,44 @@ def near_zero_figure(runs, threshold: str | float | None = None) -> Figure:
     label = an.select_threshold(runs[0], threshold)
     note = ", σ₀ = the layer's weight std at init" if "σ₀" in an.threshold_text(runs[0], label) else ""
     fig.suptitle(f"Fraction of near-zero weights, {an.threshold_text(runs[0], label)}{note}", fontsize=9)
+    return fig
+
+
+@style.styled
+def near_zero_measures(runs, labels: Sequence[str] | None = None) -> Figure:
+    """Every near-zero measure side by side: one panel per threshold, network fraction over
+    epochs per run, the weight-weighted fraction solid and the layer-mean dashed.
+
+    Puts the measures of :mod:`wcviz.measures` next to each other, so a reader sees whether
+    a difference between runs survives the scale-free ones (std, med) or only shows with
+    thresholds tied to a fixed scale (abs, rel).
+
+    Args:
+        runs: runs (Datasets or paths).
+        labels: threshold labels (default: all recorded by the first run).
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    labels = [an.select_threshold(runs[0], t) for t in (labels or an.thresholds(runs[0]))]
+    cols = min(4, len(labels))
+    rows = -(-len(labels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=style.figsize(2, rows=rows, row_height=2.0),
+                             squeeze=False, sharex=True)
+    for i, (ax, label) in enumerate(zip(axes.flat, labels)):
+        near_zero_over_epochs(runs, label, ax=ax, how="both")
+        ax.set_title(an.threshold_text(runs[0], label), fontsize=7)
+        ax.set_xlabel("epoch" if i >= len(labels) - cols else "")  # bottom row only
+        ax.set_ylabel("")
+        ax.get_legend().remove()
+    for ax in list(axes.flat)[len(labels):]:
+        ax.set_visible(False)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 3))
+    fig.supylabel(NEAR_ZERO_LABEL, fontsize=8)
+    fig.suptitle("Near-zero measures: all weights (—), layer-mean (--); σ₀ = std at init, "
+                 "std(w), median|w| of the same epoch", fontsize=8)
     return fig
 
 
@@ -704,7 +752,8 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
     (Fig. 3: both band panels, shared y), ``fig4_bands_zoom_<layer>`` (Fig. 4: zoomed to
     ±``zoom``), ``layers_bands`` (baseline beside WC for every layer, or for
     :data:`GRID_MAX_LAYERS` spread over depth in deeper networks). Otherwise one
-    ``bands_<run>_<layer>`` per run. Always ``near_zero`` (over epochs and by layer) and
+    ``bands_<run>_<layer>`` per run. Always ``near_zero`` (over epochs and by layer),
+    ``near_zero_measures`` (every threshold kind, all weights and layer-mean) and
     ``metrics`` (loss/accuracy); ``ab_<run>`` for each run with learnable a, b;
     ``seeds_test_acc`` (mean ± std over seeds) when a configuration has several seeds.
 
@@ -714,7 +763,7 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
         formats: file formats (see :func:`save_figure`).
         layer: layer of the band figures (default: the first layer, as in the paper).
         zoom: Fig. 4's half range (default: :func:`default_zoom`).
-        threshold: near-zero threshold (default: the largest relative one).
+        threshold: near-zero threshold (default: :func:`wcviz.analysis.select_threshold`'s).
 
     Returns:
         Paths of the written files.
@@ -744,6 +793,7 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
         for ds in runs:
             emit(band_plot(ds, layer), f"bands_{ds.attrs.get('run_id', 'run')}_{layer}")
     emit(near_zero_figure(runs, threshold), "near_zero")
+    emit(near_zero_measures(runs), "near_zero_measures")
     for ds in runs:
         if an.is_learnable(ds):
             emit(ab_trajectories(ds), f"ab_{ds.attrs.get('run_id', 'run')}")

@@ -57,8 +57,9 @@ class Recorder:
         resume: reopen an existing store and continue after its last committed record.
         overwrite: replace an existing store.
         attrs: store attributes (model, dataset, seed, ...).
-        thresholds: near-zero thresholds, "abs=<v>" or "rel=<v>" (× the layer's std at the
-            time the store is created, i.e. epoch 0).
+        thresholds: near-zero thresholds "<kind>=<t>": abs (weight units), rel (× the layer's
+            std when the store is created), std / med (× the std / median |w| of each record);
+            the formulas are in :mod:`wcviz.measures`.
         bins: histogram bins per layer.
         hist_range_factor: histogram half-range as a multiple of max|w| at creation.
         epoch_chunk: records per chunk file along ``epoch`` (the store grows by this many).
@@ -144,8 +145,9 @@ class Recorder:
         edges = np.asarray(group["bin_edges"][...])
         std0 = np.asarray(group["weight_std_init"][...])
         parsed = [S.parse_threshold(t) for t in self.store.thresholds]
-        self._cutoffs = [[t.value * (s if t.kind == "rel" else 1.0) for t in parsed]
-                         for s in std0]
+        # Fixed cutoffs are numbers; record-scaled ones (std, med) are resolved per record.
+        self._cutoffs = [[(t.kind, t.value) if t.kind in S.RECORD_SCALED else t.cutoff(std0=s)
+                          for t in parsed] for s in std0]
         self._ranges = [float(e[-1]) for e in edges]
         self._layout = S.SummaryLayout(len(self.store.quantiles), len(parsed), self.store.n_bins)
 

@@ -15,10 +15,11 @@ Definitions (the run store's variables are these, per layer and record):
   the weights; a bucket of exact zeros is all one value). CPU tensors use numpy on their own
   memory, other devices torch ops on the device. Tensors above 2^24 elements (where older
   ``torch.quantile`` refuses) work too. A NaN weight makes every quantile NaN, as in numpy.
-* **near-zero fraction**: the fraction of weights with ``|w| < t`` (strict; exact zeros count),
-  over all n weights (a NaN weight counts as not near zero). ``t`` is absolute (label
-  ``"abs=0.001"``) or relative to the layer's standard deviation at the first record
-  (``"rel=0.1"`` means t = 0.1 × std₀).
+* **near-zero fraction**: the fraction of weights with ``|w| < c`` (strict; exact zeros count),
+  over all n weights (a NaN weight counts as not near zero). The cutoff ``c`` of each kind
+  (abs, rel × std₀, std × the record's std, med × the record's median|w|) is defined once,
+  in :mod:`wcviz.measures`; the record-scaled kinds use the population std of the same
+  summary and the exact median of |w| (the same selection as the quantiles).
 * **histogram**: counts over ``bins`` equal-width bins on the fixed range ``[-R, R]`` chosen
   when the store is created (:func:`histogram_range`: R = 4 × max|w| at epoch 0, capped at
   the bound aπ/2 of a fixed-scale arctan compander, or a of erf); weight w goes to bin
@@ -42,7 +43,8 @@ from torch import Tensor
 from wcviz.errors import WcvizError
 # The measured quantities' definitions live in wcviz.measures (torch-free); re-exported here.
 from wcviz.measures import (DEFAULT_BINS, DEFAULT_THRESHOLDS, HIST_RANGE_FACTOR,  # noqa: F401
-                            MOMENTS, QUANTILES, Threshold, check_quantiles, parse_threshold)
+                            MOMENTS, QUANTILES, RECORD_SCALED, Threshold, check_quantiles,
+                            parse_threshold)
 
 # ---------------------------------------------------------------- quantiles by selection
 
@@ -276,14 +278,16 @@ class SummaryLayout:
         return out
 
 
-def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence[float],
+def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence,
                    half_range: float, bins: int, backend: str | None = None) -> Tensor:
     """All statistics of one weight tensor as one float64 vector on ``x``'s device.
 
     Args:
         x: the weight tensor (any shape).
         quantiles: probabilities for :func:`exact_quantiles`.
-        cutoffs: absolute near-zero thresholds t (fraction of |w| < t each).
+        cutoffs: near-zero cutoffs, in the order of the fractions: a number c (fraction of
+            |w| < c), or ``("std", t)`` / ``("med", t)`` for c = t × this tensor's std /
+            median |w| (:mod:`wcviz.measures`).
         half_range: R of the histogram range [-R, R].
         bins: number of histogram bins (bin i holds floor((w + R)·bins / 2R) = i, clamped).
         backend: "numpy" (default for CPU tensors) or "torch" (default elsewhere).
@@ -302,13 +306,35 @@ def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence[floa
     dev = flat.device
     parts = [exact_quantiles(flat, quantiles, backend="torch")]
     mag = flat.abs()
-    counts = [torch.count_nonzero(mag < float(t)) for t in cutoffs]
+    moments = _moments(flat, mag)
+    levels = _cutoff_values(cutoffs, lambda: moments[1],
+                            lambda: exact_quantiles(mag, (0.5,), backend="torch")[0])
+    counts = [torch.count_nonzero(mag < c) for c in levels]
     parts.append(torch.stack(counts).to(torch.float64) / max(n, 1) if counts
                  else torch.zeros(0, dtype=torch.float64, device=dev))
     parts.append(_histogram(flat, half_range, bins))
-    parts.append(_moments(flat, mag))
-    parts.append((~torch.isfinite(parts[-1][3:4])).to(torch.float64))  # ‖w‖₂ non-finite
+    parts.append(moments)
+    parts.append((~torch.isfinite(moments[3:4])).to(torch.float64))  # ‖w‖₂ non-finite
     return torch.cat([p.to(dev) for p in parts])
+
+
+def _cutoff_values(cutoffs: Sequence, std, median_abs) -> list:
+    """The cutoff of each entry of ``cutoffs``; ``std``/``median_abs`` are called (once) only
+    when a record-scaled entry needs them (the median costs a selection pass)."""
+    cache: dict = {}
+    out = []
+    for c in cutoffs:
+        if isinstance(c, tuple):
+            kind, t = c
+            if kind not in RECORD_SCALED:
+                raise WcvizError(f"record-scaled cutoff kind must be one of {RECORD_SCALED}, "
+                                 f"got {kind!r}")
+            if kind not in cache:
+                cache[kind] = std() if kind == "std" else median_abs()
+            out.append(float(t) * cache[kind])
+        else:
+            out.append(float(c))
+    return out
 
 
 def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> list[np.ndarray]:
@@ -317,7 +343,10 @@ def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> li
     if n == 0:
         return [np.zeros(len(cutoffs)), np.zeros(bins), np.full(len(MOMENTS), np.nan), [0.0]]
     mag = np.abs(arr)
-    fractions = np.array([np.count_nonzero(mag < t) for t in cutoffs], dtype=np.float64) / n
+    fractions = np.zeros(len(cutoffs))
+    for i, c in enumerate(cutoffs):  # fixed cutoffs now, before the buffer is reused
+        if not isinstance(c, tuple):
+            fractions[i] = np.count_nonzero(mag < c) / n
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite weights give NaN/inf
         total = np.add.reduce(arr, dtype=np.float64)
         l1 = np.add.reduce(mag, dtype=np.float64)
@@ -329,8 +358,40 @@ def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> li
         participation = l1 * l1 / (n * l2 * l2) if l2 > 0 else math.nan
     moments = np.array([mean, std, absmax, l2, participation], dtype=np.float64)
     flag = 0.0 if math.isfinite(l2) else 1.0
+    scaled = [i for i, c in enumerate(cutoffs) if isinstance(c, tuple)]
+    if scaled:  # |w| again: the buffer now holds w²
+        mag = np.abs(arr)
+        levels = _cutoff_values([cutoffs[i] for i in scaled], lambda: std,
+                                lambda: _median_abs_numpy(mag, check_nan=bool(flag)))
+        with np.errstate(invalid="ignore"):
+            for i, c in zip(scaled, levels):  # a Python float compares in float32, as above
+                fractions[i] = np.count_nonzero(mag < float(c)) / n
     return [fractions, _histogram_numpy(arr, half_range, bins, mag, check_nan=bool(flag)),
             moments, [flag]]
+
+
+def _median_abs_numpy(mag: np.ndarray, check_nan: bool = True) -> float:
+    """numpy.median of the magnitudes ``mag`` (≥ 0), by a one-shift radix selection.
+
+    Non-negative float32 values order like their int32 bit patterns, so the bucket of a value
+    is just its top bits (no sign handling): one shift and one count over the tensor, then only
+    the one or two buckets holding the middle ranks are partitioned. Half the cost of the
+    general selection, which matters because this runs on every layer at every record.
+    """
+    if check_nan or mag.dtype != np.float32 or mag.size < _RADIX_MIN:
+        return float(_quantiles_numpy(mag, (0.5,), check_nan=check_nan)[0])
+    ranks, lo_pos, hi_pos, gamma = _quantile_plan(mag.size, (0.5,))
+    key = np.right_shift(mag.view(np.int32), 32 - _RADIX_BITS)  # < 2^15: sign bit is 0
+    counts = np.bincount(key, minlength=1 << (_RADIX_BITS - 1))
+    cum = np.cumsum(counts)
+    buckets = np.searchsorted(cum, ranks, side="right")
+    local = ranks - (cum[buckets] - counts[buckets])
+    stats = np.empty(len(ranks))
+    for bucket in np.unique(buckets):
+        sel = buckets == bucket
+        values = mag[key == bucket]
+        stats[sel] = np.partition(values, local[sel])[local[sel]]
+    return float(_lerp(stats[lo_pos], stats[hi_pos], gamma)[0])
 
 
 def _histogram_numpy(arr: np.ndarray, half_range: float, bins: int, buf: np.ndarray,

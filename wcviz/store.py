@@ -274,7 +274,7 @@ class RunStore:
             run_dir: the run directory (created if missing); the store is ``run_dir/record.zarr``.
             layers, layer_kinds, layer_numel: per tracked layer, in model order.
             bin_edges: array (layer, bins + 1) of increasing histogram edges.
-            thresholds: labels "abs=<v>" / "rel=<v>" (rel = × the layer's std at epoch 0).
+            thresholds: near-zero labels "<kind>=<t>" (kinds abs, rel, std, med: wcviz.measures).
             quantiles: the quantile probabilities.
             attrs: store attributes (model, dataset, seed, method, a, b, learnable, ...).
             config: the run's resolved config (stored as JSON and as ``config.json``).

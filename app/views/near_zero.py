@@ -17,8 +17,9 @@ top = st.columns([2, 4])
 default = data.default_threshold(runs)
 threshold = top[0].selectbox("Threshold", thresholds, key="nz_threshold",
                              index=thresholds.index(default) if default in thresholds else 0,
-                             help="abs=x: |w| < x; rel=x: |w| < x × the layer's std at epoch 0. "
-                                  "The default is the figures' (the largest relative one).")
+                             help="abs=x: |w| < x; rel=x: |w| < x·std at epoch 0; std=x: |w| < x·std "
+                                  "of that epoch; med=x: |w| < x·median|w| of that epoch "
+                                  "(definitions: wcviz.measures). The default is the figures'.")
 scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *names], key="nz_layer")
 
 

@@ -22,11 +22,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("training.cli", "train baseline, WC and learnable-WC nets on built-in data, offline, CPU"),
     "train": ("training.cli", "one run of a paper preset (--list-presets shows them)"),
     "sweep": ("training.cli", "the paper's a, b grid and seeds as independent runs"),
+    "reproduce": ("training.reproduce", "a named study (mnist1d, digits): runs, seeds, claims, public figures"),
     "inspect": ("wcviz.cli.runs", "a readable summary of one run store"),
     "export": ("wcviz.cli.runs", "runs as tidy long-form CSV or NetCDF"),
     "figures": ("wcviz.cli.figures", "paper-style figures (bands, near-zero, a/b) from runs"),
     "table": ("wcviz.cli.figures", "mean ± std accuracy table over seeds (md, tex, csv)"),
-    "compare": ("wcviz.cli.figures", "check the paper's two claims on a baseline and a WC run"),
+    "compare": ("wcviz.cli.figures", "the paper's claims over seeds: paired CIs, HOLDS/FAILS/INCONCLUSIVE"),
     "dash": ("wcviz.cli.dash", "start the Streamlit dashboard on a runs root"),
 }
 

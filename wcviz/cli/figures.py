@@ -4,8 +4,8 @@
   paper's figures (:func:`wcviz.plots.write_paper_figures`) and lists the files; with
   ``--sweep``, the (a, b) grid-search heatmaps instead (:mod:`wcviz.plots_sweep`).
 * ``wcviz table ROOT [--format md|tex|csv]`` prints the mean ± std accuracy table over seeds.
-* ``wcviz compare BASELINE_RUN WC_RUN`` prints per layer the weight range and near-zero
-  fractions of both runs and whether the paper's two claims hold.
+* ``wcviz compare --baseline RUN... --wc RUN...`` (or a runs root, or one pair) decides the
+  paper's claims over seeds (:mod:`wcviz.claims`): paired differences, 95 % CIs, verdicts.
 
 A RUN is a run directory (``runs/<run_id>``) or its ``record.zarr``; a directory holding run
 directories stands for all of them.
@@ -73,7 +73,8 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories (or a runs root)")
     parser.add_argument("--layer", help="layer of the band figures (default: the first layer)")
     parser.add_argument("--zoom", type=float, help="half range of Fig. 4's y axis (default: fits WC)")
-    parser.add_argument("--threshold", help="near-zero threshold label, e.g. rel=0.1 or abs=0.01")
+    parser.add_argument("--threshold", help="near-zero measure, e.g. std=0.5, med=0.1, rel=0.1 or abs=0.01 "
+                        "(default: the largest std one; kinds in wcviz.measures)")
     parser.add_argument("--out", default="figures", help="output directory (default: ./figures)")
     parser.add_argument("--format", default="pdf,png", help="comma list of pdf, svg, png (default: pdf,png)")
     parser.add_argument("--sweep", action="store_true",
@@ -130,18 +131,56 @@ def table_main(argv: list[str], prog: str = "wcviz table") -> int:
 
 
 def compare_main(argv: list[str], prog: str = "wcviz compare") -> int:
-    """Print the per-layer comparison of a baseline and a WC run and the two claims' verdicts."""
+    """Decide the paper's claims over seeds: groups of runs paired by seed, CIs, verdicts."""
     parser = argparse.ArgumentParser(prog=prog, description=(
-        "Check the paper's Sec. IV-D claims: (i) WC keeps |w| < aπ/2 from the first epoch; "
-        "(ii) WC leaves fewer near-zero weights than the baseline."))
-    parser.add_argument("baseline", metavar="BASELINE_RUN")
-    parser.add_argument("wc", metavar="WC_RUN")
-    parser.add_argument("--threshold", help="near-zero threshold label (default: the largest relative one)")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a claim fails")
+        "Check the paper's claims over seeds: (i) WC keeps |w| < aπ/2 from the first epoch; "
+        "(ii) WC leaves fewer near-zero weights (every recorded measure, all weights and "
+        "layer-mean); (iii) WC improves test accuracy. Runs are paired by seed; each measure "
+        "gets mean ± std per group, the paired difference with a 95% CI (paired t, and a "
+        "bootstrap for small n) and a verdict HOLDS / FAILS / INCONCLUSIVE (CI includes 0, "
+        "or fewer than 3 seeds). Forms: 'compare --baseline RUN... --wc RUN...', "
+        "'compare ROOT' (every companded configuration against its baseline), or "
+        "'compare BASELINE_RUN WC_RUN' (one pair: per-layer table, verdicts INCONCLUSIVE)."))
+    parser.add_argument("runs", nargs="*", metavar="RUN", help="a runs root, or BASELINE_RUN WC_RUN")
+    parser.add_argument("--baseline", nargs="+", metavar="RUN", help="baseline runs (one per seed)")
+    parser.add_argument("--wc", nargs="+", metavar="RUN", help="companded runs of one configuration")
+    parser.add_argument("--threshold", action="append", metavar="LABEL",
+                        help="near-zero measure(s) for claim (ii), e.g. std=0.5 (repeatable; "
+                             "default: every recorded one)")
+    parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILS")
     args = parser.parse_args(argv)
-    from wcviz import analysis
+    from wcviz import analysis, claims
 
-    result = analysis.compare_runs(_single_run(args.baseline), _single_run(args.wc), args.threshold)
-    print(result.report())
-    failed = result.bound_holds is False or not result.fewer_near_zero
+    results = _compare_results(args, analysis, claims)
+    for i, result in enumerate(results):
+        print(("\n" if i else "") + result.report())
+    if args.csv:
+        import pandas as pd
+
+        frames = [r.frame().assign(baseline=r.baseline, wc=r.wc) for r in results]
+        pd.concat(frames).to_csv(args.csv, index=False, float_format="%.6g")
+    failed = any(r.verdict == claims.FAILS for res in results for r in res.results)
     return 1 if args.strict and failed else 0
+
+
+def _compare_results(args, analysis, claims) -> list:
+    """The group comparisons the arguments ask for (see compare_main's forms)."""
+    if args.baseline or args.wc:
+        if not (args.baseline and args.wc) or args.runs:
+            raise WcvizError("pass both --baseline RUN... and --wc RUN..., and no positional runs")
+        return [claims.compare_groups(_run_paths(args.baseline), _run_paths(args.wc),
+                                      args.threshold)]
+    if len(args.runs) == 1:
+        root = Path(args.runs[0])
+        if not root.is_dir() or (root / "record.zarr").exists() or root.suffix == ".zarr":
+            raise WcvizError(f"{args.runs[0]} is not a runs root; pass a directory of runs, "
+                             "two runs (BASELINE_RUN WC_RUN) or --baseline/--wc groups")
+        return claims.compare_root(root, args.threshold)
+    if len(args.runs) == 2:
+        base, wc = _single_run(args.runs[0]), _single_run(args.runs[1])
+        one = analysis.compare_runs(base, wc, (args.threshold or [None])[0])
+        print(one.report(verdicts=False) + "\n")
+        return [claims.compare_groups([base], [wc], args.threshold)]
+    raise WcvizError("nothing to compare; pass --baseline RUN... --wc RUN..., a runs root, "
+                     "or BASELINE_RUN WC_RUN")

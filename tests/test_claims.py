@@ -1,0 +1,158 @@
+"""Claims over seeds: paired CIs, verdict rules, and real run stores grouped and paired by seed."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import _fixture_runs as fx
+from wcviz import claims
+from wcviz.errors import WcvizError
+
+
+def test_t_interval_is_the_paired_t_formula():
+    d = np.array([-1.0, -2.5, -0.5, -1.8])
+    (lo, hi), p = claims.t_interval(d)
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    assert (lo, hi) == pytest.approx((d.mean() - half, d.mean() + half), rel=1e-12)
+    assert p == pytest.approx(stats.ttest_rel(d, np.zeros(4)).pvalue)
+
+
+def test_bootstrap_interval_is_reproducible_and_inside_the_range():
+    d = np.array([0.3, 0.9, 0.5, 1.4, 0.2])
+    ci = claims.bootstrap_interval(d)
+    assert ci == claims.bootstrap_interval(d)
+    assert d.min() <= ci[0] < d.mean() < ci[1] <= d.max()
+
+
+@pytest.mark.parametrize("diff, predicted, expected", [
+    ([-1.0, -1.2, -0.9], "lower", "HOLDS"),
+    ([-1.0, -1.2, -0.9], "higher", "FAILS"),
+    ([-1.0, 1.2, -0.9], "lower", "INCONCLUSIVE"),  # CI includes 0
+    ([-1.0, -1.2], "lower", "INCONCLUSIVE"),  # two seeds: one more could flip it
+    ([0.0, 0.0, 0.0], "lower", "INCONCLUSIVE"),
+])
+def test_verdict_rules(diff, predicted, expected):
+    res = claims.paired("(ii)", "m", predicted, list(range(len(diff))), np.zeros(len(diff)), diff)
+    assert res.verdict == expected
+
+
+def test_bootstrap_must_agree_for_small_n():
+    # t CI (0.02, 0.6) excludes 0, but the bootstrap may not: the rule needs both.
+    ci_t, ci_boot = (0.02, 0.6), (-0.01, 0.5)
+    assert claims.verdict(ci_t, ci_boot, 5, "higher")[0] == "INCONCLUSIVE"
+    assert claims.verdict(ci_t, ci_boot, 12, "higher")[0] == "HOLDS"
+
+
+@pytest.fixture
+def groups(tmp_path):
+    base = fx.seed_group(tmp_path / "b", "baseline")
+    wc = fx.seed_group(tmp_path / "w", "wc")
+    return base, wc
+
+
+def _row(result, claim, measure_start):
+    return next(r for r in result.results if r.claim == claim and r.measure.startswith(measure_start))
+
+
+def test_claims_hold_on_three_seeds_and_values_match_the_stores(groups):
+    import wcviz
+
+    base, wc = groups
+    res = claims.compare_groups(base, wc)
+    assert res.seeds == [0, 1, 2] and res.unpaired == []
+    assert res.verdict_of("(i)") == "HOLDS"
+    assert res.verdict_of("(ii)") == "HOLDS"
+    head = _row(res, "(ii)", "near-zero")
+    assert head.measure == "near-zero % |w| < 0.5·σ₀, all weights"  # default: largest rel
+    ds = wcviz.open_run(base[1])
+    frac = ds.near_zero_fraction.sel(threshold="rel=0.5").isel(epoch=-1).values
+    numel = np.asarray(fx.NUMEL, float)
+    assert head.base[1] == pytest.approx(100 * (frac * numel).sum() / numel.sum())
+    mean = _row(res, "(ii)", "near-zero % |w| < 0.5·σ₀, layer-mean")
+    assert mean.base[1] == pytest.approx(100 * frac.mean())
+    early = _row(res, "(ii)", "reduction early")
+    assert early.verdict == "HOLDS"  # the fixture drops conv1 most
+    acc = _row(res, "(iii)", "test acc at best val")
+    for got, path in zip(acc.wc, wc):
+        run = wcviz.open_run(path)
+        best = 1 + int(np.argmax(run.val_acc.values[1:]))  # trained epochs only
+        assert got == pytest.approx(100 * run.test_acc.values[best])
+    text = res.report()
+    assert "(ii) WC leaves fewer near-zero weights: HOLDS" in text
+
+
+def test_two_seeds_are_inconclusive_even_when_every_pair_agrees(tmp_path):
+    base = fx.seed_group(tmp_path / "b", "baseline", seeds=(0, 1))
+    wc = fx.seed_group(tmp_path / "w", "wc", seeds=(0, 1))
+    res = claims.compare_groups(base, wc)
+    assert res.verdict_of("(i)") == "INCONCLUSIVE"
+    assert res.verdict_of("(ii)") == "INCONCLUSIVE"
+
+
+def test_violations_fail_over_seeds(tmp_path):
+    base = fx.seed_group(tmp_path / "b", "baseline")
+    bad = [fx.violating_wc_run(tmp_path / f"v{s}", seed=s) for s in (0, 1, 2)]
+    res = claims.compare_groups(base, bad)
+    assert res.verdict_of("(i)") == "FAILS"
+    assert res.verdict_of("(ii)") == "FAILS"
+
+
+def test_a_gap_that_changes_sign_between_seeds_is_inconclusive(tmp_path):
+    base = fx.seed_group(tmp_path / "b", "baseline")
+    shift = {0: 0.6, 1: 1.6, 2: 0.9}  # WC above the baseline on seed 1 only
+    wc = [fx.write_run(tmp_path / f"w{s}", method="arctan", a=0.8, b=0.5, seed=s,
+                       scales=lambda e: fx.INIT_SCALE,
+                       near_zero=lambda e, s=s: fx._nz(fx.INIT_NZ * (1 + 0.3 * min(e, 3)) * shift[s]))
+          for s in shift]
+    res = claims.compare_groups(base, wc, thresholds=["rel=0.1"])
+    assert res.verdict_of("(ii)") == "INCONCLUSIVE"
+    assert _row(res, "(ii)", "near-zero").why == "95% CI includes 0"
+
+
+def test_unpaired_seeds_are_left_out_and_named(tmp_path):
+    base = fx.seed_group(tmp_path / "b", "baseline", seeds=(0, 1, 2, 3))
+    wc = fx.seed_group(tmp_path / "w", "wc", seeds=(1, 2, 3, 7))
+    res = claims.compare_groups(base, wc)
+    assert res.seeds == [1, 2, 3] and res.unpaired == [0, 7]
+    assert "unpaired (left out): 0, 7" in res.report()
+
+
+def test_bad_groups(tmp_path):
+    base = fx.seed_group(tmp_path / "b", "baseline")
+    wc = fx.seed_group(tmp_path / "w", "wc")
+    with pytest.raises(WcvizError, match="baseline group holds a companded run"):
+        claims.compare_groups(wc, wc)
+    with pytest.raises(WcvizError, match="seed 0 appears twice"):
+        claims.compare_groups(base + [fx.baseline_run(tmp_path / "dup", seed=0)], wc)
+    other = fx.seed_group(tmp_path / "o", "wc", seeds=(5, 6))
+    with pytest.raises(WcvizError, match="share no seed"):
+        claims.compare_groups(base, other)
+
+
+def test_compare_root_groups_by_config(tmp_path):
+    fx.seed_group(tmp_path, "baseline")
+    fx.seed_group(tmp_path, "wc")
+    fx.seed_group(tmp_path, "learnable")
+    found = claims.compare_root(tmp_path)
+    assert len(found) == 2
+    assert {r.wc.split(" (")[0] for r in found} == {"WC a=0.8, b=0.5", "learnable WC"}
+
+
+def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
+    from wcviz import analysis as an
+
+    for opt, growth, a in (("adam", 8.0, 0.8), ("sgd", 4.0, 0.9)):
+        fx.seed_group(tmp_path / opt, "baseline", growth=growth, config={"optimizer": opt})
+        fx.seed_group(tmp_path / opt, "wc", a=a, config={"optimizer": opt})
+    found = claims.compare_root(tmp_path)
+    assert len(found) == 2
+    for res in found:  # each WC group is paired with the baseline of its own optimizer
+        growth = _row(res, "(i)", "baseline max|w| growth").base
+        expected = 4.0 if "a=0.9" in res.wc else 8.0
+        assert growth == pytest.approx([expected * 1.05] * 3)
+    table = an.accuracy_table(tmp_path)
+    assert len(table) == 4 and table["ci_excludes_0"].sum() == 2
+    names = [row[1] for row in an.display_rows(table)[1]]
+    assert sum("[other recipe]" in name for name in names) == 4
