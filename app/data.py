@@ -5,6 +5,9 @@ the very functions the pages call. Reading goes through :mod:`wcviz` only and st
 runs root: a run whose directory resolves outside it (a symlink out) is listed as a problem and
 never opened.
 
+Pages over many runs read only the arrays they draw (``wcviz.store.read_arrays``: one layer's
+quantiles of each run, several runs at once) instead of opening each run's whole Dataset.
+
 Caching: a store only ever grows by whole committed records, so ``(path, n_epochs, status)`` of
 its listing names one immutable state of it. Every per-run read is memoised on that key; a
 running store that commits one more record gets a new key on the next scan, finished stores are
