@@ -1,7 +1,9 @@
 """Interactive Altair (Vega-Lite) charts of the dashboard, built from :mod:`app.data` frames.
 
-Charts hold no logic about stores: give them a tidy frame, get a chart. Hovering shows exact
-values, the mouse wheel zooms the epoch axis and dragging pans it.
+Charts hold no logic about stores: give them a tidy frame, get a chart. Frames carry each run's
+display ``name`` and ``color`` (:func:`app.data.label_runs`: the names and method colours of the
+figures), so a run looks the same on every page and in every exported figure. Hovering shows
+exact values, the mouse wheel zooms the epoch axis and dragging pans it.
 """
 
 from __future__ import annotations
@@ -11,36 +13,52 @@ import numpy as np
 import pandas as pd
 
 from app import data
-# The figures' palette from its light module (wcviz.style would load matplotlib and seaborn).
-from wcviz.palette import PALETTE
+from wcviz import sweep
+from wcviz.bands import BAND_OPACITY
 
-#: Fill opacity of the nested percentile bands, widest (min–max) first: inner bands darker.
-BAND_OPACITY = (0.12, 0.2, 0.3, 0.45)
-
-_RUN_LEGEND = alt.Legend(title="run", orient="bottom", columns=3, labelLimit=400, symbolOpacity=1)
 _EPOCH = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="~g"))
 
+#: Legend title of the line-style legend of overlaid runs.
+LINE_TITLE = "line"
 
-def run_color(frame: pd.DataFrame) -> alt.Color:
-    """Colour by run in order of appearance, from the palette of :mod:`wcviz.plots`' figures.
+#: Line styles of an overlay: the median solid and thick, the main band's edges solid, min–max
+#: dashed, the bound dotted (Vega-Lite strokeDash arrays, in px).
+_DASH = {"median": [1, 0], "band": [1, 0], "min–max": [5, 3], "bound": [1, 3], "spread": [2, 2]}
 
-    The same run keeps its colour on every page (frames list runs in selection order) and in
-    the exported figures' palette (Okabe–Ito: readable under colour-vision deficiencies).
+
+def run_color(frame: pd.DataFrame, title: str = "run", legend: bool = True) -> alt.Color:
+    """Colour by run: the frame's ``name`` column, coloured with its ``color`` column.
+
+    The colours are :func:`wcviz.palette.run_colors`' (by method, as in the figures;
+    Okabe–Ito, readable under colour-vision deficiencies), the names the figures' labels.
+    Every layer of a chart uses the same scale (one legend); ``legend=False`` for all but one.
     """
-    runs = list(dict.fromkeys(frame["run"])) if len(frame) else []
-    colours = [PALETTE[i % len(PALETTE)] for i in range(len(runs))]
-    return alt.Color("run:N", legend=_RUN_LEGEND, scale=alt.Scale(domain=runs, range=colours))
+    pairs = dict(zip(frame["name"], frame["color"])) if len(frame) else {}
+    shown = alt.Legend(title=title, orient="bottom", columns=2, labelLimit=500, symbolOpacity=1,
+                       symbolType="stroke", symbolStrokeWidth=3)
+    return alt.Color("name:N", legend=shown if legend else None,
+                     scale=alt.Scale(domain=list(pairs), range=list(pairs.values())))
+
+
+def _main_band(bands: list[tuple[str, str, str]]) -> tuple[str, str, str] | None:
+    """The band an overlay fills: the one whose low level is nearest 15.87 % (a normal's ±1σ)."""
+    inner = [b for b in bands if b[0] != "min–max"]
+    if not inner:
+        return None
+    return min(inner, key=lambda b: abs(data.column_quantile(b[1]) - 0.1587))
 
 
 def symlog_constant(wide: pd.DataFrame) -> float:
-    """Linear half-width of the symlog y scale: a tenth of the typical ±1σ half-width.
+    """Linear half-width of the symlog y scale: a tenth of the typical main band's half-width.
 
     Weights live on very different scales per layer (about 1e-3 to 1), so a fixed constant
     would make symlog either linear or meaningless; a tenth of the spread keeps the bulk of the
     distribution linear and compresses the tails logarithmically.
     """
-    lo, hi = data.quantile_columns()[0.1587], data.quantile_columns()[0.8413]
-    spread = np.nanmedian((wide[hi] - wide[lo]).to_numpy(float) / 2) if len(wide) else np.nan
+    band = _main_band(data.bands(wide)) if len(wide) else None
+    if band is None:
+        return 1e-3
+    spread = np.nanmedian((wide[band[2]] - wide[band[1]]).to_numpy(float) / 2)
     return float(spread / 10) if np.isfinite(spread) and spread > 0 else 1e-3
 
 
@@ -51,51 +69,187 @@ def _y_scale(yscale: str, constant: float, y_range: tuple[float, float] | None) 
     return alt.Scale(type="linear", **kw)
 
 
-def _tooltip(columns: dict[float, str]) -> list[alt.Tooltip]:
-    tips = [alt.Tooltip("run:N"), alt.Tooltip("layer:N"), alt.Tooltip("epoch:Q", format="~g")]
-    return tips + [alt.Tooltip(f"{col}:Q", title=f"q {q * 100:g} %", format=".5~g")
-                   for q, col in columns.items()]
+def _rings(wide: pd.DataFrame) -> pd.DataFrame:
+    """Non-overlapping pieces of the nested bands: ``run, name, color, epoch, band, y, y2``.
+
+    Band k (outermost first) is drawn as its two rings outside band k+1 (the innermost band
+    whole), each with the opacity that k nested fills of :data:`wcviz.bands.BAND_OPACITY` give.
+    The picture is that of nested fills, and the band legend can show each band's true shade.
+    """
+    bands = data.bands(wide)
+    ids = [c for c in ("run", "name", "color", "layer", "epoch") if c in wide.columns]
+    parts = []
+    for k, (label, lo, hi) in enumerate(bands):
+        nxt = bands[k + 1] if k + 1 < len(bands) else None
+        pieces = [(lo, nxt[1]), (nxt[2], hi)] if nxt else [(lo, hi)]
+        for side, (a, b) in enumerate(pieces):
+            parts.append(wide[ids].assign(band=label, side=side, y=wide[a], y2=wide[b]))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=[*ids, "band", "side", "y", "y2"])
 
 
-def band_layers(color: alt.Color, yscale: str = "linear", y_range=None, constant: float = 1e-3,
-                overlaid: bool = False) -> list[alt.Chart]:
-    """The layers of one band panel (areas, median, hover points) on a shared wide frame.
+def band_opacities(n: int) -> list[float]:
+    """What the k-th of ``n`` nested bands looks like: 1 − (1 − BAND_OPACITY)^k, k = 1…n."""
+    return [1 - (1 - BAND_OPACITY) ** k for k in range(1, n + 1)]
+
+
+def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
+    """Lines of overlaid runs, long: ``run, name, color, epoch, line, side, y``.
+
+    Per run: the median, both edges of the main band, min and max, and ±bound where finite.
+    ``line`` names what a line shows (its legend entry), ``side`` tells its two edges apart.
+    """
+    bands = data.bands(wide)
+    ids = [c for c in ("run", "name", "epoch") if c in wide.columns]  # all a line needs
+    parts = []
+    median = data.median_column(wide)
+    if median:
+        parts.append(wide[ids].assign(line="median", side=0, y=wide[median]))
+    main = _main_band(bands)
+    if main:
+        for side, col in enumerate(main[1:]):
+            parts.append(wide[ids].assign(line=main[0], side=side, y=wide[col]))
+    outer = next((b for b in bands if b[0] == "min–max"), None)
+    if outer and wide["name"].nunique() <= MANY_RUNS:
+        for side, col in enumerate(outer[1:]):
+            parts.append(wide[ids].assign(line="min–max", side=side, y=wide[col]))
+    if "bound" in wide.columns and wide["bound"].notna().any():
+        for side, sign in enumerate((1, -1)):
+            parts.append(wide[ids].assign(line=BOUND, side=side, y=sign * wide["bound"]))
+    for k, col in enumerate(c for c in wide.columns if str(c).startswith("sd_")):  # seed groups
+        centre = wide[col[3:]]
+        for side, sign in enumerate((1, -1)):
+            parts.append(wide[ids].assign(line=SPREAD, side=2 * k + side,
+                                          y=centre + sign * wide[col]))
+    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=[*ids, "line", "side", "y"])
+    return long.dropna(subset=["y"])
+
+
+#: Above this many runs on one axis, min and max are left out (lines of 100 runs × 7 would be
+#: both unreadable and most of the page's drawing time); side by side turns into an overlay.
+MANY_RUNS = 12
+
+BOUND = "±aπ/2 (bound)"
+SPREAD = "± std over seeds"
+
+
+def line_names(wide: pd.DataFrame, overlaid: bool) -> list[str]:
+    """The line legend's entries for a whole chart (all panels share one line-style scale)."""
+    bands = data.bands(wide)
+    names = ["median"] if data.median_column(wide) else []
+    main = _main_band(bands)
+    if overlaid and main:
+        names.append(main[0])
+    if overlaid and any(b[0] == "min–max" for b in bands) and wide["name"].nunique() <= MANY_RUNS:
+        names.append("min–max")
+    if "bound" in wide.columns and wide["bound"].notna().any():
+        names.append(BOUND)
+    if any(str(c).startswith("sd_") for c in wide.columns) and wide.filter(like="sd_").notna().any().any():
+        names.append(SPREAD)
+    return names
+
+
+def _line_style(order: list[str]) -> tuple[alt.StrokeDash, alt.StrokeWidth]:
+    kind = {name: ("median" if name == "median" else "min–max" if name == "min–max"
+                   else "bound" if "bound" in name else "spread" if name == SPREAD else "band")
+            for name in order}
+    dash = alt.StrokeDash("line:N", title=LINE_TITLE, sort=order, scale=alt.Scale(
+        domain=order, range=[_DASH[kind[n]] for n in order]),
+        legend=alt.Legend(orient="bottom", symbolType="stroke", symbolStrokeWidth=2,
+                          symbolSize=400, labelLimit=300, columns=len(order) or 1,
+                          columnPadding=18))
+    width = alt.StrokeWidth("line:N", sort=order, legend=None, scale=alt.Scale(
+        domain=order, range=[2.2 if kind[n] == "median" else 0.8 if kind[n] == "spread" else 1.1
+                             for n in order]))
+    return dash, width
+
+
+def _tooltip(wide: pd.DataFrame) -> list[alt.Tooltip]:
+    tips = [alt.Tooltip("name:N", title="run"), alt.Tooltip("epoch:Q", format="~g")]
+    tips += [alt.Tooltip(f"{col}:Q", title=f"q {q * 100:.6g} %", format=".5~g")
+             for q, col in data.quantile_columns(wide).items()]
+    if "bound" in wide.columns and wide["bound"].notna().any():
+        tips.append(alt.Tooltip("bound:Q", title="aπ/2", format=".5~g"))
+    if "seeds" in wide.columns:
+        tips.append(alt.Tooltip("seeds:Q"))
+    return tips
+
+
+def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color, name: str) -> alt.Chart:
+    # Named per panel: panels of one concatenated chart need their own hover parameter.
+    hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
+                                clear="pointerout", name=f"hover_{name}")
+    # The panel's epoch zoom sits on this layer too: Vega-Lite binds it to the shared x scale.
+    keep = [c for c in wide.columns if c in ("run", "name", "layer", "epoch", "bound", "seeds")
+            or c in data.quantile_columns(wide).values()]
+    return alt.Chart(wide[keep]).mark_point(filled=True, size=30, clip=True).encode(
+        x=_EPOCH, y=y, color=color, opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
+        tooltip=_tooltip(wide)).add_params(hover, _zoom(name))
+
+
+def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
+                constant: float = 1e-3, overlaid: bool = False,
+                y_title: str = "weight", panel: int = 0,
+                styles: list[str] | None = None, whole: pd.DataFrame | None = None) -> list[alt.Chart]:
+    """The layers of one band panel: fills, lines and hover points, each with its own data.
 
     Args:
-        color: the run colour encoding (:func:`run_color`).
+        wide: a wide quantile frame (:func:`app.data.distributions`), any recorded levels.
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None for the data's range.
         constant: the symlog scale's linear half-width.
-        overlaid: several runs share the axis: four nested fills per run would merge into one
-            blot, so draw the ±1σ band filled and min/max as dashed lines instead.
+        overlaid: several runs share the axis. Nested fills of several runs would merge into
+            one blot, so each run keeps its hue as lines instead: the median, the main band's
+            edges (with a faint fill), min and max dashed, the bound dotted; a line-style
+            legend names each. Otherwise: every band as nested fills, a band legend.
+        y_title: the y axis title ("weight" for w = Ψ(v), "v" for the raw parameter).
+        panel: index of the panel in a concatenated chart (names its hover parameter).
+        styles: the line legend's entries of the whole chart (:func:`line_names`); None: this
+            panel's own.
+        whole: the frame of the whole chart when ``wide`` is one panel's part: the colour
+            scale names every run of the chart (panels' scales merge by domain, not by range).
     """
-    x = _EPOCH
+    styles = line_names(wide, overlaid) if styles is None else styles
     y_scale = _y_scale(yscale, constant, y_range)
-    base = alt.Chart()
-
-    def y(col: str, **kw) -> alt.Y:
-        return alt.Y(f"{col}:Q", scale=y_scale, title="weight", **kw)
-
-    all_bands = data.bands()
+    # One legend definition on every layer: Vega-Lite drops a legend that some layers disable.
+    color = plain = run_color(wide if whole is None else whole)
+    y = alt.Y("y:Q", scale=y_scale, title=y_title)
+    median = data.median_column(wide)
+    hover_y = alt.Y(f"{median}:Q" if median else "y:Q", scale=y_scale, title=y_title)
+    dash, width = _line_style(styles)
+    lines = _overlay_lines(wide)
+    lines = lines[lines["line"].isin(styles)]
     if overlaid:
-        (_, lo_min, hi_max), (_, lo, hi) = all_bands[0], all_bands[2]
-        areas = [base.mark_area(opacity=0.25, clip=True).encode(x=x, y=y(lo), y2=alt.Y2(f"{hi}:Q"),
-                                                                color=color)]
-        areas += [base.mark_line(strokeWidth=0.8, strokeDash=[4, 3], clip=True).encode(
-            x=x, y=y(col), color=color) for col in (lo_min, hi_max)]
-    else:
-        areas = [base.mark_area(opacity=op, clip=True).encode(x=x, y=y(lo), y2=alt.Y2(f"{hi}:Q"),
-                                                              color=color)
-                 for (_, lo, hi), op in zip(all_bands, BAND_OPACITY)]
-    median = base.mark_line(strokeWidth=1.5, clip=True).encode(x=x, y=y(data.median_column()),
-                                                               color=color)
-    hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
-                                clear="pointerout")
-    points = base.mark_point(filled=True, size=30, clip=True).encode(
-        x=x, y=y(data.median_column()), color=color,
-        opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
-        tooltip=_tooltip(data.quantile_columns())).add_params(hover)
-    return [*areas, median, points]
+        main = _main_band(data.bands(wide))
+        out = []
+        if main:
+            out.append(alt.Chart(wide).mark_area(opacity=0.1, clip=True).encode(
+                x=_EPOCH, y=alt.Y(f"{main[1]}:Q", scale=y_scale, title=y_title),
+                y2=alt.Y2(f"{main[2]}:Q"), color=plain))
+        out.append(alt.Chart(lines).mark_line(clip=True).encode(
+            x=_EPOCH, y=y, color=color, strokeDash=dash, strokeWidth=width,
+            detail=alt.Detail("side:N")))
+        return [*out, _hover_points(wide, hover_y, plain, str(panel))]
+    rings = _rings(wide)
+    labels = [b[0] for b in data.bands(wide)]
+    fills = alt.Chart(rings).mark_area(clip=True).encode(
+        x=_EPOCH, y=y, y2=alt.Y2("y2:Q"), color=color,
+        opacity=alt.Opacity("band:N", sort=labels, title="band", scale=alt.Scale(
+            domain=labels, range=band_opacities(len(labels))),
+            legend=alt.Legend(orient="bottom", symbolType="square", labelLimit=300)),
+        detail=alt.Detail("side:N"))
+    out = [fills]
+    if len(lines):
+        out.append(alt.Chart(lines).mark_line(clip=True).encode(
+            x=_EPOCH, y=y, color=plain, strokeDash=dash, strokeWidth=width,
+            detail=alt.Detail("side:N")))
+    return [*out, _hover_points(wide, hover_y, plain, str(panel))]
+
+
+def _zoom(panel: str) -> alt.Parameter:
+    """Wheel zoom and drag pan of the epoch axis, one named parameter per panel."""
+    return alt.selection_interval(bind="scales", encodings=["x"], name=f"zoom_{panel}")
 
 
 def _plot_area_sized(chart):
@@ -105,7 +259,8 @@ def _plot_area_sized(chart):
 
 
 def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linear",
-               y_range=None, width: int = 820, height: int = 320) -> alt.TopLevelMixin:
+               y_range=None, width: int = 1000, height: int = 340,
+               y_title: str = "weight") -> alt.TopLevelMixin:
     """Percentile bands of one layer over epochs for one or more runs.
 
     Args:
@@ -115,81 +270,150 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
         y_range: (low, high) to zoom the y axis to, or None.
         width: total width in pixels (split between side-by-side panels).
         height: panel height in pixels.
+        y_title: the y axis title.
     """
     constant = symlog_constant(wide)
-    runs = list(dict.fromkeys(wide["run"])) if len(wide) else []
-    overlaid = layout == "overlay" and len(runs) > 1
-    layers = band_layers(run_color(wide), yscale, y_range, constant, overlaid=overlaid)
-    # Wheel zoom / drag pan on the epoch axis; bound on the layer so facets share it.
-    layered = alt.layer(*layers, data=wide).interactive(bind_y=False)
-    if layout == "side" and len(runs) > 1:
+    runs = list(dict.fromkeys(wide["name"])) if len(wide) else []
+    if layout == "side" and 1 < len(runs) <= MANY_RUNS:
         ncol = min(len(runs), 3)
-        panel_w = max(200, int(width / ncol) - 30)
-        return layered.properties(width=panel_w, height=height).facet(
-            facet=alt.Facet("run:N", title=None, sort=runs), columns=ncol).resolve_scale(
-            x="shared", y="shared")
-    return _plot_area_sized(layered.properties(width=width, height=height))
+        panel_w = max(240, int(width / ncol) - 40)
+        styles = line_names(wide, overlaid=False)
+        panels = [alt.layer(*band_layers(wide[wide["name"] == name], yscale, y_range, constant,
+                                         y_title=y_title, panel=i, styles=styles,
+                                         whole=wide)).properties(
+            width=panel_w, height=height, title=name)
+            for i, name in enumerate(runs)]
+        rows = [alt.hconcat(*panels[i:i + ncol]) for i in range(0, len(panels), ncol)]
+        chart = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
+        return chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
+    layers = band_layers(wide, yscale, y_range, constant, overlaid=len(runs) > 1, y_title=y_title)
+    return _plot_area_sized(alt.layer(*layers).properties(width=width, height=height))
 
 
-def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int = 5,
-                    panel: tuple[int, int] = (150, 90)) -> alt.TopLevelMixin:
-    """Every layer's median and ±1σ band over epochs, one small panel per layer in model order.
+def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int = 3,
+                    width: int = 900, height: int = 150, y_title: str = "weight") -> alt.TopLevelMixin:
+    """Every layer's bands over epochs, one panel per layer in model order, runs overlaid.
 
-    Runs are overlaid in each panel. Each panel has its own y axis: layers differ in weight
-    scale by orders of magnitude.
+    Panels share the page width (``columns`` of them in ``width`` px). Each panel has its own
+    y axis: layers differ in weight scale by orders of magnitude.
     """
     constant = symlog_constant(wide)
     order = list(dict.fromkeys(wide.sort_values("depth", kind="stable")["layer"])) if len(wide) else []
-    layers = band_layers(run_color(wide), yscale, None, constant, overlaid=True)
-    return alt.layer(*layers, data=wide).properties(width=panel[0], height=panel[1]).facet(
-        facet=alt.Facet("layer:N", title=None, sort=order, header=alt.Header(labelLimit=panel[0])),
-        columns=columns).resolve_scale(y="independent")
+    columns = max(1, min(columns, len(order) or 1))
+    panel_w = max(200, int(width / columns) - 50)
+    overlaid = len(set(wide["name"])) > 1 if len(wide) else False
+    styles = line_names(wide, overlaid)
+    panels = [alt.layer(*band_layers(wide[wide["layer"] == name], yscale, None, constant,
+                                     overlaid=overlaid, y_title=y_title, panel=i,
+                                     styles=styles, whole=wide)).properties(
+        width=panel_w, height=height, title=alt.TitleParams(name, fontSize=11))
+        for i, name in enumerate(order)]
+    rows = [alt.hconcat(*panels[i:i + columns]) for i in range(0, len(panels), columns)]
+    if not rows:
+        return alt.Chart(wide).mark_point()
+    return alt.vconcat(*rows).resolve_scale(color="shared", strokeDash="shared", opacity="shared")
 
 
-def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 820, height: int = 300) -> alt.Chart:
-    """Near-zero fraction over epochs: one line per run (frame: run, epoch, layer, fraction)."""
+def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.Chart:
+    """Near-zero fraction over epochs: one line per run (frame: run, name, epoch, fraction)."""
     return _plot_area_sized(alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
-        x=_EPOCH, y=alt.Y("fraction:Q", title="fraction near zero"),
+        x=_EPOCH, y=alt.Y("fraction:Q", title="fraction near zero", axis=alt.Axis(format="%")),
         color=run_color(frame),
-        tooltip=["run:N", "layer:N", alt.Tooltip("epoch:Q", format="~g"),
-                 alt.Tooltip("fraction:Q", format=".5~g")],
+        tooltip=[alt.Tooltip("name:N", title="run"), "layer:N", alt.Tooltip("epoch:Q", format="~g"),
+                 alt.Tooltip("fraction:Q", format=".3%")],
     ).properties(width=width, height=height).interactive(bind_y=False))
 
 
-def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 820, height: int = 300) -> alt.Chart:
-    """Near-zero fraction by layer depth at one epoch (frame: run, depth, layer, fraction)."""
+def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.Chart:
+    """Near-zero fraction by layer at one epoch, layers named on x in model order."""
+    order = list(dict.fromkeys(frame.sort_values("depth", kind="stable")["layer"])) if len(frame) else []
     return _plot_area_sized(alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=30)).encode(
-        x=alt.X("depth:Q", title="layer depth (0 = first layer)", axis=alt.Axis(tickMinStep=1)),
-        y=alt.Y("fraction:Q", title="fraction near zero"),
+        x=alt.X("layer:N", title="layer (model order)", sort=order,
+                axis=alt.Axis(labelAngle=-40, labelLimit=160)),
+        y=alt.Y("fraction:Q", title="fraction near zero", axis=alt.Axis(format="%")),
         color=run_color(frame),
-        tooltip=["run:N", "layer:N", "depth:Q", alt.Tooltip("epoch:Q", format="~g"),
-                 alt.Tooltip("fraction:Q", format=".5~g")],
+        tooltip=[alt.Tooltip("name:N", title="run"), "layer:N", "depth:Q",
+                 alt.Tooltip("epoch:Q", format="~g"), alt.Tooltip("fraction:Q", format=".3%")],
     ).properties(width=width, height=height))
 
 
-def compander_chart(frame: pd.DataFrame, *, width: int = 380, height: int = 220) -> alt.TopLevelMixin:
-    """a and b per layer over epochs: rows a/b, one column per run, lines coloured by depth."""
-    long = frame.melt(id_vars=["run", "epoch", "layer", "depth"], value_vars=["a", "b"],
+def compander_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 240) -> alt.TopLevelMixin:
+    """a and b per layer over epochs: rows a/b, one column per run, one named colour per layer."""
+    long = frame.melt(id_vars=["run", "name", "epoch", "layer", "depth"], value_vars=["a", "b"],
                       var_name="parameter", value_name="value").dropna(subset=["value"])
+    order = list(dict.fromkeys(frame.sort_values("depth", kind="stable")["layer"])) if len(frame) else []
     return alt.Chart(long).mark_line().encode(
         x=_EPOCH, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=alt.Color("depth:Q", scale=alt.Scale(scheme="viridis"), title="layer depth"),
-        detail="layer:N",
-        tooltip=["run:N", "layer:N", "parameter:N", alt.Tooltip("epoch:Q", format="~g"),
-                 alt.Tooltip("value:Q", format=".5~g")],
+        color=alt.Color("layer:N", sort=order, title="layer (model order)",
+                        scale=alt.Scale(scheme="category20" if len(order) > 10 else "tableau10"),
+                        legend=alt.Legend(columns=1 if len(order) <= 20 else 2, labelLimit=220)),
+        tooltip=[alt.Tooltip("name:N", title="run"), "layer:N", "parameter:N",
+                 alt.Tooltip("epoch:Q", format="~g"), alt.Tooltip("value:Q", format=".5~g")],
     ).properties(width=width, height=height).facet(
-        row=alt.Row("parameter:N", title=None), column=alt.Column("run:N", title=None)).resolve_scale(
+        row=alt.Row("parameter:N", title=None),
+        column=alt.Column("name:N", title=None, header=alt.Header(labelLimit=width))).resolve_scale(
         y="independent")
 
 
-def metrics_chart(frame: pd.DataFrame, *, width: int = 380, height: int = 260) -> alt.TopLevelMixin:
-    """Loss and accuracy curves: one panel per kind, colour = run, dash = split."""
+#: Split rows of the metrics grid, in the order training produces them.
+SPLITS = ("train", "val", "test")
+
+
+def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -> alt.TopLevelMixin:
+    """Loss and accuracy curves: columns loss/acc, one row per split, colour = run (or seed
+    group: its mean, with a ± std band when the frame has ``std``).
+
+    One panel per (split, kind) instead of a line style per split: three splits × several runs
+    on one axis overlapped, and the panel title says what each line is.
+    """
     curves = frame[frame["kind"].isin(["loss", "acc"])]
-    return alt.Chart(curves).mark_line(point=alt.OverlayMarkDef(size=15)).encode(
+    splits = [s for s in SPLITS if s in set(curves["split"])]
+    tips = [alt.Tooltip("name:N", title="run"), "metric:N", alt.Tooltip("epoch:Q", format="~g"),
+            alt.Tooltip("value:Q", format=".5~g")]
+    if "std" in curves.columns:  # seed groups: mean line, ± std band
+        curves = curves.assign(lo=curves["value"] - curves["std"].fillna(0),
+                               hi=curves["value"] + curves["std"].fillna(0))
+        tips += [alt.Tooltip("std:Q", title="std over seeds", format=".3g"), alt.Tooltip("seeds:Q")]
+    line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=15)).encode(
         x=_EPOCH, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=run_color(frame),
-        strokeDash=alt.StrokeDash("split:N", sort=["train", "val", "test"]),
-        tooltip=["run:N", "metric:N", alt.Tooltip("epoch:Q", format="~g"),
-                 alt.Tooltip("value:Q", format=".5~g")],
-    ).properties(width=width, height=height).facet(
+        color=run_color(frame), tooltip=tips)
+    layers = [line]
+    if "std" in curves.columns:
+        layers.insert(0, alt.Chart().mark_area(opacity=0.2).encode(
+            x=_EPOCH, y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q",
+            color=run_color(frame)))
+    return alt.layer(*layers, data=curves).properties(width=width, height=height).facet(
+        row=alt.Row("split:N", title=None, sort=splits),
         column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")
+
+
+def sweep_heatmap(cells: pd.DataFrame, metric: str, base: float, *, size: int = 300) -> alt.LayerChart:
+    """One summary of a sweep over (a, b): mean over seeds per cell, written in it.
+
+    Hover shows the seed count, the std over seeds and the runs; the accuracy's colours diverge
+    around the baseline's value ``base``. The ``cell`` point selection (fields a, b) lets a
+    click select the cell's runs.
+    """
+    cell = alt.selection_point(fields=["a", "b"], name="cell", on="click", toggle="event.shiftKey",
+                               empty=False)  # nothing clicked: no cell outlined
+    scale = alt.Scale(scheme="viridis")
+    if metric == "best_val_test_acc" and np.isfinite(base):
+        scale = alt.Scale(scheme="redblue", domainMid=float(base))
+    title = sweep.SWEEP_METRICS[metric]
+    x = alt.X("a:O", title="a", axis=alt.Axis(labelAngle=0))
+    y = alt.Y("b:O", title="b", sort="descending")
+    fmt = ".2f" if metric == "best_val_test_acc" else ".3g"
+    tips = [alt.Tooltip("a:Q"), alt.Tooltip("b:Q"), alt.Tooltip(f"{metric}:Q", title="mean", format=fmt),
+            alt.Tooltip(f"{metric}_std:Q", title="std over seeds", format=".3g"),
+            alt.Tooltip(f"{metric}_n:Q", title="seeds"), alt.Tooltip("runs:N")]
+    rect = alt.Chart(cells).mark_rect().encode(
+        x=x, y=y, color=alt.Color(f"{metric}:Q", title=None, scale=scale,
+                                  legend=alt.Legend(orient="bottom", gradientLength=size - 40)),
+        stroke=alt.condition(cell, alt.value("black"), alt.value(None)),
+        strokeWidth=alt.condition(cell, alt.value(2.5), alt.value(0)),
+        tooltip=tips).add_params(cell)
+    text = alt.Chart(cells).mark_text(fontSize=11).encode(
+        x=x, y=y, text=alt.Text(f"{metric}:Q", format=fmt), tooltip=tips)
+    subtitle = f"baseline {base:{fmt}}" if np.isfinite(base) else "no baseline run"
+    return alt.layer(rect, text).properties(
+        width=size, height=size, title=alt.TitleParams(title, subtitle=subtitle))

@@ -5,6 +5,9 @@ the very functions the pages call. Reading goes through :mod:`wcviz` only and st
 runs root: a run whose directory resolves outside it (a symlink out) is listed as a problem and
 never opened.
 
+Pages over many runs read only the arrays they draw (``wcviz.store.read_arrays``: one layer's
+quantiles of each run, several runs at once) instead of opening each run's whole Dataset.
+
 Caching: a store only ever grows by whole committed records, so ``(path, n_epochs, status)`` of
 its listing names one immutable state of it. Every per-run read is memoised on that key; a
 running store that commits one more record gets a new key on the next scan, finished stores are
@@ -16,28 +19,26 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from wcviz import analysis, palette, sweep
+from wcviz.bands import band_label, band_pairs, median_quantile
+from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
 from wcviz.metrics import metric_variables, split_kind
-
-#: Environment variable through which ``wcviz dash`` hands the runs root to the app.
-ROOT_ENV = "WCVIZ_RUNS_ROOT"
+from wcviz.store import (MAX_DEPTH, STORE_NAME, check_confined, list_runs, open_run, read_arrays,
+                         run_dirs)
 
 #: Runs-table columns taken from store attributes, in display order.
 ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
-
-#: Accuracy metrics tried in order for the runs table's best/last accuracy columns.
-ACC_METRICS = ("val_acc", "test_acc", "train_acc")
-
-#: Per-epoch metric variables of the store schema (DESIGN.md, "Run store").
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
-           "epoch_seconds")
 
 # Per-run caches hold small frames (a layer's quantiles: epochs × 9 floats); this many entries
 # cover a few hundred runs × a few views without unbounded growth in a long-lived server.
@@ -125,44 +126,34 @@ def _run_id(root: Path, info) -> str:
     return str(info.run_id) if rel == "." else rel
 
 
-#: Folder levels searched below the root for runs (as ``wcviz.store.list_runs`` does).
-MAX_DEPTH = 3
-
-
-def _walk(root: Path, folder: Path, depth: int, infos: list, problems: list) -> None:
-    """Collect runs below ``folder``, never reading a directory or store outside ``root``."""
-    from wcviz.store import STORE_NAME, check_confined, list_runs
-
-    store = folder / STORE_NAME
-    if store.exists() and not is_inside(root, store):  # a run folder whose store is a link out
-        problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
-                                             "not read"))
-        return
-    if store.exists():  # its zarr.json must be the store's own file, not a link out
-        try:
-            check_confined(store, root, deep=False)
-        except WcvizError as err:
-            problems.append(Problem(str(folder), f"{err}"))
-            return
-    runs, broken = list_runs(folder, max_depth=0)  # only asks: is this folder itself a run?
-    if runs or broken:
-        infos.extend(runs)
-        problems.extend(Problem(str(b.path), str(b.error)) for b in broken)
-        return
-    if depth == 0:
-        return
-    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not is_inside(root, child):
-            problems.append(Problem(str(child), "resolves outside the runs root; not read"))
-            continue
-        _walk(root, child, depth - 1, infos, problems)
+def _outside(root: Path, problems: list) -> Callable[[Path], bool]:
+    """The ``skip`` test of :func:`wcviz.store.run_dirs`: folders (or run stores) that resolve
+    outside ``root``, or whose ``zarr.json`` is a link, are reported in ``problems`` and
+    neither read nor searched."""
+    def skip(folder: Path) -> bool:
+        if not is_inside(root, folder):
+            problems.append(Problem(str(folder), "resolves outside the runs root; not read"))
+            return True
+        store = folder / STORE_NAME
+        if store.exists() and not is_inside(root, store):
+            problems.append(Problem(str(folder), "its record.zarr resolves outside the runs root; "
+                                                 "not read"))
+            return True
+        if store.exists():  # its zarr.json must be the store's own file, not a link out
+            try:
+                check_confined(store, root, deep=False)
+            except WcvizError as err:
+                problems.append(Problem(str(folder), f"{err}"))
+                return True
+        return False
+    return skip
 
 
 def scan(root: Path) -> Scan:
     """List the runs under ``root`` (attributes only: no array is read).
 
-    The walk is ``wcviz.store.list_runs``' (run folders up to :data:`MAX_DEPTH` levels down),
-    one folder at a time, so that a symlink leading out of the root is reported, not followed.
+    Run discovery is :func:`wcviz.store.run_dirs` (up to :data:`wcviz.store.MAX_DEPTH` levels
+    down), told to report, not follow, anything that resolves outside ``root``.
 
     Args:
         root: a directory returned by :func:`runs_root`.
@@ -174,7 +165,10 @@ def scan(root: Path) -> Scan:
     root = Path(root).resolve()
     infos: list = []
     problems: list[Problem] = []
-    _walk(root, root, MAX_DEPTH, infos, problems)
+    for run_dir in run_dirs(root, MAX_DEPTH, skip=_outside(root, problems)):
+        runs, broken = list_runs(run_dir, max_depth=0)
+        infos.extend(runs)
+        problems.extend(Problem(str(b.path), str(b.error)) for b in broken)
     by_path = {}  # a run reached twice (a symlink to it inside the root) is listed once
     for info in infos:
         path = str(Path(info.path).resolve())
@@ -188,13 +182,24 @@ def scan(root: Path) -> Scan:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _dataset(path: str, n_epochs: int, status: str):
     # Keyed on the listing's (path, n_epochs, status): see the module docstring.
-    import wcviz
-    from wcviz.store import STORE_NAME, check_confined
+    confined(path, n_epochs)
+    return open_run(path)
 
-    # Every file the open reads stays inside the run folder (which the scan found inside the
-    # root): no symlink or hard link anywhere in its store.
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _confined(path: str, n_epochs: int) -> None:
     check_confined(Path(path) / STORE_NAME, path)
-    return wcviz.open_run(path)
+
+
+def confined(path: str, n_epochs: int = -1) -> None:
+    """Refuse a store a reader could be led out of (:func:`wcviz.store.check_confined`):
+    every file a read opens stays inside the run folder (which the scan found inside the root),
+    no symlink or hard link anywhere in its store. Checked once per committed state.
+
+    Raises:
+        WcvizError: one line naming the offending path.
+    """
+    _confined(path, n_epochs)
 
 
 def dataset(run: Run):
@@ -206,65 +211,122 @@ def _values(da) -> np.ndarray:
     return np.asarray(da.values, dtype=float)
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
+def _layer_names(key: tuple) -> tuple[str, ...]:
+    confined(key[0], key[1])
+    return tuple(str(x) for x in read_arrays(key[0], ["layer"])["layer"])
+
+
 def layers(run: Run) -> list[str]:
-    """The run's recorded layer names, in model order."""
-    return [str(name) for name in dataset(run)["layer"].values]
+    """The run's recorded layer names, in model order (read alone: no Dataset is opened).
+
+    Raises:
+        WcvizError: the store cannot be read.
+    """
+    return list(_layer_names(run.key))
 
 
-def quantile_columns() -> dict[float, str]:
-    """Quantile level -> column name of the wide frames, e.g. ``0.0668 -> "p6_68"``.
+def quantile_column(q: float) -> str:
+    """Column name of quantile level ``q`` in the wide frames, e.g. ``0.0668 -> "p6_68"``.
 
     No dots in the names: Vega-Lite reads a dot in a field name as nesting.
     """
-    from wcviz.measures import QUANTILES
-
-    return {float(q): f"p{q * 100:g}".replace(".", "_") for q in QUANTILES}
+    return f"p{float(q) * 100:.6g}".replace(".", "_")
 
 
-def bands() -> list[tuple[str, str, str]]:
-    """Nested percentile bands as ``(label, low column, high column)``, widest first.
+def column_quantile(column: str) -> float:
+    """The quantile level of a :func:`quantile_column` name (``"p6_68" -> 0.0668``)."""
+    # Rounded: 84.13 / 100 is 0.8413000000000001 in floats; levels are stored to 6 digits.
+    return round(float(column[1:].replace("_", ".")) / 100, 12)
 
-    The quantile list is symmetric (min/max, then ±1.5σ, ±1σ, ±0.5σ of a normal), so band i
-    spans quantiles i and -1-i; the middle quantile is the median line.
+
+def _is_quantile_column(column) -> bool:
+    rest = str(column)[1:].replace("_", "", 1)
+    return str(column).startswith("p") and rest.replace("e-", "", 1).isdigit()
+
+
+def quantile_columns(wide: pd.DataFrame) -> dict[float, str]:
+    """Quantile level -> column of a wide quantile frame, in level order.
+
+    The levels are those the stores recorded (their ``quantile`` coordinate), so a store made
+    with ``Recorder(quantiles=(0, .05, .25, .5, .75, .95, 1))`` has its own seven columns.
     """
-    cols = list(quantile_columns().items())
-    out = []
-    for (q_lo, lo), (q_hi, hi) in zip(cols[: len(cols) // 2], cols[::-1]):
-        out.append((f"{q_lo * 100:g}–{q_hi * 100:g} %", lo, hi))
-    return out
+    cols = {column_quantile(c): c for c in wide.columns if _is_quantile_column(c)}
+    return dict(sorted(cols.items()))
 
 
-def median_column() -> str:
-    """Name of the median's column in the wide quantile frames."""
-    return quantile_columns()[0.5]
+def bands(wide: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Nested percentile bands of a wide frame as ``(label, low column, high column)``, widest
+    first: the symmetric pairs of its recorded levels (:func:`wcviz.bands.band_pairs`)."""
+    cols = quantile_columns(wide)
+    return [(band_label(lo, hi), cols[lo], cols[hi]) for lo, hi in band_pairs(list(cols))]
+
+
+def median_column(wide: pd.DataFrame) -> str | None:
+    """The median's column of a wide quantile frame, or None when 0.5 was not recorded."""
+    q = median_quantile(list(quantile_columns(wide)))
+    return None if q is None else quantile_columns(wide)[q]
+
+
+def _levels(ds) -> list[float]:
+    return [float(q) for q in ds["quantile"].values]
+
+
+def _bound(ds, layer: str) -> np.ndarray:
+    """sup |w| of ``layer`` per epoch (aπ/2 for WC), NaN where the method has no bound."""
+    if not analysis.bound_symbol(ds):  # no bound: skip the psi (torch) import entirely
+        return np.full(ds.sizes["epoch"], np.nan)
+    bound = analysis.bound_over_epochs(ds, layer)
+    return np.where(np.isfinite(bound), bound, np.nan)
+
+
+def _bound_of(run_attrs: dict, layer: str, arrays: dict) -> np.ndarray:
+    """aπ/2 (the method's bound on |w|) per epoch from the run's a, b (NaN where unbounded),
+    by :func:`wcviz.analysis.bound_over_epochs` on just those two arrays."""
+    small = xr.Dataset({name: (("epoch", "layer"), arrays[name][:, None]) for name in ("a", "b")},
+                       coords={"layer": [layer]}, attrs=run_attrs)
+    return _bound(small, layer)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str) -> pd.DataFrame:
-    ds = _dataset(*key)
-    da = ds[variable].sel(layer=layer)  # (epoch, quantile): one layer is all that is read
-    frame = pd.DataFrame(_values(da.transpose("epoch", "quantile")),
-                         columns=list(quantile_columns().values()))
-    frame.insert(0, "epoch", _values(ds["epoch"]))
+def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
+                     attrs: tuple = ()) -> pd.DataFrame:
+    # Only the arrays this view needs, straight from zarr: opening the run's Dataset would cost
+    # tens of ms a run in metadata, most of a 100-run page (benchmarks/dash_load.py).
+    run_attrs = dict(attrs)
+    light_ds = xr.Dataset(attrs=run_attrs)
+    bounded = variable == "weight_quantile" and bool(analysis.bound_symbol(light_ds))
+    learnt = bounded and analysis.is_learnable(light_ds)  # fixed a, b: the attributes suffice
+    names = [variable, "epoch", "quantile", *(("a", "b") if learnt else ())]
+    confined(key[0], key[1])
+    arrays = read_arrays(key[0], names, layer=layer)
+    if bounded and not learnt:
+        arrays["a"] = arrays["b"] = np.full(len(arrays["epoch"]), np.nan)
+    frame = pd.DataFrame(np.asarray(arrays[variable], dtype=float),
+                         columns=[quantile_column(q) for q in arrays["quantile"]])
+    frame.insert(0, "epoch", np.asarray(arrays["epoch"], dtype=float))
     frame.insert(0, "layer", layer)
     frame.insert(0, "run", run_id)
+    if variable == "weight_quantile":
+        frame["bound"] = _bound_of(run_attrs, layer, arrays) if bounded else np.nan
     return frame
 
 
 def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
-    """Wide quantile frame of one layer of one run: ``run, layer, epoch, p0 … p100``.
+    """Wide quantile frame of one layer of one run: ``run, layer, epoch, p0 … p100[, bound]``.
 
     Args:
         run: a listed run.
         layer: a recorded layer name.
         variable: ``"weight_quantile"`` (w = Ψ(v)) or ``"v_quantile"`` (the raw parameter).
+            Weight frames carry ``bound``: the method's bound on |w| (aπ/2 for WC), else NaN.
 
     Raises:
         WcvizError: the run has no such layer.
     """
     if layer not in layers(run):
         raise WcvizError(f"run {run.run_id!r} has no layer {layer!r}; pick one of its recorded layers")
-    return _layer_quantiles(run.key, run.run_id, layer, variable)
+    return _layer_quantiles(run.key, run.run_id, layer, variable, run.attrs)
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -272,10 +334,146 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
-    """The Distributions page's data: one layer's wide quantile frame for each run that has it."""
-    frames = [layer_quantiles(r, layer, variable) for r in runs if layer in layers(r)]
-    return _concat(frames, ["run", "layer", "epoch", *quantile_columns().values()])
+def light(run: Run) -> xr.Dataset:
+    """An array-less Dataset holding only the run's attributes (``run_id`` = its id here).
+
+    What :mod:`wcviz.analysis` and :mod:`wcviz.palette` need to name and colour a run is in its
+    attributes, so the listing alone names and colours runs, no store is opened.
+    """
+    return xr.Dataset(attrs={**dict(run.attrs), "run_id": run.run_id})
+
+
+def names(runs: list[Run]) -> dict[str, str]:
+    """Run id -> display name, as figures and tables name runs (``"WC a=1, b=0.6"``,
+    ``"baseline"``; seed, then the run id added where two runs would share a name)."""
+    labels = analysis.unique_labels([light(r) for r in runs])
+    return dict(zip((r.run_id for r in runs), labels))
+
+
+def colors(runs: list[Run]) -> dict[str, str]:
+    """Run id -> colour, by method as the figures colour them (:func:`wcviz.palette.run_colors`)."""
+    return dict(zip((r.run_id for r in runs), palette.run_colors([light(r) for r in runs])))
+
+
+def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """``frame`` with ``name`` and ``color`` columns: each run's display name and colour among
+    ``runs`` (the charts' legend and colour scale read them)."""
+    name, color = names(runs), colors(runs)
+    return frame.assign(name=frame["run"].map(name), color=frame["run"].map(color))
+
+
+@dataclass(frozen=True)
+class SeedGroup:
+    """Runs that differ only in seed (:func:`wcviz.analysis.iter_groups`), shown as one."""
+
+    group_id: str  # "<first run id> +N seeds": the ``run`` value of folded frames
+    name: str  # display name: the runs' shared name and the seed count
+    color: str
+    run_ids: tuple[str, ...]
+
+
+def seed_groups(runs: list[Run]) -> list[SeedGroup]:
+    """The selected runs grouped by everything but the seed, in selection order; each group
+    coloured by method (:func:`wcviz.palette.run_colors` of its first run)."""
+    grouped = analysis.iter_groups([light(r) for r in runs])
+    firsts = [members[0] for members in grouped.values()]
+    out = []
+    for members, color in zip(grouped.values(), palette.run_colors(firsts)):
+        ids = tuple(str(ds.attrs["run_id"]) for ds in members)
+        name = f"{analysis.run_label(members[0])} (mean of {len(ids)} seed{'s' * (len(ids) > 1)})"
+        out.append(SeedGroup(f"{ids[0]} +{len(ids) - 1} seeds", name, color, ids))
+    return out
+
+
+def _relabel(frame: pd.DataFrame, groups: list[SeedGroup]) -> pd.DataFrame:
+    """``frame`` with each member run's id replaced by its group's id."""
+    member = {rid: g.group_id for g in groups for rid in g.run_ids}
+    return frame.assign(run=frame["run"].map(member))
+
+
+def _group_labels(frame: pd.DataFrame, groups: list[SeedGroup]) -> pd.DataFrame:
+    name = {g.group_id: g.name for g in groups}
+    color = {g.group_id: g.color for g in groups}
+    return frame.assign(name=frame["run"].map(name), color=frame["run"].map(color))
+
+
+def fold_quantiles(wide: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """A wide quantile frame with the seeds of each group folded: the seed-mean of every
+    quantile (and bound) per epoch, ``seeds`` (how many runs have that epoch) and, for the
+    median, min and max, ``sd_<column>``: their standard deviation over seeds (NaN for one).
+    As :func:`wcviz.plots.seed_bands` draws a seed group."""
+    groups = seed_groups(runs)
+    cols = list(quantile_columns(wide).values())
+    keys = ["run", *[c for c in ("layer", "depth", "epoch") if c in wide.columns]]
+    values = cols + (["bound"] if "bound" in wide.columns else [])
+    by = _relabel(wide, groups).groupby(keys, sort=False)
+    out = by[values].mean()
+    out["seeds"] = by[cols[0]].count() if cols else 0
+    spread = [c for c in (median_column(wide), cols[0] if cols else None, cols[-1] if cols else None) if c]
+    for col in dict.fromkeys(spread):
+        out[f"sd_{col}"] = by[col].std(ddof=1)
+    return _group_labels(out.reset_index(), groups)
+
+
+def fold_metrics(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """A :func:`metrics` frame with each seed group's mean ``value``, ``std`` and ``seeds``
+    (runs with that epoch) per epoch and metric."""
+    groups = seed_groups(runs)
+    keys = ["run", "epoch", "metric", "split", "kind"]
+    by = _relabel(frame, groups).groupby(keys, sort=False)["value"]
+    out = by.mean().to_frame("value")
+    out["std"] = by.std(ddof=1)
+    out["seeds"] = by.count()
+    return _group_labels(out.reset_index(), groups)
+
+
+#: Threads reading run stores at once: reads wait on the disk and on zarr's decoding, so a few
+#: threads overlap them even on 2 cores (benchmarks/dash_load.py: 100 runs).
+READ_THREADS = 8
+
+
+def _each(runs: list[Run], read, errors: list | None):
+    """``read(run)`` of each run, concurrently, in run order; a run whose store fails is left
+    out and its one-line error appended to ``errors`` (raised when ``errors`` is None)."""
+    def safe(run):
+        try:
+            return read(run)
+        except WcvizError as err:
+            if errors is None:
+                raise
+            errors.append(f"{run.run_id}: {err}")
+            return None
+
+    if len(runs) < 2:
+        results = [safe(r) for r in runs]
+    else:
+        with ThreadPoolExecutor(min(READ_THREADS, len(runs))) as pool:
+            results = list(pool.map(safe, runs))
+    return [r for r in results if r is not None]
+
+
+def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile",
+                  errors: list | None = None) -> pd.DataFrame:
+    """The Distributions page's data: one layer's wide quantile frame for each run that has it,
+    with each run's ``name`` and ``color``.
+
+    Stores are read concurrently, only the arrays this view needs. Runs whose store fails are
+    left out with a line in ``errors`` (a list), or raise when ``errors`` is None.
+    """
+    def read(run):
+        return layer_quantiles(run, layer, variable) if layer in layers(run) else None
+
+    frames = [f for f in _each(runs, read, errors) if f is not None]
+    return label_runs(_concat(frames, ["run", "layer", "epoch"]), runs)
+
+
+def without_values(wide: pd.DataFrame) -> list[str]:
+    """Runs of a wide quantile frame whose quantiles are all NaN (e.g. no v: plain weights)."""
+    cols = list(quantile_columns(wide).values())
+    if not len(wide) or not cols:
+        return []
+    empty = wide[cols].isna().all(axis=1).groupby(wide["run"], sort=False).all()
+    return [run for run, none in empty.items() if none]
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -283,26 +481,33 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
     ds = _dataset(*key)
     values = _values(ds[variable].transpose("epoch", "layer", "quantile"))  # (E, L, Q)
     n_ep, n_layer, n_q = values.shape
-    frame = pd.DataFrame(values.reshape(n_ep * n_layer, n_q), columns=list(quantile_columns().values()))
+    frame = pd.DataFrame(values.reshape(n_ep * n_layer, n_q),
+                         columns=[quantile_column(q) for q in _levels(ds)])
     frame.insert(0, "epoch", np.repeat(_values(ds["epoch"]), n_layer))
     frame.insert(0, "depth", np.tile(np.arange(n_layer), n_ep))
-    frame.insert(0, "layer", np.tile(np.asarray([str(x) for x in ds["layer"].values], object), n_ep))
+    names = [str(x) for x in ds["layer"].values]
+    frame.insert(0, "layer", np.tile(np.asarray(names, object), n_ep))
     frame.insert(0, "run", run_id)
+    if variable == "weight_quantile":  # (E, L) bounds, flattened as the rows are
+        frame["bound"] = np.stack([_bound(ds, name) for name in names], axis=1).reshape(-1)
     return frame
 
 
-def all_layers(runs: list[Run], variable: str = "weight_quantile") -> pd.DataFrame:
-    """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``."""
-    frames = [_all_quantiles(r.key, r.run_id, variable) for r in runs]
-    return _concat(frames, ["run", "layer", "depth", "epoch", *quantile_columns().values()])
+def all_layers(runs: list[Run], variable: str = "weight_quantile",
+               errors: list | None = None) -> pd.DataFrame:
+    """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``;
+    failing stores as in :func:`distributions`."""
+    frames = _each(runs, lambda r: _all_quantiles(r.key, r.run_id, variable), errors)
+    return label_runs(_concat(frames, ["run", "layer", "depth", "epoch"]), runs)
 
 
 def tidy_quantiles(wide: pd.DataFrame) -> pd.DataFrame:
-    """Long form of a wide quantile frame for CSV: ``run, layer, epoch, quantile, value``."""
-    names = {col: q for q, col in quantile_columns().items()}
-    ids = [c for c in ("run", "layer", "depth", "epoch") if c in wide.columns]
-    long = wide.melt(id_vars=ids, value_vars=list(names), var_name="quantile", value_name="value")
-    long["quantile"] = long["quantile"].map(names)
+    """Long form of a wide quantile frame for CSV: ``run, name, layer, epoch, quantile, value``."""
+    names_ = {col: q for q, col in quantile_columns(wide).items()}
+    ids = [c for c in ("run", "name", "layer", "depth", "epoch") if c in wide.columns]
+    long = wide.melt(id_vars=ids, value_vars=list(names_), var_name="quantile", value_name="value")
+    long["quantile"] = long["quantile"].map(names_)
+    long = long.dropna(subset=["value"])  # levels another selected run recorded, this one not
     return long.sort_values([*ids[:-1], "epoch", "quantile"], kind="stable", ignore_index=True)
 
 
@@ -331,19 +536,19 @@ def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
 def near_zero(runs: list[Run]) -> pd.DataFrame:
     """Near-zero fractions, long: ``run, epoch, layer, depth, numel, threshold, fraction``."""
     frames = [_near_zero(r.key, r.run_id) for r in runs]
-    return _concat(frames, ["run", "epoch", "layer", "depth", "numel", "threshold",
-                                     "fraction"])
+    return label_runs(_concat(frames, ["run", "epoch", "layer", "depth", "numel", "threshold",
+                                     "fraction"]), runs)
 
 
 def near_zero_overall(frame: pd.DataFrame) -> pd.DataFrame:
     """Whole-network fraction per run, epoch and threshold: layers weighted by their size."""
     weight = frame["numel"].fillna(1.0)
     tmp = frame.assign(weighted=frame["fraction"] * weight, weight=weight)
-    groups = tmp.groupby(["run", "epoch", "threshold"], as_index=False, sort=False)
-    out = groups[["weighted", "weight"]].sum()
+    keys = [c for c in ("run", "name", "color", "epoch", "threshold") if c in frame.columns]
+    out = tmp.groupby(keys, as_index=False, sort=False)[["weighted", "weight"]].sum()
     out["fraction"] = out["weighted"] / out["weight"]
     out["layer"] = "all layers"
-    return out[["run", "epoch", "layer", "threshold", "fraction"]]
+    return out[[*keys[:-2], "epoch", "layer", "threshold", "fraction"]]
 
 
 def thresholds(runs: list[Run]) -> list[str]:
@@ -353,6 +558,16 @@ def thresholds(runs: list[Run]) -> list[str]:
         for t in dataset(r)["threshold"].values:
             seen.setdefault(str(t), None)
     return list(seen)
+
+
+def default_threshold(runs: list[Run]) -> str | None:
+    """The threshold the figures use by default (:func:`wcviz.analysis.select_threshold`:
+    the largest relative one, e.g. rel=0.1) of the first run that records one."""
+    for r in runs:
+        ds = dataset(r)
+        if ds.sizes.get("threshold", 0) and ds.sizes.get("epoch", 0):
+            return analysis.select_threshold(ds)
+    return None
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -376,14 +591,12 @@ def _compander(key: tuple, run_id: str) -> pd.DataFrame:
 def compander(runs: list[Run]) -> pd.DataFrame:
     """a and b per layer over epochs, long: ``run, epoch, layer, depth, a, b`` (NaN rows dropped)."""
     frames = [_compander(r.key, r.run_id) for r in runs]
-    return _concat(frames, ["run", "epoch", "layer", "depth", "a", "b"])
+    return label_runs(_concat(frames, ["run", "epoch", "layer", "depth", "a", "b"]), runs)
 
 
 def is_learnable(run: Run) -> bool:
     """Whether the run trained its a, b (store attribute ``learnable`` is "fine"/"coarse")."""
-    from wcviz.analysis import learnable_attr
-
-    return learnable_attr(run.attr("learnable"))
+    return analysis.learnable_attr(run.attr("learnable"))
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -402,26 +615,46 @@ def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
 def metrics(runs: list[Run]) -> pd.DataFrame:
     """Per-epoch metrics, long: ``run, epoch, metric, split (train/val/test/""), kind, value``."""
     frames = [_metrics(r.key, r.run_id) for r in runs]
-    return _concat(frames, ["run", "epoch", "metric", "split", "kind", "value"])
+    return label_runs(_concat(frames, ["run", "epoch", "metric", "split", "kind", "value"]), runs)
 
 
 def accuracy_summary(run: Run) -> dict:
-    """``{"epochs": last epoch, "acc metric": name, "best acc": max, "last acc": last}`` of one run."""
-    frame = _metrics(run.key, run.run_id)
-    out = {"epochs": np.nan, "acc metric": "", "best acc": np.nan, "last acc": np.nan}
+    """``last_epoch``, ``best_val_epoch`` and ``best_val_test_acc`` (in %) of one run.
+
+    "Test acc at best val" is :func:`wcviz.analysis.best_val_test_acc`, the accuracy the demo
+    table, ``wcviz table`` and the figures report, in percent as they show it.
+    """
     ds = dataset(run)
-    if ds.sizes.get("epoch", 0):
-        out["epochs"] = float(ds["epoch"].values[-1])
-    for wanted in ACC_METRICS:  # also under a framework's name: "val/acc", "eval_accuracy"
-        split, kind = split_kind(wanted)
-        rows = frame[(frame["split"] == split) & (frame["kind"] == kind)]
-        name = rows["metric"].iloc[0] if len(rows) else wanted
-        values = rows.loc[rows["metric"] == name, "value"]
-        if len(values):
-            out.update({"acc metric": name, "best acc": float(values.max()),
-                        "last acc": float(values.iloc[-1])})
-            break
-    return out
+    epoch, acc = analysis.best_val_test_acc(ds)
+    return {"last_epoch": float(ds["epoch"].values[-1]) if ds.sizes.get("epoch", 0) else np.nan,
+            "best_val_epoch": epoch,
+            "best_val_test_acc": float(analysis.as_percent([acc])[0]) if np.isfinite(acc) else np.nan}
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _summary(key: tuple, run_id: str) -> dict:
+    return {**sweep.run_summary(_dataset(*key)), "run_id": run_id}
+
+
+def sweep_rows(runs: list[Run]) -> pd.DataFrame:
+    """:func:`wcviz.sweep.run_summary` of each readable run (cached on its committed state)."""
+    rows = []
+    for run in runs:
+        try:
+            rows.append(_summary(run.key, run.run_id))
+        except WcvizError:
+            continue  # an unreadable store: listed as a problem on the Runs page
+    columns = ["run_id", "dataset", "model", "method", "learnable", "a", "b", "seed",
+               *sweep.SWEEP_METRICS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def cell_runs(cells: pd.DataFrame, picked: list[dict]) -> list[str]:
+    """Run ids of the sweep cells a heatmap click picked (Vega-Lite point selection on a, b)."""
+    chosen = {(float(c["a"]), float(c["b"])) for c in picked if "a" in c and "b" in c}
+    runs = [r for _, cell in cells.iterrows() if (cell["a"], cell["b"]) in chosen
+            for r in cell["runs"].split(", ")]
+    return list(dict.fromkeys(runs))
 
 
 # Opening a store costs ~0.1-0.3 s (xarray metadata), so a root of 100 runs would keep the Runs
@@ -436,7 +669,20 @@ _queued: set[tuple] = set()  # run keys handed to the prefetch thread
 _ready: set[tuple] = set()  # run keys whose dataset and accuracy are cached (or unreadable)
 
 
+def warm_imports() -> None:
+    """Import what the first WC run's bound needs (:mod:`wcviz.psi`, hence torch: about 1 s).
+
+    Done once on the prefetch thread when the server starts, so no page pays it on a click;
+    a lazy import with that measured reason (benchmarks/dash_load.py).
+    """
+    import wcviz.psi  # noqa: F401
+
+
 def _prefetch_forever() -> None:
+    try:
+        warm_imports()
+    except Exception:  # noqa: BLE001 - an install without torch still lists and draws runs
+        pass
     while True:
         _warm(_todo.get())
 
@@ -473,32 +719,39 @@ def is_ready(run: Run) -> bool:
         return run.key in _ready
 
 
+#: Runs-table accuracy columns (:func:`accuracy_summary`), filled once a run's store is read.
+ACC_COLUMNS = ("last_epoch", "best_val_epoch", "best_val_test_acc")
+
+
 def runs_table(scan_: Scan, *, accuracy: bool | str = True) -> pd.DataFrame:
     """The Runs page's table: one row per healthy run.
 
     Args:
         scan_: a :func:`scan` result.
-        accuracy: True reads each run's metrics for epochs done and best/last accuracy (one
-            small read per run, cached on its committed state); ``"ready"`` fills them only for
-            runs already cached (:func:`is_ready`), NaN for the others; False keeps to attributes.
+        accuracy: True reads each run's metrics for the :data:`ACC_COLUMNS` (one small read
+            per run, cached on its committed state); ``"ready"`` fills them only for runs
+            already cached (:func:`is_ready`), NaN for the others; False keeps to attributes.
 
     Returns:
-        Columns ``run, model, dataset, method, a, b, learnable, seed, status, records`` and, with
-        ``accuracy``, ``epochs, acc metric, best acc, last acc``.
+        Columns ``run, name, model, dataset, method, a, b, learnable, seed, status, records``
+        (``name`` and ``method`` as figures and tables write them) and, with ``accuracy``,
+        :data:`ACC_COLUMNS`.
     """
     rows = []
-    for run in scan_.runs:
-        row = {"run": run.run_id, **{c: run.attr(c) for c in ATTR_COLUMNS},
+    for run in scan_.runs:  # the run id column tells apart runs that share a name
+        row = {"run": run.run_id, "name": analysis.run_label(light(run)),
+               **{c: run.attr(c) for c in ATTR_COLUMNS},
+               "method": analysis.method_label(light(run)),
                "status": run.status, "records": run.n_epochs}
         if accuracy is True or (accuracy == "ready" and is_ready(run)):
             try:
                 row.update(accuracy_summary(run))
             except WcvizError:
-                row["acc metric"] = "unreadable"
+                row["status"] = "unreadable"
         rows.append(row)
-    columns = ["run", *ATTR_COLUMNS, "status", "records"]
+    columns = ["run", "name", *ATTR_COLUMNS, "status", "records"]
     if accuracy:
-        columns += ["epochs", "acc metric", "best acc", "last acc"]
+        columns += list(ACC_COLUMNS)
     table = pd.DataFrame(rows, columns=columns)
     for col in ("model", "dataset", "method", "learnable", "seed"):  # text, "" where unset
         table[col] = table[col].map(lambda v: "" if v is None or v != v else str(v))

@@ -2,7 +2,9 @@
 
 The dashboard draws interactive charts itself, but a file for a paper comes from the same
 figure functions as ``wcviz figures``, so an exported view looks like the rest of the paper's
-figures. Figures are drawn only when a download button is clicked.
+figures. Figures are drawn only when a download button is clicked, and matplotlib (with
+seaborn, through :mod:`wcviz.plots`) is imported only then: importing it costs about 1 s, which
+every page load would otherwise pay.
 """
 
 from __future__ import annotations
@@ -117,3 +119,41 @@ def metrics_figure(runs: list[data.Run]):
     from wcviz import plots
 
     return plots.metrics_curves(_datasets(runs))
+
+
+def sweep_figure(rows: pd.DataFrame):
+    """The Sweeps page's heatmaps (:func:`wcviz.plots_sweep.sweep_heatmaps`) of summary rows."""
+    from wcviz import plots_sweep
+
+    return plots_sweep.sweep_heatmaps(rows)
+
+
+def seed_bands_figure(groups: list[list[data.Run]], layer: str, *, yscale: str = "linear"):
+    """Seed groups of the Distributions view: one :func:`wcviz.plots.seed_bands` panel per group
+    (seed-mean bands with the spread over seeds), y shared."""
+    import matplotlib.pyplot as plt
+
+    from wcviz import plots, style
+
+    with style.paper_style():
+        fig, axes = plt.subplots(1, len(groups), sharey=True, squeeze=False,
+                                 figsize=(style.TWO_COLUMN, style.ROW_HEIGHT))
+        for ax, runs in zip(axes[0], groups):
+            plots.seed_bands(_datasets(runs), layer, ax=ax, yscale=yscale)
+    return fig
+
+
+def seed_metrics_figure(runs: list[data.Run]):
+    """Seed groups of the Metrics view: accuracy and loss as mean ± std over seeds per group
+    (:func:`wcviz.plots.seed_metric`), test accuracy if recorded, else validation."""
+    import matplotlib.pyplot as plt
+
+    from wcviz import plots, style
+
+    sets = _datasets(runs)
+    acc = "test_acc" if any("test_acc" in ds for ds in sets) else "val_acc"
+    with style.paper_style():
+        fig, axes = plt.subplots(1, 2, figsize=(style.TWO_COLUMN, style.ROW_HEIGHT))
+        plots.seed_metric(sets, "train_loss", ax=axes[0])
+        plots.seed_metric(sets, acc, ax=axes[1])
+    return fig

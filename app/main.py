@@ -17,6 +17,7 @@ PAGES = [
     st.Page("views/near_zero.py", title="Near zero", icon=":material/filter_center_focus:"),
     st.Page("views/compander.py", title="Compander", icon=":material/tune:"),
     st.Page("views/metrics.py", title="Metrics", icon=":material/monitoring:"),
+    st.Page("views/sweeps.py", title="Sweeps", icon=":material/grid_on:"),
 ]
 
 page = st.navigation(PAGES)

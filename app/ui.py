@@ -12,11 +12,17 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from app import data
+from app import data, export
 from wcviz.errors import WcvizError
 
 #: Session-state key of the selected run ids (the sidebar multiselect).
 SELECTED = "wcviz_selected_runs"
+
+#: Session-state key of the sidebar toggle that folds runs differing only in seed into groups.
+GROUPS = "wcviz_seed_groups"
+
+#: Key prefix of the Runs page's table (its key also encodes the rows shown and selected).
+RUNS_TABLE = "runs_table"
 
 #: Seconds between refreshes of a page's charts while one of its runs is still training.
 LIVE_SECONDS = 3.0
@@ -59,9 +65,17 @@ def run_picker(scan: data.Scan) -> None:
     st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i in ids]
     st.sidebar.multiselect("Runs", ids, key=SELECTED, placeholder="choose runs",
                            help="The runs every page shows; also selectable on the Runs page.")
+    st.sidebar.toggle("Fold seeds into groups", key=GROUPS,
+                      help="Runs that differ only in seed as one: seed-mean bands and metrics, "
+                           "with the spread over seeds (Distributions, Metrics).")
     running = sum(r.status == "running" for r in scan.runs)
     st.sidebar.caption(f"{_shown_root(scan.root)}  \n{len(ids)} runs ({running} running)"
                        + (f", {len(scan.problems)} unreadable" if scan.problems else ""))
+
+
+def grouped() -> bool:
+    """Whether the user folds seeds into groups (the sidebar toggle)."""
+    return bool(st.session_state.get(GROUPS, False))
 
 
 def selected(scan: data.Scan) -> list[data.Run]:
@@ -70,12 +84,16 @@ def selected(scan: data.Scan) -> list[data.Run]:
     return [by_id[i] for i in st.session_state.get(SELECTED, []) if i in by_id]
 
 
-def readable(runs: list[data.Run]) -> list[data.Run]:
-    """The runs whose store opens; each one that does not gets an error line instead."""
+def readable(runs: list[data.Run], light: bool = False) -> list[data.Run]:
+    """The runs whose store opens; each one that does not gets an error line instead.
+
+    ``light`` checks only that the layer names read (pages that read a few arrays themselves
+    and report a failing one, see :func:`app.data.distributions`); otherwise the Dataset opens.
+    """
     good = []
     for run in runs:
         try:
-            data.dataset(run)
+            data.layers(run) if light else data.dataset(run)
         except WcvizError as err:
             st.error(f"{run.run_id}: {err}")
             continue
@@ -83,13 +101,13 @@ def readable(runs: list[data.Run]) -> list[data.Run]:
     return good
 
 
-def require_selection(scan: data.Scan) -> list[data.Run]:
-    """The selected runs that open; if none, a hint and the page stops."""
+def require_selection(scan: data.Scan, light: bool = False) -> list[data.Run]:
+    """The selected runs that open (:func:`readable`); if none, a hint and the page stops."""
     runs = selected(scan)
     if not runs:
         st.info("No run selected: pick runs in the sidebar or on the Runs page.")
         st.stop()
-    runs = readable(runs)
+    runs = readable(runs, light)
     if not runs:
         st.stop()
     return runs
@@ -100,7 +118,7 @@ def status_line(runs: list[data.Run]) -> str:
     return "  \n".join(f"**{r.run_id}**: {r.status}, {r.n_epochs} records" for r in runs)
 
 
-def live(runs: list[data.Run], body: Callable[[list[data.Run]], None]) -> None:
+def live(runs: list[data.Run], body: Callable[[list[data.Run]], None], light: bool = False) -> None:
     """Draw ``body(fresh_runs)`` now and, while a run trains, again every :data:`LIVE_SECONDS`.
 
     Only this fragment reruns (``st.fragment(run_every=...)``): controls above it keep their
@@ -114,7 +132,7 @@ def live(runs: list[data.Run], body: Callable[[list[data.Run]], None]) -> None:
 
     def fragment() -> None:
         by_id = current_scan().by_id()
-        fresh = readable([by_id[i] for i in ids if i in by_id])
+        fresh = readable([by_id[i] for i in ids if i in by_id], light)
         if every is not None and {r.run_id: r.status for r in fresh} != statuses:
             st.rerun(scope="app")
         body(fresh)
@@ -122,7 +140,7 @@ def live(runs: list[data.Run], body: Callable[[list[data.Run]], None]) -> None:
     st.fragment(fragment, run_every=every)()
 
 
-def export(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, key: str) -> None:
+def downloads(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, key: str) -> None:
     """Download buttons for the current view: a figure (PNG/PDF/SVG) and its data as CSV.
 
     Args:
@@ -132,17 +150,15 @@ def export(name: str, frame: pd.DataFrame, figure: Callable[[], object] | None, 
             :mod:`wcviz.plots` only when the button is clicked; None hides the figure button.
         key: widget-key prefix, unique per page section.
     """
-    from app import export as exporting
-
     cols = st.columns([1, 2, 2, 3])
-    fmt = cols[0].selectbox("format", list(exporting.FORMATS), key=f"{key}_fmt",
+    fmt = cols[0].selectbox("format", list(export.FORMATS), key=f"{key}_fmt",
                             label_visibility="collapsed")
     if figure is not None:
         cols[1].download_button(f"Figure ({fmt.upper()})",
-                                data=lambda: exporting.figure_bytes(figure(), fmt),
-                                file_name=f"{name}.{fmt}", mime=exporting.FORMATS[fmt],
+                                data=lambda: export.figure_bytes(figure(), fmt),
+                                file_name=f"{name}.{fmt}", mime=export.FORMATS[fmt],
                                 on_click="ignore", key=f"{key}_fig", icon=":material/image:")
-    cols[2].download_button("Data (CSV)", data=lambda: exporting.csv_bytes(frame),
+    cols[2].download_button("Data (CSV)", data=lambda: export.csv_bytes(frame),
                             file_name=f"{name}.csv", mime="text/csv", on_click="ignore",
                             key=f"{key}_csv", icon=":material/table:")
 

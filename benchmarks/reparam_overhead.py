@@ -31,6 +31,7 @@ from torch import nn
 
 import wcviz
 from training.models import build_model
+from wcviz.psi import POWERPROP_ALPHA
 
 #: name -> compand() arguments; None is the plain network. a, b: the paper's ResNet18/CIFAR-10.
 VARIANTS: dict[str, dict | None] = {
@@ -39,7 +40,7 @@ VARIANTS: dict[str, dict | None] = {
     "arctan-fine": dict(method="arctan", a=1.0, b=0.6, learnable="fine"),
     "arsinh": dict(method="arsinh", a=1.0, b=0.6),
     "erf": dict(method="erf", a=1.0, b=0.6),
-    "powerprop": dict(method="powerprop", alpha=2.0),
+    "powerprop": dict(method="powerprop", alpha=POWERPROP_ALPHA),
     "weightnorm": dict(method="weightnorm"),
 }
 

@@ -102,10 +102,10 @@ def test_table_formats(root):
     lines = lines[:-2]
     assert len(lines) == 2 + len(table)
     assert f"{wc['best_mean']:.2f} ± {wc['best_std']:.2f}" in md
-    assert "tinynet + WC (a=0.8, b=0.5)" in md and "tinynet + WC (learnable fine, init a=0.5, b=1)" in md
-    # the paper's order: baseline first, then WC, then learnable WC
+    # rows named by the one run display name (run_label), in the paper's order: baseline
+    # first, then WC, then learnable WC
     assert [r.split(" | ")[1] for r in lines[2:]] == [
-        "tinynet", "tinynet + WC (a=0.8, b=0.5)", "tinynet + WC (learnable fine, init a=0.5, b=1)"]
+        "tinynet", "tinynet + WC a=0.8, b=0.5", "tinynet + learnable WC (init a=0.5, b=1)"]
     tex = an.format_table(table, "tex")
     assert tex.startswith("\\begin{tabular}") and "\\toprule" in tex and tex.rstrip().endswith("\\end{tabular}")
     assert f"{wc['best_mean']:.2f} $\\pm$ {wc['best_std']:.2f}" in tex

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,39 +32,53 @@ Z = np.array([-2.6, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.6])  # normal z of e
 
 
 def write_run(run_dir: Path, *, n_records: int, status: str = "finished", method: str = "none",
-              learnable=None, seed: int = 0, scale: float = 0.1, acc0: float = 0.5) -> RunStore:
+              learnable=None, seed: int = 0, scale: float = 0.1, acc0: float = 0.5,
+              a: float = 0.5, b: float = 1.0, quantiles=QUANTILES) -> RunStore:
     """A run store of 3 layers with known values: layer i's weights ~ N(0, (scale·(i+1)·g)²).
 
     Epoch e has growth g = 1 + 0.1·e, near-zero fraction 0.01·(i+1) + 0.001·e per threshold
-    index, val_acc = acc0 + 0.05·e, a = 0.5 + 0.01·e·(i+1) and b = 1 - 0.02·e for learnable runs.
+    index, val_acc = acc0 + 0.05·e, test_acc = acc0 + 0.04·e, a = 0.5 + 0.01·e·(i+1) and
+    b = 1 - 0.02·e for learnable runs. Plain runs (method "none") have no v (NaN), as recorded.
     """
     store = RunStore.create(
         run_dir, layers=LAYERS, layer_kinds=("Conv2d", "Conv2d", "Linear"), layer_numel=NUMEL,
         bin_edges=np.tile(np.linspace(-1, 1, 9), (len(LAYERS), 1)), thresholds=THRESHOLDS,
+        quantiles=quantiles,
         attrs={"model": "tinynet", "dataset": "synthetic", "method": method, "seed": seed,
-               "learnable": learnable, "a": 0.5 if method != "none" else None,
-               "b": 1.0 if method != "none" else None})
+               "learnable": learnable, "a": a if method != "none" else None,
+               "b": b if method != "none" else None})
     for epoch in range(n_records):
-        append(store, epoch, scale=scale, acc0=acc0, learnable=learnable is not None)
+        append(store, epoch, scale=scale, acc0=acc0, learnable=learnable is not None,
+               plain=method == "none", quantiles=quantiles)
     if status != "running":
         store.finish(status)
     return store
 
 
-def append(store: RunStore, epoch: int, *, scale=0.1, acc0=0.5, learnable=False) -> None:
+def append(store: RunStore, epoch: int, *, scale=0.1, acc0=0.5, learnable=False, plain=False,
+           quantiles=QUANTILES) -> None:
     """Append epoch ``epoch`` with the values :func:`write_run` documents."""
     depth = np.arange(1, len(LAYERS) + 1)
     std = scale * depth * (1 + 0.1 * epoch)
     near = 0.01 * depth[:, None] + 0.001 * epoch + 0.0 * np.arange(len(THRESHOLDS))[None, :]
     near = near + 0.1 * np.arange(len(THRESHOLDS))[None, :]
-    stats = {"weight_quantile": std[:, None] * Z[None, :], "near_zero_fraction": near,
-             "v_quantile": 2 * std[:, None] * Z[None, :]}
+    z = Z if tuple(quantiles) == tuple(QUANTILES) else norm_z(quantiles)
+    stats = {"weight_quantile": std[:, None] * z[None, :], "near_zero_fraction": near,
+             "v_quantile": np.full((len(LAYERS), len(z)), np.nan) if plain
+             else 2 * std[:, None] * z[None, :]}
     if learnable:
         stats["a"] = 0.5 + 0.01 * epoch * depth
         stats["b"] = np.full(len(LAYERS), 1.0 - 0.02 * epoch)
     store.append(float(epoch), epoch * 10, stats,
                  {"train_loss": 2.0 - 0.1 * epoch, "val_loss": 2.1 - 0.1 * epoch,
-                  "val_acc": acc0 + 0.05 * epoch, "lr": 0.1})
+                  "val_acc": acc0 + 0.05 * epoch, "test_acc": acc0 + 0.04 * epoch, "lr": 0.1})
+
+
+def norm_z(quantiles) -> np.ndarray:
+    """Normal z of each quantile level (±2.6 for min/max, as :data:`Z`)."""
+    from scipy.stats import norm
+
+    return np.clip(norm.ppf(np.asarray(quantiles, float)), -2.6, 2.6)
 
 
 def recorder_run(run_dir: Path) -> None:
@@ -183,32 +198,53 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
     base = wide[wide["run"] == "baseline"]
     np.testing.assert_array_equal(base["epoch"], np.arange(5.0))
     stored = wcviz.open_run(root / "baseline")["weight_quantile"].sel(layer="block.conv").values
-    np.testing.assert_allclose(base[list(data.quantile_columns().values())].to_numpy(), stored)
+    np.testing.assert_allclose(base[list(data.quantile_columns(wide).values())].to_numpy(), stored)
     # epoch 4 of layer 2: std = 0.1 · 2 · 1.4, the median column is the middle z = 0
-    assert base.iloc[4][data.quantile_columns()[0.8413]] == pytest.approx(0.28)
+    assert base.iloc[4][data.quantile_columns(wide)[0.8413]] == pytest.approx(0.28)
     tidy = data.tidy_quantiles(wide)
     assert len(tidy) == len(wide) * len(QUANTILES)
     assert set(tidy["quantile"]) == set(QUANTILES)
 
 
-def test_run_colours_are_those_of_the_figures():
-    import pandas as pd
-
+def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
     from app import charts
-    from wcviz import style
+    from wcviz import plots
 
-    frame = pd.DataFrame({"run": ["b", "a", "b", "c"]})
-    scale = charts.run_color(frame).to_dict()["scale"]
-    assert scale["domain"] == ["b", "a", "c"]  # order of appearance
-    assert scale["range"] == list(style.PALETTE[:3])
+    runs = scan_of(root).by_id()
+    chosen = [runs["wc"], runs["baseline"], runs["live"]]  # selection order is not method order
+    wide = data.distributions(chosen, "fc")
+    scale = charts.run_color(wide).to_dict()["scale"]
+    dash = dict(zip(scale["domain"], scale["range"]))
+    fig = plots.overlay_bands([data.dataset(r) for r in chosen], "fc")
+    drawn = {}
+    for line in fig.axes[0].lines:
+        if line.get_label() in dash:
+            drawn.setdefault(line.get_label(), matplotlib.colors.to_hex(line.get_color()))
+    assert drawn and {k: v.lower() for k, v in drawn.items()} == {
+        k: dash[k].lower() for k in drawn}  # every run the figure names has the chart's colour
+    assert dash["baseline"] != dash[data.names(chosen)["wc"]]
+    assert "arctan" not in " ".join(dash)  # WC, as figures and tables call it
 
 
-def test_bands_pair_the_quantiles_symmetrically():
-    pairs = data.bands()
-    cols = list(data.quantile_columns().values())
-    assert [(lo, hi) for _, lo, hi in pairs] == [(cols[i], cols[-1 - i]) for i in range(4)]
-    assert data.median_column() == cols[4]
-    assert all("." not in c for c in cols)  # Vega-Lite reads dots in field names as nesting
+def test_store_with_its_own_quantile_set_draws_its_own_bands(tmp_path, monkeypatch):
+    levels = (0, .05, .25, .5, .75, .95, 1)
+    write_run(tmp_path / "seven", n_records=3, quantiles=levels)
+    write_run(tmp_path / "nine", n_records=3)
+    runs = scan_of(tmp_path).by_id()
+    wide = data.distributions([runs["seven"]], "fc")
+    assert list(data.quantile_columns(wide)) == pytest.approx(levels)
+    assert [b[0] for b in data.bands(wide)] == ["min–max", "5–95 %", "25–75 %"]
+    both = data.distributions([runs["seven"], runs["nine"]], "fc")  # two quantile sets at once
+    assert len(data.tidy_quantiles(both)) == 3 * 7 + 3 * 9
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    select(at, "seven", page="distributions")
+    (spec, frame), = charts(at)
+    assert set(frame["band"].dropna()) == {"min–max", "5–95 %", "25–75 %"}
+    select(at, "seven", "nine")
+    at.radio(key="dist_layout").set_value("overlaid").run()
+    assert not at.exception and len(charts(at)) == 1
 
 
 def test_near_zero_overall_weights_layers_by_size(root):
@@ -234,14 +270,19 @@ def test_compander_frame_only_for_learned_values(root):
 def test_runs_table_and_filters(root):
     table = data.runs_table(scan_of(root))
     row = table.set_index("run").loc["baseline"]
-    assert (row["best acc"], row["last acc"], row["epochs"]) == pytest.approx((0.8, 0.8, 4.0))
-    assert row["acc metric"] == "val_acc" and row["status"] == "finished"
-    assert table.set_index("run").loc["wc", "method"] == "arctan"
-    assert (row["learnable"], row["method"]) == ("", "none") and np.isnan(row["a"])
+    # test acc at best val, in %: val_acc peaks at the last epoch 4, test_acc = 0.6 + 0.04·4
+    assert (row["best_val_test_acc"], row["best_val_epoch"], row["last_epoch"]) == pytest.approx(
+        (76.0, 4.0, 4.0))
+    best = wcviz.analysis.best_val_test_acc(wcviz.open_run(root / "baseline"))[1] * 100
+    assert row["best_val_test_acc"] == pytest.approx(best)  # the one definition
+    assert row["status"] == "finished" and row["name"] == "baseline"
+    assert table.set_index("run").loc["wc", "method"] == "learnable WC"
+    assert table.set_index("run").loc["live", "method"] == "WC"
+    assert (row["learnable"], row["method"]) == ("", "baseline") and np.isnan(row["a"])
     assert table.set_index("run").loc["wc", "learnable"] == "fine"
-    assert list(data.filter_table(table, "ARCTAN")["run"]) == ["live", "sweep/recorded", "wc"]
+    assert list(data.filter_table(table, "learnable WC")["run"]) == ["sweep/recorded", "wc"]
     assert list(data.filter_table(table, status=["failed"])["run"]) == ["crashed"]
-    plain_done = data.filter_table(table, "", method=["none"], status=["finished"])
+    plain_done = data.filter_table(table, "", method=["baseline"], status=["finished"])
     assert list(plain_done["run"]) == ["baseline"]
 
 
@@ -274,7 +315,7 @@ def test_csv_export_round_trips(root):
 
 def test_runs_page_lists_runs_and_broken_stores(app):
     tables = {tuple(t.value.columns)[:2]: t.value for t in app.dataframe}
-    runs = tables[("run", "model")]
+    runs = tables[("run", "name")]
     assert list(runs["run"]) == ["baseline", "crashed", "live", "sweep/recorded", "wc"]
     assert dict(zip(runs["run"], runs["status"]))["crashed"] == "failed"
     problems = tables[("path", "error")]
@@ -297,9 +338,9 @@ def test_runs_page_fills_in_accuracy_read_in_the_background(app, root):
     wait_prefetched(scan_of(root).runs)
     app.run()
     runs = [t.value for t in app.dataframe if "model" in t.value.columns][0].set_index("run")
-    assert runs.loc["baseline", "best acc"] == pytest.approx(0.8)
-    assert runs.loc["wc", "last acc"] == pytest.approx(0.7)
-    assert runs.loc["crashed", "epochs"] == 1.0
+    assert runs.loc["baseline", "best_val_test_acc"] == pytest.approx(76.0)
+    assert runs.loc["wc", "best_val_test_acc"] == pytest.approx(66.0)
+    assert runs.loc["crashed", "last_epoch"] == 1.0
     assert not any("Reading epochs" in c.value for c in app.caption)
 
 
@@ -307,22 +348,22 @@ def test_runs_table_ready_mode_leaves_unread_runs_blank(tmp_path):
     write_run(tmp_path / "fresh", n_records=2)
     scan = scan_of(tmp_path)
     blank = data.runs_table(scan, accuracy="ready")  # nothing opened this store yet
-    assert blank["best acc"].isna().all() and list(blank["run"]) == ["fresh"]
+    assert blank["best_val_test_acc"].isna().all() and list(blank["run"]) == ["fresh"]
     wait_prefetched(scan.runs)
     assert data.is_ready(scan.runs[0])
-    assert data.runs_table(scan, accuracy="ready")["best acc"].tolist() == pytest.approx([0.55])
+    assert data.runs_table(scan, accuracy="ready")["best_val_test_acc"].tolist() == pytest.approx([54.0])
 
 
 def test_runs_page_filter_narrows_the_table(app):
-    app.text_input(key="runs_filter").set_value("arctan").run()
+    app.text_input(key="runs_filter").set_value("WC").run()
     shown = [t.value for t in app.dataframe if "model" in t.value.columns][0]
     assert list(shown["run"]) == ["live", "sweep/recorded", "wc"]
 
 
 def test_selection_shows_as_selected_rows(app):
     select(app, "wc", "baseline")
-    rows = app.session_state["runs_table"]["selection"]["rows"]
-    assert sorted(rows) == [0, 4]
+    table = next(t for t in app.dataframe if t.key and t.key.startswith("runs_table"))
+    assert sorted(json.loads(table.proto.selection_default)["selection"]["rows"]) == [0, 4]
 
 
 @pytest.mark.parametrize("page", ["distributions", "near_zero", "compander", "metrics"])
@@ -351,23 +392,24 @@ def test_every_page_renders_every_kind_of_run(app, page, n_charts):
 def test_selection_and_layer_change_the_band_chart(app):
     select(app, "baseline", page="distributions")
     (spec, frame), = charts(app)
-    assert set(frame["run"]) == {"baseline"} and set(frame["layer"]) == {"conv1"}
-    assert "facet" not in spec  # one run: a single panel
+    assert set(frame["run"]) == {"baseline"} and set(frame["layer"].dropna()) == {"conv1"}
+    assert "hconcat" not in spec  # one run: a single panel
 
     select(app, "baseline", "wc")
     (spec, frame), = charts(app)
     assert set(frame["run"]) == {"baseline", "wc"}
-    assert "facet" in spec  # side by side, one panel per run
+    assert [p["title"] for p in spec["hconcat"]] == ["baseline", "learnable WC (init a=0.5, b=1)"]
 
     app.selectbox(key="dist_layer").set_value("fc").run()
     (_, frame), = charts(app)
-    assert set(frame["layer"]) == {"fc"}
-    fc = frame[(frame["run"] == "baseline") & (frame["epoch"] == 0)].iloc[0]
-    assert fc[data.quantile_columns()[1.0]] == pytest.approx(0.3 * 2.6)
+    assert set(frame["layer"].dropna()) == {"fc"}
+    top = data.quantile_columns(frame)[1.0]
+    fc = frame[(frame["run"] == "baseline") & (frame["epoch"] == 0)].dropna(subset=[top]).iloc[0]
+    assert fc[top] == pytest.approx(0.3 * 2.6)
 
     app.radio(key="dist_layout").set_value("overlaid").run()
     (spec, _), = charts(app)
-    assert "facet" not in spec and "layer" in spec
+    assert "hconcat" not in spec and "layer" in spec
 
 
 def test_symlog_zoom_and_small_multiples(app):
@@ -382,8 +424,8 @@ def test_symlog_zoom_and_small_multiples(app):
     app.toggle(key="dist_all").set_value(True).run()
     assert not app.exception
     (spec, frame), = charts(app)
-    assert set(frame["layer"]) == set(LAYERS)
-    assert spec["facet"]["field"] == "layer"
+    assert set(frame["layer"].dropna()) == set(LAYERS)
+    assert [p["title"]["text"] for row in spec["vconcat"] for p in row["hconcat"]] == list(LAYERS)
 
 
 def test_near_zero_threshold_and_layer_choice(app):
@@ -439,6 +481,10 @@ FIGURES = {
     "near zero by depth": lambda r: export.near_zero_depth_figure([r["baseline"]], "rel=0.1", 2.0),
     "compander": lambda r: export.compander_figure(r["wc"]),
     "metrics": lambda r: export.metrics_figure([r["baseline"], r["crashed"]]),
+    "seed groups' bands": lambda r: export.seed_bands_figure([[r["baseline"], r["crashed"]],
+                                                              [r["wc"]]], "fc"),
+    "seed groups' metrics": lambda r: export.seed_metrics_figure([r["baseline"], r["crashed"]]),
+    "sweep": lambda r: export.sweep_figure(data.sweep_rows([r["wc"], r["live"], r["baseline"]])),
 }
 MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}
 
@@ -489,12 +535,93 @@ def test_pages_offer_figure_and_csv_downloads(app, page):
     assert "Figure (SVG)" in [b.label for b in app.get("download_button")]
 
 
-def test_raw_v_view_offers_only_csv(app):
-    select(app, "baseline", page="distributions")
+def test_raw_v_view_labels_v_and_explains_runs_without_v(app):
+    select(app, "baseline", "wc", page="distributions")
     app.radio(key="dist_variable").set_value("raw v").run()
-    (_, frame), = charts(app)
-    assert frame[data.quantile_columns()[1.0]].iloc[0] == pytest.approx(2 * 0.1 * 2.6)  # v = 2·w
+    (spec, frame), = charts(app)
+    assert set(frame["run"].dropna()) == {"wc"}  # the baseline has no v: not a blank panel
+    assert frame[data.quantile_columns(frame)[1.0]].dropna().iloc[0] == pytest.approx(2 * 0.05 * 2.6)
+    assert '"title": "v"' in json.dumps(spec)
+    assert any("No raw v for baseline" in i.value for i in app.info)
     assert [b.label for b in app.get("download_button")] == ["Data (CSV)"]
+
+
+def test_overlay_keeps_each_run_apart_and_draws_the_bound(app):
+    select(app, "baseline", "wc", page="distributions")
+    app.radio(key="dist_layout").set_value("overlaid").run()
+    (spec, frame), = charts(app)
+    text = json.dumps(spec)
+    lines = frame.dropna(subset=["line"])
+    assert {"median", "15.87–84.13 %", "min–max", "±aπ/2 (bound)"} <= set(lines["line"])
+    bound = lines[lines["line"] == "±aπ/2 (bound)"]
+    assert set(bound["run"]) == {"wc"}  # only the WC run has a bound: ±aπ/2 of its learnt a
+    a = 0.5 + 0.01 * bound["epoch"]  # conv1's a at each epoch (write_run)
+    np.testing.assert_allclose(bound["y"].abs(), a * np.pi / 2)
+    assert (bound["y"] > 0).sum() == (bound["y"] < 0).sum() == 5
+    assert '"title": "line"' in text and "strokeDash" in text  # a legend names each line
+    scale = charts_run_scale(spec)
+    assert len(set(scale["range"])) == 2  # one hue per run
+
+
+def charts_run_scale(spec) -> dict:
+    """The colour scale of the run legend in a chart spec."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            color = node.get("color")
+            if isinstance(color, dict) and color.get("field") == "name" and "scale" in color \
+                    and "domain" in color["scale"] and color.get("legend") is not None:
+                found.append(color["scale"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(spec)
+    return found[0]
+
+
+def test_side_by_side_bands_have_a_band_legend_and_the_bound(app):
+    select(app, "wc", page="distributions")
+    (spec, frame), = charts(app)
+    assert set(frame["band"].dropna()) == {"min–max", "6.68–93.32 %", "15.87–84.13 %",
+                                           "30.85–69.15 %"}
+    assert '"title": "band"' in json.dumps(spec)
+    assert "±aπ/2 (bound)" in set(frame["line"].dropna())
+
+
+def test_small_multiples_fill_the_page_width(app):
+    select(app, "baseline", "wc", page="distributions")
+    app.toggle(key="dist_all").set_value(True).run()
+    (spec, _), = charts(app)
+    widths = [p["width"] for row in spec["vconcat"] for p in row["hconcat"]]
+    assert len(widths) == len(LAYERS) and min(widths) >= 250
+    (_, frame), = charts(app)
+    assert "±aπ/2 (bound)" in set(frame["line"].dropna())  # every layer's panel has the bound
+
+
+def test_metrics_grid_names_each_split(app):
+    select(app, "baseline", "wc", page="metrics")
+    (spec, frame), = charts(app)
+    assert spec["facet"]["row"]["field"] == "split" and spec["facet"]["column"]["field"] == "kind"
+    assert "strokeDash" not in json.dumps(spec)  # no unexplained line styles
+
+
+def test_near_zero_defaults_to_the_figures_threshold_and_names_layers(app):
+    select(app, "baseline", page="near_zero")
+    assert app.selectbox(key="nz_threshold").value == "rel=0.1"
+    over, depth = charts(app)
+    assert depth[0]["encoding"]["x"]["field"] == "layer"
+    assert depth[0]["encoding"]["x"]["sort"] == list(LAYERS)
+
+
+def test_compander_names_each_layer(app):
+    select(app, "wc", page="compander")
+    (spec, _), = charts(app)
+    color = spec["spec"]["encoding"]["color"]
+    assert color["field"] == "layer" and color["type"] == "nominal"
 
 
 def test_empty_and_missing_roots_explain_themselves(tmp_path, monkeypatch):
@@ -506,3 +633,117 @@ def test_empty_and_missing_roots_explain_themselves(tmp_path, monkeypatch):
     at = AppTest.from_file(APP_MAIN, default_timeout=60)
     at.run()
     assert not at.exception and "is not a directory" in at.error[0].value
+
+
+# ------------------------------------------------------------------ sweeps
+
+
+@pytest.fixture(scope="module")
+def sweep_root(tmp_path_factory) -> Path:
+    """A grid search: WC at a ∈ {0.5, 1} × b ∈ {0.6, 1}, two seeds each, and two baselines.
+
+    acc0 = 0.5 + 0.1·a + 0.01·seed, so test acc at best val = 100·(acc0 + 0.04·3) %.
+    """
+    root = tmp_path_factory.mktemp("sweep")
+    for seed in (0, 1):
+        write_run(root / f"base-s{seed}", n_records=4, seed=seed, acc0=0.58 + 0.01 * seed)
+        for a in (0.5, 1.0):
+            for b in (0.6, 1.0):
+                write_run(root / f"wc-a{a:g}-b{b:g}-s{seed}", n_records=4, method="arctan",
+                          a=a, b=b, seed=seed, acc0=0.5 + 0.1 * a + 0.01 * seed)
+    return root
+
+
+def test_sweep_cells_fold_seeds_per_a_b(sweep_root):
+    from wcviz import sweep
+
+    rows = data.sweep_rows(list(scan_of(sweep_root).runs))
+    cells = sweep.sweep_cells(rows).set_index(["a", "b"])
+    assert len(cells) == 4 and set(cells["best_val_test_acc_n"]) == {2}
+    assert cells.loc[(1.0, 0.6), "best_val_test_acc"] == pytest.approx(100 * (0.6 + 0.005 + 0.12))
+    assert cells.loc[(1.0, 0.6), "best_val_test_acc_std"] == pytest.approx(np.std([60, 61], ddof=1))
+    assert cells.loc[(0.5, 1.0), "runs"] == "wc-a0.5-b1-s0, wc-a0.5-b1-s1"
+    # max|w| / (aπ/2) at the last epoch: fc's max = 0.1·3·1.3·2.6, bound = π/4 for a = 0.5
+    assert cells.loc[(0.5, 1.0), "absmax_over_bound"] == pytest.approx(0.1 * 3 * 1.3 * 2.6 / (np.pi / 4))
+    base = sweep.baseline_values(rows)
+    assert base["best_val_test_acc"] == pytest.approx(100 * (0.585 + 0.12))
+
+
+def test_sweeps_page_draws_heatmaps_and_a_click_selects_runs(sweep_root, monkeypatch):
+    monkeypatch.setenv(data.ROOT_ENV, str(sweep_root))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    at.switch_page("views/sweeps.py").run()
+    assert not at.exception, at.exception
+    drawn = charts(at)
+    assert len(drawn) == 3
+    spec, frame = drawn[0]
+    assert len(frame) == 4 and "domainMid" in json.dumps(spec)  # colours diverge at the baseline
+    assert "baseline 70.50" in json.dumps(spec)
+    assert any("Best (a, b)" in m.value and "a = 1" in m.value for m in at.markdown)
+    # A click on the (a=1, b=0.6) cell, as the browser reports it, picks its two seeds (the
+    # click itself is made in the browser test).
+    from wcviz import sweep
+
+    cells = sweep.sweep_cells(data.sweep_rows(list(scan_of(sweep_root).runs)))
+    assert data.cell_runs(cells, [{"a": 1, "b": 0.6}]) == ["wc-a1-b0.6-s0", "wc-a1-b0.6-s1"]
+    assert data.cell_runs(cells, []) == []
+
+
+@pytest.mark.slow
+def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "figs"
+    done = subprocess.run([sys.executable, "-m", "wcviz", "figures", str(sweep_root), "--sweep",
+                           "--out", str(out), "--format", "png,svg"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / "sweep_ab.png").read_bytes().startswith(b"\x89PNG")
+    svg = (out / "sweep_ab.svg").read_text()
+    assert "baseline" in svg and "test acc at best val" in svg
+    from wcviz.plots_sweep import sweep_heatmaps
+    from wcviz.sweep import sweep_table
+
+    with pytest.raises(wcviz.WcvizError, match="no sweep to draw"):
+        sweep_heatmaps(sweep_table([sweep_root / "base-s0"]))
+
+
+# ------------------------------------------------------------------ seed groups
+
+
+def test_seed_groups_fold_quantiles_and_metrics(sweep_root):
+    runs = scan_of(sweep_root).by_id()
+    chosen = [runs["wc-a1-b0.6-s0"], runs["wc-a1-b0.6-s1"], runs["base-s0"], runs["base-s1"]]
+    groups = data.seed_groups(chosen)
+    assert [g.run_ids for g in groups] == [("wc-a1-b0.6-s0", "wc-a1-b0.6-s1"), ("base-s0", "base-s1")]
+    assert groups[0].name == "WC a=1, b=0.6 (mean of 2 seeds)"
+    assert groups[0].color != groups[1].color
+    wide = data.fold_quantiles(data.distributions(chosen, "fc"), chosen)
+    assert set(wide["run"]) == {g.group_id for g in groups} and set(wide["seeds"]) == {2}
+    median = data.median_column(wide)
+    assert wide[f"sd_{median}"].fillna(0).abs().max() == pytest.approx(0)  # same weights per seed
+    metrics = data.fold_metrics(data.metrics(chosen), chosen)
+    acc = metrics[(metrics["metric"] == "val_acc") & (metrics["epoch"] == 0)].set_index("run")
+    assert acc.loc[groups[1].group_id, "value"] == pytest.approx(0.585)
+    assert acc.loc[groups[1].group_id, "std"] == pytest.approx(np.std([0.58, 0.59], ddof=1))
+
+
+def test_seed_group_toggle_on_distributions_and_metrics(sweep_root, monkeypatch):
+    monkeypatch.setenv(data.ROOT_ENV, str(sweep_root))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    select(at, "wc-a1-b0.6-s0", "wc-a1-b0.6-s1", "base-s0", "base-s1", page="distributions")
+    at.toggle(key="wcviz_seed_groups").set_value(True).run()
+    assert not at.exception, at.exception
+    (spec, frame), = charts(at)
+    assert len(spec["hconcat"]) == 2  # one panel per group, not per run
+    assert "± std over seeds" in set(frame["line"].dropna())
+    at.radio(key="dist_layout").set_value("overlaid").run()
+    assert not at.exception
+    at.switch_page("views/metrics.py").run()
+    assert not at.exception
+    (spec, frame), = charts(at)
+    assert "std" in frame.columns and set(frame["seeds"].dropna()) == {2}
+    assert "Figure (PNG)" in [b.label for b in at.get("download_button")]

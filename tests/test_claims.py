@@ -137,7 +137,7 @@ def test_compare_root_groups_by_config(tmp_path):
     fx.seed_group(tmp_path, "learnable")
     found = claims.compare_root(tmp_path)
     assert len(found) == 2
-    assert {r.wc.split(" (")[0] for r in found} == {"WC a=0.8, b=0.5", "WC"}
+    assert {r.wc.split(" (")[0] for r in found} == {"WC a=0.8, b=0.5", "learnable WC"}
 
 
 def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):

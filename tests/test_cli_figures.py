@@ -22,6 +22,7 @@ def root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_figures_writes_each_format(root, tmp_path, capsys):
     out = tmp_path / "figs"
     rc = main(["figures", str(root / "baseline-s0"), str(root / "wc-s0"), "--layer", "layer1.conv",
@@ -52,6 +53,7 @@ def test_figures_bad_format_and_missing_run(root, tmp_path, capsys):
     assert "no run at" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_figures_subprocess_error_has_no_traceback(root, tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run([sys.executable, "-m", "wcviz", "figures", str(root / "wc-s0"),

@@ -43,6 +43,7 @@ def test_inspect_summary(runs, capsys):
     assert "status    finished   records 3 (epochs 0 to 1, 1 sub-epoch)" in out
     assert "model     toy   dataset noise   seed 1" in out
     assert "method    arctan  a=0.5  b=1  learnable=fine" in out
+    assert "name      learnable WC (init a=0.5, b=1), seed 1" in out  # the one display name
     assert 'config    lr=0.1  preset="toy"' in out
     assert "layers    2 (1 Conv2d, 1 Linear; 42 weights)" in out
     assert "last      epoch 1, step 10" in out

@@ -321,6 +321,7 @@ def test_eval_and_train_modes_follow_the_baseline():
         torch.testing.assert_close(net(x), ref(x), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_compile_matches_eager_outputs_and_gradients():
     """One tiny conv net through inductor (slow on CPU: keep it the only compile test)."""
     class Small(nn.Module):

@@ -22,6 +22,8 @@ import pytest
 from test_app import append, write_run
 from wcviz.store import RunStore
 
+pytestmark = pytest.mark.slow  # a Streamlit server process and a browser
+
 SERVER_START_S = 120  # a cold Streamlit start on a busy 2-core CI machine takes ~10-30 s
 PAGE_WAIT_S = 90
 
@@ -89,6 +91,9 @@ def server(tmp_path):
     write_run(root / "baseline", n_records=6, acc0=0.6)
     write_run(root / "wc", n_records=6, method="arctan", learnable="fine", scale=0.05, seed=1,
               status="running")  # still training: its charts must follow new records
+    for seed in (0, 1):  # one cell of an (a, b) sweep, two seeds: Sweeps page, seed groups
+        write_run(root / f"wc-a1-s{seed}", n_records=4, method="arctan", a=1.0, b=0.6, seed=seed,
+                  acc0=0.6 + 0.01 * seed)
     port = _free_port()
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
@@ -121,13 +126,15 @@ def _chrome(chromium: str, chromedriver: str, profile: Path):
     return webdriver.Chrome(service=Service(chromedriver), options=opts)
 
 
+PICKER = '[data-testid="stSidebar"] [data-testid="stMultiSelect"]'
+
+
 def _pick_run(driver, wait, name: str) -> None:
     """Choose ``name`` in the sidebar's run picker, as a user does: type, click the option."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
 
-    picker = '[data-testid="stSidebar"] [data-testid="stMultiSelect"] input'
-    box = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, picker)))
+    box = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f"{PICKER} input")))
     box.click()
     box.send_keys(name)
     wait.until(EC.element_to_be_clickable(
@@ -137,16 +144,138 @@ def _pick_run(driver, wait, name: str) -> None:
                    f'//span[normalize-space()="{name}"]')))
 
 
+def _clear_runs(driver, wait) -> None:
+    """Empty the sidebar picker: click each chosen run's remove (x) button, as a user does."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f"{PICKER} input")))
+    remove = f'{PICKER} [data-tag] button[aria-label^="Remove "]'
+    for _ in range(20):
+        buttons = driver.find_elements(By.CSS_SELECTOR, remove)
+        if not buttons:
+            break
+        try:
+            buttons[-1].click()
+        except Exception:  # noqa: BLE001 - re-rendered under the click: look again
+            pass
+        time.sleep(0.5)
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, remove))
+
+
+def _choose_runs(driver, wait, *names: str) -> None:
+    """From an empty picker, choose ``names`` in the sidebar, then close its menu."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _clear_runs(driver, wait)
+    for name in names:
+        _pick_run(driver, wait, name)
+    driver.find_element(By.CSS_SELECTOR, "body").send_keys(Keys.ESCAPE)  # close the menu
+
+
+def _go(driver, wait, title: str) -> None:
+    """Open the page ``title`` from the navigation and wait for its heading."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    wait.until(EC.element_to_be_clickable(
+        (By.XPATH, f'//a[.//*[normalize-space()="{title}"]]'))).click()
+    wait.until(EC.presence_of_element_located((By.XPATH, f'//h1[normalize-space()="{title}"]')))
+
+
+def _settle(driver, wait) -> None:
+    """Wait until the app is idle (no "running" indicator) for a moment."""
+    from selenium.webdriver.common.by import By
+
+    quiet = 0
+    deadline = time.monotonic() + PAGE_WAIT_S
+    while quiet < 3 and time.monotonic() < deadline:
+        busy = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        quiet = 0 if busy else quiet + 1
+        time.sleep(0.3)
+
+
+MARKS = ".mark-line path, .mark-area path, .mark-symbol path, .mark-rect path"
+
+
+def _charts_drawn(driver, wait, n_min: int = 1) -> int:
+    """Assert the page shows no Streamlit exception and at least ``n_min`` charts, none empty."""
+    from selenium.webdriver.common.by import By
+
+    def ready(d):
+        charts = d.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')
+        return len(charts) >= n_min and all(c.find_elements(By.CSS_SELECTOR, MARKS) for c in charts)
+
+    _settle(driver, wait)
+    errors = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not errors, errors[0].text
+    wait.until(ready)
+    errors = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not errors, errors[0].text
+    charts = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')
+    for chart in charts:
+        svg = chart.find_element(By.CSS_SELECTOR, "svg")
+        assert svg.size["width"] > 200 and svg.size["height"] > 150
+    return len(charts)
+
+
+def _click_option(driver, wait, label: str) -> None:
+    """Click a radio option or toggle by its visible label."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    wait.until(EC.element_to_be_clickable(
+        (By.XPATH, f'//label[.//p[normalize-space()="{label}"]]'))).click()
+
+
+def _select(driver, wait, label: str, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+
+    box = f'//*[@data-testid="stSelectbox"][.//label[normalize-space()="{label}"]]'
+    wait.until(EC.element_to_be_clickable((By.XPATH, f'{box}//input'))).click()
+    wait.until(EC.element_to_be_clickable(
+        (By.XPATH, f'//*[@role="option"][normalize-space()="{option}"]'))).click()
+
+
+def _tick_row(driver, row: int) -> None:
+    """Click the selection box of table row ``row`` (0 = first) on the Runs page.
+
+    The table is a canvas (Glide Data Grid): the click goes to the box's position, below the
+    35 px header, in rows of 35 px (Streamlit's default row height).
+    """
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    grid = driver.find_element(By.CSS_SELECTOR, '[data-testid="stDataFrameResizable"]')
+    x = -grid.size["width"] // 2 + 15
+    y = -grid.size["height"] // 2 + 35 + 35 * row + 17
+    ActionChains(driver).move_to_element_with_offset(grid, x, y).click().perform()
+
+
+def _shoot(driver, tmp_path, name: str) -> None:
+    """A screenshot of the page; copied to $WCVIZ_SCREENSHOT_DIR when set (docs/)."""
+    time.sleep(1)  # let the last transition settle
+    shot = tmp_path / f"{name}.png"
+    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    if os.environ.get("WCVIZ_SCREENSHOT_DIR"):
+        out = Path(os.environ["WCVIZ_SCREENSHOT_DIR"])
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, out / f"{name}.png")
+
+
 @pytest.fixture()
 def browser() -> tuple[str, str]:
     """Chromium and chromedriver paths, checked before a server is started for nothing."""
     return _browser_or_skip()
 
 
-def test_dash_serves_the_band_chart_of_two_selected_runs(browser, server, tmp_path):
+@pytest.mark.slow
+def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_path):
     chromium, chromedriver = browser
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -156,28 +285,52 @@ def test_dash_serves_the_band_chart_of_two_selected_runs(browser, server, tmp_pa
         wait = WebDriverWait(driver, PAGE_WAIT_S)
         driver.get(url)
         wait.until(EC.presence_of_element_located((By.XPATH, '//h1[normalize-space()="Runs"]')))
-        wait.until(EC.element_to_be_clickable(
-            (By.XPATH, '//a[.//*[normalize-space()="Distributions"]]'))).click()
+
+        # Runs: the page the app opens on. A run picked in the sidebar stays picked (it was
+        # undone at once by the table's stale selection) and shows as a selected row; picked
+        # at once, while the page still reads the runs' accuracy in the background.
+        _choose_runs(driver, wait, "baseline", "wc")
+        wait.until(EC.presence_of_element_located(
+            (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 2 selected")]')))
+        _settle(driver, wait)
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        _shoot(driver, tmp_path, "dash_runs")
+        # Ticking a row adds its run to the sidebar's selection; unticking removes it.
+        _tick_row(driver, 2)  # rows: baseline, wc, wc-a1-s0, wc-a1-s1
+        wait.until(EC.presence_of_element_located(
+            (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 3 selected")]')))
+        assert driver.find_elements(By.CSS_SELECTOR, f'{PICKER} [data-tag][aria-label="wc-a1-s0"]')
+        _settle(driver, wait)
+        _tick_row(driver, 2)
+        wait.until(EC.presence_of_element_located(
+            (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 2 selected")]')))
+
+        # Distributions: runs chosen again here, then every option of the page.
+        _go(driver, wait, "Distributions")
+        _clear_runs(driver, wait)
         wait.until(EC.presence_of_element_located((By.XPATH, '//*[contains(., "No run selected")]')))
-        for name in ("baseline", "wc"):
-            _pick_run(driver, wait, name)
-        driver.find_element(By.CSS_SELECTOR, "body").send_keys(Keys.ESCAPE)  # close the menu
-
-        # Drawn: Vega rendered the chart as SVG with filled band areas, one panel per run.
+        _choose_runs(driver, wait, "baseline", "wc")
+        _charts_drawn(driver, wait)
         chart = '[data-testid="stVegaLiteChart"] svg'
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, f"{chart} .mark-area path")) >= 8)
-        svg = driver.find_element(By.CSS_SELECTOR, chart)
-        assert svg.size["width"] > 300 and svg.size["height"] > 200
         titles = {t.text for t in driver.find_elements(By.CSS_SELECTOR, f"{chart} text")}
-        assert {"baseline", "wc"} <= titles  # the two facet headers
-        time.sleep(1)  # let the last transition settle before the screenshot
-
-        shot = tmp_path / "dashboard.png"
-        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
-        if os.environ.get("WCVIZ_SCREENSHOT_DIR"):
-            out = Path(os.environ["WCVIZ_SCREENSHOT_DIR"])
-            out.mkdir(parents=True, exist_ok=True)
-            shutil.copy(shot, out / "dashboard.png")
+        assert {"baseline", "band"} <= titles  # panel title and the band legend
+        _shoot(driver, tmp_path, "dash_distributions")
+        _click_option(driver, wait, "overlaid")
+        _charts_drawn(driver, wait)
+        texts = {t.text for t in driver.find_elements(By.CSS_SELECTOR, f"{chart} text")}
+        assert {"median", "min–max", "±aπ/2 (bound)"} <= texts  # the line legend names each
+        _shoot(driver, tmp_path, "dash_overlay")
+        _click_option(driver, wait, "symlog")
+        _charts_drawn(driver, wait)
+        _click_option(driver, wait, "raw v")
+        _charts_drawn(driver, wait)
+        wait.until(EC.presence_of_element_located((By.XPATH, '//*[contains(., "No raw v for")]')))
+        _click_option(driver, wait, "w = Ψ(v)")
+        _click_option(driver, wait, "Small multiples: all layers")
+        _charts_drawn(driver, wait)
+        _shoot(driver, tmp_path, "dash_small_multiples")
+        _click_option(driver, wait, "Small multiples: all layers")
+        _charts_drawn(driver, wait)
 
         # Live: a record committed by the "training" run appears without any interaction and
         # without reloading the page (the marker set in the page survives).
@@ -187,6 +340,51 @@ def test_dash_serves_the_band_chart_of_two_selected_runs(browser, server, tmp_pa
         append(RunStore.open(root / "wc"), 6, scale=0.05, learnable=True)
         wait.until(EC.presence_of_element_located((By.XPATH, status)))
         assert driver.execute_script("return window.wcvizMarker;") == 42
+
+        # Near zero: pick, then change the threshold and the layer.
+        _go(driver, wait, "Near zero")
+        _choose_runs(driver, wait, "baseline", "wc")
+        assert _charts_drawn(driver, wait, 2) == 2
+        _select(driver, wait, "Threshold", "abs=0.01")
+        _charts_drawn(driver, wait, 2)
+        _select(driver, wait, "Over epochs: layer", "fc")
+        _charts_drawn(driver, wait, 2)
+        _shoot(driver, tmp_path, "dash_near_zero")
+
+        # Compander: only the learnable run is drawn; the baseline is named as not learnable.
+        _go(driver, wait, "Compander")
+        _choose_runs(driver, wait, "wc", "baseline")
+        _charts_drawn(driver, wait)
+        _shoot(driver, tmp_path, "dash_compander")
+
+        # Metrics, then the same runs folded into seed groups.
+        _go(driver, wait, "Metrics")
+        _choose_runs(driver, wait, "baseline", "wc-a1-s0", "wc-a1-s1")
+        _charts_drawn(driver, wait)
+        _shoot(driver, tmp_path, "dash_metrics")
+        _click_option(driver, wait, "Fold seeds into groups")
+        _charts_drawn(driver, wait)
+        texts = {t.text for t in driver.find_elements(By.CSS_SELECTOR, f"{chart} text")}
+        assert "WC a=1, b=0.6 (mean of 2 seeds)" in texts
+        _go(driver, wait, "Distributions")
+        _charts_drawn(driver, wait)
+        _shoot(driver, tmp_path, "dash_seed_groups")
+        _click_option(driver, wait, "Fold seeds into groups")
+
+        # Sweeps: heatmaps over (a, b); a click on a cell selects its runs.
+        _go(driver, wait, "Sweeps")
+        _choose_runs(driver, wait, "baseline")
+        assert _charts_drawn(driver, wait, 3) == 3
+        _shoot(driver, tmp_path, "dash_sweeps")
+        cell = driver.find_element(By.CSS_SELECTOR, f"{chart} .mark-rect path")
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        ActionChains(driver).move_to_element(cell).click().perform()
+        for name in ("wc-a1-s0", "wc-a1-s1"):
+            wait.until(EC.presence_of_element_located(
+                (By.XPATH, f'//*[@data-testid="stSidebar"]//*[@data-testid="stMultiSelect"]'
+                           f'//span[normalize-space()="{name}"]')))
+        _charts_drawn(driver, wait, 3)
 
         offline = [e["message"] for e in driver.get_log("browser")
                    if "ERR_NAME_NOT_RESOLVED" in e["message"]]

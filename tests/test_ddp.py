@@ -14,6 +14,8 @@ import wcviz
 from training import checkpoint as ckpt
 from wcviz.cli import main
 
+pytestmark = pytest.mark.slow  # two torchrun processes
+
 
 def _free_port() -> int:
     with socket.socket() as s:

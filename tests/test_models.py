@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 import wcviz
-from training.models import INPUT_SHAPES, MODELS, build_model, count_parameters
+from training.datasets import DATASETS
+from training.models import MODELS, build_model, count_parameters
 from wcviz.errors import WcvizError
 
 # Standard CIFAR parameter counts (10 classes), as given in the issue / the reference models.
@@ -38,7 +39,7 @@ def _one_thread():
 
 
 def _input(name, batch=2):
-    c, h, w = INPUT_SHAPES[name]
+    c, h, w = MODELS[name].input_shape
     side = SMALL_INPUT.get(name)
     h, w = (side, side) if side else (h, w)
     return torch.randn(batch, c, h, w)
@@ -48,7 +49,18 @@ def test_registry_has_the_interface_names():
     for name in ("resnet18", "resnet34", "resnet50", "vgg16_bn", "vgg19_bn", "wrn28_10",
                  "resnet50_imagenet", "digits_cnn"):
         assert name in MODELS
-    assert set(INPUT_SHAPES) == set(MODELS)
+    # every model's input shape is that of some dataset: each model can be trained
+    shapes = {d.input_shape for d in DATASETS.values()}
+    assert all(spec.input_shape in shapes for spec in MODELS.values())
+
+
+def test_dropout_default_comes_from_the_registry_and_can_be_overridden():
+    drops = lambda m: {x.p for x in m.modules() if isinstance(x, nn.Dropout)}  # noqa: E731
+    assert drops(build_model("digits_cnn")) == {MODELS["digits_cnn"].dropout}
+    assert drops(build_model("digits_cnn", dropout=0.25)) == {0.25}
+    with pytest.raises(WcvizError, match="model 'resnet18' has no dropout option"):
+        build_model("resnet18", dropout=0.1)
+    assert build_model("digits_mlp")(torch.randn(2, 1, 8, 8)).shape == (2, MODELS["digits_mlp"].num_classes)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -121,3 +133,14 @@ def test_wrn_has_dropout_03():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(WcvizError, match="unknown model 'resnet19'.*resnet18"):
         build_model("resnet19")
+
+
+@pytest.mark.parametrize("name,kw", [("digits", {}), ("synthetic-cifar", {"n_train": 64, "n_test": 16})])
+def test_dataset_registry_matches_what_loads(name, kw):
+    """The shape and classes the model/dataset check relies on are those of the loaded data."""
+    spec = DATASETS[name]
+    data = spec.load(None, **kw)
+    assert (data.input_shape, data.num_classes) == (spec.input_shape, spec.num_classes)
+    fits = [m.name for m in MODELS.values() if m.input_shape == spec.input_shape]
+    x = data.arrays["test"].images[:2].float()  # a model that fits takes these images
+    assert build_model(fits[0], num_classes=spec.num_classes)(x).shape == (2, spec.num_classes)

@@ -16,8 +16,9 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 import _fixture_runs as fx  # noqa: E402
 import wcviz  # noqa: E402
 from wcviz import plots  # noqa: E402
+from wcviz.bands import band_label, band_pairs  # noqa: E402
 from wcviz.errors import WcvizError  # noqa: E402
-from wcviz.stats import QUANTILES  # noqa: E402
+from wcviz.palette import METHOD_COLORS, run_colors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +63,18 @@ def assert_band_edges(coll: PolyCollection, x, lower, upper):
 
 
 def assert_bands_match(ax, ds, layer):
+    """One band per symmetric pair of the store's levels, edges = the stored curves; every
+    recorded level but the median is the edge of a band."""
     x = ds.epoch.values.astype(float)
     drawn = bands(ax)
-    pairs = plots.band_pairs()
-    assert len(drawn) == len(pairs) == len(QUANTILES) // 2
+    pairs = band_pairs(ds)
+    assert set(drawn) == {f"band:{lo:g}:{hi:g}" for lo, hi in pairs}
+    assert {q for pair in pairs for q in pair} | {0.5} == set(ds["quantile"].values.tolist())
     for lo, hi in pairs:
         assert_band_edges(drawn[f"band:{lo:g}:{hi:g}"], x, stored(ds, layer, lo), stored(ds, layer, hi))
     (median,) = lines(ax, "median")
     np.testing.assert_array_equal(median.get_xdata(), x)
     np.testing.assert_array_equal(median.get_ydata(), stored(ds, layer, 0.5))
-
-
-def test_band_pairs_follow_the_quantile_list():
-    assert plots.band_pairs() == [(0.0, 1.0), (0.0668, 0.9332), (0.1587, 0.8413), (0.3085, 0.6915)]
-    assert plots.median_quantile() == 0.5
-    assert [plots.band_name(*p) for p in plots.band_pairs()] == ["min–max", "7–93 %", "16–84 %", "31–69 %"]
 
 
 @pytest.mark.parametrize("layer", [None, "layer2.conv"])
@@ -129,7 +127,7 @@ def test_overlay_draws_each_run_in_its_colour(runs):
     assert len(medians) == 2 and medians[0].get_color() != medians[1].get_color()
     for med, ds in zip(medians, (runs["base"], runs["wc"])):
         np.testing.assert_array_equal(med.get_ydata(), stored(ds, "layer1.conv", 0.5))
-    assert len(bands(ax)) == len(plots.band_pairs())  # same gids, drawn twice
+    assert len(bands(ax)) == len(band_pairs(runs["base"]))  # same gids, drawn twice
     assert sum(1 for c in ax.collections if (c.get_gid() or "").startswith("band:")) == 8
 
 
@@ -240,7 +238,7 @@ def test_seed_bands_are_seed_means(runs):
     fig = plots.seed_bands(seeds, "conv1")
     ax = fig.axes[0]
     x = seeds[0].epoch.values.astype(float)
-    for lo, hi in plots.band_pairs():
+    for lo, hi in band_pairs(seeds[0]):
         mean_lo = np.mean([stored(ds, "conv1", lo) for ds in seeds], axis=0)
         mean_hi = np.mean([stored(ds, "conv1", hi) for ds in seeds], axis=0)
         assert_band_edges(bands(ax)[f"band:{lo:g}:{hi:g}"], x, mean_lo, mean_hi)
@@ -261,14 +259,15 @@ def test_seed_metric_mean_and_spread(runs):
     assert_band_edges(std, x, acc.mean(0) - acc.std(0, ddof=1), acc.mean(0) + acc.std(0, ddof=1))
 
 
-def test_style_settings():
-    from wcviz import style
-
-    params = style.rc_params()
-    assert params["pdf.fonttype"] == 42 and params["svg.fonttype"] in ("none", "path")
-    assert params["savefig.dpi"] == 300 and params["text.usetex"] is False
-    assert style.figsize(1)[0] == 3.5 and style.figsize(2)[0] == 7.16
-    assert len(set(style.PALETTE)) == len(style.PALETTE)
+def test_figures_are_paper_sized_and_leave_global_settings_alone(runs):
+    """One-column (3.5 in) and two-column (7.16 in, IEEE) widths; the paper style applies
+    while drawing only (font types and dpi are checked on the written files below)."""
+    before = dict(matplotlib.rcParams)
+    one = plots.band_plot(runs["base"], "conv1")
+    two = plots.paper_fig3(runs["base"], runs["wc"])
+    assert one.get_size_inches()[0] == pytest.approx(3.5)
+    assert two.get_size_inches()[0] == pytest.approx(7.16)
+    assert dict(matplotlib.rcParams) == before
 
 
 def test_save_figure_writes_each_format(runs, tmp_path):
@@ -298,6 +297,7 @@ def test_pdf_embeds_truetype_not_type3(runs, tmp_path):
     assert b"/FontFile2" in data  # the embedded TrueType program
 
 
+@pytest.mark.slow
 def test_write_paper_figures(runs, tmp_path):
     paths = runs["paths"]
     files = plots.write_paper_figures([paths["base"], paths["wc"], paths["learn"]], tmp_path,
@@ -360,12 +360,75 @@ def test_run_without_records_is_a_clear_error(tmp_path):
         plots.near_zero_over_epochs([tmp_path / "empty"])
 
 
-def test_colours_follow_the_method(runs):
-    """Baseline blue, WC vermillion, learnable WC green, whatever the order of the runs."""
-    from wcviz import style
+@pytest.mark.parametrize("kind", ["near_zero", "metrics", "overlay"])
+def test_every_figure_colours_runs_by_the_one_rule(runs, kind):
+    """Lines and bands take wcviz.palette.run_colors: the method's colour, whatever the order."""
+    chosen = [runs["learn"], runs["base"], runs["wc"]]
+    if kind == "near_zero":
+        fig = plots.near_zero_over_epochs(chosen)
+        got = [ln.get_color() for ln in fig.axes[0].get_lines()]
+    elif kind == "metrics":
+        fig = plots.metrics_curves(chosen)
+        got = [h.get_color() for h in fig.legends[0].legend_handles[:3]]
+    else:
+        fig = plots.overlay_bands(chosen, "conv1")
+        got = [ln.get_color() for ln in lines(fig.axes[0], "median")]
+    assert got == run_colors(chosen) == [METHOD_COLORS["arctan+learnable"], METHOD_COLORS["none"],
+                                         METHOD_COLORS["arctan"]]
 
-    fig = plots.near_zero_over_epochs([runs["learn"], runs["base"], runs["wc"]])
-    colors = [ln.get_color() for ln in fig.axes[0].get_lines()]
-    assert colors == [style.LEARNABLE_COLOR, style.BASELINE_COLOR, style.WC_COLOR]
-    seeds = plots.near_zero_over_epochs(runs["seeds"])  # same method thrice: palette order
-    assert [ln.get_color() for ln in seeds.axes[0].get_lines()] == list(style.PALETTE[:3])
+
+def test_seeds_of_one_method_get_distinct_colours(runs):
+    fig = plots.near_zero_over_epochs(runs["seeds"])
+    got = [ln.get_color() for ln in fig.axes[0].get_lines()]
+    assert got[0] == METHOD_COLORS["none"] and len(set(got)) == len(got)
+
+
+SEVEN = (0, .05, .25, .5, .75, .95, 1)
+
+
+def _seven_level_run(path, a=None):
+    """A run recorded by wcviz.Recorder with 7 quantile levels on a tiny (companded) model."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 36, 3))
+    if a is not None:
+        model = wcviz.compand(model, a=a, b=0.5)
+    with wcviz.Recorder(model, path, quantiles=SEVEN, attrs={"seed": 0}) as rec:
+        for epoch in range(3):
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.mul_(1.1)
+            rec.record(float(epoch), {"train_loss": 1.0 / (1 + epoch)})
+    return wcviz.open_run(path)
+
+
+def test_seven_level_store_draws_its_own_bands(tmp_path):
+    """Regression: a (0, .05, .25, .5, .75, .95, 1) store drew only the min–max band."""
+    ds = _seven_level_run(tmp_path / "seven")
+    layer = str(ds.layer.values[0])
+    fig = plots.band_plot(ds, layer)
+    assert_bands_match(fig.axes[0], ds, layer)
+    assert len(bands(fig.axes[0])) == 3
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[:3] == ["min–max", "5–95 %", "25–75 %"]
+    seeds = plots.seed_bands([ds, ds], layer)
+    assert set(bands(seeds.axes[0])) == {"band:0:1", "band:0.05:0.95", "band:0.25:0.75"}
+
+
+def test_runs_with_different_level_sets_share_their_common_bands(tmp_path, runs):
+    """Side by side, a 7-level and a 9-level run draw and explain the bands both recorded."""
+    seven = _seven_level_run(tmp_path / "seven", a=0.8)
+    base = _seven_level_run(tmp_path / "base")
+    fig = plots.band_panels([base, seven])
+    for ax in fig.axes:
+        assert set(bands(ax)) == {"band:0:1", "band:0.05:0.95", "band:0.25:0.75"}
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:3] == ["min–max", "5–95 %", "25–75 %"]
+    # With a default (9-level) store only the min–max band is common to both.
+    assert plots.shared_pairs([runs["base"], seven]) == [(0.0, 1.0)]
+    files = plots.write_paper_figures([tmp_path / "base", tmp_path / "seven"], tmp_path / "figs",
+                                      formats=("svg",))
+    assert any(p.name.startswith("fig3_bands_") for p in files)
+    assert band_label(0.05, 0.95) in (tmp_path / "figs" / files[0].name).read_text()

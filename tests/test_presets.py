@@ -5,9 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from training.presets import (METHODS, PRESET_TABLE, format_presets, parse_overrides, resolve,
-                              run_name)
+import dataclasses
+
+from training.models import MODELS
+from training.config import FIELD_TYPES, RunConfig, parse_overrides
+from training.presets import (METHODS, PRESETS, RECIPES, Recipe, check_config, format_presets,
+                              resolve, run_name)
 from wcviz.errors import WcvizError
+from wcviz.psi import ALL_METHODS
 
 # Table I (best a, b), transcribed from the paper: (model, dataset) -> (a, b).
 # WRN-28-10 on CIFAR-100 is given in Sec. IV-C1's text; ResNet50 Tiny/ImageNet in IV-B, IV-C.
@@ -36,19 +41,19 @@ PAPER_ROWS += [(f"cifar10-{m}", "wc-learnable") for m in ("resnet18", "resnet34"
 
 @pytest.mark.parametrize("preset,method", PAPER_ROWS)
 def test_every_paper_row_is_a_preset(preset, method):
-    assert method in PRESET_TABLE[preset][5]
+    assert method in PRESETS[preset].methods
     cfg = resolve(preset, method)
     assert cfg.optimizer == "sgd" and cfg.lr == 0.1 and cfg.momentum == 0.9
     assert cfg.val_fraction == 0.1
 
 
 def test_table_i_pairs():
-    found = {(row[0], row[1]): row[4] for name, row in PRESET_TABLE.items()
-             if not name.startswith(("digits", "mnist1d"))}
+    found = {(p.model, p.dataset): p.ab for p in PRESETS.values()
+             if not p.name.startswith(("digits", "mnist1d"))}
     assert found == TABLE_I
-    for name, row in PRESET_TABLE.items():
+    for name, preset in PRESETS.items():
         cfg = resolve(name, "wc")
-        assert (cfg.a, cfg.b) == row[4]
+        assert (cfg.model, cfg.dataset, (cfg.a, cfg.b)) == (preset.model, preset.dataset, preset.ab)
 
 
 def test_table_i_matches_paper_md_when_present():
@@ -79,19 +84,28 @@ def test_recipes():
         cfg = resolve(name)
         assert (cfg.epochs, cfg.batch_size, cfg.milestones, cfg.gamma, cfg.weight_decay) == \
             (200, 128, (90, 136), 0.1, 1e-4)
-    wrn_style = [n for n in PRESET_TABLE if n.startswith("cifar100") or "vgg" in n]
+    wrn_style = [n for n in PRESETS if n.startswith("cifar100") or "vgg" in n]
     assert len(wrn_style) == 8
     for name in wrn_style:
         cfg = resolve(name)
         assert (cfg.epochs, cfg.batch_size, cfg.milestones, cfg.gamma, cfg.weight_decay) == \
             (200, 128, (60, 120, 160), 0.2, 5e-4)
-    assert resolve("cifar100-wrn28_10").dropout == 0.3
-    assert resolve("cifar10-vgg16_bn").dropout == 0.5 and resolve("cifar10-resnet18").dropout is None
+    # Dropout is the model's own (the registry's default) unless overridden.
+    assert resolve("cifar100-wrn28_10").dropout is None and MODELS["wrn28_10"].dropout == 0.3
+    assert MODELS["vgg16_bn"].dropout == 0.5 and MODELS["resnet18"].dropout is None
     tiny, inet = resolve("tinyimagenet-resnet50"), resolve("imagenet-resnet50")
     for cfg in (tiny, inet):
         assert (cfg.epochs, cfg.milestones, cfg.gamma, cfg.weight_decay, cfg.model) == \
             (300, (75, 150, 225), 0.1, 1e-4, "resnet50_imagenet")
     assert (tiny.batch_size, inet.batch_size) == (128, 256)
+
+
+def test_a_preset_resolves_to_its_recipe():
+    """Every Recipe field is a RunConfig field that resolve() sets (a new column is one edit)."""
+    for name, preset in PRESETS.items():
+        cfg = resolve(name, preset.methods[0])
+        for field in dataclasses.fields(Recipe):
+            assert getattr(cfg, field.name) == getattr(RECIPES[preset.recipe], field.name), name
 
 
 def test_mnist1d_presets_follow_its_reference_recipe():
@@ -109,9 +123,43 @@ def test_mnist1d_presets_follow_its_reference_recipe():
 def test_methods():
     cfg = resolve("cifar10-resnet50", "wc-learnable")
     assert (cfg.a, cfg.b) == (0.5, 1.0)
-    assert METHODS["wc-learnable"]["learnable"] == "fine"
+    assert METHODS["wc-learnable"].learnable == "fine"
     assert resolve("cifar10-resnet18", "pp").alpha >= 1
     assert resolve("cifar10-resnet18").a is None
+
+
+def test_every_method_names_a_wcviz_method():
+    """One vocabulary: each --method maps to a method wcviz.compand knows (or none)."""
+    for spec in METHODS.values():
+        assert spec.compand is None or spec.compand in ALL_METHODS
+    for preset in PRESETS.values():
+        assert set(preset.methods) <= set(METHODS)
+
+
+def test_a_method_the_preset_does_not_list_is_refused():
+    with pytest.raises(WcvizError, match="preset 'digits-cnn' runs the methods baseline, wc, "
+                                         "wc-learnable, not 'pp'"):
+        resolve("digits-cnn", "pp")
+
+
+def test_model_and_dataset_are_checked_together():
+    with pytest.raises(WcvizError, match=r"model 'resnet18' takes 3×32×32 images but dataset "
+                                         r"'digits' has 1×8×8; for digits use digits_cnn or digits_mlp"):
+        check_config(resolve("digits-cnn", "baseline", model="resnet18"))
+    with pytest.raises(WcvizError, match="model 'resnet18' has no dropout option"):
+        check_config(resolve("cifar10-resnet18", "baseline", dropout=0.2))
+    for name in PRESETS:  # every preset itself is consistent
+        check_config(resolve(name, PRESETS[name].methods[0]))
+
+
+def test_every_field_parses_from_its_own_text():
+    """--set coercion follows the dataclass field types: each default round-trips."""
+    cfg = resolve("cifar10-vgg16_bn", "wc", milestones=(3, 5), dropout=0.25)
+    for field in dataclasses.fields(RunConfig):
+        value = getattr(cfg, field.name)
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        assert parse_overrides([f"{field.name}={text}"]) == {field.name: value}, field.name
+    assert set(FIELD_TYPES) == {f.name for f in dataclasses.fields(RunConfig)}
 
 
 def test_overrides_are_typed():
@@ -152,5 +200,6 @@ def test_run_names_read_as_a_table():
 
 def test_list_shows_every_preset():
     text = format_presets()
-    for name in PRESET_TABLE:
-        assert name in text
+    for name, preset in PRESETS.items():
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+        assert " ".join(preset.methods) in line

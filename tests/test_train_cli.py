@@ -26,6 +26,7 @@ def test_train_list_presets(capsys):
     assert "cifar10-resnet18" in out and "imagenet-resnet50" in out and "1.0,0.6" in out
 
 
+@pytest.mark.slow
 def test_train_runs_and_names_the_run(tmp_path, capsys):
     rc = main(["train", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
                "--runs", str(tmp_path), *TINY])
@@ -44,8 +45,11 @@ def test_train_runs_and_names_the_run(tmp_path, capsys):
     (["--preset", "digits-cnn", "--set", "dataset=mnist"], "unknown dataset 'mnist'"),
     (["--preset", "digits-cnn", "--set", "epochs=many"], "bad value 'many' for epochs"),
     (["--preset", "digits-cnn", "--method", "wc", "--a", "-1"], "a must be a positive"),
-    (["--preset", "digits-cnn", "--set", "dropout=0.2", "--set", "model=resnet18"],
-     "has no dropout option"),
+    (["--preset", "cifar10-resnet18", "--set", "dropout=0.2"], "has no dropout option"),
+    (["--preset", "digits-cnn", "--set", "model=resnet18"],
+     "model 'resnet18' takes 3×32×32 images but dataset 'digits' has 1×8×8"),
+    (["--preset", "digits-cnn", "--method", "pp"],
+     "preset 'digits-cnn' runs the methods baseline, wc, wc-learnable, not 'pp'"),
     ([], "--preset is required"),
 ])
 def test_train_bad_names(tmp_path, capsys, argv, match):
@@ -54,6 +58,7 @@ def test_train_bad_names(tmp_path, capsys, argv, match):
     assert rc == 2 and line.startswith("wcviz train: error:")
     if match:
         assert match in line
+    assert not any(tmp_path.iterdir())  # refused before any run folder or store is made
 
 
 def test_train_missing_dataset_names_the_folder(tmp_path, capsys):
@@ -101,6 +106,7 @@ def test_parse_grid():
     assert grid["b"] == [0.5, 0.7] and grid["lr"] == [0.1, 0.05]
 
 
+@pytest.mark.slow
 def test_sweep_plans_runs_skips_finished_and_reads_as_a_table(tmp_path, capsys):
     def sweep(*more):
         return ["sweep", "--preset", "digits-cnn", "--method", "wc", "--grid", "a=0.5:0.6:0.1",
@@ -135,6 +141,7 @@ def test_sweep_bad_grid(tmp_path, capsys):
     assert "has no a, b to sweep" in _err(capsys)
 
 
+@pytest.mark.slow
 def test_demo_short(tmp_path, capsys):
     rc = main(["demo", "--epochs", "2", "--runs", str(tmp_path / "runs"),
                "--figures", str(tmp_path / "figures")])

@@ -3,6 +3,10 @@
 Each ``*_main(argv, prog) -> int`` is called by the ``wcviz`` dispatcher (which turns a
 :class:`WcvizError` into one line and exit status 2). ``python -m training`` (what torchrun
 starts) is ``wcviz train``.
+
+:mod:`training.presets` and :mod:`training.loop` import torch (about 5 s on a busy machine), so
+they are imported inside the commands, after the arguments are parsed: ``--help`` answers at
+once (the ``--set`` fields come from the light :mod:`training.config`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from pathlib import Path
 
 from training import demo, executors, sweep
+from training.config import FIELD_TYPES, parse_overrides, type_name
 from training.rundirs import check_writable, run_state
 from wcviz.errors import WcvizError
 
@@ -40,14 +45,10 @@ def _config_args(p: argparse.ArgumentParser, method: str) -> None:
 
 
 def _fields_epilog() -> str:
-    from training.presets import FIELD_TYPES
-
-    return "fields for --set: " + ", ".join(f"{k} ({v})" for k, v in FIELD_TYPES.items())
+    return "fields for --set: " + ", ".join(f"{k} ({type_name(v)})" for k, v in FIELD_TYPES.items())
 
 
 def _overrides(args, extra: dict | None = None) -> dict:
-    from training.presets import parse_overrides
-
     out = {}
     for name, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
                         ("device", args.device), ("data_root", args.data_root)):
@@ -123,9 +124,9 @@ def _train_config(args):
 
 def train_main(argv: list[str], prog: str = "wcviz train") -> int:
     """``wcviz train``: one run of a preset (single process, or DDP with --nproc)."""
+    args = _train_parser(prog).parse_args(argv)
     from training.presets import format_presets, run_name
 
-    args = _train_parser(prog).parse_args(argv)
     if args.list_presets:
         print(format_presets())
         return 0
@@ -245,7 +246,7 @@ def _slurm_module():
 def _result_line(result) -> str:
     return (f"{result.run_dir}: {result.status}, {result.epochs} epochs; best val acc "
             f"{result.best_val_acc:.4f} at epoch {result.best_epoch}; test acc "
-            f"{result.test_acc_best_val:.4f} (best val), {result.test_acc_last:.4f} (last)")
+            f"{result.best_val_test_acc:.4f} (best val), {result.test_acc_last:.4f} (last)")
 
 
 # ----------------------------------------------------------------------------- sweep
@@ -332,12 +333,12 @@ def _demo_parser(prog: str) -> argparse.ArgumentParser:
 
 def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     """``wcviz demo``: the embedded default; prints a results table and where to look."""
+    args = _demo_parser(prog).parse_args(argv)
     import torch
 
     from training.loop import run
     from training.presets import resolve, run_name
 
-    args = _demo_parser(prog).parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         raise WcvizError(f"--epochs must be >= 1, got {args.epochs}")
     if args.threads < 1:

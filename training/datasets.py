@@ -466,15 +466,34 @@ def load_imagenet(root, *, download: bool = False, val_fraction: float = 0.1,
     return _folder_splits("imagenet", base / "train", make_test, val_fraction, split_seed)
 
 
-#: name -> loader(root, download=, val_fraction=, split_seed=) -> DataSplits
-DATASETS: dict[str, Callable[..., DataSplits]] = {
-    "cifar10": lambda root, **kw: load_cifar("cifar10", root, **kw),
-    "cifar100": lambda root, **kw: load_cifar("cifar100", root, **kw),
-    "tinyimagenet": load_tinyimagenet,
-    "imagenet": load_imagenet,
-    "digits": load_digits,
-    "mnist1d": load_mnist1d,
-    "synthetic-cifar": load_synthetic_cifar,
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset: its loader and what a model must fit without loading it.
+
+    Attributes:
+        load: ``load(root, download=, val_fraction=, split_seed=) -> DataSplits``.
+        input_shape: (C, H, W) of the images the model sees.
+        num_classes: number of classes.
+        display: the paper's spelling (tables).
+    """
+
+    load: Callable[..., DataSplits]
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    display: str
+
+
+#: name -> :class:`DatasetSpec`.
+DATASETS: dict[str, DatasetSpec] = {
+    "cifar10": DatasetSpec(lambda root, **kw: load_cifar("cifar10", root, **kw), (3, 32, 32), 10,
+                           "CIFAR-10"),
+    "cifar100": DatasetSpec(lambda root, **kw: load_cifar("cifar100", root, **kw), (3, 32, 32),
+                            100, "CIFAR-100"),
+    "tinyimagenet": DatasetSpec(load_tinyimagenet, (3, 224, 224), 200, "TinyImageNet"),
+    "imagenet": DatasetSpec(load_imagenet, (3, 224, 224), 1000, "ImageNet"),
+    "digits": DatasetSpec(load_digits, (1, 8, 8), 10, "digits"),
+    "mnist1d": DatasetSpec(load_mnist1d, (1, 1, 40), 10, "MNIST-1D"),
+    "synthetic-cifar": DatasetSpec(load_synthetic_cifar, (3, 32, 32), 10, "synthetic CIFAR"),
 }
 
 
@@ -497,5 +516,5 @@ def load_data(name: str, root: str | Path = "data", *, download: bool = False,
     """
     if name not in DATASETS:
         raise WcvizError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name](root, download=download, val_fraction=val_fraction,
-                          split_seed=split_seed)
+    return DATASETS[name].load(root, download=download, val_fraction=val_fraction,
+                               split_seed=split_seed)

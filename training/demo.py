@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from training.rundirs import read_summary
+import wcviz
 from training.sweep import pct
+from wcviz.metrics import BEST_ACC
 
 
 DEMO_PRESET = "digits-cnn"
@@ -23,22 +24,23 @@ DEMO_METHODS = ("baseline", "wc", "wc-learnable")
 
 def write_figures(run_dirs: list[Path], out: Path) -> list:
     """The paper-style figures of the demo's runs (``wcviz.plots.write_paper_figures``)."""
-    from wcviz import plots
+    from wcviz import plots  # matplotlib: not for `wcviz train --help`
 
     return plots.write_paper_figures([str(d) for d in run_dirs], str(out))
 
 
 def first_layer_stats(run_dir: Path) -> dict:
-    """From the store: the first layer's max |w|, bound and near-zero fraction (epoch 0, last)."""
-    import wcviz
-    from wcviz import analysis
+    """From the store: the run's display name and best-val test accuracy, and the first
+    layer's max |w|, bound and near-zero fraction (epoch 0, last)."""
+    from wcviz import analysis  # pandas and xarray: not for `wcviz train --help`
 
     ds = wcviz.open_run(run_dir)
     layer = str(ds.layer.values[0])
     absmax = analysis.absmax_over_epochs(ds, layer)
     label = analysis.select_threshold(ds)  # the analysis' default: std=0.5 for Recorder stores
     near = analysis.near_zero(ds, label, layer)
-    return {"layer": layer, "absmax0": float(absmax[0]), "absmax": float(absmax[-1]),
+    return {"label": analysis.run_label(ds), BEST_ACC: analysis.best_val_test_acc(ds)[1],
+            "layer": layer, "absmax0": float(absmax[0]), "absmax": float(absmax[-1]),
             "near_zero0": float(near[0]), "near_zero": float(near[-1]),
             "threshold": analysis.threshold_text(ds, label).replace(" ", ""),
             "bound": float(analysis.bound_over_epochs(ds, layer)[-1])}
@@ -48,12 +50,12 @@ def demo_table(run_dirs: list[Path]) -> str:
     """The demo's results table: accuracy, first-layer max |w| and near-zero fraction."""
     stats = [first_layer_stats(d) for d in run_dirs]
     rows = []
-    for d, f in zip(run_dirs, stats):
+    for f in stats:
         bound = "-" if math.isinf(f["bound"]) else f"{f['bound']:.3f}"
-        rows.append((Path(d).name, pct(read_summary(d).get("test_acc_best_val")).strip(),
+        rows.append((f["label"], pct(f[BEST_ACC]).strip(),
                      f"{f['absmax0']:.3f} -> {f['absmax']:.3f}", bound,
                      f"{f['near_zero0']:.3f} -> {f['near_zero']:.3f}"))
-    head = ("run", "test acc", f"max|w| {stats[0]['layer']} (ep 0 -> last)", "a·π/2",
+    head = ("run", "best-val test acc", f"max|w| {stats[0]['layer']} (ep 0 -> last)", "a·π/2",
             f"near-zero {stats[0]['threshold']} (ep 0 -> last)")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]

@@ -32,16 +32,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 import wcviz
 from training import checkpoint as ckpt
 from training import distributed as ddp
-from training.datasets import DataSplits, load_data
+from training.config import RunConfig
+from training.datasets import DATASETS, DataSplits, load_data
 from training.loader import TensorLoader, make_dataloader
-from training.models import build_model
-from training.presets import METHODS, RunConfig, check_config
+from training.models import MODELS, build_model
+from training.presets import METHODS, check_config
+from wcviz.analysis import best_val_index
 from wcviz.errors import WcvizError
 from wcviz.fsutil import write_atomic
+from wcviz.metrics import BEST_ACC
+from wcviz.store import METRICS, same_config
 
 #: Non-finite checks sync with the host; on CUDA only every this many steps (CPU: every step).
 NONFINITE_CHECK_EVERY = 25
@@ -76,14 +81,14 @@ class RunResult:
     epochs: int
     best_epoch: int | None = None
     best_val_acc: float = math.nan
-    test_acc_best_val: float = math.nan
+    best_val_test_acc: float = math.nan  # THE result (wcviz.analysis.BEST_ACC)
     test_acc_last: float = math.nan
     history: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"run_dir": str(self.run_dir), "status": self.status, "epochs": self.epochs,
                 "best_epoch": self.best_epoch, "best_val_acc": self.best_val_acc,
-                "test_acc_best_val": self.test_acc_best_val, "test_acc_last": self.test_acc_last}
+                BEST_ACC: self.best_val_test_acc, "test_acc_last": self.test_acc_last}
 
 
 # ----------------------------------------------------------------------------- build
@@ -133,24 +138,14 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
 def apply_method(model: nn.Module, cfg: RunConfig) -> nn.Module:
     """Reparametrize ``model`` as ``cfg.method`` says (baseline: unchanged)."""
     spec = METHODS[cfg.method]
-    if spec["compand"] is None:
+    if spec.compand is None:
         return model
-    if spec["compand"] == "powerprop":
-        return wcviz.compand(model, "powerprop", alpha=cfg.alpha or 2.0)
-    if spec["compand"] == "weightnorm":
+    if spec.compand == "powerprop":
+        options = {} if cfg.alpha is None else {"alpha": cfg.alpha}
+        return wcviz.compand(model, "powerprop", **options)
+    if spec.compand == "weightnorm":
         return wcviz.compand(model, "weightnorm")
-    return wcviz.compand(model, spec["compand"], a=cfg.a, b=cfg.b, learnable=spec["learnable"])
-
-
-def _make_model(cfg: RunConfig, num_classes: int) -> nn.Module:
-    kw = {} if cfg.dropout is None else {"dropout": cfg.dropout}
-    try:
-        return build_model(cfg.model, num_classes=num_classes, **kw)
-    except TypeError:
-        if not kw:  # a fault inside the builder, not the user's dropout override
-            raise
-        raise WcvizError(f"model {cfg.model!r} has no dropout option; drop "
-                         "--set dropout=...") from None
+    return wcviz.compand(model, spec.compand, a=cfg.a, b=cfg.b, learnable=spec.learnable)
 
 
 def _loaders(cfg: RunConfig, data: DataSplits, info: ddp.DistInfo, device: torch.device) -> dict:
@@ -197,7 +192,8 @@ def build(cfg: RunConfig, info: ddp.DistInfo = ddp.DistInfo()) -> Parts:
     if cfg.download and info.is_main:
         ddp.barrier(info)
     seed_everything(cfg.seed)  # the same init on every process, for every method
-    raw = apply_method(_make_model(cfg, data.num_classes), cfg).to(device)
+    model = build_model(cfg.model, num_classes=data.num_classes, dropout=cfg.dropout)
+    raw = apply_method(model, cfg).to(device)
     if info.enabled and device.type == "cuda":
         # Batch statistics over the global batch, as in the single-process run (CUDA only:
         # SyncBatchNorm has no CPU kernel). Keeps the same parameters, before the optimizer.
@@ -276,14 +272,14 @@ def train_one_epoch(parts: Parts, epoch: int, on_step=None, bar=None) -> dict:
             sums[0] += loss.detach().double() * y.numel()
             sums[1] += (out.argmax(1) == y).sum()
             bad += (~torch.isfinite(loss.detach())).float()
-        checkpoint_step = step % check_every == 0 or step == n_steps
-        if checkpoint_step:
+        host_sync = step % check_every == 0 or step == n_steps  # the host reads device values
+        if host_sync:
             _check_finite(bad, info, epoch, step)
         if on_step is not None:
             on_step(step, n_steps, sums, count)
         if bar is not None:
             bar.update(1)
-            if checkpoint_step and (step % 10 == 0 or step == n_steps):
+            if host_sync and (step % 10 == 0 or step == n_steps):
                 _postfix(bar, sums, count, start, epoch)
     parts.scheduler.step()
     total = ddp.all_sum(torch.cat([sums, sums.new_tensor([count])]), info)
@@ -343,7 +339,7 @@ def checkpoint_state(parts: Parts, epoch: int, history: list) -> dict:
 
 def restore(parts: Parts, state: dict) -> None:
     """Load a :func:`checkpoint_state` into freshly built ``parts``."""
-    if state["recipe"] != json.dumps(parts.cfg.recipe()):
+    if not same_config(state["recipe"], parts.cfg.recipe()):
         raise WcvizError("the checkpoint was written with a different config; resume with the "
                          "same preset and settings, or start a new run (--overwrite)")
     parts.raw_model.load_state_dict(state["model"])
@@ -367,11 +363,9 @@ def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best
 
 
 def _best_index(history: list) -> int | None:
-    """Index of the best validation accuracy among trained epochs (first on ties)."""
-    trained = [i for i, h in enumerate(history) if h["epoch"] >= 1]
-    if not trained:
-        return None
-    return max(trained, key=lambda i: (history[i]["val_acc"], -i))
+    """Index of the best-validation epoch (:func:`wcviz.analysis.best_val_index`)."""
+    return best_val_index([h["epoch"] for h in history], [h["val_acc"] for h in history],
+                          [h["test_acc"] for h in history])
 
 
 def summarize(run_dir: Path, history: list, status: str) -> RunResult:
@@ -382,7 +376,7 @@ def summarize(run_dir: Path, history: list, status: str) -> RunResult:
     if i is not None:
         res.best_epoch = history[i]["epoch"]
         res.best_val_acc = history[i]["val_acc"]
-        res.test_acc_best_val = history[i]["test_acc"]
+        res.best_val_test_acc = history[i]["test_acc"]
         res.test_acc_last = history[-1]["test_acc"]
     return res
 
@@ -390,7 +384,8 @@ def summarize(run_dir: Path, history: list, status: str) -> RunResult:
 def _attrs(cfg: RunConfig, device: torch.device, info: ddp.DistInfo) -> dict:
     return {"model": cfg.model, "dataset": cfg.dataset, "seed": cfg.seed, "preset": cfg.preset,
             "run_method": cfg.method, "device": str(device), "world_size": info.world,
-            **_placement()}
+            "model_label": MODELS[cfg.model].display,
+            "dataset_label": DATASETS[cfg.dataset].display, **_placement()}
 
 
 def _placement() -> dict:
@@ -418,8 +413,7 @@ def _record(rec, epoch: float, metrics: dict, step: int | None = None) -> None:
 
 #: Metrics the store records per epoch: the schema's, plus the test accuracy of the epoch best
 #: on validation so far (its last value is the run's reported result).
-RECORDED = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "lr",
-            "epoch_seconds", "test_acc_best_val")
+RECORDED = (*METRICS, BEST_ACC)
 
 
 def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
@@ -459,7 +453,7 @@ def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool):
 
 
 #: Result fields also written as store attributes at the end of a run.
-SUMMARY_ATTRS = ("best_epoch", "best_val_acc", "test_acc_best_val", "test_acc_last")
+SUMMARY_ATTRS = ("best_epoch", "best_val_acc", BEST_ACC, "test_acc_last")
 
 
 def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResult:
@@ -518,8 +512,6 @@ def _start(parts: Parts, rec, run_dir: Path, state: dict | None) -> tuple[list, 
 def _progress(parts: Parts, start: int):
     if not (parts.cfg.progress and parts.info.is_main):
         return None
-    from tqdm.auto import tqdm
-
     steps = len(parts.loaders["train"])
     return tqdm(total=parts.cfg.epochs * steps, initial=(start - 1) * steps, unit="step",
                 desc=f"{parts.cfg.preset}:{parts.cfg.method}", leave=False,
@@ -532,9 +524,10 @@ def _one_epoch(parts: Parts, rec, run_dir: Path, epoch: int, history: list, bar)
     train = train_one_epoch(parts, epoch, on_step=on_step, bar=bar)
     metrics = {**train, **_eval_metrics(parts), "lr": lr}
     history = history + [{"epoch": epoch, **{k: metrics[k] for k in RECORDED if k in metrics}}]
-    best = _best_index(history) == len(history) - 1
-    metrics["test_acc_best_val"] = history[_best_index(history)]["test_acc"]
-    history[-1]["test_acc_best_val"] = metrics["test_acc_best_val"]
+    best_i = _best_index(history)
+    best = best_i == len(history) - 1
+    metrics[BEST_ACC] = history[best_i]["test_acc"] if best_i is not None else math.nan
+    history[-1][BEST_ACC] = metrics[BEST_ACC]
     save_checkpoint(parts, run_dir, epoch, history, best)  # before the record: see module doc
     _record(rec, float(epoch), metrics, step=epoch * len(parts.loaders["train"]))
     return history

@@ -13,6 +13,7 @@ default). ``resnet50_imagenet`` keeps torchvision's own initialisation.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -20,33 +21,77 @@ from torch import nn
 
 from wcviz.errors import WcvizError
 
-#: name -> builder(num_classes, **kw) -> nn.Module. Filled by ``@register`` below.
-MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model and its defaults (as timm's ``default_cfg``).
+
+    Attributes:
+        name: registry key (the builder's function name).
+        builder: ``builder(num_classes=..., [dropout=...]) -> nn.Module``.
+        input_shape: (C, H, W) of the images the model is built for.
+        num_classes: default classifier width.
+        dropout: default dropout probability; None when the model has no dropout option.
+        display: the paper's spelling (tables, figures).
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    dropout: float | None
+    display: str
 
 
-def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Add a builder to :data:`MODELS` under its function name."""
-    MODELS[fn.__name__] = fn
-    return fn
+#: name -> :class:`ModelSpec`. Filled by ``@register`` below.
+MODELS: dict[str, ModelSpec] = {}
+
+CIFAR_INPUT = (3, 32, 32)
+IMAGENET_INPUT = (3, 224, 224)
+DIGITS_INPUT = (1, 8, 8)
+MNIST1D_INPUT = (1, 1, 40)  # sequences of length 40, as one-row images
 
 
-def build_model(name: str, num_classes: int = 10, **kw) -> nn.Module:
+def register(*, input_shape: tuple[int, int, int], display: str, num_classes: int = 10,
+             dropout: float | None = None):
+    """Decorator: add a builder to :data:`MODELS` under its function name, with its defaults."""
+
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        MODELS[fn.__name__] = ModelSpec(fn.__name__, fn, tuple(input_shape), num_classes,
+                                        dropout, display)
+        return fn
+
+    return add
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry of ``name``, or a one-line WcvizError listing the choices."""
+    if name not in MODELS:
+        raise WcvizError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name: str, num_classes: int | None = None, dropout: float | None = None) -> nn.Module:
     """Build a registered model.
 
     Args:
         name: a key of :data:`MODELS` (e.g. "resnet18", "vgg16_bn", "digits_cnn").
-        num_classes: size of the classifier output.
-        **kw: builder options (e.g. ``dropout``).
+        num_classes: size of the classifier output (default: the model's).
+        dropout: dropout probability (default: the model's); only for models that have one.
 
     Returns:
         A freshly initialised ``nn.Module``.
 
     Raises:
-        WcvizError: for an unknown name.
+        WcvizError: for an unknown name, or a dropout for a model without dropout.
     """
-    if name not in MODELS:
-        raise WcvizError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return MODELS[name](num_classes=num_classes, **kw)
+    spec = model_spec(name)
+    kw = {"num_classes": spec.num_classes if num_classes is None else num_classes}
+    if dropout is not None and spec.dropout is None:
+        raise WcvizError(f"model {name!r} has no dropout option; drop --set dropout=...")
+    if spec.dropout is not None:
+        kw["dropout"] = spec.dropout if dropout is None else dropout
+    return spec.builder(**kw)
 
 
 # --------------------------------------------------------------------------- CIFAR ResNets
@@ -141,20 +186,20 @@ def _create_resnet(name: str, num_classes: int) -> nn.Module:
     return CifarResNet(block, depths, num_classes)  # default init = Kaiming-uniform
 
 
-@register
-def resnet18(num_classes: int = 10) -> nn.Module:
+@register(input_shape=CIFAR_INPUT, display="ResNet18")
+def resnet18(num_classes: int) -> nn.Module:
     """CIFAR ResNet18 (11,173,962 parameters for 10 classes)."""
     return _create_resnet("resnet18", num_classes)
 
 
-@register
-def resnet34(num_classes: int = 10) -> nn.Module:
+@register(input_shape=CIFAR_INPUT, display="ResNet34")
+def resnet34(num_classes: int) -> nn.Module:
     """CIFAR ResNet34 (21,282,122 parameters for 10 classes)."""
     return _create_resnet("resnet34", num_classes)
 
 
-@register
-def resnet50(num_classes: int = 10) -> nn.Module:
+@register(input_shape=CIFAR_INPUT, display="ResNet50")
+def resnet50(num_classes: int) -> nn.Module:
     """CIFAR ResNet50 (23,520,842 parameters for 10 classes)."""
     return _create_resnet("resnet50", num_classes)
 
@@ -203,14 +248,14 @@ def _vgg_init(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-@register
-def vgg16_bn(num_classes: int = 10, dropout: float = 0.5) -> nn.Module:
+@register(input_shape=CIFAR_INPUT, display="VGG16-BN", dropout=0.5)
+def vgg16_bn(num_classes: int, dropout: float) -> nn.Module:
     """CIFAR VGG16 with batch norm and dropout in the FC layers."""
     return CifarVGG(VGG_CFGS["vgg16_bn"], num_classes, dropout)
 
 
-@register
-def vgg19_bn(num_classes: int = 10, dropout: float = 0.5) -> nn.Module:
+@register(input_shape=CIFAR_INPUT, display="VGG19-BN", dropout=0.5)
+def vgg19_bn(num_classes: int, dropout: float) -> nn.Module:
     """CIFAR VGG19 with batch norm and dropout in the FC layers."""
     return CifarVGG(VGG_CFGS["vgg19_bn"], num_classes, dropout)
 
@@ -266,8 +311,8 @@ class WideResNet(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
 
 
-@register
-def wrn28_10(num_classes: int = 10, dropout: float = 0.3) -> nn.Module:
+@register(input_shape=CIFAR_INPUT, display="WRN-28-10", dropout=0.3)
+def wrn28_10(num_classes: int, dropout: float) -> nn.Module:
     """WideResNet-28-10 with dropout 0.3 (36,479,194 parameters for 10 classes)."""
     return WideResNet(28, 10, num_classes, dropout)
 
@@ -275,8 +320,8 @@ def wrn28_10(num_classes: int = 10, dropout: float = 0.3) -> nn.Module:
 # --------------------------------------------------------------------------- ImageNet-size
 
 
-@register
-def resnet50_imagenet(num_classes: int = 1000) -> nn.Module:
+@register(input_shape=IMAGENET_INPUT, display="ResNet50", num_classes=1000)
+def resnet50_imagenet(num_classes: int) -> nn.Module:
     """torchvision's ResNet50 (7×7 stem, max-pool) for TinyImageNet/ImageNet at 224×224."""
     from torchvision.models import resnet50 as tv_resnet50
 
@@ -320,14 +365,14 @@ class DigitsMLP(nn.Module):
         return self.fc3(out)
 
 
-@register
-def digits_cnn(num_classes: int = 10, dropout: float = 0.0) -> nn.Module:
+@register(input_shape=DIGITS_INPUT, display="digits CNN", dropout=0.0)
+def digits_cnn(num_classes: int, dropout: float) -> nn.Module:
     """The demo's CNN for the built-in 8×8 digits."""
     return DigitsCNN(num_classes, dropout=dropout)
 
 
-@register
-def digits_mlp(num_classes: int = 10, dropout: float = 0.0) -> nn.Module:
+@register(input_shape=DIGITS_INPUT, display="digits MLP", dropout=0.0)
+def digits_mlp(num_classes: int, dropout: float) -> nn.Module:
     """A perceptron for the built-in 8×8 digits."""
     return DigitsMLP(num_classes, dropout=dropout)
 
@@ -374,14 +419,14 @@ class Mnist1dMLP(nn.Module):
         return self.linear3(h)
 
 
-@register
-def mnist1d_cnn(num_classes: int = 10) -> nn.Module:
+@register(input_shape=MNIST1D_INPUT, display="MNIST-1D CNN")
+def mnist1d_cnn(num_classes: int) -> nn.Module:
     """MNIST-1D's reference CNN (input (1, 1, 40))."""
     return Mnist1dCNN(num_classes)
 
 
-@register
-def mnist1d_mlp(num_classes: int = 10) -> nn.Module:
+@register(input_shape=MNIST1D_INPUT, display="MNIST-1D MLP")
+def mnist1d_mlp(num_classes: int) -> nn.Module:
     """MNIST-1D's reference MLP (input (1, 1, 40))."""
     return Mnist1dMLP(num_classes)
 
@@ -389,10 +434,3 @@ def mnist1d_mlp(num_classes: int = 10) -> nn.Module:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameter elements."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-#: Input shape (C, H, W) each model expects; used by tests and the throughput benchmark.
-INPUT_SHAPES = {name: (3, 32, 32) for name in ("resnet18", "resnet34", "resnet50",
-                                                "vgg16_bn", "vgg19_bn", "wrn28_10")}
-INPUT_SHAPES.update(resnet50_imagenet=(3, 224, 224), digits_cnn=(1, 8, 8), digits_mlp=(1, 8, 8),
-                    mnist1d_cnn=(1, 1, 40), mnist1d_mlp=(1, 1, 40))

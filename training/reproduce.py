@@ -21,6 +21,7 @@ import numpy as np
 
 from training.rundirs import check_writable, run_state
 from wcviz.errors import WcvizError
+from wcviz.metrics import BEST_ACC
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def run_plan(planned: list[Planned], overwrite: bool) -> None:
         print(f"[reproduce] {i}/{len(todo)} {p.arm.key} seed {p.seed} "
               f"({'resuming' if resume else 'training'}) -> {p.run_dir}", flush=True)
         result = run(p.cfg, p.run_dir, resume=resume, overwrite=overwrite)
-        print(f"[reproduce]   {result.status}, test acc {100 * result.test_acc_best_val:.2f} % "
+        print(f"[reproduce]   {result.status}, test acc {100 * result.best_val_test_acc:.2f} % "
               f"at best val, {time.perf_counter() - start:.0f} s", flush=True)
     kept = len(planned) - len(todo)
     if kept:
@@ -236,7 +237,7 @@ def public_table(study: Study, runs: dict[str, list[Path]]) -> str:
     for pub in study.public:
         if pub.arm not in runs:
             continue
-        acc = np.array([analysis.run_row(analysis.as_dataset(p))["best_val_test_acc"]
+        acc = np.array([analysis.run_row(analysis.as_dataset(p))[BEST_ACC]
                         for p in runs[pub.arm]])
         mean, std, n = float(acc.mean()), float(acc.std(ddof=1)) if len(acc) > 1 else math.nan, len(acc)
         if n > 1:

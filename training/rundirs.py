@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.store import read_root_attrs, same_config, store_path
 
 
 def check_writable(root: Path) -> Path:
@@ -26,7 +27,7 @@ def run_state(run_dir: Path, recipe: dict) -> str:
     """"new", "done" (finished, same config), "resume" (started, same config) or "conflict"."""
     if not (run_dir / "record.zarr").exists():
         return "new"
-    if stored_config(run_dir) != json.loads(json.dumps(recipe)):
+    if not same_config(stored_config(run_dir), recipe):
         return "conflict"
     if read_summary(run_dir).get("status") == "finished":
         return "done"
@@ -44,8 +45,6 @@ def stored_config(run_dir: Path):
         return json.loads((Path(run_dir) / "config.json").read_text())
     except (OSError, ValueError) as err:
         problem = f"config.json is unreadable ({type(err).__name__})"
-    from wcviz.store import read_root_attrs, store_path
-
     try:
         return json.loads(read_root_attrs(store_path(run_dir)).get("config") or "null")
     except (WcvizError, ValueError) as err:

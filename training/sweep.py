@@ -9,8 +9,10 @@ import itertools
 import math
 from pathlib import Path
 
+from training.config import parse_overrides
 from training.rundirs import read_summary, run_state
 from wcviz.errors import WcvizError
+from wcviz.metrics import BEST_ACC
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
@@ -18,8 +20,6 @@ def parse_grid(items: list[str]) -> dict[str, list]:
 
     ``start:stop:step`` includes ``stop``; values are rounded to 10 decimals (no 0.7000000001).
     """
-    from training.presets import parse_overrides
-
     grid = {}
     for item in items:
         name, sep, spec = item.partition("=")
@@ -82,7 +82,7 @@ def sweep_plan(args, base: dict) -> list[dict]:
 
     grid = parse_grid(args.grid)
     seeds = parse_seeds(args.seeds)
-    if {"a", "b"} & set(grid) and METHODS.get(args.method, {}).get("ab") is None:
+    if {"a", "b"} & set(grid) and getattr(METHODS.get(args.method), "ab", None) is None:
         raise WcvizError(f"method {args.method!r} has no a, b to sweep; use --method wc (or "
                          "wc-learnable, arsinh, erf)")
     names = list(grid)
@@ -127,7 +127,7 @@ def print_table(plan: list[dict]) -> None:
     for p in plan:
         s = read_summary(p["run_dir"])
         print(f"{p['run_id']:<{width}}  {s.get('status', '-'):<8}  "
-              f"{pct(s.get('best_val_acc'))}  {pct(s.get('test_acc_best_val'))}   "
+              f"{pct(s.get('best_val_acc'))}  {pct(s.get(BEST_ACC))}   "
               f"{pct(s.get('test_acc_last'))}")
 
 

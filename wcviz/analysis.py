@@ -29,17 +29,12 @@ import xarray as xr
 
 from wcviz.errors import WcvizError
 from wcviz.measures import DEFAULT_KIND_ORDER, Threshold, network_fraction
+from wcviz.metrics import BEST_ACC, resolve
+from wcviz.store import open_run, open_runs
 
-#: Display names for the tables (the paper's spelling); unknown names are shown as stored.
-MODEL_NAMES = {
-    "resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
-    "vgg16_bn": "VGG16-BN", "vgg19_bn": "VGG19-BN", "wrn28_10": "WRN-28-10",
-    "resnet50_imagenet": "ResNet50", "mnist1d_cnn": "MNIST-1D CNN", "mnist1d_mlp": "MNIST-1D MLP",
-}
-DATASET_NAMES = {
-    "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet",
-    "imagenet": "ImageNet", "digits": "digits", "mnist1d": "MNIST-1D",
-}
+#: Display names of the stored ``method`` (a :data:`wcviz.psi.ALL_METHODS` name), in the
+#: paper's table order. Model and dataset display names come with the run (its ``model_label``
+#: and ``dataset_label`` attributes, from the training registries), else the stored name.
 METHOD_NAMES = {"none": "baseline", "arctan": "WC", "powerprop": "PP", "weightnorm": "WN",
                 "arsinh": "arsinh", "erf": "erf"}
 #: Relative tolerance of the bound check: float32 arctan of a huge v rounds to exactly
@@ -59,8 +54,6 @@ def as_dataset(run) -> xr.Dataset:
     """
     if isinstance(run, xr.Dataset):
         return run
-    from wcviz.store import open_run  # lazy: the store pulls in zarr
-
     return open_run(run).load()
 
 
@@ -100,11 +93,21 @@ def is_learnable(ds: xr.Dataset) -> bool:
     return learnable_attr(run_attr(ds, "learnable"))
 
 
+def run_kind(ds: xr.Dataset) -> str:
+    """What decides a run's colour: its method, ``+learnable`` when a, b were trained
+    (``"none"``, ``"arctan"``, ``"arctan+learnable"``, ``"powerprop"``, ...)."""
+    return method_of(ds) + ("+learnable" if is_learnable(ds) else "")
+
+
 def method_label(ds: xr.Dataset) -> str:
-    """Short method name as in the paper's tables: baseline, WC, WC (learnable fine), PP, ..."""
+    """Short method name as in the paper's tables: baseline, WC, learnable WC, PP, ...
+
+    Learnable a, b: "learnable WC" (per layer, the paper's "fine"), "learnable WC (coarse)".
+    """
     label = METHOD_NAMES.get(method_of(ds), method_of(ds))
     if is_learnable(ds):
-        label += f" (learnable {run_attr(ds, 'learnable')})"
+        mode = run_attr(ds, "learnable")
+        label = f"learnable {label}" + (f" ({mode})" if mode != "fine" else "")
     return label
 
 
@@ -113,11 +116,12 @@ def _fmt(x) -> str:
 
 
 def run_label(ds: xr.Dataset, with_seed: bool = False) -> str:
-    """Legend label of a run, e.g. ``"WC a=0.8, b=0.5"`` or ``"baseline"``."""
+    """The one display name of a run (figures, tables, CLI, dashboard): ``"baseline"``,
+    ``"WC a=0.8, b=0.5"``, ``"learnable WC (init a=0.5, b=1)"``; ``with_seed`` adds ", seed 3"."""
     label = method_label(ds)
     a, b = run_attr(ds, "a"), run_attr(ds, "b")
     if not is_baseline(ds) and a is not None and b is not None:
-        label += f" a={_fmt(a)}, b={_fmt(b)}" if not is_learnable(ds) else f" init a={_fmt(a)}, b={_fmt(b)}"
+        label += f" a={_fmt(a)}, b={_fmt(b)}" if not is_learnable(ds) else f" (init a={_fmt(a)}, b={_fmt(b)})"
     if with_seed and run_attr(ds, "seed") is not None:
         label += f", seed {run_attr(ds, 'seed')}"
     return label
@@ -306,8 +310,6 @@ def metric_values(ds: xr.Dataset, name: str) -> np.ndarray:
     too); a schema name such as ``"val_acc"`` also finds the same metric logged by a framework
     as ``"val/acc"`` or ``"eval_accuracy"`` (:func:`wcviz.metrics.resolve`). All NaN when the
     run did not record it."""
-    from wcviz.metrics import resolve
-
     var = resolve(ds, name)
     if var is None:
         return np.full(ds.sizes["epoch"], np.nan)
@@ -319,16 +321,25 @@ def best_val_test_acc(ds: xr.Dataset) -> tuple[float, float]:
 
     The paper evaluates the model best on validation on the test set; with a test accuracy
     recorded every epoch, that is the test accuracy at the argmax of the validation accuracy
-    over trained epochs (epoch ≥ 1; epoch 0 is the untrained network), the rule
-    ``training.loop`` uses for its ``test_acc_best_val``. Returns (nan, nan) when no
-    validation accuracy was recorded.
+    over trained epochs (:func:`best_val_index`, the rule ``training.loop`` records as
+    :data:`BEST_ACC`). Returns (nan, nan) when no validation accuracy was recorded.
     """
-    val, test = metric_values(ds, "val_acc"), metric_values(ds, "test_acc")
-    ok = np.isfinite(val) & np.isfinite(test) & (epochs(ds) >= 1)
-    if not ok.any():
+    test = metric_values(ds, "test_acc")
+    i = best_val_index(epochs(ds), metric_values(ds, "val_acc"), test)
+    if i is None:
         return math.nan, math.nan
-    i = int(np.argmax(np.where(ok, val, -np.inf)))
     return float(epochs(ds)[i]), float(test[i])
+
+
+def best_val_index(epochs, val_acc, test_acc) -> int | None:
+    """Index of the best-validation epoch: the argmax of ``val_acc`` over trained epochs
+    (epoch ≥ 1; epoch 0 is the untrained network) with finite validation and test accuracy,
+    the first on ties; None when there is none. The one rule (training loop and analysis)."""
+    val, test = np.asarray(val_acc, dtype=float), np.asarray(test_acc, dtype=float)
+    ok = np.isfinite(val) & np.isfinite(test) & (np.asarray(epochs, dtype=float) >= 1)
+    if not ok.any():
+        return None
+    return int(np.argmax(np.where(ok, val, -np.inf)))
 
 
 def _last_finite(values: np.ndarray) -> float:
@@ -343,8 +354,11 @@ def run_row(ds: xr.Dataset) -> dict:
         "run_id": run_attr(ds, "run_id", ""),
         "dataset": run_attr(ds, "dataset", ""),
         "model": run_attr(ds, "model", ""),
+        "model_label": run_attr(ds, "model_label", run_attr(ds, "model", "")),
+        "dataset_label": run_attr(ds, "dataset_label", run_attr(ds, "dataset", "")),
         "method": method_of(ds),
         "method_label": method_label(ds),
+        "run_label": run_label(ds),
         "a": run_attr(ds, "a", math.nan) if not is_baseline(ds) else math.nan,
         "b": run_attr(ds, "b", math.nan) if not is_baseline(ds) else math.nan,
         "learnable": run_attr(ds, "learnable", "") or "",
@@ -355,7 +369,7 @@ def run_row(ds: xr.Dataset) -> dict:
         "n_epochs": int(ds.sizes["epoch"]),
         "last_epoch": float(epochs(ds)[-1]) if ds.sizes["epoch"] else math.nan,
         "best_val_epoch": best_epoch,
-        "best_val_test_acc": float(as_percent([best_test])[0]) if np.isfinite(best_test) else math.nan,
+        BEST_ACC: float(as_percent([best_test])[0]) if np.isfinite(best_test) else math.nan,
         "last_test_acc": _last_finite(as_percent(metric_values(ds, "test_acc"))),
         "last_val_acc": _last_finite(as_percent(metric_values(ds, "val_acc"))),
         "last_train_loss": _last_finite(metric_values(ds, "train_loss")),
@@ -370,8 +384,6 @@ def runs_table(runs) -> pd.DataFrame:
 def collect_runs(runs) -> list[xr.Dataset]:
     """Datasets from a runs root (a directory of run dirs), a list of runs, or one run."""
     if isinstance(runs, (str, Path)) and _is_root(Path(runs)):
-        from wcviz.store import open_runs
-
         found = open_runs(runs)
         if not found:
             raise WcvizError(f"no run stores under {runs}; pass a runs root such as ./runs")
@@ -443,11 +455,14 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
 def _group_row(key: tuple, group: pd.DataFrame) -> dict:
     row = dict(zip(GROUP_KEYS, key))
     row["method_label"] = group["method_label"].iloc[0]
+    row["run_label"] = group["run_label"].iloc[0]
+    for name in ("model", "dataset"):  # a table from before the labels: the stored names
+        row[f"{name}_label"] = group[f"{name}_label"].iloc[0] if f"{name}_label" in group else row[name]
     row["preset"] = group["preset"].iloc[0]
     row["n"] = len(group)
     # Per-seed values, for the gap's paired CI (runs of one configuration differ by seed).
-    row["best_by_seed"] = dict(zip(group["seed"].tolist(), group["best_val_test_acc"].tolist()))
-    for name, column in (("best", "best_val_test_acc"), ("last", "last_test_acc")):
+    row["best_by_seed"] = dict(zip(group["seed"].tolist(), group[BEST_ACC].tolist()))
+    for name, column in (("best", BEST_ACC), ("last", "last_test_acc")):
         values = group[column].to_numpy(dtype=float)
         row[f"{name}_mean"] = float(np.mean(values)) if len(values) else math.nan
         row[f"{name}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
@@ -520,14 +535,9 @@ def _delta(x: float, marked: bool = False) -> str:
 
 
 def _row_name(row) -> str:
-    model = MODEL_NAMES.get(str(row["model"]), str(row["model"]))
-    if row["method"] == "none":
-        return model
-    method = METHOD_NAMES.get(str(row["method"]), str(row["method"]))
-    details = [f"learnable {row['learnable']}, init"] if row["learnable"] else []
-    if np.isfinite(row["a"]) and np.isfinite(row["b"]):
-        details.append(f"a={row['a']:g}, b={row['b']:g}")
-    return f"{model} + {method}" + (f" ({' '.join(details)})" if details else "")
+    """The model, then the runs' display name (:func:`run_label`) unless they are baselines."""
+    model = str(row["model_label"])
+    return model if row["method"] == "none" else f"{model} + {row['run_label']}"
 
 
 def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], list[list[str]]]:
@@ -538,7 +548,7 @@ def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], lis
     recipes = table.groupby(["dataset", "model"])["recipe"].transform("nunique")
     names = [_row_name(r) + (f" [{r['preset'] or 'other recipe'}]" if k > 1 else "")
              for (_, r), k in zip(table.iterrows(), recipes)]
-    cells = [[DATASET_NAMES.get(str(r["dataset"]), str(r["dataset"])), name, str(int(r["n"])),
+    cells = [[str(r["dataset_label"]), name, str(int(r["n"])),
               _pm(r["best_mean"], r["best_std"], tex), _pm(r["last_mean"], r["last_std"], tex),
               _delta(r["delta_best"], bool(r["ci_excludes_0"])), str(r["note"])]
              for (_, r), name in zip(table.iterrows(), names)]

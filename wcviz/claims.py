@@ -41,6 +41,7 @@ from scipy import stats
 
 from wcviz import analysis as an
 from wcviz.errors import WcvizError
+from wcviz.metrics import BEST_ACC
 
 #: Fewer paired seeds than this: never HOLDS/FAILS (one more seed could flip it).
 MIN_SEEDS = 3
@@ -403,7 +404,7 @@ def _claim_near_zero(seeds, base, comp, thresholds) -> list[PairedResult]:
 def _claim_accuracy(seeds, base, comp) -> list[PairedResult]:
     """(iii): test accuracy (%) at the best-validation epoch and at the last epoch."""
     out = []
-    for column, name in (("best_val_test_acc", "test acc at best val (%)"),
+    for column, name in ((BEST_ACC, "test acc at best val (%)"),
                          ("last_test_acc", "test acc, last epoch (%)")):
         b = [an.run_row(ds)[column] for ds in base]
         c = [an.run_row(ds)[column] for ds in comp]

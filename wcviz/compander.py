@@ -36,7 +36,7 @@ from torch.nn.utils import parametrize
 from wcviz import optguard
 from wcviz.errors import WcvizError
 from wcviz.layers import LeftOut, Target, left_out, tied_names, tracked_weights, warn_left_out
-from wcviz.psi import ALL_METHODS, get_method
+from wcviz.psi import ALL_METHODS, POWERPROP_ALPHA, get_method
 
 LEARNABLE = (None, "fine", "coarse")
 #: Fraction of the bound that clipped initial weights are moved to (``clip=True`` only):
@@ -224,7 +224,7 @@ def _number(name: str, value, kind=float):
 
 def _method_params(method: str, a: float, b: float, options: dict) -> dict:
     if method == "powerprop":
-        return {"alpha": _number("alpha", options.pop("alpha", 2.0))}
+        return {"alpha": _number("alpha", options.pop("alpha", POWERPROP_ALPHA))}
     if method == "weightnorm":
         return {"dim": _number("dim", options.pop("dim", 0), int)}
     return {"a": _number("a", a), "b": _number("b", b)}
@@ -246,7 +246,8 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
     Args:
         model: the network; its current weights become Ψ(v) exactly (v = Ψ⁻¹(w)).
         method: "arctan" (the weight compander), "arsinh", "erf", "powerprop" (option
-            ``alpha``, default 2) or "weightnorm" (torch's weight_norm, option ``dim``).
+            ``alpha``, default :data:`wcviz.psi.POWERPROP_ALPHA`) or "weightnorm" (torch's
+            weight_norm, option ``dim``).
         a, b: scales of the a·f(v/b) methods (> 0). For learnable scales, their initial values.
         learnable: None (fixed), "fine" (a, b per layer) or "coarse" (one a, b for the network).
         include, exclude: glob pattern(s) on layer or parameter names selecting the weights.

@@ -48,8 +48,10 @@ import numpy as np
 from wcviz.errors import WcvizError
 
 
-#: TensorBoard's histogram basis points (0, ±1σ, ±1.5σ, ±2σ of a normal, as fractions).
-#: The single source of truth for the quantile list.
+#: The default quantile levels, as fractions: min/max and TensorBoard's histogram basis points,
+#: the ±1.5σ, ±1σ and ±0.5σ points of a normal (Φ(∓1.5) = 0.0668/0.9332, Φ(∓1) =
+#: 0.1587/0.8413, Φ(∓0.5) = 0.3085/0.6915), and the median. A Recorder may record any other
+#: set; readers pair bands from the store's own ``quantile`` coordinate (:mod:`wcviz.bands`).
 QUANTILES = (0.0, 0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332, 1.0)
 
 #: Near-zero thresholds recorded by default: two absolute, two relative to the std at epoch 0,

@@ -18,8 +18,16 @@ logged them under a framework's names (``val/acc``, ``eval_loss``) answers with 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable, Mapping
+
+from wcviz.errors import WcvizError
+
+#: The name of THE accuracy result, test accuracy at the best-validation epoch
+#: (:func:`wcviz.analysis.best_val_test_acc`), everywhere: runs-table column, summary key,
+#: store attribute and recorded metric of ``training.loop``.
+BEST_ACC = "best_val_test_acc"
 
 #: Attribute of a metric variable holding the user's name when it differs from the variable's.
 METRIC_ATTR = "metric"
@@ -118,3 +126,24 @@ def metric(ds, name: str):
     if var is None:
         raise KeyError(f"run has no metric {name!r}; it has: {', '.join(metric_names(ds))}")
     return ds[var]
+
+
+def metric_float(name: str, value) -> float:
+    """A metric value as a float: numbers, numpy and torch scalars (``.item()``); None is NaN.
+
+    The one validation of metric values (Recorder and store).
+
+    Raises:
+        WcvizError: the value is not a number (names the metric).
+    """
+    if value is None:
+        return math.nan
+    if hasattr(value, "item") and not isinstance(value, (int, float)):
+        try:
+            value = value.item()  # a one-element tensor or array; more elements fail below
+        except (ValueError, RuntimeError):
+            pass
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None

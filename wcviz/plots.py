@@ -6,10 +6,11 @@ draw one axis accept ``ax=`` to draw into an existing one. :func:`save_figure` w
 as PDF/SVG/PNG and :func:`write_paper_figures` writes the whole set for a group of runs (the
 demo and ``wcviz figures`` use it).
 
-Band plots follow TensorBoard's distribution view, with exact values: nested bands between
-the recorded quantiles min–max, 6.68–93.32 %, 15.87–84.13 %, 30.85–69.15 % (the ±2σ, ±1σ,
-±0.5σ points of a normal) and the median line. Quantiles are selected by label from the
-stored ``quantile`` coordinate, paired symmetrically from :data:`wcviz.stats.QUANTILES`.
+Band plots follow TensorBoard's distribution view, with exact values: one nested band per
+symmetric pair of the quantile levels the store recorded (:func:`wcviz.bands.band_pairs`; by
+default min–max, 6.68–93.32 %, 15.87–84.13 %, 30.85–69.15 %: min/max and the ±1.5σ, ±1σ,
+±0.5σ points of a normal) and the median line. Runs are coloured by method
+(:func:`wcviz.palette.run_colors`).
 
 Artists carry a ``gid`` so that tests and tools can find them: ``"band:<lo>:<hi>"`` for a
 band (a PolyCollection whose edges are the two quantile curves), ``"median"`` for the median
@@ -24,46 +25,22 @@ from typing import Sequence
 import matplotlib
 import matplotlib.pyplot as plt
 import matplotlib.ticker
+from matplotlib.patches import Patch
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 from wcviz import analysis as an
 from wcviz import style
+from wcviz.bands import BAND_OPACITY, band_label, band_pairs, median_quantile, quantile_levels
 from wcviz.errors import WcvizError
+from wcviz.palette import run_colors
 
 #: Output formats :func:`save_figure` writes.
 FORMATS = ("pdf", "svg", "png")
-#: Opacity of each nested band; stacked, the inner band reaches 1 − 0.78⁴ ≈ 0.63.
-BAND_ALPHA = 0.22
 WEIGHT_LABEL = "weight value w (unitless)"
 NEAR_ZERO_LABEL = "near-zero weights (%)"
 EPOCH_LABEL = "epoch (passes over the training set)"
-
-
-def _quantiles() -> tuple[float, ...]:
-    from wcviz.measures import QUANTILES  # the single source of truth for the quantile list
-
-    return tuple(QUANTILES)
-
-
-def band_pairs() -> list[tuple[float, float]]:
-    """(lower, upper) quantile pairs of the nested bands, outermost first (min–max, ...)."""
-    q = _quantiles()
-    return [(q[i], q[-1 - i]) for i in range(len(q) // 2)]
-
-
-def median_quantile() -> float | None:
-    """The 0.5 quantile if :data:`wcviz.stats.QUANTILES` has it."""
-    q = _quantiles()
-    return q[len(q) // 2] if len(q) % 2 else None
-
-
-def band_name(lo: float, hi: float) -> str:
-    """Legend text of a band: ``"min–max"`` or ``"7–93 %"`` (rounded percent)."""
-    if lo == 0.0 and hi == 1.0:
-        return "min–max"
-    return f"{100 * lo:.0f}–{100 * hi:.0f} %"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -96,6 +73,16 @@ def default_linthresh(runs: Sequence[xr.Dataset], layer: str) -> float:
     return 10.0 ** np.floor(np.log10(min(stds))) if stds else 1e-2
 
 
+def shared_levels(runs: Sequence[xr.Dataset]) -> list[float]:
+    """The quantile levels every run recorded, sorted."""
+    return sorted(set.intersection(*(set(quantile_levels(ds)) for ds in runs)))
+
+
+def shared_pairs(runs: Sequence[xr.Dataset]) -> list[tuple[float, float]]:
+    """The band pairs every run recorded: what figures with several runs draw and explain."""
+    return band_pairs(shared_levels(runs))
+
+
 def _check_common_layer(runs: Sequence[xr.Dataset], layer: str | None) -> str:
     name = an.check_layer(runs[0], layer)
     for ds in runs[1:]:
@@ -107,25 +94,24 @@ def _check_common_layer(runs: Sequence[xr.Dataset], layer: str | None) -> str:
 
 
 def draw_bands(ax, ds: xr.Dataset, layer: str, color: str, label: str | None = None,
-               show_bound: bool = True) -> None:
+               show_bound: bool = True, pairs: Sequence[tuple[float, float]] | None = None) -> None:
     """Draw the nested quantile bands, the median and (companded runs) ±bound of one layer.
 
     Args:
         ax: matplotlib axis.
         ds: the run.
         layer: a recorded layer name.
-        color: the run's colour; bands are this colour at :data:`BAND_ALPHA` each.
+        color: the run's colour; bands are this colour at :data:`wcviz.bands.BAND_OPACITY` each.
         label: legend text for the run (put on the median line).
         show_bound: draw the method's bound (±aπ/2 for WC, ±a for erf) per epoch, dashed.
+        pairs: the (lo, hi) quantile pairs to fill (default: all the run recorded).
     """
     x = an.epochs(ds)
-    for lo, hi in band_pairs():
-        if not (an.has_quantile(ds, lo) and an.has_quantile(ds, hi)):
-            continue
+    for lo, hi in band_pairs(ds) if pairs is None else pairs:
         ax.fill_between(x, an.quantile_curve(ds, layer, lo), an.quantile_curve(ds, layer, hi),
-                        color=color, alpha=BAND_ALPHA, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
-    mid = median_quantile()
-    if mid is not None and an.has_quantile(ds, mid):
+                        color=color, alpha=BAND_OPACITY, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
+    mid = median_quantile(ds)
+    if mid is not None:
         ax.plot(x, an.quantile_curve(ds, layer, mid), color=color, linewidth=1.0,
                 label=label, gid="median")
     bound = an.bound_over_epochs(ds, layer)
@@ -138,15 +124,14 @@ def draw_bands(ax, ds: xr.Dataset, layer: str, color: str, label: str | None = N
                     textcoords="offset points", ha="right", va="bottom", fontsize=6, color=color)
 
 
-def band_handles(color: str = "0.35", bound: str | None = None) -> list:
-    """Legend entries explaining the band levels in ``color``, and the bound line when
-    ``bound`` names it (e.g. "aπ/2")."""
-    from matplotlib.patches import Patch
-
+def band_handles(pairs: Sequence[tuple[float, float]], color: str = "0.35",
+                 bound: str | None = None) -> list:
+    """Legend entries explaining the bands ``pairs`` (outermost first) in ``color``, and the
+    bound line when ``bound`` names it (e.g. "aπ/2")."""
     handles = []
-    for depth, (lo, hi) in enumerate(band_pairs(), start=1):
-        alpha = 1 - (1 - BAND_ALPHA) ** depth  # what the stacked fills look like
-        handles.append(Patch(facecolor=color, alpha=alpha, linewidth=0, label=band_name(lo, hi)))
+    for depth, (lo, hi) in enumerate(pairs, start=1):
+        alpha = 1 - (1 - BAND_OPACITY) ** depth  # what the stacked fills look like
+        handles.append(Patch(facecolor=color, alpha=alpha, linewidth=0, label=band_label(lo, hi)))
     handles.append(plt.Line2D([], [], color=color, linewidth=1.0, label="median"))
     if bound:
         handles.append(plt.Line2D([], [], color=color, linestyle=(0, (4, 2)), linewidth=0.8,
@@ -172,7 +157,8 @@ def _bound_name(runs: Sequence[xr.Dataset], layer: str) -> str | None:
 @style.styled
 def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
               linthresh: float | None = None, ylim: tuple[float, float] | None = None,
-              color: str | None = None, title: str | None = None, legend: bool = True) -> Figure:
+              color: str | None = None, title: str | None = None, legend: bool = True,
+              pairs: Sequence[tuple[float, float]] | None = None) -> Figure:
     """Percentile bands of one layer's weights over epochs (TensorBoard's distribution look).
 
     Args:
@@ -183,18 +169,19 @@ def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
         linthresh: linear range of the symlog axis (default: initial std, see
             :func:`default_linthresh`).
         ylim: (low, high) y range; ``None`` fits the data.
-        color: band colour (default: blue for a baseline, vermillion for a companded run).
+        color: band colour (default: the method's, :data:`wcviz.palette.METHOD_COLORS`).
         title: panel title (default: the run's label and the layer).
         legend: explain the band levels in a legend.
+        pairs: the quantile pairs to fill (default: all the run recorded).
 
     Returns:
         The figure.
     """
     ds = an.as_dataset(run)
     layer = an.check_layer(ds, layer)
-    color = color or (style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR)
+    color = color or run_colors([ds])[0]
     fig, ax = _new_axes(ax)
-    draw_bands(ax, ds, layer, color)
+    draw_bands(ax, ds, layer, color, pairs=pairs)
     linthresh = linthresh or default_linthresh([ds], layer)
     _apply_yscale(ax, yscale, linthresh)
     if ylim is not None:
@@ -204,7 +191,8 @@ def band_plot(run, layer: str | None = None, *, ax=None, yscale: str = "linear",
     ax.set_ylabel(WEIGHT_LABEL if yscale == "linear" else f"{WEIGHT_LABEL}\n(symlog, linear within ±{linthresh:g})")
     ax.set_title(title if title is not None else f"{an.run_label(ds)} — {layer}")
     if legend:
-        _outside_legend(ax, band_handles(color, _bound_name([ds], layer)))
+        _outside_legend(ax, band_handles(band_pairs(ds) if pairs is None else pairs, color,
+                                         _bound_name([ds], layer)))
     return fig
 
 
@@ -231,10 +219,11 @@ def band_panels(runs, layer: str | None = None, *, yscale: str = "linear",
                              figsize=style.figsize(2, row_height=2.4))
     labels = an.unique_labels(runs)
     linthresh = linthresh or default_linthresh(runs, layer)
-    for i, (ax, ds) in enumerate(zip(axes[0], runs)):
+    pairs = shared_pairs(runs)
+    for i, (ax, ds, color) in enumerate(zip(axes[0], runs, run_colors(runs))):
         title = titles[i] if titles else f"({chr(97 + i)}) {labels[i]}"
         band_plot(ds, layer, ax=ax, yscale=yscale, linthresh=linthresh, title=title, legend=False,
-                  color=style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR)
+                  color=color, pairs=pairs)
         if i:
             ax.set_ylabel("")
     if ylim is not None:
@@ -242,7 +231,7 @@ def band_panels(runs, layer: str | None = None, *, yscale: str = "linear",
     # Name the bound line only if the (zoomed) y range shows it.
     visible = ylim is None or any(np.nanmin(an.bound_over_epochs(ds, layer)) < max(map(abs, ylim))
                                   for ds in runs)
-    fig.legend(handles=band_handles(bound=_bound_name(runs, layer) if visible else None),
+    fig.legend(handles=band_handles(pairs, bound=_bound_name(runs, layer) if visible else None),
                loc="outside right center", handlelength=1.4)
     fig.suptitle(f"Weight distribution over epochs, layer {layer}"
                  + (f" (zoom to ±{max(map(abs, ylim)):.3g})" if ylim else ""), fontsize=9)
@@ -316,8 +305,9 @@ def overlay_bands(runs, layer: str | None = None, *, ax=None, yscale: str = "lin
     runs = an.as_datasets(runs)
     layer = _check_common_layer(runs, layer)
     fig, ax = _new_axes(ax, style.figsize(1, row_height=2.6))
-    for i, (ds, label) in enumerate(zip(runs, an.unique_labels(runs))):
-        draw_bands(ax, ds, layer, style.color_for(i), label=label)
+    pairs = shared_pairs(runs)
+    for ds, label, color in zip(runs, an.unique_labels(runs), run_colors(runs)):
+        draw_bands(ax, ds, layer, color, label=label, pairs=pairs)
     _apply_yscale(ax, yscale, linthresh or default_linthresh(runs, layer))
     if ylim is not None:
         ax.set_ylim(*ylim)
@@ -359,10 +349,10 @@ def layer_grid(run, other=None, *, layers: Sequence[str] | None = None, yscale: 
                                  figsize=style.figsize(2, rows=len(layers), row_height=1.5))
         cells = [(axes[r][c], c, name) for r, name in enumerate(layers) for c in range(2)]
     labels = an.unique_labels(runs)
+    colors = run_colors(runs)
+    pairs = shared_pairs(runs)
     for ax, which, name in cells:
-        ds = runs[which]
-        color = style.BASELINE_COLOR if an.is_baseline(ds) else style.WC_COLOR
-        draw_bands(ax, ds, name, color)
+        draw_bands(ax, runs[which], name, colors[which], pairs=pairs)
         _apply_yscale(ax, yscale, linthresh or default_linthresh(runs, name))
         ax.set_title(name if other is None else f"({chr(97 + which)}) {labels[which]}: {name}", fontsize=7)
         ax.tick_params(labelsize=6)
@@ -399,11 +389,11 @@ def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str
     fig, ax = _new_axes(ax)
     styles = {"weights": ("-", None), "layers": ("--", "layer-mean")}
     kinds = ["weights", "layers"] if how == "both" else [how]
-    for i, (ds, name) in enumerate(zip(runs, an.unique_labels(runs))):
+    for ds, name, color in zip(runs, an.unique_labels(runs), run_colors(runs)):
         for kind in (kinds if layer is None else ["weights"]):
             frac = an.near_zero(ds, an.select_threshold(ds, label), layer, how=kind)
             linestyle, gid = styles[kind]
-            ax.plot(an.epochs(ds), 100 * frac, color=_run_color(ds, i, runs), linestyle=linestyle,
+            ax.plot(an.epochs(ds), 100 * frac, color=color, linestyle=linestyle,
                     label=name if gid is None or len(kinds) == 1 else None, gid=gid,
                     marker="o" if ds.sizes["epoch"] <= 30 and gid is None else None,
                     markersize=2.5)
@@ -444,10 +434,10 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
         init = runs[0]["near_zero_fraction"].sel(threshold=label, layer=layers).isel(epoch=0)
         ax.plot(depth, 100 * np.asarray(init, dtype=float), color=style.REFERENCE_COLOR,
                 linestyle=":", marker=".", label="init (epoch 0)", gid="init")
-    for i, (ds, name) in enumerate(zip(runs, an.unique_labels(runs))):
+    for ds, name, color in zip(runs, an.unique_labels(runs), run_colors(runs)):
         at = ds["near_zero_fraction"].sel(threshold=an.select_threshold(ds, label), layer=layers)
         at = at.isel(epoch=epoch)
-        ax.plot(depth, 100 * np.asarray(at, dtype=float), color=_run_color(ds, i, runs),
+        ax.plot(depth, 100 * np.asarray(at, dtype=float), color=color,
                 marker="o", markersize=3, label=f"{name} (epoch {float(at['epoch']):g})")
     _layer_ticks(ax, layers)
     ax.set(xlabel="layer (input → output)",
@@ -464,23 +454,6 @@ def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:
     crowded = len(ticks) > 6 or max(len(n) for n in layers) > 8
     ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if crowded else 0,
                   ha="right" if crowded else "center", fontsize=6)
-
-
-def _run_kind(ds: xr.Dataset) -> str:
-    """"none", "arctan", "arctan+learnable", ...: what decides a run's colour."""
-    return an.method_of(ds) + ("+learnable" if an.is_learnable(ds) else "")
-
-
-def _run_color(ds: xr.Dataset, i: int, runs: Sequence[xr.Dataset]) -> str:
-    """One colour per method when each method appears once (baseline blue, WC vermillion,
-    learnable WC green, as in every figure); else the palette in run order."""
-    kinds = [_run_kind(r) for r in runs]
-    if len(set(kinds)) < len(kinds):
-        return style.color_for(i)
-    fixed = {"none": style.BASELINE_COLOR, "arctan": style.WC_COLOR,
-             "arctan+learnable": style.LEARNABLE_COLOR}
-    others = [k for k in kinds if k not in fixed]
-    return fixed.get(_run_kind(ds)) or style.color_for(3 + others.index(_run_kind(ds)))
 
 
 @style.styled
@@ -620,8 +593,7 @@ def metrics_curves(runs) -> Figure:
     """
     runs = an.as_datasets(runs)
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=style.figsize(2, row_height=2.6))
-    for i, (ds, name) in enumerate(zip(runs, an.unique_labels(runs))):
-        color = _run_color(ds, i, runs)
+    for ds, name, color in zip(runs, an.unique_labels(runs), run_colors(runs)):
         for split, dash in METRIC_STYLES.items():
             for ax, metric, scale in ((loss_ax, f"{split}_loss", None), (acc_ax, f"{split}_acc", "pct")):
                 y = an.metric_values(ds, metric)
@@ -640,8 +612,7 @@ def metrics_curves(runs) -> Figure:
 
 def _metric_handles(runs) -> list:
     names = an.unique_labels(runs)
-    handles = [plt.Line2D([], [], color=_run_color(ds, i, runs), label=n)
-               for i, (ds, n) in enumerate(zip(runs, names))]
+    handles = [plt.Line2D([], [], color=c, label=n) for c, n in zip(run_colors(runs), names)]
     return handles + [plt.Line2D([], [], color="0.3", linestyle=d, label=s) for s, d in METRIC_STYLES.items()]
 
 
@@ -677,19 +648,19 @@ def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = N
     """
     runs = an.as_datasets(runs)
     layer = _check_common_layer(runs, layer)
-    color = color or (style.BASELINE_COLOR if an.is_baseline(runs[0]) else style.WC_COLOR)
+    color = color or run_colors(runs[:1])[0]
     fig, ax = _new_axes(ax)
-    curves = {q: _stack(runs, lambda ds, q=q: an.quantile_curve(ds, layer, q)) for q in _quantiles()
-              if all(an.has_quantile(ds, q) for ds in runs)}
+    levels = shared_levels(runs)
+    pairs, mid = band_pairs(levels), median_quantile(levels)
+    curves = {q: _stack(runs, lambda ds, q=q: an.quantile_curve(ds, layer, q)) for q in levels}
     x = np.asarray(next(iter(curves.values()))["epoch"], dtype=float)
-    for lo, hi in band_pairs():
-        if lo in curves and hi in curves:
-            ax.fill_between(x, curves[lo].mean("seed"), curves[hi].mean("seed"), color=color,
-                            alpha=BAND_ALPHA, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
-    for q in (0.0, median_quantile(), 1.0):
+    for lo, hi in pairs:
+        ax.fill_between(x, curves[lo].mean("seed"), curves[hi].mean("seed"), color=color,
+                        alpha=BAND_OPACITY, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
+    for q in (0.0, mid, 1.0):
         if q in curves:
             mean, std = curves[q].mean("seed"), curves[q].std("seed", ddof=1 if len(runs) > 1 else 0)
-            if q == median_quantile():
+            if q == mid:
                 ax.plot(x, mean, color=color, linewidth=1.0, gid="median", label="median (seed mean)")
             for sign in (1, -1):
                 ax.plot(x, mean + sign * std, color=color, linestyle=":", linewidth=0.7,
@@ -698,7 +669,7 @@ def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = N
     _epoch_ticks(ax)
     ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL,
            title=f"{an.run_label(runs[0])}, layer {layer}: mean of {len(runs)} seeds")
-    handles = band_handles(color)[:-1] + ax.get_legend_handles_labels()[0]
+    handles = band_handles(pairs, color)[:-1] + ax.get_legend_handles_labels()[0]
     _outside_legend(ax, handles)
     return fig
 
@@ -720,14 +691,15 @@ def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
     runs = an.as_datasets(runs)
     fig, ax = _new_axes(ax)
     pct = metric.endswith("_acc")
-    for i, (key, group) in enumerate(an.iter_groups(runs).items()):
+    groups = an.iter_groups(runs)
+    colors = run_colors([group[0] for group in groups.values()])
+    for (key, group), color in zip(groups.items(), colors):
         values = (lambda ds: an.as_percent(an.metric_values(ds, metric))) if pct else \
             (lambda ds: an.metric_values(ds, metric))
         curves = _stack(group, values)
         x = np.asarray(curves["epoch"], dtype=float)
         mean = curves.mean("seed")
         std = curves.std("seed", ddof=1) if len(group) > 1 else xr.zeros_like(mean)
-        color = style.color_for(i)
         ax.plot(x, mean, color=color, label=f"{an.run_label(group[0])} (n={len(group)})", gid=f"mean:{key}")
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
     unit = "accuracy (%)" if pct else ("loss (nats)" if metric.endswith("_loss") else metric)
@@ -801,7 +773,7 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
         raise WcvizError("no runs given; pass run directories (e.g. runs/<run_id>)")
     # Legends in the paper's order: baseline, WC, learnable WC, other methods.
     order = {"none": 0, "arctan": 1, "arctan+learnable": 2}
-    runs = sorted(runs, key=lambda ds: order.get(_run_kind(ds), 3))
+    runs = sorted(runs, key=lambda ds: order.get(an.run_kind(ds), 3))
     out = Path(out_dir)
     written: list[Path] = []
 

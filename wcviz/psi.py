@@ -71,7 +71,12 @@ def _erf_grad(v: Tensor, a=1.0, b=1.0) -> Tensor:
     return (a * (2 / math.sqrt(math.pi)) / b) * torch.exp(v.square() * (-1 / (b * b)))
 
 
-def _powerprop(v: Tensor, alpha=2.0) -> Tensor:
+#: Powerpropagation's exponent α when none is given: the paper does not state one; 2 is
+#: Powerpropagation's common choice (Schwarz et al., 2021).
+POWERPROP_ALPHA = 2.0
+
+
+def _powerprop(v: Tensor, alpha=POWERPROP_ALPHA) -> Tensor:
     # sign(v)·|v|^α rather than v·|v|^(α−1): the latter's autograd gives 0·inf = NaN at v = 0
     # for 1 < α < 2; this form has the finite derivative α|v|^(α−1) for every α > 1.
     if alpha == 1:
@@ -80,11 +85,11 @@ def _powerprop(v: Tensor, alpha=2.0) -> Tensor:
     return torch.sign(v) * v.abs() ** alpha
 
 
-def _powerprop_inverse(w: Tensor, alpha=2.0) -> Tensor:
+def _powerprop_inverse(w: Tensor, alpha=POWERPROP_ALPHA) -> Tensor:
     return torch.sign(w) * w.abs() ** (1.0 / alpha)
 
 
-def _powerprop_grad(v: Tensor, alpha=2.0) -> Tensor:
+def _powerprop_grad(v: Tensor, alpha=POWERPROP_ALPHA) -> Tensor:
     return alpha * v.abs() ** (alpha - 1)  # torch defines 0**0 = 1, so α = 1 gives 1 at v = 0
 
 
@@ -112,7 +117,7 @@ METHODS: dict[str, Method] = {
                      lambda a=1.0, b=1.0: math.inf),
     "erf": Method("erf", _erf, _erf_inverse, _erf_grad, ("a", "b"), lambda a=1.0, b=1.0: a),
     "powerprop": Method("powerprop", _powerprop, _powerprop_inverse, _powerprop_grad,
-                        ("alpha",), lambda alpha=2.0: math.inf),
+                        ("alpha",), lambda alpha=POWERPROP_ALPHA: math.inf),
 }
 
 #: Every method ``compand`` accepts: the pointwise maps above plus torch's weight norm.

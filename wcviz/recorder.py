@@ -23,17 +23,21 @@ import math
 import os
 import socket
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+import zarr
 from torch import Tensor, nn
 
 from wcviz.compander import compand_info, compander_of, raw_weight
 from wcviz.errors import WcvizError
 from wcviz.layers import Target, left_out, select_named, tracked_weights, warn_left_out
 from wcviz import stats as S
-from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_json,
+from wcviz.metrics import metric_float
+from wcviz.store import (CONFIG_NAME, EPOCH_CHUNK, STORE_NAME, RunStore, config_changes,
                          read_root_attrs, url_scheme)
 
 
@@ -117,17 +121,14 @@ class Recorder:
             epoch_chunk=epoch_chunk)
 
     def _reopen(self, run_dir, config) -> RunStore:
-        from pathlib import Path
-
         path = Path(run_dir) / STORE_NAME
         if not path.exists():
             raise WcvizError(f"cannot resume: no run store at {path}; drop resume=True to "
                              f"start a new run")
-        stored = read_root_attrs(path).get("config")
-        if config is not None and config_json(config) != stored:
+        changes = config_changes(config, read_root_attrs(path).get("config"))
+        if config is not None and changes:
             raise WcvizError(f"cannot resume {run_dir}: the config differs from the stored "
-                             f"one ({Path(run_dir) / CONFIG_NAME}) in "
-                             f"{_changed_keys(config_json(config), stored)}; use the same "
+                             f"one ({Path(run_dir) / CONFIG_NAME}) in {changes}; use the same "
                              f"config or a new run dir")
         store = RunStore.open(run_dir)
         names = [t.name for t in self._layers]
@@ -140,8 +141,6 @@ class Recorder:
 
     def _load_plan(self) -> None:
         """Per-layer absolute near-zero cutoffs and histogram ranges, from the store."""
-        import zarr
-
         group = zarr.open_group(self.store.path, mode="r", zarr_format=3)
         edges = np.asarray(group["bin_edges"][...])
         std0 = np.asarray(group["weight_std_init"][...])
@@ -244,8 +243,6 @@ class Recorder:
         jobs = list(enumerate(self._layers))
         on_cpu = all(t.tensor().device.type == "cpu" for t in self._layers)
         if self._threads > 1 and on_cpu and len(jobs) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
             with ThreadPoolExecutor(self._threads) as pool:
                 return list(pool.map(one, jobs))
         return [one(job) for job in jobs]
@@ -282,18 +279,6 @@ def _rank() -> int:
     import torch.distributed as dist
 
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def _changed_keys(new_text: str, old_text: str | None) -> str:
-    """The top-level config keys whose values differ, for the resume error message."""
-    import json
-
-    new, old = json.loads(new_text), json.loads(old_text or "{}")
-    if not isinstance(new, dict) or not isinstance(old, dict):
-        return "its value"
-    keys = sorted(k for k in set(new) | set(old) if new.get(k, ...) != old.get(k, ...))
-    return ", ".join(f"{k} ({old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r})"
-                     for k in keys[:5]) + (" ..." if len(keys) > 5 else "")
 
 
 def _select_layers(model: nn.Module, names: Sequence[str] | None) -> list[Target]:
@@ -335,15 +320,7 @@ def _to_host(vectors: list[Tensor]) -> np.ndarray:
 
 
 def _plain_metrics(metrics: dict | None) -> dict[str, float]:
-    out = {}
-    for name, value in (metrics or {}).items():
-        if isinstance(value, Tensor):
-            value = value.detach().item()
-        try:
-            out[str(name)] = float(value) if value is not None else math.nan
-        except (TypeError, ValueError):
-            raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
-    return out
+    return {str(name): metric_float(name, value) for name, value in (metrics or {}).items()}
 
 
 def _model_attrs(model: nn.Module) -> dict:

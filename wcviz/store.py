@@ -41,14 +41,14 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from wcviz.errors import WcvizError
 from wcviz.fsutil import write_atomic
 from wcviz.measures import QUANTILES, check_quantiles, parse_threshold
-from wcviz.metrics import METRIC_ATTR, user_name, variable_for
+from wcviz.metrics import METRIC_ATTR, metric_float, user_name, variable_for
 
 SCHEMA_VERSION = 1
 STORE_NAME = "record.zarr"
@@ -124,6 +124,37 @@ def _path_text(value) -> str:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} value {value!r:.60} is not JSON")
+
+
+def _as_config(config) -> dict:
+    """A config dict or config JSON text as the plain dict its canonical JSON reads back as."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config or "{}")
+        except ValueError:
+            return {"<unreadable config>": config}
+    return json.loads(config_json(config))
+
+
+def config_changes(new, old) -> str:
+    """How config ``new`` differs from ``old`` (dicts or config JSON texts), for an error
+    message: the first differing top-level keys with both values; "" when they are the same.
+
+    The one definition of "same config" (resume, the train/sweep/demo run states): configs are
+    compared as their canonical JSON (:func:`config_json`), so key order and tuple/list do not
+    count.
+    """
+    new, old = _as_config(new), _as_config(old)
+    if not isinstance(new, dict) or not isinstance(old, dict):
+        return "" if new == old else "its value"
+    keys = sorted(k for k in set(new) | set(old) if new.get(k, ...) != old.get(k, ...))
+    return ", ".join(f"{k} ({old.get(k, '<absent>')!r} -> {new.get(k, '<absent>')!r})"
+                     for k in keys[:5]) + (" ..." if len(keys) > 5 else "")
+
+
+def same_config(a, b) -> bool:
+    """Whether two configs (dicts or config JSON texts) are the same (:func:`config_changes`)."""
+    return not config_changes(a, b)
 
 
 def url_scheme(path) -> str | None:
@@ -456,12 +487,7 @@ class RunStore:
 
 
 def _metric_value(name: str, value) -> np.float64:
-    if value is None:
-        return np.float64(np.nan)
-    try:
-        return np.float64(float(value))
-    except (TypeError, ValueError):
-        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
+    return np.float64(metric_float(name, value))
 
 
 #: Writer locks this process holds: (pid, run dir) -> open lock file. One entry per run: a
@@ -879,7 +905,11 @@ class BrokenRun:
     error: str
 
 
-def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]:
+#: Folder levels below a runs root searched for runs (``runs/<sweep>/<config>/<seed>``).
+MAX_DEPTH = 3
+
+
+def list_runs(root, max_depth: int = MAX_DEPTH) -> tuple[list[RunInfo], list[BrokenRun]]:
     """Find runs under ``root`` fast, from their root attributes only.
 
     A run is a directory holding ``record.zarr`` (or only ``config.json``, then it is reported
@@ -896,7 +926,7 @@ def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]
         raise WcvizError(f"runs root {root} is not a directory; pass the folder that holds "
                          f"run directories (e.g. ./runs)")
     runs, broken = [], []
-    for run_dir in _run_dirs(root, max_depth):
+    for run_dir in run_dirs(root, max_depth):
         try:
             attrs = read_root_attrs(run_dir / STORE_NAME)
         except WcvizError as err:
@@ -907,11 +937,65 @@ def list_runs(root, max_depth: int = 3) -> tuple[list[RunInfo], list[BrokenRun]]
     return runs, broken
 
 
-def _run_dirs(root: Path, depth: int) -> Iterable[Path]:
+def run_dirs(root, max_depth: int = MAX_DEPTH,
+             skip: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """The run directories under ``root``, in path order: the one definition of run discovery.
+
+    A run is a directory holding ``record.zarr`` or ``config.json``; a run's subdirectories
+    are not searched, nor hidden ones; ``root`` may itself be a run.
+
+    Args:
+        root: a directory.
+        max_depth: folder levels below ``root`` searched (:data:`MAX_DEPTH`).
+        skip: called with each directory before it is looked into (``root`` included); when it
+            returns True the directory is neither yielded nor searched (the dashboard uses this
+            to report, not follow, links that lead out of its root).
+    """
+    root = Path(root)
+    if skip is not None and skip(root):
+        return
     if (root / STORE_NAME).exists() or (root / CONFIG_NAME).is_file():
         yield root
         return
-    if depth <= 0:
+    if max_depth <= 0:
         return
     for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        yield from _run_dirs(child, depth - 1)
+        yield from run_dirs(child, max_depth - 1, skip)
+
+
+def read_arrays(path, names: Sequence[str], layer: str | None = None) -> dict[str, np.ndarray]:
+    """A few arrays of one run, committed rows only, read straight from its zarr arrays.
+
+    For views over many runs that need little of each (one layer's quantiles, the layer
+    names): opening the whole :func:`open_run` Dataset costs tens of ms a store in metadata,
+    reading three small arrays a few ms. Each name may be a data variable or a coordinate;
+    arrays along ``epoch`` are cut to the committed records, per-layer arrays to ``layer``
+    when given (its index looked up in the ``layer`` coordinate).
+
+    Raises:
+        WcvizError: not a run store, a missing array, or a corrupt store (one line).
+    """
+    import zarr
+
+    store = store_path(path)
+    try:
+        group = zarr.open_group(store, mode="r", zarr_format=3)
+        n = int(group.attrs.get("n_committed", 0))
+        index = None
+        if layer is not None:
+            names_ = [str(x) for x in np.asarray(group["layer"][...])]
+            if layer not in names_:
+                raise WcvizError(f"run {store.parent.name!r} has no layer {layer!r}")
+            index = names_.index(layer)
+        out = {}
+        for name in names:
+            arr = group[name]
+            dims = tuple(arr.metadata.dimension_names or ())
+            key = tuple(slice(0, n) if d == "epoch" else index if d == "layer" and index is not None
+                        and name != "layer" else slice(None) for d in dims)
+            out[name] = np.asarray(arr[key] if key else arr[...])
+        return out
+    except WcvizError:
+        raise
+    except Exception as err:  # noqa: BLE001 - zarr/json/KeyError of a damaged store: one line
+        raise WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}") from None

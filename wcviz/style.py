@@ -24,10 +24,11 @@ from contextlib import contextmanager
 import matplotlib as mpl
 import seaborn as sns
 
-from wcviz.palette import PALETTE
-BASELINE_COLOR = PALETTE[0]
-WC_COLOR = PALETTE[1]
-LEARNABLE_COLOR = PALETTE[2]
+from wcviz.palette import METHOD_COLORS, PALETTE
+
+BASELINE_COLOR = METHOD_COLORS["none"]
+WC_COLOR = METHOD_COLORS["arctan"]
+LEARNABLE_COLOR = METHOD_COLORS["arctan+learnable"]
 #: Neutral grey for references (the initial distribution, the bound aπ/2).
 REFERENCE_COLOR = "#555555"
 #: Sequential, perceptually uniform and colour-blind-safe map for "layer depth".
@@ -108,8 +109,3 @@ def styled(func):
             return func(*args, **kwargs)
 
     return wrapper
-
-
-def color_for(index: int) -> str:
-    """The ``index``-th palette colour (cycling)."""
-    return PALETTE[index % len(PALETTE)]

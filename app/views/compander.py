@@ -34,7 +34,7 @@ def body(fresh):
     if len(fresh) > 1:
         ids = [r.run_id for r in fresh]
         target = fresh[ids.index(st.selectbox("Run to export as a figure", ids, key="ab_export_run"))]
-    ui.export(f"compander_ab_{target.run_id}", frame, lambda: export.compander_figure(target),
+    ui.downloads(f"compander_ab_{target.run_id}", frame, lambda: export.compander_figure(target),
               key="ab_export")
 
 

@@ -5,12 +5,13 @@ import streamlit as st
 from app import charts, data, export, ui
 
 st.title("Distributions")
-st.caption("Shaded: the min–max, 6.68–93.32 %, 15.87–84.13 % and 30.85–69.15 % percentile "
-           "bands (a normal's ±1.5σ, ±1σ, ±0.5σ); line: the median. Overlaid runs and small "
-           "multiples fill only the 15.87–84.13 % band and dash min and max. Mouse wheel zooms "
-           "the epochs, dragging pans, hovering shows exact values.")
+st.caption("Side by side: the percentile bands each run recorded (by default min–max and a "
+           "normal's ±1.5σ, ±1σ, ±0.5σ), nested, and the median. Overlaid: each run in its own "
+           "colour as lines (median, the ±1σ band's edges, min and max dashed). Dotted: ±aπ/2, "
+           "the bound on |w| of WC runs. Mouse wheel zooms the epochs, dragging pans, hovering "
+           "shows exact values.")
 scan = ui.page_scan()
-runs = ui.require_selection(scan)
+runs = ui.require_selection(scan, light=True)
 
 names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))  # model order
 top = st.columns([4, 2, 2, 2])
@@ -20,7 +21,7 @@ yscale = top[2].radio("y scale", ["linear", "symlog"], key="dist_yscale", horizo
 variable = top[3].radio("Quantity", ["w = Ψ(v)", "raw v"], key="dist_variable", horizontal=True,
                         help="Quantiles of the weights the network uses, or of the raw parameter v "
                              "(NaN for plain layers).")
-variable = "weight_quantile" if variable.startswith("w") else "v_quantile"
+variable, y_title = ("weight_quantile", "weight w") if variable.startswith("w") else ("v_quantile", "v")
 all_layers = st.toggle("Small multiples: all layers", key="dist_all")
 
 
@@ -32,7 +33,7 @@ def _zoom(wide):
     lo, hi = ui.range_slider(cols[0], "Epochs", lo, hi, key="dist_epochs", format="%g")
     wide = wide[(wide["epoch"] >= lo) & (wide["epoch"] <= hi)]
     y_range = None
-    values = wide[list(data.quantile_columns().values())].to_numpy(float)
+    values = wide[list(data.quantile_columns(wide).values())].to_numpy(float)
     finite = values[values == values]
     if finite.size and finite.max() > finite.min() and cols[1].toggle("Zoom y", key="dist_zoom_y"):
         ymin, ymax = float(finite.min()), float(finite.max())
@@ -40,14 +41,39 @@ def _zoom(wide):
     return wide, y_range
 
 
+def _drop_runs_without_v(wide):
+    """Raw v: plain layers have no v (w is the parameter); say so instead of a blank panel."""
+    if variable != "v_quantile":
+        return wide
+    none = data.without_values(wide)
+    if none:
+        shown = dict(zip(wide["run"], wide["name"]))
+        st.info("No raw v for " + ", ".join(f"{shown[r]} ({r})" for r in none) + ": its layer is "
+                "not companded, the weights w are the parameter itself. Choose w = Ψ(v) to see it.")
+    return wide[~wide["run"].isin(none)]
+
+
 def single_layer(fresh):
-    wide = data.distributions(fresh, layer, variable)
+    errors: list[str] = []
+    wide = data.distributions(fresh, layer, variable, errors=errors)
+    for line in errors:
+        st.error(line)
+    fresh = [r for r in fresh if not any(e.startswith(f"{r.run_id}: ") for e in errors)]
+    if ui.grouped():
+        wide = data.fold_quantiles(wide, [r for r in fresh if layer in data.layers(r)])
     missing = [r.run_id for r in fresh if layer not in data.layers(r)]
     if missing:
         st.warning(f"Layer {layer!r} is not recorded in: {', '.join(missing)}")
+    wide = _drop_runs_without_v(wide)
+    if wide.empty:
+        return
     wide, y_range = _zoom(wide)
     layout = "side" if view == "side by side" else "overlay"
-    chart = charts.band_chart(wide, layout=layout, yscale=yscale, y_range=y_range)
+    if layout == "side" and wide["run"].nunique() > charts.MANY_RUNS:
+        st.caption(f"{wide['run'].nunique()} runs: overlaid (side by side shows up to "
+                   f"{charts.MANY_RUNS} panels); select fewer runs for panels.")
+        layout = "overlay"
+    chart = charts.band_chart(wide, layout=layout, yscale=yscale, y_range=y_range, y_title=y_title)
     st.altair_chart(chart, width="content", key="dist_chart")
     st.caption(ui.status_line(fresh))
     shown = [r for r in fresh if layer in data.layers(r)]
@@ -55,18 +81,31 @@ def single_layer(fresh):
     figure = None if variable != "weight_quantile" or not shown else (
         lambda: export.bands_figure(shown, layer, layout=layout, yscale=yscale, y_range=y_range,
                                     epochs=epochs))
-    ui.export(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
+    if ui.grouped() and figure is not None:
+        by_id = {r.run_id: r for r in shown}
+        groups = [[by_id[i] for i in g.run_ids] for g in data.seed_groups(shown)]
+        figure = lambda: export.seed_bands_figure(groups, layer, yscale=yscale)  # noqa: E731
+    ui.downloads(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
 
 
 def every_layer(fresh):
-    wide = data.all_layers(fresh, variable)
-    st.altair_chart(charts.small_multiples(wide, yscale=yscale), width="content", key="dist_multiples")
+    errors: list[str] = []
+    wide = data.all_layers(fresh, variable, errors=errors)
+    for line in errors:
+        st.error(line)
+    if ui.grouped():
+        wide = data.fold_quantiles(wide, fresh)
+    wide = _drop_runs_without_v(wide)
+    if wide.empty:
+        return
+    st.altair_chart(charts.small_multiples(wide, yscale=yscale, y_title=y_title), width="content",
+                    key="dist_multiples")
     st.caption(ui.status_line(fresh))
     figure = None if variable != "weight_quantile" else (
         lambda: export.layer_grid_figure(fresh, yscale=yscale))
     if len(fresh) > 2:
         st.caption("The figure export shows the first two selected runs.")
-    ui.export("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")
+    ui.downloads("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")
 
 
-ui.live(runs, every_layer if all_layers else single_layer)
+ui.live(runs, every_layer if all_layers else single_layer, light=True)

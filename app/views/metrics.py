@@ -14,9 +14,13 @@ def body(fresh):
     if frame[frame["kind"].isin(["loss", "acc"])].empty:
         st.info("No loss or accuracy recorded yet.")
         return
+    figure = lambda: export.metrics_figure(fresh)  # noqa: E731
+    if ui.grouped():
+        frame = data.fold_metrics(frame, fresh)
+        figure = lambda: export.seed_metrics_figure(fresh)  # noqa: E731
     st.altair_chart(charts.metrics_chart(frame), width="content", key="metrics_chart")
     st.caption(ui.status_line(fresh))
-    ui.export("metrics", frame, lambda: export.metrics_figure(fresh), key="metrics_export")
+    ui.downloads("metrics", frame, figure, key="metrics_export")
 
 
 ui.live(runs, body)

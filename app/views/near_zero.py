@@ -14,10 +14,12 @@ if not thresholds:
     st.stop()
 names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))
 top = st.columns([2, 4])
+default = data.default_threshold(runs)
 threshold = top[0].selectbox("Threshold", thresholds, key="nz_threshold",
+                             index=thresholds.index(default) if default in thresholds else 0,
                              help="abs=x: |w| < x; rel=x: |w| < x·std at epoch 0; std=x: |w| < x·std "
                                   "of that epoch; med=x: |w| < x·median|w| of that epoch "
-                                  "(definitions: wcviz.measures).")
+                                  "(definitions: wcviz.measures). The default is the figures'.")
 scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *names], key="nz_layer")
 
 
@@ -31,7 +33,7 @@ def body(fresh):
     st.subheader("Over epochs")
     st.altair_chart(charts.near_zero_over_epochs(over), width="content", key="nz_epochs_chart")
     one_layer = None if scope.startswith("all layers") else scope
-    ui.export(f"near_zero_{threshold}", over,
+    ui.downloads(f"near_zero_{threshold}", over,
               lambda: export.near_zero_figure(fresh, threshold, one_layer), key="nz_export")
 
     st.subheader("By layer depth")
@@ -45,7 +47,7 @@ def body(fresh):
     depth = frame[frame["epoch"] == epoch]
     st.altair_chart(charts.near_zero_by_depth(depth), width="content", key="nz_depth_chart")
     st.caption(ui.status_line(fresh))
-    ui.export(f"near_zero_by_depth_{threshold}_epoch{epoch:g}", depth,
+    ui.downloads(f"near_zero_by_depth_{threshold}_epoch{epoch:g}", depth,
               lambda: export.near_zero_depth_figure(fresh, threshold, epoch), key="nz_depth_export")
 
 

@@ -1,5 +1,7 @@
 """Runs page: every run under the root in one filterable table; selecting rows selects runs."""
 
+import zlib
+
 import streamlit as st
 
 from app import data, ui
@@ -25,15 +27,24 @@ for col, name in zip(cols[1:], ("status", "method", "model", "dataset")):
     choices[name] = col.multiselect(name, options, key=f"runs_filter_{name}")
 shown = data.filter_table(table, text, **choices).reset_index(drop=True)
 
-TABLE_KEY = "runs_table"
 shown_ids = list(shown["run"])
 # Show the current selection (sidebar or earlier clicks) as selected rows of this table.
 chosen = st.session_state.get(ui.SELECTED, [])
 rows = [shown_ids.index(i) for i in chosen if i in shown_ids]
-st.session_state[TABLE_KEY] = {"selection": {"rows": rows, "columns": []}}
+# The browser keeps a table's selection itself and reports it back on every rerun, whatever the
+# script wrote into its state: a run picked in the sidebar was at once undone by the table's old,
+# empty selection. So the table is a new widget (new key) for each (rows shown, rows selected),
+# drawn with that selection as its default; only a click in it reports a change.
+TABLE_KEY = f"{ui.RUNS_TABLE}_{zlib.crc32(repr((shown_ids, rows)).encode()):08x}"
+built_for = list(chosen)  # the selection this table is drawn for
 
 
 def _on_select() -> None:
+    # The rerun a sidebar pick starts may also carry this table's state from before the table
+    # took its new default; that report is stale, not a click: the selection it was drawn for
+    # has changed since. A click in the table changes nothing else in its rerun.
+    if list(st.session_state.get(ui.SELECTED, [])) != built_for:
+        return
     rows = st.session_state[TABLE_KEY]["selection"]["rows"]
     picked = [shown_ids[i] for i in rows if i < len(shown_ids)]
     hidden = [i for i in st.session_state.get(ui.SELECTED, []) if i not in shown_ids]
@@ -42,13 +53,22 @@ def _on_select() -> None:
 
 st.dataframe(
     shown, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
+    selection_default={"selection": {"rows": rows, "columns": []}},
+    # What tells runs apart first; the accuracy in view without scrolling right.
+    column_order=[c for c in ("run", "name", "best_val_test_acc", "status", "last_epoch", "method",
+                              "a", "b", "learnable", "seed", "model", "dataset", "records",
+                              "best_val_epoch") if c in shown.columns],
     width="stretch",
     column_config={
-        "best acc": st.column_config.NumberColumn(format="%.4f", help="best of the acc metric"),
-        "last acc": st.column_config.NumberColumn(format="%.4f", help="acc metric at the last record"),
-        "acc metric": st.column_config.TextColumn(help="val_acc, else test_acc, else train_acc"),
+        "name": st.column_config.TextColumn(help="the run's name in figures and tables"),
+        "best_val_test_acc": st.column_config.NumberColumn(
+            "test acc at best val (%)", format="%.2f",
+            help="test accuracy at the epoch of best validation accuracy, in % (as in "
+                 "'wcviz table' and the demo's table)"),
+        "best_val_epoch": st.column_config.NumberColumn("best val epoch", format="%g"),
         "records": st.column_config.NumberColumn(help="committed records (epoch 0 included)"),
-        "epochs": st.column_config.NumberColumn(format="%g", help="last recorded epoch"),
+        "last_epoch": st.column_config.NumberColumn("epochs", format="%g",
+                                                    help="last recorded epoch"),
     },
 )
 st.caption(f"{len(shown)} of {len(table)} runs shown · {len(chosen)} selected. "

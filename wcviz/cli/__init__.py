@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 import warnings
+from importlib.metadata import version
 
 from wcviz.errors import WcvizError
 
@@ -46,8 +47,6 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0 if argv else 2
     if argv[0] == "--version":
-        from importlib.metadata import version
-
         print(f"wcviz {version('wcviz')}")
         return 0
     name, rest = argv[0], argv[1:]

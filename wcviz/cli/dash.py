@@ -17,8 +17,8 @@ from pathlib import Path
 
 from wcviz.errors import WcvizError
 
-#: Environment variable the app reads its runs root from (``app.data.ROOT_ENV``; wcviz never
-#: imports app, so the name is repeated here).
+#: Environment variable through which ``wcviz dash`` hands the runs root to the app; the one
+#: definition (``app/`` imports it from here).
 ROOT_ENV = "WCVIZ_RUNS_ROOT"
 
 DEFAULT_PORT = 8501  # Streamlit's own default, so habits and firewall rules carry over

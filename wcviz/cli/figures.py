@@ -1,7 +1,8 @@
 """``wcviz figures``, ``wcviz table`` and ``wcviz compare``: paper output from run stores.
 
 * ``wcviz figures RUN... [--layer NAME] [--zoom Y] --out DIR --format pdf,svg,png`` writes the
-  paper's figures (:func:`wcviz.plots.write_paper_figures`) and lists the files.
+  paper's figures (:func:`wcviz.plots.write_paper_figures`) and lists the files; with
+  ``--sweep``, the (a, b) grid-search heatmaps instead (:mod:`wcviz.plots_sweep`).
 * ``wcviz table ROOT [--format md|tex|csv]`` prints the mean ± std accuracy table over seeds.
 * ``wcviz compare --baseline RUN... --wc RUN...`` (or a runs root, or one pair) decides the
   paper's claims over seeds (:mod:`wcviz.claims`): paired differences, 95 % CIs, verdicts.
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.store import STORE_NAME, check_store, list_runs
 
 
 def _run_paths(args: list[str]) -> list[Path]:
@@ -29,8 +31,6 @@ def _run_paths(args: list[str]) -> list[Path]:
         if path.suffix == ".zarr" or (path / "record.zarr").exists():
             paths.append(path)
             continue
-        from wcviz.store import STORE_NAME, check_store, list_runs
-
         runs, _ = list_runs(path)
         if not runs:
             raise WcvizError(f"{arg} is neither a run directory nor a root of runs "
@@ -77,8 +77,13 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
                         "(default: the largest std one; kinds in wcviz.measures)")
     parser.add_argument("--out", default="figures", help="output directory (default: ./figures)")
     parser.add_argument("--format", default="pdf,png", help="comma list of pdf, svg, png (default: pdf,png)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="only the (a, b) grid-search heatmaps (test acc at best val, near-zero "
+                             "fraction, max|w|/(aπ/2)) of the runs, baseline marked: sweep_ab.*")
     args = parser.parse_args(argv)
     formats = _formats(args.format)
+    if args.sweep:
+        return _sweep_figure(args.runs, args.out, formats)
     if args.zoom is not None and not args.zoom > 0:
         raise WcvizError(f"--zoom must be a positive number (half range of y), got {args.zoom}")
     from wcviz.plots import write_paper_figures
@@ -86,6 +91,18 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
     files = write_paper_figures(_run_paths(args.runs), args.out, formats, layer=args.layer,
                                 zoom=args.zoom, threshold=args.threshold)
     print(f"wrote {len(files)} files to {args.out}:")
+    for path in files:
+        print(f"  {path}")
+    return 0
+
+
+def _sweep_figure(runs: list[str], out: str, formats: tuple[str, ...]) -> int:
+    """``wcviz figures --sweep``: the heatmaps of :mod:`wcviz.plots_sweep`, as ``sweep_ab.*``."""
+    from wcviz.plots import save_figure
+    from wcviz.plots_sweep import sweep_figure
+
+    files = save_figure(sweep_figure(_run_paths(runs)), Path(out) / "sweep_ab", formats)
+    print(f"wrote {len(files)} files to {out}:")
     for path in files:
         print(f"  {path}")
     return 0

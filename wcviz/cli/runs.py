@@ -46,9 +46,12 @@ def inspect_main(argv: list[str], prog: str = "wcviz inspect") -> int:
 
 def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
     """The text ``wcviz inspect`` prints for an opened run."""
+    from wcviz.analysis import run_label  # pandas: kept out of `wcviz inspect --help` (about 1 s)
+
     a = ds.attrs
     n = ds.sizes["epoch"]
     lines = [f"run       {a['run_id']}  ({a['path']})",
+             f"name      {run_label(ds, with_seed=True)}",
              f"status    {_status(a)}   records {n}{_epoch_span(ds)}",
              f"model     {a.get('model')}   dataset {a.get('dataset')}   seed {a.get('seed')}",
              f"method    {_method(a)}",
