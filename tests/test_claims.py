@@ -156,3 +156,18 @@ def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
     assert len(table) == 4 and table["ci_excludes_0"].sum() == 2
     names = [row[1] for row in an.display_rows(table)[1]]
     assert sum("[other recipe]" in name for name in names) == 4
+
+
+def test_runs_of_other_data_or_models_are_refused(tmp_path):
+    # A digits baseline against an MNIST-1D WC run was compared and given verdicts.
+    from wcviz import analysis as an
+
+    base = fx.seed_group(tmp_path / "b", "baseline")
+    other = fx.seed_group(tmp_path / "w", "wc", dataset="mnist1d", model="mnist1d_cnn")
+    with pytest.raises(WcvizError, match="same dataset and model.*synthetic/tinynet.*mnist1d/mnist1d_cnn"):
+        claims.compare_groups(base, other)
+    with pytest.raises(WcvizError, match="same dataset and model"):
+        an.compare_runs(base[0], other[0])
+    mixed = base[:2] + [fx.baseline_run(tmp_path / "m", seed=2, dataset="mnist1d")]
+    with pytest.raises(WcvizError, match="same dataset and model"):
+        claims.compare_groups(mixed, fx.seed_group(tmp_path / "w2", "wc"))

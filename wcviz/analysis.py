@@ -656,6 +656,25 @@ def _range(r: tuple[float, float]) -> str:
     return f"[{r[0]:+.3g}, {r[1]:+.3g}]"
 
 
+def task_of(ds: xr.Dataset) -> str:
+    """The run's "dataset/model" ("?" for a missing attribute)."""
+    return f"{run_attr(ds, 'dataset', '?')}/{run_attr(ds, 'model', '?')}"
+
+
+def check_same_task(base, comp) -> None:
+    """Refuse baseline and companded runs (Datasets) of different datasets or models.
+
+    Raises:
+        WcvizError: naming each group's dataset/model; a verdict across them means nothing.
+    """
+    tasks = {task_of(ds) for ds in [*base, *comp]}
+    if len(tasks) > 1:
+        names = (f"baseline: {', '.join(sorted({task_of(ds) for ds in base}))}; "
+                 f"WC: {', '.join(sorted({task_of(ds) for ds in comp}))}")
+        raise WcvizError(f"the runs are not of the same dataset and model ({names}); "
+                         "compare runs of one dataset and model")
+
+
 def compare_runs(baseline, wc, threshold: str | float | None = None) -> Comparison:
     """Decide the paper's claims on a baseline run and a companded run.
 
@@ -680,6 +699,7 @@ def compare_runs(baseline, wc, threshold: str | float | None = None) -> Comparis
                          "pass BASELINE_RUN first, then WC_RUN")
     if is_baseline(comp):
         raise WcvizError("the second run is not companded (method none); pass a WC run second")
+    check_same_task([base], [comp])
     common = [n for n in layer_names(base) if n in set(layer_names(comp))]
     if not common:
         raise WcvizError(f"the runs share no layer; baseline has {', '.join(layer_names(base))}; "

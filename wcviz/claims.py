@@ -314,6 +314,7 @@ def _check_groups(base, comp, base_in, comp_in) -> None:
     if any(an.is_baseline(ds) for ds in comp):
         raise WcvizError("the WC group holds a plain (method none) run; pass companded runs "
                          "with --wc")
+    an.check_same_task(base, comp)
     configs = {an.run_label(ds) for ds in comp}
     if len(configs) > 1:
         raise WcvizError(f"the WC group mixes configurations ({', '.join(sorted(configs))}); "
