@@ -114,6 +114,24 @@ def test_export_bad_arguments(runs, tmp_path, capsys):
         assert len(err) == 1 and "cannot write" in err[0]
 
 
+def test_export_never_writes_into_a_run(runs, tmp_path, capsys):
+    # `--out RUN/config.json` overwrote the run's config with CSV; tensorboard --out ROOT
+    # dropped event files into every run folder.
+    root = tmp_path / "root"
+    shutil.copytree(runs, root)
+    config = (root / "wc" / "config.json").read_bytes()
+    for fmt, out in (("csv", root / "wc" / "config.json"), ("netcdf", root / "wc" / "x.nc"),
+                     ("parquet", root / "wc" / "record.zarr" / "x.parquet"),
+                     ("tensorboard", root), ("tensorboard", root / "wc")):
+        assert main(["export", str(root), "--format", fmt, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "inside the run" in err[0] and "--out" in err[0], err
+    assert (root / "wc" / "config.json").read_bytes() == config
+    assert sorted(p.name for p in (root / "wc").iterdir()) == sorted(
+        p.name for p in (runs / "wc").iterdir())
+    assert not (root / "wc" / "x.nc").exists()
+
+
 def test_real_cli_process(runs):
     proc = subprocess.run([sys.executable, "-m", "wcviz", "inspect", str(runs / "wc")],
                           capture_output=True, text=True, timeout=300)

@@ -25,7 +25,8 @@ import numpy as np
 
 from wcviz.errors import WcvizError
 from wcviz.metrics import metric_variables
-from wcviz.store import LAYER_VARS, list_runs, open_run, store_path, writer_alive
+from wcviz.store import (LAYER_VARS, STORE_NAME, list_runs, open_run, store_path,
+                         writer_alive)
 
 COLUMNS = ("run", "layer", "epoch", "statistic", "value", "bin_lo", "bin_hi")
 FORMATS = ("csv", "netcdf", "parquet", "tensorboard")
@@ -178,6 +179,7 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
             if not listed:  # named on the command line: the user asked for it
                 raise
             print(f"skipping broken run {path}: {err}", file=sys.stderr)  # found under a root
+    _refuse_out_in_run(args.out, args.format, datasets)
     if args.format == "tensorboard":
         from wcviz.tensorboard_export import write_runs
 
@@ -191,6 +193,21 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
         print(f"wrote {len(table):,} rows of {len(datasets)} run(s) to {args.out}",
               file=sys.stderr)
     return 0
+
+
+def _refuse_out_in_run(out: str | None, fmt: str, datasets) -> None:
+    """Refuse an --out that would write inside a run folder (a run's config.json, or its
+    folder as the tensorboard target): exports never touch the runs they read."""
+    if out in (None, "-"):
+        return
+    base = Path(out).absolute()
+    targets = [base / str(ds.attrs["run_id"]) for ds in datasets] if fmt == "tensorboard" \
+        else [base]
+    for target in targets:
+        for folder in (target, *target.parents):
+            if folder.name == STORE_NAME or (folder / STORE_NAME).is_dir():
+                raise WcvizError(f"--out {out} would write inside the run {folder}; pass "
+                                 "--out a path outside every run folder (e.g. ./exports)")
 
 
 def _expand(paths: list[str]) -> list[tuple[Path, bool]]:
