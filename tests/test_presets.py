@@ -203,3 +203,11 @@ def test_list_shows_every_preset():
     for name, preset in PRESETS.items():
         line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
         assert " ".join(preset.methods) in line
+
+
+def test_list_footer_does_not_call_the_adam_presets_sgd():
+    # The footer said "SGD with momentum 0.9" above the Adam MNIST-1D rows.
+    footer = format_presets().splitlines()[-1]
+    assert any(r.optimizer == "adam" for r in RECIPES.values())
+    assert not footer.startswith("SGD with momentum")
+    assert "opt sgd: momentum 0.9" in footer

@@ -279,7 +279,7 @@ def format_presets() -> str:
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     text = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in lines]
     text.append("")
-    text.append("SGD with momentum 0.9; a 9/1 train/val split. --method picks the row; "
+    text.append("opt sgd: momentum 0.9; a 9/1 train/val split. --method picks the row; "
                 f"wc-learnable starts at a={LEARNABLE_INIT[0]}, b={LEARNABLE_INIT[1]} (fine); "
                 f"pp uses alpha={POWERPROP_ALPHA:g}; arsinh/erf start from the WC pair "
                 "(the paper does not report theirs).")
