@@ -69,6 +69,13 @@ def test_reproduce_bad_input(tmp_path, capsys):
     assert "--epochs must be >= 1" in capsys.readouterr().err
     assert main(["reproduce", "--list"]) == 0
     assert "cnn-wc-learnable" in capsys.readouterr().out
+    # No name said "unknown study None"; --threads 0 ran the whole study on one thread.
+    assert main(["reproduce", "--runs", str(tmp_path)]) == 2
+    assert "name a study: wcviz reproduce NAME (mnist1d, digits)" in capsys.readouterr().err
+    assert main(["reproduce", "digits", "--threads", "0", "--runs", str(tmp_path)]) == 2
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["reproduce", "digits", "--seeds", "0", "--runs", str(tmp_path)]) == 2
+    assert "--seeds 0" in capsys.readouterr().err and not any(tmp_path.iterdir())
 
 
 def test_public_table_sets_our_mean_and_ci_beside_the_published(tmp_path):

@@ -123,7 +123,9 @@ def parse_seeds(text: str | None, default: int) -> list[int]:
             seeds = list(range(int(text)))
     except ValueError:
         raise WcvizError(f"--seeds takes a count (5) or a list (0,3,7), got {text!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+    if not seeds:
+        raise WcvizError(f"--seeds {text} gives no seed; pass a count >= 1 or a list (0,3,7)")
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise WcvizError(f"--seeds needs distinct non-negative seeds, got {text!r}")
     return seeds
 
@@ -354,13 +356,18 @@ def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
     if args.list:
         print(_list())
         return 0
+    if args.name is None:
+        raise WcvizError(f"name a study: wcviz reproduce NAME ({', '.join(STUDIES)}), "
+                         "or --list to see them")
     if args.name not in STUDIES:
         raise WcvizError(f"unknown study {args.name!r}; choose one of: {', '.join(STUDIES)}")
     if args.epochs is not None and args.epochs < 1:
         raise WcvizError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.threads < 1:
+        raise WcvizError(f"--threads must be >= 1, got {args.threads}")
     study = STUDIES[args.name]
     seeds = parse_seeds(args.seeds, study.quick_seeds if args.quick else study.seeds)
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     root = check_writable(study_root(Path(args.runs), study, args.quick))
     planned = plan(study, root, seeds, args.epochs, args.quick, args.data_root)
     start = time.perf_counter()
