@@ -171,3 +171,18 @@ def test_runs_of_other_data_or_models_are_refused(tmp_path):
     mixed = base[:2] + [fx.baseline_run(tmp_path / "m", seed=2, dataset="mnist1d")]
     with pytest.raises(WcvizError, match="same dataset and model"):
         claims.compare_groups(mixed, fx.seed_group(tmp_path / "w2", "wc"))
+
+
+def test_a_seed_twice_under_a_root_is_named_with_both_paths(tmp_path):
+    # `wcviz demo` and `wcviz reproduce digits` both write seed 0 of the same config under
+    # ./runs: `table` counted it twice (6 "seeds"), `compare` blamed the user's groups.
+    from wcviz import analysis as an
+
+    fx.seed_group(tmp_path / "study", "baseline")
+    fx.seed_group(tmp_path / "study", "wc")
+    copy = fx.baseline_run(tmp_path / "baseline-s0", seed=0)
+    for call in (claims.compare_root, an.accuracy_table):
+        with pytest.raises(WcvizError, match=r"seed 0 of baseline .*twice under the root") as err:
+            call(tmp_path)
+        assert str(copy) in str(err.value) and "study" in str(err.value)
+    assert len(an.accuracy_table(tmp_path / "study")) == 2  # one folder: fine

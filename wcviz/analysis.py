@@ -352,6 +352,7 @@ def run_row(ds: xr.Dataset) -> dict:
     best_epoch, best_test = best_val_test_acc(ds)
     return {
         "run_id": run_attr(ds, "run_id", ""),
+        "path": run_attr(ds, "path", ""),
         "dataset": run_attr(ds, "dataset", ""),
         "model": run_attr(ds, "model", ""),
         "model_label": run_attr(ds, "model_label", run_attr(ds, "model", "")),
@@ -452,10 +453,30 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
     return _add_baseline_delta(table)
 
 
+def check_one_run_per_seed(label: str, seeds, paths) -> None:
+    """Refuse a configuration with a seed twice (its runs found in two folders of one root).
+
+    Unseeded runs (None/NaN) are not compared. Raises:
+        WcvizError: naming the seed and both runs' folders.
+    """
+    seen: dict[int, str] = {}
+    for seed, path in zip(seeds, paths):
+        if seed is None or (isinstance(seed, float) and math.isnan(seed)):
+            continue
+        if int(seed) in seen:
+            raise WcvizError(
+                f"seed {int(seed)} of {label} is twice under the root ({seen[int(seed)]}, "
+                f"{path}): the same configuration in two folders (e.g. wcviz demo's runs beside "
+                "a wcviz reproduce study); pass one of the folders, or move one copy out")
+        seen[int(seed)] = path
+
+
 def _group_row(key: tuple, group: pd.DataFrame) -> dict:
     row = dict(zip(GROUP_KEYS, key))
     row["method_label"] = group["method_label"].iloc[0]
     row["run_label"] = group["run_label"].iloc[0]
+    check_one_run_per_seed(row["run_label"], group["seed"].tolist(),
+                           group.get("path", group["run_id"]).tolist())
     for name in ("model", "dataset"):  # a table from before the labels: the stored names
         row[f"{name}_label"] = group[f"{name}_label"].iloc[0] if f"{name}_label" in group else row[name]
     row["preset"] = group["preset"].iloc[0]

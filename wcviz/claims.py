@@ -438,6 +438,11 @@ def compare_root(root, thresholds=None) -> list[GroupComparison]:
     runs = an.collect_runs(root)
     groups = an.iter_groups(runs)
     out = []
+    for members in groups.values():
+        an.check_one_run_per_seed(an.run_label(members[0]),
+                                  [an.run_attr(ds, "seed") for ds in members],
+                                  [an.run_attr(ds, "path", an.run_attr(ds, "run_id", "?"))
+                                   for ds in members])
     bases = [g for g in groups.values() if an.is_baseline(g[0])]
     for members in groups.values():
         if not an.is_baseline(members[0]):
