@@ -186,3 +186,10 @@ def test_a_seed_twice_under_a_root_is_named_with_both_paths(tmp_path):
             call(tmp_path)
         assert str(copy) in str(err.value) and "study" in str(err.value)
     assert len(an.accuracy_table(tmp_path / "study")) == 2  # one folder: fine
+
+
+def test_one_paired_seed_does_not_read_as_none(tmp_path):
+    # "paired seeds: 0" read as zero paired seeds, beside verdicts saying "1 paired seed(s)".
+    base = fx.seed_group(tmp_path / "b", "baseline", seeds=(0,))
+    wc = fx.seed_group(tmp_path / "w", "wc", seeds=(0,))
+    assert "paired seeds: 0 (n=1)" in claims.compare_groups(base, wc).report()

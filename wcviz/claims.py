@@ -232,6 +232,7 @@ class GroupComparison:
         """Readable text: the groups, then one line per measure, then one verdict per claim."""
         lines = [f"baseline: {self.baseline}", f"WC:       {self.wc}",
                  f"paired seeds: {', '.join(map(str, self.seeds)) or 'none'}"
+                 f"{f' (n={len(self.seeds)})' if self.seeds else ''}"
                  + (f"; unpaired (left out): {', '.join(map(str, self.unpaired))}"
                     if self.unpaired else ""), ""]
         head = (f"{'claim':<6} {'measure':<44} {'baseline':>15} {'WC':>15} "
