@@ -211,3 +211,11 @@ def test_list_footer_does_not_call_the_adam_presets_sgd():
     assert any(r.optimizer == "adam" for r in RECIPES.values())
     assert not footer.startswith("SGD with momentum")
     assert "opt sgd: momentum 0.9" in footer
+
+
+def test_dropout_outside_0_1_is_one_line_before_training():
+    # --set dropout=2 ended in torch's ValueError traceback from inside the model.
+    for bad in (2.0, -0.1, 1.0):
+        with pytest.raises(WcvizError, match=r"dropout must be in \[0, 1\)"):
+            check_config(resolve("cifar10-vgg16_bn", "baseline", dropout=bad))
+    check_config(resolve("cifar10-vgg16_bn", "baseline", dropout=0.0))

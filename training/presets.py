@@ -216,6 +216,8 @@ def check_config(cfg: RunConfig) -> None:
         raise WcvizError(f"epochs and batch_size must be >= 1, got {cfg.epochs}, {cfg.batch_size}")
     if not cfg.lr > 0:
         raise WcvizError(f"lr must be > 0, got {cfg.lr}")
+    if cfg.dropout is not None and not 0 <= cfg.dropout < 1:
+        raise WcvizError(f"dropout must be in [0, 1), got {cfg.dropout}; e.g. --set dropout=0.3")
     if cfg.workers < 0:
         raise WcvizError(f"workers must be >= 0 (0: load in the main process), got {cfg.workers}")
     if METHODS[cfg.method].ab is not None:
