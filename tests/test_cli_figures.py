@@ -18,7 +18,7 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     fx.seed_group(root, "baseline", seeds=(0, 1))
     fx.seed_group(root, "wc", seeds=(0, 1))
-    fx.violating_wc_run(root / "bad")
+    fx.violating_wc_run(root / "bad", a=0.7)  # its own configuration: seed 0 once per config
     return root
 
 
