@@ -296,6 +296,11 @@ def _targets(model: nn.Module, include, exclude) -> tuple[list[Target], list[Lef
                                    f"tied to {others[0]}; companding it would change both"))
         else:
             kept.append(t)
+    if not kept and len(targets):  # matched, but every match is tied: say so, not "no match"
+        tied = skipped[-len(targets):]
+        raise WcvizError(f"no weight to compand: every weight matched is tied to another "
+                         f"parameter ({', '.join(str(x) for x in tied[:3])}); name untied "
+                         f"weights in include=")
     if not kept:
         raise WcvizError("no weight to compand matched (conv, linear, attention, HF Conv1D by "
                          "default); check include/exclude")
