@@ -35,3 +35,15 @@ def test_sweep_mixing_configurations_is_refused(tmp_path, capsys, other):
     assert main(["figures", str(tmp_path), "--sweep", "--out", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
     assert "one configuration" in err and "Traceback" not in err
+
+
+def test_near_zero_panel_names_its_measure(tmp_path):
+    # The panel said only "fraction near zero": which of the 8 recorded measures was unknowable.
+    import wcviz
+    from wcviz import analysis
+
+    _grid(tmp_path)
+    ds = wcviz.open_run(tmp_path / "tinynet-arctan-a0.5")
+    measure = analysis.threshold_text(ds, analysis.select_threshold(ds))
+    titles = [ax.get_title() for ax in sweep_figure(tmp_path).axes]
+    assert any(t.startswith("fraction near zero") and measure in t for t in titles), titles

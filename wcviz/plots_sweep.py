@@ -79,11 +79,14 @@ def sweep_heatmaps(rows: pd.DataFrame, metrics=tuple(SWEEP_METRICS)) -> Figure:
         raise WcvizError("no sweep to draw: no run has a fixed compander a and b (a grid search "
                          "is runs of method arctan at several a, b values, e.g. 'wcviz sweep')")
     base = baseline_values(rows)
+    measures = sorted(set(rows.get("near_zero_measure", pd.Series(dtype=str)).dropna()) - {""})
     with style.paper_style():
         fig, axes = plt.subplots(1, len(metrics), figsize=(style.TWO_COLUMN, 2.6),
                                  constrained_layout=True, squeeze=False)
         for ax, metric in zip(axes[0], metrics):
             _panel(fig, ax, cells, metric, base[metric])
+            if metric == "near_zero" and measures:  # which of the recorded measures
+                ax.set_title(f"{SWEEP_METRICS[metric]}\n{' / '.join(measures)}")
     return fig
 
 

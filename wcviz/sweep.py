@@ -6,7 +6,8 @@ is summarised by three numbers, and the runs of one (a, b) (seeds) are folded in
 * ``best_val_test_acc``: test accuracy at the best-validation epoch, in %
   (:func:`wcviz.analysis.best_val_test_acc`, as ``wcviz table`` reports it);
 * ``near_zero``: the fraction of all weights near zero at the last record, at the figures'
-  default threshold (:func:`wcviz.analysis.select_threshold`, e.g. rel=0.1);
+  default threshold (:func:`wcviz.analysis.select_threshold`, e.g. std=0.5), named in
+  ``near_zero_measure``;
 * ``absmax_over_bound``: max over layers of max|w| / (aπ/2) at the last record: how much of the
   range WC allows the weights use (1 = at the bound; NaN for unbounded methods).
 
@@ -55,9 +56,10 @@ def absmax_over_bound(ds: xr.Dataset) -> float:
 def run_summary(ds: xr.Dataset) -> dict:
     """One run of a sweep: identity (a, b, seed, ...) and the :data:`SWEEP_METRICS`."""
     _, acc = analysis.best_val_test_acc(ds)
-    near = math.nan
+    near, measure = math.nan, ""
     if ds.sizes.get("epoch", 0) and ds.sizes.get("threshold", 0):
-        near = _last(analysis.near_zero(ds, analysis.select_threshold(ds)))
+        label = analysis.select_threshold(ds)
+        near, measure = _last(analysis.near_zero(ds, label)), analysis.threshold_text(ds, label)
     fixed = not analysis.is_baseline(ds)
     return {
         "run_id": analysis.run_attr(ds, "run_id", ""),
@@ -70,6 +72,7 @@ def run_summary(ds: xr.Dataset) -> dict:
         "seed": analysis.run_attr(ds, "seed", math.nan),
         "best_val_test_acc": float(analysis.as_percent([acc])[0]) if np.isfinite(acc) else math.nan,
         "near_zero": near,
+        "near_zero_measure": measure,  # its formula, e.g. "|w| < 0.5·std(w)"
         "absmax_over_bound": absmax_over_bound(ds),
     }
 
