@@ -299,7 +299,7 @@ def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
     learnt = bounded and analysis.is_learnable(light_ds)  # fixed a, b: the attributes suffice
     names = [variable, "epoch", "quantile", *(("a", "b") if learnt else ())]
     confined(key[0], key[1])
-    arrays = read_arrays(key[0], names, layer=layer)
+    arrays = read_arrays(key[0], names, layer=layer, layers=_layer_names(key))  # names cached
     if bounded and not learnt:
         arrays["a"] = arrays["b"] = np.full(len(arrays["epoch"]), np.nan)
     frame = pd.DataFrame(np.asarray(arrays[variable], dtype=float),
@@ -444,7 +444,7 @@ def _each(runs: list[Run], read, errors: list | None):
             errors.append(f"{run.run_id}: {err}")
             return None
 
-    if len(runs) < 2:
+    if len(runs) < 2 or READ_THREADS < 2:
         results = [safe(r) for r in runs]
     else:
         with ThreadPoolExecutor(min(READ_THREADS, len(runs))) as pool:
