@@ -302,14 +302,12 @@ def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
     arrays = read_arrays(key[0], names, layer=layer, layers=_layer_names(key))  # names cached
     if bounded and not learnt:
         arrays["a"] = arrays["b"] = np.full(len(arrays["epoch"]), np.nan)
-    frame = pd.DataFrame(np.asarray(arrays[variable], dtype=float),
-                         columns=[quantile_column(q) for q in arrays["quantile"]])
-    frame.insert(0, "epoch", np.asarray(arrays["epoch"], dtype=float))
-    frame.insert(0, "layer", layer)
-    frame.insert(0, "run", run_id)
+    values = np.asarray(arrays[variable], dtype=float)
+    columns = {"run": run_id, "layer": layer, "epoch": np.asarray(arrays["epoch"], dtype=float)}
+    columns.update((quantile_column(q), values[:, i]) for i, q in enumerate(arrays["quantile"]))
     if variable == "weight_quantile":
-        frame["bound"] = _bound_of(run_attrs, layer, arrays) if bounded else np.nan
-    return frame
+        columns["bound"] = _bound_of(run_attrs, layer, arrays) if bounded else np.nan
+    return pd.DataFrame(columns)  # built whole: inserting columns one by one copies each time
 
 
 def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
