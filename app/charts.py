@@ -33,7 +33,9 @@ def run_color(frame: pd.DataFrame, title: str = "run", legend: bool = True) -> a
     Okabe–Ito, readable under colour-vision deficiencies), the names the figures' labels.
     Every layer of a chart uses the same scale (one legend); ``legend=False`` for all but one.
     """
-    pairs = dict(zip(frame["name"], frame["color"])) if len(frame) else {}
+    # one row per run first: zipping the columns of 100 runs × 200 epochs costs ~40 ms
+    runs = frame[["name", "color"]].drop_duplicates("name") if len(frame) else frame
+    pairs = dict(zip(runs["name"], runs["color"])) if len(frame) else {}
     shown = alt.Legend(title=title, orient="bottom", columns=2, labelLimit=500, symbolOpacity=1,
                        symbolType="stroke", symbolStrokeWidth=3)
     return alt.Color("name:N", legend=shown if legend else None,
