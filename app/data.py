@@ -280,12 +280,11 @@ def _bound(ds, layer: str) -> np.ndarray:
     return np.where(np.isfinite(bound), bound, np.nan)
 
 
-def _bound_of(run_attrs: dict, layer: str, arrays: dict) -> np.ndarray:
-    """aπ/2 (the method's bound on |w|) per epoch from the run's a, b (NaN where unbounded),
-    by :func:`wcviz.analysis.bound_over_epochs` on just those two arrays."""
-    small = xr.Dataset({name: (("epoch", "layer"), arrays[name][:, None]) for name in ("a", "b")},
-                       coords={"layer": [layer]}, attrs=run_attrs)
-    return _bound(small, layer)
+def _bound_of(light_ds: xr.Dataset, arrays: dict) -> np.ndarray:
+    """aπ/2 (the method's bound on |w|) per epoch from one layer's a, b (NaN where unbounded),
+    by :func:`wcviz.analysis.bound_of_scales` (no Dataset of the arrays: ~3 ms a run)."""
+    bound = analysis.bound_of_scales(light_ds, arrays["a"], arrays["b"])
+    return np.where(np.isfinite(bound), bound, np.nan)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -306,7 +305,7 @@ def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
     columns = {"run": run_id, "layer": layer, "epoch": np.asarray(arrays["epoch"], dtype=float)}
     columns.update((quantile_column(q), values[:, i]) for i, q in enumerate(arrays["quantile"]))
     if variable == "weight_quantile":
-        columns["bound"] = _bound_of(run_attrs, layer, arrays) if bounded else np.nan
+        columns["bound"] = _bound_of(light_ds, arrays) if bounded else np.nan
     return pd.DataFrame(columns)  # built whole: inserting columns one by one copies each time
 
 
