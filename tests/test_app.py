@@ -704,6 +704,24 @@ def test_sweeps_page_draws_heatmaps_and_a_click_selects_runs(sweep_root, monkeyp
     assert data.cell_runs(cells, []) == []
 
 
+def test_sweeps_page_keeps_methods_apart(tmp_path, monkeypatch):
+    # arsinh runs at the same (a, b) as arctan ones: one grid per method, picked on the page
+    # (the figure download refuses a mix: wcviz.sweep.check_one_setup).
+    for method, acc0 in (("arctan", 0.6), ("arsinh", 0.8)):
+        for a in (0.5, 1.0):
+            write_run(tmp_path / f"{method}-a{a:g}", n_records=4, method=method, a=a, b=0.6,
+                      acc0=acc0)
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    at.switch_page("views/sweeps.py").run()
+    assert not at.exception, at.exception
+    assert [s.label for s in at.selectbox if s.label == "Method"] == ["Method"]
+    spec, frame = charts(at)[0]
+    assert len(frame) == 2  # the arctan cells only, not four rows over two cells
+    assert any("Best (a, b)" in m.value and "72.00 %" in m.value for m in at.markdown)
+
+
 @pytest.mark.slow
 def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
     import subprocess

@@ -128,3 +128,11 @@ def test_compare_bad_usage(root, capsys):
     assert "pass both --baseline" in capsys.readouterr().err
     assert main(["compare", str(root / "wc-s0")]) == 2
     assert "not a runs root" in capsys.readouterr().err
+
+
+def test_compare_csv_into_a_missing_folder_is_one_line(root, tmp_path, capsys):
+    target = tmp_path / "no-such-dir" / "claims.csv"
+    rc = main(["compare", str(root / "baseline-s0"), str(root / "wc-s0"), "--csv", str(target)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "does not exist" in err and "Traceback" not in err
+    assert not target.parent.exists()

@@ -140,8 +140,8 @@ def test_tied_weights_are_not_companded():
     torch.testing.assert_close(net(ids), before)  # the embedding still sees w, not v
     assert [t.name for t in tracked_weights(net, include="*")] == ["0", "1"]
     assert "same tensor as 0.weight" in left_out(net, include="*")[0].reason
-    with pytest.raises(WcvizError, match="no weight to compand"):
-        wcviz.compand(wcviz.bake(net), include="2")
+    with pytest.raises(WcvizError, match=r"no weight to compand: .*2\.weight \(tied to 0\.weight"):
+        wcviz.compand(wcviz.bake(net), include="2")  # matched, but tied: not "nothing matched"
 
 
 def test_hf_conv1d_is_companded_recorded_and_baked(tmp_path):
@@ -159,3 +159,17 @@ def test_hf_conv1d_is_companded_recorded_and_baked(tmp_path):
     plain = nn.Sequential(pytorch_utils.Conv1D(6, 4), nn.ReLU(), pytorch_utils.Conv1D(2, 6))
     plain.load_state_dict(wcviz.bake(net).state_dict(), strict=True)
     torch.testing.assert_close(plain(x), before, rtol=1e-5, atol=1e-6)
+
+
+def test_left_out_warnings_point_where_the_list_is(tmp_path):
+    # compand's list holds tied weights too, which wcviz.layers.left_out(model) cannot know;
+    # the Recorder takes layers=, not include=.
+    net = nn.Sequential(nn.Embedding(7, 4), nn.Linear(4, 4), nn.Linear(4, 7, bias=False))
+    net[2].weight = net[0].weight
+    with pytest.warns(UserWarning, match=r"model\.wcviz_compand\.left_out lists them") as got:
+        wcviz.compand(net)
+    assert "tied to 0.weight" in str(got[0].message)
+    assert [x.name for x in net.wcviz_compand.left_out] == ["0.weight", "2.weight"]
+    with pytest.warns(UserWarning, match=r"rec\.left_out lists them; layers=\[\.\.\.\] records"):
+        rec = wcviz.Recorder(nn.Sequential(nn.Embedding(7, 4), nn.Linear(4, 4)), tmp_path / "r")
+    rec.finish()

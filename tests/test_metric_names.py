@@ -109,4 +109,4 @@ def test_figures_tables_and_dashboard_find_framework_names(tmp_path):
     table = analysis.accuracy_table([ds])
     assert table["last_mean"].tolist() == [pytest.approx(40.0)]
     summary = data.accuracy_summary(data.scan(data.runs_root(tmp_path)).runs[0])
-    assert (summary["acc metric"], summary["best acc"], summary["last acc"]) == ("val/acc", 0.5, 0.5)
+    assert (summary["best_val_epoch"], summary["best_val_test_acc"]) == (2.0, pytest.approx(40.0))

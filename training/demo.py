@@ -72,12 +72,8 @@ def claim_lines(run_dirs: list[Path], seeds: int = 1) -> str:
     for run_dir in run_dirs[1:]:
         result = claims.compare_groups([run_dirs[0]], [run_dir])
         lines.append(f"{Path(run_dir).name} vs baseline:")
-        frame = result.frame()
-        for claim in ("(i)", "(ii)", "(iii)"):
-            rows = frame[frame["claim"] == claim]
-            if rows.empty:
-                continue
-            r = rows.iloc[0]
+        for _, r in result.headline_frame().iterrows():
+            claim = r["claim"]
             shown = (f"{r['wc_mean']:.3g}" if not math.isfinite(r["base_mean"]) else
                      f"{r['base_mean']:.3g} -> {r['wc_mean']:.3g}")
             lines.append(f"  {claim:<5} {r['measure']}: {shown}  {r['verdict']} ({r['why']})")

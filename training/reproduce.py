@@ -212,13 +212,8 @@ def claim_table(results) -> str:
     head = ("comparison", "claim", "measure", "n", "baseline", "companded", "Δ [95% CI]", "verdict")
     rows = [head]
     for base, wc, res in results:
-        frame = res.frame()
-        for claim in ("(i)", "(ii)", "(iii)"):
-            sel = frame[frame["claim"] == claim]
-            if sel.empty:
-                continue
-            r = sel.iloc[0]
-            rows.append((f"{wc} vs {base}", claim, r["measure"], str(int(r["n"])),
+        for _, r in res.headline_frame().iterrows():
+            rows.append((f"{wc} vs {base}", r["claim"], r["measure"], str(int(r["n"])),
                          _pm(r["base_mean"], r["base_std"]), _pm(r["wc_mean"], r["wc_std"]),
                          _ci(r), r["verdict"]))
     return _aligned(rows)

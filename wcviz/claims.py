@@ -245,21 +245,29 @@ class GroupComparison:
         lines += ["", *self.summary_lines()]
         return "\n".join(lines)
 
+    def headline(self, claim: str) -> PairedResult | None:
+        """The headline measure of a claim ("(i)", "(ii)", "(iii)"): the first one decided for
+        it; None when the claim was not decided."""
+        return next((r for r in self.results if r.claim == claim), None)
+
+    def headline_frame(self) -> pd.DataFrame:
+        """:meth:`frame` cut to each claim's headline measure: one row per claim."""
+        return self.frame().drop_duplicates("claim").reset_index(drop=True)
+
     def summary_lines(self) -> list[str]:
         """One line per claim: its headline measure's verdict."""
         out = []
         for claim, text in CLAIM_TEXT.items():
-            rows = [r for r in self.results if r.claim == claim]
-            if rows:
-                head = rows[0]
+            head = self.headline(claim)
+            if head is not None:
                 out.append(f"{claim} {text.format(bound=self.bound_symbol)}: {head.verdict} "
                            f"({head.measure}; n={head.n}; {head.why})")
         return out
 
     def verdict_of(self, claim: str) -> str:
         """The headline verdict of a claim ("(i)", "(ii)", "(iii)")."""
-        rows = [r for r in self.results if r.claim == claim]
-        return rows[0].verdict if rows else NA
+        head = self.headline(claim)
+        return head.verdict if head is not None else NA
 
 
 CLAIM_TEXT = {"(i)": "WC keeps |w| < {bound} in every layer and epoch",

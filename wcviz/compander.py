@@ -240,8 +240,8 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
     with ``learnable="fine"``) or ``q/k/v_proj_weight``; ``include=`` adds any other tensor
     with >= 2 dimensions (e.g. an ``nn.Embedding``). A weight tied to another parameter (GPT-2's
     ``lm_head`` and ``wte``) is left out: companding one name would change the other. What is
-    left out is warned about in one line and listed by :func:`wcviz.layers.left_out`
-    (also ``model.wcviz_compand.left_out``).
+    left out is warned about in one line and listed in ``model.wcviz_compand.left_out``
+    (:func:`wcviz.layers.left_out` lists the same but for the tied weights).
 
     Args:
         model: the network; its current weights become Ψ(v) exactly (v = Ψ⁻¹(w)).
@@ -278,7 +278,9 @@ def compand(model: nn.Module, method: str = "arctan", a: float = 1.0, b: float =
     report = CompandReport(method, params, learnable, [t.name for t in targets], clipped,
                            skipped)
     object.__setattr__(model, "wcviz_compand", report)
-    warn_left_out("wcviz.compand", skipped)
+    warn_left_out("wcviz.compand", skipped, "model.wcviz_compand.left_out lists them (with "
+                  "tied weights, which wcviz.layers.left_out cannot know); include= selects "
+                  "the weights to compand")
     return model
 
 
@@ -296,6 +298,11 @@ def _targets(model: nn.Module, include, exclude) -> tuple[list[Target], list[Lef
                                    f"tied to {others[0]}; companding it would change both"))
         else:
             kept.append(t)
+    if not kept and len(targets):  # matched, but every match is tied: say so, not "no match"
+        tied = skipped[-len(targets):]
+        raise WcvizError(f"no weight to compand: every weight matched is tied to another "
+                         f"parameter ({', '.join(str(x) for x in tied[:3])}); name untied "
+                         f"weights in include=")
     if not kept:
         raise WcvizError("no weight to compand matched (conv, linear, attention, HF Conv1D by "
                          "default); check include/exclude")

@@ -198,22 +198,22 @@ def tracked_layers(model: nn.Module, include=None, exclude=None) -> list[tuple[s
 def left_out(model: nn.Module, include=None, exclude=None) -> list[LeftOut]:
     """Every parameter with >= 2 dimensions that :func:`tracked_weights` does not take, and why.
 
-    ``wcviz.layers.left_out(model)`` after a warning from ``compand`` or ``Recorder`` lists
-    all of them (the warning shows the first few).
+    A ``Recorder``'s warning shows the first few of these (all: ``rec.left_out``);
+    ``compand``'s list (``model.wcviz_compand.left_out``) adds the tied weights it refused.
     """
     return _split(model, include, exclude)[1]
 
 
-def warn_left_out(who: str, items: Sequence[LeftOut]) -> None:
+def warn_left_out(who: str, items: Sequence[LeftOut], hint: str) -> None:
     """One warning line naming how many tensors ``who`` left out and the first few (those the
-    user's include=/exclude= dropped are not counted: that was asked for)."""
+    user's include=/exclude= dropped are not counted: that was asked for), then ``hint``: where
+    the whole list is and how to take them (e.g. ``"rec.left_out lists them; ..."``)."""
     items = [x for x in items if x.reason not in (EXCLUDED, NOT_INCLUDED)]
     if not items:
         return
     shown = ", ".join(str(x) for x in items[:SHOWN]) + (", ..." if len(items) > SHOWN else "")
     warnings.warn(f"{who} left out {len(items)} weight tensor(s) with >= 2 dimensions: "
-                  f"{shown}; wcviz.layers.left_out(model) lists them, include= adds them",
-                  UserWarning, stacklevel=3)
+                  f"{shown}; {hint}", UserWarning, stacklevel=3)
 
 
 def tied_names(model: nn.Module) -> dict[int, list[str]]:

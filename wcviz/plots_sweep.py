@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from wcviz import style
 from wcviz.errors import WcvizError
-from wcviz.sweep import SWEEP_METRICS, baseline_values, sweep_cells, sweep_table
+from wcviz.sweep import (SWEEP_METRICS, baseline_values, check_one_setup, sweep_cells,
+                         sweep_table)
 
 #: Colour maps per summary: accuracy diverges around the baseline; the others are sequential.
 CMAPS = {"best_val_test_acc": "RdBu", "near_zero": "viridis", "absmax_over_bound": "magma"}
@@ -69,8 +70,10 @@ def sweep_heatmaps(rows: pd.DataFrame, metrics=tuple(SWEEP_METRICS)) -> Figure:
         metrics: which summaries to draw, one panel each (keys of ``SWEEP_METRICS``).
 
     Raises:
-        WcvizError: no run with a fixed a and b (nothing to put on a grid).
+        WcvizError: no run with a fixed a and b (nothing to put on a grid), or runs of more
+            than one dataset, model or method (:func:`wcviz.sweep.check_one_setup`).
     """
+    check_one_setup(rows)
     cells = sweep_cells(rows)
     if cells.empty:
         raise WcvizError("no sweep to draw: no run has a fixed compander a and b (a grid search "

@@ -92,7 +92,8 @@ class Recorder:
         self._layers = _select_layers(model, layers)
         #: tensors with >= 2 dimensions not recorded, and why (empty when ``layers`` is given)
         self.left_out = [] if layers is not None else left_out(model)
-        warn_left_out("wcviz.Recorder", self.left_out)
+        warn_left_out("wcviz.Recorder", self.left_out,
+                      "rec.left_out lists them; layers=[...] records the tensors named")
         self._warned_nonfinite: set[str] = set()
         self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
         self.store = (self._reopen(run_dir, config) if resume else

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from wcviz import analysis
+from wcviz.errors import WcvizError
 
 #: The summaries of a run, in the order pages and figures show them, with their display titles.
 SWEEP_METRICS: dict[str, str] = {
@@ -111,4 +112,23 @@ def baseline_values(rows: pd.DataFrame) -> dict[str, float]:
 
 def sweep_table(runs) -> pd.DataFrame:
     """:func:`run_summary` of each run (a runs root, run paths or Datasets)."""
-    return pd.DataFrame([run_summary(ds) for ds in analysis.as_datasets(runs)])
+    return pd.DataFrame([run_summary(ds) for ds in analysis.collect_runs(runs)])
+
+
+def check_one_setup(rows: pd.DataFrame) -> None:
+    """Refuse rows that hold more than one grid: one heatmap cell per (a, b) needs one dataset,
+    model and method (two methods at the same a, b would overwrite each other's cell; two
+    models' accuracies would be averaged into one).
+
+    Raises:
+        WcvizError: naming the configurations found and the fix.
+    """
+    if not len(rows):
+        return
+    grid = rows[rows.apply(is_grid_run, axis=1)]
+    setups = sorted(set(zip(rows["dataset"].astype(str), rows["model"].astype(str))))
+    methods = sorted(set(grid["method"].astype(str)))
+    if len(setups) > 1 or len(methods) > 1:
+        found = ", ".join(f"{d}/{m}" for d, m in setups) + "; methods " + ", ".join(methods)
+        raise WcvizError(f"a sweep figure shows one configuration (dataset, model, method), "
+                         f"but these runs hold several ({found}); pass the runs of one sweep")

@@ -8,7 +8,7 @@ the other pages.
 import streamlit as st
 
 from app import charts, data, export, ui
-from wcviz.sweep import SWEEP_METRICS, baseline_values, sweep_cells
+from wcviz.sweep import SWEEP_METRICS, baseline_values, is_grid_run, sweep_cells
 
 st.title("Sweeps")
 scan = ui.page_scan()
@@ -22,6 +22,11 @@ if len(setups) > 1:
     choice = st.selectbox("Dataset and model", [f"{d} / {m}" for d, m in setups], key="sweep_setup")
     dataset, model = setups[[f"{d} / {m}" for d, m in setups].index(choice)]
     rows = rows[(rows["dataset"].astype(str) == dataset) & (rows["model"].astype(str) == model)]
+# One method per grid: arctan and arsinh runs at the same (a, b) would share a cell.
+methods = sorted(set(rows.loc[rows.apply(is_grid_run, axis=1), "method"].astype(str))) if len(rows) else []
+if len(methods) > 1:
+    method = st.selectbox("Method", methods, key="sweep_method")
+    rows = rows[(rows["method"].astype(str) == method) | (rows["method"].astype(str) == "none")]
 cells = sweep_cells(rows)
 if cells.empty:
     st.info("No sweep here: no run has a fixed compander a and b. A grid search is runs of WC at "

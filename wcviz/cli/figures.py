@@ -151,7 +151,10 @@ def compare_main(argv: list[str], prog: str = "wcviz compare") -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILS")
     args = parser.parse_args(argv)
     from wcviz import analysis, claims
+    from wcviz.cli.runs import _checked_parent, _writing
 
+    if args.csv:
+        _checked_parent(args.csv)  # before the comparison, not after it (one line, no traceback)
     results = _compare_results(args, analysis, claims)
     for i, result in enumerate(results):
         print(("\n" if i else "") + result.report())
@@ -159,7 +162,8 @@ def compare_main(argv: list[str], prog: str = "wcviz compare") -> int:
         import pandas as pd
 
         frames = [r.frame().assign(baseline=r.baseline, wc=r.wc) for r in results]
-        pd.concat(frames).to_csv(args.csv, index=False, float_format="%.6g")
+        with _writing(args.csv):
+            pd.concat(frames).to_csv(args.csv, index=False, float_format="%.6g")
     failed = any(r.verdict == claims.FAILS for res in results for r in res.results)
     return 1 if args.strict and failed else 0
 
