@@ -161,7 +161,8 @@ def downloads(name: str, frame: pd.DataFrame | Callable[[], pd.DataFrame],
                                 data=lambda: export.figure_bytes(figure(), fmt),
                                 file_name=f"{name}.{fmt}", mime=export.FORMATS[fmt],
                                 on_click="ignore", key=f"{key}_fig", icon=":material/image:")
-    cols[2].download_button("Data (CSV)", data=lambda: export.csv_bytes(frame() if callable(frame) else frame),
+    table = frame if callable(frame) else (lambda: frame)
+    cols[2].download_button("Data (CSV)", data=lambda: export.csv_bytes(table()),
                             file_name=f"{name}.csv", mime="text/csv", on_click="ignore",
                             key=f"{key}_csv", icon=":material/table:")
 

@@ -195,7 +195,8 @@ def test_bound_of_scales_equals_bound_over_epochs_and_falls_back_to_fixed_a():
     import xarray as xr
 
     a = np.array([0.5, np.nan, 0.7])  # epoch 1 did not record a: the fixed attribute stands in
-    ds = xr.Dataset({"a": (("epoch", "layer"), a[:, None]), "b": (("epoch", "layer"), np.ones((3, 1)))},
+    dims = ("epoch", "layer")
+    ds = xr.Dataset({"a": (dims, a[:, None]), "b": (dims, np.ones((3, 1)))},
                     coords={"layer": ["fc"]}, attrs={"method": "arctan", "a": 2.0, "b": 1.0})
     want = np.array([0.5, 2.0, 0.7]) * np.pi / 2
     np.testing.assert_allclose(an.bound_over_epochs(ds, "fc"), want)
