@@ -33,7 +33,9 @@ def run_color(frame: pd.DataFrame, title: str = "run", legend: bool = True) -> a
     Okabe–Ito, readable under colour-vision deficiencies), the names the figures' labels.
     Every layer of a chart uses the same scale (one legend); ``legend=False`` for all but one.
     """
-    pairs = dict(zip(frame["name"], frame["color"])) if len(frame) else {}
+    # one row per run first: zipping the columns of 100 runs × 200 epochs costs ~40 ms
+    runs = frame[["name", "color"]].drop_duplicates("name") if len(frame) else frame
+    pairs = dict(zip(runs["name"], runs["color"])) if len(frame) else {}
     shown = alt.Legend(title=title, orient="bottom", columns=2, labelLimit=500, symbolOpacity=1,
                        symbolType="stroke", symbolStrokeWidth=3)
     return alt.Color("name:N", legend=shown if legend else None,
@@ -84,8 +86,31 @@ def _rings(wide: pd.DataFrame) -> pd.DataFrame:
         pieces = [(lo, nxt[1]), (nxt[2], hi)] if nxt else [(lo, hi)]
         for side, (a, b) in enumerate(pieces):
             parts.append(wide[ids].assign(band=label, side=side, y=wide[a], y2=wide[b]))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+    return _compact(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame(
         columns=[*ids, "band", "side", "y", "y2"])
+
+
+#: Text columns of chart frames sent as Arrow dictionaries (categoricals): a run's name repeated
+#: on each of 100 runs × 200 epochs × 5 lines was most of a 100-run overlay's 15 MB of data.
+_LABELS = ("run", "name", "color", "layer", "line", "band")
+
+
+def _compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its label columns as categoricals and ``side`` as int8: the same values,
+    a fraction of the bytes Streamlit serializes and the browser parses on every rerun."""
+    out = {c: frame[c].astype("category") for c in _LABELS if c in frame.columns
+           and frame[c].dtype != "category"}
+    if "side" in frame.columns:
+        out["side"] = frame["side"].astype(np.int8)
+    return frame.assign(**out) if out else frame
+
+
+def _points(wide: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``wide`` the hover points and the overlay's fill draw (one shared
+    dataset: Streamlit names datasets by content, so both layers send it once)."""
+    keep = [c for c in wide.columns if c in ("run", "name", "layer", "epoch", "bound", "seeds")
+            or c in data.quantile_columns(wide).values()]
+    return _compact(wide[keep])
 
 
 def band_opacities(n: int) -> list[float]:
@@ -123,7 +148,7 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
                                           y=centre + sign * wide[col]))
     long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=[*ids, "line", "side", "y"])
-    return long.dropna(subset=["y"])
+    return _compact(long.dropna(subset=["y"]))
 
 
 #: Above this many runs on one axis, min and max are left out (lines of 100 runs × 7 would be
@@ -181,9 +206,7 @@ def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color, name: str) -> 
     hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
                                 clear="pointerout", name=f"hover_{name}")
     # The panel's epoch zoom sits on this layer too: Vega-Lite binds it to the shared x scale.
-    keep = [c for c in wide.columns if c in ("run", "name", "layer", "epoch", "bound", "seeds")
-            or c in data.quantile_columns(wide).values()]
-    return alt.Chart(wide[keep]).mark_point(filled=True, size=30, clip=True).encode(
+    return alt.Chart(_points(wide)).mark_point(filled=True, size=30, clip=True).encode(
         x=_EPOCH, y=y, color=color, opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
         tooltip=_tooltip(wide)).add_params(hover, _zoom(name))
 
@@ -224,7 +247,7 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
         main = _main_band(data.bands(wide))
         out = []
         if main:
-            out.append(alt.Chart(wide).mark_area(opacity=0.1, clip=True).encode(
+            out.append(alt.Chart(_points(wide)).mark_area(opacity=0.1, clip=True).encode(
                 x=_EPOCH, y=alt.Y(f"{main[1]}:Q", scale=y_scale, title=y_title),
                 y2=alt.Y2(f"{main[2]}:Q"), color=plain))
         out.append(alt.Chart(lines).mark_line(clip=True).encode(

@@ -189,3 +189,18 @@ def test_compare_argument_order(pair):
         an.compare_runs(pair["wc"], pair["base"])
     with pytest.raises(WcvizError, match="second run is not companded"):
         an.compare_runs(pair["base"], pair["base"])
+
+
+def test_bound_of_scales_equals_bound_over_epochs_and_falls_back_to_fixed_a():
+    import xarray as xr
+
+    a = np.array([0.5, np.nan, 0.7])  # epoch 1 did not record a: the fixed attribute stands in
+    dims = ("epoch", "layer")
+    ds = xr.Dataset({"a": (dims, a[:, None]), "b": (dims, np.ones((3, 1)))},
+                    coords={"layer": ["fc"]}, attrs={"method": "arctan", "a": 2.0, "b": 1.0})
+    want = np.array([0.5, 2.0, 0.7]) * np.pi / 2
+    np.testing.assert_allclose(an.bound_over_epochs(ds, "fc"), want)
+    light = xr.Dataset(attrs=ds.attrs)  # attributes only, as the dashboard has them
+    np.testing.assert_allclose(an.bound_of_scales(light, a, np.ones(3)), want)
+    none = xr.Dataset(attrs={"method": "none"})
+    assert np.isinf(an.bound_of_scales(none, np.full(3, np.nan), np.full(3, np.nan))).all()

@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.colors
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 from streamlit import dataframe_util
@@ -561,6 +562,19 @@ def test_overlay_keeps_each_run_apart_and_draws_the_bound(app):
     assert '"title": "line"' in text and "strokeDash" in text  # a legend names each line
     scale = charts_run_scale(spec)
     assert len(set(scale["range"])) == 2  # one hue per run
+
+
+def test_overlay_sends_the_fill_and_hover_data_once_with_labels_as_dictionaries(app):
+    select(app, "baseline", "wc", page="distributions")
+    app.radio(key="dist_layout").set_value("overlaid").run()
+    chart, = app.get("vega_lite_chart")
+    # fill and hover points share one dataset, the lines have the other (100 runs: 15 -> 4 MB)
+    assert len(chart.proto.datasets) == 2
+    for dataset in chart.proto.datasets:
+        table = pa.ipc.open_stream(dataset.data.data).read_all()
+        for name in ("run", "name", "line"):
+            if name in table.column_names:
+                assert pa.types.is_dictionary(table.schema.field(name).type), name
 
 
 def charts_run_scale(spec) -> dict:

@@ -17,7 +17,7 @@ import wcviz
 from wcviz.errors import WcvizError
 from wcviz.stats import QUANTILES
 from wcviz.store import (LAYER_VARS, METRICS, SCHEMA_VERSION, RunStore, list_runs, open_run,
-                         open_runs)
+                         open_runs, read_arrays)
 
 WRITER = Path(__file__).with_name("_record_writer.py")
 LAYERS = ["conv1", "layer1.0.conv1", "fc"]
@@ -413,3 +413,22 @@ def test_second_writer_process_is_refused(tmp_path):
     store.finish()  # releases the run
     assert child_tries(tmp_path / "run") == 1
     assert open_run(tmp_path / "run").sizes["epoch"] == 1
+
+
+def test_read_arrays_cuts_to_committed_records_and_one_layer(tmp_path):
+    store = _create(tmp_path / "run", epoch_chunk=4)
+    for e in range(5):  # 5 committed records of 8 allocated rows (two chunks)
+        store.append(e, e * 10, _stats(e))
+    names = ["weight_quantile", "epoch", "quantile", "layer"]
+    got = read_arrays(tmp_path / "run", names, layer="fc")
+    ds = open_run(tmp_path / "run")
+    np.testing.assert_array_equal(got["weight_quantile"], ds["weight_quantile"].sel(layer="fc"))
+    np.testing.assert_array_equal(got["epoch"], np.arange(5.0))
+    assert list(got["layer"]) == LAYERS and got["quantile"].shape == (len(QUANTILES),)
+    # the caller's layer names (a cache) stand in for the store's: same rows, no second read
+    known = read_arrays(tmp_path / "run", names[:2], layer="fc", layers=LAYERS)
+    np.testing.assert_array_equal(known["weight_quantile"], got["weight_quantile"])
+    with pytest.raises(WcvizError, match="has no layer 'nope'"):
+        read_arrays(tmp_path / "run", names, layer="nope")
+    with pytest.raises(WcvizError, match="corrupt run store .*KeyError"):
+        read_arrays(tmp_path / "run", ["no_such_array"])

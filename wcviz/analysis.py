@@ -233,25 +233,44 @@ def epochs(ds: xr.Dataset) -> np.ndarray:
 
 def scale_over_epochs(ds: xr.Dataset, name: str, layer: str) -> np.ndarray:
     """a or b of ``layer`` per epoch: the recorded value, else the run's fixed attribute."""
-    fixed = run_attr(ds, name)
     values = np.asarray(ds[name].sel(layer=layer).values, dtype=float) if name in ds else None
-    if values is None:
-        values = np.full(ds.sizes["epoch"], np.nan)
-    if fixed is not None:
-        values = np.where(np.isfinite(values), values, float(fixed))
-    return values
+    return _or_fixed(ds, name, np.full(ds.sizes["epoch"], np.nan) if values is None else values)
+
+
+def _or_fixed(ds: xr.Dataset, name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` (a or b per epoch) with the run's fixed attribute where not recorded (NaN)."""
+    fixed = run_attr(ds, name)
+    return values if fixed is None else np.where(np.isfinite(values), values, float(fixed))
 
 
 def bound_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
     """sup |Ψ| of ``layer`` per epoch (aπ/2 for WC); ``inf`` for unbounded methods and baselines."""
+    if not _scaled_method(ds):
+        return np.full(ds.sizes["epoch"], np.inf)
+    return bound_of_scales(ds, scale_over_epochs(ds, "a", layer), scale_over_epochs(ds, "b", layer))
+
+
+def _scaled_method(ds: xr.Dataset):
+    """The run's a·f(v/b) method (:mod:`wcviz.psi`), or None."""
     from wcviz.psi import METHODS  # here, not at the top: wcviz.psi imports torch
 
     method = METHODS.get(method_of(ds))
-    n = ds.sizes["epoch"]
-    if method is None or not method.scaled:
-        return np.full(n, np.inf)
-    a = scale_over_epochs(ds, "a", layer)
-    b = scale_over_epochs(ds, "b", layer)
+    return method if method is not None and method.scaled else None
+
+
+def bound_of_scales(ds: xr.Dataset, a, b) -> np.ndarray:
+    """sup |Ψ| per epoch of the run ``ds`` describes (only its attributes are read: method,
+    fixed a and b) given its per-epoch ``a`` and ``b`` (NaN where not recorded, the fixed
+    attributes stand in); ``inf`` for unbounded methods and baselines.
+
+    :func:`bound_over_epochs` without a Dataset of the arrays: the dashboard reads a and b of
+    one layer of many runs straight from their stores.
+    """
+    method = _scaled_method(ds)
+    a = _or_fixed(ds, "a", np.asarray(a, dtype=float))
+    if method is None:
+        return np.full(len(a), np.inf)
+    b = _or_fixed(ds, "b", np.asarray(b, dtype=float))
     return np.array([method.bound(a=ai, b=bi) if np.isfinite(ai) else np.inf for ai, bi in zip(a, b)])
 
 

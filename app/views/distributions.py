@@ -85,7 +85,7 @@ def single_layer(fresh):
         by_id = {r.run_id: r for r in shown}
         groups = [[by_id[i] for i in g.run_ids] for g in data.seed_groups(shown)]
         figure = lambda: export.seed_bands_figure(groups, layer, yscale=yscale)  # noqa: E731
-    ui.downloads(f"bands_{layer}", data.tidy_quantiles(wide), figure, key="dist_export")
+    ui.downloads(f"bands_{layer}", lambda: data.tidy_quantiles(wide), figure, key="dist_export")
 
 
 def every_layer(fresh):
@@ -105,7 +105,8 @@ def every_layer(fresh):
         lambda: export.layer_grid_figure(fresh, yscale=yscale))
     if len(fresh) > 2:
         st.caption("The figure export shows the first two selected runs.")
-    ui.downloads("bands_all_layers", data.tidy_quantiles(wide), figure, key="dist_all_export")
+    ui.downloads("bands_all_layers", lambda: data.tidy_quantiles(wide), figure,
+                 key="dist_all_export")
 
 
 ui.live(runs, every_layer if all_layers else single_layer, light=True)
