@@ -154,6 +154,9 @@ def test_demo_short(tmp_path, capsys):
     assert "(ii)  near-zero % |w| < 0.5·std(w), all weights: " in out
     assert "INCONCLUSIVE (1 paired seed(s) < 3)" in out and "wcviz reproduce digits" in out
     assert "digits-cnn_wc_a0.5_b0.3_s0" in out  # a/b = 5/3 > 1
+    # claims under the runs' display names, each value named (not an epoch arrow)
+    assert "WC a=0.5, b=0.3 vs baseline (digits-cnn_wc_a0.5_b0.3_s0):" in out
+    assert "test acc at best val (%): baseline " in out and ", companded " in out
     assert len(list((tmp_path / "runs").iterdir())) == 3
     assert any(p.suffix == ".png" for p in (tmp_path / "figures").iterdir())
 

@@ -56,7 +56,7 @@ def demo_table(run_dirs: list[Path]) -> str:
                      f"{f['absmax0']:.3f} -> {f['absmax']:.3f}", bound,
                      f"{f['near_zero0']:.3f} -> {f['near_zero']:.3f}"))
     head = ("run", "best-val test acc", f"max|w| {stats[0]['layer']} (ep 0 -> last)", "a·π/2",
-            f"near-zero {stats[0]['threshold']} (ep 0 -> last)")
+            f"near-zero {stats[0]['layer']} {stats[0]['threshold']} (ep 0 -> last)")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -66,16 +66,17 @@ def demo_table(run_dirs: list[Path]) -> str:
 def claim_lines(run_dirs: list[Path], seeds: int = 1) -> str:
     """The seed-aware claims of each companded demo run against the baseline (first run):
     per claim its headline measure, baseline -> companded, and the verdict with its reason."""
-    from wcviz import claims
+    from wcviz import analysis, claims
 
     lines = []
     for run_dir in run_dirs[1:]:
         result = claims.compare_groups([run_dirs[0]], [run_dir])
-        lines.append(f"{Path(run_dir).name} vs baseline:")
+        label = analysis.run_label(wcviz.open_run(run_dir))
+        lines.append(f"{label} vs baseline ({Path(run_dir).name}):")
         for _, r in result.headline_frame().iterrows():
             claim = r["claim"]
             shown = (f"{r['wc_mean']:.3g}" if not math.isfinite(r["base_mean"]) else
-                     f"{r['base_mean']:.3g} -> {r['wc_mean']:.3g}")
+                     f"baseline {r['base_mean']:.3g}, companded {r['wc_mean']:.3g}")
             lines.append(f"  {claim:<5} {r['measure']}: {shown}  {r['verdict']} ({r['why']})")
     if seeds < claims.MIN_SEEDS:
         lines.append("One seed cannot decide a claim (one more could flip it). For verdicts over "
