@@ -211,13 +211,15 @@ def comparisons(study: Study, runs: dict[str, list[Path]]) -> list[tuple[str, st
 
 def claim_table(results) -> str:
     """One line per comparison and claim: the headline measure's Δ with its CI, and verdict."""
+    from wcviz.claims import format_diff, format_pm
+
     head = ("comparison", "claim", "measure", "n", "baseline", "companded", "Δ [95% CI]", "verdict")
     rows = [head]
     for base, wc, res in results:
         for _, r in res.headline_frame().iterrows():
             rows.append((f"{wc} vs {base}", r["claim"], r["measure"], str(int(r["n"])),
-                         _pm(r["base_mean"], r["base_std"]), _pm(r["wc_mean"], r["wc_std"]),
-                         _ci(r), r["verdict"]))
+                         format_pm(r["base_mean"], r["base_std"], 3),
+                         format_pm(r["wc_mean"], r["wc_std"], 3), format_diff(r), r["verdict"]))
     return _aligned(rows)
 
 
@@ -228,6 +230,7 @@ def public_table(study: Study, runs: dict[str, list[Path]]) -> str:
     from scipy import stats
 
     from wcviz import analysis
+    from wcviz.claims import format_pm
 
     rows = [("model", "published", "ours: test acc at best val (%)", "95% CI of the mean", "seeds",
              "ours − published")]
@@ -242,24 +245,10 @@ def public_table(study: Study, runs: dict[str, list[Path]]) -> str:
             ci = f"[{mean - half:.2f}, {mean + half:.2f}]"
         else:
             ci = "–"
-        rows.append((pub.what, f"≈ {pub.percent:g} %", _pm(mean, std), ci, str(n),
+        rows.append((pub.what, f"≈ {pub.percent:g} %", format_pm(mean, std, 3), ci, str(n),
                      f"{mean - pub.percent:+.2f} pp"))
     sources = sorted({p.source for p in study.public})
     return _aligned(rows) + "\n" + "\n".join(f"source: {s}" for s in sources)
-
-
-def _pm(mean: float, std: float) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    return f"{mean:.3g}" if not np.isfinite(std) else f"{mean:.3g} ± {std:.2g}"
-
-
-def _ci(row) -> str:
-    if not np.isfinite(row["diff_mean"]):
-        return "–"
-    if not np.isfinite(row["ci_low"]):
-        return f"{row['diff_mean']:+.3g} [no CI]"
-    return f"{row['diff_mean']:+.3g} [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]"
 
 
 def _aligned(rows) -> str:

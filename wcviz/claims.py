@@ -240,9 +240,9 @@ class GroupComparison:
         lines += [head, "-" * len(head)]
         for _, row in self.frame().iterrows():
             lines.append(f"{row['claim']:<6} {row['measure']:<44} "
-                         f"{_pm(row['base_mean'], row['base_std']):>15} "
-                         f"{_pm(row['wc_mean'], row['wc_std']):>15} "
-                         f"{_diff(row):>30} {row['verdict']:<12} {row['why']}")
+                         f"{format_pm(row['base_mean'], row['base_std']):>15} "
+                         f"{format_pm(row['wc_mean'], row['wc_std']):>15} "
+                         f"{format_diff(row):>30} {row['verdict']:<12} {row['why']}")
         lines += ["", *self.summary_lines()]
         return "\n".join(lines)
 
@@ -276,13 +276,15 @@ CLAIM_TEXT = {"(i)": "WC keeps |w| < {bound} in every layer and epoch",
               "(iii)": "WC improves test accuracy over the baseline"}
 
 
-def _pm(mean: float, std: float) -> str:
+def format_pm(mean: float, std: float, digits: int = 4) -> str:
+    """``mean ± std`` with ``digits`` significant figures (std with 2); "–" without a mean."""
     if not np.isfinite(mean):
         return "–"
-    return f"{mean:.4g}" if not np.isfinite(std) else f"{mean:.4g} ± {std:.2g}"
+    return f"{mean:.{digits}g}" if not np.isfinite(std) else f"{mean:.{digits}g} ± {std:.2g}"
 
 
-def _diff(row) -> str:
+def format_diff(row) -> str:
+    """A frame row's Δ (WC − baseline) with its 95 % CI, "[no CI]" without one; "–" without Δ."""
     if not np.isfinite(row["diff_mean"]):
         return "–"
     ci = (f" [{row['ci_low']:+.3g}, {row['ci_high']:+.3g}]"
