@@ -7,7 +7,6 @@ registries, which import torch) so that ``wcviz train --help`` lists the fields 
 from __future__ import annotations
 
 import dataclasses
-import json
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -62,9 +61,6 @@ class RunConfig:
             out.pop(name)
         out["milestones"] = list(out["milestones"])
         return out
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
 #: RunConfig field -> its type (resolved, not the annotation string): what ``--set`` parses to.

@@ -285,11 +285,6 @@ def quantile_curve(ds: xr.Dataset, layer: str, q: float, var: str = "weight_quan
     return np.asarray(da.sel(quantile=stored[hit[0]]).values, dtype=float)
 
 
-def has_quantile(ds: xr.Dataset, q: float) -> bool:
-    """True when the run records the q-quantile."""
-    return bool(np.isclose(np.asarray(ds["quantile"].values, dtype=float), q, rtol=0, atol=1e-9).any())
-
-
 def absmax_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
     """max |w| of ``layer`` per epoch (``weight_absmax``, else from the 0 and 1 quantiles)."""
     if "weight_absmax" in ds:
