@@ -306,7 +306,7 @@ def compare_groups(baseline_runs, wc_runs, thresholds=None) -> GroupComparison:
             group mixing configurations (a repeated seed), or no seed in common.
     """
     seeds, base, comp, unpaired = pair_by_seed(baseline_runs, wc_runs)
-    _check_groups(base, comp, baseline_runs, wc_runs)
+    _check_groups(base, comp)
     if not seeds:
         raise WcvizError("the baseline and WC groups share no seed; runs are paired by seed, "
                          "so train both with the same --seed values")
@@ -318,7 +318,7 @@ def compare_groups(baseline_runs, wc_runs, thresholds=None) -> GroupComparison:
     return result
 
 
-def _check_groups(base, comp, base_in, comp_in) -> None:
+def _check_groups(base, comp) -> None:
     if any(not an.is_baseline(ds) for ds in base):
         raise WcvizError("the baseline group holds a companded run; pass plain runs with "
                          "--baseline and companded ones with --wc")

@@ -182,7 +182,8 @@ def _compare_results(args, analysis, claims) -> list:
                              "two runs (BASELINE_RUN WC_RUN) or --baseline/--wc groups")
         return claims.compare_root(root, args.threshold)
     if len(args.runs) == 2:
-        base, wc = _single_run(args.runs[0]), _single_run(args.runs[1])
+        # Loaded once here: the per-layer table and the claims would each load the stores again.
+        base, wc = (analysis.as_dataset(_single_run(run)) for run in args.runs)
         one = analysis.compare_runs(base, wc, (args.threshold or [None])[0])
         print(one.report(verdicts=False) + "\n")
         return [claims.compare_groups([base], [wc], args.threshold)]
