@@ -356,7 +356,8 @@ def best_val_index(epochs, val_acc, test_acc) -> int | None:
     return int(np.argmax(np.where(ok, val, -np.inf)))
 
 
-def _last_finite(values: np.ndarray) -> float:
+def last_finite(values: np.ndarray) -> float:
+    """The last finite value of a per-epoch array (NaN when there is none)."""
     finite = values[np.isfinite(values)]
     return float(finite[-1]) if finite.size else math.nan
 
@@ -385,9 +386,9 @@ def run_row(ds: xr.Dataset) -> dict:
         "last_epoch": float(epochs(ds)[-1]) if ds.sizes["epoch"] else math.nan,
         "best_val_epoch": best_epoch,
         BEST_ACC: float(as_percent([best_test])[0]) if np.isfinite(best_test) else math.nan,
-        "last_test_acc": _last_finite(as_percent(metric_values(ds, "test_acc"))),
-        "last_val_acc": _last_finite(as_percent(metric_values(ds, "val_acc"))),
-        "last_train_loss": _last_finite(metric_values(ds, "train_loss")),
+        "last_test_acc": last_finite(as_percent(metric_values(ds, "test_acc"))),
+        "last_val_acc": last_finite(as_percent(metric_values(ds, "val_acc"))),
+        "last_train_loss": last_finite(metric_values(ds, "train_loss")),
     }
 
 

@@ -35,12 +35,6 @@ SWEEP_METRICS: dict[str, str] = {
 }
 
 
-def _last(values: np.ndarray) -> float:
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    return float(finite[-1]) if finite.size else math.nan
-
-
 def absmax_over_bound(ds: xr.Dataset) -> float:
     """max over layers of max|w| / bound at the run's last record (NaN when unbounded)."""
     if not analysis.bound_symbol(ds) or not ds.sizes.get("epoch", 0):
@@ -49,7 +43,7 @@ def absmax_over_bound(ds: xr.Dataset) -> float:
     for layer in analysis.layer_names(ds):
         bound = analysis.bound_over_epochs(ds, layer)[-1]
         if np.isfinite(bound) and bound > 0:
-            ratios.append(_last(analysis.absmax_over_epochs(ds, layer)) / bound)
+            ratios.append(analysis.last_finite(analysis.absmax_over_epochs(ds, layer)) / bound)
     return max(ratios) if ratios else math.nan
 
 
@@ -59,7 +53,8 @@ def run_summary(ds: xr.Dataset) -> dict:
     near, measure = math.nan, ""
     if ds.sizes.get("epoch", 0) and ds.sizes.get("threshold", 0):
         label = analysis.select_threshold(ds)
-        near, measure = _last(analysis.near_zero(ds, label)), analysis.threshold_text(ds, label)
+        near = analysis.last_finite(analysis.near_zero(ds, label))
+        measure = analysis.threshold_text(ds, label)
     fixed = not analysis.is_baseline(ds)
     return {
         "run_id": analysis.run_attr(ds, "run_id", ""),
