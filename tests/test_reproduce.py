@@ -15,6 +15,9 @@ def test_parse_seeds():
     for bad in ("x", "0,0", "0", "-1,2"):
         with pytest.raises(WcvizError, match="--seeds"):
             reproduce.parse_seeds(bad, 5)
+    # A copy of sweep's parser without its cap: a mistyped count planned that many runs.
+    with pytest.raises(WcvizError, match="more than 10,000"):
+        reproduce.parse_seeds("20000", 5)
 
 
 def test_every_study_plans_valid_configs(tmp_path):

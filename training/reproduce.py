@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training import sweep
 from training.rundirs import check_writable, run_state
 from wcviz.errors import WcvizError
 from wcviz.metrics import BEST_ACC
@@ -113,21 +114,8 @@ STUDIES: dict[str, Study] = {
 
 
 def parse_seeds(text: str | None, default: int) -> list[int]:
-    """``"5"`` -> seeds 0..4; ``"0,3,7"`` -> those; None -> 0..default-1."""
-    if text is None:
-        return list(range(default))
-    try:
-        if "," in text:
-            seeds = [int(s) for s in text.split(",") if s.strip()]
-        else:
-            seeds = list(range(int(text)))
-    except ValueError:
-        raise WcvizError(f"--seeds takes a count (5) or a list (0,3,7), got {text!r}") from None
-    if not seeds:
-        raise WcvizError(f"--seeds {text} gives no seed; pass a count >= 1 or a list (0,3,7)")
-    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise WcvizError(f"--seeds needs distinct non-negative seeds, got {text!r}")
-    return seeds
+    """None -> seeds 0..default-1; else as ``wcviz sweep --seeds`` (:func:`sweep.parse_seeds`)."""
+    return list(range(default)) if text is None else sweep.parse_seeds(text)
 
 
 @dataclass

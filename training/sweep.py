@@ -63,7 +63,8 @@ def parse_seeds(text: str) -> list[int]:
         numbers, listed = [], False
     if not listed:
         if len(numbers) != 1 or numbers[0] < 1:
-            raise WcvizError(f"--seeds expects a count N >= 1 or a list like 0,1,4, got {text!r}")
+            raise WcvizError(f"--seeds expects a count N >= 1 or a list like 0,1,4, "
+                             f"not --seeds {text}")
         _check_count("--seeds", numbers[0])
     seeds = numbers if listed else list(range(numbers[0]))
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
