@@ -57,6 +57,11 @@ class Target:
         """The current weight (Ψ(v) when the tensor is reparametrized)."""
         return getattr(self.module, self.attr)
 
+    def stored(self) -> Tensor:
+        """The stored parameter (v when reparametrized): its shape and device, without
+        computing Ψ(v)."""
+        return _stored(self.module, self.attr)
+
 
 @dataclass(frozen=True)
 class LeftOut:
@@ -139,7 +144,7 @@ def _split(model: nn.Module, include, exclude) -> tuple[list[Target], list[LeftO
     taken, left = [], []
     seen: dict[int, str] = {}  # tensor id -> the name it is tracked under
     for t in _candidates(model):
-        raw = _raw(t)
+        raw = t.stored()
         reason = (f"same tensor as {seen[id(raw)]}" if id(raw) in seen else
                   _reason(t, include, exclude))
         if reason is None:
@@ -169,10 +174,6 @@ def _stored(module: nn.Module, attr: str) -> Tensor:
         plist = module.parametrizations[attr]
         return plist.original if hasattr(plist, "original") else plist.original1
     return module._parameters[attr]
-
-
-def _raw(t: Target) -> Tensor:
-    return _stored(t.module, t.attr)
 
 
 def tracked_weights(model: nn.Module, include=None, exclude=None) -> list[Target]:
