@@ -60,7 +60,7 @@ class Target:
     def stored(self) -> Tensor:
         """The stored parameter (v when reparametrized): its shape and device, without
         computing Ψ(v)."""
-        return _stored(self.module, self.attr)
+        return stored_tensor(self.module, self.attr)
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _candidates(model: nn.Module) -> list[Target]:
         if isinstance(module, parametrize.ParametrizationList):
             continue  # the raw v behind a parametrized weight: reported as that weight
         for attr in _own_tensors(module):
-            tensor = _stored(module, attr)  # not getattr: that would compute Ψ(v)
+            tensor = stored_tensor(module, attr)  # not getattr: that would compute Ψ(v)
             if not isinstance(tensor, Tensor) or tensor.dim() < 2:
                 continue
             full = f"{mname}.{attr}" if mname else attr
@@ -167,9 +167,10 @@ def _reason(t: Target, include, exclude) -> str | None:
     return f"{t.kind}: not tracked by default; name it in include="
 
 
-def _stored(module: nn.Module, attr: str) -> Tensor:
-    """The stored parameter behind ``module.<attr>`` (v for a reparametrized one; same shape
-    as the weight), for shapes and tying checks without computing Ψ(v)."""
+def stored_tensor(module: nn.Module, attr: str) -> Tensor:
+    """The stored parameter behind ``module.<attr>`` (v for a reparametrized one, the
+    direction v of weight norm; same shape as the weight), for shapes, devices and tying
+    checks without computing Ψ(v)."""
     if parametrize.is_parametrized(module, attr):
         plist = module.parametrizations[attr]
         return plist.original if hasattr(plist, "original") else plist.original1
