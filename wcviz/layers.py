@@ -95,16 +95,12 @@ def _class(module: nn.Module) -> type:
     return parametrize.type_before_parametrizations(module)
 
 
-def _kind(module: nn.Module) -> str:
+def layer_kind(module: nn.Module) -> str:
+    """A short kind label, e.g. ``"Conv2d"``, ``"Linear"``, ``"MultiheadAttention"``."""
     for kind in TRACKED_TYPES:
         if isinstance(module, kind):
             return kind.__name__
     return _class(module).__name__
-
-
-def layer_kind(module: nn.Module) -> str:
-    """A short kind label, e.g. ``"Conv2d"``, ``"Linear"``, ``"MultiheadAttention"``."""
-    return _kind(module)
 
 
 def _own_tensors(module: nn.Module) -> list[str]:
@@ -127,7 +123,7 @@ def _candidates(model: nn.Module) -> list[Target]:
                 continue
             full = f"{mname}.{attr}" if mname else attr
             name = mname if attr == "weight" else full
-            out.append(Target(name, full, module, attr, _kind(module)))
+            out.append(Target(name, full, module, attr, layer_kind(module)))
     return out
 
 
