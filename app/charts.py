@@ -140,7 +140,8 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
             parts.append(wide[ids].assign(line="min–max", side=side, y=wide[col]))
     if "bound" in wide.columns and wide["bound"].notna().any():
         for side, sign in enumerate((1, -1)):
-            parts.append(wide[ids].assign(line=BOUND, side=side, y=sign * wide["bound"]))
+            parts.append(wide[ids].assign(line=bound_label(wide), side=side,
+                                          y=sign * wide["bound"]))
     for k, col in enumerate(c for c in wide.columns if str(c).startswith("sd_")):  # seed groups
         centre = wide[col[3:]]
         for side, sign in enumerate((1, -1)):
@@ -155,7 +156,21 @@ def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
 #: both unreadable and most of the page's drawing time); side by side turns into an overlay.
 MANY_RUNS = 12
 
-BOUND = "±aπ/2 (bound)"
+
+
+def bound_symbol(wide: pd.DataFrame) -> str:
+    """How the shown runs' bound on |w| is written, as the figures write it: "aπ/2" (WC), "a"
+    (erf), or "bound" when the runs' bounds differ in kind."""
+    shown = wide.loc[wide["bound"].notna(), "bound_symbol"] if "bound_symbol" in wide else []
+    symbols = set(shown)
+    return symbols.pop() if len(symbols) == 1 else "bound"
+
+
+def bound_label(wide: pd.DataFrame) -> str:
+    """The bound lines' legend entry, e.g. "±aπ/2 (bound)"."""
+    return f"±{bound_symbol(wide)} (bound)"
+
+
 SPREAD = "± std over seeds"
 
 
@@ -169,7 +184,7 @@ def line_names(wide: pd.DataFrame, overlaid: bool) -> list[str]:
     if overlaid and any(b[0] == "min–max" for b in bands) and wide["name"].nunique() <= MANY_RUNS:
         names.append("min–max")
     if "bound" in wide.columns and wide["bound"].notna().any():
-        names.append(BOUND)
+        names.append(bound_label(wide))
     if any(str(c).startswith("sd_") for c in wide.columns) and wide.filter(like="sd_").notna().any().any():
         names.append(SPREAD)
     return names
@@ -195,7 +210,7 @@ def _tooltip(wide: pd.DataFrame) -> list[alt.Tooltip]:
     tips += [alt.Tooltip(f"{col}:Q", title=f"q {q * 100:.6g} %", format=".5~g")
              for q, col in data.quantile_columns(wide).items()]
     if "bound" in wide.columns and wide["bound"].notna().any():
-        tips.append(alt.Tooltip("bound:Q", title="aπ/2", format=".5~g"))
+        tips.append(alt.Tooltip("bound:Q", title=bound_symbol(wide), format=".5~g"))
     if "seeds" in wide.columns:
         tips.append(alt.Tooltip("seeds:Q"))
     return tips

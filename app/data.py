@@ -306,6 +306,7 @@ def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
     columns.update((quantile_column(q), values[:, i]) for i, q in enumerate(arrays["quantile"]))
     if variable == "weight_quantile":
         columns["bound"] = _bound_of(light_ds, arrays) if bounded else np.nan
+        columns["bound_symbol"] = analysis.bound_symbol(light_ds)  # "aπ/2" (WC), "a" (erf)
     return pd.DataFrame(columns)  # built whole: inserting columns one by one copies each time
 
 
@@ -316,7 +317,8 @@ def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> 
         run: a listed run.
         layer: a recorded layer name.
         variable: ``"weight_quantile"`` (w = Ψ(v)) or ``"v_quantile"`` (the raw parameter).
-            Weight frames carry ``bound``: the method's bound on |w| (aπ/2 for WC), else NaN.
+            Weight frames carry ``bound``: the method's bound on |w| (aπ/2 for WC), else NaN,
+            and ``bound_symbol``: how it is written (:func:`wcviz.analysis.bound_symbol`).
 
     Raises:
         WcvizError: the run has no such layer.
@@ -406,6 +408,8 @@ def fold_quantiles(wide: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     by = _relabel(wide, groups).groupby(keys, sort=False)
     out = by[values].mean()
     out["seeds"] = by[cols[0]].count() if cols else 0
+    if "bound_symbol" in wide.columns:  # one recipe per group: one bound
+        out["bound_symbol"] = by["bound_symbol"].first()
     spread = [c for c in (median_column(wide), cols[0] if cols else None, cols[-1] if cols else None) if c]
     for col in dict.fromkeys(spread):
         out[f"sd_{col}"] = by[col].std(ddof=1)
@@ -487,6 +491,7 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
     frame.insert(0, "run", run_id)
     if variable == "weight_quantile":  # (E, L) bounds, flattened as the rows are
         frame["bound"] = np.stack([_bound(ds, name) for name in names], axis=1).reshape(-1)
+        frame["bound_symbol"] = analysis.bound_symbol(ds)
     return frame
 
 
@@ -736,9 +741,10 @@ def runs_table(scan_: Scan, *, accuracy: bool | str = True) -> pd.DataFrame:
     """
     rows = []
     for run in scan_.runs:  # the run id column tells apart runs that share a name
-        row = {"run": run.run_id, "name": analysis.run_label(light(run)),
+        attrs_only = light(run)  # once: building it twice took 0.15 s, not 0.07 s, for 1,000 rows
+        row = {"run": run.run_id, "name": analysis.run_label(attrs_only),
                **{c: run.attr(c) for c in ATTR_COLUMNS},
-               "method": analysis.method_label(light(run)),
+               "method": analysis.method_label(attrs_only),
                "status": run.status, "records": run.n_epochs}
         if accuracy is True or (accuracy == "ready" and is_ready(run)):
             try:

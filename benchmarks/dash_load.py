@@ -10,7 +10,7 @@ pages call them:
 * the Distributions page with all 100 runs selected, cold: listing, data and the chart as
   ``st.altair_chart`` converts it (median of :data:`REPEATS`), and the chart's bytes; then the
   whole page script through Streamlit's ``AppTest`` (everything but the browser);
-* the runs table with best/last accuracy (one metrics read per run), and small multiples.
+* the runs table with its accuracy columns (one store read per run), and small multiples.
 
 The goals (issue 13) are ≤ 1 s for listing 1,000 runs and ≤ 1 s for the Distributions page
 with 100 runs selected, cold; both are printed last with their goal. Run::

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 import wcviz
+from app import charts as app_charts
 from app import data, export
 from wcviz.stats import QUANTILES
 from wcviz.store import RunStore
@@ -534,6 +535,23 @@ def test_pages_offer_figure_and_csv_downloads(app, page):
     fmt_key = next(s.key for s in app.selectbox if s.key.endswith("_fmt"))
     app.selectbox(key=fmt_key).set_value("svg").run()
     assert "Figure (SVG)" in [b.label for b in app.get("download_button")]
+
+
+def test_bound_is_named_as_each_method_writes_it(tmp_path):
+    write_run(tmp_path / "erf", n_records=3, method="erf", a=0.5, b=1.0)
+    write_run(tmp_path / "wc", n_records=3, method="arctan", a=0.5, b=1.0)
+    runs = {r.run_id: r for r in scan_of(tmp_path).runs}
+
+    def wide(*ids):
+        return pd.concat([data.layer_quantiles(runs[i], "conv1").assign(name=i) for i in ids],
+                         ignore_index=True)
+
+    erf = wide("erf")
+    np.testing.assert_allclose(erf["bound"], 0.5)  # erf's bound on |w| is a, not aπ/2
+    assert app_charts.line_names(erf, overlaid=True)[-1] == "±a (bound)"
+    assert set(app_charts._overlay_lines(erf)["line"]) >= {"±a (bound)"}
+    assert app_charts.line_names(wide("wc"), overlaid=True)[-1] == "±aπ/2 (bound)"
+    assert app_charts.line_names(wide("erf", "wc"), overlaid=True)[-1] == "±bound (bound)"
 
 
 def test_raw_v_view_labels_v_and_explains_runs_without_v(app):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from _engines import unavailable
 from test_app import append, write_run
 from wcviz.store import RunStore
 
@@ -42,10 +43,7 @@ def _browser_or_skip() -> tuple[str, str]:
     if not driver:
         missing.append("chromedriver (apt-get install chromium-driver)")
     if missing:
-        reason = "browser test needs " + ", ".join(missing)
-        if os.environ.get("WCVIZ_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " (WCVIZ_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
+        unavailable("browser test needs " + ", ".join(missing), "WCVIZ_REQUIRE_BROWSER")
     return chromium, driver
 
 

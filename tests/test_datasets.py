@@ -10,6 +10,7 @@ from PIL import Image
 from training.datasets import (CIFAR10_MEAN, CIFAR10_STD, Augment, augment_batch, load_data,
                                split_indices)
 from wcviz.errors import WcvizError
+from _engines import framework
 
 
 def _write_cifar10(root, per_batch=4, n_test=6):
@@ -153,7 +154,7 @@ def test_digits_are_real_and_split():
 def test_mnist1d_is_generated_offline_cached_and_split(tmp_path):
     import random
 
-    pytest.importorskip("mnist1d")
+    framework("mnist1d")
     np_state, py_state = np.random.get_state()[1][:5].copy(), random.getstate()
     data = load_data("mnist1d", tmp_path)
     assert (np.random.get_state()[1][:5] == np_state).all() and random.getstate() == py_state

@@ -10,6 +10,7 @@ from training import executors
 from training.executors import GpuPool, parse_minutes, slurm_parameters, visible_gpus
 from wcviz.cli import main
 from wcviz.store import read_root_attrs
+from _engines import framework
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -117,7 +118,7 @@ def test_sweep_bad_slurm_options(tmp_path, capsys, argv, match):
 
 
 def test_slurm_executor_without_sbatch_says_so(tmp_path, capsys, monkeypatch):
-    pytest.importorskip("submitit")
+    framework("submitit")
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, srun, squeue here
     assert main([*SWEEP, "--runs", str(tmp_path / "runs"), "--executor", "slurm"]) == 2
     assert "needs Slurm's sbatch on the PATH" in _err(capsys)

@@ -8,6 +8,7 @@ from torch import nn
 
 import wcviz
 from wcviz.cli import main
+from _engines import framework
 
 LAYERS = ["0", "2"]
 
@@ -29,7 +30,7 @@ def run(tmp_path_factory):
 
 
 def test_tensorboard_export_opens_in_tensorboards_reader(run, tmp_path, capsys):
-    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    accumulator = framework("tensorboard.backend.event_processing.event_accumulator")
     assert main(["export", str(run), "--format", "tensorboard", "--out", str(tmp_path / "tb")]) == 0
     assert "tensorboard --logdir" in capsys.readouterr().err
     acc = accumulator.EventAccumulator(str(tmp_path / "tb" / "wc"), size_guidance={"histograms": 0,
@@ -58,7 +59,7 @@ def test_tensorboard_export_opens_in_tensorboards_reader(run, tmp_path, capsys):
 
 
 def test_parquet_and_csv_histogram_rows_carry_bin_edges(run, tmp_path):
-    pytest.importorskip("pyarrow")
+    framework("pyarrow")
     out = tmp_path / "t.parquet"
     assert main(["export", str(run), "--format", "parquet", "--out", str(out)]) == 0
     csv = tmp_path / "t.csv"

@@ -10,6 +10,7 @@ from torch import nn
 
 import wcviz
 from wcviz.metrics import metric, metric_names
+from _engines import framework
 
 
 def test_import_wcviz_imports_no_framework():
@@ -23,7 +24,7 @@ def test_import_wcviz_imports_no_framework():
 # ------------------------------------------------------------------ Lightning
 
 def _lightning_module(fail_at_epoch=None):
-    L = pytest.importorskip("lightning")
+    L = framework("lightning")
 
     class Tiny(L.LightningModule):
         def __init__(self):
@@ -122,8 +123,8 @@ def _token_data(n, seed):
 
 
 def test_hf_trainer_callback_records_companded_gpt2(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    pytest.importorskip("accelerate")
+    transformers = framework("transformers")
+    framework("accelerate")
     from wcviz.integrations.huggingface import WcvizCallback
 
     config, model = _gpt2(transformers)
@@ -159,7 +160,7 @@ def test_hf_trainer_callback_records_companded_gpt2(tmp_path):
 
 @pytest.mark.slow
 def test_timm_model_compands_trains_records_and_bakes(tmp_path):
-    timm = pytest.importorskip("timm")
+    timm = framework("timm")
     torch.manual_seed(0)
     model = wcviz.compand(timm.create_model("resnet18", pretrained=False, num_classes=5))
     opt = wcviz.build_optimizer(model, "sgd", lr=0.01, momentum=0.9, weight_decay=5e-4)

@@ -10,6 +10,7 @@ import wcviz
 from wcviz.compander import compander_of, raw_weight
 from wcviz.layers import left_out, tracked_weights
 from wcviz.errors import WcvizError
+from _engines import framework
 
 
 class Encoder(nn.Module):
@@ -145,7 +146,7 @@ def test_tied_weights_are_not_companded():
 
 
 def test_hf_conv1d_is_companded_recorded_and_baked(tmp_path):
-    pytorch_utils = pytest.importorskip("transformers.pytorch_utils")
+    pytorch_utils = framework("transformers.pytorch_utils")
     torch.manual_seed(0)
     net = nn.Sequential(pytorch_utils.Conv1D(6, 4), nn.ReLU(), pytorch_utils.Conv1D(2, 6))
     x = torch.randn(3, 4)

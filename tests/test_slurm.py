@@ -4,7 +4,6 @@ Skipped with the reason when Slurm's packages are missing here; with WCVIZ_REQUI
 .ci/run sets, after installing them) a missing cluster fails instead.
 """
 
-import os
 import subprocess
 import time
 
@@ -13,6 +12,7 @@ import pytest
 
 import wcviz
 import _slurm_cluster
+from _engines import unavailable
 from training.executors import queue_states, read_job_record
 from wcviz.cli import main
 from wcviz.store import read_root_attrs
@@ -33,9 +33,7 @@ def cluster(tmp_path_factory):
         except ImportError:
             why = "submitit is not installed (pip install 'wcviz[slurm]')"
     if why is not None:
-        if os.environ.get("WCVIZ_REQUIRE_SLURM") == "1":
-            pytest.fail(f"WCVIZ_REQUIRE_SLURM=1 but {why}")
-        pytest.skip(why)
+        unavailable(why, "WCVIZ_REQUIRE_SLURM")
     c = _slurm_cluster.Cluster(tmp_path_factory.mktemp("slurm")).start()
     yield c
     c.stop()

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.fsutil import write_atomic
 from wcviz.store import STORE_NAME, read_root_attrs, writer_alive
 
 EXECUTORS = ("local", "slurm")
@@ -235,10 +236,8 @@ def write_job_record(runs: Path, run_id: str, job_id: str) -> None:
     """Remember which Slurm job trains ``run_id`` (atomically: a reader never sees half)."""
     path = _record_path(runs, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"job_id": job_id, "submitted": time.strftime(
-        "%Y-%m-%dT%H:%M:%S%z")}))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"job_id": job_id,
+                                   "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
 
 
 def read_job_record(runs: Path, run_id: str) -> dict:

@@ -35,7 +35,8 @@ from torch.nn.utils import parametrize
 
 from wcviz import optguard
 from wcviz.errors import WcvizError
-from wcviz.layers import LeftOut, Target, left_out, tied_names, tracked_weights, warn_left_out
+from wcviz.layers import (LeftOut, Target, left_out, stored_tensor, tied_names, tracked_weights,
+                          warn_left_out)
 from wcviz.psi import ALL_METHODS, POWERPROP_ALPHA, get_method
 
 LEARNABLE = (None, "fine", "coarse")
@@ -400,10 +401,7 @@ def compander_of(module: nn.Module, attr: str = "weight") -> Compander | None:
 def raw_weight(module: nn.Module, attr: str = "weight") -> Tensor | None:
     """The stored parameter behind ``module.<attr>``: v for a compander, the direction v of
     weight norm (``original1``), None for a plain tensor."""
-    if not parametrize.is_parametrized(module, attr):
-        return None
-    plist = module.parametrizations[attr]
-    return plist.original if hasattr(plist, "original") else plist.original1
+    return stored_tensor(module, attr) if parametrize.is_parametrized(module, attr) else None
 
 
 def companded_tensors(model: nn.Module) -> list[tuple[Tensor, Compander]]:

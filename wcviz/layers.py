@@ -57,6 +57,11 @@ class Target:
         """The current weight (Ψ(v) when the tensor is reparametrized)."""
         return getattr(self.module, self.attr)
 
+    def stored(self) -> Tensor:
+        """The stored parameter (v when reparametrized): its shape and device, without
+        computing Ψ(v)."""
+        return stored_tensor(self.module, self.attr)
+
 
 @dataclass(frozen=True)
 class LeftOut:
@@ -90,16 +95,12 @@ def _class(module: nn.Module) -> type:
     return parametrize.type_before_parametrizations(module)
 
 
-def _kind(module: nn.Module) -> str:
+def layer_kind(module: nn.Module) -> str:
+    """A short kind label, e.g. ``"Conv2d"``, ``"Linear"``, ``"MultiheadAttention"``."""
     for kind in TRACKED_TYPES:
         if isinstance(module, kind):
             return kind.__name__
     return _class(module).__name__
-
-
-def layer_kind(module: nn.Module) -> str:
-    """A short kind label, e.g. ``"Conv2d"``, ``"Linear"``, ``"MultiheadAttention"``."""
-    return _kind(module)
 
 
 def _own_tensors(module: nn.Module) -> list[str]:
@@ -117,12 +118,12 @@ def _candidates(model: nn.Module) -> list[Target]:
         if isinstance(module, parametrize.ParametrizationList):
             continue  # the raw v behind a parametrized weight: reported as that weight
         for attr in _own_tensors(module):
-            tensor = _stored(module, attr)  # not getattr: that would compute Ψ(v)
+            tensor = stored_tensor(module, attr)  # not getattr: that would compute Ψ(v)
             if not isinstance(tensor, Tensor) or tensor.dim() < 2:
                 continue
             full = f"{mname}.{attr}" if mname else attr
             name = mname if attr == "weight" else full
-            out.append(Target(name, full, module, attr, _kind(module)))
+            out.append(Target(name, full, module, attr, layer_kind(module)))
     return out
 
 
@@ -139,7 +140,7 @@ def _split(model: nn.Module, include, exclude) -> tuple[list[Target], list[LeftO
     taken, left = [], []
     seen: dict[int, str] = {}  # tensor id -> the name it is tracked under
     for t in _candidates(model):
-        raw = _raw(t)
+        raw = t.stored()
         reason = (f"same tensor as {seen[id(raw)]}" if id(raw) in seen else
                   _reason(t, include, exclude))
         if reason is None:
@@ -162,17 +163,14 @@ def _reason(t: Target, include, exclude) -> str | None:
     return f"{t.kind}: not tracked by default; name it in include="
 
 
-def _stored(module: nn.Module, attr: str) -> Tensor:
-    """The stored parameter behind ``module.<attr>`` (v for a reparametrized one; same shape
-    as the weight), for shapes and tying checks without computing Ψ(v)."""
+def stored_tensor(module: nn.Module, attr: str) -> Tensor:
+    """The stored parameter behind ``module.<attr>`` (v for a reparametrized one, the
+    direction v of weight norm; same shape as the weight), for shapes, devices and tying
+    checks without computing Ψ(v)."""
     if parametrize.is_parametrized(module, attr):
         plist = module.parametrizations[attr]
         return plist.original if hasattr(plist, "original") else plist.original1
     return module._parameters[attr]
-
-
-def _raw(t: Target) -> Tensor:
-    return _stored(t.module, t.attr)
 
 
 def tracked_weights(model: nn.Module, include=None, exclude=None) -> list[Target]:

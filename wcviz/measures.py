@@ -84,7 +84,7 @@ HIST_RANGE_FACTOR = 4.0
 #: Scalar statistics at the end of each summary vector, in this order.
 MOMENTS = ("weight_mean", "weight_std", "weight_absmax", "weight_l2", "weight_participation")
 
-_THRESHOLD_RE = re.compile(r"^(abs|rel|std|med)=(.+)$")
+_THRESHOLD_RE = re.compile(rf"^({'|'.join(THRESHOLD_KINDS)})=(.+)$")
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,8 @@ class Recorder:
                 return self._layer_vector(i, target, nq)
 
         jobs = list(enumerate(self._layers))
-        on_cpu = all(t.tensor().device.type == "cpu" for t in self._layers)
+        # the stored tensor's device is Ψ(v)'s, without computing Ψ(v) for every layer again
+        on_cpu = all(t.stored().device.type == "cpu" for t in self._layers)
         if self._threads > 1 and on_cpu and len(jobs) > 1:
             with ThreadPoolExecutor(self._threads) as pool:
                 return list(pool.map(one, jobs))

@@ -7,8 +7,8 @@ from app import charts, data, export, ui
 st.title("Distributions")
 st.caption("Side by side: the percentile bands each run recorded (by default min–max and a "
            "normal's ±1.5σ, ±1σ, ±0.5σ), nested, and the median. Overlaid: each run in its own "
-           "colour as lines (median, the ±1σ band's edges, min and max dashed). Dotted: ±aπ/2, "
-           "the bound on |w| of WC runs. Mouse wheel zooms the epochs, dragging pans, hovering "
+           "colour as lines (median, the ±1σ band's edges, min and max dashed). Dotted: the bound "
+           "on |w| (±aπ/2 for WC, ±a for erf). Mouse wheel zooms the epochs, dragging pans, hovering "
            "shows exact values.")
 scan = ui.page_scan()
 runs = ui.require_selection(scan, light=True)
