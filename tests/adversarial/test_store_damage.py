@@ -168,6 +168,18 @@ def test_figures_of_a_root_leave_out_a_damaged_run_with_a_line(tmp_path, capsys)
     assert list((tmp_path / "fig").glob("*.png"))
 
 
+def test_figures_of_a_root_name_a_run_whose_attributes_are_unreadable(tmp_path, capsys):
+    from wcviz.cli import main
+
+    root = tmp_path / "runs"
+    baseline_run(root / "base")
+    wc_run(root / "wc")
+    (root / "wc" / "record.zarr" / "zarr.json").write_text("{not json")
+    assert main(["figures", str(root), "--out", str(tmp_path / "fig"), "--format", "png"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "skipping broken run" in err[0] and "wc" in err[0]
+
+
 def test_a_metric_first_given_after_many_records_is_no_damage(tmp_path):
     """A metric array created mid-run has every chunk of the earlier records (NaN)."""
     rec = wcviz.Recorder(_tiny(), tmp_path / "run", epoch_chunk=2)

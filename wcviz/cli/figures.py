@@ -31,7 +31,9 @@ def _run_paths(args: list[str]) -> list[Path]:
         if path.suffix == ".zarr" or (path / "record.zarr").exists():
             paths.append(path)
             continue
-        runs, _ = list_runs(path)
+        runs, broken = list_runs(path)
+        for bad in broken:  # named, as export and open_runs name them, not silently dropped
+            print(f"skipping broken run {bad.path}: {bad.error}", file=sys.stderr)
         if not runs:
             raise WcvizError(f"{arg} is neither a run directory nor a root of runs "
                              "(no record.zarr found)")
