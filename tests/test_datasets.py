@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from training.datasets import (CIFAR10_MEAN, CIFAR10_STD, Augment, augment_batch, load_data,
-                               split_indices)
+from training.datasets import (CIFAR10_MEAN, CIFAR10_STD, Augment, augment_batch,
+                               digits_arrays, load_data, split_indices)
 from wcviz.errors import WcvizError
 from _engines import framework
 
@@ -149,6 +149,15 @@ def test_digits_are_real_and_split():
     assert torch.bincount(everything).min() >= 170  # ~180 of each digit
     x = torch.stack([data.train[i][0] for i in range(300)])
     assert abs(float(x.mean())) < 0.2 and 0.8 < float(x.std()) < 1.2
+
+
+def test_digits_read_from_scikit_learns_file_equal_its_loader():
+    from sklearn.datasets import load_digits as sk_digits
+
+    pixels, labels = digits_arrays()
+    bunch = sk_digits()
+    np.testing.assert_array_equal(pixels, bunch.data)
+    np.testing.assert_array_equal(labels, bunch.target)
 
 
 def test_mnist1d_is_generated_offline_cached_and_split(tmp_path):

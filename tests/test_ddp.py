@@ -31,13 +31,14 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path, launch):
     c10d: what every node of a multi-node run is given (here one node, an explicit endpoint)."""
     common = ["train", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
               "--device", "cpu", "--no-progress", "--set", "batch_size=64"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # A process that aborts in native code prints its Python stacks (PYTHONFAULTHANDLER).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     nodes = ["--nnodes", "1", "--rdzv-endpoint", f"localhost:{_free_port()}"] \
         if launch == "c10d" else []
     proc = subprocess.run([sys.executable, "-m", "wcviz", *common, "--runs",
                            str(tmp_path / "ddp"), "--nproc-per-node", "2", *nodes],
                           capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[:4000] + "\n[...]\n" + proc.stderr[-4000:]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -62,3 +63,14 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path, launch):
     np.testing.assert_allclose(ddp.val_acc.values, single.val_acc.values, atol=1 / 144 + 1e-9)
     np.testing.assert_allclose(ddp.train_loss.values[1:], single.train_loss.values[1:],
                                rtol=1e-4)
+
+
+def test_training_processes_do_not_import_pandas_or_pyarrow():
+    """What each DDP process imports (torchrun runs ``python -m training``) and the demo's
+    data it loads stay free of pandas, xarray and pyarrow: pandas 3 loads pyarrow, whose native threads a training
+    process has no use for and must not carry into its exit."""
+    code = ("import sys, training.__main__, training.loop; "
+            "training.loop.load_data('digits'); "
+            "print([m for m in ('pandas', 'xarray', 'pyarrow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

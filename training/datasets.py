@@ -25,6 +25,7 @@ Folder layouts expected under ``root``:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -268,6 +269,27 @@ def load_cifar(name: str, root: str | Path, *, download: bool = False, val_fract
 # ----------------------------------------------------------------------------- digits, synthetic
 
 
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 digits as (pixels (N, 64), labels (N,)), read from the file scikit-learn
+    installs (``sklearn/datasets/data/digits.csv.gz``: 64 pixels and the label per row).
+
+    Read directly, without importing scikit-learn: its import (~1 s) loads scipy and pandas,
+    and pandas 3 loads pyarrow, none of which a training process (one per DDP rank) needs.
+    A scikit-learn that keeps the file elsewhere is asked through its public loader."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise WcvizError("the digits dataset comes with scikit-learn, which is not installed; "
+                         "pip install scikit-learn")
+    path = Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
+    if not path.is_file():
+        from sklearn.datasets import load_digits as sk_digits
+
+        bunch = sk_digits()
+        return bunch.data, bunch.target
+    table = np.loadtxt(path, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
 def load_digits(root=None, *, download: bool = False, val_fraction: float = 0.1,
                 split_seed: int = 0) -> DataSplits:
     """scikit-learn's 8×8 handwritten digits (real data, no files, no network).
@@ -275,11 +297,9 @@ def load_digits(root=None, *, download: bool = False, val_fraction: float = 0.1,
     A fixed 20 % test split (seed 0), then the seeded 9/1 train/val split of the rest.
     No augmentation: flips and shifts would change what an 8×8 digit shows.
     """
-    from sklearn.datasets import load_digits as sk_digits
-
-    bunch = sk_digits()
-    images = torch.as_tensor(bunch.images, dtype=torch.uint8).unsqueeze(1)  # 0..16
-    labels = torch.as_tensor(bunch.target, dtype=torch.int64)
+    pixels, target = digits_arrays()
+    images = torch.as_tensor(pixels, dtype=torch.uint8).reshape(-1, 1, 8, 8)  # 0..16
+    labels = torch.as_tensor(target, dtype=torch.int64)
     rest, test = split_indices(len(labels), DIGITS_TEST_FRACTION, seed=0)
     rest, test = torch.from_numpy(rest), torch.from_numpy(test)
     aug = Augment(pad=0, flip=False, scale=16.0, mean=DIGITS_MEAN, std=DIGITS_STD, size=(8, 8))

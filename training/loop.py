@@ -42,10 +42,9 @@ from training.datasets import DATASETS, DataSplits, load_data
 from training.loader import TensorLoader, make_dataloader
 from training.models import MODELS, build_model
 from training.presets import METHODS, check_config
-from wcviz.analysis import best_val_index
 from wcviz.errors import WcvizError
 from wcviz.fsutil import write_atomic
-from wcviz.metrics import BEST_ACC
+from wcviz.metrics import BEST_ACC, best_val_index
 from wcviz.store import METRICS, same_config
 
 #: Non-finite checks sync with the host; on CUDA only every this many steps (CPU: every step).
@@ -363,7 +362,7 @@ def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best
 
 
 def _best_index(history: list) -> int | None:
-    """Index of the best-validation epoch (:func:`wcviz.analysis.best_val_index`)."""
+    """Index of the best-validation epoch (:func:`wcviz.metrics.best_val_index`)."""
     return best_val_index([h["epoch"] for h in history], [h["val_acc"] for h in history],
                           [h["test_acc"] for h in history])
 
@@ -477,6 +476,9 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
             rec.store.set_attrs(**{k: summary[k] for k in SUMMARY_ATTRS})
             rec.finish("finished")
             write_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+    # DDP: the other processes wait until rank 0 has written the run, so that every process
+    # leaves the process group together and none exits while rank 0 still writes.
+    ddp.barrier(parts.info)
     return result
 
 

@@ -29,7 +29,7 @@ import xarray as xr
 
 from wcviz.errors import WcvizError
 from wcviz.measures import DEFAULT_KIND_ORDER, Threshold, network_fraction
-from wcviz.metrics import BEST_ACC, resolve
+from wcviz.metrics import BEST_ACC, best_val_index, resolve
 from wcviz.store import open_run, open_runs
 
 #: Display names of the stored ``method`` (a :data:`wcviz.psi.ALL_METHODS` name), in the
@@ -343,17 +343,6 @@ def best_val_test_acc(ds: xr.Dataset) -> tuple[float, float]:
     if i is None:
         return math.nan, math.nan
     return float(epochs(ds)[i]), float(test[i])
-
-
-def best_val_index(epochs, val_acc, test_acc) -> int | None:
-    """Index of the best-validation epoch: the argmax of ``val_acc`` over trained epochs
-    (epoch ≥ 1; epoch 0 is the untrained network) with finite validation and test accuracy,
-    the first on ties; None when there is none. The one rule (training loop and analysis)."""
-    val, test = np.asarray(val_acc, dtype=float), np.asarray(test_acc, dtype=float)
-    ok = np.isfinite(val) & np.isfinite(test) & (np.asarray(epochs, dtype=float) >= 1)
-    if not ok.any():
-        return None
-    return int(np.argmax(np.where(ok, val, -np.inf)))
 
 
 def last_finite(values: np.ndarray) -> float:

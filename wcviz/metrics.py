@@ -22,12 +22,29 @@ import math
 import re
 from typing import Iterable, Mapping
 
+import numpy as np
+
 from wcviz.errors import WcvizError
 
 #: The name of THE accuracy result, test accuracy at the best-validation epoch
 #: (:func:`wcviz.analysis.best_val_test_acc`), everywhere: runs-table column, summary key,
 #: store attribute and recorded metric of ``training.loop``.
 BEST_ACC = "best_val_test_acc"
+
+
+def best_val_index(epochs, val_acc, test_acc) -> int | None:
+    """Index of the best-validation epoch: the argmax of ``val_acc`` over trained epochs
+    (epoch ≥ 1; epoch 0 is the untrained network) with finite validation and test accuracy,
+    the first on ties; None when there is none. The one rule (training loop and analysis).
+
+    It lives here, beside :data:`BEST_ACC`, and not in :mod:`wcviz.analysis`: the training
+    processes use it, and they must not import pandas (pandas 3 loads pyarrow, whose native
+    threads a DDP worker has no use for at exit)."""
+    val, test = np.asarray(val_acc, dtype=float), np.asarray(test_acc, dtype=float)
+    ok = np.isfinite(val) & np.isfinite(test) & (np.asarray(epochs, dtype=float) >= 1)
+    if not ok.any():
+        return None
+    return int(np.argmax(np.where(ok, val, -np.inf)))
 
 #: Attribute of a metric variable holding the user's name when it differs from the variable's.
 METRIC_ATTR = "metric"
