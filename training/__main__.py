@@ -21,5 +21,20 @@ def main() -> int:
         return 130
 
 
+def _end_worker(code: int) -> None:
+    """End a DDP worker as :mod:`multiprocessing` ends its children: ``os._exit`` after
+    flushing, without interpreter finalization. By then its run is written (rank 0 finished
+    the store before the end-of-run barrier) and its process group left; finalization would
+    only tear down native thread pools (gloo's; pyarrow's where something imported it), and
+    that teardown is a known way for a finished process to abort with SIGABRT ('terminate
+    called without an active exception'), as a torchrun worker did in CI."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _end_worker(status)
+    sys.exit(status)
