@@ -183,6 +183,19 @@ def test_bad_overrides(bad, match):
         parse_overrides(bad)
 
 
+@pytest.mark.parametrize("method,override,match", [
+    ("baseline", {"a": -1.0}, "method 'baseline' has no a; drop --set a="),
+    ("baseline", {"b": 0.6}, "method 'baseline' has no b"),
+    ("wc", {"alpha": 3.0}, "method 'wc' has no alpha; drop --set alpha="),
+    ("wc", {"a": -1.0}, "a must be a positive number for method 'wc'"),
+])
+def test_values_a_method_has_no_use_for_are_refused(method, override, match):
+    """A value the method would leave unused is refused (the run's config would record it)."""
+    with pytest.raises(WcvizError, match=match):
+        check_config(resolve("digits-cnn", method, **override))
+    check_config(resolve("digits-cnn", "wc", a=0.7, b=0.3))  # what the methods take
+
+
 def test_unknown_preset_and_method():
     with pytest.raises(WcvizError, match="unknown preset 'cifar10-resnet19'"):
         resolve("cifar10-resnet19")

@@ -220,12 +220,26 @@ def check_config(cfg: RunConfig) -> None:
         raise WcvizError(f"dropout must be in [0, 1), got {cfg.dropout}; e.g. --set dropout=0.3")
     if cfg.workers < 0:
         raise WcvizError(f"workers must be >= 0 (0: load in the main process), got {cfg.workers}")
-    if METHODS[cfg.method].ab is not None:
-        for name in ("a", "b"):
-            value = getattr(cfg, name)
-            if value is None or not value > 0:
-                raise WcvizError(f"{name} must be a positive number for method {cfg.method!r}, "
-                                 f"got {value!r}; e.g. --{name} 0.7")
+    _check_method_values(cfg)
+
+
+def _check_method_values(cfg: RunConfig) -> None:
+    """a, b where the method has them (positive), alpha where it has one; a value given to a
+    method without it is refused, not silently left unused (the run's config would record
+    it)."""
+    spec = METHODS[cfg.method]
+    for name in ("a", "b"):
+        value = getattr(cfg, name)
+        if spec.ab is None and value is not None:
+            with_ab = ", ".join(m.name for m in METHODS.values() if m.ab is not None)
+            raise WcvizError(f"method {cfg.method!r} has no {name}; drop --set {name}=... "
+                             f"(a and b are for {with_ab})")
+        if spec.ab is not None and (value is None or not value > 0):
+            raise WcvizError(f"{name} must be a positive number for method {cfg.method!r}, "
+                             f"got {value!r}; e.g. --{name} 0.7")
+    if spec.alpha is None and cfg.alpha is not None:
+        raise WcvizError(f"method {cfg.method!r} has no alpha; drop --set alpha=... (alpha is "
+                         "Powerpropagation's exponent, for --method pp)")
 
 
 def check_model_data(model: str, dataset: str, dropout: float | None = None) -> None:
