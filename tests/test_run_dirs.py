@@ -39,3 +39,19 @@ def test_skip_stops_at_a_directory(tmp_path):
 
     assert [p.relative_to(tmp_path).as_posix() for p in run_dirs(tmp_path, skip=leaves_root)] == ["in/r"]
     assert seen == ["link"]
+
+
+def test_a_summary_with_the_old_result_name_reads_under_the_new_one(tmp_path):
+    """Runs finished before the metric rename keep their result in sweep tables and resumes."""
+    import json
+
+    from training.rundirs import read_summary
+    from wcviz.metrics import BEST_ACC
+
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "finished",
+                                                       "test_acc_best_val": 0.91}))
+    assert read_summary(tmp_path)[BEST_ACC] == 0.91
+    (tmp_path / "summary.json").write_text(json.dumps({BEST_ACC: 0.8, "test_acc_best_val": 0.1}))
+    assert read_summary(tmp_path)[BEST_ACC] == 0.8  # the new name wins where both are there
+    (tmp_path / "summary.json").write_text("[1, 2]")
+    assert read_summary(tmp_path) == {}

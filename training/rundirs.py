@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.metrics import BEST_ACC
 from wcviz.store import read_root_attrs, same_config, store_path
 
 
@@ -52,10 +53,19 @@ def stored_config(run_dir: Path):
                          "pass --overwrite to start it again, or choose another --run-id") from None
 
 
+#: What summaries written before wcviz 0.1's metric rename call :data:`BEST_ACC`.
+OLD_BEST_ACC = "test_acc_best_val"
+
+
 def read_summary(run_dir: Path) -> dict:
-    """``summary.json`` of a finished run; {} when absent or unreadable (then not finished)."""
+    """``summary.json`` of a finished run; {} when absent or unreadable (then not finished).
+    A summary that names the result by its old name answers under :data:`BEST_ACC` too."""
     try:
         summary = json.loads((Path(run_dir) / "summary.json").read_text())
     except (OSError, ValueError):
         return {}
-    return summary if isinstance(summary, dict) else {}
+    if not isinstance(summary, dict):
+        return {}
+    if BEST_ACC not in summary and OLD_BEST_ACC in summary:
+        summary[BEST_ACC] = summary[OLD_BEST_ACC]
+    return summary
