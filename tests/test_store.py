@@ -16,8 +16,8 @@ import xarray as xr
 import wcviz
 from wcviz.errors import WcvizError
 from wcviz.stats import QUANTILES
-from wcviz.store import (LAYER_VARS, METRICS, SCHEMA_VERSION, RunStore, list_runs, open_run,
-                         open_runs, read_arrays)
+from wcviz.store import (LAYER_VARS, METRICS, SCHEMA_VERSION, STORE_NAME, RunStore, list_runs,
+                         open_run, open_runs, read_arrays)
 
 WRITER = Path(__file__).with_name("_record_writer.py")
 LAYERS = ["conv1", "layer1.0.conv1", "fc"]
@@ -432,3 +432,19 @@ def test_read_arrays_cuts_to_committed_records_and_one_layer(tmp_path):
         read_arrays(tmp_path / "run", names, layer="nope")
     with pytest.raises(WcvizError, match="corrupt run store .*KeyError"):
         read_arrays(tmp_path / "run", ["no_such_array"])
+
+
+def test_read_arrays_refuses_a_store_that_lost_a_chunk_it_reads(tmp_path):
+    """The dashboard's fast path: a deleted chunk is damage named in one line, not NaN."""
+    store = _create(tmp_path / "run", epoch_chunk=4)
+    for e in range(6):  # records 0-3 in chunk 0, 4-5 in chunk 1
+        store.append(e, e * 10, _stats(e))
+    names = ["weight_quantile", "epoch"]
+    before = read_arrays(tmp_path / "run", names, layer="fc")
+    assert np.isfinite(before["weight_quantile"]).all()
+    chunk = next((tmp_path / "run" / STORE_NAME / "weight_quantile").glob("c/1/*/*"))
+    chunk.unlink()
+    with pytest.raises(WcvizError, match=r"damaged run store .*array 'weight_quantile': chunk "
+                                         r"file c/1/.* is gone"):
+        read_arrays(tmp_path / "run", names, layer="fc")
+    assert read_arrays(tmp_path / "run", ["epoch"])["epoch"].tolist() == list(range(6))

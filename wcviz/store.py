@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import math
 import os
@@ -1027,5 +1028,33 @@ async def _read_arrays(store: Path, names: list[str], layer: str | None,
         return tuple(slice(0, n) if d == "epoch" else index if d == "layer" and index is not None
                      and name != "layer" else slice(None) for d in dims) or ...
 
+    for name in names:
+        _check_chunks_present(store, arrays[name], key(name))
     values = await asyncio.gather(*(arrays[name].getitem(key(name)) for name in names))
     return {name: np.asarray(value) for name, value in zip(names, values)}
+
+
+def _check_chunks_present(store: Path, array, selection) -> None:
+    """Every chunk file a read of ``selection`` needs is there, for an array with checksums
+    (every store this wcviz creates writes every chunk: a missing one is damage that zarr
+    would read as NaN). Its checksums zarr verifies as it decodes. One stat per chunk."""
+    from zarr.codecs import Crc32cCodec
+
+    meta = array.metadata
+    if not any(isinstance(c, Crc32cCodec) for c in getattr(meta, "codecs", ())):
+        return  # older stores skipped writing all-NaN chunks: absence is no damage there
+    if selection is ...:
+        selection = (slice(None),) * len(meta.shape)
+    ranges = []
+    for sel, size, chunk in zip(selection, meta.shape, array.chunks):
+        if isinstance(sel, slice):
+            stop = size if sel.stop is None else min(sel.stop, size)
+            ranges.append(range(-(-stop // chunk)))
+        else:
+            ranges.append(range(sel // chunk, sel // chunk + 1))
+    name = array.basename
+    for coords in itertools.product(*ranges):
+        key = meta.encode_chunk_key(coords)
+        if not (store / name / key).is_file():
+            raise _damaged(store, f"array {name!r}: chunk file {key} is gone (values it held "
+                                  "would read as missing)")
