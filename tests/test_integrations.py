@@ -156,6 +156,29 @@ def test_hf_trainer_callback_records_companded_gpt2(tmp_path):
     torch.testing.assert_close(plain(ids).logits, trained, rtol=1e-5, atol=1e-5)
 
 
+def test_hf_training_that_raises_inside_the_callbacks_with_marks_the_run_failed(tmp_path):
+    transformers = framework("transformers")
+    framework("accelerate")
+    from wcviz.integrations.huggingface import WcvizCallback
+
+    class Boom(transformers.TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise RuntimeError("boom")
+
+    _, model = _gpt2(transformers)
+    args = transformers.TrainingArguments(
+        tmp_path / "out", num_train_epochs=2, per_device_train_batch_size=4, logging_steps=1,
+        save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True)
+    callback = WcvizCallback(tmp_path / "run", every_n_steps=2)
+    trainer = transformers.Trainer(model, args, train_dataset=_token_data(16, 0),
+                                   callbacks=[callback, Boom()])
+    with pytest.raises(RuntimeError, match="boom"), callback:
+        trainer.train()
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.attrs["status"] == "failed" and ds.epoch.values.tolist() == [0, 0.5]
+
+
 # ------------------------------------------------------------------ timm
 
 @pytest.mark.slow

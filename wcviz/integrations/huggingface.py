@@ -3,8 +3,8 @@
 ::
 
     model = wcviz.compand(GPT2LMHeadModel(config))      # optional: companded weights
-    trainer = Trainer(model, args, train_dataset=data, callbacks=[WcvizCallback("runs/gpt2")])
-    trainer.train()
+    with WcvizCallback("runs/gpt2") as callback:        # a raise marks the run failed
+        Trainer(model, args, train_dataset=data, callbacks=[callback]).train()
 
 Epoch 0 is recorded when training begins, then every ``every_n_epochs`` epochs and, with
 ``every_n_steps``, every that many optimizer steps (at fractional epochs ``state.epoch``). A
@@ -14,6 +14,10 @@ under the Trainer's own names. The Trainer evaluates after its ``on_epoch_end``,
 record is written once that evaluation is in (or at the next step, or when training ends);
 the weights do not change in between. The run is marked finished when training ends. Only
 the world process zero writes.
+
+The Trainer has no exception event: train inside ``with callback:`` so that a run whose
+training raises is marked failed. Without it the run stays "running" until its process ends
+(``wcviz inspect`` then calls it interrupted).
 """
 
 from __future__ import annotations
@@ -79,6 +83,15 @@ class WcvizCallback(TrainerCallback):
         self._flush()
         if self.recorder is not None:
             self.recorder.finish("finished")
+
+    def __enter__(self) -> "WcvizCallback":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        """``with callback: trainer.train()``: a raise marks the run failed (and propagates)."""
+        if exc_type is not None and self.recorder is not None:
+            self.recorder.finish("failed")
+        return False
 
     def _epoch_due(self, epoch: int) -> bool:
         return bool(self.every_n_epochs) and epoch % self.every_n_epochs == 0
