@@ -122,10 +122,10 @@ def metrics_figure(runs: list[data.Run]):
 
 
 def sweep_figure(rows: pd.DataFrame):
-    """The Sweeps page's heatmaps (:func:`wcviz.plots_sweep.sweep_heatmaps`) of summary rows."""
-    from wcviz import plots_sweep
+    """The Sweeps page's heatmaps (:func:`wcviz.plots.sweep.sweep_heatmaps`) of summary rows."""
+    from wcviz.plots.sweep import sweep_heatmaps
 
-    return plots_sweep.sweep_heatmaps(rows)
+    return sweep_heatmaps(rows)
 
 
 def seed_bands_figure(groups: list[list[data.Run]], layer: str, *, yscale: str = "linear"):

@@ -753,7 +753,7 @@ def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
     assert (out / "sweep_ab.png").read_bytes().startswith(b"\x89PNG")
     svg = (out / "sweep_ab.svg").read_text()
     assert "baseline" in svg and "test acc at best val" in svg
-    from wcviz.plots_sweep import sweep_heatmaps
+    from wcviz.plots.sweep import sweep_heatmaps
     from wcviz.sweep import sweep_table
 
     with pytest.raises(wcviz.WcvizError, match="no sweep to draw"):

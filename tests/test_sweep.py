@@ -7,7 +7,7 @@ import pytest
 import _fixture_runs as fx
 from wcviz.cli import main
 from wcviz.errors import WcvizError
-from wcviz.plots_sweep import sweep_figure
+from wcviz.plots.sweep import sweep_figure
 
 
 def _grid(root, model="tinynet", method="arctan"):

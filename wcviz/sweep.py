@@ -11,7 +11,7 @@ is summarised by three numbers, and the runs of one (a, b) (seeds) are folded in
 * ``absmax_over_bound``: max over layers of max|w| / (aπ/2) at the last record: how much of the
   range WC allows the weights use (1 = at the bound; NaN for unbounded methods).
 
-The dashboard's Sweeps page and ``wcviz figures --sweep`` (:mod:`wcviz.plots_sweep`) both use
+The dashboard's Sweeps page and ``wcviz figures --sweep`` (:mod:`wcviz.plots.sweep`) both use
 these functions. No torch or matplotlib import here; the bound's formula (torch-free lookups in
 :mod:`wcviz.psi`) is read only for bounded runs.
 """

@@ -2,7 +2,7 @@
 
 * ``wcviz figures RUN... [--layer NAME] [--zoom Y] --out DIR --format pdf,svg,png`` writes the
   paper's figures (:func:`wcviz.plots.write_paper_figures`) and lists the files; with
-  ``--sweep``, the (a, b) grid-search heatmaps instead (:mod:`wcviz.plots_sweep`).
+  ``--sweep``, the (a, b) grid-search heatmaps instead (:mod:`wcviz.plots.sweep`).
 * ``wcviz table ROOT [--format md|tex|csv]`` prints the mean ± std accuracy table over seeds.
 * ``wcviz compare --baseline RUN... --wc RUN...`` (or a runs root, or one pair) decides the
   paper's claims over seeds (:mod:`wcviz.claims`): paired differences, 95 % CIs, verdicts.
@@ -99,9 +99,9 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
 
 
 def _sweep_figure(runs: list[str], out: str, formats: tuple[str, ...]) -> int:
-    """``wcviz figures --sweep``: the heatmaps of :mod:`wcviz.plots_sweep`, as ``sweep_ab.*``."""
+    """``wcviz figures --sweep``: the heatmaps of :mod:`wcviz.plots.sweep`, as ``sweep_ab.*``."""
     from wcviz.plots import save_figure
-    from wcviz.plots_sweep import sweep_figure
+    from wcviz.plots.sweep import sweep_figure
 
     files = save_figure(sweep_figure(_run_paths(runs)), Path(out) / "sweep_ab", formats)
     print(f"wrote {len(files)} files to {out}:")

@@ -1,0 +1,110 @@
+"""Seed aggregation: band plots and metric curves as mean (± std) over runs that differ only
+by seed (:func:`wcviz.analysis.iter_groups`)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from wcviz import analysis as an
+from wcviz import style
+from wcviz.bands import BAND_OPACITY, band_pairs, median_quantile
+from wcviz.errors import WcvizError
+from wcviz.palette import run_colors
+from wcviz.plots._axes import (EPOCH_LABEL, WEIGHT_LABEL, _apply_yscale, _check_common_layer,
+                               _epoch_ticks, _new_axes, _outside_legend)
+from wcviz.plots.bands import band_handles, default_linthresh, shared_levels
+
+
+def _stack(runs: Sequence[xr.Dataset], values) -> xr.DataArray:
+    """Per-run curves (epoch,) stacked on a ``seed`` axis, on the epochs all runs share."""
+    arrays = [xr.DataArray(values(ds), dims="epoch", coords={"epoch": an.epochs(ds)}) for ds in runs]
+    arrays = xr.align(*arrays, join="inner")
+    if arrays[0].sizes["epoch"] == 0:
+        raise WcvizError("the runs share no recorded epoch; seed aggregation needs common epochs")
+    return xr.concat(arrays, dim="seed")
+
+
+@style.styled
+def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = None,
+               yscale: str = "linear") -> Figure:
+    """Band plot of the seed-mean quantiles of one layer, with the spread over seeds.
+
+    Each band edge is the mean over seeds of that quantile. The spread over seeds (mean ± std)
+    of the median, min and max is drawn as thin dotted lines.
+
+    Args:
+        runs: runs of one configuration that differ by seed.
+        layer: layer present in every run.
+        ax: draw into this axis.
+        color: colour (default by method).
+        yscale: "linear" or "symlog".
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    layer = _check_common_layer(runs, layer)
+    color = color or run_colors(runs[:1])[0]
+    fig, ax = _new_axes(ax)
+    levels = shared_levels(runs)
+    pairs, mid = band_pairs(levels), median_quantile(levels)
+    curves = {q: _stack(runs, lambda ds, q=q: an.quantile_curve(ds, layer, q)) for q in levels}
+    x = np.asarray(next(iter(curves.values()))["epoch"], dtype=float)
+    for lo, hi in pairs:
+        ax.fill_between(x, curves[lo].mean("seed"), curves[hi].mean("seed"), color=color,
+                        alpha=BAND_OPACITY, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
+    for q in (0.0, mid, 1.0):
+        if q in curves:
+            mean, std = curves[q].mean("seed"), curves[q].std("seed", ddof=1 if len(runs) > 1 else 0)
+            if q == mid:
+                ax.plot(x, mean, color=color, linewidth=1.0, gid="median", label="median (seed mean)")
+            for sign in (1, -1):
+                ax.plot(x, mean + sign * std, color=color, linestyle=":", linewidth=0.7,
+                        gid=f"spread:{q:g}", label="± std over seeds" if (sign == 1 and q == 0.0) else None)
+    _apply_yscale(ax, yscale, default_linthresh(runs, layer))
+    _epoch_ticks(ax)
+    ax.set(xlabel=EPOCH_LABEL, ylabel=WEIGHT_LABEL,
+           title=f"{an.run_label(runs[0])}, layer {layer}: mean of {len(runs)} seeds")
+    handles = band_handles(pairs, color)[:-1] + ax.get_legend_handles_labels()[0]
+    _outside_legend(ax, handles)
+    return fig
+
+
+@style.styled
+def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
+    """A metric over epochs as mean ± std over seeds, one line and band per configuration.
+
+    Runs are grouped by everything but the seed (:func:`wcviz.analysis.iter_groups`).
+
+    Args:
+        runs: runs (Datasets or paths).
+        metric: a metric variable, e.g. "test_acc", "val_loss".
+        ax: draw into this axis.
+
+    Returns:
+        The figure.
+    """
+    runs = an.as_datasets(runs)
+    fig, ax = _new_axes(ax)
+    pct = metric.endswith("_acc")
+    groups = an.iter_groups(runs)
+    colors = run_colors([group[0] for group in groups.values()])
+    for (key, group), color in zip(groups.items(), colors):
+        values = (lambda ds: an.as_percent(an.metric_values(ds, metric))) if pct else \
+            (lambda ds: an.metric_values(ds, metric))
+        curves = _stack(group, values)
+        x = np.asarray(curves["epoch"], dtype=float)
+        mean = curves.mean("seed")
+        std = curves.std("seed", ddof=1) if len(group) > 1 else xr.zeros_like(mean)
+        ax.plot(x, mean, color=color, label=f"{an.run_label(group[0])} (n={len(group)})", gid=f"mean:{key}")
+        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
+    unit = "accuracy (%)" if pct else ("loss (nats)" if metric.endswith("_loss") else metric)
+    _epoch_ticks(ax)
+    ax.set(xlabel=EPOCH_LABEL, ylabel=f"{metric.split('_')[0]} {unit}",
+           title=f"{metric.split('_')[0]} {unit.split(' ')[0]}: mean ± std over seeds")
+    _outside_legend(ax)
+    return fig
