@@ -53,7 +53,7 @@ def stored_config(run_dir: Path):
                          "pass --overwrite to start it again, or choose another --run-id") from None
 
 
-#: What summaries written before wcviz 0.1's metric rename call :data:`BEST_ACC`.
+#: What the summaries of runs finished before the result's rename call :data:`BEST_ACC`.
 OLD_BEST_ACC = "test_acc_best_val"
 
 

@@ -31,6 +31,13 @@ from wcviz.errors import WcvizError
 #: store attribute and recorded metric of ``training.loop``.
 BEST_ACC = "best_val_test_acc"
 
+#: Attribute of a metric variable holding the user's name when it differs from the variable's.
+METRIC_ATTR = "metric"
+#: Prefix of variables holding metrics whose names cannot be variable names.
+PREFIX = "metric_"
+#: Names never free for a metric: the record axis and dimensions without a variable.
+RESERVED = frozenset({"epoch", "step", "bin_edge", "layer", "quantile", "threshold", "bin"})
+
 
 def best_val_index(epochs, val_acc, test_acc) -> int | None:
     """Index of the best-validation epoch: the argmax of ``val_acc`` over trained epochs
@@ -45,13 +52,6 @@ def best_val_index(epochs, val_acc, test_acc) -> int | None:
     if not ok.any():
         return None
     return int(np.argmax(np.where(ok, val, -np.inf)))
-
-#: Attribute of a metric variable holding the user's name when it differs from the variable's.
-METRIC_ATTR = "metric"
-#: Prefix of variables holding metrics whose names cannot be variable names.
-PREFIX = "metric_"
-#: Names never free for a metric: the record axis and dimensions without a variable.
-RESERVED = frozenset({"epoch", "step", "bin_edge", "layer", "quantile", "threshold", "bin"})
 
 
 #: Split prefixes as frameworks write them, and the split they mean.
