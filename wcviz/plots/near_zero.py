@@ -78,7 +78,7 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
     """
     runs = an.as_datasets(runs)
     label = an.select_threshold(runs[0], threshold)
-    layers = [n for n in an.layer_names(runs[0]) if all(n in an.layer_names(ds) for ds in runs[1:])]
+    layers = _common_layers(runs)
     fig, ax = _new_axes(ax, style.figsize(1, row_height=2.6))
     depth = np.arange(len(layers))
     if show_init:
@@ -96,6 +96,11 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
     ax.set_ylim(bottom=0)
     _outside_legend(ax)
     return fig
+
+
+def _common_layers(runs: Sequence) -> list[str]:
+    """The layers every run recorded, in the first run's (model) order."""
+    return [n for n in an.layer_names(runs[0]) if all(n in an.layer_names(ds) for ds in runs[1:])]
 
 
 def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:
