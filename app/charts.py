@@ -352,11 +352,37 @@ def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int 
     return alt.vconcat(*rows).resolve_scale(color="shared", strokeDash="shared", opacity="shared")
 
 
+def _spread(frame: pd.DataFrame, value: str, fmt: str) -> tuple[pd.DataFrame, list[alt.Tooltip]]:
+    """A chart's data and the tooltips of its ``value``.
+
+    A frame of seed groups (it has ``std``, :func:`app.data.fold_metrics` and the like) gets
+    ``lo``/``hi`` = mean ∓ std (the mean alone for one seed), and tooltips for the mean, the
+    std over seeds and the seed count; any other frame is returned as it is, with ``value``'s.
+    """
+    if "std" not in frame.columns:
+        return frame, [alt.Tooltip(f"{value}:Q", format=fmt)]
+    std = frame["std"].fillna(0)
+    tips = [alt.Tooltip(f"{value}:Q", title="mean over seeds", format=fmt),
+            alt.Tooltip("std:Q", title="std over seeds", format=fmt), alt.Tooltip("seeds:Q")]
+    return frame.assign(lo=frame[value] - std, hi=frame[value] + std), tips
+
+
+def _with_band(line: alt.Chart, frame: pd.DataFrame, data_: pd.DataFrame, x,
+               y: alt.Y) -> alt.Chart | alt.LayerChart:
+    """``line`` (a chart without data) drawn from ``data_`` (:func:`_spread`'s); for seed groups
+    (``frame`` has ``std``) with each group's ± std band under its mean, on ``lo``–``hi``."""
+    if "std" not in frame.columns:
+        return line.properties(data=data_)
+    band = alt.Chart().mark_area(opacity=0.2).encode(
+        x=x, y=alt.Y(**{**y.to_dict(), "field": "lo"}), y2="hi:Q", color=run_color(frame))
+    return alt.layer(band, line, data=data_)
+
+
 #: The near-zero charts' y axis: a fraction shown in percent.
 _NEAR_ZERO_TITLE = "fraction near zero"
 
 
-def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.LayerChart:
+def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.TopLevelMixin:
     """Near-zero fraction over epochs: one line per run (frame: run, name, epoch, fraction), or
     per seed group: its mean, with a ± std band when the frame has ``std``."""
     data_, tips = _spread(frame, "fraction", ".3%")
@@ -365,12 +391,11 @@ def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 1000, height: int
         x=_EPOCH, y=y, color=run_color(frame),
         tooltip=[alt.Tooltip("name:N", title="run"), "layer:N", alt.Tooltip("epoch:Q", format="~g"),
                  *tips])
-    layers = [*_spread_band(frame, _EPOCH, y), line]
-    return _plot_area_sized(alt.layer(*layers, data=data_).properties(
+    return _plot_area_sized(_with_band(line, frame, data_, _EPOCH, y).properties(
         width=width, height=height).interactive(bind_y=False))
 
 
-def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.LayerChart:
+def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.TopLevelMixin:
     """Near-zero fraction by layer at one epoch, layers named on x in model order; seed groups
     as in :func:`near_zero_over_epochs`."""
     order = list(dict.fromkeys(frame.sort_values("depth", kind="stable")["layer"])) if len(frame) else []
@@ -382,8 +407,7 @@ def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 1000, height: int = 
         x=x, y=y, color=run_color(frame),
         tooltip=[alt.Tooltip("name:N", title="run"), "layer:N", "depth:Q",
                  alt.Tooltip("epoch:Q", format="~g"), *tips])
-    layers = [*_spread_band(frame, x, y), line]
-    return _plot_area_sized(alt.layer(*layers, data=data_).properties(width=width, height=height))
+    return _plot_area_sized(_with_band(line, frame, data_, x, y).properties(width=width, height=height))
 
 
 def compander_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 240) -> alt.TopLevelMixin:
@@ -404,30 +428,6 @@ def compander_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 240)
         y="independent")
 
 
-def _spread(frame: pd.DataFrame, value: str, fmt: str) -> tuple[pd.DataFrame, list[alt.Tooltip]]:
-    """A chart's data and the tooltips of its ``value``.
-
-    A frame of seed groups (it has ``std``, :func:`app.data.fold_metrics` and the like) gets
-    ``lo``/``hi`` = mean ∓ std (the mean alone for one seed), and tooltips for the mean, the
-    std over seeds and the seed count; any other frame is returned as it is, with ``value``'s.
-    """
-    if "std" not in frame.columns:
-        return frame, [alt.Tooltip(f"{value}:Q", format=fmt)]
-    std = frame["std"].fillna(0)
-    tips = [alt.Tooltip(f"{value}:Q", title="mean over seeds", format=fmt),
-            alt.Tooltip("std:Q", title="std over seeds", format=fmt), alt.Tooltip("seeds:Q")]
-    return frame.assign(lo=frame[value] - std, hi=frame[value] + std), tips
-
-
-def _spread_band(frame: pd.DataFrame, x, y: alt.Y) -> list[alt.Chart]:
-    """The ± std band of each seed group under its mean line (data: :func:`_spread`'s, given by
-    the enclosing layer), as ``y`` but on ``lo``–``hi``; none when ``frame`` has no ``std``."""
-    if "std" not in frame.columns:
-        return []
-    return [alt.Chart().mark_area(opacity=0.2).encode(
-        x=x, y=alt.Y(**{**y.to_dict(), "field": "lo"}), y2="hi:Q", color=run_color(frame))]
-
-
 #: Split rows of the metrics grid, in the order training produces them.
 SPLITS = ("train", "val", "test")
 
@@ -446,8 +446,7 @@ def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -
         x=_EPOCH, y=y, color=run_color(frame),
         tooltip=[alt.Tooltip("name:N", title="run"), "metric:N", alt.Tooltip("epoch:Q", format="~g"),
                  *tips])
-    layers = [*_spread_band(frame, _EPOCH, y), line]
-    return alt.layer(*layers, data=curves).properties(width=width, height=height).facet(
+    return _with_band(line, frame, curves, _EPOCH, y).properties(width=width, height=height).facet(
         row=alt.Row("split:N", title=None, sort=splits),
         column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")
 

@@ -16,10 +16,10 @@ from wcviz import style
 from wcviz.bands import BAND_OPACITY, band_pairs, median_quantile
 from wcviz.errors import WcvizError
 from wcviz.palette import run_colors
-from wcviz.plots._axes import (EPOCH_LABEL, NEAR_ZERO_LABEL, WEIGHT_LABEL, _apply_yscale,
-                               _check_common_layer, _epoch_ticks, _new_axes, _outside_legend)
+from wcviz.plots._axes import (EPOCH_LABEL, WEIGHT_LABEL, _apply_yscale, _check_common_layer,
+                               _epoch_ticks, _new_axes, _outside_legend)
 from wcviz.plots.bands import band_handles, default_linthresh, shared_levels
-from wcviz.plots.near_zero import _common_layers, _layer_ticks
+from wcviz.plots.near_zero import _common_layers, _finish_axes
 
 
 def _stack(runs: Sequence[xr.Dataset], values) -> xr.DataArray:
@@ -152,12 +152,8 @@ def seed_near_zero(runs, threshold: str | float | None = None, layer: str | None
         _mean_std(ax, np.asarray(curves["epoch"], dtype=float), curves, key, color,
                   f"{an.run_label(group[0])} (n={len(group)})",
                   marker="o" if curves.sizes["epoch"] <= 30 else None, markersize=2.5)
-    _epoch_ticks(ax)
     where = f"layer {layer}" if layer else "all weights"
-    ax.set(xlabel=EPOCH_LABEL, ylabel=NEAR_ZERO_LABEL,
-           title=f"{an.threshold_text(runs[0], label)}, {where}: mean ± std over seeds")
-    ax.set_ylim(bottom=0)
-    _outside_legend(ax)
+    _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, {where}: mean ± std over seeds")
     return fig
 
 
@@ -198,9 +194,6 @@ def seed_near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch
         _mean_std(ax, depth, values, key, color,
                   f"{an.run_label(group[0])} (n={len(group)}, epoch {shown})",
                   marker="o", markersize=3)
-    _layer_ticks(ax, layers)
-    ax.set(xlabel="layer (input → output)", ylabel=NEAR_ZERO_LABEL,
-           title=f"{an.threshold_text(runs[0], label)}, by layer depth: mean ± std over seeds")
-    ax.set_ylim(bottom=0)
-    _outside_legend(ax)
+    _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, by layer depth: mean ± std over seeds",
+                 layers)
     return fig
