@@ -131,7 +131,7 @@ def _labelled_groups(runs, threshold):
 def seed_near_zero(runs, threshold: str | float | None = None, layer: str | None = None, *,
                    ax=None) -> Figure:
     """Near-zero fraction over epochs as mean ± std over seeds, one line and band per
-    configuration (:func:`wcviz.analysis.iter_groups`), as :func:`near_zero_over_epochs`
+    configuration (:func:`wcviz.analysis.iter_groups`), as :func:`wcviz.plots.near_zero_over_epochs`
     draws one run: of one layer, or of all weights (each run's size-weighted fraction first).
 
     Args:
@@ -161,7 +161,7 @@ def seed_near_zero(runs, threshold: str | float | None = None, layer: str | None
 def seed_near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int = -1,
                             ax=None, show_init: bool = True) -> Figure:
     """Near-zero fraction per layer (x = depth) at one epoch as mean ± std over seeds, one
-    line and band per configuration, as :func:`near_zero_by_layer` draws one run.
+    line and band per configuration, as :func:`wcviz.plots.near_zero_by_layer` draws one run.
 
     Args:
         runs: runs sharing their layers.
