@@ -131,8 +131,9 @@ def _labelled_groups(runs, threshold):
 def seed_near_zero(runs, threshold: str | float | None = None, layer: str | None = None, *,
                    ax=None) -> Figure:
     """Near-zero fraction over epochs as mean ± std over seeds, one line and band per
-    configuration (:func:`wcviz.analysis.iter_groups`), as :func:`wcviz.plots.near_zero_over_epochs`
-    draws one run: of one layer, or of all weights (each run's size-weighted fraction first).
+    configuration (:func:`wcviz.analysis.iter_groups`), as
+    :func:`wcviz.plots.near_zero_over_epochs` draws one run: of one layer, or of all weights
+    (each run's size-weighted fraction first).
 
     Args:
         runs: runs (Datasets or paths).
