@@ -352,27 +352,62 @@ def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int 
     return alt.vconcat(*rows).resolve_scale(color="shared", strokeDash="shared", opacity="shared")
 
 
-def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.Chart:
-    """Near-zero fraction over epochs: one line per run (frame: run, name, epoch, fraction)."""
-    return _plot_area_sized(alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=20)).encode(
-        x=_EPOCH, y=alt.Y("fraction:Q", title="fraction near zero", axis=alt.Axis(format="%")),
-        color=run_color(frame),
+def _spread(frame: pd.DataFrame, value: str, fmt: str) -> tuple[pd.DataFrame, list[alt.Tooltip]]:
+    """A chart's data and the tooltips of its ``value``.
+
+    A frame of seed groups (it has ``std``, :func:`app.data.fold_metrics` and the like) gets
+    ``lo``/``hi`` = mean ∓ std (the mean alone for one seed), and tooltips for the mean, the
+    std over seeds and the seed count; any other frame is returned as it is, with ``value``'s.
+    """
+    if "std" not in frame.columns:
+        return frame, [alt.Tooltip(f"{value}:Q", format=fmt)]
+    std = frame["std"].fillna(0)
+    tips = [alt.Tooltip(f"{value}:Q", title="mean over seeds", format=fmt),
+            alt.Tooltip("std:Q", title="std over seeds", format=fmt), alt.Tooltip("seeds:Q")]
+    return frame.assign(lo=frame[value] - std, hi=frame[value] + std), tips
+
+
+def _with_band(line: alt.Chart, frame: pd.DataFrame, data_: pd.DataFrame, x,
+               y: alt.Y) -> alt.Chart | alt.LayerChart:
+    """``line`` (a chart without data) drawn from ``data_`` (:func:`_spread`'s); for seed groups
+    (``frame`` has ``std``) with each group's ± std band under its mean, on ``lo``–``hi``."""
+    if "std" not in frame.columns:
+        return line.properties(data=data_)
+    band = alt.Chart().mark_area(opacity=0.2).encode(
+        x=x, y=alt.Y(**{**y.to_dict(), "field": "lo"}), y2="hi:Q", color=run_color(frame))
+    return alt.layer(band, line, data=data_)
+
+
+#: The near-zero charts' y axis: a fraction shown in percent.
+_NEAR_ZERO_TITLE = "fraction near zero"
+
+
+def near_zero_over_epochs(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.TopLevelMixin:
+    """Near-zero fraction over epochs: one line per run (frame: run, name, epoch, fraction), or
+    per seed group: its mean, with a ± std band when the frame has ``std``."""
+    data_, tips = _spread(frame, "fraction", ".3%")
+    y = alt.Y("fraction:Q", title=_NEAR_ZERO_TITLE, axis=alt.Axis(format="%"))
+    line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=20)).encode(
+        x=_EPOCH, y=y, color=run_color(frame),
         tooltip=[alt.Tooltip("name:N", title="run"), "layer:N", alt.Tooltip("epoch:Q", format="~g"),
-                 alt.Tooltip("fraction:Q", format=".3%")],
-    ).properties(width=width, height=height).interactive(bind_y=False))
+                 *tips])
+    return _plot_area_sized(_with_band(line, frame, data_, _EPOCH, y).properties(
+        width=width, height=height).interactive(bind_y=False))
 
 
-def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.Chart:
-    """Near-zero fraction by layer at one epoch, layers named on x in model order."""
+def near_zero_by_depth(frame: pd.DataFrame, *, width: int = 1000, height: int = 300) -> alt.TopLevelMixin:
+    """Near-zero fraction by layer at one epoch, layers named on x in model order; seed groups
+    as in :func:`near_zero_over_epochs`."""
     order = list(dict.fromkeys(frame.sort_values("depth", kind="stable")["layer"])) if len(frame) else []
-    return _plot_area_sized(alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=30)).encode(
-        x=alt.X("layer:N", title="layer (model order)", sort=order,
-                axis=alt.Axis(labelAngle=-40, labelLimit=160)),
-        y=alt.Y("fraction:Q", title="fraction near zero", axis=alt.Axis(format="%")),
-        color=run_color(frame),
+    data_, tips = _spread(frame, "fraction", ".3%")
+    x = alt.X("layer:N", title="layer (model order)", sort=order,
+              axis=alt.Axis(labelAngle=-40, labelLimit=160))
+    y = alt.Y("fraction:Q", title=_NEAR_ZERO_TITLE, axis=alt.Axis(format="%"))
+    line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=30)).encode(
+        x=x, y=y, color=run_color(frame),
         tooltip=[alt.Tooltip("name:N", title="run"), "layer:N", "depth:Q",
-                 alt.Tooltip("epoch:Q", format="~g"), alt.Tooltip("fraction:Q", format=".3%")],
-    ).properties(width=width, height=height))
+                 alt.Tooltip("epoch:Q", format="~g"), *tips])
+    return _plot_area_sized(_with_band(line, frame, data_, x, y).properties(width=width, height=height))
 
 
 def compander_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 240) -> alt.TopLevelMixin:
@@ -404,23 +439,14 @@ def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -
     One panel per (split, kind) instead of a line style per split: three splits × several runs
     on one axis overlapped, and the panel title says what each line is.
     """
-    curves = frame[frame["kind"].isin(["loss", "acc"])]
+    curves, tips = _spread(frame[frame["kind"].isin(["loss", "acc"])], "value", ".5~g")
     splits = [s for s in SPLITS if s in set(curves["split"])]
-    tips = [alt.Tooltip("name:N", title="run"), "metric:N", alt.Tooltip("epoch:Q", format="~g"),
-            alt.Tooltip("value:Q", format=".5~g")]
-    if "std" in curves.columns:  # seed groups: mean line, ± std band
-        curves = curves.assign(lo=curves["value"] - curves["std"].fillna(0),
-                               hi=curves["value"] + curves["std"].fillna(0))
-        tips += [alt.Tooltip("std:Q", title="std over seeds", format=".3g"), alt.Tooltip("seeds:Q")]
+    y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
     line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=15)).encode(
-        x=_EPOCH, y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-        color=run_color(frame), tooltip=tips)
-    layers = [line]
-    if "std" in curves.columns:
-        layers.insert(0, alt.Chart().mark_area(opacity=0.2).encode(
-            x=_EPOCH, y=alt.Y("lo:Q", title=None, scale=alt.Scale(zero=False)), y2="hi:Q",
-            color=run_color(frame)))
-    return alt.layer(*layers, data=curves).properties(width=width, height=height).facet(
+        x=_EPOCH, y=y, color=run_color(frame),
+        tooltip=[alt.Tooltip("name:N", title="run"), "metric:N", alt.Tooltip("epoch:Q", format="~g"),
+                 *tips])
+    return _with_band(line, frame, curves, _EPOCH, y).properties(width=width, height=height).facet(
         row=alt.Row("split:N", title=None, sort=splits),
         column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")
 

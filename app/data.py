@@ -416,16 +416,34 @@ def fold_quantiles(wide: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     return _group_labels(out.reset_index(), groups)
 
 
-def fold_metrics(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
-    """A :func:`metrics` frame with each seed group's mean ``value``, ``std`` and ``seeds``
-    (runs with that epoch) per epoch and metric."""
+def _fold(frame: pd.DataFrame, runs: list[Run], keys: list[str], value: str) -> pd.DataFrame:
+    """``frame`` with the seeds of each group folded: per group and ``keys`` (after ``run``)
+    the mean of ``value``, its ``std`` over seeds (ddof=1: NaN for one seed) and ``seeds``
+    (how many runs have a value there), with the group's ``name`` and ``color``."""
     groups = seed_groups(runs)
-    keys = ["run", "epoch", "metric", "split", "kind"]
-    by = _relabel(frame, groups).groupby(keys, sort=False)["value"]
-    out = by.mean().to_frame("value")
+    by = _relabel(frame, groups).groupby(["run", *keys], sort=False)[value]
+    out = by.mean().to_frame(value)
     out["std"] = by.std(ddof=1)
     out["seeds"] = by.count()
     return _group_labels(out.reset_index(), groups)
+
+
+def fold_metrics(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """A :func:`metrics` frame with each seed group's mean ``value``, ``std`` and ``seeds``
+    (runs with that epoch) per epoch and metric."""
+    return _fold(frame, runs, ["epoch", "metric", "split", "kind"], "value")
+
+
+def fold_near_zero(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
+    """A :func:`near_zero` frame (per layer) or :func:`near_zero_overall` frame ("all layers")
+    with each seed group's mean ``fraction``, ``std`` and ``seeds`` per epoch, layer (depth)
+    and threshold.
+
+    Give the whole-network frame already weighted per run: the group's value is then the seed
+    mean of each run's size-weighted fraction, as :func:`wcviz.plots.seed_near_zero` draws it.
+    """
+    keys = [c for c in ("epoch", "layer", "depth", "threshold") if c in frame.columns]
+    return _fold(frame, runs, keys, "fraction")
 
 
 #: Threads reading run stores at once: reads wait on the disk and on zarr's decoding, so a few

@@ -103,8 +103,12 @@ def near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch: float | 
     """
     from wcviz import plots
 
-    sets = _datasets(runs, None if epoch is None else (None, epoch))
-    return plots.near_zero_by_layer(sets, threshold, epoch=-1)
+    return plots.near_zero_by_layer(_up_to(runs, epoch), threshold, epoch=-1)
+
+
+def _up_to(runs: list[data.Run], epoch: float | None) -> list:
+    """The runs' Datasets cut at the epoch *value* ``epoch`` (None: whole)."""
+    return _datasets(runs, None if epoch is None else (None, epoch))
 
 
 def compander_figure(run: data.Run):
@@ -157,3 +161,20 @@ def seed_metrics_figure(runs: list[data.Run]):
         plots.seed_metric(sets, "train_loss", ax=axes[0])
         plots.seed_metric(sets, acc, ax=axes[1])
     return fig
+
+
+def seed_near_zero_figure(runs: list[data.Run], threshold: str, layer: str | None = None):
+    """Seed groups of the Near-zero view over epochs: each group's mean ± std over seeds
+    (:func:`wcviz.plots.seed_near_zero`) of one layer, or of all weights for ``layer=None``."""
+    from wcviz import plots
+
+    return plots.seed_near_zero(_datasets(runs), threshold, layer)
+
+
+def seed_near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch: float | None = None):
+    """Seed groups of the Near-zero view by layer: mean ± std over seeds
+    (:func:`wcviz.plots.seed_near_zero_by_layer`), each run cut at the epoch value ``epoch``
+    as :func:`near_zero_depth_figure` cuts it."""
+    from wcviz import plots
+
+    return plots.seed_near_zero_by_layer(_up_to(runs, epoch), threshold, epoch=-1)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 import torch
 from streamlit import dataframe_util
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
@@ -35,12 +36,12 @@ Z = np.array([-2.6, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.6])  # normal z of e
 
 def write_run(run_dir: Path, *, n_records: int, status: str = "finished", method: str = "none",
               learnable=None, seed: int = 0, scale: float = 0.1, acc0: float = 0.5,
-              a: float = 0.5, b: float = 1.0, quantiles=QUANTILES) -> RunStore:
+              a: float = 0.5, b: float = 1.0, quantiles=QUANTILES, nz_shift=0.0) -> RunStore:
     """A run store of 3 layers with known values: layer i's weights ~ N(0, (scale·(i+1)·g)²).
 
-    Epoch e has growth g = 1 + 0.1·e, near-zero fraction 0.01·(i+1) + 0.001·e per threshold
-    index, val_acc = acc0 + 0.05·e, test_acc = acc0 + 0.04·e, a = 0.5 + 0.01·e·(i+1) and
-    b = 1 - 0.02·e for learnable runs. Plain runs (method "none") have no v (NaN), as recorded.
+    Epoch e has growth g = 1 + 0.1·e, near-zero fraction 0.01·(i+1) + 0.001·e + 0.1·k at
+    threshold index k, plus ``nz_shift`` (one number, or one per layer), val_acc = acc0 + 0.05·e, test_acc = acc0 + 0.04·e,
+    a = 0.5 + 0.01·e·(i+1) and b = 1 - 0.02·e for learnable runs. Plain runs (method "none") have no v (NaN), as recorded.
     """
     store = RunStore.create(
         run_dir, layers=LAYERS, layer_kinds=("Conv2d", "Conv2d", "Linear"), layer_numel=NUMEL,
@@ -51,19 +52,19 @@ def write_run(run_dir: Path, *, n_records: int, status: str = "finished", method
                "b": b if method != "none" else None})
     for epoch in range(n_records):
         append(store, epoch, scale=scale, acc0=acc0, learnable=learnable is not None,
-               plain=method == "none", quantiles=quantiles)
+               plain=method == "none", quantiles=quantiles, nz_shift=nz_shift)
     if status != "running":
         store.finish(status)
     return store
 
 
 def append(store: RunStore, epoch: int, *, scale=0.1, acc0=0.5, learnable=False, plain=False,
-           quantiles=QUANTILES) -> None:
+           quantiles=QUANTILES, nz_shift=0.0) -> None:
     """Append epoch ``epoch`` with the values :func:`write_run` documents."""
     depth = np.arange(1, len(LAYERS) + 1)
     std = scale * depth * (1 + 0.1 * epoch)
     near = 0.01 * depth[:, None] + 0.001 * epoch + 0.0 * np.arange(len(THRESHOLDS))[None, :]
-    near = near + 0.1 * np.arange(len(THRESHOLDS))[None, :]
+    near = near + 0.1 * np.arange(len(THRESHOLDS))[None, :] + np.reshape(nz_shift, (-1, 1))
     z = Z if tuple(quantiles) == tuple(QUANTILES) else norm_z(quantiles)
     stats = {"weight_quantile": std[:, None] * z[None, :], "near_zero_fraction": near,
              "v_quantile": np.full((len(LAYERS), len(z)), np.nan) if plain
@@ -486,6 +487,10 @@ FIGURES = {
     "seed groups' bands": lambda r: export.seed_bands_figure([[r["baseline"], r["crashed"]],
                                                               [r["wc"]]], "fc"),
     "seed groups' metrics": lambda r: export.seed_metrics_figure([r["baseline"], r["crashed"]]),
+    "seed groups' near zero": lambda r: export.seed_near_zero_figure([r["baseline"], r["crashed"],
+                                                                       r["wc"]], "abs=0.01"),
+    "seed groups' near zero by depth": lambda r: export.seed_near_zero_depth_figure(
+        [r["baseline"], r["crashed"]], "rel=0.1", 1.0),
     "sweep": lambda r: export.sweep_figure(data.sweep_rows([r["wc"], r["live"], r["baseline"]])),
 }
 MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}
@@ -797,3 +802,112 @@ def test_seed_group_toggle_on_distributions_and_metrics(sweep_root, monkeypatch)
     (spec, frame), = charts(at)
     assert "std" in frame.columns and set(frame["seeds"].dropna()) == {2}
     assert "Figure (PNG)" in [b.label for b in at.get("download_button")]
+
+
+# Near-zero offset per layer of each baseline seed: their fractions differ, and not by one
+# factor over layers, so the spread of the size-weighted fraction is not the weighted spread.
+NZ_SHIFTS = ((0.0, 0.0, 0.0), (0.02, 0.0, 0.01), (0.0, 0.05, 0.0))
+
+
+@pytest.fixture(scope="module")
+def nz_seed_root(tmp_path_factory) -> Path:
+    """Three baseline seeds whose near-zero fractions differ by :data:`NZ_SHIFTS`, one WC run."""
+    root = tmp_path_factory.mktemp("nz_seeds")
+    for seed, shift in enumerate(NZ_SHIFTS):
+        write_run(root / f"base-s{seed}", n_records=3, seed=seed, nz_shift=shift)
+    write_run(root / "wc-s0", n_records=3, method="arctan", nz_shift=0.01)
+    return root
+
+
+def stored_near_zero(root: Path, run_id: str, threshold: str, layer: str | None = None) -> np.ndarray:
+    """(epoch,) near-zero fraction read straight from a run's store: one layer's, or the
+    whole network's (layers weighted by their size)."""
+    frac = wcviz.open_run(root / run_id)["near_zero_fraction"].sel(threshold=threshold)
+    if layer is not None:
+        return frac.sel(layer=layer).values
+    return (frac.transpose("epoch", "layer").values * NUMEL).sum(1) / sum(NUMEL)
+
+
+def test_fold_near_zero_per_layer_and_whole_network(nz_seed_root):
+    runs = list(scan_of(nz_seed_root).runs)
+    base = [f"base-s{s}" for s in range(3)]
+    frame = data.near_zero(runs)
+    frame = frame[frame["threshold"] == "abs=0.01"]
+    groups = data.seed_groups(runs)
+    for folded, layer in ((data.fold_near_zero(frame, runs), "fc"),
+                          (data.fold_near_zero(data.near_zero_overall(frame), runs), None)):
+        one = folded[folded["layer"] == (layer or "all layers")].set_index(["run", "epoch"])
+        seeds = np.array([stored_near_zero(nz_seed_root, r, "abs=0.01", layer) for r in base])
+        mean = one.loc[groups[0].group_id, "fraction"].to_numpy()
+        np.testing.assert_allclose(mean, seeds.mean(0))
+        np.testing.assert_allclose(one.loc[groups[0].group_id, "std"], seeds.std(0, ddof=1))
+        assert set(one.loc[groups[0].group_id, "seeds"]) == {3}
+        wc = one.loc[groups[1].group_id]
+        np.testing.assert_allclose(wc["fraction"], stored_near_zero(nz_seed_root, "wc-s0", "abs=0.01", layer))
+        assert wc["std"].isna().all() and set(wc["seeds"]) == {1}  # one seed: no spread
+    assert set(folded["name"]) == {g.name for g in groups}
+    # weighting the folded layers instead would give another spread: the seeds' per-layer stds,
+    # size-weighted, are not the std of their whole-network fractions
+    per_layer = data.fold_near_zero(frame, runs)
+    per_layer = per_layer[(per_layer["run"] == groups[0].group_id) & (per_layer["epoch"] == 0)]
+    weighted_std = np.average(per_layer.sort_values("depth")["std"], weights=NUMEL)
+    assert weighted_std != pytest.approx(one.loc[(groups[0].group_id, 0.0), "std"], rel=0.05)
+
+
+@pytest.fixture()
+def deferred(monkeypatch) -> dict:
+    """What each deferred download of a page would send on a click, by its file id: the real
+    :class:`MediaFileManager` registers the callable, this only keeps a handle on it (AppTest's
+    media manager lives for one run)."""
+    made = {}
+    real = MediaFileManager.add_deferred
+
+    def add(self, data_callable, *args, **kw):
+        file_id = real(self, data_callable, *args, **kw)
+        made[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add)
+    return made
+
+
+def download(at: AppTest, deferred: dict, key: str) -> bytes:
+    """The bytes of the page's download button with widget key ``key``."""
+    button = next(b for b in at.get("download_button") if b.proto.id.endswith(key))
+    return deferred[button.proto.deferred_file_id]()
+
+
+def test_seed_group_toggle_on_near_zero(nz_seed_root, monkeypatch, deferred):
+    import io
+
+    monkeypatch.setenv(data.ROOT_ENV, str(nz_seed_root))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    select(at, "base-s0", "base-s1", "base-s2", "wc-s0", page="near_zero")
+    at.selectbox(key="nz_threshold").set_value("abs=0.01").run()
+    at.toggle(key="wcviz_seed_groups").set_value(True).run()
+    assert not at.exception, at.exception
+    groups = data.seed_groups(list(scan_of(nz_seed_root).runs))
+    seeds = [stored_near_zero(nz_seed_root, f"base-s{s}", "abs=0.01") for s in range(3)]
+    (over_spec, over), (_, depth) = charts(at)
+    assert [layer["mark"]["type"] for layer in over_spec["layer"]] == ["area", "line"]  # ± std band
+    assert set(over["name"]) == {g.name for g in groups}  # one series per group, not per run
+    base = over[over["run"] == groups[0].group_id].sort_values("epoch")
+    np.testing.assert_allclose(base["fraction"], np.mean(seeds, 0))  # size-weighted per run first
+    np.testing.assert_allclose(base["std"], np.std(seeds, 0, ddof=1))
+    np.testing.assert_allclose(base["hi"] - base["lo"], 2 * np.std(seeds, 0, ddof=1))
+    fc = depth[(depth["run"] == groups[0].group_id) & (depth["layer"] == "fc")]
+    fc_seeds = [stored_near_zero(nz_seed_root, f"base-s{s}", "abs=0.01", "fc")[-1] for s in range(3)]
+    assert fc["fraction"].item() == pytest.approx(np.mean(fc_seeds))  # the last epoch by default
+    assert set(depth["seeds"].dropna()) == {1, 3}
+
+    csv = pd.read_csv(io.BytesIO(download(at, deferred, "nz_export_csv")))
+    assert len(csv) == 2 * 3 and {"fraction", "std", "seeds"} <= set(csv.columns)  # groups × epochs
+    np.testing.assert_allclose(csv[csv["run"] == groups[0].group_id]["fraction"], np.mean(seeds, 0))
+    csv = pd.read_csv(io.BytesIO(download(at, deferred, "nz_depth_export_csv")))
+    assert len(csv) == 2 * len(LAYERS) and set(csv["run"]) == {g.group_id for g in groups}
+
+    for key in ("nz_export", "nz_depth_export"):
+        at.selectbox(key=f"{key}_fmt").set_value("svg").run()
+        svg = download(at, deferred, f"{key}_fig").decode()
+        assert svg.count('id="mean:') == 2 and svg.count('id="std:') == 2  # a line and a spread a group

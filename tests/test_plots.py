@@ -247,6 +247,63 @@ def test_seed_bands_are_seed_means(runs):
     np.testing.assert_allclose(upper.get_ydata(), med.mean(0) + med.std(0, ddof=1))
 
 
+NZ_SHIFTS = (0.0, 0.03, 0.08)  # per-seed offset of the near-zero level: the seeds differ
+
+
+@pytest.fixture(scope="module")
+def nz_seeds(tmp_path_factory):
+    """Three seeds of one baseline whose near-zero fractions differ, read back from disk."""
+    root = tmp_path_factory.mktemp("nz_seeds")
+    return [wcviz.open_run(fx.write_run(
+        root / f"s{seed}", seed=seed, n_epochs=4, scales=lambda e: fx.INIT_SCALE,
+        near_zero=lambda e, k=shift: fx._nz(fx.INIT_NZ * (1 + 0.2 * e) + k)))
+        for seed, shift in enumerate(NZ_SHIFTS)]
+
+
+def group_artists(ax):
+    """Each seed group's mean line and ± std band (gids "mean:<group>", "std:<group>")."""
+    means = [ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith("mean:")]
+    spreads = [c for c in ax.collections if (c.get_gid() or "").startswith("std:")]
+    return means, spreads
+
+
+def test_seed_near_zero_is_the_seed_mean_of_each_runs_network_fraction(nz_seeds, runs):
+    fig = plots.seed_near_zero(nz_seeds + [runs["wc"]], "rel=0.1")
+    ax = fig.axes[0]
+    means, spreads = group_artists(ax)
+    assert len(means) == len(spreads) == 2  # the three seeds are one group, WC the other
+    numel = np.asarray(fx.NUMEL, float)
+    frac = np.array([100 * (ds.near_zero_fraction.sel(threshold="rel=0.1").values * numel).sum(1)
+                     / numel.sum() for ds in nz_seeds])  # (seed, epoch): size-weighted per run
+    np.testing.assert_allclose(means[0].get_ydata(), frac.mean(0))
+    x = nz_seeds[0].epoch.values.astype(float)
+    sd = frac.std(0, ddof=1)
+    assert_band_edges(spreads[0], x, frac.mean(0) - sd, frac.mean(0) + sd)
+    assert ax.get_ylabel() == plots.NEAR_ZERO_LABEL and "mean ± std over seeds" in ax.get_title()
+    fc = plots.seed_near_zero(nz_seeds, 0.01, layer="fc").axes[0]
+    stored_fc = np.array([100 * ds.near_zero_fraction.sel(threshold="abs=0.01", layer="fc").values
+                          for ds in nz_seeds])
+    np.testing.assert_allclose(group_artists(fc)[0][0].get_ydata(), stored_fc.mean(0))
+
+
+def test_seed_near_zero_by_layer_is_the_seed_mean_per_layer(nz_seeds):
+    fig = plots.seed_near_zero_by_layer(nz_seeds, "abs=0.01", epoch=2)
+    ax = fig.axes[0]
+    (mean,), (spread,) = group_artists(ax)
+    frac = np.array([100 * ds.near_zero_fraction.sel(threshold="abs=0.01").isel(epoch=2).values
+                     for ds in nz_seeds])  # (seed, layer)
+    depth = np.arange(len(fx.LAYERS))
+    np.testing.assert_array_equal(mean.get_xdata(), depth)
+    np.testing.assert_allclose(mean.get_ydata(), frac.mean(0))
+    sd = frac.std(0, ddof=1)
+    assert_band_edges(spread, depth, frac.mean(0) - sd, frac.mean(0) + sd)
+    (init,) = lines(ax, "init")
+    np.testing.assert_allclose(init.get_ydata(), np.mean(
+        [100 * ds.near_zero_fraction.sel(threshold="abs=0.01").isel(epoch=0).values for ds in nz_seeds], 0))
+    assert "epoch 2" in mean.get_label() and "n=3" in mean.get_label()
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(fx.LAYERS)
+
+
 def test_seed_metric_mean_and_spread(runs):
     fig = plots.seed_metric(runs["seeds"] + [runs["wc"]], "test_acc")
     ax = fig.axes[0]

@@ -26,15 +26,17 @@ scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *n
 def body(fresh):
     frame = data.near_zero(fresh)
     frame = frame[frame["threshold"] == threshold]
-    if scope.startswith("all layers"):
-        over = data.near_zero_overall(frame)
-    else:
-        over = frame[frame["layer"] == scope]
+    one_layer = None if scope.startswith("all layers") else scope
+    # the whole network is weighted per run first; seed groups fold the weighted fractions
+    over = data.near_zero_overall(frame) if one_layer is None else frame[frame["layer"] == scope]
+    over_figure, depth_figure = export.near_zero_figure, export.near_zero_depth_figure
+    if ui.grouped():
+        over, frame = data.fold_near_zero(over, fresh), data.fold_near_zero(frame, fresh)
+        over_figure, depth_figure = export.seed_near_zero_figure, export.seed_near_zero_depth_figure
     st.subheader("Over epochs")
     st.altair_chart(charts.near_zero_over_epochs(over), width="content", key="nz_epochs_chart")
-    one_layer = None if scope.startswith("all layers") else scope
     ui.downloads(f"near_zero_{threshold}", over,
-              lambda: export.near_zero_figure(fresh, threshold, one_layer), key="nz_export")
+              lambda: over_figure(fresh, threshold, one_layer), key="nz_export")
 
     st.subheader("By layer depth")
     epochs = sorted(set(frame["epoch"]))
@@ -48,7 +50,7 @@ def body(fresh):
     st.altair_chart(charts.near_zero_by_depth(depth), width="content", key="nz_depth_chart")
     st.caption(ui.status_line(fresh))
     ui.downloads(f"near_zero_by_depth_{threshold}_epoch{epoch:g}", depth,
-              lambda: export.near_zero_depth_figure(fresh, threshold, epoch), key="nz_depth_export")
+              lambda: depth_figure(fresh, threshold, epoch), key="nz_depth_export")
 
 
 ui.live(runs, body)

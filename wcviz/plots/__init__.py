@@ -13,7 +13,8 @@ One module per figure family, all re-exported here (``from wcviz import plots; p
 * :mod:`wcviz.plots.near_zero`: near-zero fractions over epochs and by layer;
 * :mod:`wcviz.plots.compander`: the learnable a, b over epochs (``ab_trajectories``);
 * :mod:`wcviz.plots.metrics`: loss and accuracy curves (``metrics_curves``);
-* :mod:`wcviz.plots.seeds`: mean ± std over seeds (``seed_bands``, ``seed_metric``);
+* :mod:`wcviz.plots.seeds`: mean ± std over seeds (``seed_bands``, ``seed_metric``,
+  ``seed_near_zero``, ``seed_near_zero_by_layer``);
 * :mod:`wcviz.plots.sweep`: the (a, b) grid search's heatmaps (``wcviz figures --sweep``);
 * :mod:`wcviz.plots.files`: ``save_figure``, ``write_paper_figures``;
 * :mod:`wcviz.plots._axes`: what they share (axis labels, epoch ticks, y scale, legend place).
@@ -26,7 +27,8 @@ default min–max, 6.68–93.32 %, 15.87–84.13 %, 30.85–69.15 %: min/max and
 
 Artists carry a ``gid`` so that tests and tools can find them: ``"band:<lo>:<hi>"`` for a
 band (a PolyCollection whose edges are the two quantile curves), ``"median"`` for the median
-line, ``"bound"`` for the ±aπ/2 line.
+line, ``"bound"`` for the ±aπ/2 line; a seed group's mean line ``"mean:<group>"`` and its
+mean ± std band ``"std:<group>"``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from wcviz.plots.files import FORMATS, save_figure, write_paper_figures
 from wcviz.plots.metrics import METRIC_STYLES, metrics_curves
 from wcviz.plots.near_zero import (near_zero_by_layer, near_zero_figure, near_zero_measures,
                                    near_zero_over_epochs)
-from wcviz.plots.seeds import seed_bands, seed_metric
+from wcviz.plots.seeds import seed_bands, seed_metric, seed_near_zero, seed_near_zero_by_layer
 from wcviz.plots.sweep import sweep_figure, sweep_heatmaps
 
 __all__ = [
@@ -58,7 +60,7 @@ __all__ = [
     # metrics
     "METRIC_STYLES", "metrics_curves",
     # seed aggregation
-    "seed_bands", "seed_metric",
+    "seed_bands", "seed_metric", "seed_near_zero", "seed_near_zero_by_layer",
     # (a, b) sweep
     "sweep_figure", "sweep_heatmaps",
     # files

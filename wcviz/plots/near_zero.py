@@ -50,11 +50,7 @@ def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str
                     markersize=2.5)
     where = f"layer {layer}" if layer else {"weights": "all weights", "layers": "layer-mean",
                                             "both": "all weights (—), layer-mean (--)"}[how]
-    _epoch_ticks(ax)
-    ax.set(xlabel=EPOCH_LABEL, ylabel=NEAR_ZERO_LABEL,
-           title=f"{an.threshold_text(runs[0], label)}, {where}")
-    ax.set_ylim(bottom=0)
-    _outside_legend(ax)
+    _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, {where}")
     return fig
 
 
@@ -78,7 +74,7 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
     """
     runs = an.as_datasets(runs)
     label = an.select_threshold(runs[0], threshold)
-    layers = [n for n in an.layer_names(runs[0]) if all(n in an.layer_names(ds) for ds in runs[1:])]
+    layers = _common_layers(runs)
     fig, ax = _new_axes(ax, style.figsize(1, row_height=2.6))
     depth = np.arange(len(layers))
     if show_init:
@@ -90,12 +86,26 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
         at = at.isel(epoch=epoch)
         ax.plot(depth, 100 * np.asarray(at, dtype=float), color=color,
                 marker="o", markersize=3, label=f"{name} (epoch {float(at['epoch']):g})")
-    _layer_ticks(ax, layers)
-    ax.set(xlabel="layer (input → output)",
-           ylabel=NEAR_ZERO_LABEL, title=f"{an.threshold_text(runs[0], label)}, by layer depth")
+    _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, by layer depth", layers)
+    return fig
+
+
+def _common_layers(runs: Sequence) -> list[str]:
+    """The layers every run recorded, in the first run's (model) order."""
+    return [n for n in an.layer_names(runs[0]) if all(n in an.layer_names(ds) for ds in runs[1:])]
+
+
+def _finish_axes(ax, title: str, layers: Sequence[str] | None = None) -> None:
+    """A near-zero axis: x = epochs (whole-epoch ticks), or the ``layers`` by depth (named
+    ticks); y in % from 0; labels with units, ``title``, the legend outside."""
+    if layers is None:
+        _epoch_ticks(ax)
+    else:
+        _layer_ticks(ax, layers)
+    ax.set(xlabel=EPOCH_LABEL if layers is None else "layer (input → output)",
+           ylabel=NEAR_ZERO_LABEL, title=title)
     ax.set_ylim(bottom=0)
     _outside_legend(ax)
-    return fig
 
 
 def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:

@@ -1,5 +1,7 @@
-"""Seed aggregation: band plots and metric curves as mean (± std) over runs that differ only
-by seed (:func:`wcviz.analysis.iter_groups`)."""
+"""Seed aggregation: band plots, metric curves and near-zero fractions as mean (± std) over
+runs that differ only by seed (:func:`wcviz.analysis.iter_groups`).
+
+A group's mean line has gid ``"mean:<group key>"`` and its mean ± std band ``"std:<group key>"``."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from wcviz.palette import run_colors
 from wcviz.plots._axes import (EPOCH_LABEL, WEIGHT_LABEL, _apply_yscale, _check_common_layer,
                                _epoch_ticks, _new_axes, _outside_legend)
 from wcviz.plots.bands import band_handles, default_linthresh, shared_levels
+from wcviz.plots.near_zero import _common_layers, _finish_axes
 
 
 def _stack(runs: Sequence[xr.Dataset], values) -> xr.DataArray:
@@ -26,6 +29,15 @@ def _stack(runs: Sequence[xr.Dataset], values) -> xr.DataArray:
     if arrays[0].sizes["epoch"] == 0:
         raise WcvizError("the runs share no recorded epoch; seed aggregation needs common epochs")
     return xr.concat(arrays, dim="seed")
+
+
+def _mean_std(ax, x, curves: xr.DataArray, key: str, color: str, label: str, **line) -> None:
+    """One seed group's mean line (gid ``mean:<key>``) and its mean ± std band over seeds
+    (gid ``std:<key>``; ddof=1, no width for one seed) from ``curves`` over ``seed`` and x."""
+    mean = curves.mean("seed")
+    std = curves.std("seed", ddof=1) if curves.sizes["seed"] > 1 else xr.zeros_like(mean)
+    ax.plot(x, mean, color=color, label=label, gid=f"mean:{key}", **line)
+    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
 
 
 @style.styled
@@ -97,14 +109,92 @@ def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
         values = (lambda ds: an.as_percent(an.metric_values(ds, metric))) if pct else \
             (lambda ds: an.metric_values(ds, metric))
         curves = _stack(group, values)
-        x = np.asarray(curves["epoch"], dtype=float)
-        mean = curves.mean("seed")
-        std = curves.std("seed", ddof=1) if len(group) > 1 else xr.zeros_like(mean)
-        ax.plot(x, mean, color=color, label=f"{an.run_label(group[0])} (n={len(group)})", gid=f"mean:{key}")
-        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
+        _mean_std(ax, np.asarray(curves["epoch"], dtype=float), curves, key, color,
+                  f"{an.run_label(group[0])} (n={len(group)})")
     unit = "accuracy (%)" if pct else ("loss (nats)" if metric.endswith("_loss") else metric)
     _epoch_ticks(ax)
     ax.set(xlabel=EPOCH_LABEL, ylabel=f"{metric.split('_')[0]} {unit}",
            title=f"{metric.split('_')[0]} {unit.split(' ')[0]}: mean ± std over seeds")
     _outside_legend(ax)
+    return fig
+
+
+def _labelled_groups(runs, threshold):
+    """Runs (as Datasets), their threshold label, and the seed groups with a colour each."""
+    runs = an.as_datasets(runs)
+    label = an.select_threshold(runs[0], threshold)
+    groups = an.iter_groups(runs)
+    return runs, label, groups, run_colors([group[0] for group in groups.values()])
+
+
+@style.styled
+def seed_near_zero(runs, threshold: str | float | None = None, layer: str | None = None, *,
+                   ax=None) -> Figure:
+    """Near-zero fraction over epochs as mean ± std over seeds, one line and band per
+    configuration (:func:`wcviz.analysis.iter_groups`), as
+    :func:`wcviz.plots.near_zero_over_epochs` draws one run: of one layer, or of all weights
+    (each run's size-weighted fraction first).
+
+    Args:
+        runs: runs (Datasets or paths).
+        threshold: threshold label or value (see :func:`wcviz.analysis.select_threshold`).
+        layer: one layer; ``None`` for the whole network.
+        ax: draw into this axis.
+
+    Returns:
+        The figure.
+    """
+    runs, label, groups, colors = _labelled_groups(runs, threshold)
+    if layer is not None:
+        layer = _check_common_layer(runs, layer)
+    fig, ax = _new_axes(ax)
+    for (key, group), color in zip(groups.items(), colors):
+        curves = _stack(group, lambda ds: 100 * an.near_zero(ds, an.select_threshold(ds, label), layer))
+        _mean_std(ax, np.asarray(curves["epoch"], dtype=float), curves, key, color,
+                  f"{an.run_label(group[0])} (n={len(group)})",
+                  marker="o" if curves.sizes["epoch"] <= 30 else None, markersize=2.5)
+    where = f"layer {layer}" if layer else "all weights"
+    _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, {where}: mean ± std over seeds")
+    return fig
+
+
+@style.styled
+def seed_near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int = -1,
+                            ax=None, show_init: bool = True) -> Figure:
+    """Near-zero fraction per layer (x = depth) at one epoch as mean ± std over seeds, one
+    line and band per configuration, as :func:`wcviz.plots.near_zero_by_layer` draws one run.
+
+    Args:
+        runs: runs sharing their layers.
+        threshold: threshold label or value.
+        epoch: epoch index of each run (position; -1 = its last record); the legend names
+            the epochs the seeds were taken at.
+        ax: draw into this axis.
+        show_init: also draw the first group's seed-mean epoch-0 fractions in grey.
+
+    Returns:
+        The figure.
+    """
+    runs, label, groups, colors = _labelled_groups(runs, threshold)
+    layers = _common_layers(runs)
+    fig, ax = _new_axes(ax, style.figsize(1, row_height=2.6))
+    depth = np.arange(len(layers))
+
+    def at(ds, index):
+        return ds["near_zero_fraction"].sel(threshold=an.select_threshold(ds, label),
+                                            layer=layers).isel(epoch=index)
+
+    if show_init:
+        init = [100 * np.asarray(at(ds, 0), dtype=float) for ds in next(iter(groups.values()))]
+        ax.plot(depth, np.mean(init, axis=0), color=style.REFERENCE_COLOR, linestyle=":",
+                marker=".", label="init (epoch 0)", gid="init")
+    for (key, group), color in zip(groups.items(), colors):
+        cut = [at(ds, epoch) for ds in group]
+        shown = "/".join(f"{e:g}" for e in dict.fromkeys(float(c["epoch"]) for c in cut))
+        values = xr.DataArray([100 * np.asarray(c, dtype=float) for c in cut], dims=("seed", "layer"))
+        _mean_std(ax, depth, values, key, color,
+                  f"{an.run_label(group[0])} (n={len(group)}, epoch {shown})",
+                  marker="o", markersize=3)
+    _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, by layer depth: mean ± std over seeds",
+                 layers)
     return fig
