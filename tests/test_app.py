@@ -40,8 +40,9 @@ def write_run(run_dir: Path, *, n_records: int, status: str = "finished", method
     """A run store of 3 layers with known values: layer i's weights ~ N(0, (scale·(i+1)·g)²).
 
     Epoch e has growth g = 1 + 0.1·e, near-zero fraction 0.01·(i+1) + 0.001·e + 0.1·k at
-    threshold index k, plus ``nz_shift`` (one number, or one per layer), val_acc = acc0 + 0.05·e, test_acc = acc0 + 0.04·e,
-    a = 0.5 + 0.01·e·(i+1) and b = 1 - 0.02·e for learnable runs. Plain runs (method "none") have no v (NaN), as recorded.
+    threshold index k, plus ``nz_shift`` (one number, or one per layer), val_acc = acc0 + 0.05·e,
+    test_acc = acc0 + 0.04·e, a = 0.5 + 0.01·e·(i+1) and b = 1 - 0.02·e for learnable runs.
+    Plain runs (method "none") have no v (NaN), as recorded.
     """
     store = RunStore.create(
         run_dir, layers=LAYERS, layer_kinds=("Conv2d", "Conv2d", "Linear"), layer_numel=NUMEL,
@@ -843,7 +844,8 @@ def test_fold_near_zero_per_layer_and_whole_network(nz_seed_root):
         np.testing.assert_allclose(one.loc[groups[0].group_id, "std"], seeds.std(0, ddof=1))
         assert set(one.loc[groups[0].group_id, "seeds"]) == {3}
         wc = one.loc[groups[1].group_id]
-        np.testing.assert_allclose(wc["fraction"], stored_near_zero(nz_seed_root, "wc-s0", "abs=0.01", layer))
+        np.testing.assert_allclose(wc["fraction"],
+                                   stored_near_zero(nz_seed_root, "wc-s0", "abs=0.01", layer))
         assert wc["std"].isna().all() and set(wc["seeds"]) == {1}  # one seed: no spread
     assert set(folded["name"]) == {g.name for g in groups}
     # weighting the folded layers instead would give another spread: the seeds' per-layer stds,

@@ -367,6 +367,12 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         _go(driver, wait, "Distributions")
         _charts_drawn(driver, wait)
         _shoot(driver, tmp_path, "dash_seed_groups")
+        _go(driver, wait, "Near zero")  # both charts: each group's mean with its ± std band
+        assert _charts_drawn(driver, wait, 2) == 2
+        texts = {t.text for t in driver.find_elements(By.CSS_SELECTOR, f"{chart} text")}
+        assert "WC a=1, b=0.6 (mean of 2 seeds)" in texts
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        _shoot(driver, tmp_path, "dash_near_zero_groups")
         _click_option(driver, wait, "Fold seeds into groups")
 
         # Sweeps: heatmaps over (a, b); a click on a cell selects its runs.
