@@ -448,3 +448,16 @@ def test_read_arrays_refuses_a_store_that_lost_a_chunk_it_reads(tmp_path):
                                          r"file c/1/.* is gone"):
         read_arrays(tmp_path / "run", names, layer="fc")
     assert read_arrays(tmp_path / "run", ["epoch"])["epoch"].tolist() == list(range(6))
+
+
+def test_read_arrays_refuses_a_record_count_its_arrays_do_not_hold(tmp_path):
+    import zarr
+
+    store = _create(tmp_path / "run", epoch_chunk=4)
+    for e in range(6):  # 8 rows allocated
+        store.append(e, e * 10, _stats(e))
+    store.finish()
+    zarr.open_group(tmp_path / "run" / STORE_NAME, mode="r+").attrs["n_committed"] = 20
+    with pytest.raises(WcvizError, match=r"n_committed says 20 records but array 'weight_quantile' "
+                                         r"holds 8 rows"):
+        read_arrays(tmp_path / "run", ["weight_quantile"], layer="fc")

@@ -1029,18 +1029,23 @@ async def _read_arrays(store: Path, names: list[str], layer: str | None,
                      and name != "layer" else slice(None) for d in dims) or ...
 
     for name in names:
-        _check_chunks_present(store, arrays[name], key(name))
+        _check_chunks_present(store, arrays[name], key(name), n)
     values = await asyncio.gather(*(arrays[name].getitem(key(name)) for name in names))
     return {name: np.asarray(value) for name, value in zip(names, values)}
 
 
-def _check_chunks_present(store: Path, array, selection) -> None:
-    """Every chunk file a read of ``selection`` needs is there, for an array with checksums
-    (every store this wcviz creates writes every chunk: a missing one is damage that zarr
-    would read as NaN). Its checksums zarr verifies as it decodes. One stat per chunk."""
+def _check_chunks_present(store: Path, array, selection, n: int) -> None:
+    """An epoch array holds the ``n`` committed records, and every chunk file a read of
+    ``selection`` needs is there, for an array with checksums (every store this wcviz creates
+    writes every chunk: a missing one is damage that zarr would read as NaN). Its checksums
+    zarr verifies as it decodes. One stat per chunk."""
     from zarr.codecs import Crc32cCodec
 
     meta = array.metadata
+    dims = tuple(meta.dimension_names or ())
+    if dims[:1] == ("epoch",) and meta.shape[0] < n:
+        raise _damaged(store, f"n_committed says {n} records but array {array.basename!r} "
+                              f"holds {meta.shape[0]} rows")
     if not any(isinstance(c, Crc32cCodec) for c in getattr(meta, "codecs", ())):
         return  # older stores skipped writing all-NaN chunks: absence is no damage there
     if selection is ...:
