@@ -561,12 +561,15 @@ def near_zero(runs: list[Run]) -> pd.DataFrame:
 
 
 def near_zero_overall(frame: pd.DataFrame) -> pd.DataFrame:
-    """Whole-network fraction per run, epoch and threshold: layers weighted by their size."""
+    """Whole-network fraction per run, epoch and threshold: layers weighted by their size
+    (:func:`wcviz.measures.network_fraction`: NaN where a layer's fraction is missing, not the
+    fraction of the other layers over all layers' size)."""
     weight = frame["numel"].fillna(1.0)
-    tmp = frame.assign(weighted=frame["fraction"] * weight, weight=weight)
+    tmp = frame.assign(weighted=frame["fraction"] * weight, weight=weight,
+                       missing=frame["fraction"].isna())
     keys = [c for c in ("run", "name", "color", "epoch", "threshold") if c in frame.columns]
-    out = tmp.groupby(keys, as_index=False, sort=False)[["weighted", "weight"]].sum()
-    out["fraction"] = out["weighted"] / out["weight"]
+    out = tmp.groupby(keys, as_index=False, sort=False)[["weighted", "weight", "missing"]].sum()
+    out["fraction"] = (out["weighted"] / out["weight"]).where(out["missing"] == 0)
     out["layer"] = "all layers"
     return out[[*keys[:-2], "epoch", "layer", "threshold", "fraction"]]
 

@@ -173,8 +173,11 @@ def seed_near_zero_figure(runs: list[data.Run], threshold: str, layer: str | Non
 
 def seed_near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch: float | None = None):
     """Seed groups of the Near-zero view by layer: mean ± std over seeds
-    (:func:`wcviz.plots.seed_near_zero_by_layer`), each run cut at the epoch value ``epoch``
-    as :func:`near_zero_depth_figure` cuts it."""
+    (:func:`wcviz.plots.seed_near_zero_by_layer`) at the epoch value ``epoch``, of the runs
+    that recorded it (a seed still short of it would mix an earlier epoch into the mean)."""
     from wcviz import plots
 
-    return plots.seed_near_zero_by_layer(_up_to(runs, epoch), threshold, epoch=-1)
+    sets = _up_to(runs, epoch)
+    if epoch is not None:  # the seeds that reached it, as the chart and CSV fold them
+        sets = [ds for ds in sets if ds.sizes["epoch"] and float(ds["epoch"][-1]) == epoch]
+    return plots.seed_near_zero_by_layer(sets, threshold, epoch=-1)

@@ -66,8 +66,9 @@ def run_picker(scan: data.Scan) -> None:
     st.sidebar.multiselect("Runs", ids, key=SELECTED, placeholder="choose runs",
                            help="The runs every page shows; also selectable on the Runs page.")
     st.sidebar.toggle("Fold seeds into groups", key=GROUPS,
-                      help="Runs that differ only in seed as one: seed-mean bands and metrics, "
-                           "with the spread over seeds (Distributions, Metrics).")
+                      help="Runs that differ only in seed as one: seed-mean bands, near-zero "
+                           "fractions and metrics, with the spread over seeds (Distributions, "
+                           "Near zero, Metrics).")
     running = sum(r.status == "running" for r in scan.runs)
     st.sidebar.caption(f"{_shown_root(scan.root)}  \n{len(ids)} runs ({running} running)"
                        + (f", {len(scan.problems)} unreadable" if scan.problems else ""))

@@ -259,6 +259,12 @@ def test_near_zero_overall_weights_layers_by_size(root):
     per_layer = 0.01 * np.arange(1, 4) + 0.1  # threshold index 1
     assert at0 == pytest.approx(np.average(per_layer, weights=NUMEL))
     assert data.thresholds([runs["baseline"]]) == THRESHOLDS
+    # a layer without a fraction makes the network's NaN (wcviz.measures.network_fraction),
+    # not the other layers' fraction diluted by its size
+    gap = frame.copy()
+    gap.loc[(gap["epoch"] == 0) & (gap["layer"] == "fc"), "fraction"] = np.nan
+    both = data.near_zero_overall(gap[gap["threshold"] == "abs=0.01"]).set_index("epoch")
+    assert np.isnan(both.loc[0, "fraction"]) and np.isfinite(both.loc[1, "fraction"])
 
 
 def test_compander_frame_only_for_learned_values(root):
@@ -854,6 +860,17 @@ def test_fold_near_zero_per_layer_and_whole_network(nz_seed_root):
     per_layer = per_layer[(per_layer["run"] == groups[0].group_id) & (per_layer["epoch"] == 0)]
     weighted_std = np.average(per_layer.sort_values("depth")["std"], weights=NUMEL)
     assert weighted_std != pytest.approx(one.loc[(groups[0].group_id, 0.0), "std"], rel=0.05)
+
+
+def test_seed_depth_figure_takes_only_the_seeds_that_reached_the_epoch(root):
+    """The by-depth export folds the seeds the chart folds: a seed short of the chosen epoch
+    ("crashed", 2 records) is left out rather than drawn at its last record."""
+    runs = scan_of(root).by_id()
+    fig = export.seed_near_zero_depth_figure([runs["baseline"], runs["crashed"]], "abs=0.01", 3.0)
+    mean, = [line for line in fig.axes[0].get_lines() if str(line.get_gid()).startswith("mean:")]
+    stored = wcviz.open_run(root / "baseline")["near_zero_fraction"].sel(threshold="abs=0.01")
+    np.testing.assert_allclose(mean.get_ydata(), 100 * stored.sel(epoch=3.0).values)
+    assert "n=1, epoch 3" in mean.get_label()
 
 
 @pytest.fixture()
