@@ -1,6 +1,7 @@
 """What every figure family of :mod:`wcviz.plots` shares: axis labels (with units), a new
-or given axis, whole-epoch ticks, the y scale, the legend outside the axis, and the check that
-several runs share a layer."""
+or given axis, whole-epoch ticks, the y scale, the legend outside the axis, the check that
+several runs share a layer (or the layers they all have), and a near-zero axis's finish (the
+per-run and the seed-group figures)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,30 @@ def _check_common_layer(runs: Sequence[xr.Dataset], layer: str | None) -> str:
     for ds in runs[1:]:
         an.check_layer(ds, name)
     return name
+
+
+def _common_layers(runs: Sequence) -> list[str]:
+    """The layers every run recorded, in the first run's (model) order."""
+    return [n for n in an.layer_names(runs[0]) if all(n in an.layer_names(ds) for ds in runs[1:])]
+
+
+def _finish_axes(ax, title: str, layers: Sequence[str] | None = None) -> None:
+    """A near-zero axis: x = epochs (whole-epoch ticks), or the ``layers`` by depth (named
+    ticks); y in % from 0; labels with units, ``title``, the legend outside."""
+    if layers is None:
+        _epoch_ticks(ax)
+    else:
+        _layer_ticks(ax, layers)
+    ax.set(xlabel=EPOCH_LABEL if layers is None else "layer (input → output)",
+           ylabel=NEAR_ZERO_LABEL, title=title)
+    ax.set_ylim(bottom=0)
+    _outside_legend(ax)
+
+
+def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:
+    """Layer names as x tick labels, thinned to at most ``most``."""
+    step = max(1, -(-len(layers) // most))
+    ticks = list(range(0, len(layers), step))
+    crowded = len(ticks) > 6 or max(len(n) for n in layers) > 8
+    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if crowded else 0,
+                  ha="right" if crowded else "center", fontsize=6)

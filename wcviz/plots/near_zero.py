@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from wcviz import analysis as an
 from wcviz import style
 from wcviz.palette import run_colors
-from wcviz.plots._axes import (EPOCH_LABEL, NEAR_ZERO_LABEL, _check_common_layer, _epoch_ticks,
-                               _new_axes, _outside_legend)
+from wcviz.plots._axes import (NEAR_ZERO_LABEL, _check_common_layer, _common_layers, _finish_axes,
+                               _new_axes)
 
 
 @style.styled
@@ -88,33 +88,6 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
                 marker="o", markersize=3, label=f"{name} (epoch {float(at['epoch']):g})")
     _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, by layer depth", layers)
     return fig
-
-
-def _common_layers(runs: Sequence) -> list[str]:
-    """The layers every run recorded, in the first run's (model) order."""
-    return [n for n in an.layer_names(runs[0]) if all(n in an.layer_names(ds) for ds in runs[1:])]
-
-
-def _finish_axes(ax, title: str, layers: Sequence[str] | None = None) -> None:
-    """A near-zero axis: x = epochs (whole-epoch ticks), or the ``layers`` by depth (named
-    ticks); y in % from 0; labels with units, ``title``, the legend outside."""
-    if layers is None:
-        _epoch_ticks(ax)
-    else:
-        _layer_ticks(ax, layers)
-    ax.set(xlabel=EPOCH_LABEL if layers is None else "layer (input → output)",
-           ylabel=NEAR_ZERO_LABEL, title=title)
-    ax.set_ylim(bottom=0)
-    _outside_legend(ax)
-
-
-def _layer_ticks(ax, layers: Sequence[str], most: int = 16) -> None:
-    """Layer names as x tick labels, thinned to at most ``most``."""
-    step = max(1, -(-len(layers) // most))
-    ticks = list(range(0, len(layers), step))
-    crowded = len(ticks) > 6 or max(len(n) for n in layers) > 8
-    ax.set_xticks(ticks, [layers[i] for i in ticks], rotation=45 if crowded else 0,
-                  ha="right" if crowded else "center", fontsize=6)
 
 
 @style.styled

@@ -17,9 +17,9 @@ from wcviz.bands import BAND_OPACITY, band_pairs, median_quantile
 from wcviz.errors import WcvizError
 from wcviz.palette import run_colors
 from wcviz.plots._axes import (EPOCH_LABEL, WEIGHT_LABEL, _apply_yscale, _check_common_layer,
-                               _epoch_ticks, _new_axes, _outside_legend)
+                               _common_layers, _epoch_ticks, _finish_axes, _new_axes,
+                               _outside_legend)
 from wcviz.plots.bands import band_handles, default_linthresh, shared_levels
-from wcviz.plots.near_zero import _common_layers, _finish_axes
 
 
 def _stack(runs: Sequence[xr.Dataset], values) -> xr.DataArray:
