@@ -184,7 +184,7 @@ def test_bad_overrides(bad, match):
 
 
 @pytest.mark.parametrize("method,override,match", [
-    ("baseline", {"a": -1.0}, "method 'baseline' has no a; drop --set a="),
+    ("baseline", {"a": -1.0}, "method 'baseline' has no a; drop --a / --set a="),
     ("baseline", {"b": 0.6}, "method 'baseline' has no b"),
     ("wc", {"alpha": 3.0}, "method 'wc' has no alpha; drop --set alpha="),
     ("wc", {"a": -1.0}, "a must be a positive number for method 'wc'"),

@@ -61,10 +61,12 @@ def all_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
-def barrier(info: DistInfo) -> None:
-    """Wait for every process (no-op in a single process)."""
+def barrier(info: DistInfo, device: torch.device | None = None) -> None:
+    """Wait for every process (no-op in a single process). On CUDA give the process's
+    ``device``: NCCL's barrier otherwise guesses the GPU (and warns that it does)."""
     if info.enabled:
-        dist.barrier()
+        on_gpu = device is not None and device.type == "cuda"
+        dist.barrier(device_ids=[device.index] if on_gpu else None)
 
 
 def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:

@@ -185,11 +185,11 @@ def build(cfg: RunConfig, info: ddp.DistInfo = ddp.DistInfo()) -> Parts:
     device = select_device(cfg, info)
     ddp.init(info, device)
     if cfg.download and not info.is_main:
-        ddp.barrier(info)  # rank 0 downloads first; the others then read the files it wrote
+        ddp.barrier(info, device)  # rank 0 downloads first; the others then read the files it wrote
     data = load_data(cfg.dataset, cfg.data_root, download=cfg.download and info.is_main,
                      val_fraction=cfg.val_fraction, split_seed=cfg.split_seed)
     if cfg.download and info.is_main:
-        ddp.barrier(info)
+        ddp.barrier(info, device)
     seed_everything(cfg.seed)  # the same init on every process, for every method
     model = build_model(cfg.model, num_classes=data.num_classes, dropout=cfg.dropout)
     raw = apply_method(model, cfg).to(device)
@@ -478,7 +478,7 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
             write_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
     # DDP: the other processes wait until rank 0 has written the run, so that every process
     # leaves the process group together and none exits while rank 0 still writes.
-    ddp.barrier(parts.info)
+    ddp.barrier(parts.info, parts.device)
     return result
 
 

@@ -232,8 +232,8 @@ def _check_method_values(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         if spec.ab is None and value is not None:
             with_ab = ", ".join(m.name for m in METHODS.values() if m.ab is not None)
-            raise WcvizError(f"method {cfg.method!r} has no {name}; drop --set {name}=... "
-                             f"(a and b are for {with_ab})")
+            raise WcvizError(f"method {cfg.method!r} has no {name}; drop --{name} / --set "
+                             f"{name}=... (a and b are for {with_ab})")
         if spec.ab is not None and (value is None or not value > 0):
             raise WcvizError(f"{name} must be a positive number for method {cfg.method!r}, "
                              f"got {value!r}; e.g. --{name} 0.7")
