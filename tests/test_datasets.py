@@ -160,6 +160,22 @@ def test_digits_read_from_scikit_learns_file_equal_its_loader():
     np.testing.assert_array_equal(labels, bunch.target)
 
 
+def test_digits_come_from_scikit_learns_loader_where_its_file_is_elsewhere(tmp_path, monkeypatch):
+    """A scikit-learn that keeps the file elsewhere: its public loader gives the same arrays."""
+    import importlib.util
+
+    from sklearn.datasets import load_digits as sk_digits
+
+    real = importlib.util.find_spec
+    moved = importlib.machinery.ModuleSpec("sklearn", None, is_package=True)
+    moved.submodule_search_locations = [str(tmp_path)]  # no datasets/data/digits.csv.gz there
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: moved if name == "sklearn" else real(name, *args))
+    pixels, labels = digits_arrays()
+    np.testing.assert_array_equal(pixels, sk_digits().data)
+    np.testing.assert_array_equal(labels, sk_digits().target)
+
+
 def test_mnist1d_is_generated_offline_cached_and_split(tmp_path):
     import random
 
