@@ -1,11 +1,31 @@
-"""What the framework callbacks share: picking scalar metrics and sub-epoch timing."""
+"""What the framework callbacks share: their settings, picking scalar metrics and sub-epoch
+timing."""
 
 from __future__ import annotations
 
 import math
 from numbers import Real
+from typing import TYPE_CHECKING
 
 from wcviz.errors import WcvizError
+
+if TYPE_CHECKING:
+    from wcviz.recorder import Recorder
+
+
+class RecordingSettings:
+    """Where and how often a framework callback records (first base of each ``WcvizCallback``,
+    before the framework's callback class); the :class:`~wcviz.Recorder` is made when
+    training starts, on the process that writes."""
+
+    def __init__(self, path, every_n_epochs: int | None = 1, every_n_steps: int | None = None,
+                 **recorder_kwargs):
+        check_every(every_n_epochs, every_n_steps)
+        self.path = path
+        self.every_n_epochs = every_n_epochs
+        self.every_n_steps = every_n_steps
+        self.recorder_kwargs = recorder_kwargs
+        self.recorder: Recorder | None = None
 
 
 def scalar_metrics(values: dict | None) -> dict[str, float]:

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from wcviz.integrations._common import check_every, is_whole, scalar_metrics
+from wcviz.integrations._common import RecordingSettings, is_whole, scalar_metrics
 from wcviz.recorder import Recorder
 
 
-class WcvizCallback(TrainerCallback):
+class WcvizCallback(RecordingSettings, TrainerCallback):
     """Record the weights of the model a ``transformers.Trainer`` trains into ``path``.
 
     Args:
@@ -40,12 +40,7 @@ class WcvizCallback(TrainerCallback):
 
     def __init__(self, path, every_n_epochs: int | None = 1, every_n_steps: int | None = None,
                  **recorder_kwargs):
-        check_every(every_n_epochs, every_n_steps)
-        self.path = path
-        self.every_n_epochs = every_n_epochs
-        self.every_n_steps = every_n_steps
-        self.recorder_kwargs = recorder_kwargs
-        self.recorder: Recorder | None = None
+        super().__init__(path, every_n_epochs, every_n_steps, **recorder_kwargs)
         self._metrics: dict[str, float] = {}
         self._due: tuple[float, int] | None = None  # an epoch end waiting for its evaluation
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from lightning.pytorch.callbacks import Callback
 
-from wcviz.integrations._common import check_every, scalar_metrics
+from wcviz.integrations._common import RecordingSettings, scalar_metrics
 from wcviz.recorder import Recorder
 
 
-class WcvizCallback(Callback):
+class WcvizCallback(RecordingSettings, Callback):
     """Record the weights of the trained LightningModule into the run store ``path``.
 
     Args:
@@ -34,12 +34,7 @@ class WcvizCallback(Callback):
 
     def __init__(self, path, every_n_epochs: int | None = 1, every_n_steps: int | None = None,
                  **recorder_kwargs):
-        check_every(every_n_epochs, every_n_steps)
-        self.path = path
-        self.every_n_epochs = every_n_epochs
-        self.every_n_steps = every_n_steps
-        self.recorder_kwargs = recorder_kwargs
-        self.recorder: Recorder | None = None
+        super().__init__(path, every_n_epochs, every_n_steps, **recorder_kwargs)
         self._last_step = -1  # the optimizer step of the last step record
 
     def on_fit_start(self, trainer, pl_module) -> None:
