@@ -89,6 +89,8 @@ def test_build_optimizer_non_number_names_the_parameter(kwargs, name):
 
 def test_a_baked_model_trains_with_any_optimizer():
     model = wcviz.bake(wcviz.compand(_net(), "arctan", 2.0, 1.0, learnable="fine"))
+    before = [p.detach().clone() for p in model.parameters()]
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error")  # no guard warning, no guard error: a plain model now
         _step(model, torch.optim.Adam(model.parameters(), lr=1e-2))
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters()))  # all stepped
