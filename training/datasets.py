@@ -26,7 +26,6 @@ Folder layouts expected under ``root``:
 from __future__ import annotations
 
 import importlib.util
-import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from training.models import CIFAR_INPUT, DIGITS_INPUT, IMAGENET_INPUT, MNIST1D_INPUT
 from wcviz.errors import WcvizError
+from wcviz.fsutil import write_atomic
 
 # Per-channel statistics of the training images (RGB, on [0, 1] pixels).
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -347,9 +348,8 @@ def mnist1d_arrays(root: str | Path) -> dict[str, np.ndarray]:
                              "again (it is regenerated offline)") from None
     data = _generate_mnist1d(args)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **data)
-    os.replace(tmp, path)  # atomic: a concurrent or killed run never sees half a file
+    # atomic and durable: a concurrent or killed run never sees half a file
+    write_atomic(path, lambda fh: np.savez(fh, **data))
     return data
 
 
@@ -505,15 +505,15 @@ class DatasetSpec:
 
 #: name -> :class:`DatasetSpec`.
 DATASETS: dict[str, DatasetSpec] = {
-    "cifar10": DatasetSpec(lambda root, **kw: load_cifar("cifar10", root, **kw), (3, 32, 32), 10,
-                           "CIFAR-10"),
-    "cifar100": DatasetSpec(lambda root, **kw: load_cifar("cifar100", root, **kw), (3, 32, 32),
+    "cifar10": DatasetSpec(lambda root, **kw: load_cifar("cifar10", root, **kw), CIFAR_INPUT,
+                           10, "CIFAR-10"),
+    "cifar100": DatasetSpec(lambda root, **kw: load_cifar("cifar100", root, **kw), CIFAR_INPUT,
                             100, "CIFAR-100"),
-    "tinyimagenet": DatasetSpec(load_tinyimagenet, (3, 224, 224), 200, "TinyImageNet"),
-    "imagenet": DatasetSpec(load_imagenet, (3, 224, 224), 1000, "ImageNet"),
-    "digits": DatasetSpec(load_digits, (1, 8, 8), 10, "digits"),
-    "mnist1d": DatasetSpec(load_mnist1d, (1, 1, 40), 10, "MNIST-1D"),
-    "synthetic-cifar": DatasetSpec(load_synthetic_cifar, (3, 32, 32), 10, "synthetic CIFAR"),
+    "tinyimagenet": DatasetSpec(load_tinyimagenet, IMAGENET_INPUT, 200, "TinyImageNet"),
+    "imagenet": DatasetSpec(load_imagenet, IMAGENET_INPUT, 1000, "ImageNet"),
+    "digits": DatasetSpec(load_digits, DIGITS_INPUT, 10, "digits"),
+    "mnist1d": DatasetSpec(load_mnist1d, MNIST1D_INPUT, 10, "MNIST-1D"),
+    "synthetic-cifar": DatasetSpec(load_synthetic_cifar, CIFAR_INPUT, 10, "synthetic CIFAR"),
 }
 
 
