@@ -331,19 +331,25 @@ def _demo_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
+def use_run_options(epochs: int | None, threads: int) -> None:
+    """``--epochs`` (None: the preset's) and ``--threads`` as demo and reproduce take them;
+    torch then computes on that many threads."""
+    import torch
+
+    if epochs is not None and epochs < 1:
+        raise WcvizError(f"--epochs must be >= 1, got {epochs}")
+    if threads < 1:
+        raise WcvizError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
 def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     """``wcviz demo``: the embedded default; prints a results table and where to look."""
     args = _demo_parser(prog).parse_args(argv)
-    import torch
-
     from training.loop import run
     from training.presets import resolve, run_name
 
-    if args.epochs is not None and args.epochs < 1:
-        raise WcvizError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.threads < 1:
-        raise WcvizError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    use_run_options(args.epochs, args.threads)
     root = check_writable(Path(args.runs))
     start, run_dirs = time.perf_counter(), []
     for method in demo.DEMO_METHODS:

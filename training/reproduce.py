@@ -17,12 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from training import sweep
+from training.cli import use_run_options
 from training.rundirs import check_writable, run_state
 from wcviz.errors import WcvizError
-from wcviz.metrics import BEST_ACC
 
 
 @dataclass(frozen=True)
@@ -215,24 +213,19 @@ def public_table(study: Study, runs: dict[str, list]) -> str:
     """Our test accuracy (mean ± std over seeds, 95 % t CI of the mean) beside the published."""
     if not study.public:
         return ""
-    from scipy import stats
-
     from wcviz import analysis
-    from wcviz.claims import format_pm
+    from wcviz.claims import format_pm, t_interval
 
     rows = [("model", "published", "ours: test acc at best val (%)", "95% CI of the mean", "seeds",
              "ours − published")]
     for pub in study.public:
         if pub.arm not in runs:
             continue
-        acc = np.array([analysis.run_row(analysis.as_dataset(p))[BEST_ACC]
-                        for p in runs[pub.arm]])
+        acc = analysis.as_percent([analysis.best_val_test_acc(analysis.as_dataset(p))[1]
+                                   for p in runs[pub.arm]])
         mean, std, n = float(acc.mean()), float(acc.std(ddof=1)) if len(acc) > 1 else math.nan, len(acc)
-        if n > 1:
-            half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-            ci = f"[{mean - half:.2f}, {mean + half:.2f}]"
-        else:
-            ci = "–"
+        (lo, hi), _ = t_interval(acc)  # the t interval of the mean, as for the claims
+        ci = f"[{lo:.2f}, {hi:.2f}]" if n > 1 else "–"
         rows.append((pub.what, f"≈ {pub.percent:g} %", format_pm(mean, std, 3), ci, str(n),
                      f"{mean - pub.percent:+.2f} pp"))
     sources = sorted({p.source for p in study.public})
@@ -322,8 +315,6 @@ def _list() -> str:
 
 def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
     """``wcviz reproduce NAME``: train what is missing, then print claims and public figures."""
-    import torch
-
     from wcviz import analysis
 
     args = _parser(prog).parse_args(argv)
@@ -335,13 +326,9 @@ def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
                          "or --list to see them")
     if args.name not in STUDIES:
         raise WcvizError(f"unknown study {args.name!r}; choose one of: {', '.join(STUDIES)}")
-    if args.epochs is not None and args.epochs < 1:
-        raise WcvizError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.threads < 1:
-        raise WcvizError(f"--threads must be >= 1, got {args.threads}")
+    use_run_options(args.epochs, args.threads)
     study = STUDIES[args.name]
     seeds = parse_seeds(args.seeds, study.quick_seeds if args.quick else study.seeds)
-    torch.set_num_threads(args.threads)
     root = check_writable(study_root(Path(args.runs), study, args.quick))
     planned = plan(study, root, seeds, args.epochs, args.quick, args.data_root)
     start = time.perf_counter()
