@@ -27,6 +27,18 @@ class RecordingSettings:
         self.recorder_kwargs = recorder_kwargs
         self.recorder: Recorder | None = None
 
+    def epoch_due(self, epoch: int) -> bool:
+        """Whether the end of whole epoch ``epoch`` is recorded (every ``every_n_epochs``)."""
+        return bool(self.every_n_epochs) and epoch % self.every_n_epochs == 0
+
+    def record_new(self, epoch: float, metrics: dict[str, float], step: int) -> bool:
+        """Record ``epoch`` unless the store holds it already (a resumed fit replays the
+        epochs before its checkpoint); whether it recorded."""
+        if self.recorder.last_epoch is not None and epoch <= self.recorder.last_epoch:
+            return False
+        self.recorder.record(epoch, metrics, step=step)
+        return True
+
 
 def scalar_metrics(values: dict | None) -> dict[str, float]:
     """The entries of a framework's metric dict that are single numbers, as floats.

@@ -65,13 +65,13 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
         n = self.every_n_steps
         if self.recorder is None or not n or state.global_step % n:
             return
-        if is_whole(state.epoch) and self._epoch_due(round(state.epoch)):
+        if is_whole(state.epoch) and self.epoch_due(round(state.epoch)):
             return  # the epoch's end: recorded (with its evaluation) by on_epoch_end
         self._record(float(state.epoch), state.global_step)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         epoch = float(state.epoch)
-        if self.recorder is not None and is_whole(epoch) and self._epoch_due(round(epoch)):
+        if self.recorder is not None and is_whole(epoch) and self.epoch_due(round(epoch)):
             self._due = (float(round(epoch)), state.global_step)
 
     def on_train_end(self, args, state, control, **kwargs):
@@ -88,9 +88,6 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
             self.recorder.finish("failed")
         return False
 
-    def _epoch_due(self, epoch: int) -> bool:
-        return bool(self.every_n_epochs) and epoch % self.every_n_epochs == 0
-
     def _flush(self) -> None:
         if self._due is not None:
             epoch, step = self._due
@@ -98,7 +95,5 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
             self._record(epoch, step)
 
     def _record(self, epoch: float, step: int) -> None:
-        if self.recorder.last_epoch is not None and epoch <= self.recorder.last_epoch:
-            return  # resumed training replaying records the store already holds
-        self.recorder.record(epoch, self._metrics, step=step)
-        self._metrics = {}
+        if self.record_new(epoch, self._metrics, step):
+            self._metrics = {}

@@ -59,9 +59,8 @@ class WcvizCallback(RecordingSettings, Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         epoch = trainer.current_epoch + 1
-        if self.recorder is None or not self.every_n_epochs or epoch % self.every_n_epochs:
-            return
-        self._record(trainer, epoch)
+        if self.recorder is not None and self.epoch_due(epoch):
+            self._record(trainer, epoch)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.recorder is not None:
@@ -72,7 +71,4 @@ class WcvizCallback(RecordingSettings, Callback):
             self.recorder.finish("failed")
 
     def _record(self, trainer, epoch: float) -> None:
-        if self.recorder.last_epoch is not None and epoch <= self.recorder.last_epoch:
-            return  # a resumed fit replaying an epoch the store already holds
-        self.recorder.record(epoch, scalar_metrics(trainer.callback_metrics),
-                             step=trainer.global_step)
+        self.record_new(epoch, scalar_metrics(trainer.callback_metrics), trainer.global_step)
