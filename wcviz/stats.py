@@ -17,9 +17,10 @@ Definitions (the run store's variables are these, per layer and record):
   ``torch.quantile`` refuses) work too. A NaN weight makes every quantile NaN, as in numpy.
 * **near-zero fraction**: the fraction of weights with ``|w| < c`` (strict; exact zeros count),
   over all n weights (a NaN weight counts as not near zero). The cutoff ``c`` of each kind
-  (abs, rel × std₀, std × the record's std, med × the record's median|w|) is defined once,
-  in :mod:`wcviz.measures`; the record-scaled kinds use the population std of the same
-  summary and the exact median of |w| (the same selection as the quantiles).
+  (abs, rel × std₀, std × the record's std, med × the record's median|w|) is defined in
+  :mod:`wcviz.measures`; abs and rel arrive as numbers, std and med as ``(kind, t)`` that
+  this module scales by the population std of the same summary or the exact median of |w|
+  (the same selection as the quantiles).
 * **histogram**: counts over ``bins`` equal-width bins on the fixed range ``[-R, R]`` chosen
   when the store is created (:func:`histogram_range`: R = 4 × max|w| at epoch 0, capped at
   the bound aπ/2 of a fixed-scale arctan compander, or a of erf); weight w goes to bin
@@ -359,8 +360,8 @@ def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> li
     moments = np.array([mean, std, absmax, l2, participation], dtype=np.float64)
     flag = 0.0 if math.isfinite(l2) else 1.0
     scaled = [i for i, c in enumerate(cutoffs) if isinstance(c, tuple)]
-    if scaled:  # |w| again: the buffer now holds w²
-        mag = np.abs(arr)
+    if scaled:  # |w| again, into the same buffer (it holds w² now)
+        np.abs(arr, out=mag)
         levels = _cutoff_values([cutoffs[i] for i in scaled], lambda: std,
                                 lambda: _median_abs_numpy(mag, check_nan=bool(flag)))
         with np.errstate(invalid="ignore"):
