@@ -11,9 +11,10 @@ Recording a training loop takes three lines::
 Under ``torch.distributed`` only rank 0 records: on other ranks the Recorder touches no store
 and ``record`` returns False at once, so the same three lines run on every rank.
 
-For every tracked layer (conv and linear weights, reparametrized or not) a record holds the
-statistics of w = Ψ(v) (:mod:`wcviz.stats`), the quantiles of the raw parameter v, and the
-layer's current a and b. All layers' statistics are computed on the model's device and moved
+For every tracked layer (the weights of :mod:`wcviz.layers`' policy: conv, linear,
+attention projections, Hugging Face Conv1D, and any tensor named in ``layers=``;
+reparametrized or not) a record holds the statistics of w = Ψ(v) (:mod:`wcviz.stats`), the
+quantiles of the raw parameter v, and the layer's current a and b. All layers' statistics are computed on the model's device and moved
 to the host in one transfer per record.
 """
 
@@ -141,7 +142,9 @@ class Recorder:
         return store
 
     def _load_plan(self) -> None:
-        """Per-layer absolute near-zero cutoffs and histogram ranges, from the store."""
+        """Per-layer near-zero cutoffs and histogram ranges, from the store: fixed cutoffs
+        (abs, rel) as numbers, record-scaled ones (std, med) as ``(kind, t)`` that
+        :mod:`wcviz.stats` scales at each record."""
         group = zarr.open_group(self.store.path, mode="r", zarr_format=3)
         edges = np.asarray(group["bin_edges"][...])
         std0 = np.asarray(group["weight_std_init"][...])
