@@ -187,19 +187,16 @@ def _dataset(path: str, n_epochs: int, status: str):
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def _confined(path: str, n_epochs: int) -> None:
-    check_confined(Path(path) / STORE_NAME, path)
-
-
-def confined(path: str, n_epochs: int = -1) -> None:
+def confined(path: str, n_epochs: int) -> None:
     """Refuse a store a reader could be led out of (:func:`wcviz.store.check_confined`):
     every file a read opens stays inside the run folder (which the scan found inside the root),
-    no symlink or hard link anywhere in its store. Checked once per committed state.
+    no symlink or hard link anywhere in its store. Checked once per committed state
+    (``n_epochs``, the cache key).
 
     Raises:
         WcvizError: one line naming the offending path.
     """
-    _confined(path, n_epochs)
+    check_confined(Path(path) / STORE_NAME, path)
 
 
 def dataset(run: Run):
@@ -647,11 +644,8 @@ def accuracy_summary(run: Run) -> dict:
     "Test acc at best val" is :func:`wcviz.analysis.best_val_test_acc`, the accuracy the demo
     table, ``wcviz table`` and the figures report, in percent as they show it.
     """
-    ds = dataset(run)
-    epoch, acc = analysis.best_val_test_acc(ds)
-    return {"last_epoch": float(ds["epoch"].values[-1]) if ds.sizes.get("epoch", 0) else np.nan,
-            "best_val_epoch": epoch,
-            "best_val_test_acc": float(analysis.as_percent([acc])[0]) if np.isfinite(acc) else np.nan}
+    row = analysis.run_row(dataset(run))
+    return {column: row[column] for column in ACC_COLUMNS}
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
@@ -661,12 +655,8 @@ def _summary(key: tuple, run_id: str) -> dict:
 
 def sweep_rows(runs: list[Run]) -> pd.DataFrame:
     """:func:`wcviz.sweep.run_summary` of each readable run (cached on its committed state)."""
-    rows = []
-    for run in runs:
-        try:
-            rows.append(_summary(run.key, run.run_id))
-        except WcvizError:
-            continue  # an unreadable store: listed as a problem on the Runs page
+    # an unreadable store is left out: listed as a problem on the Runs page
+    rows = _each(runs, lambda run: _summary(run.key, run.run_id), errors=[])
     columns = ["run_id", "dataset", "model", "method", "learnable", "a", "b", "seed",
                *sweep.SWEEP_METRICS]
     return pd.DataFrame(rows, columns=columns)
