@@ -752,6 +752,27 @@ def test_sweeps_page_keeps_methods_apart(tmp_path, monkeypatch):
     assert any("Best (a, b)" in m.value and "72.00 %" in m.value for m in at.markdown)
 
 
+def test_sweeps_page_shows_one_dataset_and_model_at_a_time(tmp_path, monkeypatch):
+    import _fixture_runs as fx
+
+    for dataset in ("digits", "mnist1d"):
+        for a in (0.5, 1.0, 2.0):
+            fx.wc_run(tmp_path / f"{dataset}-a{a:g}", a=a, dataset=dataset)
+    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    at.switch_page("views/sweeps.py").run()
+    assert not at.exception, at.exception
+    setup = at.selectbox(key="sweep_setup")
+    assert setup.options == ["digits / tinynet", "mnist1d / tinynet"]
+    def cell_runs():
+        return " ".join(charts(at)[0][1]["runs"])
+
+    assert len(charts(at)[0][1]) == 3 and "mnist1d" not in cell_runs()  # the first setup only
+    setup.set_value(("mnist1d", "tinynet")).run()
+    assert not at.exception and len(charts(at)[0][1]) == 3 and "digits" not in cell_runs()
+
+
 @pytest.mark.slow
 def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
     import subprocess

@@ -19,8 +19,8 @@ if not scan.runs:
 rows = data.sweep_rows(list(scan.runs))
 setups = sorted(set(zip(rows["dataset"].astype(str), rows["model"].astype(str))))
 if len(setups) > 1:
-    choice = st.selectbox("Dataset and model", [f"{d} / {m}" for d, m in setups], key="sweep_setup")
-    dataset, model = setups[[f"{d} / {m}" for d, m in setups].index(choice)]
+    dataset, model = st.selectbox("Dataset and model", setups, key="sweep_setup",
+                                  format_func=lambda setup: " / ".join(setup))
     rows = rows[(rows["dataset"].astype(str) == dataset) & (rows["model"].astype(str) == model)]
 # One method per grid: arctan and arsinh runs at the same (a, b) would share a cell.
 methods = sorted(set(rows.loc[rows.apply(is_grid_run, axis=1), "method"].astype(str))) if len(rows) else []
