@@ -97,6 +97,7 @@ def test_separate_q_k_v_projections():
     state = wcviz.bake(mha).state_dict()
     fresh = nn.MultiheadAttention(8, 2, kdim=4, vdim=6, batch_first=True)
     fresh.load_state_dict(state, strict=True)
+    torch.testing.assert_close(fresh(q, k, v)[0], before, rtol=1e-5, atol=1e-6)
 
 
 def test_embedding_by_include_and_recorder_layer_names(tmp_path):

@@ -21,7 +21,11 @@ def _grid(root, model="tinynet", method="arctan"):
 def test_sweep_of_one_configuration_draws(tmp_path):
     _grid(tmp_path)
     fx.baseline_run(tmp_path / "base")
-    assert len(sweep_figure(tmp_path).axes) >= 3
+    fig = sweep_figure(tmp_path)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0] == "test acc at best val (%)" and titles[2] == "max|w| / (aπ/2)"
+    assert len(titles) == 3 and titles[1].startswith("fraction near zero")
+    assert len(fig.axes[0].texts) == 2  # one written cell per (a, b) of the grid
 
 
 @pytest.mark.parametrize("other", [{"model": "othernet"}, {"method": "arsinh"}])
