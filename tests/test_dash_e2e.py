@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from _cli import free_port
 from _engines import unavailable
 from test_app import append, write_run
 from wcviz.store import RunStore
@@ -46,11 +46,6 @@ def _browser_or_skip() -> tuple[str, str]:
         unavailable("browser test needs " + ", ".join(missing), "WCVIZ_REQUIRE_BROWSER")
     return chromium, driver
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
@@ -92,7 +87,7 @@ def server(tmp_path):
     for seed in (0, 1):  # one cell of an (a, b) sweep, two seeds: Sweeps page, seed groups
         write_run(root / f"wc-a1-s{seed}", n_records=4, method="arctan", a=1.0, b=0.6, seed=seed,
                   acc0=0.6 + 0.01 * seed)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "wcviz", "dash", str(root), "--port",

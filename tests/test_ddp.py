@@ -2,7 +2,6 @@
 node alone (--standalone) and through the c10d rendezvous that several nodes use."""
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,14 +12,10 @@ import torch
 import wcviz
 from training import checkpoint as ckpt
 from wcviz.cli import main
+from _cli import free_port
 
 pytestmark = pytest.mark.slow  # two torchrun processes
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -33,7 +28,7 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path, launch):
               "--device", "cpu", "--no-progress", "--set", "batch_size=64"]
     # A process that aborts in native code prints its Python stacks (PYTHONFAULTHANDLER).
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
-    nodes = ["--nnodes", "1", "--rdzv-endpoint", f"localhost:{_free_port()}"] \
+    nodes = ["--nnodes", "1", "--rdzv-endpoint", f"localhost:{free_port()}"] \
         if launch == "c10d" else []
     proc = subprocess.run([sys.executable, "-m", "wcviz", *common, "--runs",
                            str(tmp_path / "ddp"), "--nproc-per-node", "2", *nodes],

@@ -10,6 +10,7 @@ from training import executors
 from training.executors import GpuPool, parse_minutes, slurm_parameters, visible_gpus
 from wcviz.cli import main
 from wcviz.store import read_root_attrs
+from _cli import one_error_line
 from _engines import framework
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -17,11 +18,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SWEEP = ["sweep", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
          "--set", "batch_size=128"]
 
-
-def _err(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err  # one line, no traceback
-    return err[0]
 
 
 def test_visible_gpus_reads_cuda_visible_devices_as_given():
@@ -114,14 +110,14 @@ def test_parse_minutes(text, minutes):
 ])
 def test_sweep_bad_slurm_options(tmp_path, capsys, argv, match):
     assert main([*SWEEP, "--runs", str(tmp_path), *argv]) == 2
-    assert match in _err(capsys)
+    assert match in one_error_line(capsys)
 
 
 def test_slurm_executor_without_sbatch_says_so(tmp_path, capsys, monkeypatch):
     framework("submitit")
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, srun, squeue here
     assert main([*SWEEP, "--runs", str(tmp_path / "runs"), "--executor", "slurm"]) == 2
-    assert "needs Slurm's sbatch on the PATH" in _err(capsys)
+    assert "needs Slurm's sbatch on the PATH" in one_error_line(capsys)
     assert not (tmp_path / "runs" / "digits-cnn_wc_a0.5_b0.3_s0").exists()
 
 
@@ -133,5 +129,5 @@ def test_slurm_executor_without_sbatch_says_so(tmp_path, capsys, monkeypatch):
 ])
 def test_train_bad_launch_options(tmp_path, capsys, argv, match):
     assert main(["train", "--preset", "digits-cnn", "--runs", str(tmp_path), *argv]) == 2
-    assert match in _err(capsys)
+    assert match in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []

@@ -7,17 +7,12 @@ import wcviz
 from training.sweep import parse_grid
 from wcviz.cli import main
 from wcviz.store import read_root_attrs
+from _cli import TINY, one_error_line
 
-TINY = ["--device", "cpu", "--no-progress", "--set", "batch_size=128"]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def _err(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err  # one line, no traceback
-    return err[0]
 
 
 def test_train_list_presets(capsys):
@@ -54,7 +49,7 @@ def test_train_runs_and_names_the_run(tmp_path, capsys):
 ])
 def test_train_bad_names(tmp_path, capsys, argv, match):
     rc = main(["train", *argv, "--runs", str(tmp_path), *TINY])
-    line = _err(capsys)
+    line = one_error_line(capsys)
     assert rc == 2 and line.startswith("wcviz train: error:")
     if match:
         assert match in line
@@ -65,7 +60,7 @@ def test_train_missing_dataset_names_the_folder(tmp_path, capsys):
     rc = main(["train", "--preset", "cifar10-resnet18", "--data-root", str(tmp_path / "data"),
                "--runs", str(tmp_path / "runs"), *TINY])
     assert rc == 2
-    assert f"{tmp_path / 'data' / 'cifar-10-batches-py'}" in _err(capsys)
+    assert f"{tmp_path / 'data' / 'cifar-10-batches-py'}" in one_error_line(capsys)
     assert not any((tmp_path / "runs").iterdir())  # no half-made run
 
 
@@ -73,7 +68,7 @@ def test_train_unwritable_runs_folder(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     rc = main(["train", "--preset", "digits-cnn", "--runs", str(blocker / "runs"), *TINY])
-    assert rc == 2 and "cannot write to runs folder" in _err(capsys)
+    assert rc == 2 and "cannot write to runs folder" in one_error_line(capsys)
 
 
 def test_existing_run_and_resume_with_other_config_leave_it_untouched(tmp_path, capsys):
@@ -82,20 +77,20 @@ def test_existing_run_and_resume_with_other_config_leave_it_untouched(tmp_path, 
     capsys.readouterr()
     store = tmp_path / "digits-cnn_baseline_s0" / "record.zarr"
     before = read_root_attrs(store)
-    assert main(args) == 2 and "exists; pass --resume" in _err(capsys)
+    assert main(args) == 2 and "exists; pass --resume" in one_error_line(capsys)
     assert main([*args, "--resume", "--set", "lr=0.5"]) == 2
-    assert "different config" in _err(capsys)
+    assert "different config" in one_error_line(capsys)
     assert main([*args, "--resume", "--overwrite"]) == 2
-    _err(capsys)
+    one_error_line(capsys)
     assert read_root_attrs(store) == before
     other = ["train", "--preset", "digits-cnn", "--seed", "4", "--runs", str(tmp_path), *TINY]
-    assert main([*other, "--resume"]) == 2 and "nothing to resume" in _err(capsys)
+    assert main([*other, "--resume"]) == 2 and "nothing to resume" in one_error_line(capsys)
 
 
 def test_nan_loss_exits_nonzero_with_one_line_and_a_failed_store(tmp_path, capsys):
     rc = main(["train", "--preset", "digits-cnn", "--epochs", "2", "--set", "lr=1e12",
                "--runs", str(tmp_path), *TINY])
-    assert rc == 2 and "NaN/inf" in _err(capsys)
+    assert rc == 2 and "NaN/inf" in one_error_line(capsys)
     ds = wcviz.open_run(tmp_path / "digits-cnn_baseline_s0")
     assert ds.attrs["status"] == "failed" and ds.epoch.values.tolist() == [0]
 
@@ -135,10 +130,10 @@ def test_sweep_plans_runs_skips_finished_and_reads_as_a_table(tmp_path, capsys):
 def test_sweep_bad_grid(tmp_path, capsys):
     assert main(["sweep", "--preset", "digits-cnn", "--grid", "a=1:0.5:0.1",
                  "--runs", str(tmp_path)]) == 2
-    assert "stop >= start" in _err(capsys)
+    assert "stop >= start" in one_error_line(capsys)
     assert main(["sweep", "--preset", "digits-cnn", "--method", "baseline", "--grid",
                  "a=0.5,0.6", "--runs", str(tmp_path)]) == 2
-    assert "has no a, b to sweep" in _err(capsys)
+    assert "has no a, b to sweep" in one_error_line(capsys)
 
 
 @pytest.mark.slow

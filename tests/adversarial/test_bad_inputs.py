@@ -5,16 +5,11 @@ import time
 import pytest
 
 from wcviz.cli import main
+from _cli import TINY, one_error_line
 
-TINY = ["--device", "cpu", "--no-progress", "--set", "batch_size=128"]
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err  # one line, no traceback
-    return err[0]
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -34,7 +29,7 @@ def test_sweep_bad_inputs_are_one_line_and_fast(tmp_path, capsys, argv, match):
     start = time.perf_counter()
     rc = main(["sweep", "--preset", "digits-cnn", "--method", "wc", "--runs", str(tmp_path),
                "--dry-run", *argv])
-    assert rc == 2 and match in _one_line(capsys)
+    assert rc == 2 and match in one_error_line(capsys)
     assert time.perf_counter() - start < 20  # refused up front, not after building the plan
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
 
@@ -44,7 +39,7 @@ def test_train_run_id_cannot_leave_runs(tmp_path, capsys, run_id):
     runs = tmp_path / "runs"
     rc = main(["train", "--preset", "digits-cnn", "--epochs", "1", "--runs", str(runs),
                "--run-id", run_id, *TINY])
-    assert rc == 2 and "must be a plain folder name" in _one_line(capsys)
+    assert rc == 2 and "must be a plain folder name" in one_error_line(capsys)
     assert not (tmp_path / "escaped").exists() and not list(runs.iterdir())
 
 
@@ -56,7 +51,7 @@ def test_train_run_id_cannot_leave_runs(tmp_path, capsys, run_id):
 ])
 def test_train_contradicting_or_bad_values(tmp_path, capsys, argv, match):
     rc = main(["train", "--preset", "digits-cnn", "--runs", str(tmp_path), *TINY, *argv])
-    assert rc == 2 and match in _one_line(capsys)
+    assert rc == 2 and match in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("argv,match", [(["--epochs", "0"], "--epochs must be >= 1"),
@@ -64,7 +59,7 @@ def test_train_contradicting_or_bad_values(tmp_path, capsys, argv, match):
                                         (["--threads", "0"], "--threads must be >= 1")])
 def test_demo_bad_numbers(tmp_path, capsys, argv, match):
     rc = main(["demo", "--runs", str(tmp_path / "runs"), "--no-figures", *argv])
-    assert rc == 2 and match in _one_line(capsys)
+    assert rc == 2 and match in one_error_line(capsys)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 

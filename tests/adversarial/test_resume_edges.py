@@ -12,15 +12,10 @@ import wcviz
 from wcviz.cli import main
 from wcviz.fsutil import write_atomic
 from wcviz.store import read_root_attrs
+from _cli import TINY, one_error_line
 
-TINY = ["--device", "cpu", "--no-progress", "--set", "batch_size=128"]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def _one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +68,7 @@ def test_no_readable_checkpoint_is_one_line_and_keeps_the_status(run, capsys):
     before = read_root_attrs(run / "record.zarr")
     (run / "summary.json").unlink()
     assert _resume(run) == 2
-    assert "no readable checkpoint" in _one_line(capsys)
+    assert "no readable checkpoint" in one_error_line(capsys)
     after = read_root_attrs(run / "record.zarr")
     assert after["status"] == before["status"] == "finished"
     assert after["n_committed"] == before["n_committed"]
@@ -95,14 +90,14 @@ def test_lost_config_json_falls_back_to_the_store_copy(run, capsys, damage):
     capsys.readouterr()
     other = ["train", "--preset", "digits-cnn", "--epochs", "3", "--runs", str(run.parent),
              "--resume", *TINY]
-    assert main(other) == 2 and "different config" in _one_line(capsys)
+    assert main(other) == 2 and "different config" in one_error_line(capsys)
 
 
 def test_config_and_store_both_lost_is_named(run, capsys):
     (run / "config.json").unlink()
     (run / "record.zarr" / "zarr.json").write_text("{")
     assert _resume(run) == 2
-    line = _one_line(capsys)
+    line = one_error_line(capsys)
     assert "is damaged: config.json is unreadable" in line and "--overwrite" in line
 
 

@@ -149,10 +149,11 @@ def _upgrade(port: int, host: str, origin: str) -> str:
 
 @pytest.mark.slow
 def test_dash_server_refuses_a_rebound_host_name(tmp_path):
-    from test_dash_e2e import _free_port, _stop, _wait_healthy
+    from _cli import free_port
+    from test_dash_e2e import _stop, _wait_healthy
 
     write_run(tmp_path / "runs" / "ok", n_records=2).finish()
-    port, log = _free_port(), tmp_path / "server.log"
+    port, log = free_port(), tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "wcviz", "dash", str(tmp_path / "runs"),
                                  "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
