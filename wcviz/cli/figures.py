@@ -18,18 +18,21 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
-from wcviz.store import STORE_NAME, check_store, list_runs
+from wcviz.store import list_runs
 
 
-def _run_paths(args: list[str]) -> list[Path]:
-    """Run directories named on the command line; a runs root expands to its runs."""
-    paths: list[Path] = []
+def _open_runs(args: list[str]) -> list:
+    """The runs named on the command line as Datasets, each opened (and checked) once; a runs
+    root expands to its runs, and a damaged one found there is named and left out."""
+    from wcviz.analysis import as_dataset
+
+    opened = []
     for arg in args:
         path = Path(arg)
         if not path.exists():
             raise WcvizError(f"no run at {arg}; pass a run directory such as runs/<run_id>")
         if path.suffix == ".zarr" or (path / "record.zarr").exists():
-            paths.append(path)
+            opened.append(as_dataset(path))
             continue
         runs, broken = list_runs(path)
         for bad in broken:  # named, as export and open_runs name them, not silently dropped
@@ -39,12 +42,10 @@ def _run_paths(args: list[str]) -> list[Path]:
                              "(no record.zarr found)")
         for run in runs:  # a damaged run found under a root is named and left out
             try:
-                check_store(Path(run.path) / STORE_NAME, run.attrs)
+                opened.append(as_dataset(run.path))
             except WcvizError as err:
                 print(f"skipping broken run {run.path}: {err}", file=sys.stderr)
-                continue
-            paths.append(Path(run.path))
-    return paths
+    return opened
 
 
 def _single_run(arg: str) -> Path:
@@ -90,7 +91,7 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
         raise WcvizError(f"--zoom must be a positive number (half range of y), got {args.zoom}")
     from wcviz.plots import write_paper_figures
 
-    files = write_paper_figures(_run_paths(args.runs), args.out, formats, layer=args.layer,
+    files = write_paper_figures(_open_runs(args.runs), args.out, formats, layer=args.layer,
                                 zoom=args.zoom, threshold=args.threshold)
     print(f"wrote {len(files)} files to {args.out}:")
     for path in files:
@@ -103,7 +104,7 @@ def _sweep_figure(runs: list[str], out: str, formats: tuple[str, ...]) -> int:
     from wcviz.plots import save_figure
     from wcviz.plots.sweep import sweep_figure
 
-    files = save_figure(sweep_figure(_run_paths(runs)), Path(out) / "sweep_ab", formats)
+    files = save_figure(sweep_figure(_open_runs(runs)), Path(out) / "sweep_ab", formats)
     print(f"wrote {len(files)} files to {out}:")
     for path in files:
         print(f"  {path}")
@@ -175,7 +176,7 @@ def _compare_results(args, analysis, claims) -> list:
     if args.baseline or args.wc:
         if not (args.baseline and args.wc) or args.runs:
             raise WcvizError("pass both --baseline RUN... and --wc RUN..., and no positional runs")
-        return [claims.compare_groups(_run_paths(args.baseline), _run_paths(args.wc),
+        return [claims.compare_groups(_open_runs(args.baseline), _open_runs(args.wc),
                                       args.threshold)]
     if len(args.runs) == 1:
         root = Path(args.runs[0])
