@@ -1,12 +1,12 @@
 """The wcviz dashboard: a read-only Streamlit app over a runs root.
 
 Start it with ``wcviz dash [RUNS_ROOT]``. The app reads run stores only through :mod:`wcviz`
-(``wcviz.store.list_runs``, ``wcviz.open_run``) and never writes to them.
+(``wcviz.record.reader.list_runs``, ``wcviz.open_run``) and never writes to them.
 
-* :mod:`app.data`: scanning the root, per-run caches keyed on the committed record count, and
+* :mod:`wcviz.app.data`: scanning the root, per-run caches keyed on the committed record count, and
   the tidy pandas frames every page draws (importable and tested without a server).
-* :mod:`app.charts`: Altair (Vega-Lite) charts built from those frames.
-* :mod:`app.export`: figure and CSV bytes for the download buttons, drawn by :mod:`wcviz.plots`.
-* :mod:`app.ui`: Streamlit pieces the pages share (run picker, live refresh, export buttons).
+* :mod:`wcviz.app.charts`: Altair (Vega-Lite) charts built from those frames.
+* :mod:`wcviz.app.export`: figure and CSV bytes for the download buttons, drawn by :mod:`wcviz.report.plots`.
+* :mod:`wcviz.app.ui`: Streamlit pieces the pages share (run picker, live refresh, export buttons).
 * ``app/main.py``: the entry script (``streamlit run app/main.py``); ``app/views/``: the pages.
 """

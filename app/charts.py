@@ -1,7 +1,7 @@
-"""Interactive Altair (Vega-Lite) charts of the dashboard, built from :mod:`app.data` frames.
+"""Interactive Altair (Vega-Lite) charts of the dashboard, built from :mod:`wcviz.app.data` frames.
 
 Charts hold no logic about stores: give them a tidy frame, get a chart. Frames carry each run's
-display ``name`` and ``color`` (:func:`app.data.label_runs`: the names and method colours of the
+display ``name`` and ``color`` (:func:`wcviz.app.data.label_runs`: the names and method colours of the
 figures), so a run looks the same on every page and in every exported figure. Hovering shows
 exact values, the mouse wheel zooms the epoch axis and dragging pans it.
 """
@@ -12,9 +12,9 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from app import data
-from wcviz import sweep
-from wcviz.bands import BAND_OPACITY
+from wcviz.app import data
+from wcviz.report import sweep
+from wcviz.report.bands import BAND_OPACITY
 
 _EPOCH = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="~g"))
 
@@ -29,7 +29,7 @@ _DASH = {"median": [1, 0], "band": [1, 0], "min–max": [5, 3], "bound": [1, 3],
 def run_color(frame: pd.DataFrame, title: str = "run", legend: bool = True) -> alt.Color:
     """Colour by run: the frame's ``name`` column, coloured with its ``color`` column.
 
-    The colours are :func:`wcviz.palette.run_colors`' (by method, as in the figures;
+    The colours are :func:`wcviz.report.palette.run_colors`' (by method, as in the figures;
     Okabe–Ito, readable under colour-vision deficiencies), the names the figures' labels.
     Every layer of a chart uses the same scale (one legend); ``legend=False`` for all but one.
     """
@@ -75,7 +75,7 @@ def _rings(wide: pd.DataFrame) -> pd.DataFrame:
     """Non-overlapping pieces of the nested bands: ``run, name, color, epoch, band, y, y2``.
 
     Band k (outermost first) is drawn as its two rings outside band k+1 (the innermost band
-    whole), each with the opacity that k nested fills of :data:`wcviz.bands.BAND_OPACITY` give.
+    whole), each with the opacity that k nested fills of :data:`wcviz.report.bands.BAND_OPACITY` give.
     The picture is that of nested fills, and the band legend can show each band's true shade.
     """
     bands = data.bands(wide)
@@ -233,7 +233,7 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
     """The layers of one band panel: fills, lines and hover points, each with its own data.
 
     Args:
-        wide: a wide quantile frame (:func:`app.data.distributions`), any recorded levels.
+        wide: a wide quantile frame (:func:`wcviz.app.data.distributions`), any recorded levels.
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None for the data's range.
         constant: the symlog scale's linear half-width.
@@ -302,7 +302,7 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
     """Percentile bands of one layer over epochs for one or more runs.
 
     Args:
-        wide: :func:`app.data.distributions` frame (already cut to the epochs to show).
+        wide: :func:`wcviz.app.data.distributions` frame (already cut to the epochs to show).
         layout: "side" (one panel per run, shared axes) or "overlay" (all runs on one axis).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None.
@@ -355,7 +355,7 @@ def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int 
 def _spread(frame: pd.DataFrame, value: str, fmt: str) -> tuple[pd.DataFrame, list[alt.Tooltip]]:
     """A chart's data and the tooltips of its ``value``.
 
-    A frame of seed groups (it has ``std``, :func:`app.data.fold_metrics` and the like) gets
+    A frame of seed groups (it has ``std``, :func:`wcviz.app.data.fold_metrics` and the like) gets
     ``lo``/``hi`` = mean ∓ std (the mean alone for one seed), and tooltips for the mean, the
     std over seeds and the seed count; any other frame is returned as it is, with ``value``'s.
     """

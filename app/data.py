@@ -5,7 +5,7 @@ the very functions the pages call. Reading goes through :mod:`wcviz` only and st
 runs root: a run whose directory resolves outside it (a symlink out) is listed as a problem and
 never opened.
 
-Pages over many runs read only the arrays they draw (``wcviz.store.read_arrays``: one layer's
+Pages over many runs read only the arrays they draw (``wcviz.record.reader.read_arrays``: one layer's
 quantiles of each run, several runs at once) instead of opening each run's whole Dataset.
 
 Caching: a store only ever grows by whole committed records, so ``(path, n_epochs, status)`` of
@@ -29,13 +29,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from wcviz import analysis, palette, sweep
-from wcviz.bands import band_label, band_pairs, median_quantile
+from wcviz.report import analysis, palette, sweep
+from wcviz.report.bands import band_label, band_pairs, median_quantile
 from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
-from wcviz.metrics import metric_variables, split_kind
-from wcviz.store import (MAX_DEPTH, STORE_NAME, check_confined, list_runs, open_run, read_arrays,
-                         run_dirs)
+from wcviz.record.metrics import metric_variables, split_kind
+from wcviz.record.integrity import check_confined
+from wcviz.record.reader import list_runs, open_run, read_arrays
+from wcviz.record.runfolder import MAX_DEPTH, STORE_NAME, run_dirs
 
 #: Runs-table columns taken from store attributes, in display order.
 ATTR_COLUMNS = ("model", "dataset", "method", "a", "b", "learnable", "seed")
@@ -127,7 +128,7 @@ def _run_id(root: Path, info) -> str:
 
 
 def _outside(root: Path, problems: list) -> Callable[[Path], bool]:
-    """The ``skip`` test of :func:`wcviz.store.run_dirs`: folders (or run stores) that resolve
+    """The ``skip`` test of :func:`wcviz.record.runfolder.run_dirs`: folders (or run stores) that resolve
     outside ``root``, or whose ``zarr.json`` is a link, are reported in ``problems`` and
     neither read nor searched."""
     def skip(folder: Path) -> bool:
@@ -152,7 +153,7 @@ def _outside(root: Path, problems: list) -> Callable[[Path], bool]:
 def scan(root: Path) -> Scan:
     """List the runs under ``root`` (attributes only: no array is read).
 
-    Run discovery is :func:`wcviz.store.run_dirs` (up to :data:`wcviz.store.MAX_DEPTH` levels
+    Run discovery is :func:`wcviz.record.runfolder.run_dirs` (up to :data:`wcviz.record.runfolder.MAX_DEPTH` levels
     down), told to report, not follow, anything that resolves outside ``root``.
 
     Args:
@@ -188,7 +189,7 @@ def _dataset(path: str, n_epochs: int, status: str):
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def confined(path: str, n_epochs: int) -> None:
-    """Refuse a store a reader could be led out of (:func:`wcviz.store.check_confined`):
+    """Refuse a store a reader could be led out of (:func:`wcviz.record.integrity.check_confined`):
     every file a read opens stays inside the run folder (which the scan found inside the root),
     no symlink or hard link anywhere in its store. Checked once per committed state
     (``n_epochs``, the cache key).
@@ -254,7 +255,7 @@ def quantile_columns(wide: pd.DataFrame) -> dict[float, str]:
 
 def bands(wide: pd.DataFrame) -> list[tuple[str, str, str]]:
     """Nested percentile bands of a wide frame as ``(label, low column, high column)``, widest
-    first: the symmetric pairs of its recorded levels (:func:`wcviz.bands.band_pairs`)."""
+    first: the symmetric pairs of its recorded levels (:func:`wcviz.report.bands.band_pairs`)."""
     cols = quantile_columns(wide)
     return [(band_label(lo, hi), cols[lo], cols[hi]) for lo, hi in band_pairs(list(cols))]
 
@@ -279,7 +280,7 @@ def _bound(ds, layer: str) -> np.ndarray:
 
 def _bound_of(light_ds: xr.Dataset, arrays: dict) -> np.ndarray:
     """aπ/2 (the method's bound on |w|) per epoch from one layer's a, b (NaN where unbounded),
-    by :func:`wcviz.analysis.bound_of_scales` (no Dataset of the arrays: ~3 ms a run)."""
+    by :func:`wcviz.report.analysis.bound_of_scales` (no Dataset of the arrays: ~3 ms a run)."""
     bound = analysis.bound_of_scales(light_ds, arrays["a"], arrays["b"])
     return np.where(np.isfinite(bound), bound, np.nan)
 
@@ -315,7 +316,7 @@ def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> 
         layer: a recorded layer name.
         variable: ``"weight_quantile"`` (w = Ψ(v)) or ``"v_quantile"`` (the raw parameter).
             Weight frames carry ``bound``: the method's bound on |w| (aπ/2 for WC), else NaN,
-            and ``bound_symbol``: how it is written (:func:`wcviz.analysis.bound_symbol`).
+            and ``bound_symbol``: how it is written (:func:`wcviz.report.analysis.bound_symbol`).
 
     Raises:
         WcvizError: the run has no such layer.
@@ -333,7 +334,7 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
 def light(run: Run) -> xr.Dataset:
     """An array-less Dataset holding only the run's attributes (``run_id`` = its id here).
 
-    What :mod:`wcviz.analysis` and :mod:`wcviz.palette` need to name and colour a run is in its
+    What :mod:`wcviz.report.analysis` and :mod:`wcviz.report.palette` need to name and colour a run is in its
     attributes, so the listing alone names and colours runs, no store is opened.
     """
     return xr.Dataset(attrs={**dict(run.attrs), "run_id": run.run_id})
@@ -347,7 +348,7 @@ def names(runs: list[Run]) -> dict[str, str]:
 
 
 def colors(runs: list[Run]) -> dict[str, str]:
-    """Run id -> colour, by method as the figures colour them (:func:`wcviz.palette.run_colors`)."""
+    """Run id -> colour, by method as the figures colour them (:func:`wcviz.report.palette.run_colors`)."""
     return dict(zip((r.run_id for r in runs), palette.run_colors([light(r) for r in runs])))
 
 
@@ -360,7 +361,7 @@ def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SeedGroup:
-    """Runs that differ only in seed (:func:`wcviz.analysis.iter_groups`), shown as one."""
+    """Runs that differ only in seed (:func:`wcviz.report.analysis.iter_groups`), shown as one."""
 
     group_id: str  # "<first run id> +N seeds": the ``run`` value of folded frames
     name: str  # display name: the runs' shared name and the seed count
@@ -370,7 +371,7 @@ class SeedGroup:
 
 def seed_groups(runs: list[Run]) -> list[SeedGroup]:
     """The selected runs grouped by everything but the seed, in selection order; each group
-    coloured by method (:func:`wcviz.palette.run_colors` of its first run)."""
+    coloured by method (:func:`wcviz.report.palette.run_colors` of its first run)."""
     grouped = analysis.iter_groups([light(r) for r in runs])
     firsts = [members[0] for members in grouped.values()]
     out = []
@@ -397,7 +398,7 @@ def fold_quantiles(wide: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     """A wide quantile frame with the seeds of each group folded: the seed-mean of every
     quantile (and bound) per epoch, ``seeds`` (how many runs have that epoch) and, for the
     median, min and max, ``sd_<column>``: their standard deviation over seeds (NaN for one).
-    As :func:`wcviz.plots.seed_bands` draws a seed group."""
+    As :func:`wcviz.report.plots.seed_bands` draws a seed group."""
     groups = seed_groups(runs)
     cols = list(quantile_columns(wide).values())
     keys = ["run", *[c for c in ("layer", "depth", "epoch") if c in wide.columns]]
@@ -437,7 +438,7 @@ def fold_near_zero(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     and threshold.
 
     Give the whole-network frame already weighted per run: the group's value is then the seed
-    mean of each run's size-weighted fraction, as :func:`wcviz.plots.seed_near_zero` draws it.
+    mean of each run's size-weighted fraction, as :func:`wcviz.report.plots.seed_near_zero` draws it.
     """
     keys = [c for c in ("epoch", "layer", "depth", "threshold") if c in frame.columns]
     return _fold(frame, runs, keys, "fraction")
@@ -559,7 +560,7 @@ def near_zero(runs: list[Run]) -> pd.DataFrame:
 
 def near_zero_overall(frame: pd.DataFrame) -> pd.DataFrame:
     """Whole-network fraction per run, epoch and threshold: layers weighted by their size
-    (:func:`wcviz.measures.network_fraction`: NaN where a layer's fraction is missing, not the
+    (:func:`wcviz.record.measures.network_fraction`: NaN where a layer's fraction is missing, not the
     fraction of the other layers over all layers' size)."""
     weight = frame["numel"].fillna(1.0)
     tmp = frame.assign(weighted=frame["fraction"] * weight, weight=weight,
@@ -581,7 +582,7 @@ def thresholds(runs: list[Run]) -> list[str]:
 
 
 def default_threshold(runs: list[Run]) -> str | None:
-    """The threshold the figures use by default (:func:`wcviz.analysis.select_threshold`:
+    """The threshold the figures use by default (:func:`wcviz.report.analysis.select_threshold`:
     the largest relative one, e.g. rel=0.1) of the first run that records one."""
     for r in runs:
         ds = dataset(r)
@@ -641,7 +642,7 @@ def metrics(runs: list[Run]) -> pd.DataFrame:
 def accuracy_summary(run: Run) -> dict:
     """``last_epoch``, ``best_val_epoch`` and ``best_val_test_acc`` (in %) of one run.
 
-    "Test acc at best val" is :func:`wcviz.analysis.best_val_test_acc`, the accuracy the demo
+    "Test acc at best val" is :func:`wcviz.report.analysis.best_val_test_acc`, the accuracy the demo
     table, ``wcviz table`` and the figures report, in percent as they show it.
     """
     row = analysis.run_row(dataset(run))
@@ -654,7 +655,7 @@ def _summary(key: tuple, run_id: str) -> dict:
 
 
 def sweep_rows(runs: list[Run]) -> pd.DataFrame:
-    """:func:`wcviz.sweep.run_summary` of each readable run (cached on its committed state)."""
+    """:func:`wcviz.report.sweep.run_summary` of each readable run (cached on its committed state)."""
     # an unreadable store is left out: listed as a problem on the Runs page
     rows = _each(runs, lambda run: _summary(run.key, run.run_id), errors=[])
     columns = ["run_id", "dataset", "model", "method", "learnable", "a", "b", "seed",
@@ -683,12 +684,12 @@ _ready: set[tuple] = set()  # run keys whose dataset and accuracy are cached (or
 
 
 def warm_imports() -> None:
-    """Import what the first WC run's bound needs (:mod:`wcviz.psi`, hence torch: about 1 s).
+    """Import what the first WC run's bound needs (:mod:`wcviz.reparam.psi`, hence torch: about 1 s).
 
     Done once on the prefetch thread when the server starts, so no page pays it on a click;
     a lazy import with that measured reason (benchmarks/dash_load.py).
     """
-    import wcviz.psi  # noqa: F401
+    import wcviz.reparam.psi  # noqa: F401
 
 
 def _prefetch_forever() -> None:

@@ -1,9 +1,9 @@
-"""Downloads of the current view: figures drawn by :mod:`wcviz.plots`, data as CSV.
+"""Downloads of the current view: figures drawn by :mod:`wcviz.report.plots`, data as CSV.
 
 The dashboard draws interactive charts itself, but a file for a paper comes from the same
 figure functions as ``wcviz figures``, so an exported view looks like the rest of the paper's
 figures. Figures are drawn only when a download button is clicked, and matplotlib (with
-seaborn, through :mod:`wcviz.plots`) is imported only then: importing it costs about 1 s, which
+seaborn, through :mod:`wcviz.report.plots`) is imported only then: importing it costs about 1 s, which
 every page load would otherwise pay.
 """
 
@@ -13,7 +13,7 @@ import io
 
 import pandas as pd
 
-from app import data
+from wcviz.app import data
 
 #: Download formats and their MIME types.
 FORMATS = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
@@ -22,13 +22,13 @@ FORMATS = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
 def figure_bytes(fig, fmt: str) -> bytes:
     """The matplotlib figure ``fig`` encoded as ``fmt`` (png/pdf/svg); the figure is closed.
 
-    Saved under :func:`wcviz.style.paper_style` at :data:`wcviz.style.DPI`, as
-    ``wcviz.plots.save_figure`` does: matplotlib reads the font embedding at save time, so
+    Saved under :func:`wcviz.report.style.paper_style` at :data:`wcviz.report.style.DPI`, as
+    ``wcviz.report.plots.save_figure`` does: matplotlib reads the font embedding at save time, so
     saving outside the style would give Type 3 fonts in PDFs and outlined text in SVGs.
     """
     import matplotlib.pyplot as plt
 
-    from wcviz import style
+    from wcviz.report import style
 
     if fmt not in FORMATS:
         raise data.WcvizError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -66,7 +66,7 @@ def bands_figure(runs: list[data.Run], layer: str, *, layout: str = "side", ysca
         y_range: the y zoom, or None.
         epochs: the epoch range shown (inclusive), or None for all.
     """
-    from wcviz import plots
+    from wcviz.report import plots
 
     sets = _datasets(runs, epochs)
     if layout == "overlay":
@@ -81,7 +81,7 @@ def bands_figure(runs: list[data.Run], layer: str, *, layout: str = "side", ysca
 
 def layer_grid_figure(runs: list[data.Run], *, yscale: str = "linear"):
     """The small-multiples view: every layer of one run, or of two runs side by side."""
-    from wcviz import plots
+    from wcviz.report import plots
 
     sets = _datasets(runs[:2])
     return plots.layer_grid(sets[0], sets[1] if len(sets) > 1 else None, yscale=yscale)
@@ -89,7 +89,7 @@ def layer_grid_figure(runs: list[data.Run], *, yscale: str = "linear"):
 
 def near_zero_figure(runs: list[data.Run], threshold: str, layer: str | None = None):
     """Near-zero fraction over epochs (one layer, or the whole network for ``layer=None``)."""
-    from wcviz import plots
+    from wcviz.report import plots
 
     return plots.near_zero_over_epochs(_datasets(runs), threshold, layer)
 
@@ -101,7 +101,7 @@ def near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch: float | 
     record's epoch): runs compared side by side may have different epoch grids, e.g. a finished
     run and one still training, so a position in one run's epoch axis means nothing in another.
     """
-    from wcviz import plots
+    from wcviz.report import plots
 
     return plots.near_zero_by_layer(_up_to(runs, epoch), threshold, epoch=-1)
 
@@ -113,31 +113,31 @@ def _up_to(runs: list[data.Run], epoch: float | None) -> list:
 
 def compander_figure(run: data.Run):
     """a and b trajectories of every layer of one learnable run."""
-    from wcviz import plots
+    from wcviz.report import plots
 
     return plots.ab_trajectories(data.dataset(run))
 
 
 def metrics_figure(runs: list[data.Run]):
     """Loss and accuracy curves of the runs."""
-    from wcviz import plots
+    from wcviz.report import plots
 
     return plots.metrics_curves(_datasets(runs))
 
 
 def sweep_figure(rows: pd.DataFrame):
-    """The Sweeps page's heatmaps (:func:`wcviz.plots.sweep.sweep_heatmaps`) of summary rows."""
-    from wcviz.plots.sweep import sweep_heatmaps
+    """The Sweeps page's heatmaps (:func:`wcviz.report.plots.sweep.sweep_heatmaps`) of summary rows."""
+    from wcviz.report.plots.sweep import sweep_heatmaps
 
     return sweep_heatmaps(rows)
 
 
 def seed_bands_figure(groups: list[list[data.Run]], layer: str, *, yscale: str = "linear"):
-    """Seed groups of the Distributions view: one :func:`wcviz.plots.seed_bands` panel per group
+    """Seed groups of the Distributions view: one :func:`wcviz.report.plots.seed_bands` panel per group
     (seed-mean bands with the spread over seeds), y shared."""
     import matplotlib.pyplot as plt
 
-    from wcviz import plots, style
+    from wcviz.report import plots, style
 
     with style.paper_style():
         fig, axes = plt.subplots(1, len(groups), sharey=True, squeeze=False,
@@ -149,10 +149,10 @@ def seed_bands_figure(groups: list[list[data.Run]], layer: str, *, yscale: str =
 
 def seed_metrics_figure(runs: list[data.Run]):
     """Seed groups of the Metrics view: accuracy and loss as mean ± std over seeds per group
-    (:func:`wcviz.plots.seed_metric`), test accuracy if recorded, else validation."""
+    (:func:`wcviz.report.plots.seed_metric`), test accuracy if recorded, else validation."""
     import matplotlib.pyplot as plt
 
-    from wcviz import plots, style
+    from wcviz.report import plots, style
 
     sets = _datasets(runs)
     acc = "test_acc" if any("test_acc" in ds for ds in sets) else "val_acc"
@@ -165,17 +165,17 @@ def seed_metrics_figure(runs: list[data.Run]):
 
 def seed_near_zero_figure(runs: list[data.Run], threshold: str, layer: str | None = None):
     """Seed groups of the Near-zero view over epochs: each group's mean ± std over seeds
-    (:func:`wcviz.plots.seed_near_zero`) of one layer, or of all weights for ``layer=None``."""
-    from wcviz import plots
+    (:func:`wcviz.report.plots.seed_near_zero`) of one layer, or of all weights for ``layer=None``."""
+    from wcviz.report import plots
 
     return plots.seed_near_zero(_datasets(runs), threshold, layer)
 
 
 def seed_near_zero_depth_figure(runs: list[data.Run], threshold: str, epoch: float | None = None):
     """Seed groups of the Near-zero view by layer: mean ± std over seeds
-    (:func:`wcviz.plots.seed_near_zero_by_layer`) at the epoch value ``epoch``, of the runs
+    (:func:`wcviz.report.plots.seed_near_zero_by_layer`) at the epoch value ``epoch``, of the runs
     that recorded it (a seed still short of it would mix an earlier epoch into the mean)."""
-    from wcviz import plots
+    from wcviz.report import plots
 
     sets = _up_to(runs, epoch)
     if epoch is not None:  # the seeds that reached it, as the chart and CSV fold them

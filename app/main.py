@@ -6,7 +6,7 @@ chosen in the navigation. The runs root comes from ``$WCVIZ_RUNS_ROOT`` (default
 
 import streamlit as st
 
-from app import data, ui
+from wcviz.app import data, ui
 
 # An emoji favicon is inlined as a data URL; a :material/...: one is fetched from a font CDN.
 st.set_page_config(page_title="wcviz", page_icon="📈", layout="wide")

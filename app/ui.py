@@ -12,7 +12,7 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from app import data, export
+from wcviz.app import data, export
 from wcviz.errors import WcvizError
 
 #: Session-state key of the selected run ids (the sidebar multiselect).
@@ -89,7 +89,7 @@ def readable(runs: list[data.Run], light: bool = False) -> list[data.Run]:
     """The runs whose store opens; each one that does not gets an error line instead.
 
     ``light`` checks only that the layer names read (pages that read a few arrays themselves
-    and report a failing one, see :func:`app.data.distributions`); otherwise the Dataset opens.
+    and report a failing one, see :func:`wcviz.app.data.distributions`); otherwise the Dataset opens.
     """
     good = []
     for run in runs:
@@ -151,7 +151,7 @@ def downloads(name: str, frame: pd.DataFrame | Callable[[], pd.DataFrame],
             called only when the button is clicked (the long form of 100 runs' quantiles
             took 0.1-0.2 s of every rerun).
         figure: zero-argument callable returning a matplotlib Figure of the view, drawn by
-            :mod:`wcviz.plots` only when the button is clicked; None hides the figure button.
+            :mod:`wcviz.report.plots` only when the button is clicked; None hides the figure button.
         key: widget-key prefix, unique per page section.
     """
     cols = st.columns([1, 2, 2, 3])

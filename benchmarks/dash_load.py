@@ -1,7 +1,7 @@
 """How fast the dashboard lists many runs and prepares the Distributions page's data.
 
 Builds 100 runs × 50 layers × 200 epochs of synthetic stores in a temporary directory (through
-``wcviz.store.RunStore``), then times the app's own data functions (``app.data``) the way the
+``wcviz.record.store.RunStore``), then times the app's own data functions (``wcviz.app.data``) the way the
 pages call them:
 
 * listing: scan the root and build the Runs table from attributes (every rerun does this);
@@ -38,7 +38,7 @@ Z = np.array([-2.6, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.6])  # normal z of e
 
 def write_template(run_dir: Path, n_layers: int, n_epochs: int, learnable: bool, seed: int):
     """One run of ``n_layers`` layers and ``n_epochs`` records with plausible statistics."""
-    from wcviz.store import RunStore
+    from wcviz.record.store import RunStore
 
     rng = np.random.default_rng(seed)
     layers = [f"layer{i // 4}.{i % 4}.conv" for i in range(n_layers)]
@@ -67,7 +67,7 @@ def write_template(run_dir: Path, n_layers: int, n_epochs: int, learnable: bool,
 
 def build(root: Path, n_runs: int, n_layers: int, n_epochs: int) -> None:
     """``n_runs`` stores under ``root``: two templates written record by record, then copied."""
-    from wcviz.store import RunStore
+    from wcviz.record.store import RunStore
 
     root.mkdir(parents=True, exist_ok=True)
     templates = [root / "template-baseline", root / "template-wc"]
@@ -115,7 +115,7 @@ def timed(fn):
 
 def fresh_caches() -> None:
     """Forget everything the app cached: the next read is a cold one."""
-    from app import data
+    from wcviz.app import data
 
     for name in dir(data):
         cached = getattr(data, name)
@@ -126,7 +126,7 @@ def fresh_caches() -> None:
 def build_many(root: Path, n_runs: int) -> None:
     """``n_runs`` small stores (3 layers × 2 epochs) for the listing: listing reads only each
     store's attributes, so their size does not matter, and 1,000 full stores would fill the disk."""
-    from wcviz.store import RunStore
+    from wcviz.record.store import RunStore
 
     root.mkdir(parents=True, exist_ok=True)
     template = root / "template"
@@ -139,7 +139,7 @@ def build_many(root: Path, n_runs: int) -> None:
 
 def measure_listing(root: Path) -> float:
     """Seconds to list the root and build the Runs table from attributes (every rerun)."""
-    from app import data
+    from wcviz.app import data
 
     fresh_caches()
     seconds, _ = timed(lambda: data.runs_table(data.scan(root), accuracy=False))
@@ -150,14 +150,14 @@ def measure(root: Path) -> dict[str, float]:
     """Seconds of each step, on cold caches where the name says so.
 
     "Cold" is a running server that has not read these runs yet: caches cleared, modules
-    imported (the server's prefetch thread imports torch at start, :func:`app.data.warm_imports`).
+    imported (the server's prefetch thread imports torch at start, :func:`wcviz.app.data.warm_imports`).
     The 100-run page is its data (one layer of each run, read concurrently) plus its chart
     spec as ``st.altair_chart`` converts it (:func:`chart_bytes`), overlaid as side by side
     switches to overlay beyond a few runs; the median of :data:`REPEATS` cold runs. Not
     included: Streamlit's own rerun (:func:`measure_page_script` has it) and the browser
     drawing the chart.
     """
-    from app import charts, data
+    from wcviz.app import charts, data
 
     data.warm_imports()
     fresh_caches()
@@ -216,7 +216,7 @@ def measure_page_script(root: Path) -> float:
 
     from streamlit.testing.v1 import AppTest
 
-    from app import data, ui
+    from wcviz.app import data, ui
 
     os.environ[data.ROOT_ENV] = str(root)
     app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"),

@@ -1,7 +1,7 @@
 r"""Every GPU check of issue 15 in one run: the GPU goals, exactness and the CUDA code paths.
 
 Each check calls the project's own benchmark and library code (``benchmarks/*.py``,
-``wcviz.stats``, ``wcviz.Recorder``, ``training.loop``, ``training.loader``); nothing is
+``wcviz.record.stats``, ``wcviz.Recorder``, ``wcviz.training.loop``, ``wcviz.training.loader``); nothing is
 re-implemented here. In one process, on one GPU:
 
 ==============  ==========================================================  ==================
@@ -15,7 +15,7 @@ record_tb       one ``Recorder.record`` of all 54 ResNet50 layers vs        ≤ 
                 TensorBoard ``add_histogram`` (``record_overhead.py``)
 inference       baked WC ResNet18 vs plain, bf16, channels_last, batch 128  1.00
                 (``reparam_overhead.py``)
-runs            a real ``training.loop.run`` of baseline, WC and learnable  all finish; the
+runs            a real ``wcviz.training.loop.run`` of baseline, WC and learnable  all finish; the
                 WC (cifar10-resnet18 recipe on synthetic CIFAR, 2 epochs,   last record equals
                 sub-epoch records), recording on CUDA                       numpy on the
                                                                             checkpoint
@@ -85,12 +85,12 @@ import torch
 
 import wcviz
 from benchmarks import record_overhead, reparam_overhead, train_throughput
-from training import checkpoint as ckpt
-from training import loop
-from training.models import build_model
-from training.presets import resolve
-from wcviz import stats as S
-from wcviz.layers import tracked_layers
+from wcviz.training import checkpoint as ckpt
+from wcviz.training import loop
+from wcviz.training.models import build_model
+from wcviz.training.presets import resolve
+from wcviz.record import stats as S
+from wcviz.reparam.layers import tracked_layers
 
 REPORT_MD, REPORT_JSON = "gpu_check.md", "gpu_check.json"
 #: The variants timed against plain (``reparam_overhead.VARIANTS`` keys).
@@ -365,7 +365,7 @@ def _verify_run(cfg, run_dir: Path, seconds: float) -> dict:
 
 
 def check_runs(ctx: Ctx) -> dict:
-    """A short real run of each method through training.loop, recording on the device."""
+    """A short real run of each method through wcviz.training.loop, recording on the device."""
     rows = {}
     for method in RUN_METHODS:
         cfg = _run_config(ctx, method)
@@ -382,7 +382,7 @@ def check_runs(ctx: Ctx) -> dict:
 
 @contextlib.contextmanager
 def _interrupted_in(epoch: int):
-    """``training.loop`` stops at the start of ``epoch``, as a killed job would."""
+    """``wcviz.training.loop`` stops at the start of ``epoch``, as a killed job would."""
     real = loop.train_one_epoch
 
     def train(parts, e, **kw):

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz.layers import tracked_layers
+from wcviz.reparam.layers import tracked_layers
 
 
 def _sync(device: torch.device) -> None:

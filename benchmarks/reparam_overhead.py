@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 import wcviz
-from training.models import build_model
-from wcviz.psi import POWERPROP_ALPHA
+from wcviz.training.models import build_model
+from wcviz.reparam.psi import POWERPROP_ALPHA
 
 #: name -> compand() arguments; None is the plain network. a, b: the paper's ResNet18/CIFAR-10.
 VARIANTS: dict[str, dict | None] = {

@@ -8,7 +8,7 @@ WC by default) on synthetic CIFAR-shaped data, run twice in one process:
 * fast: the whole uint8 set on the device (``TensorLoader``: batched on-device crops and flips),
   bf16 autocast and channels_last on CUDA, optionally ``torch.compile``.
 
-Both use the same loop (``training.loop.train_one_epoch``), model, optimizer and augmentation
+Both use the same loop (``wcviz.training.loop.train_one_epoch``), model, optimizer and augmentation
 recipe. Prints images/s of each and the ratio. On CPU a small subset keeps it short; on CUDA
 the full 45,000-image training split is used unless ``--subset`` says otherwise.
 
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import torch
 
-from training.datasets import ArrayDataset, ArraySplit
-from training.distributed import DistInfo
-from training.loader import TensorLoader, make_dataloader
-from training.loop import build, train_one_epoch
-from training.presets import resolve
+from wcviz.training.datasets import ArrayDataset, ArraySplit
+from wcviz.training.distributed import DistInfo
+from wcviz.training.loader import TensorLoader, make_dataloader
+from wcviz.training.loop import build, train_one_epoch
+from wcviz.training.presets import resolve
 
 
 def _subset(split: ArraySplit, n: int | None) -> ArraySplit:
@@ -88,7 +88,7 @@ class Measured:
     images: int
     seconds: float
     train_loss: float
-    parts: object  # training.loop.Parts
+    parts: object  # wcviz.training.loop.Parts
 
     @property
     def images_per_s(self) -> float:

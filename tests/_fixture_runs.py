@@ -1,4 +1,4 @@
-"""Builders of small real run stores with chosen values, written through ``wcviz.store.RunStore``.
+"""Builders of small real run stores with chosen values, written through ``wcviz.record.store.RunStore``.
 
 Shared by the figure tests (and usable read-only by other test modules). Each builder writes
 a complete run directory with the real store code, so readers see exactly what a recorded run
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wcviz.stats import QUANTILES
-from wcviz.store import RunStore
+from wcviz.record.stats import QUANTILES
+from wcviz.record.store import RunStore
 
 LAYERS = ("conv1", "layer1.conv", "layer2.conv", "fc")
 KINDS = ("Conv2d", "Conv2d", "Conv2d", "Linear")

@@ -1,4 +1,4 @@
-"""wcviz.analysis on real fixture stores: accuracy tables, thresholds, the paper's claims."""
+"""wcviz.report.analysis on real fixture stores: accuracy tables, thresholds, the paper's claims."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scipy import stats
 
 import _fixture_runs as fx
 import wcviz
-from wcviz import analysis as an
+from wcviz.report import analysis as an
 from wcviz.errors import WcvizError
 
 

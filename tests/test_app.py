@@ -1,6 +1,6 @@
 """The dashboard (app/) on real run stores: its data functions, and every page through AppTest.
 
-Stores are written by the real code (``wcviz.store.RunStore``, ``wcviz.Recorder``) with chosen
+Stores are written by the real code (``wcviz.record.store.RunStore``, ``wcviz.Recorder``) with chosen
 values, so a test knows what each chart must contain. AppTest runs the app in-process, no server.
 """
 
@@ -21,13 +21,13 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 import wcviz
-from app import charts as app_charts
-from app import data, export
-from wcviz.stats import QUANTILES
-from wcviz.store import RunStore
+from wcviz.app import charts as app_charts
+from wcviz.app import data, export
+from wcviz.record.stats import QUANTILES
+from wcviz.record.store import RunStore
 
 APP_MAIN = str(Path(data.__file__).with_name("main.py"))
-SELECTED = "wcviz_selected_runs"  # app.ui.SELECTED; repeated so a rename breaks this test loudly
+SELECTED = "wcviz_selected_runs"  # wcviz.app.ui.SELECTED; repeated so a rename breaks this test loudly
 LAYERS = ("conv1", "block.conv", "fc")
 NUMEL = (54, 216, 40)
 THRESHOLDS = ["abs=0.001", "abs=0.01", "rel=0.1"]
@@ -211,8 +211,8 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
 
 
 def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
-    from app import charts
-    from wcviz import plots
+    from wcviz.app import charts
+    from wcviz.report import plots
 
     runs = scan_of(root).by_id()
     chosen = [runs["wc"], runs["baseline"], runs["live"]]  # selection order is not method order
@@ -259,7 +259,7 @@ def test_near_zero_overall_weights_layers_by_size(root):
     per_layer = 0.01 * np.arange(1, 4) + 0.1  # threshold index 1
     assert at0 == pytest.approx(np.average(per_layer, weights=NUMEL))
     assert data.thresholds([runs["baseline"]]) == THRESHOLDS
-    # a layer without a fraction makes the network's NaN (wcviz.measures.network_fraction),
+    # a layer without a fraction makes the network's NaN (wcviz.record.measures.network_fraction),
     # not the other layers' fraction diluted by its size
     gap = frame.copy()
     gap.loc[(gap["epoch"] == 0) & (gap["layer"] == "fc"), "fraction"] = np.nan
@@ -283,7 +283,7 @@ def test_runs_table_and_filters(root):
     # test acc at best val, in %: val_acc peaks at the last epoch 4, test_acc = 0.6 + 0.04·4
     assert (row["best_val_test_acc"], row["best_val_epoch"], row["last_epoch"]) == pytest.approx(
         (76.0, 4.0, 4.0))
-    best = wcviz.analysis.best_val_test_acc(wcviz.open_run(root / "baseline"))[1] * 100
+    best = wcviz.report.analysis.best_val_test_acc(wcviz.open_run(root / "baseline"))[1] * 100
     assert row["best_val_test_acc"] == pytest.approx(best)  # the one definition
     assert row["status"] == "finished" and row["name"] == "baseline"
     assert table.set_index("run").loc["wc", "method"] == "learnable WC"
@@ -699,7 +699,7 @@ def sweep_root(tmp_path_factory) -> Path:
 
 
 def test_sweep_cells_fold_seeds_per_a_b(sweep_root):
-    from wcviz import sweep
+    from wcviz.report import sweep
 
     rows = data.sweep_rows(list(scan_of(sweep_root).runs))
     cells = sweep.sweep_cells(rows).set_index(["a", "b"])
@@ -727,7 +727,7 @@ def test_sweeps_page_draws_heatmaps_and_a_click_selects_runs(sweep_root, monkeyp
     assert any("Best (a, b)" in m.value and "a = 1" in m.value for m in at.markdown)
     # A click on the (a=1, b=0.6) cell, as the browser reports it, picks its two seeds (the
     # click itself is made in the browser test).
-    from wcviz import sweep
+    from wcviz.report import sweep
 
     cells = sweep.sweep_cells(data.sweep_rows(list(scan_of(sweep_root).runs)))
     assert data.cell_runs(cells, [{"a": 1, "b": 0.6}]) == ["wc-a1-b0.6-s0", "wc-a1-b0.6-s1"]
@@ -736,7 +736,7 @@ def test_sweeps_page_draws_heatmaps_and_a_click_selects_runs(sweep_root, monkeyp
 
 def test_sweeps_page_keeps_methods_apart(tmp_path, monkeypatch):
     # arsinh runs at the same (a, b) as arctan ones: one grid per method, picked on the page
-    # (the figure download refuses a mix: wcviz.sweep.check_one_setup).
+    # (the figure download refuses a mix: wcviz.report.sweep.check_one_setup).
     for method, acc0 in (("arctan", 0.6), ("arsinh", 0.8)):
         for a in (0.5, 1.0):
             write_run(tmp_path / f"{method}-a{a:g}", n_records=4, method=method, a=a, b=0.6,
@@ -786,8 +786,8 @@ def test_figures_sweep_writes_the_heatmaps(sweep_root, tmp_path):
     assert (out / "sweep_ab.png").read_bytes().startswith(b"\x89PNG")
     svg = (out / "sweep_ab.svg").read_text()
     assert "baseline" in svg and "test acc at best val" in svg
-    from wcviz.plots.sweep import sweep_heatmaps
-    from wcviz.sweep import sweep_table
+    from wcviz.report.plots.sweep import sweep_heatmaps
+    from wcviz.report.sweep import sweep_table
 
     with pytest.raises(wcviz.WcvizError, match="no sweep to draw"):
         sweep_heatmaps(sweep_table([sweep_root / "base-s0"]))

@@ -1,4 +1,4 @@
-"""wcviz.bands and wcviz.palette: bands from any recorded quantile set, one colour rule."""
+"""wcviz.report.bands and wcviz.report.palette: bands from any recorded quantile set, one colour rule."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import xarray as xr
 
 import _fixture_runs as fx
 import wcviz
-from wcviz.bands import band_label, band_pairs, median_quantile, quantile_label
-from wcviz.palette import METHOD_COLORS, PALETTE, run_color, run_colors
+from wcviz.report.bands import band_label, band_pairs, median_quantile, quantile_label
+from wcviz.report.palette import METHOD_COLORS, PALETTE, run_color, run_colors
 
 SEVEN = (0, .05, .25, .5, .75, .95, 1)
 

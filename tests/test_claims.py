@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 import _fixture_runs as fx
-from wcviz import claims
+from wcviz.report import claims
 from wcviz.errors import WcvizError
 
 
@@ -141,7 +141,7 @@ def test_compare_root_groups_by_config(tmp_path):
 
 
 def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
-    from wcviz import analysis as an
+    from wcviz.report import analysis as an
 
     for opt, growth, a in (("adam", 8.0, 0.8), ("sgd", 4.0, 0.9)):
         fx.seed_group(tmp_path / opt, "baseline", growth=growth, config={"optimizer": opt})
@@ -160,7 +160,7 @@ def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
 
 def test_runs_of_other_data_or_models_are_refused(tmp_path):
     # A digits baseline against an MNIST-1D WC run was compared and given verdicts.
-    from wcviz import analysis as an
+    from wcviz.report import analysis as an
 
     base = fx.seed_group(tmp_path / "b", "baseline")
     other = fx.seed_group(tmp_path / "w", "wc", dataset="mnist1d", model="mnist1d_cnn")
@@ -176,7 +176,7 @@ def test_runs_of_other_data_or_models_are_refused(tmp_path):
 def test_a_seed_twice_under_a_root_is_named_with_both_paths(tmp_path):
     # `wcviz demo` and `wcviz reproduce digits` both write seed 0 of the same config under
     # ./runs: `table` counted it twice (6 "seeds"), `compare` blamed the user's groups.
-    from wcviz import analysis as an
+    from wcviz.report import analysis as an
 
     fx.seed_group(tmp_path / "study", "baseline")
     fx.seed_group(tmp_path / "study", "wc")

@@ -14,7 +14,7 @@ from torch import nn
 
 import wcviz
 from wcviz.cli import main
-from wcviz.stats import DEFAULT_THRESHOLDS, QUANTILES
+from wcviz.record.stats import DEFAULT_THRESHOLDS, QUANTILES
 
 
 @pytest.fixture(scope="module")

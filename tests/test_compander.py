@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz.compander import compand_info, compander_of, layer_weights, raw_weight
+from wcviz.reparam.compander import compand_info, compander_of, layer_weights, raw_weight
 from wcviz.errors import WcvizError
-from wcviz.optim import build_optimizer
+from wcviz.reparam.optim import build_optimizer
 
 POINTWISE = [("arctan", {}), ("arsinh", {}), ("erf", {}), ("powerprop", {"alpha": 2.0}),
              ("powerprop", {"alpha": 1.5})]

@@ -21,7 +21,7 @@ import pytest
 from _cli import free_port
 from _engines import unavailable
 from test_app import append, write_run
-from wcviz.store import RunStore
+from wcviz.record.store import RunStore
 
 pytestmark = pytest.mark.slow  # a Streamlit server process and a browser
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from training.datasets import (CIFAR10_MEAN, CIFAR10_STD, Augment, augment_batch,
+from wcviz.training.datasets import (CIFAR10_MEAN, CIFAR10_STD, Augment, augment_batch,
                                digits_arrays, load_data, split_indices)
 from wcviz.errors import WcvizError
 from _engines import framework

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import wcviz
-from training import checkpoint as ckpt
+from wcviz.training import checkpoint as ckpt
 from wcviz.cli import main
 from _cli import free_port
 
@@ -62,10 +62,10 @@ def test_two_process_ddp_run_equals_the_single_process_run(tmp_path, launch):
 
 
 def test_training_processes_do_not_import_pandas_or_pyarrow(tmp_path):
-    """A whole training run (what each DDP process does: torchrun runs ``python -m training``)
+    """A whole training run (what each DDP process does: torchrun runs ``python -m wcviz.training``)
     stays free of pandas, xarray and pyarrow: pandas 3 loads pyarrow, whose native threads a
     training process has no use for and must not carry into its exit."""
-    code = ("import sys, training.__main__; from training.cli import train_main; "
+    code = ("import sys, training.__main__; from wcviz.training.cli import train_main; "
             "train_main(['--preset', 'digits-cnn', '--epochs', '1', '--device', 'cpu', "
             f"'--no-progress', '--runs', {str(tmp_path)!r}]); "
             "print([m for m in ('pandas', 'xarray', 'pyarrow') if m in sys.modules])")

@@ -6,10 +6,10 @@ import argparse
 import pytest
 
 import wcviz
-from training import executors
-from training.executors import GpuPool, parse_minutes, slurm_parameters, visible_gpus
+from wcviz.training import executors
+from wcviz.training.executors import GpuPool, parse_minutes, slurm_parameters, visible_gpus
 from wcviz.cli import main
-from wcviz.store import read_root_attrs
+from wcviz.record.schema import read_root_attrs
 from _cli import one_error_line
 from _engines import framework
 

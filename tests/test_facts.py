@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from training.rundirs import run_state
+from wcviz.record.config import run_state
 from wcviz.errors import WcvizError
-from wcviz.metrics import metric_float
-from wcviz.store import config_changes, config_json, same_config
+from wcviz.record.metrics import metric_float
+from wcviz.record.config import config_changes, config_json, same_config
 
 
 def test_same_config_ignores_key_order_and_tuple_vs_list():

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz.metrics import metric, metric_names
+from wcviz.record.metrics import metric, metric_names
 from _engines import framework
 
 

@@ -1,4 +1,4 @@
-"""The layer policy (wcviz.layers): attention projections, HF Conv1D, embeddings, left-out tensors."""
+"""The layer policy (wcviz.reparam.layers): attention projections, HF Conv1D, embeddings, left-out tensors."""
 
 import warnings
 
@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz.compander import compander_of, raw_weight
-from wcviz.layers import left_out, tracked_weights
+from wcviz.reparam.compander import compander_of, raw_weight
+from wcviz.reparam.layers import left_out, tracked_weights
 from wcviz.errors import WcvizError
 from _engines import framework
 
@@ -164,7 +164,7 @@ def test_hf_conv1d_is_companded_recorded_and_baked(tmp_path):
 
 
 def test_left_out_warnings_point_where_the_list_is(tmp_path):
-    # compand's list holds tied weights too, which wcviz.layers.left_out(model) cannot know;
+    # compand's list holds tied weights too, which wcviz.reparam.layers.left_out(model) cannot know;
     # the Recorder takes layers=, not include=.
     net = nn.Sequential(nn.Embedding(7, 4), nn.Linear(4, 4), nn.Linear(4, 7, bias=False))
     net[2].weight = net[0].weight

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 import wcviz
-from training import checkpoint as ckpt
-from training import loop
-from training.datasets import load_data
-from training.distributed import DistInfo
-from training.loader import TensorLoader, make_dataloader
-from training.presets import resolve
+from wcviz.training import checkpoint as ckpt
+from wcviz.training import loop
+from wcviz.training.datasets import load_data
+from wcviz.training.distributed import DistInfo
+from wcviz.training.loader import TensorLoader, make_dataloader
+from wcviz.training.presets import resolve
 from wcviz.errors import WcvizError
-from wcviz.store import read_root_attrs
+from wcviz.record.schema import read_root_attrs
 
 # Batch 128 on the 1,294 training digits: 11 steps an epoch, about a second on one core.
 FAST = dict(batch_size=128, device="cpu", progress=False)

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz import analysis
-from wcviz.metrics import metric, metric_names, metric_variable, split_kind
+from wcviz.report import analysis
+from wcviz.record.metrics import metric, metric_names, metric_variable, split_kind
 
 ODD = {"val/acc": 0.5, "lr-SGD": 0.1, "eval_loss": 1.25, "epoch": 1.0, "a": 2.0, "val-acc": 0.25,
        "train_loss": 0.75, "grad_norm": 3.0}
@@ -77,7 +77,7 @@ def test_split_and_kind_of_framework_names(name, expected):
 
 
 def test_dashboard_metrics_frame_carries_user_names(tmp_path):
-    from app import data
+    from wcviz.app import data
 
     _run(tmp_path / "run")
     run = data.scan(data.runs_root(tmp_path)).runs[0]
@@ -89,8 +89,8 @@ def test_dashboard_metrics_frame_carries_user_names(tmp_path):
 
 
 def test_figures_tables_and_dashboard_find_framework_names(tmp_path):
-    from app import data
-    from wcviz import plots
+    from wcviz.app import data
+    from wcviz.report import plots
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import wcviz
-from training.datasets import DATASETS
-from training.models import MODELS, build_model, count_parameters
+from wcviz.training.datasets import DATASETS
+from wcviz.training.models import MODELS, build_model, count_parameters
 from wcviz.errors import WcvizError
 
 # Standard CIFAR parameter counts (10 classes), as given in the issue / the reference models.

@@ -10,9 +10,9 @@ from torch import nn
 from torch.func import functional_call
 
 import wcviz
-from wcviz.compander import compander_of, raw_weight
+from wcviz.reparam.compander import compander_of, raw_weight
 from wcviz.errors import WcvizError
-from wcviz.optim import build_optimizer
+from wcviz.reparam.optim import build_optimizer
 
 LR, WD, EPS, BETAS = 0.05, 0.01, 1e-8, (0.9, 0.999)
 A, B = 0.8, 0.6
@@ -67,7 +67,7 @@ def _assert_same(a, b, exact=False):
             torch.testing.assert_close(a[k], b[k], rtol=1e-10, atol=1e-12, msg=k)
 
 
-# Hand-written arctan compander, independent of wcviz.psi.
+# Hand-written arctan compander, independent of wcviz.reparam.psi.
 def _psi(v, a=A, b=B):
     return a * torch.atan(v / b)
 

@@ -1,4 +1,4 @@
-"""wcviz.plots and wcviz.style on small real run stores: drawn values equal stored values."""
+"""wcviz.report.plots and wcviz.report.style on small real run stores: drawn values equal stored values."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 
 import _fixture_runs as fx  # noqa: E402
 import wcviz  # noqa: E402
-from wcviz import plots  # noqa: E402
-from wcviz.bands import band_label, band_pairs  # noqa: E402
+from wcviz.report import plots  # noqa: E402
+from wcviz.report.bands import band_label, band_pairs  # noqa: E402
 from wcviz.errors import WcvizError  # noqa: E402
-from wcviz.palette import METHOD_COLORS, run_colors  # noqa: E402
+from wcviz.report.palette import METHOD_COLORS, run_colors  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +407,7 @@ def test_erf_bound_is_a(tmp_path):
 
 
 def test_run_without_records_is_a_clear_error(tmp_path):
-    from wcviz.store import RunStore
+    from wcviz.record.store import RunStore
 
     RunStore.create(tmp_path / "empty", layers=list(fx.LAYERS), layer_kinds=list(fx.KINDS),
                     layer_numel=list(fx.NUMEL), bin_edges=fx._bin_edges(), thresholds=fx.THRESHOLDS)
@@ -419,7 +419,7 @@ def test_run_without_records_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("kind", ["near_zero", "metrics", "overlay"])
 def test_every_figure_colours_runs_by_the_one_rule(runs, kind):
-    """Lines and bands take wcviz.palette.run_colors: the method's colour, whatever the order."""
+    """Lines and bands take wcviz.report.palette.run_colors: the method's colour, whatever the order."""
     chosen = [runs["learn"], runs["base"], runs["wc"]]
     if kind == "near_zero":
         fig = plots.near_zero_over_epochs(chosen)

@@ -7,12 +7,12 @@ import pytest
 
 import dataclasses
 
-from training.models import MODELS
-from training.config import FIELD_TYPES, RunConfig, parse_overrides
-from training.presets import (METHODS, PRESETS, RECIPES, Recipe, check_config, format_presets,
+from wcviz.training.models import MODELS
+from wcviz.training.config import FIELD_TYPES, RunConfig, parse_overrides
+from wcviz.training.presets import (METHODS, PRESETS, RECIPES, Recipe, check_config, format_presets,
                               resolve, run_name)
 from wcviz.errors import WcvizError
-from wcviz.psi import ALL_METHODS
+from wcviz.reparam.psi import ALL_METHODS
 
 # Table I (best a, b), transcribed from the paper: (model, dataset) -> (a, b).
 # WRN-28-10 on CIFAR-100 is given in Sec. IV-C1's text; ResNet50 Tiny/ImageNet in IV-B, IV-C.

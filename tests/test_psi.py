@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from wcviz.errors import WcvizError
-from wcviz.psi import ALL_METHODS, METHODS, get_method, psi, psi_grad, psi_inverse
+from wcviz.reparam.psi import ALL_METHODS, METHODS, get_method, psi, psi_grad, psi_inverse
 
 CASES = [
     ("arctan", {"a": 1.0, "b": 0.6}),

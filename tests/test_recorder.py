@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz.compander import compander_of, raw_weight
+from wcviz.reparam.compander import compander_of, raw_weight
 from wcviz.errors import WcvizError
-from wcviz.stats import QUANTILES
+from wcviz.record.stats import QUANTILES
 
 
 def tiny():

@@ -3,7 +3,7 @@
 import pytest
 
 import wcviz
-from training import reproduce
+from wcviz.training import reproduce
 from wcviz.cli import main
 from wcviz.errors import WcvizError
 
@@ -88,7 +88,7 @@ def test_public_table_sets_our_mean_and_ci_beside_the_published(tmp_path):
     from scipy import stats
 
     import _fixture_runs as fx
-    from wcviz import analysis
+    from wcviz.report import analysis
 
     paths = fx.seed_group(tmp_path, "baseline")
     study = reproduce.Study("t", "test", (reproduce.Arm("base", "digits-cnn", "baseline"),), (),

@@ -1,11 +1,12 @@
-"""wcviz.store.run_dirs: the one run discovery (list_runs and the dashboard walk it)."""
+"""wcviz.record.runfolder.run_dirs: the one run discovery (list_runs and the dashboard walk it)."""
 
 from __future__ import annotations
 
 import os
 
 import _fixture_runs as fx
-from wcviz.store import MAX_DEPTH, list_runs, run_dirs
+from wcviz.record.reader import list_runs
+from wcviz.record.runfolder import MAX_DEPTH, run_dirs
 
 
 def test_finds_runs_down_to_max_depth_and_not_inside_runs(tmp_path):
@@ -45,8 +46,8 @@ def test_a_summary_with_the_old_result_name_reads_under_the_new_one(tmp_path):
     """Runs finished before the metric rename keep their result in sweep tables and resumes."""
     import json
 
-    from training.rundirs import read_summary
-    from wcviz.metrics import BEST_ACC
+    from wcviz.record.runfolder import read_summary
+    from wcviz.record.metrics import BEST_ACC
 
     (tmp_path / "summary.json").write_text(json.dumps({"status": "finished",
                                                        "test_acc_best_val": 0.91}))

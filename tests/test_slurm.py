@@ -13,9 +13,9 @@ import pytest
 import wcviz
 import _slurm_cluster
 from _engines import unavailable
-from training.executors import queue_states, read_job_record
+from wcviz.training.executors import queue_states, read_job_record
 from wcviz.cli import main
-from wcviz.store import read_root_attrs
+from wcviz.record.schema import read_root_attrs
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""wcviz.stats against numpy: quantiles, near-zero fractions, histogram, moments."""
+"""wcviz.record.stats against numpy: quantiles, near-zero fractions, histogram, moments."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from wcviz import stats as S
+from wcviz.record import stats as S
 from wcviz.errors import WcvizError
 
 QS = S.QUANTILES
@@ -26,7 +26,7 @@ def _tensors():
         "single": torch.tensor([0.25]),
         "two": torch.tensor([1.0, -2.0]),
         "float64": torch.randn(999, generator=g, dtype=torch.float64),
-        # above wcviz.stats._RADIX_MIN: the CPU radix-selection path
+        # above wcviz.record.stats._RADIX_MIN: the CPU radix-selection path
         "big_normal": torch.randn(200_003, generator=g) * 0.01,
         "big_heavy": torch.distributions.StudentT(0.8).sample((150_000,)),
         "big_zero_heavy": torch.where(torch.rand(200_000, generator=g) < 0.9, 0.0,
@@ -256,7 +256,7 @@ def test_bad_record_scaled_kind():
 
 
 def test_network_fraction_weights_or_layers():
-    from wcviz.measures import network_fraction
+    from wcviz.record.measures import network_fraction
 
     frac = np.array([[0.5, 0.1]])  # a small layer half near zero, a big one 10 %
     assert network_fraction(frac, [10, 90])[0] == pytest.approx(0.14)

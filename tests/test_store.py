@@ -15,9 +15,12 @@ import xarray as xr
 
 import wcviz
 from wcviz.errors import WcvizError
-from wcviz.stats import QUANTILES
-from wcviz.store import (LAYER_VARS, METRICS, SCHEMA_VERSION, STORE_NAME, RunStore, list_runs,
-                         open_run, open_runs, read_arrays)
+from wcviz.record.stats import QUANTILES
+from wcviz.record.metrics import METRICS
+from wcviz.record.reader import list_runs, open_run, open_runs, read_arrays
+from wcviz.record.runfolder import STORE_NAME
+from wcviz.record.schema import LAYER_VARS, SCHEMA_VERSION
+from wcviz.record.store import RunStore
 
 WRITER = Path(__file__).with_name("_record_writer.py")
 LAYERS = ["conv1", "layer1.0.conv1", "fc"]

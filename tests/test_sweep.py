@@ -1,4 +1,4 @@
-"""``wcviz.sweep`` / ``wcviz figures --sweep`` on real fixture stores: one grid per configuration."""
+"""``wcviz.report.sweep`` / ``wcviz figures --sweep`` on real fixture stores: one grid per configuration."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import _fixture_runs as fx
 from wcviz.cli import main
 from wcviz.errors import WcvizError
-from wcviz.plots.sweep import sweep_figure
+from wcviz.report.plots.sweep import sweep_figure
 
 
 def _grid(root, model="tinynet", method="arctan"):
@@ -44,7 +44,7 @@ def test_sweep_mixing_configurations_is_refused(tmp_path, capsys, other):
 def test_near_zero_panel_names_its_measure(tmp_path):
     # The panel said only "fraction near zero": which of the 8 recorded measures was unknowable.
     import wcviz
-    from wcviz import analysis
+    from wcviz.report import analysis
 
     _grid(tmp_path)
     ds = wcviz.open_run(tmp_path / "tinynet-arctan-a0.5")

@@ -4,9 +4,9 @@ import json
 import pytest
 
 import wcviz
-from training.sweep import parse_grid
+from wcviz.training.sweep import parse_grid
 from wcviz.cli import main
-from wcviz.store import read_root_attrs
+from wcviz.record.schema import read_root_attrs
 from _cli import TINY, one_error_line
 
 
@@ -157,7 +157,7 @@ def test_demo_short(tmp_path, capsys):
 
 
 def test_sweep_resumes_an_unfinished_run(tmp_path, capsys, monkeypatch):
-    from training import loop
+    from wcviz.training import loop
 
     argv = ["sweep", "--preset", "digits-cnn", "--method", "baseline", "--seeds", "1",
             "--epochs", "2", "--runs",

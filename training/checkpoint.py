@@ -2,7 +2,7 @@
 
 ``last.pt`` holds everything ``--resume`` needs (model, optimizer, scheduler, epoch, RNG states,
 the run's history); ``best.pt`` the model best on validation. Writes are atomic and durable
-(temporary file, fsync, rename: :func:`wcviz.fsutil.write_atomic`), and the ``last.pt`` being
+(temporary file, fsync, rename: :func:`wcviz.record.atomic.write_atomic`), and the ``last.pt`` being
 replaced is kept as ``last.prev.pt``: when ``last.pt`` cannot be read (a disk that lost its
 tail, a copy cut short), :func:`load_latest` resumes from the one before.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from wcviz.errors import WcvizError
-from wcviz.fsutil import fsync_dir, write_atomic
+from wcviz.record.atomic import fsync_dir, write_atomic
 
 LAST, BEST, PREVIOUS = "last.pt", "best.pt", "last.prev.pt"
 

@@ -1,12 +1,12 @@
 """``wcviz train``, ``wcviz sweep`` and ``wcviz demo``.
 
 Each ``*_main(argv, prog) -> int`` is called by the ``wcviz`` dispatcher (which turns a
-:class:`WcvizError` into one line and exit status 2). ``python -m training`` (what torchrun
+:class:`WcvizError` into one line and exit status 2). ``python -m wcviz.training`` (what torchrun
 starts) is ``wcviz train``.
 
-:mod:`training.presets` and :mod:`training.loop` import torch (about 5 s on a busy machine), so
+:mod:`wcviz.training.presets` and :mod:`wcviz.training.loop` import torch (about 5 s on a busy machine), so
 they are imported inside the commands, after the arguments are parsed: ``--help`` answers at
-once (the ``--set`` fields come from the light :mod:`training.config`).
+once (the ``--set`` fields come from the light :mod:`wcviz.training.config`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from training import demo, executors, sweep
-from training.config import FIELD_TYPES, parse_overrides, type_name
-from training.rundirs import check_writable, run_state
+from wcviz.training import demo, executors, sweep
+from wcviz.training.config import FIELD_TYPES, parse_overrides, type_name
+from wcviz.record.config import run_state
+from wcviz.record.runfolder import check_writable
 from wcviz.errors import WcvizError
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -108,7 +109,7 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _train_config(args):
-    from training.presets import check_config, resolve
+    from wcviz.training.presets import check_config, resolve
 
     extra = {"seed": args.seed}
     if args.a is not None:
@@ -125,7 +126,7 @@ def _train_config(args):
 def train_main(argv: list[str], prog: str = "wcviz train") -> int:
     """``wcviz train``: one run of a preset (single process, or DDP with --nproc)."""
     args = _train_parser(prog).parse_args(argv)
-    from training.presets import format_presets, run_name
+    from wcviz.training.presets import format_presets, run_name
 
     if args.list_presets:
         print(format_presets())
@@ -150,7 +151,7 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
         # The children must agree on the run folder; they skip the launch options.
         child = _strip_launch(argv) + ([] if args.run_id else ["--run-id", run_dir.name])
         return _torchrun(args, child, args.rdzv_id or run_dir.name)
-    from training.loop import run
+    from wcviz.training.loop import run
 
     result = run(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:
@@ -210,7 +211,7 @@ def _strip_launch(argv: list[str]) -> list[str]:
 
 
 def _torchrun(args, argv: list[str], rdzv_id: str) -> int:
-    """Run ``python -m training ARGV`` as DDP processes through torchrun: ``--standalone`` on
+    """Run ``python -m wcviz.training ARGV`` as DDP processes through torchrun: ``--standalone`` on
     one node, or the c10d rendezvous at ``--rdzv-endpoint`` (every node runs this)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={args.nnodes}",
            f"--nproc-per-node={args.nproc}"]
@@ -219,7 +220,7 @@ def _torchrun(args, argv: list[str], rdzv_id: str) -> int:
                 f"--rdzv-id={rdzv_id}"]
     else:
         cmd.append("--standalone")
-    return subprocess.call([*cmd, "-m", "training", *argv])
+    return subprocess.call([*cmd, "-m", "wcviz.training", *argv])
 
 
 def _submit_train(cfg, run_dir: Path, args) -> int:
@@ -233,9 +234,9 @@ def _submit_train(cfg, run_dir: Path, args) -> int:
 
 
 def _slurm_module():
-    """:mod:`training.slurm`, or one line saying how to install submitit."""
+    """:mod:`wcviz.training.slurm`, or one line saying how to install submitit."""
     try:
-        from training import slurm
+        from wcviz.training import slurm
     except ModuleNotFoundError as err:
         if err.name != "submitit":
             raise
@@ -346,8 +347,8 @@ def use_run_options(epochs: int | None, threads: int) -> None:
 def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     """``wcviz demo``: the embedded default; prints a results table and where to look."""
     args = _demo_parser(prog).parse_args(argv)
-    from training.loop import run
-    from training.presets import resolve, run_name
+    from wcviz.training.loop import run
+    from wcviz.training.presets import resolve, run_name
 
     use_run_options(args.epochs, args.threads)
     root = check_writable(Path(args.runs))

@@ -1,6 +1,6 @@
 """One run's configuration, :class:`RunConfig`, and ``--set NAME=VALUE`` parsing by its field types.
 
-Kept apart from :mod:`training.presets` (whose tables check names against the model and dataset
+Kept apart from :mod:`wcviz.training.presets` (whose tables check names against the model and dataset
 registries, which import torch) so that ``wcviz train --help`` lists the fields at once.
 """
 

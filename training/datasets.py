@@ -3,7 +3,7 @@
 ``load_data(name, root)`` returns :class:`DataSplits`: train / validation (a seeded 9/1 split of
 the training set) and the test set kept apart, as torch ``Dataset`` objects for a plain
 ``DataLoader``. In-memory datasets (CIFAR, digits, synthetic) also expose their raw tensors
-(``DataSplits.arrays``) for :class:`training.loader.TensorLoader`, which applies the same
+(``DataSplits.arrays``) for :class:`wcviz.training.loader.TensorLoader`, which applies the same
 augmentation in batches on the training device.
 
 Folder layouts expected under ``root``:
@@ -35,9 +35,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from training.models import CIFAR_INPUT, DIGITS_INPUT, IMAGENET_INPUT, MNIST1D_INPUT
+from wcviz.training.models import CIFAR_INPUT, DIGITS_INPUT, IMAGENET_INPUT, MNIST1D_INPUT
 from wcviz.errors import WcvizError
-from wcviz.fsutil import write_atomic
+from wcviz.record.atomic import write_atomic
 
 # Per-channel statistics of the training images (RGB, on [0, 1] pixels).
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)

@@ -4,7 +4,7 @@ results table read back from their run stores.
 WC uses the digits-cnn preset's a = 0.5, b = 0.3: the bound aπ/2 = 0.785 shows in the first
 layer, and Ψ'(0) = a/b = 5/3 > 1 (as in every pair of the paper's Table I), so the mechanism
 that pushes small weights away from zero can act. The closing claims come from
-:mod:`wcviz.claims`: one seed never decides a claim (INCONCLUSIVE, "1 paired seed < 3");
+:mod:`wcviz.report.claims`: one seed never decides a claim (INCONCLUSIVE, "1 paired seed < 3");
 ``wcviz reproduce digits`` trains the seeds that can.
 """
 
@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 
 import wcviz
-from training.sweep import pct
-from wcviz.metrics import BEST_ACC
+from wcviz.training.sweep import pct
+from wcviz.record.metrics import BEST_ACC
 
 
 DEMO_PRESET = "digits-cnn"
@@ -23,8 +23,8 @@ DEMO_METHODS = ("baseline", "wc", "wc-learnable")
 
 
 def write_figures(run_dirs: list[Path], out: Path) -> list:
-    """The paper-style figures of the demo's runs (``wcviz.plots.write_paper_figures``)."""
-    from wcviz import plots  # matplotlib: not for `wcviz train --help`
+    """The paper-style figures of the demo's runs (``wcviz.report.plots.write_paper_figures``)."""
+    from wcviz.report import plots  # matplotlib: not for `wcviz train --help`
 
     return plots.write_paper_figures([str(d) for d in run_dirs], str(out))
 
@@ -32,7 +32,7 @@ def write_figures(run_dirs: list[Path], out: Path) -> list:
 def first_layer_stats(run_dir: Path) -> dict:
     """From the store: the run's display name and best-val test accuracy, and the first
     layer's max |w|, bound and near-zero fraction (epoch 0, last)."""
-    from wcviz import analysis  # pandas and xarray: not for `wcviz train --help`
+    from wcviz.report import analysis  # pandas and xarray: not for `wcviz train --help`
 
     ds = wcviz.open_run(run_dir)
     layer = str(ds.layer.values[0])
@@ -66,7 +66,7 @@ def demo_table(run_dirs: list[Path]) -> str:
 def claim_lines(run_dirs: list[Path], seeds: int = 1) -> str:
     """The seed-aware claims of each companded demo run against the baseline (first run):
     per claim its headline measure, baseline -> companded, and the verdict with its reason."""
-    from wcviz import analysis, claims
+    from wcviz.report import analysis, claims
 
     lines = []
     for run_dir in run_dirs[1:]:

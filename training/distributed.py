@@ -1,6 +1,6 @@
 """Process-group set-up for torchrun/DDP; every helper is a no-op in a single process.
 
-``torchrun --nproc-per-node N -m training ...`` sets RANK, WORLD_SIZE and LOCAL_RANK; the
+``torchrun --nproc-per-node N -m wcviz.training ...`` sets RANK, WORLD_SIZE and LOCAL_RANK; the
 loop calls :func:`init` once. NCCL on CUDA, gloo on CPU. Rank 0 alone writes the run store and
 the checkpoints.
 """

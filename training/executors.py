@@ -1,5 +1,5 @@
 """Where runs execute: this machine (``--executor local``) or a Slurm cluster (``--executor
-slurm``, see :mod:`training.slurm`; imported only then, so submitit stays optional).
+slurm``, see :mod:`wcviz.training.slurm`; imported only then, so submitit stays optional).
 
 The local executor runs a sweep's runs one after another in this process (``--parallel 1``)
 or as ``--parallel N`` subprocesses, each pinned to one visible GPU through
@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 from wcviz.errors import WcvizError
-from wcviz.fsutil import write_atomic
-from wcviz.store import STORE_NAME, read_root_attrs, writer_alive
+from wcviz.record.atomic import write_atomic
+from wcviz.record.locks import writer_alive
+from wcviz.record.runfolder import STORE_NAME
+from wcviz.record.schema import read_root_attrs
 
 EXECUTORS = ("local", "slurm")
 
@@ -77,8 +79,8 @@ def run_env(base: dict, gpu: str | None) -> dict:
 
 
 def run_command(p: dict, args) -> list[str]:
-    """``python -m training ...`` for one planned run (resuming it when it was started)."""
-    cmd = [sys.executable, "-m", "training", "--preset", args.preset, "--method", args.method,
+    """``python -m wcviz.training ...`` for one planned run (resuming it when it was started)."""
+    cmd = [sys.executable, "-m", "wcviz.training", "--preset", args.preset, "--method", args.method,
            "--seed", str(p["seed"]), "--runs", str(args.runs), "--run-id", p["run_id"],
            "--no-progress"]
     for s in p["sets"]:
@@ -125,7 +127,7 @@ def run_local(todo: list[dict], args) -> int:
 def _run_in_process(todo: list[dict]) -> int:
     """One run after another in this process; a failed run (e.g. NaN loss) does not stop
     the sweep."""
-    from training.loop import run
+    from wcviz.training.loop import run
 
     failed = 0
     for p in todo:

@@ -12,8 +12,8 @@ import math
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from training.datasets import ArraySplit, Augment, augment_batch
-from training.distributed import DistInfo
+from wcviz.training.datasets import ArraySplit, Augment, augment_batch
+from wcviz.training.distributed import DistInfo
 
 
 class ShardSampler(Sampler):
@@ -42,7 +42,7 @@ class TensorLoader:
 
     Raw images (uint8) live on ``device``; each batch is gathered, randomly cropped and flipped
     there in one shot (training only), normalised, and optionally made channels_last. The recipe
-    equals the per-image torchvision transforms of :class:`training.datasets.ArrayDataset`.
+    equals the per-image torchvision transforms of :class:`wcviz.training.datasets.ArrayDataset`.
 
     Args:
         split: images (N, C, H, W) and labels (N,).

@@ -1,6 +1,6 @@
 """The training loop, in named steps: build, train_one_epoch, evaluate, checkpoint, run.
 
-``run(cfg, run_dir)`` trains one :class:`training.presets.RunConfig` and records it through
+``run(cfg, run_dir)`` trains one :class:`wcviz.training.presets.RunConfig` and records it through
 :class:`wcviz.Recorder` into ``run_dir`` (``record.zarr``, ``config.json``, ``checkpoints/``):
 epoch 0 is the network at init, before any step; then one record per epoch (and, with
 ``record_steps``, every N steps of the first epoch). The checkpoint best on validation is kept;
@@ -13,7 +13,7 @@ epoch's record; a resume finding the record missing writes it from the checkpoin
 
 Speed on CUDA (the recipe is unchanged): bf16 autocast, channels_last, optional
 ``torch.compile``, and in-memory datasets served from GPU memory by
-:class:`training.loader.TensorLoader` with on-device crops and flips.
+:class:`wcviz.training.loader.TensorLoader` with on-device crops and flips.
 """
 
 from __future__ import annotations
@@ -35,17 +35,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import wcviz
-from training import checkpoint as ckpt
-from training import distributed as ddp
-from training.config import RunConfig
-from training.datasets import DATASETS, DataSplits, load_data
-from training.loader import TensorLoader, make_dataloader
-from training.models import MODELS, build_model
-from training.presets import METHODS, check_config
+from wcviz.training import checkpoint as ckpt
+from wcviz.training import distributed as ddp
+from wcviz.training.config import RunConfig
+from wcviz.training.datasets import DATASETS, DataSplits, load_data
+from wcviz.training.loader import TensorLoader, make_dataloader
+from wcviz.training.models import MODELS, build_model
+from wcviz.training.presets import METHODS, check_config
 from wcviz.errors import WcvizError
-from wcviz.fsutil import write_atomic
-from wcviz.metrics import BEST_ACC, best_val_index
-from wcviz.store import METRICS, same_config
+from wcviz.record.atomic import write_atomic
+from wcviz.record.metrics import BEST_ACC, best_val_index
+from wcviz.record.config import same_config
+from wcviz.record.metrics import METRICS
 
 #: Non-finite checks sync with the host; on CUDA only every this many steps (CPU: every step).
 NONFINITE_CHECK_EVERY = 25
@@ -80,7 +81,7 @@ class RunResult:
     epochs: int
     best_epoch: int | None = None
     best_val_acc: float = math.nan
-    best_val_test_acc: float = math.nan  # THE result (wcviz.analysis.BEST_ACC)
+    best_val_test_acc: float = math.nan  # THE result (wcviz.report.analysis.BEST_ACC)
     test_acc_last: float = math.nan
     history: list = field(default_factory=list)
 
@@ -362,7 +363,7 @@ def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best
 
 
 def _best_index(history: list) -> int | None:
-    """Index of the best-validation epoch (:func:`wcviz.metrics.best_val_index`)."""
+    """Index of the best-validation epoch (:func:`wcviz.record.metrics.best_val_index`)."""
     return best_val_index([h["epoch"] for h in history], [h["val_acc"] for h in history],
                           [h["test_acc"] for h in history])
 

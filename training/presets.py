@@ -17,12 +17,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from training.config import FIELD_TYPES, RunConfig
-from training.datasets import DATASETS
-from training.models import MODELS
+from wcviz.training.config import FIELD_TYPES, RunConfig
+from wcviz.training.datasets import DATASETS
+from wcviz.training.models import MODELS
 from wcviz.errors import WcvizError
-from wcviz.optim import OPTIMIZERS
-from wcviz.psi import POWERPROP_ALPHA
+from wcviz.reparam.optim import OPTIMIZERS
+from wcviz.reparam.psi import POWERPROP_ALPHA
 
 # ----------------------------------------------------------------------------- methods
 
@@ -33,7 +33,7 @@ class MethodSpec:
 
     Attributes:
         name: the ``--method`` value (``wc``, ``pp``, ...); the run id's method part.
-        compand: the :data:`wcviz.psi.ALL_METHODS` name given to :func:`wcviz.compand` (and
+        compand: the :data:`wcviz.reparam.psi.ALL_METHODS` name given to :func:`wcviz.compand` (and
             stored as the run's ``method`` attribute), or None for the plain baseline.
         learnable: :func:`wcviz.compand`'s ``learnable`` (None, "fine", "coarse").
         ab: where a, b come from: "table" (the preset's Table I pair), "init" (the paper's
@@ -113,11 +113,11 @@ RECIPES: dict[str, Recipe] = {
 class Preset:
     """One experiment: a model × dataset pair, its recipe and Table I's (a, b) for WC.
 
-    The model's dropout is its registry default (:data:`training.models.MODELS`).
+    The model's dropout is its registry default (:data:`wcviz.training.models.MODELS`).
 
     Attributes:
         name: the ``--preset`` value.
-        model, dataset: registry names (:data:`training.models.MODELS`, ``training.datasets``).
+        model, dataset: registry names (:data:`wcviz.training.models.MODELS`, ``wcviz.training.datasets``).
         recipe: a key of :data:`RECIPES`.
         ab: Table I's (a, b) for WC (also the start of arsinh/erf).
         methods: the ``--method`` values this preset runs (the paper's rows for it).

@@ -2,7 +2,7 @@
 figures beside ours) in one resumable command.
 
 A study is a list of *arms* (preset × method × a, b) trained over seeds, a list of
-comparisons (a companded arm against its baseline arm, decided by :mod:`wcviz.claims`), and the
+comparisons (a companded arm against its baseline arm, decided by :mod:`wcviz.report.claims`), and the
 published numbers it can be checked against. Runs live under
 ``<runs>/reproduce-<name>[-quick]/``; a finished run is kept, an interrupted one resumed, so
 running the command again continues where it stopped. ``--quick`` is the few-minute CPU
@@ -17,9 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training import sweep
-from training.cli import use_run_options
-from training.rundirs import check_writable, run_state
+from wcviz.training import sweep
+from wcviz.training.cli import use_run_options
+from wcviz.record.config import run_state
+from wcviz.record.runfolder import check_writable
 from wcviz.errors import WcvizError
 
 
@@ -130,7 +131,7 @@ class Planned:
 def plan(study: Study, root: Path, seeds: list[int], epochs: int | None, quick: bool,
          data_root: str) -> list[Planned]:
     """Every (arm, seed) run of the study with its state (new / done / resume / conflict)."""
-    from training.presets import check_config, resolve, run_name
+    from wcviz.training.presets import check_config, resolve, run_name
 
     arms = [a for a in study.arms if not quick or a.key in study.quick_arms]
     epochs = epochs or (study.quick_epochs if quick else None)
@@ -156,7 +157,7 @@ def study_root(runs: Path, study: Study, quick: bool) -> Path:
 
 def run_plan(planned: list[Planned], overwrite: bool) -> None:
     """Train what is missing: new runs, resumed ones; finished ones are kept."""
-    from training.loop import run
+    from wcviz.training.loop import run
 
     conflicts = [p.run_dir for p in planned if p.state == "conflict" and not overwrite]
     if conflicts:
@@ -188,8 +189,8 @@ def arm_runs(planned: list[Planned]) -> dict[str, list[Path]]:
 
 
 def comparisons(study: Study, runs: dict[str, list]) -> list[tuple[str, str, object]]:
-    """(baseline arm, companded arm, :class:`wcviz.claims.GroupComparison`) for each pair run."""
-    from wcviz import claims
+    """(baseline arm, companded arm, :class:`wcviz.report.claims.GroupComparison`) for each pair run."""
+    from wcviz.report import claims
 
     return [(b, w, claims.compare_groups(runs[b], runs[w])) for b, w in study.compare
             if b in runs and w in runs]
@@ -197,7 +198,7 @@ def comparisons(study: Study, runs: dict[str, list]) -> list[tuple[str, str, obj
 
 def claim_table(results) -> str:
     """One line per comparison and claim: the headline measure's Δ with its CI, and verdict."""
-    from wcviz.claims import format_diff, format_pm
+    from wcviz.report.claims import format_diff, format_pm
 
     head = ("comparison", "claim", "measure", "n", "baseline", "companded", "Δ [95% CI]", "verdict")
     rows = [head]
@@ -213,8 +214,8 @@ def public_table(study: Study, runs: dict[str, list]) -> str:
     """Our test accuracy (mean ± std over seeds, 95 % t CI of the mean) beside the published."""
     if not study.public:
         return ""
-    from wcviz import analysis
-    from wcviz.claims import format_pm, t_interval
+    from wcviz.report import analysis
+    from wcviz.report.claims import format_pm, t_interval
 
     rows = [("model", "published", "ours: test acc at best val (%)", "95% CI of the mean", "seeds",
              "ours − published")]
@@ -244,7 +245,7 @@ def write_outputs(study: Study, runs: dict[str, list], results, out: Path,
     """claims.md (every measure of every comparison), claims.csv, table.md, figures."""
     import pandas as pd
 
-    from wcviz import analysis
+    from wcviz.report import analysis
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -265,7 +266,7 @@ def write_outputs(study: Study, runs: dict[str, list], results, out: Path,
 
 def _figures(study: Study, runs: dict[str, list], out: Path) -> list[Path]:
     """Paper figures per preset, from the first seed of each of its arms."""
-    from wcviz import plots
+    from wcviz.report import plots
 
     by_preset: dict[str, list[Path]] = {}
     for arm in study.arms:
@@ -315,7 +316,7 @@ def _list() -> str:
 
 def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
     """``wcviz reproduce NAME``: train what is missing, then print claims and public figures."""
-    from wcviz import analysis
+    from wcviz.report import analysis
 
     args = _parser(prog).parse_args(argv)
     if args.list:

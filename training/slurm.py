@@ -25,9 +25,10 @@ from pathlib import Path
 import submitit
 from submitit.core.utils import FailedJobError
 
-from training.executors import (SLURM_DIR, queue_states, read_job_record, slurm_parameters,
+from wcviz.training.executors import (SLURM_DIR, queue_states, read_job_record, slurm_parameters,
                                 write_job_record)
-from training.rundirs import read_summary, run_state
+from wcviz.record.config import run_state
+from wcviz.record.runfolder import read_summary
 from wcviz.errors import WcvizError
 
 
@@ -43,7 +44,7 @@ class RunJob(submitit.helpers.Checkpointable):
         self.run_dir = Path(run_dir)
 
     def __call__(self) -> dict:
-        from training.loop import run
+        from wcviz.training.loop import run
 
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:  # DDP: MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK from Slurm

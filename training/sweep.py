@@ -9,10 +9,11 @@ import itertools
 import math
 from pathlib import Path
 
-from training.config import parse_overrides
-from training.rundirs import read_summary, run_state
+from wcviz.training.config import parse_overrides
+from wcviz.record.config import run_state
+from wcviz.record.runfolder import read_summary
 from wcviz.errors import WcvizError
-from wcviz.metrics import BEST_ACC
+from wcviz.record.metrics import BEST_ACC
 
 
 def parse_grid(items: list[str]) -> dict[str, list]:
@@ -79,7 +80,7 @@ def sweep_plan(args, base: dict) -> list[dict]:
         args: the parsed ``wcviz sweep`` options (preset, method, grid, seeds, runs).
         base: config overrides shared by every run (from --epochs, --set, ...).
     """
-    from training.presets import METHODS, check_config, resolve, run_name
+    from wcviz.training.presets import METHODS, check_config, resolve, run_name
 
     grid = parse_grid(args.grid)
     seeds = parse_seeds(args.seeds)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import charts, data, export, ui
+from wcviz.app import charts, data, export, ui
 
 st.title("Distributions")
 st.caption("Side by side: the percentile bands each run recorded (by default min–max and a "

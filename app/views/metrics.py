@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import charts, data, export, ui
+from wcviz.app import charts, data, export, ui
 
 st.title("Metrics")
 scan = ui.page_scan()

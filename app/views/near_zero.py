@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import charts, data, export, ui
+from wcviz.app import charts, data, export, ui
 
 st.title("Near zero")
 scan = ui.page_scan()
@@ -19,7 +19,7 @@ threshold = top[0].selectbox("Threshold", thresholds, key="nz_threshold",
                              index=thresholds.index(default) if default in thresholds else 0,
                              help="abs=x: |w| < x; rel=x: |w| < x·std at epoch 0; std=x: |w| < x·std "
                                   "of that epoch; med=x: |w| < x·median|w| of that epoch "
-                                  "(definitions: wcviz.measures). The default is the figures'.")
+                                  "(definitions: wcviz.record.measures). The default is the figures'.")
 scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *names], key="nz_layer")
 
 

@@ -4,7 +4,7 @@ import zlib
 
 import streamlit as st
 
-from app import data, ui
+from wcviz.app import data, ui
 
 st.title("Runs")
 scan = ui.page_scan()

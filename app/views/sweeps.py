@@ -7,8 +7,8 @@ the other pages.
 
 import streamlit as st
 
-from app import charts, data, export, ui
-from wcviz.sweep import SWEEP_METRICS, baseline_values, is_grid_run, sweep_cells
+from wcviz.app import charts, data, export, ui
+from wcviz.report.sweep import SWEEP_METRICS, baseline_values, is_grid_run, sweep_cells
 
 st.title("Sweeps")
 scan = ui.page_scan()

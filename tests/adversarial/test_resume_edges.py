@@ -10,8 +10,8 @@ import pytest
 
 import wcviz
 from wcviz.cli import main
-from wcviz.fsutil import write_atomic
-from wcviz.store import read_root_attrs
+from wcviz.record.atomic import write_atomic
+from wcviz.record.schema import read_root_attrs
 from _cli import TINY, one_error_line
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from test_datasets import _write_cifar10
-from training.datasets import load_data
+from wcviz.training.datasets import load_data
 from wcviz.errors import WcvizError
 
 
@@ -54,7 +54,7 @@ from pathlib import Path  # noqa: E402
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app import data  # noqa: E402
+from wcviz.app import data  # noqa: E402
 from test_app import APP_MAIN, charts, select, write_run  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz.compander import compander_of
+from wcviz.reparam.compander import compander_of
 from wcviz.errors import WcvizError
 
 

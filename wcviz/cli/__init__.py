@@ -19,10 +19,10 @@ from wcviz.errors import WcvizError
 
 # name -> (module, one-line help). The function called is ``<module>.<name>_main``.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("training.cli", "train baseline, WC and learnable-WC nets on built-in data, offline, CPU"),
-    "train": ("training.cli", "one run of a paper preset (--list-presets shows them)"),
-    "sweep": ("training.cli", "the paper's a, b grid and seeds as independent runs"),
-    "reproduce": ("training.reproduce", "a named study (mnist1d, digits): runs, seeds, claims, public figures"),
+    "demo": ("wcviz.training.cli", "train baseline, WC and learnable-WC nets on built-in data, offline, CPU"),
+    "train": ("wcviz.training.cli", "one run of a paper preset (--list-presets shows them)"),
+    "sweep": ("wcviz.training.cli", "the paper's a, b grid and seeds as independent runs"),
+    "reproduce": ("wcviz.training.reproduce", "a named study (mnist1d, digits): runs, seeds, claims, public figures"),
     "inspect": ("wcviz.cli.runs", "a readable summary of one run store"),
     "export": ("wcviz.cli.runs", "runs as tidy long-form CSV or NetCDF"),
     "figures": ("wcviz.cli.figures", "paper-style figures (bands, near-zero, a/b) from runs"),

@@ -1,11 +1,11 @@
 """``wcviz figures``, ``wcviz table`` and ``wcviz compare``: paper output from run stores.
 
 * ``wcviz figures RUN... [--layer NAME] [--zoom Y] --out DIR --format pdf,svg,png`` writes the
-  paper's figures (:func:`wcviz.plots.write_paper_figures`) and lists the files; with
-  ``--sweep``, the (a, b) grid-search heatmaps instead (:mod:`wcviz.plots.sweep`).
+  paper's figures (:func:`wcviz.report.plots.write_paper_figures`) and lists the files; with
+  ``--sweep``, the (a, b) grid-search heatmaps instead (:mod:`wcviz.report.plots.sweep`).
 * ``wcviz table ROOT [--format md|tex|csv]`` prints the mean ± std accuracy table over seeds.
 * ``wcviz compare --baseline RUN... --wc RUN...`` (or a runs root, or one pair) decides the
-  paper's claims over seeds (:mod:`wcviz.claims`): paired differences, 95 % CIs, verdicts.
+  paper's claims over seeds (:mod:`wcviz.report.claims`): paired differences, 95 % CIs, verdicts.
 
 A RUN is a run directory (``runs/<run_id>``) or its ``record.zarr``; a directory holding run
 directories stands for all of them.
@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
-from wcviz.store import list_runs
+from wcviz.record.reader import list_runs
 
 
 def _open_runs(args: list[str]) -> list:
     """The runs named on the command line as Datasets, each opened (and checked) once; a runs
     root expands to its runs, and a damaged one found there is named and left out."""
-    from wcviz.analysis import as_dataset
+    from wcviz.report.analysis import as_dataset
 
     opened = []
     for arg in args:
@@ -58,7 +58,7 @@ def _single_run(arg: str) -> Path:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    from wcviz.plots import FORMATS
+    from wcviz.report.plots import FORMATS
 
     formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
@@ -77,7 +77,7 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
     parser.add_argument("--layer", help="layer of the band figures (default: the first layer)")
     parser.add_argument("--zoom", type=float, help="half range of Fig. 4's y axis (default: fits WC)")
     parser.add_argument("--threshold", help="near-zero measure, e.g. std=0.5, med=0.1, rel=0.1 or abs=0.01 "
-                        "(default: the largest std one; kinds in wcviz.measures)")
+                        "(default: the largest std one; kinds in wcviz.record.measures)")
     parser.add_argument("--out", default="figures", help="output directory (default: ./figures)")
     parser.add_argument("--format", default="pdf,png", help="comma list of pdf, svg, png (default: pdf,png)")
     parser.add_argument("--sweep", action="store_true",
@@ -89,7 +89,7 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
         return _sweep_figure(args.runs, args.out, formats)
     if args.zoom is not None and not args.zoom > 0:
         raise WcvizError(f"--zoom must be a positive number (half range of y), got {args.zoom}")
-    from wcviz.plots import write_paper_figures
+    from wcviz.report.plots import write_paper_figures
 
     files = write_paper_figures(_open_runs(args.runs), args.out, formats, layer=args.layer,
                                 zoom=args.zoom, threshold=args.threshold)
@@ -100,9 +100,9 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
 
 
 def _sweep_figure(runs: list[str], out: str, formats: tuple[str, ...]) -> int:
-    """``wcviz figures --sweep``: the heatmaps of :mod:`wcviz.plots.sweep`, as ``sweep_ab.*``."""
-    from wcviz.plots import save_figure
-    from wcviz.plots.sweep import sweep_figure
+    """``wcviz figures --sweep``: the heatmaps of :mod:`wcviz.report.plots.sweep`, as ``sweep_ab.*``."""
+    from wcviz.report.plots import save_figure
+    from wcviz.report.plots.sweep import sweep_figure
 
     files = save_figure(sweep_figure(_open_runs(runs)), Path(out) / "sweep_ab", formats)
     print(f"wrote {len(files)} files to {out}:")
@@ -121,7 +121,7 @@ def table_main(argv: list[str], prog: str = "wcviz table") -> int:
     parser.add_argument("--all", action="store_true", help="include unfinished (running/failed) runs")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
-    from wcviz import analysis
+    from wcviz.report import analysis
 
     root = Path(args.root)
     if not root.is_dir():
@@ -153,7 +153,7 @@ def compare_main(argv: list[str], prog: str = "wcviz compare") -> int:
     parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILS")
     args = parser.parse_args(argv)
-    from wcviz import analysis, claims
+    from wcviz.report import analysis, claims
     from wcviz.cli.runs import _checked_parent, _writing
 
     if args.csv:

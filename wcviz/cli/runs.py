@@ -7,7 +7,7 @@ is empty for metrics, which keep the names they were recorded under; statistics 
 axis are named ``weight_quantile@0.5``, ``near_zero_fraction@rel=0.1``,
 ``weight_histogram@bin=3``; a histogram row's bin_lo/bin_hi are that bin's edges, empty
 elsewhere; NaN values are left out). ``--format tensorboard`` writes event files instead
-(:mod:`wcviz.tensorboard_export`).
+(:mod:`wcviz.integrations.tensorboard`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.metrics import metric_variables
-from wcviz.store import (LAYER_VARS, STORE_NAME, list_runs, open_run, store_path,
-                         writer_alive)
+from wcviz.record.metrics import metric_variables
+from wcviz.record.locks import writer_alive
+from wcviz.record.reader import list_runs, open_run
+from wcviz.record.runfolder import STORE_NAME, store_path
+from wcviz.record.schema import LAYER_VARS
 
 COLUMNS = ("run", "layer", "epoch", "statistic", "value", "bin_lo", "bin_hi")
 FORMATS = ("csv", "netcdf", "parquet", "tensorboard")
@@ -47,7 +49,7 @@ def inspect_main(argv: list[str], prog: str = "wcviz inspect") -> int:
 
 def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
     """The text ``wcviz inspect`` prints for an opened run."""
-    from wcviz.analysis import run_label  # pandas: kept out of `wcviz inspect --help` (about 1 s)
+    from wcviz.report.analysis import run_label  # pandas: kept out of `wcviz inspect --help` (about 1 s)
 
     a = ds.attrs
     n = ds.sizes["epoch"]
@@ -181,7 +183,7 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
             print(f"skipping broken run {path}: {err}", file=sys.stderr)  # found under a root
     _refuse_out_in_run(args.out, args.format, datasets)
     if args.format == "tensorboard":
-        from wcviz.tensorboard_export import write_runs
+        from wcviz.integrations.tensorboard import write_runs
 
         written = write_runs(datasets, args.out, histogram=not args.no_histogram)
         print(f"wrote TensorBoard events of {len(written)} run(s) to {args.out}; view them "

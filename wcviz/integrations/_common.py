@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from wcviz.errors import WcvizError
 
 if TYPE_CHECKING:
-    from wcviz.recorder import Recorder
+    from wcviz.record.recorder import Recorder
 
 
 class RecordingSettings:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from transformers import TrainerCallback
 
 from wcviz.integrations._common import RecordingSettings, is_whole, scalar_metrics
-from wcviz.recorder import Recorder
+from wcviz.record.recorder import Recorder
 
 
 class WcvizCallback(RecordingSettings, TrainerCallback):

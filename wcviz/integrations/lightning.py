@@ -18,7 +18,7 @@ from __future__ import annotations
 from lightning.pytorch.callbacks import Callback
 
 from wcviz.integrations._common import RecordingSettings, scalar_metrics
-from wcviz.recorder import Recorder
+from wcviz.record.recorder import Recorder
 
 
 class WcvizCallback(RecordingSettings, Callback):

@@ -1,0 +1,247 @@
+"""Reading run stores: one run as a lazy :class:`xarray.Dataset` sliced to its committed
+records, every run under a root, and a few arrays of a run read straight from Zarr."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from wcviz.errors import WcvizError
+from wcviz.record.integrity import check_chunks_present, check_store, damaged
+from wcviz.record.metrics import METRICS
+from wcviz.record.runfolder import (
+    MAX_DEPTH,
+    STORE_NAME,
+    local_path,
+    run_dirs,
+    store_path,
+)
+from wcviz.record.schema import AUX_COORDS, LAYER_VARS, REQUIRED, read_root_attrs
+
+
+def open_run(path):
+    """Open one run as a lazy :class:`xarray.Dataset` holding its committed records only.
+
+    Args:
+        path: a run directory or its ``record.zarr``.
+
+    Returns:
+        The dataset of the schema (``epoch`` sliced to the committed records, ``step`` as
+        int64, string coordinates as Python str objects). ``attrs`` hold the store's attributes
+        plus ``run_id`` (the run directory's name) and ``path`` (the run directory).
+
+    Raises:
+        WcvizError: not a run store, another schema version, or a corrupt store.
+    """
+    store = store_path(path)
+    check_store(store, read_root_attrs(store))
+    ds = _open_dataset(store)
+    missing = [v for v in REQUIRED if v not in ds.variables]
+    if missing:
+        raise WcvizError(f"corrupt run store {store}: missing variable(s) {', '.join(missing)}")
+    n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
+    ds = ds.isel(epoch=slice(0, n))
+    _check_epochs(store, ds)
+    extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(METRICS))
+    return _tidied(ds, [*LAYER_VARS, *METRICS, *extras], store)
+
+
+def _check_epochs(store: Path, ds) -> None:
+    """Every committed record has its epoch (a lost chunk of an old store reads as NaN)."""
+    try:
+        epochs = np.asarray(ds["epoch"].values, dtype=np.float64)
+    except Exception as err:  # a codec error of a damaged chunk
+        raise damaged(store, f"array 'epoch' cannot be decoded ({type(err).__name__})") from None
+    bad = np.flatnonzero(~np.isfinite(epochs))
+    if bad.size:
+        raise damaged(store, f"record {int(bad[0])} has no epoch (its chunk of 'epoch' is "
+                              f"missing or blank)")
+
+
+def _tidied(ds, names: list[str], store: Path):
+    """``ds`` with its data variables in ``names`` order (not the directory listing's), ``step``
+    as int64, string coordinates as Python str objects, and ``run_id``/``path`` attributes.
+
+    Built in one constructor call: adding variables or coordinates one at a time re-aligns
+    the whole dataset each time, which was most of a cold ``open_run`` (about 60 ms a store).
+    """
+    import xarray as xr
+
+    coords = {name: ds.coords[name].variable for name in ds.coords}
+    coords["step"] = coords["step"].astype(np.int64)
+    for name in ("layer", "layer_kind", "threshold", "threshold_kind"):
+        if name in coords:
+            coords[name] = coords[name].astype(object)
+    out = xr.Dataset({name: ds[name].variable for name in names}, coords=coords, attrs=ds.attrs)
+    out.attrs["run_id"] = store.parent.name
+    out.attrs["path"] = str(store.parent.resolve())
+    return out
+
+
+def _open_dataset(store: Path, retries: int = 20):
+    """``xarray.open_zarr``, retried while a writer is growing the arrays (milliseconds)."""
+    import xarray as xr
+
+    last = None
+    for attempt in range(retries):
+        try:
+            return xr.open_zarr(store, consolidated=False, zarr_format=3)
+        except ValueError as err:
+            if "conflicting sizes" not in str(err):
+                raise WcvizError(f"corrupt run store {store}: {err}") from None
+            last = err
+            time.sleep(0.05)
+        except Exception as err:  # zarr, codec and json errors of a damaged store
+            raise WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}") from None
+    try:  # a writer killed mid-grow: read the committed rows eagerly
+        return _open_eager(store)
+    except Exception as err:
+        raise WcvizError(f"corrupt run store {store}: {last}; {err}") from None
+
+
+def _open_eager(store: Path):
+    """Build the dataset from the zarr arrays directly, cutting epoch arrays to n_committed."""
+    import xarray as xr
+    import zarr
+
+    group = zarr.open_group(store, mode="r", zarr_format=3)
+    attrs = dict(group.attrs)
+    n = int(attrs["n_committed"])
+    variables, coord_names = {}, set(AUX_COORDS)
+    for name, arr in group.arrays():
+        dims = tuple(arr.metadata.dimension_names)
+        data = arr[:n] if dims[:1] == ("epoch",) else arr[...]
+        variables[name] = xr.Variable(dims, np.asarray(data))
+    coords = {k: v for k, v in variables.items() if k in coord_names or k in v.dims}
+    data_vars = {k: v for k, v in variables.items() if k not in coords}
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def open_runs(root) -> list:
+    """Open every run under ``root`` (see :func:`list_runs`), skipping broken ones.
+
+    Broken stores are reported in one warning each, naming the path and the problem.
+    """
+    runs, broken = list_runs(root)
+    out = []
+    for bad in broken:
+        warnings.warn(f"skipping broken run {bad.path}: {bad.error}", stacklevel=2)
+    for info in runs:
+        try:
+            out.append(open_run(info.path))
+        except WcvizError as err:
+            warnings.warn(f"skipping broken run {info.path}: {err}", stacklevel=2)
+    return out
+
+
+@dataclass
+class RunInfo:
+    """A run found by :func:`list_runs` (attributes only, no arrays read)."""
+
+    run_id: str
+    path: Path
+    attrs: dict
+    n_epochs: int
+    status: str
+
+
+@dataclass
+class BrokenRun:
+    """A directory that looks like a run but cannot be opened, and why."""
+
+    path: Path
+    error: str
+
+
+def list_runs(root, max_depth: int = MAX_DEPTH) -> tuple[list[RunInfo], list[BrokenRun]]:
+    """Find runs under ``root`` fast, from their root attributes only.
+
+    A run is a directory holding ``record.zarr`` (or only ``config.json``, then it is reported
+    broken); subdirectories of a run are not searched. ``root`` may itself be a run.
+
+    Returns:
+        (runs sorted by path, broken runs).
+
+    Raises:
+        WcvizError: ``root`` is not a directory.
+    """
+    root = local_path(root)
+    if not root.is_dir():
+        raise WcvizError(f"runs root {root} is not a directory; pass the folder that holds "
+                         f"run directories (e.g. ./runs)")
+    runs, broken = [], []
+    for run_dir in run_dirs(root, max_depth):
+        try:
+            attrs = read_root_attrs(run_dir / STORE_NAME)
+        except WcvizError as err:
+            broken.append(BrokenRun(run_dir, str(err)))
+            continue
+        runs.append(RunInfo(run_dir.name, run_dir, attrs, int(attrs["n_committed"]),
+                            str(attrs.get("status"))))
+    return runs, broken
+
+
+def read_arrays(path, names: Sequence[str], layer: str | None = None,
+                layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """A few arrays of one run, committed rows only, read straight from its zarr arrays.
+
+    For views over many runs that need little of each (one layer's quantiles, the layer
+    names): opening the whole :func:`open_run` Dataset costs tens of ms a store in metadata,
+    reading three small arrays a few ms. Each name may be a data variable or a coordinate;
+    arrays along ``epoch`` are cut to the committed records, per-layer arrays to ``layer``
+    when given (its index looked up in ``layers``, the run's layer names when the caller
+    knows them, else in the store's ``layer`` coordinate).
+
+    Every array is opened and read concurrently in one pass of zarr's event loop: a read
+    per array (each a round trip to that loop) was most of the time of a 100-run page.
+
+    Raises:
+        WcvizError: not a run store, a missing array, or a corrupt store (one line).
+    """
+    from zarr.core.sync import sync
+
+    store = store_path(path)
+    try:
+        return sync(_read_arrays(store, list(names), layer, layers))
+    except WcvizError:
+        raise
+    except Exception as err:  # noqa: BLE001 - zarr/json/KeyError of a damaged store: one line
+        raise WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}") from None
+
+
+async def _read_arrays(store: Path, names: list[str], layer: str | None,
+                       layers: Sequence[str] | None) -> dict[str, np.ndarray]:
+    """:func:`read_arrays` as one coroutine: open the group, then its arrays, then read them."""
+    from zarr.api.asynchronous import open_group
+
+    group = await open_group(store, mode="r", zarr_format=3)
+    n = int(group.attrs.get("n_committed", 0))
+    wanted = list(dict.fromkeys([*names, *(["layer"] if layer is not None and layers is None
+                                             else [])]))
+    arrays = dict(zip(wanted, await asyncio.gather(*(group.getitem(k) for k in wanted))))
+    index = None
+    if layer is not None:
+        known = layers if layers is not None else [
+            str(x) for x in np.asarray(await arrays["layer"].getitem(...))]
+        if layer not in known:
+            raise WcvizError(f"run {store.parent.name!r} has no layer {layer!r}")
+        index = list(known).index(layer)
+
+    def key(name):
+        dims = tuple(arrays[name].metadata.dimension_names or ())
+        return tuple(slice(0, n) if d == "epoch" else index if d == "layer" and index is not None
+                     and name != "layer" else slice(None) for d in dims) or ...
+
+    for name in names:
+        check_chunks_present(store, arrays[name], key(name), n)
+    values = await asyncio.gather(*(arrays[name].getitem(key(name)) for name in names))
+    return {name: np.asarray(value) for name, value in zip(names, values)}
+
+
+

@@ -1,0 +1,72 @@
+"""The run-store schema: its version, the variables every store holds and their dimensions,
+and the root attributes a reader checks first. The one source of truth of the layout that
+:mod:`wcviz.record.store` writes and :mod:`wcviz.record.reader` reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from wcviz.errors import WcvizError
+from wcviz.record.metrics import METRICS
+from wcviz.record.runfolder import STORE_NAME
+
+SCHEMA_VERSION = 1
+
+#: Rows per chunk along ``epoch``, and the block by which the epoch axis grows.
+EPOCH_CHUNK = 128
+
+#: Per-layer variables: name -> dims after ``epoch``. The single source of truth of the schema.
+LAYER_VARS: dict[str, tuple[str, ...]] = {
+    "weight_quantile": ("layer", "quantile"),
+    "near_zero_fraction": ("layer", "threshold"),
+    "weight_histogram": ("layer", "bin"),
+    "weight_mean": ("layer",),
+    "weight_std": ("layer",),
+    "weight_absmax": ("layer",),
+    "weight_l2": ("layer",),
+    "weight_participation": ("layer",),
+    "weight_nonfinite": ("layer",),  # count of NaN/±inf weights (0 normally)
+    "v_quantile": ("layer", "quantile"),
+    "a": ("layer",),
+    "b": ("layer",),
+}
+
+#: Non-index coordinates, listed in every data variable's CF ``coordinates`` attribute so that
+#: xarray opens them as coordinates.
+AUX_COORDS = ("step", "layer_kind", "layer_numel", "threshold_kind", "threshold_value",
+              "bin_edges", "weight_std_init")
+
+
+#: Every variable and coordinate a valid store has (checked when opening).
+REQUIRED = ("epoch", "layer", "quantile", "threshold", "bin", *AUX_COORDS, *LAYER_VARS, *METRICS)
+
+def read_root_attrs(store: Path) -> dict:
+    """The root attributes of a store from its ``zarr.json`` (no array is read).
+
+    Raises:
+        WcvizError: not a run store, corrupt, or another schema version.
+    """
+    meta = store / "zarr.json"
+    if not store.exists():
+        raise WcvizError(f"no run store at {store}; pass a run directory that holds "
+                         f"{STORE_NAME} (made by wcviz.Recorder)")
+    try:
+        doc = json.loads(meta.read_text())
+    except FileNotFoundError:
+        raise WcvizError(f"{store} is not a Zarr store (no zarr.json); pass a run directory "
+                         f"made by wcviz.Recorder") from None
+    except (OSError, ValueError) as err:
+        raise WcvizError(f"corrupt run store {store}: unreadable zarr.json ({err})") from None
+    attrs = doc.get("attributes") if isinstance(doc, dict) else None
+    if not isinstance(attrs, dict) or "schema_version" not in attrs:
+        raise WcvizError(f"{store} is a Zarr store but not a wcviz run store "
+                         f"(no schema_version attribute)")
+    if attrs["schema_version"] != SCHEMA_VERSION:
+        raise WcvizError(f"{store} has run-store schema version {attrs['schema_version']!r}; "
+                         f"this wcviz reads version {SCHEMA_VERSION}; use the wcviz that wrote it")
+    if not isinstance(attrs.get("n_committed"), int) or attrs["n_committed"] < 0:
+        raise WcvizError(f"corrupt run store {store}: bad n_committed attribute")
+    return attrs
+
+

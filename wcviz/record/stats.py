@@ -1,0 +1,445 @@
+"""Exact per-layer weight statistics, computed on the tensor's own device.
+
+Everything a record needs from one weight tensor is packed into one small float64 vector on
+the tensor's device (:func:`weight_summary`); the recorder concatenates the vectors of all
+layers and moves them to the host in one transfer per record. No statistic copies the whole
+tensor to the host.
+
+Definitions (the run store's variables are these, per layer and record):
+
+* **quantiles**: exactly ``numpy.quantile(w, q)`` with its default ``linear`` method, at
+  :data:`QUANTILES` (TensorBoard's basis points) or any list. The two order statistics around
+  each quantile are found by *selection*, never by a full sort: one pass counts the weights
+  per radix bucket (the top 16 bits of the float, 1/128 of an octave whatever the scale),
+  then only the few buckets that hold a wanted rank are ordered (typically well under 1 % of
+  the weights; a bucket of exact zeros is all one value). CPU tensors use numpy on their own
+  memory, other devices torch ops on the device. Tensors above 2^24 elements (where older
+  ``torch.quantile`` refuses) work too. A NaN weight makes every quantile NaN, as in numpy.
+* **near-zero fraction**: the fraction of weights with ``|w| < c`` (strict; exact zeros count),
+  over all n weights (a NaN weight counts as not near zero). The cutoff ``c`` of each kind
+  (abs, rel × std₀, std × the record's std, med × the record's median|w|) is defined in
+  :mod:`wcviz.record.measures`; abs and rel arrive as numbers, std and med as ``(kind, t)`` that
+  this module scales by the population std of the same summary or the exact median of |w|
+  (the same selection as the quantiles).
+* **histogram**: counts over ``bins`` equal-width bins on the fixed range ``[-R, R]`` chosen
+  when the store is created (:func:`histogram_range`: R = 4 × max|w| at epoch 0, capped at
+  the bound aπ/2 of a fixed-scale arctan compander, or a of erf); weight w goes to bin
+  floor((w + R)·bins / 2R) evaluated in float32, and values outside the range are counted in
+  the first/last bin, so the counts always sum to the number of non-NaN weights.
+* **moments**: mean, standard deviation (population, ddof = 0), max |w|, L2 norm ‖w‖₂.
+* **participation ratio** (Σ|w|)² / (n·Σw²): 1 when all weights have the same magnitude,
+  about 1/n when one weight dominates ("weight democracy"); NaN for an all-zero tensor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wcviz.errors import WcvizError
+
+# The measured quantities' definitions live in wcviz.record.measures (torch-free); re-exported here.
+from wcviz.record.measures import (  # noqa: F401
+    DEFAULT_BINS,
+    DEFAULT_THRESHOLDS,
+    HIST_RANGE_FACTOR,
+    MOMENTS,
+    QUANTILES,
+    RECORD_SCALED,
+    Threshold,
+    check_quantiles,
+    parse_threshold,
+)
+
+# ---------------------------------------------------------------- quantiles by selection
+
+
+def _quantile_plan(n: int, quantiles: Sequence[float]):
+    """numpy's ``linear`` method as index arithmetic (numpy's own formulas, in float64).
+
+    Returns:
+        (ranks, lo_pos, hi_pos, gamma): the distinct 0-based ranks to select, for each
+        quantile the positions of its two order statistics in ``ranks``, and the weight of the
+        upper one.
+    """
+    q = np.asarray(quantiles, dtype=np.float64)
+    # numpy's index for ``linear`` is (n − 1)·q itself; the general formula
+    # n·q + α + q·(1 − α − β) − 1 (α = β = 1) is equal in exact arithmetic only.
+    virtual = (n - 1) * q
+    lo = np.floor(virtual)
+    hi = lo + 1
+    gamma = virtual - lo
+    above = virtual >= n - 1
+    lo[above] = hi[above] = n - 1
+    below = virtual < 0
+    lo[below] = hi[below] = 0
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    ranks = np.unique(np.concatenate([lo, hi]))
+    return ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
+
+
+def order_statistics(x: Tensor, ranks: Sequence[int], backend: str | None = None) -> Tensor:
+    """The values of rank ``ranks`` (0-based, ascending) of flat ``x``, as float64 on x's device.
+
+    Selection, never a full sort: one radix-bucket count over the whole tensor, then only the
+    few buckets holding a wanted rank are ordered. ``backend`` "numpy" (default on CPU, on the
+    tensor's own memory; ``numpy.partition`` of the candidates) or "torch" (default elsewhere,
+    all on the device; sorts the candidates, typically well under 1 % of the tensor). NaN must
+    be absent.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    if _backend(x, backend) == "numpy":
+        return torch.from_numpy(_order_stats_numpy(_flat(x).numpy(), ranks))
+    return _order_stats_torch(_flat(x), ranks)
+
+
+def _backend(x: Tensor, backend: str | None) -> str:
+    if backend is None:
+        return "numpy" if x.device.type == "cpu" else "torch"
+    if backend not in ("numpy", "torch") or (backend == "numpy" and x.device.type != "cpu"):
+        raise WcvizError(f"backend must be 'torch', or 'numpy' for CPU tensors; got {backend!r}")
+    return backend
+
+
+#: Radix buckets of the CPU selection: the top 16 bits of an order-preserving int32 key of a
+#: float32 (sign, exponent, 7 mantissa bits), i.e. 1/128-octave buckets whatever the scale.
+_RADIX_BITS = 16
+#: Below this many elements ``numpy.partition`` alone is as fast as the radix pass.
+_RADIX_MIN = 1 << 16
+
+
+def _radix_keys(arr: np.ndarray) -> np.ndarray:
+    """Bucket of each float32 in [0, 2^16), increasing with the value (in-place int ops)."""
+    bits = arr.view(np.int32)
+    key = np.right_shift(bits, 31)  # -1 for negatives, 0 otherwise
+    np.bitwise_and(key, 0x7FFFFFFF, out=key)
+    np.bitwise_xor(bits, key, out=key)  # negatives: flip magnitude bits -> signed int order
+    np.right_shift(key, 32 - _RADIX_BITS, out=key)
+    key += 1 << (_RADIX_BITS - 1)
+    return key
+
+
+def _order_stats_numpy(arr: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Exact order statistics: count per radix bucket, then partition only the buckets that
+    hold a wanted rank (typically well under 1 % of the tensor; all-equal buckets such as
+    exact zeros are cheap to partition)."""
+    if len(ranks) == 0:
+        return np.zeros(0)
+    if arr.dtype != np.float32 or arr.size < _RADIX_MIN:
+        return np.partition(arr, ranks)[ranks].astype(np.float64)
+    key = _radix_keys(arr)
+    counts = np.bincount(key, minlength=1 << _RADIX_BITS)
+    cum = np.cumsum(counts)
+    buckets = np.searchsorted(cum, ranks, side="right")  # the bucket holding each rank
+    local = ranks - (cum[buckets] - counts[buckets])  # rank inside its bucket
+    wanted = np.zeros(1 << _RADIX_BITS, dtype=bool)
+    wanted[buckets] = True
+    cand = arr[np.take(wanted, key)]
+    cand_key = _radix_keys(cand)  # recomputed on the few candidates: cheaper than a 2nd mask
+    out = np.empty(len(ranks))
+    for bucket in np.unique(buckets):
+        sel = buckets == bucket
+        values = cand[cand_key == bucket]
+        out[sel] = np.partition(values, local[sel])[local[sel]]
+    return out
+
+
+def _order_stats_torch(flat: Tensor, ranks: np.ndarray) -> Tensor:
+    """The radix selection of :func:`_order_stats_numpy` in torch ops, on ``flat``'s device."""
+    dev = flat.device
+    if len(ranks) == 0:
+        return torch.zeros(0, dtype=torch.float64, device=dev)
+    if flat.dtype != torch.float32 or flat.numel() < _RADIX_MIN:
+        return torch.stack([torch.kthvalue(flat, int(r) + 1).values for r in ranks]).double()
+    bits = flat.view(torch.int32)
+    key = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # signed int order == float order
+    bucket = (key >> (32 - _RADIX_BITS)) + (1 << (_RADIX_BITS - 1))
+    counts = torch.bincount(bucket, minlength=1 << _RADIX_BITS)
+    cum = counts.cumsum(0)
+    ranks_t = torch.as_tensor(ranks, device=dev)
+    held = torch.searchsorted(cum, ranks_t, right=True)  # the bucket holding each rank
+    local = ranks_t - (cum[held] - counts[held])
+    wanted = torch.zeros_like(counts, dtype=torch.bool)
+    wanted[held] = True
+    before = (counts * wanted).cumsum(0)[held] - counts[held]  # candidates in lower buckets
+    candidates = torch.sort(flat[wanted[bucket]]).values  # value order == bucket order
+    return candidates[before + local].double()
+
+
+def exact_quantiles(x: Tensor, quantiles: Sequence[float] = QUANTILES,
+                    backend: str | None = None) -> Tensor:
+    """Exactly ``numpy.quantile(x, quantiles)`` (linear), on ``x``'s device, as float64.
+
+    Args:
+        x: any tensor (flattened); float16/bfloat16 are widened to float32.
+        quantiles: probabilities in [0, 1].
+        backend: see :func:`order_statistics` (default by device).
+
+    Returns:
+        float64 tensor of ``len(quantiles)`` values on ``x.device``; all NaN when ``x`` is
+        empty or holds a NaN (as numpy).
+    """
+    flat = _flat(x)
+    if _backend(flat, backend) == "numpy":
+        return torch.from_numpy(_quantiles_numpy(flat.numpy(), quantiles))
+    n = flat.numel()
+    if n == 0:
+        return torch.full((len(quantiles),), math.nan, dtype=torch.float64, device=x.device)
+    ranks, lo_pos, hi_pos, gamma = _quantile_plan(n, quantiles)
+    # NaN would select as the largest value: replace by +inf, then mark the result NaN.
+    has_nan = torch.isnan(flat).any()
+    clean = torch.where(torch.isnan(flat), math.inf, flat)
+    stats = order_statistics(clean, ranks, backend="torch")
+    lo_pos, hi_pos = (torch.as_tensor(p, device=x.device) for p in (lo_pos, hi_pos))
+    out = _lerp(stats[lo_pos], stats[hi_pos], torch.as_tensor(gamma, device=x.device))
+    return torch.where(has_nan, torch.full_like(out, math.nan), out)
+
+
+def _lerp(a, b, t):
+    """numpy's ``_lerp``: a + (b − a)·t, evaluated from the nearer end when t ≥ 0.5."""
+    diff = b - a
+    where = torch.where if isinstance(a, Tensor) else np.where
+    return where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def _quantiles_numpy(arr: np.ndarray, quantiles: Sequence[float],
+                     check_nan: bool = True) -> np.ndarray:
+    if arr.size == 0 or (check_nan and np.isnan(arr).any()):
+        return np.full(len(quantiles), np.nan)
+    ranks, lo_pos, hi_pos, gamma = _quantile_plan(arr.size, quantiles)
+    stats = _order_stats_numpy(arr, ranks)
+    with np.errstate(invalid="ignore"):  # inf − inf where both order statistics are inf
+        return _lerp(stats[lo_pos], stats[hi_pos], gamma)
+
+
+def _flat(x: Tensor) -> Tensor:
+    flat = x.detach().reshape(-1)
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.to(torch.float32)
+    return flat.contiguous()
+
+
+# ---------------------------------------------------------------- histogram range
+
+
+def histogram_range(absmax: float, bound: float | None = None,
+                    factor: float = HIST_RANGE_FACTOR) -> float:
+    """The half-range R of a layer's fixed histogram edges ``[-R, R]``, chosen once.
+
+    R = ``factor`` × ``absmax`` (max|w| over the finite weights at the first record). For a
+    bounded reparametrization (|Ψ| < ``bound``, e.g. aπ/2 for arctan with fixed a) R is capped
+    at the bound, since no weight can get past it. A zero or non-finite result gives R = 1 (so
+    the edges stay valid).
+    """
+    half = factor * float(absmax)
+    if bound is not None and math.isfinite(bound) and bound > 0:
+        half = min(half, float(bound))
+    return half if half > 0 and math.isfinite(half) else 1.0
+
+
+def initial_scale(weight: Tensor) -> tuple[float, float]:
+    """(std, max|w|) of a tensor at creation: what relative thresholds multiply and what the
+    histogram range scales. Non-finite weights are left out (NaN std if none is finite)."""
+    flat = _flat(weight)
+    layout = SummaryLayout(0, 0, 1)
+    out = layout.unpack(weight_summary(flat, (), (), 1.0, 1).cpu().numpy())
+    if out["nonfinite_flag"]:
+        flat = flat[torch.isfinite(flat)]
+        out = layout.unpack(weight_summary(flat, (), (), 1.0, 1).cpu().numpy())
+    absmax = float(out["weight_absmax"])
+    return float(out["weight_std"]), absmax if math.isfinite(absmax) else 0.0
+
+
+def histogram_edges(half_range: float, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """``bins + 1`` equal-width edges on ``[-half_range, half_range]`` (float64)."""
+    return np.linspace(-half_range, half_range, bins + 1)
+
+
+# ---------------------------------------------------------------- one layer's summary
+
+
+@dataclass(frozen=True)
+class SummaryLayout:
+    """Where each statistic sits in a :func:`weight_summary` vector."""
+
+    n_quantiles: int
+    n_thresholds: int
+    n_bins: int
+
+    @property
+    def size(self) -> int:
+        # quantiles | fractions | histogram | moments | non-finite flag
+        return self.n_quantiles + self.n_thresholds + self.n_bins + len(MOMENTS) + 1
+
+    def unpack(self, vec: np.ndarray) -> dict[str, np.ndarray]:
+        """Split summary vectors (..., size) into named arrays (host side)."""
+        q, t, b = self.n_quantiles, self.n_thresholds, self.n_bins
+        out = {"weight_quantile": vec[..., :q],
+               "near_zero_fraction": vec[..., q:q + t],
+               "weight_histogram": vec[..., q + t:q + t + b]}
+        for i, name in enumerate(MOMENTS):
+            out[name] = vec[..., q + t + b + i]
+        out["nonfinite_flag"] = vec[..., -1]
+        return out
+
+
+def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence,
+                   half_range: float, bins: int, backend: str | None = None) -> Tensor:
+    """All statistics of one weight tensor as one float64 vector on ``x``'s device.
+
+    Args:
+        x: the weight tensor (any shape).
+        quantiles: probabilities for :func:`exact_quantiles`.
+        cutoffs: near-zero cutoffs, in the order of the fractions: a number c (fraction of
+            |w| < c), or ``("std", t)`` / ``("med", t)`` for c = t × this tensor's std /
+            median |w| (:mod:`wcviz.record.measures`).
+        half_range: R of the histogram range [-R, R].
+        bins: number of histogram bins (bin i holds floor((w + R)·bins / 2R) = i, clamped).
+        backend: "numpy" (default for CPU tensors) or "torch" (default elsewhere).
+
+    Returns:
+        float64 vector laid out as :class:`SummaryLayout` describes. The last entry is 1 when
+        the tensor holds a NaN or ±inf (then moments are NaN/inf and the caller flags it).
+    """
+    flat = _flat(x)
+    if _backend(flat, backend) == "numpy":
+        arr = flat.numpy()
+        rest = _summary_numpy(arr, cutoffs, half_range, bins)
+        quants = _quantiles_numpy(arr, quantiles, check_nan=bool(rest[-1][0]))
+        return torch.from_numpy(np.concatenate([quants, *rest]))
+    n = flat.numel()
+    dev = flat.device
+    parts = [exact_quantiles(flat, quantiles, backend="torch")]
+    mag = flat.abs()
+    moments = _moments(flat, mag)
+    levels = _cutoff_values(cutoffs, lambda: moments[1],
+                            lambda: exact_quantiles(mag, (0.5,), backend="torch")[0])
+    counts = [torch.count_nonzero(mag < c) for c in levels]
+    parts.append(torch.stack(counts).to(torch.float64) / max(n, 1) if counts
+                 else torch.zeros(0, dtype=torch.float64, device=dev))
+    parts.append(_histogram(flat, half_range, bins))
+    parts.append(moments)
+    parts.append((~torch.isfinite(moments[3:4])).to(torch.float64))  # ‖w‖₂ non-finite
+    return torch.cat([p.to(dev) for p in parts])
+
+
+def _cutoff_values(cutoffs: Sequence, std, median_abs) -> list:
+    """The cutoff of each entry of ``cutoffs``; ``std``/``median_abs`` are called (once) only
+    when a record-scaled entry needs them (the median costs a selection pass)."""
+    cache: dict = {}
+    out = []
+    for c in cutoffs:
+        if isinstance(c, tuple):
+            kind, t = c
+            if kind not in RECORD_SCALED:
+                raise WcvizError(f"record-scaled cutoff kind must be one of {RECORD_SCALED}, "
+                                 f"got {kind!r}")
+            if kind not in cache:
+                cache[kind] = std() if kind == "std" else median_abs()
+            out.append(float(t) * cache[kind])
+        else:
+            out.append(float(c))
+    return out
+
+
+def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> list[np.ndarray]:
+    """Fractions, histogram, moments and the non-finite flag of a CPU array (float64)."""
+    n = arr.size
+    if n == 0:
+        return [np.zeros(len(cutoffs)), np.zeros(bins), np.full(len(MOMENTS), np.nan), [0.0]]
+    mag = np.abs(arr)
+    fractions = np.zeros(len(cutoffs))
+    for i, c in enumerate(cutoffs):  # fixed cutoffs now, before the buffer is reused
+        if not isinstance(c, tuple):
+            fractions[i] = np.count_nonzero(mag < c) / n
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite weights give NaN/inf
+        total = np.add.reduce(arr, dtype=np.float64)
+        l1 = np.add.reduce(mag, dtype=np.float64)
+        absmax = float(mag.max())
+        np.multiply(mag, mag, out=mag)  # reuse the buffer: w² (float32, summed in float64)
+        l2 = math.sqrt(np.add.reduce(mag, dtype=np.float64))
+        mean = total / n
+        std = math.sqrt(max(l2 * l2 / n - mean * mean, 0.0)) if math.isfinite(l2) else math.nan
+        participation = l1 * l1 / (n * l2 * l2) if l2 > 0 else math.nan
+    moments = np.array([mean, std, absmax, l2, participation], dtype=np.float64)
+    flag = 0.0 if math.isfinite(l2) else 1.0
+    scaled = [i for i, c in enumerate(cutoffs) if isinstance(c, tuple)]
+    if scaled:  # |w| again, into the same buffer (it holds w² now)
+        np.abs(arr, out=mag)
+        levels = _cutoff_values([cutoffs[i] for i in scaled], lambda: std,
+                                lambda: _median_abs_numpy(mag, check_nan=bool(flag)))
+        with np.errstate(invalid="ignore"):
+            for i, c in zip(scaled, levels):  # a Python float compares in float32, as above
+                fractions[i] = np.count_nonzero(mag < float(c)) / n
+    return [fractions, _histogram_numpy(arr, half_range, bins, mag, check_nan=bool(flag)),
+            moments, [flag]]
+
+
+def _median_abs_numpy(mag: np.ndarray, check_nan: bool = True) -> float:
+    """numpy.median of the magnitudes ``mag`` (≥ 0), by a one-shift radix selection.
+
+    Non-negative float32 values order like their int32 bit patterns, so the bucket of a value
+    is just its top bits (no sign handling): one shift and one count over the tensor, then only
+    the one or two buckets holding the middle ranks are partitioned. Half the cost of the
+    general selection, which matters because this runs on every layer at every record.
+    """
+    if check_nan or mag.dtype != np.float32 or mag.size < _RADIX_MIN:
+        return float(_quantiles_numpy(mag, (0.5,), check_nan=check_nan)[0])
+    ranks, lo_pos, hi_pos, gamma = _quantile_plan(mag.size, (0.5,))
+    key = np.right_shift(mag.view(np.int32), 32 - _RADIX_BITS)  # < 2^15: sign bit is 0
+    counts = np.bincount(key, minlength=1 << (_RADIX_BITS - 1))
+    cum = np.cumsum(counts)
+    buckets = np.searchsorted(cum, ranks, side="right")
+    local = ranks - (cum[buckets] - counts[buckets])
+    stats = np.empty(len(ranks))
+    for bucket in np.unique(buckets):
+        sel = buckets == bucket
+        values = mag[key == bucket]
+        stats[sel] = np.partition(values, local[sel])[local[sel]]
+    return float(_lerp(stats[lo_pos], stats[hi_pos], gamma)[0])
+
+
+def _histogram_numpy(arr: np.ndarray, half_range: float, bins: int, buf: np.ndarray,
+                     check_nan: bool = True) -> np.ndarray:
+    """Counts of floor((w + R)·bins / 2R) clamped to [0, bins − 1]; NaN not counted."""
+    scale = np.float32(bins / (2 * half_range))
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.add(arr, np.float32(half_range), out=buf)
+        np.multiply(buf, scale, out=buf)
+        np.clip(buf, 0, bins - 1, out=buf)  # outside values go to the end bins
+    if check_nan and np.isnan(buf).any():
+        buf = buf[~np.isnan(buf)]
+    return np.bincount(buf.astype(np.intp), minlength=bins).astype(np.float64)
+
+
+def _histogram(flat: Tensor, half_range: float, bins: int) -> Tensor:
+    """The rule of :func:`_histogram_numpy` on the tensor's device, in the same float32 steps.
+
+    Not ``torch.histc``: it places values on bin edges by its own arithmetic, so a record
+    would depend on the device it was computed on.
+    """
+    scale = float(np.float32(bins / (2 * half_range)))  # the numpy path's float32 factor
+    idx = ((flat.to(torch.float32) + float(np.float32(half_range))) * scale).clamp_(0, bins - 1)
+    idx = idx[~torch.isnan(idx)]  # NaN weights are not counted
+    return torch.bincount(idx.long(), minlength=bins).to(torch.float64)
+
+
+def _moments(flat: Tensor, mag: Tensor) -> Tensor:
+    """mean, std (ddof 0), max|w|, ‖w‖₂, participation ratio, in float64."""
+    n = flat.numel()
+    if n == 0:
+        return torch.full((len(MOMENTS),), math.nan, dtype=torch.float64, device=flat.device)
+    total = flat.sum(dtype=torch.float64)
+    l1 = mag.sum(dtype=torch.float64)
+    l2 = torch.linalg.vector_norm(flat, dtype=torch.float64)
+    absmax = mag.max().to(torch.float64)
+    mean = total / n
+    # Var = E[w²] − mean²; |mean| ≪ std for weights, so the cancellation is harmless.
+    std = torch.sqrt(torch.clamp(l2 * l2 / n - mean * mean, min=0.0))
+    participation = l1 * l1 / (n * l2 * l2)
+    return torch.stack([mean, std, absmax, l2, participation])

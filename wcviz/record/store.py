@@ -1,0 +1,451 @@
+"""The run store: one Zarr v3 directory per run, crash-safe appends, xarray reading.
+
+A run lives in ``<runs_root>/<run_id>/``: ``record.zarr`` (this module), ``config.json`` (the
+resolved config) and ``checkpoints/``. ``xarray.open_zarr(".../record.zarr")`` opens the raw
+store with nothing else; :func:`open_run` is the same, sliced to the committed records.
+
+Write protocol (each step is one atomic file write, zarr >= 3.1.3 writes via rename):
+
+1. **create**: the whole store is built in a temporary directory and renamed into place, so a
+   store either exists complete with zero records or not at all.
+2. **append** record k: the epoch axis is preallocated in blocks of :data:`EPOCH_CHUNK` rows
+   (NaN-filled, one chunk file per block); when full, every array grows by one block. The
+   record is written as row k of every epoch array (data first, the ``epoch``/``step``
+   coordinates last), then **committed** by rewriting the root attribute ``n_committed``.
+3. **read**: readers take ``n_committed`` and slice to it, so they see records 0..k-1 whole,
+   never a torn one. Rows beyond it are NaN (``epoch`` is NaN there) in normal operation; after
+   a kill mid-append the uncommitted row may hold part of a record until the run is resumed.
+
+A kill during the (rare, once per block) grow can leave arrays of two lengths; :func:`open_run`
+reads such a store anyway and :meth:`RunStore.open` (resume) finishes the grow.
+
+One writer: a writer holds an exclusive lock on ``<run_dir>/.writer.lock`` (released by
+:meth:`RunStore.finish` or when the process ends, even by a kill), so a second writer resuming
+or replacing the same run, in another process or in the same one (a second ``Recorder`` of a
+re-run notebook cell), gets a :class:`WcvizError` instead of interleaving records.
+Readers take no lock.
+"""
+
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from wcviz.errors import WcvizError
+from wcviz.record.atomic import write_atomic
+from wcviz.record.config import config_json, json_safe
+from wcviz.record.locks import lock_writer, unlock_writer
+from wcviz.record.measures import QUANTILES, check_quantiles, parse_threshold
+from wcviz.record.metrics import (
+    METRIC_ATTR,
+    METRICS,
+    metric_float,
+    user_name,
+    variable_for,
+)
+from wcviz.record.runfolder import CONFIG_NAME, STATUSES, STORE_NAME, store_path
+from wcviz.record.schema import (
+    AUX_COORDS,
+    EPOCH_CHUNK,
+    LAYER_VARS,
+    SCHEMA_VERSION,
+    read_root_attrs,
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- writer
+
+
+class RunStore:
+    """Writer of one run store. Use :meth:`create` (new run) or :meth:`open` (resume)."""
+
+    def __init__(self, run_dir: Path, group):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STORE_NAME
+        self._group = group
+        self._arrays = {name: arr.with_config(_WRITE_CONFIG) for name, arr in group.arrays()}
+        self._epoch_vars = [n for n, a in self._arrays.items()
+                            if a.metadata.dimension_names and a.metadata.dimension_names[0] == "epoch"]
+        attrs = dict(group.attrs)
+        self.n_committed = int(attrs["n_committed"])
+        self.layers = [str(s) for s in self._arrays["layer"][:]]
+        self.quantiles = tuple(float(q) for q in self._arrays["quantile"][:])
+        self.thresholds = [str(s) for s in self._arrays["threshold"][:]]
+        self.n_bins = int(self._arrays["bin"].shape[0])
+        self.epoch_chunk = int(attrs.get("epoch_chunk") or EPOCH_CHUNK)
+        self.last_epoch = (float(self._arrays["epoch"][self.n_committed - 1])
+                           if self.n_committed else None)
+        #: user metric name -> variable (see wcviz.record.metrics)
+        self.metrics = {user_name(n, self._arrays[n].attrs): n for n in self._metric_names()}
+
+    # ---- creation
+
+    @classmethod
+    def create(cls, run_dir, *, layers: Sequence[str], layer_kinds: Sequence[str],
+               layer_numel: Sequence[int], bin_edges, thresholds: Sequence[str],
+               quantiles: Sequence[float] = QUANTILES, attrs: dict | None = None,
+               config: dict | None = None, overwrite: bool = False,
+               weight_std_init: Sequence[float] | None = None,
+               epoch_chunk: int = EPOCH_CHUNK) -> "RunStore":
+        """Create a new run store with zero records (atomically).
+
+        Args:
+            run_dir: the run directory (created if missing); the store is ``run_dir/record.zarr``.
+            layers, layer_kinds, layer_numel: per tracked layer, in model order.
+            bin_edges: array (layer, bins + 1) of increasing histogram edges.
+            thresholds: near-zero labels "<kind>=<t>" (kinds abs, rel, std, med: wcviz.record.measures).
+            quantiles: the quantile probabilities.
+            attrs: store attributes (model, dataset, seed, method, a, b, learnable, ...).
+            config: the run's resolved config (stored as JSON and as ``config.json``).
+            overwrite: replace an existing store (otherwise an existing store is an error).
+            weight_std_init: per-layer std at epoch 0 (what "rel" thresholds multiply).
+            epoch_chunk: rows per chunk along ``epoch`` (and the growth block).
+
+        Raises:
+            WcvizError: bad arguments, or an existing store without ``overwrite``.
+        """
+        run_dir = Path(run_dir)
+        target = run_dir / STORE_NAME
+        if target.exists() and not overwrite:
+            raise WcvizError(f"a run store already exists at {target}; pass resume=True to "
+                             f"continue it, overwrite=True to replace it, or use a new run dir")
+        spec = _Spec.build(layers, layer_kinds, layer_numel, bin_edges, thresholds, quantiles,
+                           weight_std_init)
+        if int(epoch_chunk) < 1:
+            raise WcvizError(f"epoch_chunk must be >= 1, got {epoch_chunk}")
+        text = config_json(config)
+        root_attrs = _root_attrs(attrs, text, int(epoch_chunk))
+        tmp = run_dir / f".{STORE_NAME}.{os.getpid()}.creating"
+        lock = None
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lock = lock_writer(run_dir)
+            shutil.rmtree(tmp, ignore_errors=True)
+            _build_store(tmp, spec, root_attrs)
+            _swap_into_place(tmp, target)
+            write_atomic(run_dir / CONFIG_NAME, json.dumps(json.loads(text), indent=2) + "\n")
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            unlock_writer(lock)
+            raise WcvizError(f"cannot create the run store in {run_dir}: {err.strerror or err}; "
+                             f"pass a writable directory path") from None
+        store = cls.open(run_dir, repair=False, lock=lock)
+        return store
+
+    @classmethod
+    def open(cls, run_dir, repair: bool = True, lock=None) -> "RunStore":
+        """Reopen an existing store for appending (resume).
+
+        With ``repair`` (default), finishes a grow a killed writer left half done and blanks
+        the uncommitted row it may have left, so the raw store again holds NaN beyond
+        ``n_committed``. A run another process is writing is refused (WcvizError).
+        """
+        import zarr
+
+        path = store_path(run_dir)
+        read_root_attrs(path)
+        lock = lock if lock is not None else lock_writer(path.parent)
+        try:
+            group = zarr.open_group(path, mode="r+", zarr_format=3)
+            store = cls(path.parent, group)
+        except Exception as err:  # zarr/json errors of a damaged store
+            unlock_writer(lock)
+            if isinstance(err, WcvizError):
+                raise
+            raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
+        store._lock = lock
+        if repair:
+            store._repair()
+        return store
+
+    # ---- appending
+
+    @property
+    def capacity(self) -> int:
+        """Rows currently allocated along ``epoch``."""
+        return int(self._arrays["epoch"].shape[0])
+
+    def append(self, epoch: float, step: int | None, stats: dict[str, np.ndarray],
+               metrics: dict[str, float] | None = None) -> int:
+        """Write one whole record and commit it; returns its index.
+
+        Args:
+            epoch: the record's epoch (0 = before training; fractional for sub-epoch records);
+                must be finite and larger than the last committed epoch.
+            step: the optimizer step count at the record (None: unknown, stored as -1).
+            stats: per-layer statistics keyed by variable name (see :data:`LAYER_VARS`), each
+                shaped like the variable without ``epoch``; missing variables are written NaN.
+            metrics: scalar metrics (loss, accuracy, lr, seconds, ...); NaN where absent.
+
+        Raises:
+            WcvizError: bad epoch, unknown variable or wrong shape.
+        """
+        epoch = float(epoch)
+        if not math.isfinite(epoch):
+            raise WcvizError(f"epoch must be a finite number, got {epoch!r}")
+        if self.last_epoch is not None and epoch <= self.last_epoch:
+            raise WcvizError(f"epoch {epoch:g} is not after the last recorded epoch "
+                             f"{self.last_epoch:g}; records must have increasing epochs")
+        rows = self._rows(stats, metrics or {})
+        k = self.n_committed
+        if k >= self.capacity:
+            self._grow(k + 1)
+        self._write_rows(k, rows)  # data first, coordinates last, then the commit
+        self._write_rows(k, {"epoch": np.float64(epoch),
+                             "step": np.float64(-1.0 if step is None else step)})
+        self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # the commit
+        self.n_committed, self.last_epoch = k + 1, epoch
+        return k
+
+    def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
+        """Write row ``k`` of several arrays concurrently (each chunk write is atomic)."""
+        from zarr.core.sync import sync
+
+        async def write_all():
+            await asyncio.gather(*(self._arrays[name].async_array.setitem(k, row)
+                                   for name, row in rows.items()))
+
+        sync(write_all())
+
+    def _rows(self, stats: dict, metrics: dict) -> dict[str, np.ndarray]:
+        """Validated full rows of every epoch variable (NaN where not given)."""
+        unknown = set(stats) - set(LAYER_VARS)
+        if unknown:
+            raise WcvizError(f"unknown statistic(s) {sorted(unknown)}; known: {list(LAYER_VARS)}")
+        rows = {}
+        for name in LAYER_VARS:
+            shape = self._arrays[name].shape[1:]
+            value = stats.get(name)
+            row = np.full(shape, np.nan) if value is None else np.asarray(value, dtype=np.float64)
+            if row.shape != shape:
+                raise WcvizError(f"statistic {name!r} has shape {row.shape}, expected {shape}")
+            rows[name] = row
+        values = {name: _metric_value(name, value) for name, value in metrics.items()}
+        for name, value in values.items():
+            rows[self._ensure_metric(name)] = value
+        for name in self._metric_names():
+            rows.setdefault(name, np.float64(np.nan))
+        return rows
+
+    def _metric_names(self) -> list[str]:
+        skip = set(LAYER_VARS) | {"epoch", "step"}
+        return [n for n in self._epoch_vars if n not in skip]
+
+    def _ensure_metric(self, name: str) -> str:
+        """The variable of metric ``name`` (the user's name), created on first use.
+
+        A new array is built whole (every chunk written, NaN) in a temporary folder and renamed
+        into place: a kill midway leaves no array with missing chunks, which check_store would
+        call damage.
+        """
+        var = variable_for(name, self.metrics, self._arrays)
+        if var in self._arrays:
+            return var
+        import zarr
+
+        attrs = {METRIC_ATTR: name} if var != name else None
+        tmp = self.path / f".{var}.{os.getpid()}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        staging = zarr.open_group(tmp, mode="w", zarr_format=3)
+        _create(staging, var, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
+                np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
+        os.replace(tmp / var, self.path / var)
+        shutil.rmtree(tmp, ignore_errors=True)
+        self._arrays[var] = zarr.open_array(self.path / var, mode="r+", zarr_format=3,
+                                            config=_WRITE_CONFIG)
+        self._epoch_vars.append(var)
+        self.metrics[name] = var
+        return var
+
+    def _grow(self, rows: int) -> None:
+        """Extend every epoch array to a whole number of blocks >= ``rows`` (NaN-filled)."""
+        new = -(-rows // self.epoch_chunk) * self.epoch_chunk
+        for name in self._epoch_vars:
+            arr = self._arrays[name]
+            if arr.shape[0] < new:
+                arr.resize((new, *arr.shape[1:]))
+
+    def _repair(self) -> None:
+        """Finish an interrupted grow and blank the uncommitted row a kill may have left."""
+        lengths = {self._arrays[n].shape[0] for n in self._epoch_vars}
+        if len(lengths) > 1:
+            self._grow(max(lengths))
+        k = self.n_committed
+        if k < self.capacity:  # data rows are written before the epoch: blank them all
+            self._write_rows(k, {name: np.nan for name in self._epoch_vars})
+
+    # ---- status
+
+    def set_attrs(self, **attrs) -> None:
+        """Update root attributes (JSON values); ``n_committed`` cannot be set this way."""
+        attrs.pop("n_committed", None)
+        self._group.update_attributes(json_safe(attrs))
+
+    def finish(self, status: str = "finished") -> None:
+        """Mark the run ``finished`` or ``failed`` (readers see it in ``attrs['status']``)."""
+        if status not in STATUSES:
+            raise WcvizError(f"status must be one of {STATUSES}, got {status!r}")
+        self.set_attrs(status=status, ended=_now())
+        self.release()
+
+    def release(self) -> None:
+        """Let other processes write this run (done by :meth:`finish` and at process end)."""
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            unlock_writer(lock)
+
+    def __del__(self):
+        try:
+            self.release()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self._group.attrs)
+
+
+def _metric_value(name: str, value) -> np.float64:
+    return np.float64(metric_float(name, value))
+
+
+# ---------------------------------------------------------------- building a new store
+
+
+@dataclass
+class _Spec:
+    layers: list[str]
+    kinds: list[str]
+    numel: np.ndarray
+    edges: np.ndarray
+    thresholds: list
+    quantiles: tuple
+    std_init: np.ndarray
+
+    @classmethod
+    def build(cls, layers, kinds, numel, edges, thresholds, quantiles, std_init) -> "_Spec":
+        layers, kinds = [str(x) for x in layers], [str(x) for x in kinds]
+        n = len(layers)
+        if n == 0 or len(set(layers)) != n:
+            raise WcvizError("a run store needs at least one layer and distinct layer names")
+        edges = np.asarray(edges, dtype=np.float64)
+        numel = np.asarray(numel, dtype=np.int64)
+        std_init = np.full(n, np.nan) if std_init is None else np.asarray(std_init, np.float64)
+        if len(kinds) != n or numel.shape != (n,) or std_init.shape != (n,):
+            raise WcvizError("layers, layer_kinds, layer_numel (and weight_std_init) must have "
+                             "one entry per layer")
+        if edges.ndim != 2 or edges.shape[0] != n or edges.shape[1] < 2 or \
+                not np.all(np.diff(edges, axis=1) > 0):
+            raise WcvizError(f"bin_edges must be increasing, shaped (layer, bins + 1); got "
+                             f"shape {edges.shape}")
+        parsed = [parse_threshold(t) for t in thresholds]
+        if len({t.label for t in parsed}) != len(parsed):
+            raise WcvizError(f"thresholds must be distinct, got {list(thresholds)}")
+        return cls(layers, kinds, numel, edges, parsed, check_quantiles(quantiles), std_init)
+
+
+def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
+    import torch
+
+    base = {"schema_version": SCHEMA_VERSION, "n_committed": 0, "status": "running",
+            "created": _now(), "updated": _now(), "method": "none", "a": None, "b": None,
+            "learnable": None, "model": None, "dataset": None, "seed": None,
+            "torch_version": torch.__version__, "device": "cpu",
+            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": epoch_chunk}
+    extra = dict(attrs or {})
+    for reserved in ("schema_version", "n_committed", "config"):
+        extra.pop(reserved, None)
+    base.update(extra)
+    base["config"] = config_text
+    return json_safe(base)
+
+
+#: Array settings of a writer: write every chunk, all-NaN ones too (see ``_create``).
+_WRITE_CONFIG = {"write_empty_chunks": True}
+
+
+def _create(group, name, dims, shape, epoch_chunk, dtype, fill, data, attributes=None):
+    chunks = tuple(min(epoch_chunk, s) if d == "epoch" else max(s, 1)
+                   for d, s in zip(dims, shape))
+    if dims and dims[0] == "epoch":
+        chunks = (epoch_chunk, *chunks[1:])
+    from zarr.codecs import Crc32cCodec, ZstdCodec
+
+    # crc32c after compression: a damaged chunk fails its checksum (check_store, zarr's reads)
+    # rather than decoding to garbage; every chunk is written, all-NaN ones too, so a missing
+    # chunk file is always damage (check_store).
+    arr = group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
+                             dimension_names=list(dims), attributes=attributes or {},
+                             compressors=[ZstdCodec(), Crc32cCodec()], config=_WRITE_CONFIG)
+    if data is not None:
+        arr[...] = data
+    return arr
+
+
+def _build_store(path: Path, spec: _Spec, root_attrs: dict) -> None:
+    """Write a complete zero-record store at ``path`` (a temporary location)."""
+    import zarr
+
+    group = zarr.open_group(path, mode="w", zarr_format=3, attributes=root_attrs)
+    n, nb = len(spec.layers), spec.edges.shape[1] - 1
+    chunk = root_attrs["epoch_chunk"]
+    strings = lambda xs: np.array(xs, dtype=object)  # noqa: E731 - variable-length strings
+    static = {
+        "layer": (("layer",), str, "", strings(spec.layers)),
+        "layer_kind": (("layer",), str, "", strings(spec.kinds)),
+        "layer_numel": (("layer",), np.int64, 0, spec.numel),
+        "weight_std_init": (("layer",), np.float64, np.nan, spec.std_init),
+        "quantile": (("quantile",), np.float64, np.nan, np.array(spec.quantiles)),
+        "threshold": (("threshold",), str, "", strings([t.label for t in spec.thresholds])),
+        "threshold_kind": (("threshold",), str, "", strings([t.kind for t in spec.thresholds])),
+        "threshold_value": (("threshold",), np.float64, np.nan,
+                            np.array([t.value for t in spec.thresholds], dtype=np.float64)),
+        "bin": (("bin",), np.int64, 0, np.arange(nb)),
+        "bin_edges": (("layer", "bin_edge"), np.float64, np.nan, spec.edges),
+    }
+    for name, (dims, dtype, fill, data) in static.items():
+        if data.size:
+            _create(group, name, dims, data.shape, chunk, dtype, fill, data)
+        else:  # zero thresholds: an empty coordinate
+            _create(group, name, dims, data.shape, chunk, dtype, fill, None)
+    sizes = {"layer": n, "quantile": len(spec.quantiles), "threshold": len(spec.thresholds),
+             "bin": nb}
+    cap = chunk
+    _create(group, "epoch", ("epoch",), (cap,), chunk, np.float64, np.nan, None)
+    _create(group, "step", ("epoch",), (cap,), chunk, np.float64, np.nan, None)
+    coords = {"coordinates": " ".join(AUX_COORDS)}
+    for name, dims in LAYER_VARS.items():
+        shape = (cap, *(sizes[d] for d in dims))
+        _create(group, name, ("epoch", *dims), shape, chunk, np.float64, np.nan, None, coords)
+    for name in METRICS:
+        _create(group, name, ("epoch",), (cap,), chunk, np.float64, np.nan, None, coords)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename a finished store into place; an old store (overwrite) is removed only after."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.{os.getpid()}.replaced")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+
