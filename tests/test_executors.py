@@ -7,6 +7,7 @@ import pytest
 
 import wcviz
 from wcviz.training import executors
+from wcviz.training.cli import add_slurm_args, slurm_options
 from wcviz.training.executors import GpuPool, parse_minutes, slurm_parameters, visible_gpus
 from wcviz.cli import main
 from wcviz.record.schema import read_root_attrs
@@ -81,8 +82,8 @@ def _tiny():
 
 def _slurm_args(*argv):
     p = argparse.ArgumentParser()
-    executors.add_slurm_args(p, "GPUs")
-    return p.parse_args(list(argv))
+    add_slurm_args(p, "GPUs")
+    return slurm_options(p.parse_args(list(argv)))
 
 
 def test_slurm_options_become_submitit_parameters():

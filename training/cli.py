@@ -22,7 +22,7 @@ from pathlib import Path
 from wcviz.training import demo, executors, sweep
 from wcviz.training.config import FIELD_TYPES, parse_overrides, type_name
 from wcviz.record.config import run_state
-from wcviz.record.runfolder import check_writable
+from wcviz.record.runfolder import CONFLICT, DONE, NEW, RESUME, check_writable
 from wcviz.errors import WcvizError
 
 # ----------------------------------------------------------------------------- shared helpers
@@ -104,7 +104,7 @@ def _train_parser(prog: str) -> argparse.ArgumentParser:
                         "instead of --standalone")
     p.add_argument("--rdzv-id", help="rendezvous id, the same on every node (default: run id)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    executors.add_slurm_args(p, "GPUs per node (with --executor slurm)")
+    add_slurm_args(p, "GPUs per node (with --executor slurm)")
     return p
 
 
@@ -164,13 +164,13 @@ def _check_run_dir(run_dir: Path, cfg, resume: bool, overwrite: bool) -> None:
     if overwrite:
         return  # whatever is there is replaced (damaged or not)
     state = run_state(run_dir, cfg.recipe())
-    if state != "new" and not (resume or overwrite):
+    if state != NEW and not (resume or overwrite):
         raise WcvizError(f"run {run_dir} exists; pass --resume to continue it, --overwrite to "
                          "replace it, or choose another --run-id")
-    if resume and state == "conflict":
+    if resume and state == CONFLICT:
         raise WcvizError(f"run {run_dir} was recorded with a different config; resume with the "
                          "same preset and settings, or choose another --run-id")
-    if resume and state == "new":
+    if resume and state == NEW:
         raise WcvizError(f"nothing to resume in {run_dir}; start the run without --resume")
 
 
@@ -227,7 +227,8 @@ def _submit_train(cfg, run_dir: Path, args) -> int:
     """``--executor slurm``: submit the run as one job of nnodes × nproc tasks and return."""
     slurm = _slurm_module()
     # A progress bar redrawn into a log file is noise; the log gets the result line.
-    job_id = slurm.submit_train(dataclasses.replace(cfg, progress=False), run_dir, args)
+    job_id = slurm.submit_train(dataclasses.replace(cfg, progress=False), run_dir,
+                                slurm_options(args), args.nnodes, args.nproc)
     print(f"submitted Slurm job {job_id}: {run_dir} on {args.nnodes} node(s) x {args.nproc} "
           f"task(s); log {run_dir.parent / executors.SLURM_DIR / job_id}/")
     return 0
@@ -250,6 +251,38 @@ def _result_line(result) -> str:
             f"{result.best_val_test_acc:.4f} (best val), {result.test_acc_last:.4f} (last)")
 
 
+# ----------------------------------------------------------------------------- Slurm options
+
+
+def add_slurm_args(p: argparse.ArgumentParser, gpus_help: str) -> None:
+    """The ``--executor`` choice and the Slurm job options (shared by train and sweep)."""
+    p.add_argument("--executor", choices=executors.EXECUTORS, default="local",
+                   help="local (default): this machine; slurm: submit Slurm jobs through "
+                        "submitit and return")
+    g = p.add_argument_group("Slurm (with --executor slurm)")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--gpus", type=int, default=0, help=gpus_help)
+    g.add_argument("--cpus", type=int, default=None,
+                   help="CPUs per task (also torch's thread count in the job)")
+    g.add_argument("--mem-gb", type=float, help="memory per node, GB")
+    g.add_argument("--time", dest="time_limit", default="60",
+                   help="time limit per job: minutes, HH:MM:SS or D-HH:MM (default 60); a job "
+                        "that reaches it is requeued and resumes")
+    g.add_argument("--account", help="Slurm account to charge")
+    g.add_argument("--qos", help="Slurm quality of service")
+    g.add_argument("--slurm", dest="slurm_extra", action="append", default=[],
+                   metavar="KEY=VALUE", help="any other sbatch option, e.g. --slurm "
+                   "constraint=a100 --slurm exclude=node7 (repeatable)")
+
+
+def slurm_options(args: argparse.Namespace) -> executors.SlurmOptions:
+    """The options of :func:`add_slurm_args` as the executors take them."""
+    return executors.SlurmOptions(
+        partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
+        time_limit=args.time_limit, account=args.account, qos=args.qos,
+        extra=tuple(args.slurm_extra))
+
+
 # ----------------------------------------------------------------------------- sweep
 
 
@@ -269,7 +302,7 @@ def _sweep_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan only")
     p.add_argument("--status", action="store_true",
                    help="show each planned run's state (from its store) and Slurm job, and exit")
-    executors.add_slurm_args(p, "GPUs per run (with --executor slurm)")
+    add_slurm_args(p, "GPUs per run (with --executor slurm)")
     return p
 
 
@@ -279,37 +312,41 @@ def sweep_main(argv: list[str], prog: str = "wcviz sweep") -> int:
     if args.parallel < 1:
         raise WcvizError(f"--parallel must be >= 1, got {args.parallel}")
     check_writable(Path(args.runs))
-    plan = sweep.sweep_plan(args, _overrides(args))
+    spec = sweep.SweepSpec(preset=args.preset, method=args.method, runs=Path(args.runs),
+                           grid=sweep.parse_grid(args.grid),
+                           seeds=tuple(sweep.parse_seeds(args.seeds)), base=_overrides(args))
+    plan = sweep.sweep_plan(spec)
     if args.status:
-        print(executors.format_status(executors.status_rows(plan, Path(args.runs))))
+        print(executors.format_status(executors.status_rows(plan, spec.runs)))
         return 0
     sweep.print_plan(plan)
     if args.dry_run:
         return 0
-    todo = [p for p in plan if p["state"] in ("new", "resume")]
-    for p in plan:
-        if p["state"] == "conflict":
-            print(f"skipping {p['run_id']}: recorded with a different config (remove it or use "
-                  "another --runs)", file=sys.stderr)
+    todo = [p for p in plan if p.state in (NEW, RESUME)]
+    conflicts = [p for p in plan if p.state == CONFLICT]
+    for p in conflicts:
+        print(f"skipping {p.run_id}: recorded with a different config (remove it or use "
+              "another --runs)", file=sys.stderr)
     if args.executor == "slurm":
-        return _submit_sweep(todo, args) or int(any(p["state"] == "conflict" for p in plan))
-    failed = executors.run_local(todo, args)
+        return _submit_sweep(todo, spec, slurm_options(args)) or int(bool(conflicts))
+    failed = executors.run_local(todo, spec, args.parallel)
     sweep.print_table(plan)
-    return 1 if failed or any(p["state"] == "conflict" for p in plan) else 0
+    return 1 if failed or conflicts else 0
 
 
-def _submit_sweep(todo: list[dict], args) -> int:
+def _submit_sweep(todo: list[sweep.PlannedRun], spec: sweep.SweepSpec,
+                  options: executors.SlurmOptions) -> int:
     """``--executor slurm``: submit the runs to do, print their job ids and return."""
     if not todo:
         print("nothing to submit: every run is finished")
         return 0
-    submitted = _slurm_module().submit_sweep(todo, args)
+    submitted = _slurm_module().submit_sweep(todo, spec, options)
     for run_id, job_id in submitted:
         print(f"[slurm] {run_id}: job {job_id}")
     if submitted:
         print(f"submitted {len(submitted)} job(s); logs under "
-              f"{Path(args.runs) / executors.SLURM_DIR}/<job id>/; watch with the same "
-              "command and --status, or wcviz dash " + str(args.runs))
+              f"{spec.runs / executors.SLURM_DIR}/<job id>/; watch with the same "
+              "command and --status, or wcviz dash " + str(spec.runs))
     return 0
 
 
@@ -357,14 +394,14 @@ def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
         extra = {"epochs": args.epochs} if args.epochs is not None else {}
         cfg = resolve(demo.DEMO_PRESET, method, seed=args.seed, device="cpu", **extra)
         run_dir = root / run_name(cfg)
-        state = "new" if args.overwrite else run_state(run_dir, cfg.recipe())
-        if state == "conflict":
+        state = NEW if args.overwrite else run_state(run_dir, cfg.recipe())
+        if state == CONFLICT:
             raise WcvizError(f"{run_dir} holds a run with another config; pass --overwrite to "
                              "retrain it or choose another --runs")
         print(f"[demo] {method:<13} -> {run_dir} ({'kept' if state == 'done' else 'training'})",
               flush=True)
-        if state != "done":
-            run(cfg, run_dir, resume=state == "resume", overwrite=args.overwrite)
+        if state != DONE:
+            run(cfg, run_dir, resume=state == RESUME, overwrite=args.overwrite)
         run_dirs.append(run_dir)
     print(f"\n[demo] trained in {time.perf_counter() - start:.0f} s\n")
     print(demo.demo_table(run_dirs))

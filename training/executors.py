@@ -5,12 +5,11 @@ The local executor runs a sweep's runs one after another in this process (``--pa
 or as ``--parallel N`` subprocesses, each pinned to one visible GPU through
 ``CUDA_VISIBLE_DEVICES``: the GPU running the fewest of the sweep's runs, the first such in
 order, so runs spread round-robin and a GPU freed early takes the next run. This module also
-holds the Slurm command-line options (parsing only; no submitit import).
+holds the Slurm job options (:class:`SlurmOptions`; no submitit import).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -18,13 +17,16 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from wcviz.errors import WcvizError
 from wcviz.record.atomic import write_atomic
 from wcviz.record.locks import writer_alive
-from wcviz.record.runfolder import STORE_NAME
+from wcviz.record.runfolder import (FAILED, FINISHED, INTERRUPTED, PENDING, REQUEUED, RESUME,
+                                     RUNNING, STORE_NAME)
 from wcviz.record.schema import read_root_attrs
+from wcviz.training.sweep import PlannedRun, SweepSpec
 
 EXECUTORS = ("local", "slurm")
 
@@ -78,35 +80,35 @@ def run_env(base: dict, gpu: str | None) -> dict:
 # ----------------------------------------------------------------------------- local executor
 
 
-def run_command(p: dict, args) -> list[str]:
+def run_command(p: PlannedRun, spec: SweepSpec) -> list[str]:
     """``python -m wcviz.training ...`` for one planned run (resuming it when it was started)."""
-    cmd = [sys.executable, "-m", "wcviz.training", "--preset", args.preset, "--method", args.method,
-           "--seed", str(p["seed"]), "--runs", str(args.runs), "--run-id", p["run_id"],
+    cmd = [sys.executable, "-m", "wcviz.training", "--preset", spec.preset, "--method",
+           spec.method, "--seed", str(p.seed), "--runs", str(spec.runs), "--run-id", p.run_id,
            "--no-progress"]
-    for s in p["sets"]:
+    for s in p.sets:
         cmd += ["--set", s]
-    if p["state"] == "resume":
+    if p.state == RESUME:
         cmd.append("--resume")
     return cmd
 
 
-def run_local(todo: list[dict], args) -> int:
-    """Run the plan on this machine, ``args.parallel`` at a time; returns the number of
+def run_local(todo: list[PlannedRun], spec: SweepSpec, parallel: int = 1) -> int:
+    """Run the planned runs on this machine, ``parallel`` at a time; returns the number of
     failed runs."""
-    if args.parallel == 1:
+    if parallel == 1:
         return _run_in_process(todo)
     base = dict(os.environ)  # share the cores among the runs instead of oversubscribing them
-    base.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.parallel)))
+    base.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // parallel)))
     pool = GpuPool(visible_gpus(base))
     running, failed, queue = [], 0, list(todo)
     while queue or running:
-        while queue and len(running) < args.parallel:
+        while queue and len(running) < parallel:
             p = queue.pop(0)
-            gpu = pool.take() if pins(p["cfg"].device) else None
-            log = open(Path(args.runs) / f"{p['run_id']}.log", "w")
-            print(f"[sweep] start {p['run_id']} ({p['state']})"
+            gpu = pool.take() if pins(p.cfg.device) else None
+            log = open(Path(spec.runs) / f"{p.run_id}.log", "w")
+            print(f"[sweep] start {p.run_id} ({p.state})"
                   + (f" on GPU {gpu}" if gpu is not None else ""), flush=True)
-            proc = subprocess.Popen(run_command(p, args), env=run_env(base, gpu), stdout=log,
+            proc = subprocess.Popen(run_command(p, spec), env=run_env(base, gpu), stdout=log,
                                     stderr=subprocess.STDOUT)
             running.append((p, proc, log, gpu))
         time.sleep(0.2)
@@ -118,52 +120,31 @@ def run_local(todo: list[dict], args) -> int:
             log.close()
             pool.give_back(gpu)
             failed += proc.returncode != 0
-            print(f"[sweep] {'done' if proc.returncode == 0 else 'FAILED'} {p['run_id']}"
+            print(f"[sweep] {'done' if proc.returncode == 0 else 'FAILED'} {p.run_id}"
                   + (f" (exit {proc.returncode}; log {log.name})" if proc.returncode else ""),
                   flush=True)
     return failed
 
 
-def _run_in_process(todo: list[dict]) -> int:
+def _run_in_process(todo: list[PlannedRun]) -> int:
     """One run after another in this process; a failed run (e.g. NaN loss) does not stop
     the sweep."""
     from wcviz.training.loop import run
 
     failed = 0
     for p in todo:
-        print(f"[sweep] start {p['run_id']} ({p['state']})", flush=True)
+        print(f"[sweep] start {p.run_id} ({p.state})", flush=True)
         try:
-            run(p["cfg"], p["run_dir"], resume=p["state"] == "resume")
+            run(p.cfg, p.run_dir, resume=p.state == RESUME)
         except WcvizError as err:
             failed += 1
-            print(f"[sweep] FAILED {p['run_id']}: {err}", file=sys.stderr, flush=True)
+            print(f"[sweep] FAILED {p.run_id}: {err}", file=sys.stderr, flush=True)
             continue
-        print(f"[sweep] done {p['run_id']}", flush=True)
+        print(f"[sweep] done {p.run_id}", flush=True)
     return failed
 
 
 # ----------------------------------------------------------------------------- Slurm options
-
-
-def add_slurm_args(p: argparse.ArgumentParser, gpus_help: str) -> None:
-    """The ``--executor`` choice and the Slurm job options (shared by train and sweep)."""
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local (default): this machine; slurm: submit Slurm jobs through "
-                        "submitit and return")
-    g = p.add_argument_group("Slurm (with --executor slurm)")
-    g.add_argument("--partition", help="Slurm partition")
-    g.add_argument("--gpus", type=int, default=0, help=gpus_help)
-    g.add_argument("--cpus", type=int, default=None,
-                   help="CPUs per task (also torch's thread count in the job)")
-    g.add_argument("--mem-gb", type=float, help="memory per node, GB")
-    g.add_argument("--time", dest="time_limit", default="60",
-                   help="time limit per job: minutes, HH:MM:SS or D-HH:MM (default 60); a job "
-                        "that reaches it is requeued and resumes")
-    g.add_argument("--account", help="Slurm account to charge")
-    g.add_argument("--qos", help="Slurm quality of service")
-    g.add_argument("--slurm", dest="slurm_extra", action="append", default=[],
-                   metavar="KEY=VALUE", help="any other sbatch option, e.g. --slurm "
-                   "constraint=a100 --slurm exclude=node7 (repeatable)")
 
 
 def parse_minutes(text: str) -> int:
@@ -192,25 +173,40 @@ def _typed(value: str):
     return value
 
 
-def slurm_parameters(args, valid: set[str]) -> dict:
+@dataclass(frozen=True)
+class SlurmOptions:
+    """The Slurm job options of ``wcviz train/sweep --executor slurm`` (the command line's
+    ``--partition``, ``--gpus``, ... as plain values; the CLI builds it)."""
+
+    partition: str | None = None
+    gpus: int = 0  # per node (train) or per run (sweep); 0: none asked for
+    cpus: int | None = None  # per task; also torch's thread count in the job
+    mem_gb: float | None = None  # per node, GB
+    time_limit: str = "60"  # minutes, HH:MM:SS or D-HH:MM
+    account: str | None = None
+    qos: str | None = None
+    extra: tuple[str, ...] = ()  # KEY=VALUE, any other sbatch option
+
+
+def slurm_parameters(options: SlurmOptions, valid: set[str]) -> dict:
     """The submitit ``SlurmExecutor.update_parameters`` keywords from the options.
 
     Args:
-        args: parsed options of :func:`add_slurm_args`.
+        options: the job options.
         valid: the parameter names submitit knows; other ``--slurm`` keys go to sbatch as they
             are (``additional_parameters``), so any sbatch option can be given.
     """
-    params: dict = {"time": parse_minutes(args.time_limit)}
-    for key, value in (("partition", args.partition), ("cpus_per_task", args.cpus),
-                       ("account", args.account), ("qos", args.qos)):
+    params: dict = {"time": parse_minutes(options.time_limit)}
+    for key, value in (("partition", options.partition), ("cpus_per_task", options.cpus),
+                       ("account", options.account), ("qos", options.qos)):
         if value is not None:
             params[key] = value
-    if args.gpus:
-        params["gpus_per_node"] = args.gpus
-    if args.mem_gb is not None:
-        params["mem"] = f"{int(args.mem_gb * 1024)}MB"
+    if options.gpus:
+        params["gpus_per_node"] = options.gpus
+    if options.mem_gb is not None:
+        params["mem"] = f"{int(options.mem_gb * 1024)}MB"
     extra = {}
-    for item in args.slurm_extra:
+    for item in options.extra:
         key, sep, value = item.partition("=")
         key = key.strip().lstrip("-")
         if not sep or not key:
@@ -271,9 +267,10 @@ def queue_states() -> dict[str, str] | None:
 def run_status(run_dir: Path, job_id: str | None, queue: dict | None) -> tuple[str, int | None]:
     """One run's state and committed record count, from its store and its Slurm job.
 
-    States: ``pending`` (no store yet), ``running``, ``finished``, ``failed``, ``requeued``
-    (started, and its job waits in the queue again: preempted or timed out), ``interrupted``
-    (started, unfinished, and nothing runs it any more: rerun the sweep to resume it).
+    States (:data:`wcviz.record.runfolder.JOB_STATES`): ``pending`` (no store yet),
+    ``running``, ``finished``, ``failed``, ``requeued`` (started, and its job waits in the
+    queue again: preempted or timed out), ``interrupted`` (started, unfinished, and nothing
+    runs it any more: rerun the sweep to resume it).
 
     Args:
         run_dir: the run's folder.
@@ -284,30 +281,30 @@ def run_status(run_dir: Path, job_id: str | None, queue: dict | None) -> tuple[s
     queued = None if queue is None or job_id is None else queue.get(job_id)
     gone = job_id is not None and queue is not None and queued is None  # left the queue
     if not store.exists():
-        return ("failed" if gone else "pending"), None  # a job that ended before recording
+        return (FAILED if gone else PENDING), None  # a job that ended before recording
     try:
         attrs = read_root_attrs(store)
     except WcvizError as err:
         return f"broken: {err}", None
     status, n = str(attrs.get("status")), int(attrs["n_committed"])
-    if status == "finished":
+    if status == FINISHED:
         return status, n
-    if queued is not None:
-        return ("requeued" if queued.startswith(("PENDING", "REQUEUE")) else "running"), n
-    if status == "running" and (gone or writer_alive(attrs) is False):
-        return "interrupted", n
+    if queued is not None:  # Slurm's own words: PENDING, REQUEUED, RUNNING, ...
+        return (REQUEUED if queued.startswith(("PENDING", "REQUEUE")) else RUNNING), n
+    if status == RUNNING and (gone or writer_alive(attrs) is False):
+        return INTERRUPTED, n
     return status, n
 
 
-def status_rows(plan: list[dict], runs: Path) -> list[dict]:
+def status_rows(plan: list[PlannedRun], runs: Path) -> list[dict]:
     """``wcviz sweep --status``: per planned run its state, records, Slurm job and queue state."""
     queue = queue_states()
     rows = []
     for p in plan:
-        job_id = read_job_record(runs, p["run_id"]).get("job_id")
-        state, n = run_status(p["run_dir"], job_id, queue)
+        job_id = read_job_record(runs, p.run_id).get("job_id")
+        state, n = run_status(p.run_dir, job_id, queue)
         in_queue = None if queue is None or job_id is None else queue.get(job_id, "-")
-        rows.append({"run": p["run_id"], "state": state, "records": n, "job": job_id,
+        rows.append({"run": p.run_id, "state": state, "records": n, "job": job_id,
                      "queue": in_queue})
     return rows
 

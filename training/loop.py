@@ -44,6 +44,7 @@ from wcviz.training.models import MODELS, build_model
 from wcviz.training.presets import METHODS, check_config
 from wcviz.errors import WcvizError
 from wcviz.record.atomic import write_atomic
+from wcviz.record.runfolder import CHECKPOINTS_NAME, FINISHED, STORE_NAME, SUMMARY_NAME
 from wcviz.record.metrics import BEST_ACC, best_val_index
 from wcviz.record.config import same_config
 from wcviz.record.metrics import METRICS
@@ -352,7 +353,7 @@ def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best
     """Write ``last.pt`` (full state) and, when ``best``, ``best.pt`` (model only). Rank 0."""
     if not parts.info.is_main:
         return
-    folder = run_dir / "checkpoints"
+    folder = run_dir / CHECKPOINTS_NAME
     ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST, keep_previous=True)
     if best:
         ckpt.save({"epoch": epoch, "model": parts.raw_model.state_dict(),
@@ -446,7 +447,7 @@ def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite:
 def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool):
     if not parts.info.is_main:
         return None
-    if resume and not (run_dir / "record.zarr").exists():
+    if resume and not (run_dir / STORE_NAME).exists():
         raise WcvizError(f"nothing to resume in {run_dir}; start the run without --resume")
     return wcviz.Recorder(parts.raw_model, run_dir, config=parts.cfg.recipe(), resume=resume,
                           overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info))
@@ -471,12 +472,12 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
         finally:
             if bar is not None:
                 bar.close()
-        result = summarize(run_dir, history, "finished")
+        result = summarize(run_dir, history, FINISHED)
         if rec is not None:
             summary = result.as_dict()
             rec.store.set_attrs(**{k: summary[k] for k in SUMMARY_ATTRS})
-            rec.finish("finished")
-            write_atomic(run_dir / "summary.json", json.dumps(summary, indent=1))
+            rec.finish(FINISHED)
+            write_atomic(run_dir / SUMMARY_NAME, json.dumps(summary, indent=1))
     # DDP: the other processes wait until rank 0 has written the run, so that every process
     # leaves the process group together and none exits while rank 0 still writes.
     ddp.barrier(parts.info, parts.device)
@@ -485,7 +486,7 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
 
 def _resume_state(parts: Parts, run_dir: Path) -> dict | None:
     """The checkpoint to resume from, restored into ``parts`` (None: none was written)."""
-    state = ckpt.load_latest(run_dir / "checkpoints")
+    state = ckpt.load_latest(run_dir / CHECKPOINTS_NAME)
     if not ddp.broadcast_flag(state is not None, parts.info, parts.device):
         return None  # rank 0 decides, as for every run folder question
     if state is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from wcviz.training import sweep
 from wcviz.training.cli import use_run_options
 from wcviz.record.config import run_state
-from wcviz.record.runfolder import check_writable
+from wcviz.record.runfolder import CONFLICT, DONE, NEW, RESUME, check_writable
 from wcviz.errors import WcvizError
 
 
@@ -125,7 +125,7 @@ class Planned:
     seed: int
     cfg: object
     run_dir: Path
-    state: str = "new"
+    state: str = NEW
 
 
 def plan(study: Study, root: Path, seeds: list[int], epochs: int | None, quick: bool,
@@ -159,14 +159,14 @@ def run_plan(planned: list[Planned], overwrite: bool) -> None:
     """Train what is missing: new runs, resumed ones; finished ones are kept."""
     from wcviz.training.loop import run
 
-    conflicts = [p.run_dir for p in planned if p.state == "conflict" and not overwrite]
+    conflicts = [p.run_dir for p in planned if p.state == CONFLICT and not overwrite]
     if conflicts:
         raise WcvizError(f"{conflicts[0]} holds a run with another config (e.g. other "
                          "--epochs); pass --overwrite to retrain, or choose another --runs")
-    todo = [p for p in planned if overwrite or p.state != "done"]
+    todo = [p for p in planned if overwrite or p.state != DONE]
     for i, p in enumerate(todo, 1):
         start = time.perf_counter()
-        resume = p.state == "resume" and not overwrite
+        resume = p.state == RESUME and not overwrite
         print(f"[reproduce] {i}/{len(todo)} {p.arm.key} seed {p.seed} "
               f"({'resuming' if resume else 'training'}) -> {p.run_dir}", flush=True)
         result = run(p.cfg, p.run_dir, resume=resume, overwrite=overwrite)

@@ -25,10 +25,11 @@ from pathlib import Path
 import submitit
 from submitit.core.utils import FailedJobError
 
-from wcviz.training.executors import (SLURM_DIR, queue_states, read_job_record, slurm_parameters,
-                                write_job_record)
+from wcviz.training.executors import (SLURM_DIR, SlurmOptions, queue_states, read_job_record,
+                                      slurm_parameters, write_job_record)
+from wcviz.training.sweep import PlannedRun, SweepSpec
 from wcviz.record.config import run_state
-from wcviz.record.runfolder import read_summary
+from wcviz.record.runfolder import CONFLICT, DONE, RESUME, read_summary
 from wcviz.errors import WcvizError
 
 
@@ -55,15 +56,15 @@ class RunJob(submitit.helpers.Checkpointable):
         # Every rank decides before any rank writes: rank 0 creates the store only after the
         # process group forms, which needs every rank to have got here.
         state = run_state(self.run_dir, self.cfg.recipe())
-        if state == "conflict":
+        if state == CONFLICT:
             raise WcvizError(f"run {self.run_dir} was recorded with a different config; "
                              "remove it or use another --runs")
-        if state == "done":
+        if state == DONE:
             return read_summary(self.run_dir)
         if env.global_rank == 0:
-            verb = "resuming" if state == "resume" else "starting"
+            verb = "resuming" if state == RESUME else "starting"
             print(f"[slurm] job {env.job_id}: {verb} {self.run_dir}", flush=True)
-        result = run(self.cfg, self.run_dir, resume=state == "resume").as_dict()
+        result = run(self.cfg, self.run_dir, resume=state == RESUME).as_dict()
         if env.global_rank == 0:
             print(f"[slurm] job {env.job_id}: {result['status']} {self.run_dir} "
                   f"({result['epochs']} epochs)", flush=True)
@@ -79,14 +80,15 @@ def _use_allocated_cpus() -> None:
         torch.set_num_threads(int(cpus))
 
 
-def make_executor(runs: Path, args, job_name: str, **resources) -> submitit.SlurmExecutor:
-    """A submitit SlurmExecutor writing under ``<runs>/.slurm``, with the command's options.
+def make_executor(runs: Path, options: SlurmOptions, job_name: str,
+                  **resources) -> submitit.SlurmExecutor:
+    """A submitit SlurmExecutor writing under ``<runs>/.slurm``, with the job options.
 
     Raises:
         WcvizError: no ``sbatch`` here, or an option sbatch/submitit refuses.
     """
     # _valid_parameters: submitit's own list of update_parameters keywords (sbatch's names).
-    params = {**slurm_parameters(args, submitit.SlurmExecutor._valid_parameters()),
+    params = {**slurm_parameters(options, submitit.SlurmExecutor._valid_parameters()),
               **resources, "job_name": job_name}
     if shutil.which("sbatch") is None:
         raise WcvizError("--executor slurm needs Slurm's sbatch on the PATH; run on the "
@@ -101,33 +103,34 @@ def make_executor(runs: Path, args, job_name: str, **resources) -> submitit.Slur
     return ex
 
 
-def submit_sweep(todo: list[dict], args) -> list[tuple[str, str]]:
+def submit_sweep(todo: list[PlannedRun], spec: SweepSpec,
+                 options: SlurmOptions) -> list[tuple[str, str]]:
     """Submit the runs not already queued, as one job array; returns (run id, job id) pairs.
 
     A run whose recorded job is still in Slurm's queue is left alone (two jobs must never write
     one run).
     """
-    runs = Path(args.runs)
+    runs = Path(spec.runs)
     queue = queue_states() or {}  # unknown: sbatch will say why it cannot submit either
     fresh = []
     for p in todo:
-        job_id = queued_job(runs, p["run_id"], queue)
+        job_id = queued_job(runs, p.run_id, queue)
         if job_id is not None:
-            print(f"[slurm] {p['run_id']}: already queued as job {job_id} "
+            print(f"[slurm] {p.run_id}: already queued as job {job_id} "
                   f"({queue[job_id]}); not submitted again", flush=True)
         else:
             fresh.append(p)
     if not fresh:
         return []
-    ex = make_executor(runs, args, f"wcviz-{args.preset}", nodes=1, ntasks_per_node=1)
+    ex = make_executor(runs, options, f"wcviz-{spec.preset}", nodes=1, ntasks_per_node=1)
     jobs = []
     with _sbatch_errors(), ex.batch():  # one job array: a Slurm task per run, same resources
         for p in fresh:
-            jobs.append(ex.submit(RunJob(p["cfg"], p["run_dir"])))
+            jobs.append(ex.submit(RunJob(p.cfg, p.run_dir)))
     out = []
     for p, job in zip(fresh, jobs):
-        write_job_record(runs, p["run_id"], job.job_id)
-        out.append((p["run_id"], job.job_id))
+        write_job_record(runs, p.run_id, job.job_id)
+        out.append((p.run_id, job.job_id))
     return out
 
 
@@ -158,16 +161,17 @@ def _sbatch_errors():
     sys.stderr.write(printed.getvalue())
 
 
-def submit_train(cfg, run_dir: Path, args) -> str:
-    """Submit one run as one job of ``args.nnodes`` nodes × ``args.nproc`` tasks (DDP when
-    more than one); returns the job id."""
+def submit_train(cfg, run_dir: Path, options: SlurmOptions, nnodes: int = 1,
+                 nproc: int = 1) -> str:
+    """Submit one run as one job of ``nnodes`` nodes × ``nproc`` tasks (DDP when more than
+    one); returns the job id."""
     runs = run_dir.parent
     job_id = queued_job(runs, run_dir.name, queue_states() or {})
     if job_id is not None:
         raise WcvizError(f"run {run_dir} is already queued as job {job_id}; wait for it, or "
                          f"scancel {job_id} first")
-    ex = make_executor(runs, args, f"wcviz-{run_dir.name}", nodes=args.nnodes,
-                       ntasks_per_node=args.nproc)
+    ex = make_executor(runs, options, f"wcviz-{run_dir.name}", nodes=nnodes,
+                       ntasks_per_node=nproc)
     with _sbatch_errors():
         job = ex.submit(RunJob(cfg, run_dir))
     write_job_record(runs, run_dir.name, job.job_id)

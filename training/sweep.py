@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wcviz.training.config import parse_overrides
 from wcviz.record.config import run_state
-from wcviz.record.runfolder import read_summary
+from wcviz.record.runfolder import CONFLICT, DONE, NEW, RESUME, read_summary
+from wcviz.training.config import RunConfig
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import BEST_ACC
 
@@ -73,36 +75,60 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def sweep_plan(args, base: dict) -> list[dict]:
-    """One entry per run: its config, run id, run dir and state.
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep asks for: a preset and method, a grid of config values, seeds, and the
+    overrides every run shares. ``wcviz sweep`` builds it from its options."""
 
-    Args:
-        args: the parsed ``wcviz sweep`` options (preset, method, grid, seeds, runs).
-        base: config overrides shared by every run (from --epochs, --set, ...).
+    preset: str
+    method: str
+    runs: Path  # the runs root; each run gets a folder in it
+    grid: dict[str, list] = field(default_factory=dict)  # field -> values (parse_grid)
+    seeds: tuple[int, ...] = (0,)
+    base: dict = field(default_factory=dict)  # overrides of every run (--epochs, --set, ...)
+
+
+@dataclass
+class PlannedRun:
+    """One run of a sweep: its name and folder, its full config, and what is there already
+    (a :data:`~wcviz.record.runfolder.RUN_STATES` word)."""
+
+    run_id: str
+    run_dir: Path
+    cfg: RunConfig
+    seed: int
+    sets: list[str]  # the --set overrides that rebuild cfg in a subprocess
+    state: str
+
+
+def sweep_plan(spec: SweepSpec) -> list[PlannedRun]:
+    """One planned run per grid point and seed, in grid order (seeds innermost).
+
+    Raises:
+        WcvizError: a grid the method cannot take, too many runs, or two runs of one name.
     """
     from wcviz.training.presets import METHODS, check_config, resolve, run_name
 
-    grid = parse_grid(args.grid)
-    seeds = parse_seeds(args.seeds)
-    if {"a", "b"} & set(grid) and getattr(METHODS.get(args.method), "ab", None) is None:
-        raise WcvizError(f"method {args.method!r} has no a, b to sweep; use --method wc (or "
+    grid, seeds, base = spec.grid, list(spec.seeds), spec.base
+    if {"a", "b"} & set(grid) and getattr(METHODS.get(spec.method), "ab", None) is None:
+        raise WcvizError(f"method {spec.method!r} has no a, b to sweep; use --method wc (or "
                          "wc-learnable, arsinh, erf)")
     names = list(grid)
     _check_count("the grid times --seeds", math.prod(len(v) for v in grid.values()) * len(seeds))
-    plan, root = [], Path(args.runs)
+    plan, root = [], Path(spec.runs)
     for values in itertools.product(*(grid[n] for n in names)):
         for seed in seeds:
             point = dict(zip(names, values))
-            cfg = resolve(args.preset, args.method, **{**base, **point, "seed": seed,
+            cfg = resolve(spec.preset, spec.method, **{**base, **point, "seed": seed,
                                                         "progress": False})
             check_config(cfg)
             extra = "".join(f"_{n}{v}" for n, v in point.items() if n not in ("a", "b", "seed"))
             stem, seed_part = run_name(cfg).rsplit("_s", 1)
             name = f"{stem}{extra}_s{seed_part}"  # the seed stays last
             sets = [f"{k}={_fmt(v)}" for k, v in {**base, **point}.items()]
-            plan.append(dict(run_id=name, run_dir=root / name, cfg=cfg, seed=seed, sets=sets,
-                             state=run_state(root / name, cfg.recipe())))
-    names = [p["run_id"] for p in plan]
+            plan.append(PlannedRun(name, root / name, cfg, seed, sets,
+                                   run_state(root / name, cfg.recipe())))
+    names = [p.run_id for p in plan]
     if len(set(names)) != len(names):
         raise WcvizError("the grid gives several runs the same name; sweep fields that "
                          "differ between runs")
@@ -115,20 +141,20 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def print_plan(plan: list[dict]) -> None:
-    width = max(len(p["run_id"]) for p in plan)
-    counts = {s: sum(p["state"] == s for p in plan) for s in ("new", "resume", "done", "conflict")}
+def print_plan(plan: list[PlannedRun]) -> None:
+    width = max(len(p.run_id) for p in plan)
+    counts = {s: sum(p.state == s for p in plan) for s in (NEW, RESUME, DONE, CONFLICT)}
     print(f"sweep plan: {len(plan)} runs ({', '.join(f'{v} {k}' for k, v in counts.items() if v)})")
     for p in plan:
-        print(f"  {p['run_id']:<{width}}  {p['state']}")
+        print(f"  {p.run_id:<{width}}  {p.state}")
 
 
-def print_table(plan: list[dict]) -> None:
-    width = max(len(p["run_id"]) for p in plan)
+def print_table(plan: list[PlannedRun]) -> None:
+    width = max(len(p.run_id) for p in plan)
     print(f"\n{'run':<{width}}  status    best-val  test@best  test@last")
     for p in plan:
-        s = read_summary(p["run_dir"])
-        print(f"{p['run_id']:<{width}}  {s.get('status', '-'):<8}  "
+        s = read_summary(p.run_dir)
+        print(f"{p.run_id:<{width}}  {s.get('status', '-'):<8}  "
               f"{pct(s.get('best_val_acc'))}  {pct(s.get(BEST_ACC))}   "
               f"{pct(s.get('test_acc_last'))}")
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.record.runfolder import STORE_NAME
 from wcviz.record.reader import list_runs
 
 
@@ -31,7 +32,7 @@ def _open_runs(args: list[str]) -> list:
         path = Path(arg)
         if not path.exists():
             raise WcvizError(f"no run at {arg}; pass a run directory such as runs/<run_id>")
-        if path.suffix == ".zarr" or (path / "record.zarr").exists():
+        if path.suffix == ".zarr" or (path / STORE_NAME).exists():
             opened.append(as_dataset(path))
             continue
         runs, broken = list_runs(path)
@@ -51,7 +52,7 @@ def _open_runs(args: list[str]) -> list:
 def _single_run(arg: str) -> Path:
     """One run directory (not a root of runs)."""
     path = Path(arg)
-    if not (path.suffix == ".zarr" or (path / "record.zarr").exists()):
+    if not (path.suffix == ".zarr" or (path / STORE_NAME).exists()):
         raise WcvizError(f"no run at {arg}; pass a run directory such as runs/<run_id> "
                          "(one holding record.zarr)")
     return path
@@ -180,7 +181,7 @@ def _compare_results(args, analysis, claims) -> list:
                                       args.threshold)]
     if len(args.runs) == 1:
         root = Path(args.runs[0])
-        if not root.is_dir() or (root / "record.zarr").exists() or root.suffix == ".zarr":
+        if not root.is_dir() or (root / STORE_NAME).exists() or root.suffix == ".zarr":
             raise WcvizError(f"{args.runs[0]} is not a runs root; pass a directory of runs, "
                              "two runs (BASELINE_RUN WC_RUN) or --baseline/--wc groups")
         return claims.compare_root(root, args.threshold)

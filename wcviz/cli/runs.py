@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from wcviz.errors import WcvizError
+from wcviz.record.runfolder import RUNNING
 from wcviz.record.metrics import metric_variables
 from wcviz.record.locks import writer_alive
 from wcviz.record.reader import list_runs, open_run
@@ -68,7 +69,7 @@ def summary(ds, all_layers: bool = False, max_layers: int = 8) -> str:
 
 def _status(attrs: dict) -> str:
     status = str(attrs.get("status"))
-    if status == "running" and writer_alive(attrs) is False:
+    if status == RUNNING and writer_alive(attrs) is False:
         return "running (its writer process is gone: interrupted; resume to continue)"
     return status
 

@@ -26,6 +26,7 @@ from transformers import TrainerCallback
 
 from wcviz.integrations._common import RecordingSettings, is_whole, scalar_metrics
 from wcviz.record.recorder import Recorder
+from wcviz.record.runfolder import FAILED, FINISHED
 
 
 class WcvizCallback(RecordingSettings, TrainerCallback):
@@ -77,7 +78,7 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         self._flush()
         if self.recorder is not None:
-            self.recorder.finish("finished")
+            self.recorder.finish(FINISHED)
 
     def __enter__(self) -> "WcvizCallback":
         return self
@@ -85,7 +86,7 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
     def __exit__(self, exc_type, exc, tb) -> bool:
         """``with callback: trainer.train()``: a raise marks the run failed (and propagates)."""
         if exc_type is not None and self.recorder is not None:
-            self.recorder.finish("failed")
+            self.recorder.finish(FAILED)
         return False
 
     def _flush(self) -> None:

@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback
 
 from wcviz.integrations._common import RecordingSettings, scalar_metrics
 from wcviz.record.recorder import Recorder
+from wcviz.record.runfolder import FAILED, FINISHED
 
 
 class WcvizCallback(RecordingSettings, Callback):
@@ -64,11 +65,11 @@ class WcvizCallback(RecordingSettings, Callback):
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.recorder is not None:
-            self.recorder.finish("finished")
+            self.recorder.finish(FINISHED)
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         if self.recorder is not None:
-            self.recorder.finish("failed")
+            self.recorder.finish(FAILED)
 
     def _record(self, trainer, epoch: float) -> None:
         self.record_new(epoch, scalar_metrics(trainer.callback_metrics), trainer.global_step)

@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.record.runfolder import LOCK_NAME
 
 #: Writer locks this process holds: (pid, run dir) -> open lock file. One entry per run: a
 #: second RunStore/Recorder of the same process on the same run is refused like a second process.
@@ -32,7 +33,7 @@ def lock_writer(run_dir: Path):
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no protection
         return None
-    handle = open(Path(run_dir) / ".writer.lock", "a+")
+    handle = open(Path(run_dir) / LOCK_NAME, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

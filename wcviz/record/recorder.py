@@ -34,6 +34,7 @@ import zarr
 from torch import Tensor, nn
 
 from wcviz.errors import WcvizError
+from wcviz.record.runfolder import FAILED, FINISHED, RUNNING
 from wcviz.record import stats as S
 from wcviz.record.metrics import metric_float
 from wcviz.record.config import config_changes
@@ -146,7 +147,7 @@ class Recorder:
             store.release()  # now, not when the traceback holding ``store`` is dropped
             raise WcvizError(f"cannot resume {run_dir}: the model's tracked layers differ from "
                              f"the stored ones ({len(names)} vs {len(store.layers)} layers)")
-        store.set_attrs(status="running", ended=None, pid=os.getpid(), host=socket.gethostname())
+        store.set_attrs(status=RUNNING, ended=None, pid=os.getpid(), host=socket.gethostname())
         return store
 
     def _load_plan(self) -> None:
@@ -230,7 +231,7 @@ class Recorder:
             self._flag_nonfinite(out, np.flatnonzero(flags))
         return out
 
-    def finish(self, status: str = "finished") -> None:
+    def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` (or ``failed``); further records are refused."""
         if not self._finished and self.store is not None:
             self.store.finish(status)
@@ -240,7 +241,7 @@ class Recorder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self.finish("finished" if exc_type is None else "failed")
+        self.finish(FINISHED if exc_type is None else FAILED)
         return False
 
     # ---- internals

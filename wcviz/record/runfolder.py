@@ -9,7 +9,8 @@ run discovery under a runs root. The one place that spells the layout::
         .writer.lock        held by the one writer (LOCK_NAME)
 
 A run's *status* (the store attribute) is one of :data:`STATUSES`; the train, sweep and demo
-commands see a run folder in one of the :data:`RUN_STATES`.
+commands see a run folder in one of the :data:`RUN_STATES`; ``wcviz sweep --status`` reports
+one of the :data:`JOB_STATES`. No other module spells these words.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ STATUSES = (RUNNING, FINISHED, FAILED)
 #: nothing yet; finished with the same config; started with the same config; another config.
 NEW, DONE, RESUME, CONFLICT = "new", "done", "resume", "conflict"
 RUN_STATES = (NEW, DONE, RESUME, CONFLICT)
+
+#: What ``wcviz sweep --status`` says of a planned run: a status above, or no store yet
+#: (PENDING), started and queued again (REQUEUED), started and no longer run by anything
+#: (INTERRUPTED: rerunning the sweep resumes it).
+PENDING, REQUEUED, INTERRUPTED = "pending", "requeued", "interrupted"
+JOB_STATES = (PENDING, *STATUSES, REQUEUED, INTERRUPTED)
 
 
 def url_scheme(path) -> str | None:

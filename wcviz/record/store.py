@@ -54,7 +54,7 @@ from wcviz.record.metrics import (
     user_name,
     variable_for,
 )
-from wcviz.record.runfolder import CONFIG_NAME, STATUSES, STORE_NAME, store_path
+from wcviz.record.runfolder import FINISHED, RUNNING, CONFIG_NAME, STATUSES, STORE_NAME, store_path
 from wcviz.record.schema import (
     AUX_COORDS,
     EPOCH_CHUNK,
@@ -296,7 +296,7 @@ class RunStore:
         attrs.pop("n_committed", None)
         self._group.update_attributes(json_safe(attrs))
 
-    def finish(self, status: str = "finished") -> None:
+    def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` or ``failed`` (readers see it in ``attrs['status']``)."""
         if status not in STATUSES:
             raise WcvizError(f"status must be one of {STATUSES}, got {status!r}")
@@ -362,7 +362,7 @@ class _Spec:
 def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
     import torch
 
-    base = {"schema_version": SCHEMA_VERSION, "n_committed": 0, "status": "running",
+    base = {"schema_version": SCHEMA_VERSION, "n_committed": 0, "status": RUNNING,
             "created": _now(), "updated": _now(), "method": "none", "a": None, "b": None,
             "learnable": None, "model": None, "dataset": None, "seed": None,
             "torch_version": torch.__version__, "device": "cpu",
