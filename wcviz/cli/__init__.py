@@ -5,6 +5,10 @@ Each sub-command lives in the module that owns its concept and exposes
 command runs, so ``wcviz inspect`` never imports the training package and ``wcviz --help``
 is instant. Expected mistakes (:class:`wcviz.errors.WcvizError`) become one line on stderr
 and exit status 2.
+
+May import: every library layer (reparam, record, report, integrations); the training and
+dashboard packages (:mod:`wcviz.training`, :mod:`wcviz.app`) only inside the command that runs
+them.
 """
 
 from __future__ import annotations
