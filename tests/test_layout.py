@@ -164,3 +164,15 @@ def test_a_run_ignores_a_users_own_training_and_app_folders(tmp_path):
 
     ds = wcviz.open_run(cwd / "runs" / "r")
     assert ds.attrs["status"] == "finished" and ds.sizes["epoch"] == 2  # init + one epoch
+
+
+def test_public_api_and_report_modules_are_attributes_of_wcviz():
+    code = ("import wcviz, sys\n"
+            "names = ['compand', 'bake', 'build_optimizer', 'Recorder', 'open_run', 'open_runs',\n"
+            "         'WcvizError']\n"
+            "assert all(callable(getattr(wcviz, n)) for n in names)\n"
+            "assert callable(wcviz.plots.band_plot) and callable(wcviz.analysis.run_label)\n"
+            "assert wcviz.plots is sys.modules['wcviz.report.plots']\n"
+            "assert {'plots', 'Recorder'} <= set(dir(wcviz))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
