@@ -31,6 +31,7 @@ import xarray as xr
 
 from wcviz.report import analysis, palette, sweep
 from wcviz.report.bands import band_label, band_pairs, median_quantile
+from wcviz.report.seeds import fold_frame, iter_groups
 from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import metric_variables, split_kind
@@ -361,7 +362,7 @@ def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class SeedGroup:
-    """Runs that differ only in seed (:func:`wcviz.report.analysis.iter_groups`), shown as one."""
+    """Runs that differ only in seed (:func:`wcviz.report.seeds.iter_groups`), shown as one."""
 
     group_id: str  # "<first run id> +N seeds": the ``run`` value of folded frames
     name: str  # display name: the runs' shared name and the seed count
@@ -372,7 +373,7 @@ class SeedGroup:
 def seed_groups(runs: list[Run]) -> list[SeedGroup]:
     """The selected runs grouped by everything but the seed, in selection order; each group
     coloured by method (:func:`wcviz.report.palette.run_colors` of its first run)."""
-    grouped = analysis.iter_groups([light(r) for r in runs])
+    grouped = iter_groups([light(r) for r in runs])
     firsts = [members[0] for members in grouped.values()]
     out = []
     for members, color in zip(grouped.values(), palette.run_colors(firsts)):
@@ -382,10 +383,9 @@ def seed_groups(runs: list[Run]) -> list[SeedGroup]:
     return out
 
 
-def _relabel(frame: pd.DataFrame, groups: list[SeedGroup]) -> pd.DataFrame:
-    """``frame`` with each member run's id replaced by its group's id."""
-    member = {rid: g.group_id for g in groups for rid in g.run_ids}
-    return frame.assign(run=frame["run"].map(member))
+def _group_of(groups: list[SeedGroup]) -> dict[str, str]:
+    """Member run id -> its group's id."""
+    return {rid: g.group_id for g in groups for rid in g.run_ids}
 
 
 def _group_labels(frame: pd.DataFrame, groups: list[SeedGroup]) -> pd.DataFrame:
@@ -398,32 +398,26 @@ def fold_quantiles(wide: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     """A wide quantile frame with the seeds of each group folded: the seed-mean of every
     quantile (and bound) per epoch, ``seeds`` (how many runs have that epoch) and, for the
     median, min and max, ``sd_<column>``: their standard deviation over seeds (NaN for one).
-    As :func:`wcviz.report.plots.seed_bands` draws a seed group."""
+    As :func:`wcviz.report.plots.seed_bands` draws a seed group (:func:`wcviz.report.seeds.fold_frame`)."""
     groups = seed_groups(runs)
     cols = list(quantile_columns(wide).values())
-    keys = ["run", *[c for c in ("layer", "depth", "epoch") if c in wide.columns]]
+    keys = [c for c in ("layer", "depth", "epoch") if c in wide.columns]
     values = cols + (["bound"] if "bound" in wide.columns else [])
-    by = _relabel(wide, groups).groupby(keys, sort=False)
-    out = by[values].mean()
-    out["seeds"] = by[cols[0]].count() if cols else 0
-    if "bound_symbol" in wide.columns:  # one recipe per group: one bound
-        out["bound_symbol"] = by["bound_symbol"].first()
     spread = [c for c in (median_column(wide), cols[0] if cols else None, cols[-1] if cols else None) if c]
-    for col in dict.fromkeys(spread):
-        out[f"sd_{col}"] = by[col].std(ddof=1)
-    return _group_labels(out.reset_index(), groups)
+    out = fold_frame(wide, _group_of(groups), keys, values,
+                     spread={col: f"sd_{col}" for col in dict.fromkeys(spread)},
+                     first=[c for c in ("bound_symbol",) if c in wide.columns])  # one recipe: one bound
+    return _group_labels(out, groups)
 
 
 def _fold(frame: pd.DataFrame, runs: list[Run], keys: list[str], value: str) -> pd.DataFrame:
     """``frame`` with the seeds of each group folded: per group and ``keys`` (after ``run``)
     the mean of ``value``, its ``std`` over seeds (ddof=1: NaN for one seed) and ``seeds``
-    (how many runs have a value there), with the group's ``name`` and ``color``."""
+    (how many runs have a value there), with the group's ``name`` and ``color``
+    (:func:`wcviz.report.seeds.fold_frame`)."""
     groups = seed_groups(runs)
-    by = _relabel(frame, groups).groupby(["run", *keys], sort=False)[value]
-    out = by.mean().to_frame(value)
-    out["std"] = by.std(ddof=1)
-    out["seeds"] = by.count()
-    return _group_labels(out.reset_index(), groups)
+    out = fold_frame(frame, _group_of(groups), keys, [value], spread={value: "std"})
+    return _group_labels(out[["run", *keys, value, "std", "seeds"]], groups)
 
 
 def fold_metrics(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""wcviz.report.analysis on real fixture stores: accuracy tables, thresholds, the paper's claims."""
+"""wcviz.report.analysis and wcviz.report.tables on real fixture stores: run and layer tables,
+thresholds, the accuracy tables over seeds."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from scipy import stats
 import _fixture_runs as fx
 import wcviz
 from wcviz.report import analysis as an
+from wcviz.report import tables
 from wcviz.errors import WcvizError
 
 
@@ -48,7 +50,7 @@ def row(table, method, learnable=""):
 
 
 def test_accuracy_table_equals_independent_mean_std(root):
-    table = an.accuracy_table(root)
+    table = tables.accuracy_table(root)
     assert len(table) == 3  # the failed run is left out
     for method, learnable, kind in (("none", "", "baseline"), ("arctan", "", "wc"),
                                     ("arctan", "fine", "learnable")):
@@ -62,43 +64,43 @@ def test_accuracy_table_equals_independent_mean_std(root):
 
 
 def test_unfinished_runs_only_on_request(root):
-    table = an.accuracy_table(root, finished_only=False)
+    table = tables.accuracy_table(root, finished_only=False)
     assert row(table, "none")["n"] == 4
 
 
 def test_significance_note_pairs_seeds():
     base = {0: 94.0, 1: 94.1, 2: 93.9, 3: 94.2}
     better = {0: 94.4, 1: 94.6, 2: 94.3, 3: 94.5}
-    gap = an.gap_interval(better, base)
+    gap = tables.gap_interval(better, base)
     d = np.array([0.4, 0.5, 0.4, 0.3])
     half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
     assert gap.ci_t == pytest.approx((d.mean() - half, d.mean() + half))
-    assert an.significance_note(gap).endswith("excludes 0")
-    mixed = an.gap_interval({0: 94.4, 1: 93.6, 2: 94.3}, base)  # sign changes between seeds
-    assert "no verdict (95% CI includes 0)" in an.significance_note(mixed)
-    two = an.gap_interval({0: 95.0, 1: 95.0}, base)
-    assert "no verdict (2 paired seed(s) < 3)" in an.significance_note(two)
-    assert an.significance_note(an.gap_interval({7: 95.0}, base)) == "no seed shared with the baseline"
+    assert tables.significance_note(gap).endswith("excludes 0")
+    mixed = tables.gap_interval({0: 94.4, 1: 93.6, 2: 94.3}, base)  # sign changes between seeds
+    assert "no verdict (95% CI includes 0)" in tables.significance_note(mixed)
+    two = tables.gap_interval({0: 95.0, 1: 95.0}, base)
+    assert "no verdict (2 paired seed(s) < 3)" in tables.significance_note(two)
+    assert tables.significance_note(tables.gap_interval({7: 95.0}, base)) == "no seed shared with the baseline"
 
 
 def test_table_marks_a_gap_whose_ci_excludes_0(tmp_path):
     fx.seed_group(tmp_path, "baseline")
     for s in (0, 1, 2):  # the fixture's WC adds exactly 2 points to every test accuracy
         fx.wc_run(tmp_path / f"wc-s{s}", seed=s)
-    table = an.accuracy_table(tmp_path)
+    table = tables.accuracy_table(tmp_path)
     wc = row(table, "arctan")
     assert wc["ci_excludes_0"] and wc["ci_low"] == pytest.approx(2.0)
-    md = an.format_table(table, "md")
+    md = tables.format_table(table, "md")
     assert "| +2.00* |" in md and "excludes 0; needs ≥ 3 seeds" in md
 
 
 def test_table_formats(root):
-    table = an.accuracy_table(root)
+    table = tables.accuracy_table(root)
     wc = row(table, "arctan")
-    md = an.format_table(table, "md")
+    md = tables.format_table(table, "md")
     lines = md.strip().splitlines()
     assert lines[0].startswith("| dataset | model | seeds | best-val test acc (%)")
-    assert lines[-1] == an.GAP_FOOTNOTE and lines[-2] == ""
+    assert lines[-1] == tables.GAP_FOOTNOTE and lines[-2] == ""
     lines = lines[:-2]
     assert len(lines) == 2 + len(table)
     assert f"{wc['best_mean']:.2f} ± {wc['best_std']:.2f}" in md
@@ -106,15 +108,15 @@ def test_table_formats(root):
     # first, then WC, then learnable WC
     assert [r.split(" | ")[1] for r in lines[2:]] == [
         "tinynet", "tinynet + WC a=0.8, b=0.5", "tinynet + learnable WC (init a=0.5, b=1)"]
-    tex = an.format_table(table, "tex")
+    tex = tables.format_table(table, "tex")
     assert tex.startswith("\\begin{tabular}") and "\\toprule" in tex and tex.rstrip().endswith("\\end{tabular}")
     assert f"{wc['best_mean']:.2f} $\\pm$ {wc['best_std']:.2f}" in tex
     assert "(\\%)" in tex and "tinynet" in tex
-    back = pd.read_csv(io.StringIO(an.format_table(table, "csv")))
+    back = pd.read_csv(io.StringIO(tables.format_table(table, "csv")))
     np.testing.assert_allclose(back["best_mean"], table["best_mean"], atol=1e-4)
     np.testing.assert_allclose(back["last_std"], table["last_std"], atol=1e-4)
     with pytest.raises(WcvizError, match="md, tex or csv"):
-        an.format_table(table, "html")
+        tables.format_table(table, "html")
 
 
 def test_runs_table_rows(root):
@@ -141,54 +143,6 @@ def test_select_threshold(root):
     assert an.select_threshold(ds, 0.001) == "abs=0.001"
     with pytest.raises(WcvizError, match="it records: abs=0.001, abs=0.01, rel=0.1, rel=0.5"):
         an.select_threshold(ds, "rel=0.2")
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pair")
-    return {"base": fx.baseline_run(root / "base"), "wc": fx.wc_run(root / "wc"),
-            "bad": fx.violating_wc_run(root / "bad"), "learn": fx.learnable_run(root / "learn")}
-
-
-def test_compare_claims_hold(pair):
-    result = an.compare_runs(pair["base"], pair["wc"])
-    assert result.bounded and result.bound_holds is True
-    assert result.fewer_near_zero is True and result.most_in_early_layers is True
-    base, wc = wcviz.open_run(pair["base"]), wcviz.open_run(pair["wc"])
-    numel = np.asarray(fx.NUMEL, float)
-    frac = lambda ds: (ds.near_zero_fraction.sel(threshold="rel=0.5").isel(epoch=-1).values * numel).sum() / numel.sum()
-    assert result.base_near_zero == pytest.approx(frac(base))
-    assert result.wc_near_zero == pytest.approx(frac(wc))
-    top = wc.weight_absmax.max("epoch").values / (0.8 * np.pi / 2)
-    assert [r.wc_max_ratio for r in result.layers] == pytest.approx(list(top))
-    assert result.base_growth == pytest.approx(8.0 * 1.05)
-    text = result.report()
-    assert "(i) WC keeps |w| < aπ/2 in every layer and epoch: HOLDS" in text
-    assert "(ii) WC has fewer near-zero weights: HOLDS" in text
-    for layer in fx.LAYERS:
-        assert layer in text
-
-
-def test_compare_claims_fail(pair):
-    result = an.compare_runs(pair["base"], pair["bad"])
-    assert result.bound_holds is False and result.fewer_near_zero is False
-    assert max(r.wc_max_ratio for r in result.layers) == pytest.approx(1.2)
-    assert "FAILS" in result.report()
-
-
-def test_compare_learnable_uses_recorded_a(pair):
-    result = an.compare_runs(pair["base"], pair["learn"], "abs=0.01")
-    ds = wcviz.open_run(pair["learn"])
-    fc = [r for r in result.layers if r.layer == "fc"][0]
-    assert fc.wc_bound == pytest.approx(float(ds.a.sel(layer="fc").isel(epoch=-1)) * np.pi / 2)
-    assert result.threshold == "abs=0.01"
-
-
-def test_compare_argument_order(pair):
-    with pytest.raises(WcvizError, match="first run must be a baseline"):
-        an.compare_runs(pair["wc"], pair["base"])
-    with pytest.raises(WcvizError, match="second run is not companded"):
-        an.compare_runs(pair["base"], pair["base"])
 
 
 def test_bound_of_scales_equals_bound_over_epochs_and_falls_back_to_fixed_a():

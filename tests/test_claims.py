@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 import _fixture_runs as fx
-from wcviz.report import claims
+from wcviz.report import claims, tables
 from wcviz.errors import WcvizError
 
 
@@ -141,8 +141,6 @@ def test_compare_root_groups_by_config(tmp_path):
 
 
 def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
-    from wcviz.report import analysis as an
-
     for opt, growth, a in (("adam", 8.0, 0.8), ("sgd", 4.0, 0.9)):
         fx.seed_group(tmp_path / opt, "baseline", growth=growth, config={"optimizer": opt})
         fx.seed_group(tmp_path / opt, "wc", a=a, config={"optimizer": opt})
@@ -152,22 +150,20 @@ def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
         growth = _row(res, "(i)", "baseline max|w| growth").base
         expected = 4.0 if "a=0.9" in res.wc else 8.0
         assert growth == pytest.approx([expected * 1.05] * 3)
-    table = an.accuracy_table(tmp_path)
+    table = tables.accuracy_table(tmp_path)
     assert len(table) == 4 and table["ci_excludes_0"].sum() == 2
-    names = [row[1] for row in an.display_rows(table)[1]]
+    names = [row[1] for row in tables.display_rows(table)[1]]
     assert sum("[other recipe]" in name for name in names) == 4
 
 
 def test_runs_of_other_data_or_models_are_refused(tmp_path):
     # A digits baseline against an MNIST-1D WC run was compared and given verdicts.
-    from wcviz.report import analysis as an
-
     base = fx.seed_group(tmp_path / "b", "baseline")
     other = fx.seed_group(tmp_path / "w", "wc", dataset="mnist1d", model="mnist1d_cnn")
     with pytest.raises(WcvizError, match="same dataset and model.*synthetic/tinynet.*mnist1d/mnist1d_cnn"):
         claims.compare_groups(base, other)
     with pytest.raises(WcvizError, match="same dataset and model"):
-        an.compare_runs(base[0], other[0])
+        claims.compare_pair(base[0], other[0])
     mixed = base[:2] + [fx.baseline_run(tmp_path / "m", seed=2, dataset="mnist1d")]
     with pytest.raises(WcvizError, match="same dataset and model"):
         claims.compare_groups(mixed, fx.seed_group(tmp_path / "w2", "wc"))
@@ -176,16 +172,14 @@ def test_runs_of_other_data_or_models_are_refused(tmp_path):
 def test_a_seed_twice_under_a_root_is_named_with_both_paths(tmp_path):
     # `wcviz demo` and `wcviz reproduce digits` both write seed 0 of the same config under
     # ./runs: `table` counted it twice (6 "seeds"), `compare` blamed the user's groups.
-    from wcviz.report import analysis as an
-
     fx.seed_group(tmp_path / "study", "baseline")
     fx.seed_group(tmp_path / "study", "wc")
     copy = fx.baseline_run(tmp_path / "baseline-s0", seed=0)
-    for call in (claims.compare_root, an.accuracy_table):
+    for call in (claims.compare_root, tables.accuracy_table):
         with pytest.raises(WcvizError, match=r"seed 0 of baseline .*twice under the root") as err:
             call(tmp_path)
         assert str(copy) in str(err.value) and "study" in str(err.value)
-    assert len(an.accuracy_table(tmp_path / "study")) == 2  # one folder: fine
+    assert len(tables.accuracy_table(tmp_path / "study")) == 2  # one folder: fine
 
 
 def test_one_paired_seed_does_not_read_as_none(tmp_path):
@@ -193,3 +187,73 @@ def test_one_paired_seed_does_not_read_as_none(tmp_path):
     base = fx.seed_group(tmp_path / "b", "baseline", seeds=(0,))
     wc = fx.seed_group(tmp_path / "w", "wc", seeds=(0,))
     assert "paired seeds: 0 (n=1)" in claims.compare_groups(base, wc).report()
+
+
+# --------------------------------------------------------------------------- one pair of runs
+# A pair is a study of one seed per arm: decided by the same rules (so no claim HOLDS on one
+# seed, a bound violation still FAILS), with the per-layer table of the two runs.
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pair")
+    return {"base": fx.baseline_run(root / "base"), "wc": fx.wc_run(root / "wc"),
+            "bad": fx.violating_wc_run(root / "bad"), "learn": fx.learnable_run(root / "learn")}
+
+
+def test_pair_measures_match_the_stores(pair):
+    import wcviz
+
+    res = claims.compare_pair(pair["base"], pair["wc"])
+    bound = _row(res, "(i)", "max|w|/bound")
+    assert bound.wc[0] < 1 and bound.verdict == "INCONCLUSIVE"
+    assert bound.why == "inside the bound, but 1 seed(s) < 3"
+    base, wc = wcviz.open_run(pair["base"]), wcviz.open_run(pair["wc"])
+    numel = np.asarray(fx.NUMEL, float)
+    frac = lambda ds: (ds.near_zero_fraction.sel(threshold="rel=0.5").isel(epoch=-1).values * numel).sum() / numel.sum()
+    head = _row(res, "(ii)", "near-zero % |w| < 0.5·σ₀, all weights")
+    assert head.base[0] == pytest.approx(100 * frac(base))
+    assert head.wc[0] == pytest.approx(100 * frac(wc)) and head.diff[0] < 0  # fewer near zero
+    assert _row(res, "(ii)", "reduction early").diff[0] > 0  # largest in the early layers
+    assert _row(res, "(i)", "baseline max|w| growth").base[0] == pytest.approx(8.0 * 1.05)
+    top = wc.weight_absmax.max("epoch").values / (0.8 * np.pi / 2)
+    assert list(res.layers.frame["wc_max_ratio"]) == pytest.approx(list(top))
+    text = res.layers.report()
+    assert "near-zero: |w| < 0.5·σ₀ (rel=0.5), last epoch\n" in text
+    for layer in fx.LAYERS:
+        assert f"\n{layer} " in text
+    assert "(i) WC keeps |w| < aπ/2 in every layer and epoch: INCONCLUSIVE" in res.report()
+
+
+def test_pair_bound_violation_fails(pair):
+    res = claims.compare_pair(pair["base"], pair["bad"])
+    assert res.verdict_of("(i)") == "FAILS"
+    assert _row(res, "(ii)", "near-zero").diff[0] > 0  # not fewer near-zero weights
+    assert res.layers.frame["wc_max_ratio"].max() == pytest.approx(1.2)
+
+
+def test_pair_learnable_uses_recorded_a(pair):
+    import wcviz
+
+    res = claims.compare_pair(pair["base"], pair["learn"], ["abs=0.01"])
+    ds = wcviz.open_run(pair["learn"])
+    fc = res.layers.frame.set_index("layer").loc["fc"]
+    assert fc["wc_bound"] == pytest.approx(float(ds.a.sel(layer="fc").isel(epoch=-1)) * np.pi / 2)
+    assert res.layers.threshold == "abs=0.01"
+
+
+def test_pair_argument_order(pair):
+    with pytest.raises(WcvizError, match="first run must be a baseline"):
+        claims.compare_pair(pair["wc"], pair["base"])
+    with pytest.raises(WcvizError, match="second run is not companded"):
+        claims.compare_pair(pair["base"], pair["base"])
+
+
+def test_layer_table_of_groups_is_the_seed_mean(groups):
+    import wcviz
+
+    base, wc = groups
+    res = claims.compare_groups(base, wc)
+    nz = [wcviz.open_run(p).near_zero_fraction.sel(threshold="rel=0.5").isel(epoch=-1).values for p in wc]
+    np.testing.assert_allclose(res.layers.frame["wc_near_zero"], np.mean(nz, axis=0))
+    assert res.layers.n == 3 and "last epoch, mean of 3 paired seeds" in res.layers.report()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import wcviz
-from wcviz.report import analysis
+from wcviz.report import analysis, tables
 from wcviz.record.metrics import metric, metric_names, metric_variable, split_kind
 
 ODD = {"val/acc": 0.5, "lr-SGD": 0.1, "eval_loss": 1.25, "epoch": 1.0, "a": 2.0, "val-acc": 0.25,
@@ -106,7 +106,7 @@ def test_figures_tables_and_dashboard_find_framework_names(tmp_path):
     fig = plots.metrics_curves([ds])
     gids = {line.get_gid().split(":")[0] for ax in fig.axes for line in ax.get_lines()}
     assert gids == {"val_acc", "val_loss", "test_acc"}
-    table = analysis.accuracy_table([ds])
+    table = tables.accuracy_table([ds])
     assert table["last_mean"].tolist() == [pytest.approx(40.0)]
     summary = data.accuracy_summary(data.scan(data.runs_root(tmp_path)).runs[0])
     assert (summary["best_val_epoch"], summary["best_val_test_acc"]) == (2.0, pytest.approx(40.0))

@@ -12,7 +12,6 @@ version (fewer arms, epochs and seeds), in its own folder.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,6 +215,7 @@ def public_table(study: Study, runs: dict[str, list]) -> str:
         return ""
     from wcviz.report import analysis
     from wcviz.report.claims import format_pm, t_interval
+    from wcviz.report.seeds import mean_std
 
     rows = [("model", "published", "ours: test acc at best val (%)", "95% CI of the mean", "seeds",
              "ours − published")]
@@ -224,7 +224,7 @@ def public_table(study: Study, runs: dict[str, list]) -> str:
             continue
         acc = analysis.as_percent([analysis.best_val_test_acc(analysis.as_dataset(p))[1]
                                    for p in runs[pub.arm]])
-        mean, std, n = float(acc.mean()), float(acc.std(ddof=1)) if len(acc) > 1 else math.nan, len(acc)
+        (mean, std), n = mean_std(acc), len(acc)
         (lo, hi), _ = t_interval(acc)  # the t interval of the mean, as for the claims
         ci = f"[{lo:.2f}, {hi:.2f}]" if n > 1 else "–"
         rows.append((pub.what, f"≈ {pub.percent:g} %", format_pm(mean, std, 3), ci, str(n),
@@ -245,7 +245,7 @@ def write_outputs(study: Study, runs: dict[str, list], results, out: Path,
     """claims.md (every measure of every comparison), claims.csv, table.md, figures."""
     import pandas as pd
 
-    from wcviz.report import analysis
+    from wcviz.report import tables
 
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -256,7 +256,7 @@ def write_outputs(study: Study, runs: dict[str, list], results, out: Path,
     if frames:
         pd.concat(frames).to_csv(out / "claims.csv", index=False, float_format="%.6g")
     all_runs = [p for paths in runs.values() for p in paths]
-    table = analysis.format_table(analysis.accuracy_table(all_runs), "md")
+    table = tables.format_table(tables.accuracy_table(all_runs), "md")
     (out / "table.md").write_text(table, encoding="utf-8")
     written += [out / "claims.md", out / "claims.csv", out / "table.md"]
     if figures:

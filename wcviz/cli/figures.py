@@ -122,12 +122,12 @@ def table_main(argv: list[str], prog: str = "wcviz table") -> int:
     parser.add_argument("--all", action="store_true", help="include unfinished (running/failed) runs")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
-    from wcviz.report import analysis
+    from wcviz.report import tables
 
     root = Path(args.root)
     if not root.is_dir():
         raise WcvizError(f"no runs root at {args.root}; pass the directory holding the runs, e.g. ./runs")
-    text = analysis.format_table(analysis.accuracy_table(root, finished_only=not args.all), args.format)
+    text = tables.format_table(tables.accuracy_table(root, finished_only=not args.all), args.format)
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -154,12 +154,12 @@ def compare_main(argv: list[str], prog: str = "wcviz compare") -> int:
     parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILS")
     args = parser.parse_args(argv)
-    from wcviz.report import analysis, claims
+    from wcviz.report import claims
     from wcviz.cli.runs import _checked_parent, _writing
 
     if args.csv:
         _checked_parent(args.csv)  # before the comparison, not after it (one line, no traceback)
-    results = _compare_results(args, analysis, claims)
+    results = _compare_results(args, claims)
     for i, result in enumerate(results):
         print(("\n" if i else "") + result.report())
     if args.csv:
@@ -172,7 +172,7 @@ def compare_main(argv: list[str], prog: str = "wcviz compare") -> int:
     return 1 if args.strict and failed else 0
 
 
-def _compare_results(args, analysis, claims) -> list:
+def _compare_results(args, claims) -> list:
     """The group comparisons the arguments ask for (see compare_main's forms)."""
     if args.baseline or args.wc:
         if not (args.baseline and args.wc) or args.runs:
@@ -186,10 +186,8 @@ def _compare_results(args, analysis, claims) -> list:
                              "two runs (BASELINE_RUN WC_RUN) or --baseline/--wc groups")
         return claims.compare_root(root, args.threshold)
     if len(args.runs) == 2:
-        # Loaded once here: the per-layer table and the claims would each load the stores again.
-        base, wc = (analysis.as_dataset(_single_run(run)) for run in args.runs)
-        one = analysis.compare_runs(base, wc, (args.threshold or [None])[0])
-        print(one.report(verdicts=False) + "\n")
-        return [claims.compare_groups([base], [wc], args.threshold)]
+        result = claims.compare_pair(*(_single_run(run) for run in args.runs), args.threshold)
+        print(result.layers.report() + "\n")
+        return [result]
     raise WcvizError("nothing to compare; pass --baseline RUN... --wc RUN..., a runs root, "
                      "or BASELINE_RUN WC_RUN")

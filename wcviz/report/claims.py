@@ -2,7 +2,8 @@
 
 A claim compared on one baseline run and one WC run flips between seeds when the gap is small.
 Here a claim is decided on *groups* of runs (the same configuration, several seeds), paired
-by seed:
+by seed (:func:`wcviz.report.seeds.pair_by_seed`); one pair of runs is a study of one seed per
+arm (:func:`compare_pair`), decided by the same rules (and so never HOLDS on its own):
 
 * per group, the mean ± std (sample, ddof = 1) of the measure over the paired seeds;
 * the paired difference d = WC − baseline (per seed), its mean and a 95 % confidence interval
@@ -26,6 +27,10 @@ Claims (Sec. IV-D of the paper, and its tables):
 * **(iii)** WC improves accuracy: test accuracy at the best-validation epoch (and at the last
   epoch), predicted higher for WC (the paper's tables report gains). INCONCLUSIVE here means
   no difference could be shown, not that WC is worse.
+
+Beside the verdicts, each comparison keeps a per-layer table at the last epoch (weight ranges,
+the bound, max|w|/bound, near-zero fractions; the mean over the paired seeds):
+:class:`LayerTable`, which ``wcviz compare BASELINE_RUN WC_RUN`` prints.
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from wcviz.report import analysis as an
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import BEST_ACC
+from wcviz.report import analysis as an
+from wcviz.report.seeds import (SEED, check_one_run_per_seed, fold, iter_groups, mean_std,
+                                pair_by_seed)
 
 #: Fewer paired seeds than this: never HOLDS/FAILS (one more seed could flip it).
 MIN_SEEDS = 3
@@ -52,6 +59,9 @@ CONFIDENCE = 0.95
 #: Bootstrap resamples (percentile method) and the generator's seed (results are reproducible).
 N_BOOT = 10_000
 BOOT_SEED = 0
+#: Relative tolerance of the bound check (i): float32 arctan of a huge v rounds to exactly
+#: (π/2)·a in single precision, a hair above the float64 bound.
+BOUND_RTOL = 1e-6
 
 HOLDS, FAILS, INCONCLUSIVE, NA = "HOLDS", "FAILS", "INCONCLUSIVE", "n/a"
 
@@ -78,14 +88,6 @@ class PairedResult:
     def n(self) -> int:
         """Paired seeds behind the result."""
         return len(self.seeds)
-
-
-def mean_std(values) -> tuple[float, float]:
-    """(mean, sample std with ddof = 1); std NaN for fewer than two values."""
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return math.nan, math.nan
-    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else math.nan
 
 
 def t_interval(diff) -> tuple[tuple[float, float], float]:
@@ -169,37 +171,41 @@ def paired(claim: str, measure: str, predicted: str, seeds, base, wc,
 # --------------------------------------------------------------------------- runs -> claims
 
 
-def seed_of(ds: xr.Dataset):
-    """The run's seed attribute (WcvizError when absent: runs cannot be paired without it)."""
-    seed = an.run_attr(ds, "seed")
-    if seed is None:
-        raise WcvizError(f"run {an.run_attr(ds, 'run_id', '?')} records no seed; runs are "
-                         "paired by seed, so record it (attrs={'seed': ...})")
-    return int(seed)
+@dataclass
+class LayerTable:
+    """Per layer at the last epoch, the mean over the paired seeds: the weight range of each
+    group, the WC bound, max|w|/bound (max over epochs) and the near-zero fractions (0–1)."""
+
+    baseline: str  # the runs' display name and ids
+    wc: str
+    threshold: str  # the near-zero threshold label of the table
+    threshold_text: str
+    bound_symbol: str
+    frame: pd.DataFrame  # one row per layer: LAYER_COLUMNS
+    n: int = 1  # paired seeds averaged
+
+    def report(self) -> str:
+        """The table as readable text."""
+        over = f", mean of {self.n} paired seeds" if self.n > 1 else ""
+        head = (f"{'layer':<24} {'baseline w range':>22} {'WC w range':>22} {self.bound_symbol:>7} "
+                f"{'max|w|/bound':>12} {'near-0 base':>11} {'near-0 WC':>9}")
+        lines = [f"baseline: {self.baseline}", f"WC:       {self.wc}",
+                 f"near-zero: {self.threshold_text} ({self.threshold}), last epoch{over}", "", head]
+        for _, r in self.frame.iterrows():
+            lines.append(f"{r['layer']:<24} {_range(r['base_min'], r['base_max']):>22} "
+                         f"{_range(r['wc_min'], r['wc_max']):>22} {r['wc_bound']:>7.3g} "
+                         f"{r['wc_max_ratio']:>12.3f} {100 * r['base_near_zero']:>10.1f}% "
+                         f"{100 * r['wc_near_zero']:>8.1f}%")
+        return "\n".join(lines)
 
 
-def pair_by_seed(base_runs, wc_runs) -> tuple[list, list, list, list]:
-    """(seeds, baseline Datasets, WC Datasets, unpaired seeds) of two groups of runs.
+#: Columns of a :class:`LayerTable`'s frame after ``layer``.
+LAYER_COLUMNS = ("base_min", "base_max", "wc_min", "wc_max", "wc_bound", "wc_max_ratio",
+                 "base_near_zero", "wc_near_zero")
 
-    Raises:
-        WcvizError: a seed twice in one group (the groups mix configurations).
-    """
-    groups = []
-    for name, runs in (("baseline", base_runs), ("WC", wc_runs)):
-        by_seed: dict = {}
-        for ds in an.as_datasets(runs):
-            seed = seed_of(ds)
-            if seed in by_seed:
-                raise WcvizError(f"seed {seed} appears twice in the {name} group "
-                                 f"({an.run_attr(by_seed[seed], 'run_id', '?')}, "
-                                 f"{an.run_attr(ds, 'run_id', '?')}); pass one configuration "
-                                 "per group")
-            by_seed[seed] = ds
-        groups.append(by_seed)
-    base, wc = groups
-    seeds = sorted(set(base) & set(wc))
-    unpaired = sorted(set(base) ^ set(wc))
-    return seeds, [base[s] for s in seeds], [wc[s] for s in seeds], unpaired
+
+def _range(lo: float, hi: float) -> str:
+    return f"[{lo:+.3g}, {hi:+.3g}]"
 
 
 @dataclass
@@ -212,6 +218,7 @@ class GroupComparison:
     unpaired: list
     results: list[PairedResult] = field(default_factory=list)
     bound_symbol: str = "aπ/2"
+    layers: LayerTable | None = None  # per layer at the last epoch, mean over the paired seeds
 
     def frame(self) -> pd.DataFrame:
         """One row per (claim, measure): group means ± stds, paired difference, CIs, verdict."""
@@ -312,10 +319,50 @@ def compare_groups(baseline_runs, wc_runs, thresholds=None) -> GroupComparison:
                          "so train both with the same --seed values")
     result = GroupComparison(_group_label(base), _group_label(comp), seeds, unpaired,
                              bound_symbol=an.bound_symbol(comp[0]) or "bound")
-    result.results += _claim_bound(seeds, base, comp)
+    label = an.select_threshold(base[0], thresholds[0] if thresholds else None)
+    per_layer = _per_layer(seeds, base, comp, _common_layers(base, comp), label)
+    result.layers = _layer_table(result, base, comp, per_layer, label)
+    result.results += _claim_bound(seeds, base, per_layer)
     result.results += _claim_near_zero(seeds, base, comp, thresholds)
     result.results += _claim_accuracy(seeds, base, comp)
     return result
+
+
+def compare_pair(baseline, wc, thresholds=None) -> GroupComparison:
+    """Decide the claims on one baseline run and one companded run: :func:`compare_groups`
+    of one seed per arm (so no claim HOLDS on one pair; a bound violation still FAILS), with
+    the per-layer table (:class:`LayerTable`) of the two runs.
+
+    Raises:
+        WcvizError: when the first run is companded or the second is not (besides the
+            errors of :func:`compare_groups`).
+    """
+    base, comp = an.as_dataset(baseline), an.as_dataset(wc)
+    if not an.is_baseline(base):
+        raise WcvizError(f"the first run must be a baseline, but it uses method {an.method_of(base)!r}; "
+                         "pass BASELINE_RUN first, then WC_RUN")
+    if an.is_baseline(comp):
+        raise WcvizError("the second run is not companded (method none); pass a WC run second")
+    return compare_groups([base], [comp], thresholds)
+
+
+def task_of(ds: xr.Dataset) -> str:
+    """The run's "dataset/model" ("?" for a missing attribute)."""
+    return f"{an.run_attr(ds, 'dataset', '?')}/{an.run_attr(ds, 'model', '?')}"
+
+
+def check_same_task(base, comp) -> None:
+    """Refuse baseline and companded runs (Datasets) of different datasets or models.
+
+    Raises:
+        WcvizError: naming each group's dataset/model; a verdict across them means nothing.
+    """
+    tasks = {task_of(ds) for ds in [*base, *comp]}
+    if len(tasks) > 1:
+        names = (f"baseline: {', '.join(sorted({task_of(ds) for ds in base}))}; "
+                 f"WC: {', '.join(sorted({task_of(ds) for ds in comp}))}")
+        raise WcvizError(f"the runs are not of the same dataset and model ({names}); "
+                         "compare runs of one dataset and model")
 
 
 def _check_groups(base, comp) -> None:
@@ -325,7 +372,7 @@ def _check_groups(base, comp) -> None:
     if any(an.is_baseline(ds) for ds in comp):
         raise WcvizError("the WC group holds a plain (method none) run; pass companded runs "
                          "with --wc")
-    an.check_same_task(base, comp)
+    check_same_task(base, comp)
     configs = {an.run_label(ds) for ds in comp}
     if len(configs) > 1:
         raise WcvizError(f"the WC group mixes configurations ({', '.join(sorted(configs))}); "
@@ -346,20 +393,55 @@ def _common_layers(base, comp) -> list[str]:
     return names
 
 
-def _claim_bound(seeds, base, comp) -> list[PairedResult]:
+def _last(ds, layer: str, q: float) -> float:
+    """The layer's q-quantile at the last epoch; NaN when the run did not record q."""
+    try:
+        return float(an.quantile_curve(ds, layer, q)[-1])
+    except WcvizError:  # a Recorder given other quantiles: no range to show, the rest stands
+        return math.nan
+
+
+def _per_layer(seeds, base, comp, layers, label) -> xr.Dataset:
+    """(seed, layer) values of the paired runs (:data:`LAYER_COLUMNS`, ``bounded``): ranges,
+    the bound and near-zero fractions at the last epoch, max|w|/bound over epochs."""
+    rows = {name: [] for name in (*LAYER_COLUMNS, "bounded")}
+    for b, c in zip(base, comp):
+        bounds = [an.bound_over_epochs(c, n) for n in layers]
+        label_wc = an.select_threshold(c, label)
+        rows["base_min"].append([_last(b, n, 0.0) for n in layers])
+        rows["base_max"].append([_last(b, n, 1.0) for n in layers])
+        rows["wc_min"].append([_last(c, n, 0.0) for n in layers])
+        rows["wc_max"].append([_last(c, n, 1.0) for n in layers])
+        rows["wc_bound"].append([float(bound[-1]) for bound in bounds])
+        rows["wc_max_ratio"].append([float(np.nanmax(an.absmax_over_epochs(c, n) / bound))
+                                     for n, bound in zip(layers, bounds)])
+        rows["bounded"].append([bool(np.isfinite(bound).all()) for bound in bounds])
+        rows["base_near_zero"].append([float(an.near_zero(b, label, n)[-1]) for n in layers])
+        rows["wc_near_zero"].append([float(an.near_zero(c, label_wc, n)[-1]) for n in layers])
+    return xr.Dataset({name: ((SEED, "layer"), np.array(values)) for name, values in rows.items()},
+                      coords={SEED: list(seeds), "layer": list(layers)})
+
+
+def _runs_name(runs) -> str:
+    ids = ", ".join(str(an.run_attr(ds, "run_id", "")) for ds in runs)
+    return f"{an.run_label(runs[0])} [{ids}]"
+
+
+def _layer_table(result: GroupComparison, base, comp, per_layer: xr.Dataset, label) -> LayerTable:
+    means = {name: fold(per_layer[name])["mean"].values for name in LAYER_COLUMNS}
+    frame = pd.DataFrame({"layer": per_layer["layer"].values, **means})
+    return LayerTable(_runs_name(base), _runs_name(comp), label, an.threshold_text(base[0], label),
+                      result.bound_symbol, frame, n=per_layer.sizes[SEED])
+
+
+def _claim_bound(seeds, base, per_layer: xr.Dataset) -> list[PairedResult]:
     """(i): max over layers and epochs of max|w| / bound per WC seed; one violation fails."""
-    layers = _common_layers(base, comp)
-    ratios = []
-    for ds in comp:
-        bounds = [an.bound_over_epochs(ds, n) for n in layers]
-        if not all(np.isfinite(b).all() for b in bounds):
-            return []  # an unbounded method (arsinh, powerprop): no claim (i)
-        ratios.append(max(float(np.nanmax(an.absmax_over_epochs(ds, n) / b))
-                          for n, b in zip(layers, bounds)))
-    ratios = np.array(ratios)
+    if not per_layer["bounded"].all():
+        return []  # an unbounded method (arsinh, powerprop): no claim (i)
+    ratios = per_layer["wc_max_ratio"].max("layer").values
     res = PairedResult("(i)", "max|w|/bound over layers and epochs (WC)", "lower", list(seeds),
                        np.array([]), ratios, np.array([]))
-    inside = ratios < 1.0 + an.BOUND_RTOL
+    inside = ratios < 1.0 + BOUND_RTOL
     if not inside.all():
         res.verdict = FAILS
         res.why = f"seed(s) {[s for s, ok in zip(seeds, inside) if not ok]} exceed the bound"
@@ -368,6 +450,7 @@ def _claim_bound(seeds, base, comp) -> list[PairedResult]:
     else:
         res.verdict, res.why = HOLDS, "every seed inside the bound"
     out = [res]
+    layers = [str(n) for n in per_layer["layer"].values]
     growth = np.array([_growth(ds, layers) for ds in base])
     if np.isfinite(growth).any():
         out.append(PairedResult("(i)", "baseline max|w| growth in epoch 1 (×)", "higher",
@@ -441,16 +524,16 @@ def compare_root(root, thresholds=None) -> list[GroupComparison]:
     """Every companded configuration under a runs root against its baseline (same dataset,
     model and recipe: the stored config without method and seed).
 
-    Runs are grouped by everything but the seed (:func:`wcviz.report.analysis.iter_groups`).
+    Runs are grouped by everything but the seed (:func:`wcviz.report.seeds.iter_groups`).
 
     Raises:
         WcvizError: no baseline, or no companded group, under ``root``.
     """
     runs = an.collect_runs(root)
-    groups = an.iter_groups(runs)
+    groups = iter_groups(runs)
     out = []
     for members in groups.values():
-        an.check_one_run_per_seed(an.run_label(members[0]),
+        check_one_run_per_seed(an.run_label(members[0]),
                                   [an.run_attr(ds, "seed") for ds in members],
                                   [an.run_attr(ds, "path", an.run_attr(ds, "run_id", "?"))
                                    for ds in members])

@@ -18,6 +18,7 @@ from wcviz.report.plots.compander import ab_trajectories
 from wcviz.report.plots.metrics import metrics_curves
 from wcviz.report.plots.near_zero import near_zero_figure, near_zero_measures
 from wcviz.report.plots.seeds import seed_metric
+from wcviz.report.seeds import iter_groups
 
 #: Output formats :func:`save_figure` writes.
 FORMATS = ("pdf", "svg", "png")
@@ -108,6 +109,6 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
         if an.is_learnable(ds):
             emit(ab_trajectories(ds), f"ab_{ds.attrs.get('run_id', 'run')}")
     emit(metrics_curves(runs), "metrics")
-    if any(len(group) > 1 for group in an.iter_groups(runs).values()):
+    if any(len(group) > 1 for group in iter_groups(runs).values()):
         emit(seed_metric(runs, "test_acc"), "seeds_test_acc")
     return written

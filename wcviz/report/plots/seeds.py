@@ -1,11 +1,9 @@
 """Seed aggregation: band plots, metric curves and near-zero fractions as mean (± std) over
-runs that differ only by seed (:func:`wcviz.report.analysis.iter_groups`).
+runs that differ only by seed, grouped and folded by :mod:`wcviz.report.seeds`.
 
 A group's mean line has gid ``"mean:<group key>"`` and its mean ± std band ``"std:<group key>"``."""
 
 from __future__ import annotations
-
-from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -14,28 +12,26 @@ from matplotlib.figure import Figure
 from wcviz.report import analysis as an
 from wcviz.report import style
 from wcviz.report.bands import BAND_OPACITY, band_pairs, median_quantile
-from wcviz.errors import WcvizError
 from wcviz.report.palette import run_colors
 from wcviz.report.plots._axes import (EPOCH_LABEL, WEIGHT_LABEL, _apply_yscale, _check_common_layer,
                                _common_layers, _epoch_ticks, _finish_axes, _new_axes,
                                _outside_legend)
 from wcviz.report.plots.bands import band_handles, default_linthresh, shared_levels
+from wcviz.report.seeds import SEED, fold, iter_groups, stack
 
 
-def _stack(runs: Sequence[xr.Dataset], values) -> xr.DataArray:
-    """Per-run curves (epoch,) stacked on a ``seed`` axis, on the epochs all runs share."""
-    arrays = [xr.DataArray(values(ds), dims="epoch", coords={"epoch": an.epochs(ds)}) for ds in runs]
-    arrays = xr.align(*arrays, join="inner")
-    if arrays[0].sizes["epoch"] == 0:
-        raise WcvizError("the runs share no recorded epoch; seed aggregation needs common epochs")
-    return xr.concat(arrays, dim="seed")
+def _mean_spread(curves: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """The seed mean of ``curves`` and its std over seeds (:func:`wcviz.report.seeds.fold`),
+    of zero width for one seed: its line is drawn, without a spread around it."""
+    folded = fold(curves)
+    std = folded["std"] if curves.sizes[SEED] > 1 else xr.zeros_like(folded["mean"])
+    return folded["mean"], std
 
 
 def _mean_std(ax, x, curves: xr.DataArray, key: str, color: str, label: str, **line) -> None:
     """One seed group's mean line (gid ``mean:<key>``) and its mean ± std band over seeds
-    (gid ``std:<key>``; ddof=1, no width for one seed) from ``curves`` over ``seed`` and x."""
-    mean = curves.mean("seed")
-    std = curves.std("seed", ddof=1) if curves.sizes["seed"] > 1 else xr.zeros_like(mean)
+    (gid ``std:<key>``; no width for one seed) from ``curves`` over ``seed`` and x."""
+    mean, std = _mean_spread(curves)
     ax.plot(x, mean, color=color, label=label, gid=f"mean:{key}", **line)
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.25, linewidth=0, gid=f"std:{key}")
 
@@ -64,14 +60,15 @@ def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = N
     fig, ax = _new_axes(ax)
     levels = shared_levels(runs)
     pairs, mid = band_pairs(levels), median_quantile(levels)
-    curves = {q: _stack(runs, lambda ds, q=q: an.quantile_curve(ds, layer, q)) for q in levels}
-    x = np.asarray(next(iter(curves.values()))["epoch"], dtype=float)
+    curves = {q: _mean_spread(stack(runs, lambda ds, q=q: an.quantile_curve(ds, layer, q)))
+              for q in levels}
+    x = np.asarray(next(iter(curves.values()))[0]["epoch"], dtype=float)
     for lo, hi in pairs:
-        ax.fill_between(x, curves[lo].mean("seed"), curves[hi].mean("seed"), color=color,
+        ax.fill_between(x, curves[lo][0], curves[hi][0], color=color,
                         alpha=BAND_OPACITY, linewidth=0, gid=f"band:{lo:g}:{hi:g}")
     for q in (0.0, mid, 1.0):
         if q in curves:
-            mean, std = curves[q].mean("seed"), curves[q].std("seed", ddof=1 if len(runs) > 1 else 0)
+            mean, std = curves[q]
             if q == mid:
                 ax.plot(x, mean, color=color, linewidth=1.0, gid="median", label="median (seed mean)")
             for sign in (1, -1):
@@ -90,7 +87,7 @@ def seed_bands(runs, layer: str | None = None, *, ax=None, color: str | None = N
 def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
     """A metric over epochs as mean ± std over seeds, one line and band per configuration.
 
-    Runs are grouped by everything but the seed (:func:`wcviz.report.analysis.iter_groups`).
+    Runs are grouped by everything but the seed (:func:`wcviz.report.seeds.iter_groups`).
 
     Args:
         runs: runs (Datasets or paths).
@@ -103,12 +100,12 @@ def seed_metric(runs, metric: str = "test_acc", *, ax=None) -> Figure:
     runs = an.as_datasets(runs)
     fig, ax = _new_axes(ax)
     pct = metric.endswith("_acc")
-    groups = an.iter_groups(runs)
+    groups = iter_groups(runs)
     colors = run_colors([group[0] for group in groups.values()])
     for (key, group), color in zip(groups.items(), colors):
         values = (lambda ds: an.as_percent(an.metric_values(ds, metric))) if pct else \
             (lambda ds: an.metric_values(ds, metric))
-        curves = _stack(group, values)
+        curves = stack(group, values)
         _mean_std(ax, np.asarray(curves["epoch"], dtype=float), curves, key, color,
                   f"{an.run_label(group[0])} (n={len(group)})")
     unit = "accuracy (%)" if pct else ("loss (nats)" if metric.endswith("_loss") else metric)
@@ -123,7 +120,7 @@ def _labelled_groups(runs, threshold):
     """Runs (as Datasets), their threshold label, and the seed groups with a colour each."""
     runs = an.as_datasets(runs)
     label = an.select_threshold(runs[0], threshold)
-    groups = an.iter_groups(runs)
+    groups = iter_groups(runs)
     return runs, label, groups, run_colors([group[0] for group in groups.values()])
 
 
@@ -131,7 +128,7 @@ def _labelled_groups(runs, threshold):
 def seed_near_zero(runs, threshold: str | float | None = None, layer: str | None = None, *,
                    ax=None) -> Figure:
     """Near-zero fraction over epochs as mean ± std over seeds, one line and band per
-    configuration (:func:`wcviz.report.analysis.iter_groups`), as
+    configuration (:func:`wcviz.report.seeds.iter_groups`), as
     :func:`wcviz.report.plots.near_zero_over_epochs` draws one run: of one layer, or of all weights
     (each run's size-weighted fraction first).
 
@@ -149,7 +146,7 @@ def seed_near_zero(runs, threshold: str | float | None = None, layer: str | None
         layer = _check_common_layer(runs, layer)
     fig, ax = _new_axes(ax)
     for (key, group), color in zip(groups.items(), colors):
-        curves = _stack(group, lambda ds: 100 * an.near_zero(ds, an.select_threshold(ds, label), layer))
+        curves = stack(group, lambda ds: 100 * an.near_zero(ds, an.select_threshold(ds, label), layer))
         _mean_std(ax, np.asarray(curves["epoch"], dtype=float), curves, key, color,
                   f"{an.run_label(group[0])} (n={len(group)})",
                   marker="o" if curves.sizes["epoch"] <= 30 else None, markersize=2.5)
@@ -185,13 +182,14 @@ def seed_near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch
                                             layer=layers).isel(epoch=index)
 
     if show_init:
-        init = [100 * np.asarray(at(ds, 0), dtype=float) for ds in next(iter(groups.values()))]
-        ax.plot(depth, np.mean(init, axis=0), color=style.REFERENCE_COLOR, linestyle=":",
+        init = xr.DataArray([100 * np.asarray(at(ds, 0), dtype=float)
+                             for ds in next(iter(groups.values()))], dims=(SEED, "layer"))
+        ax.plot(depth, fold(init)["mean"], color=style.REFERENCE_COLOR, linestyle=":",
                 marker=".", label="init (epoch 0)", gid="init")
     for (key, group), color in zip(groups.items(), colors):
         cut = [at(ds, epoch) for ds in group]
         shown = "/".join(f"{e:g}" for e in dict.fromkeys(float(c["epoch"]) for c in cut))
-        values = xr.DataArray([100 * np.asarray(c, dtype=float) for c in cut], dims=("seed", "layer"))
+        values = xr.DataArray([100 * np.asarray(c, dtype=float) for c in cut], dims=(SEED, "layer"))
         _mean_std(ax, depth, values, key, color,
                   f"{an.run_label(group[0])} (n={len(group)}, epoch {shown})",
                   marker="o", markersize=3)

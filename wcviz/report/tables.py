@@ -1,0 +1,185 @@
+"""The paper's accuracy tables (Tables II–VII): mean ± std over seeds, the gap to the baseline.
+
+:func:`accuracy_table` folds the runs' rows (:func:`wcviz.report.analysis.runs_table`) per
+configuration over seeds (:mod:`wcviz.report.seeds`) and pairs each companded configuration
+with its baseline by seed (:func:`gap_interval`, decided as claim (iii) of
+:mod:`wcviz.report.claims`); :func:`format_table` renders it as Markdown, LaTeX or CSV.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from wcviz.errors import WcvizError
+from wcviz.record.metrics import BEST_ACC
+from wcviz.report import claims
+from wcviz.report.analysis import METHOD_NAMES, runs_table
+from wcviz.report.seeds import check_one_run_per_seed, mean_std
+
+GROUP_KEYS = ["dataset", "model", "recipe", "method", "learnable", "a", "b"]
+
+
+def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
+    """Mean ± std over seeds per (dataset, model, method[, a, b]): the paper's Tables II–VII.
+
+    Args:
+        runs: a runs root, run paths, Datasets, or a :func:`runs_table` DataFrame.
+        finished_only: ignore runs whose status is not "finished" (their last epoch is not final).
+
+    Returns:
+        One row per group with ``n`` (seeds), ``best_mean``/``best_std`` (test accuracy of the
+        best-validation epoch, %), ``last_mean``/``last_std`` (last-epoch test accuracy, %),
+        ``delta_best``/``delta_last`` (mean minus the same dataset+model baseline's mean,
+        percentage points), ``ci_low``/``ci_high`` (95 % CI of the best-val gap, paired by
+        seed), ``ci_excludes_0`` and ``note`` (:func:`significance_note`). Std is
+        the sample standard deviation (ddof=1); NaN for one seed.
+    """
+    df = runs if isinstance(runs, pd.DataFrame) else runs_table(runs)
+    if finished_only and len(df):
+        df = df[df["status"] == "finished"]
+    if not len(df):
+        raise WcvizError("no finished runs to tabulate; train some (wcviz demo) or pass "
+                         "--all to include unfinished runs")
+    df = df.assign(learnable=df["learnable"].fillna(""), a=df["a"].fillna(-1.0), b=df["b"].fillna(-1.0))
+    rows = [_group_row(key, group) for key, group in df.groupby(GROUP_KEYS, sort=False, dropna=False)]
+    table = pd.DataFrame(rows)
+    # The paper's row order: per dataset and model, the baseline first, then the methods.
+    rank = table["method"].map({m: i for i, m in enumerate(METHOD_NAMES)}).fillna(len(METHOD_NAMES))
+    table = (table.assign(_rank=rank).sort_values(["dataset", "model", "recipe", "_rank", "learnable", "a", "b"],
+                                                 kind="stable").drop(columns="_rank").reset_index(drop=True))
+    table[["a", "b"]] = table[["a", "b"]].where(table[["a", "b"]] >= 0)
+    return _add_baseline_delta(table)
+
+
+def _group_row(key: tuple, group: pd.DataFrame) -> dict:
+    row = dict(zip(GROUP_KEYS, key))
+    row["method_label"] = group["method_label"].iloc[0]
+    row["run_label"] = group["run_label"].iloc[0]
+    check_one_run_per_seed(row["run_label"], group["seed"].tolist(),
+                           group.get("path", group["run_id"]).tolist())
+    for name in ("model", "dataset"):  # a table from before the labels: the stored names
+        row[f"{name}_label"] = group[f"{name}_label"].iloc[0] if f"{name}_label" in group else row[name]
+    row["preset"] = group["preset"].iloc[0]
+    row["n"] = len(group)
+    # Per-seed values, for the gap's paired CI (runs of one configuration differ by seed).
+    row["best_by_seed"] = dict(zip(group["seed"].tolist(), group[BEST_ACC].tolist()))
+    for name, column in (("best", BEST_ACC), ("last", "last_test_acc")):
+        row[f"{name}_mean"], row[f"{name}_std"] = mean_std(group[column])
+    return row
+
+
+def _add_baseline_delta(table: pd.DataFrame) -> pd.DataFrame:
+    deltas = {"delta_best": [], "delta_last": [], "ci_low": [], "ci_high": [],
+              "ci_excludes_0": [], "note": []}
+    for _, row in table.iterrows():
+        base = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
+                     & (table["recipe"] == row["recipe"]) & (table["method"] == "none")]
+        if row["method"] == "none" or base.empty:
+            for key in ("delta_best", "delta_last", "ci_low", "ci_high"):
+                deltas[key].append(math.nan)
+            deltas["ci_excludes_0"].append(False)
+            deltas["note"].append("baseline" if row["method"] == "none" else "no baseline")
+            continue
+        base = base.iloc[0]
+        deltas["delta_best"].append(row["best_mean"] - base["best_mean"])
+        deltas["delta_last"].append(row["last_mean"] - base["last_mean"])
+        gap = gap_interval(row["best_by_seed"], base["best_by_seed"])
+        deltas["ci_low"].append(gap.ci_t[0])
+        deltas["ci_high"].append(gap.ci_t[1])
+        deltas["ci_excludes_0"].append(gap.verdict in ("HOLDS", "FAILS"))
+        deltas["note"].append(significance_note(gap))
+    return table.assign(**deltas)
+
+
+def gap_interval(method_by_seed: dict, base_by_seed: dict):
+    """The best-val accuracy gap to the baseline, paired by seed: a
+    :class:`wcviz.report.claims.PairedResult` (paired-t CI, bootstrap CI, verdict of claim (iii))."""
+    seeds = sorted(set(method_by_seed) & set(base_by_seed), key=str)
+    return claims.paired("(iii)", "test acc at best val (%)", "higher", seeds,
+                         [base_by_seed[s] for s in seeds], [method_by_seed[s] for s in seeds])
+
+
+def significance_note(gap) -> str:
+    """How much the best-val gap to the baseline means: the paired seeds and the 95 % CI of
+    the paired difference; "CI excludes 0" only with ≥ 3 seeds and t and bootstrap agreeing
+    (the rule of :func:`wcviz.report.claims.verdict`)."""
+    if gap.n == 0:
+        return "no seed shared with the baseline"
+    if gap.n < 2:
+        return f"n={gap.n} paired seed; no CI"
+    ci = f"Δ 95% CI [{gap.ci_t[0]:+.2f}, {gap.ci_t[1]:+.2f}]"
+    if gap.verdict in ("HOLDS", "FAILS"):
+        return f"n={gap.n} paired seeds; {ci} excludes 0"
+    return f"n={gap.n} paired seeds; {ci}; no verdict ({gap.why})"
+
+
+#: What the mark on a gap means (printed under the Markdown table).
+GAP_FOOTNOTE = ("\\* the paired 95 % CI of the gap (same seeds, paired t and bootstrap) "
+                "excludes 0; needs ≥ 3 seeds")
+
+
+def _pm(mean: float, std: float, tex: bool = False) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    if not np.isfinite(std):
+        return f"{mean:.2f}"
+    return f"{mean:.2f} $\\pm$ {std:.2f}" if tex else f"{mean:.2f} ± {std:.2f}"
+
+
+def _delta(x: float, marked: bool = False) -> str:
+    """A gap in points; ``*`` when its paired 95 % CI excludes 0."""
+    return (f"{x:+.2f}" + ("*" if marked else "")) if np.isfinite(x) else ""
+
+
+def _row_name(row) -> str:
+    """The model, then the runs' display name (:func:`run_label`) unless they are baselines."""
+    model = str(row["model_label"])
+    return model if row["method"] == "none" else f"{model} + {row['run_label']}"
+
+
+def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and string cells of an accuracy table, as the paper shows it."""
+    header = ["dataset", "model", "seeds", "best-val test acc (%)", "last-epoch test acc (%)",
+              "Δ best vs baseline (pp)", "note"]
+    # A model trained with several recipes (e.g. Adam and SGD): its rows name their preset.
+    recipes = table.groupby(["dataset", "model"])["recipe"].transform("nunique")
+    names = [_row_name(r) + (f" [{r['preset'] or 'other recipe'}]" if k > 1 else "")
+             for (_, r), k in zip(table.iterrows(), recipes)]
+    cells = [[str(r["dataset_label"]), name, str(int(r["n"])),
+              _pm(r["best_mean"], r["best_std"], tex), _pm(r["last_mean"], r["last_std"], tex),
+              _delta(r["delta_best"], bool(r["ci_excludes_0"])), str(r["note"])]
+             for (_, r), name in zip(table.iterrows(), names)]
+    return header, cells
+
+
+def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
+    """Render an :func:`accuracy_table` as Markdown (``md``), LaTeX (``tex``) or CSV (``csv``).
+
+    CSV keeps the numbers (mean and std in separate columns) for further processing; Markdown
+    and LaTeX show "mean ± std" as the paper does.
+    """
+    if fmt == "csv":
+        return table.drop(columns=["best_by_seed", "recipe"]).to_csv(index=False, float_format="%.4f")
+    if fmt == "md":
+        header, cells = display_rows(table)
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in cells]
+        return "\n".join(lines + ["", GAP_FOOTNOTE]) + "\n"
+    if fmt == "tex":
+        header, cells = display_rows(table, tex=True)
+        esc = _tex_escape
+        lines = [r"\begin{tabular}{ll" + "r" * 4 + "l}", r"\toprule",
+                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(c if "$" in c else esc(c) for c in row) + r" \\" for row in cells]
+        return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"
+    raise WcvizError(f"unknown table format {fmt!r}; choose md, tex or csv")
+
+
+def _tex_escape(text: str) -> str:
+    for char, repl in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                       ("#", r"\#"), ("Δ", r"$\Delta$"), ("±", r"$\pm$"), ("≥", r"$\geq$")):
+        text = text.replace(char, repl)
+    return text
