@@ -1,9 +1,12 @@
 """Deciding and drawing: what the recorded runs say, as tables, claims and figures.
 
 * :mod:`wcviz.report.analysis`: runs as labelled data (labels, thresholds, curves, accuracy,
-  the runs and accuracy tables).
-* :mod:`wcviz.report.claims`: the paper's claims decided over seeds (paired intervals and
-  tests, HOLDS / FAILS / INCONCLUSIVE).
+  the runs table).
+* :mod:`wcviz.report.seeds`: the one place where runs are grouped by recipe and seeds are
+  folded (mean, std, count over a ``seed`` dimension or a tidy frame).
+* :mod:`wcviz.report.claims`: the one engine that decides the paper's claims over seeds
+  (paired intervals and tests, HOLDS / FAILS / INCONCLUSIVE; one pair is one seed per arm).
+* :mod:`wcviz.report.tables`: mean ± std accuracy tables (Markdown, LaTeX, CSV).
 * :mod:`wcviz.report.bands`: percentile bands; :mod:`wcviz.report.sweep`: (a, b) grid cells;
   :mod:`wcviz.report.palette` and :mod:`wcviz.report.style`: colours and the figure style.
 * :mod:`wcviz.report.plots`: the paper-style figures (matplotlib, the ``[figures]`` extra).
