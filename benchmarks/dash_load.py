@@ -10,7 +10,9 @@ pages call them:
 * the Distributions page with all 100 runs selected, cold: listing, data and the chart as
   ``st.altair_chart`` converts it (median of :data:`REPEATS`), and the chart's bytes; then the
   whole page script through Streamlit's ``AppTest`` (everything but the browser);
-* the runs table with its accuracy columns (one store read per run), and small multiples.
+* the runs table with its accuracy columns (one store read per run), and small multiples;
+* the whole-store frames (small multiples, near zero, compander) of :data:`FRAME_RUNS` runs
+  whose stores are open: how fast the app turns the arrays into frames.
 
 The goals (issue 13) are ≤ 1 s for listing 1,000 runs and ≤ 1 s for the Distributions page
 with 100 runs selected, cold; both are printed last with their goal. Run::
@@ -199,8 +201,35 @@ def measure(root: Path) -> dict[str, float]:
     out[name], _ = timed(lambda: data.runs_table(data.scan(root)))
     fresh_caches()
     out["small multiples, 2 runs, cold"], _ = timed(lambda: data.all_layers(runs[:2]))
+    out.update(measure_frames(runs[:FRAME_RUNS]))
     assert len(wide) == 2 * len(wide[wide["run"] == runs[0].run_id])
     assert wide_all["run"].nunique() == len(runs)
+    return out
+
+
+#: Runs of the frame-building measurements (a page with this many runs selected).
+FRAME_RUNS = 10
+
+
+def measure_frames(runs) -> dict[str, float]:
+    """Seconds to build each whole-store frame of ``runs`` with their stores already open:
+    the array reads and the frame building, not the opening (``data.dataset``, 0.1-0.3 s a
+    run, which would hide the frame building). Only the frame's own cache is cleared before
+    each call; the median of :data:`REPEATS`."""
+    from wcviz.app import data
+
+    for run in runs:
+        data.dataset(run)
+    cases = {"small multiples": (data._all_quantiles, lambda: data.all_layers(runs)),
+             "near zero": (data._near_zero, lambda: data.near_zero(runs)),
+             "compander": (data._compander, lambda: data.compander(runs))}
+    out = {}
+    for name, (cache, build) in cases.items():
+        times = []
+        for _ in range(REPEATS):
+            cache.cache_clear()
+            times.append(timed(build)[0])
+        out[f"{name} frame, {len(runs)} runs, stores open"] = float(np.median(times))
     return out
 
 
