@@ -8,5 +8,6 @@ Start it with ``wcviz dash [RUNS_ROOT]``. The app reads run stores only through 
 * :mod:`wcviz.app.charts`: Altair (Vega-Lite) charts built from those frames.
 * :mod:`wcviz.app.export`: figure and CSV bytes for the download buttons, drawn by :mod:`wcviz.report.plots`.
 * :mod:`wcviz.app.ui`: Streamlit pieces the pages share (run picker, live refresh, export buttons).
-* ``app/main.py``: the entry script (``streamlit run app/main.py``); ``app/views/``: the pages.
+* ``app/main.py``: the entry script (``streamlit run app/main.py -- RUNS_ROOT``: the root is its
+  argument); ``app/views/``: the pages.
 """

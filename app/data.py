@@ -31,7 +31,6 @@ import xarray as xr
 
 from wcviz.report import analysis, palette, sweep
 from wcviz.report.bands import band_label, band_pairs, median_quantile
-from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import metric_variables, split_kind
 from wcviz.record.integrity import check_confined
@@ -95,16 +94,34 @@ class Scan:
         return {r.run_id: r for r in self.runs}
 
 
-def runs_root(value: str | os.PathLike | None = None) -> Path:
-    """The runs root the app serves: ``value``, else ``$WCVIZ_RUNS_ROOT``, else ``./runs``.
+#: The runs root served when the entry script is given none: where ``wcviz demo`` writes.
+DEFAULT_ROOT = "runs"
+
+
+def root_argument(argv: list[str]) -> str:
+    """The runs root named on the entry script's command line, else :data:`DEFAULT_ROOT`.
+
+    ``wcviz dash`` starts ``streamlit run main.py -- ROOT``; Streamlit hands the script what
+    follows ``--`` as ``sys.argv[1:]``, which is ``argv`` here.
+
+    Raises:
+        WcvizError: more than one argument.
+    """
+    if len(argv) > 1:
+        raise WcvizError(f"the dashboard takes one RUNS_ROOT, not {len(argv)} arguments "
+                         f"({' '.join(argv)}); start it with `wcviz dash RUNS_ROOT`")
+    return argv[0] if argv else DEFAULT_ROOT
+
+
+def runs_root(value: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """The runs root the app serves: ``value`` (:func:`root_argument`), resolved.
 
     Raises:
         WcvizError: the directory does not exist.
     """
-    raw = value if value is not None else os.environ.get(ROOT_ENV) or "runs"
-    root = Path(raw).expanduser().resolve()
+    root = Path(value).expanduser().resolve()
     if not root.is_dir():
-        raise WcvizError(f"runs root {str(raw)!r} is not a directory; pass an existing RUNS_ROOT "
+        raise WcvizError(f"runs root {str(value)!r} is not a directory; pass an existing RUNS_ROOT "
                          "(e.g. the ./runs that 'wcviz demo' writes)")
     return root
 

@@ -241,15 +241,15 @@ def measure_page_script(root: Path) -> float:
     The server's prefetch thread (which opens every listed run's Dataset) is let finish first:
     "cold" is a server that has been up a while but has not drawn these runs' quantiles.
     """
-    import os
+    import sys
 
     from streamlit.testing.v1 import AppTest
 
     from wcviz.app import data, ui
 
-    os.environ[data.ROOT_ENV] = str(root)
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"),
-                            default_timeout=300)
+    main = str(Path(data.__file__).with_name("main.py"))
+    sys.argv = [main, str(root)]  # as `streamlit run main.py -- ROOT` (wcviz dash) sets it
+    app = AppTest.from_file(main, default_timeout=300)
     app.run()
     app.switch_page("views/distributions.py").run()
     runs = data.scan(root).runs
