@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -270,17 +270,54 @@ def quantile_columns(wide: pd.DataFrame) -> dict[float, str]:
     return dict(sorted(cols.items()))
 
 
-def bands(wide: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """Nested percentile bands of a wide frame as ``(label, low column, high column)``, widest
-    first: the symmetric pairs of its recorded levels (:func:`wcviz.report.bands.band_pairs`)."""
+class Band(NamedTuple):
+    """One percentile band of a wide quantile frame: its label, the columns of its edges and
+    the level of its lower edge (``("15.87–84.13 %", "p15_87", "p84_13", 0.1587)``)."""
+
+    label: str
+    low: str
+    high: str
+    level: float
+
+
+def bands(wide: pd.DataFrame) -> list[Band]:
+    """Nested percentile bands of a wide frame, widest first: the symmetric pairs of its
+    recorded levels (:func:`wcviz.report.bands.band_pairs`)."""
     cols = quantile_columns(wide)
-    return [(band_label(lo, hi), cols[lo], cols[hi]) for lo, hi in band_pairs(list(cols))]
+    return [Band(band_label(lo, hi), cols[lo], cols[hi], lo) for lo, hi in band_pairs(list(cols))]
 
 
 def median_column(wide: pd.DataFrame) -> str | None:
     """The median's column of a wide quantile frame, or None when 0.5 was not recorded."""
     q = median_quantile(list(quantile_columns(wide)))
     return None if q is None else quantile_columns(wide)[q]
+
+
+@dataclass(frozen=True)
+class BandColumns:
+    """What the columns of a wide quantile frame hold, named for the charts
+    (:mod:`wcviz.app.charts`), which draw a frame by these names and decode none.
+
+    Attributes:
+        levels: quantile level -> its column, in level order.
+        bands: the nested bands (:func:`bands`), widest first.
+        median: the median's column, or None.
+        spreads: ``(column, its std over seeds)`` column pairs of a seed-folded frame
+            (:func:`fold_quantiles`), empty for single runs.
+    """
+
+    levels: dict[float, str]
+    bands: tuple[Band, ...]
+    median: str | None
+    spreads: tuple[tuple[str, str], ...] = ()
+
+
+def band_columns(wide: pd.DataFrame) -> BandColumns:
+    """The :class:`BandColumns` of a wide quantile frame (:func:`distributions`,
+    :func:`all_layers`, :func:`fold_quantiles`): what a chart of it needs besides the frame."""
+    spreads = tuple((str(c)[3:], str(c)) for c in wide.columns  # fold_quantiles' "sd_<column>"
+                    if str(c).startswith("sd_"))
+    return BandColumns(quantile_columns(wide), tuple(bands(wide)), median_column(wide), spreads)
 
 
 def _levels(ds) -> list[float]:

@@ -176,7 +176,7 @@ def measure(root: Path) -> dict[str, float]:
     fresh_caches()
     out["distributions, 2 runs, cold"], wide = timed(lambda: data.distributions(runs[:2], layer))
     out["distributions, 2 runs, warm"], _ = timed(lambda: data.distributions(runs[:2], layer))
-    chart_bytes(charts.band_chart(wide, layout="overlay"))  # a running server has drawn a chart
+    chart_bytes(charts.band_chart(wide, data.band_columns(wide), layout="overlay"))  # a running server has drawn a chart
     fresh_caches()
 
     sent = {}
@@ -185,7 +185,8 @@ def measure(root: Path) -> dict[str, float]:
         scan_ = data.scan(root)
         picked = list(scan_.runs)
         wide_ = data.distributions(picked, layer)
-        sent["bytes"] = chart_bytes(charts.band_chart(wide_, layout="overlay"))
+        sent["bytes"] = chart_bytes(charts.band_chart(wide_, data.band_columns(wide_),
+                                                      layout="overlay"))
         return wide_
 
     for _ in range(REPEATS):  # a shared 2-core machine is noisy: the median of a few cold runs

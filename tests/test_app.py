@@ -575,10 +575,36 @@ def test_bound_is_named_as_each_method_writes_it(tmp_path):
 
     erf = wide("erf")
     np.testing.assert_allclose(erf["bound"], 0.5)  # erf's bound on |w| is a, not aπ/2
-    assert app_charts.line_names(erf, overlaid=True)[-1] == "±a (bound)"
-    assert set(app_charts._overlay_lines(erf)["line"]) >= {"±a (bound)"}
-    assert app_charts.line_names(wide("wc"), overlaid=True)[-1] == "±aπ/2 (bound)"
-    assert app_charts.line_names(wide("erf", "wc"), overlaid=True)[-1] == "±bound (bound)"
+    def line_names(frame):
+        return app_charts.line_names(frame, data.band_columns(frame), overlaid=True)
+
+    assert line_names(erf)[-1] == "±a (bound)"
+    assert set(app_charts._overlay_lines(erf, data.band_columns(erf))["line"]) >= {"±a (bound)"}
+    assert line_names(wide("wc"))[-1] == "±aπ/2 (bound)"
+    assert line_names(wide("erf", "wc"))[-1] == "±bound (bound)"
+
+
+def test_charts_draw_by_the_columns_they_are_given(root):
+    """The charts read no meaning out of column names: the same frame with its quantile
+    columns renamed to names that say nothing, and a BandColumns naming them, draws the same."""
+    run = scan_of(root).by_id()["wc"]
+    wide = data.label_runs(data.layer_quantiles(run, "fc"), [run])
+    cols = data.band_columns(wide)
+    assert cols.median == data.median_column(wide) and len(cols.levels) == len(QUANTILES)
+    assert [b.level for b in cols.bands] == pytest.approx([0.0, 0.0668, 0.1587, 0.3085])
+    renamed = {c: f"col{i}" for i, c in enumerate(cols.levels.values())}
+    other = wide.rename(columns=renamed)
+    given = data.BandColumns({q: renamed[c] for q, c in cols.levels.items()},
+                             tuple(b._replace(low=renamed[b.low], high=renamed[b.high])
+                                   for b in cols.bands), renamed[cols.median])
+    for overlaid in (False, True):
+        assert app_charts.line_names(other, given, overlaid) == app_charts.line_names(
+            wide, cols, overlaid)
+    pd.testing.assert_frame_equal(app_charts._overlay_lines(other, given),
+                                  app_charts._overlay_lines(wide, cols))
+    pd.testing.assert_frame_equal(app_charts._rings(other, given), app_charts._rings(wide, cols))
+    spec = json.dumps(app_charts.band_chart(other, given).to_dict())
+    assert '"col4"' in spec and data.median_column(wide) not in spec  # hover y: the given median
 
 
 def test_raw_v_view_labels_v_and_explains_runs_without_v(app):
