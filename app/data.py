@@ -549,7 +549,7 @@ def _frame(parts: dict, dims: list[str], run_id: str) -> pd.DataFrame:
     as columns after ``run`` and the coordinates, by :meth:`xarray.Dataset.to_dataframe`."""
     # Measured against np.repeat/np.tile labels (benchmarks/dash_load.py, 50 layers × 200
     # epochs): 1-6 ms a run more with the arrays in memory, lost in the noise of reading them
-    # (0.04-0.2 s a run); each frame is built once per committed state (the caches above).
+    # (0.02-0.18 s a run); each frame is built once per committed state (the caches above).
     table = xr.Dataset(parts)
     # Labels (layer, threshold) as numpy strings, not the store's objects: reset_index turned
     # object labels into pandas strings one by one, 12 of a near-zero frame's 17 ms.
