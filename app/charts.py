@@ -1,20 +1,26 @@
 """Interactive Altair (Vega-Lite) charts of the dashboard, built from :mod:`wcviz.app.data` frames.
 
-Charts hold no logic about stores: give them a tidy frame, get a chart. Frames carry each run's
+Charts hold no logic about stores: give them a frame, get a chart. Frames carry each run's
 display ``name`` and ``color`` (:func:`wcviz.app.data.label_runs`: the names and method colours of the
-figures), so a run looks the same on every page and in every exported figure. Hovering shows
-exact values, the mouse wheel zooms the epoch axis and dragging pans it.
+figures), so a run looks the same on every page and in every exported figure. A wide quantile
+frame comes with its :class:`wcviz.app.data.BandColumns` (which column holds which level, band,
+median and spread), so the charts read no meaning out of column names. Hovering shows exact
+values, the mouse wheel zooms the epoch axis and dragging pans it.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
-from wcviz.app import data
 from wcviz.report import sweep
 from wcviz.report.bands import BAND_OPACITY
+
+if TYPE_CHECKING:  # annotations only: the charts draw what they are given
+    from wcviz.app.data import Band, BandColumns
 
 _EPOCH = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="~g"))
 
@@ -42,25 +48,25 @@ def run_color(frame: pd.DataFrame, title: str = "run", legend: bool = True) -> a
                      scale=alt.Scale(domain=list(pairs), range=list(pairs.values())))
 
 
-def _main_band(bands: list[tuple[str, str, str]]) -> tuple[str, str, str] | None:
+def _main_band(bands: tuple[Band, ...]) -> Band | None:
     """The band an overlay fills: the one whose low level is nearest 15.87 % (a normal's ±1σ)."""
-    inner = [b for b in bands if b[0] != "min–max"]
+    inner = [b for b in bands if b.label != "min–max"]
     if not inner:
         return None
-    return min(inner, key=lambda b: abs(data.column_quantile(b[1]) - 0.1587))
+    return min(inner, key=lambda b: abs(b.level - 0.1587))
 
 
-def symlog_constant(wide: pd.DataFrame) -> float:
+def symlog_constant(wide: pd.DataFrame, cols: BandColumns) -> float:
     """Linear half-width of the symlog y scale: a tenth of the typical main band's half-width.
 
     Weights live on very different scales per layer (about 1e-3 to 1), so a fixed constant
     would make symlog either linear or meaningless; a tenth of the spread keeps the bulk of the
     distribution linear and compresses the tails logarithmically.
     """
-    band = _main_band(data.bands(wide)) if len(wide) else None
+    band = _main_band(cols.bands) if len(wide) else None
     if band is None:
         return 1e-3
-    spread = np.nanmedian((wide[band[2]] - wide[band[1]]).to_numpy(float) / 2)
+    spread = np.nanmedian((wide[band.high] - wide[band.low]).to_numpy(float) / 2)
     return float(spread / 10) if np.isfinite(spread) and spread > 0 else 1e-3
 
 
@@ -71,19 +77,19 @@ def _y_scale(yscale: str, constant: float, y_range: tuple[float, float] | None) 
     return alt.Scale(type="linear", **kw)
 
 
-def _rings(wide: pd.DataFrame) -> pd.DataFrame:
+def _rings(wide: pd.DataFrame, cols: BandColumns) -> pd.DataFrame:
     """Non-overlapping pieces of the nested bands: ``run, name, color, epoch, band, y, y2``.
 
     Band k (outermost first) is drawn as its two rings outside band k+1 (the innermost band
     whole), each with the opacity that k nested fills of :data:`wcviz.report.bands.BAND_OPACITY` give.
     The picture is that of nested fills, and the band legend can show each band's true shade.
     """
-    bands = data.bands(wide)
+    bands = cols.bands
     ids = [c for c in ("run", "name", "color", "layer", "epoch") if c in wide.columns]
     parts = []
-    for k, (label, lo, hi) in enumerate(bands):
+    for k, (label, lo, hi, _) in enumerate(bands):
         nxt = bands[k + 1] if k + 1 < len(bands) else None
-        pieces = [(lo, nxt[1]), (nxt[2], hi)] if nxt else [(lo, hi)]
+        pieces = [(lo, nxt.low), (nxt.high, hi)] if nxt else [(lo, hi)]
         for side, (a, b) in enumerate(pieces):
             parts.append(wide[ids].assign(band=label, side=side, y=wide[a], y2=wide[b]))
     return _compact(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame(
@@ -105,11 +111,11 @@ def _compact(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**out) if out else frame
 
 
-def _points(wide: pd.DataFrame) -> pd.DataFrame:
+def _points(wide: pd.DataFrame, cols: BandColumns) -> pd.DataFrame:
     """The columns of ``wide`` the hover points and the overlay's fill draw (one shared
     dataset: Streamlit names datasets by content, so both layers send it once)."""
     keep = [c for c in wide.columns if c in ("run", "name", "layer", "epoch", "bound", "seeds")
-            or c in data.quantile_columns(wide).values()]
+            or c in cols.levels.values()]
     return _compact(wide[keep])
 
 
@@ -118,35 +124,32 @@ def band_opacities(n: int) -> list[float]:
     return [1 - (1 - BAND_OPACITY) ** k for k in range(1, n + 1)]
 
 
-def _overlay_lines(wide: pd.DataFrame) -> pd.DataFrame:
+def _overlay_lines(wide: pd.DataFrame, cols: BandColumns) -> pd.DataFrame:
     """Lines of overlaid runs, long: ``run, name, color, epoch, line, side, y``.
 
     Per run: the median, both edges of the main band, min and max, and ±bound where finite.
     ``line`` names what a line shows (its legend entry), ``side`` tells its two edges apart.
     """
-    bands = data.bands(wide)
     ids = [c for c in ("run", "name", "epoch") if c in wide.columns]  # all a line needs
     parts = []
-    median = data.median_column(wide)
-    if median:
-        parts.append(wide[ids].assign(line="median", side=0, y=wide[median]))
-    main = _main_band(bands)
+    if cols.median:
+        parts.append(wide[ids].assign(line="median", side=0, y=wide[cols.median]))
+    main = _main_band(cols.bands)
     if main:
-        for side, col in enumerate(main[1:]):
-            parts.append(wide[ids].assign(line=main[0], side=side, y=wide[col]))
-    outer = next((b for b in bands if b[0] == "min–max"), None)
+        for side, col in enumerate((main.low, main.high)):
+            parts.append(wide[ids].assign(line=main.label, side=side, y=wide[col]))
+    outer = next((b for b in cols.bands if b.label == "min–max"), None)
     if outer and wide["name"].nunique() <= MANY_RUNS:
-        for side, col in enumerate(outer[1:]):
+        for side, col in enumerate((outer.low, outer.high)):
             parts.append(wide[ids].assign(line="min–max", side=side, y=wide[col]))
     if "bound" in wide.columns and wide["bound"].notna().any():
         for side, sign in enumerate((1, -1)):
             parts.append(wide[ids].assign(line=bound_label(wide), side=side,
                                           y=sign * wide["bound"]))
-    for k, col in enumerate(c for c in wide.columns if str(c).startswith("sd_")):  # seed groups
-        centre = wide[col[3:]]
+    for k, (col, std) in enumerate(cols.spreads):  # seed groups
         for side, sign in enumerate((1, -1)):
             parts.append(wide[ids].assign(line=SPREAD, side=2 * k + side,
-                                          y=centre + sign * wide[col]))
+                                          y=wide[col] + sign * wide[std]))
     long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=[*ids, "line", "side", "y"])
     return _compact(long.dropna(subset=["y"]))
@@ -174,18 +177,17 @@ def bound_label(wide: pd.DataFrame) -> str:
 SPREAD = "± std over seeds"
 
 
-def line_names(wide: pd.DataFrame, overlaid: bool) -> list[str]:
+def line_names(wide: pd.DataFrame, cols: BandColumns, overlaid: bool) -> list[str]:
     """The line legend's entries for a whole chart (all panels share one line-style scale)."""
-    bands = data.bands(wide)
-    names = ["median"] if data.median_column(wide) else []
-    main = _main_band(bands)
+    names = ["median"] if cols.median else []
+    main = _main_band(cols.bands)
     if overlaid and main:
-        names.append(main[0])
-    if overlaid and any(b[0] == "min–max" for b in bands) and wide["name"].nunique() <= MANY_RUNS:
+        names.append(main.label)
+    if overlaid and any(b.label == "min–max" for b in cols.bands) and wide["name"].nunique() <= MANY_RUNS:
         names.append("min–max")
     if "bound" in wide.columns and wide["bound"].notna().any():
         names.append(bound_label(wide))
-    if any(str(c).startswith("sd_") for c in wide.columns) and wide.filter(like="sd_").notna().any().any():
+    if wide[[std for _, std in cols.spreads]].notna().any().any():
         names.append(SPREAD)
     return names
 
@@ -205,10 +207,10 @@ def _line_style(order: list[str]) -> tuple[alt.StrokeDash, alt.StrokeWidth]:
     return dash, width
 
 
-def _tooltip(wide: pd.DataFrame) -> list[alt.Tooltip]:
+def _tooltip(wide: pd.DataFrame, cols: BandColumns) -> list[alt.Tooltip]:
     tips = [alt.Tooltip("name:N", title="run"), alt.Tooltip("epoch:Q", format="~g")]
     tips += [alt.Tooltip(f"{col}:Q", title=f"q {q * 100:.6g} %", format=".5~g")
-             for q, col in data.quantile_columns(wide).items()]
+             for q, col in cols.levels.items()]
     if "bound" in wide.columns and wide["bound"].notna().any():
         tips.append(alt.Tooltip("bound:Q", title=bound_symbol(wide), format=".5~g"))
     if "seeds" in wide.columns:
@@ -216,17 +218,18 @@ def _tooltip(wide: pd.DataFrame) -> list[alt.Tooltip]:
     return tips
 
 
-def _hover_points(wide: pd.DataFrame, y: alt.Y, color: alt.Color, name: str) -> alt.Chart:
+def _hover_points(wide: pd.DataFrame, cols: BandColumns, y: alt.Y, color: alt.Color,
+                  name: str) -> alt.Chart:
     # Named per panel: panels of one concatenated chart need their own hover parameter.
     hover = alt.selection_point(fields=["epoch"], nearest=True, on="pointerover", empty=False,
                                 clear="pointerout", name=f"hover_{name}")
     # The panel's epoch zoom sits on this layer too: Vega-Lite binds it to the shared x scale.
-    return alt.Chart(_points(wide)).mark_point(filled=True, size=30, clip=True).encode(
+    return alt.Chart(_points(wide, cols)).mark_point(filled=True, size=30, clip=True).encode(
         x=_EPOCH, y=y, color=color, opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0)),
-        tooltip=_tooltip(wide)).add_params(hover, _zoom(name))
+        tooltip=_tooltip(wide, cols)).add_params(hover, _zoom(name))
 
 
-def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
+def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y_range=None,
                 constant: float = 1e-3, overlaid: bool = False,
                 y_title: str = "weight", panel: int = 0,
                 styles: list[str] | None = None, whole: pd.DataFrame | None = None) -> list[alt.Chart]:
@@ -234,6 +237,7 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
 
     Args:
         wide: a wide quantile frame (:func:`wcviz.app.data.distributions`), any recorded levels.
+        cols: its :class:`wcviz.app.data.BandColumns` (:func:`wcviz.app.data.band_columns`).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None for the data's range.
         constant: the symlog scale's linear half-width.
@@ -248,29 +252,28 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
         whole: the frame of the whole chart when ``wide`` is one panel's part: the colour
             scale names every run of the chart (panels' scales merge by domain, not by range).
     """
-    styles = line_names(wide, overlaid) if styles is None else styles
+    styles = line_names(wide, cols, overlaid) if styles is None else styles
     y_scale = _y_scale(yscale, constant, y_range)
     # One legend definition on every layer: Vega-Lite drops a legend that some layers disable.
     color = plain = run_color(wide if whole is None else whole)
     y = alt.Y("y:Q", scale=y_scale, title=y_title)
-    median = data.median_column(wide)
-    hover_y = alt.Y(f"{median}:Q" if median else "y:Q", scale=y_scale, title=y_title)
+    hover_y = alt.Y(f"{cols.median}:Q" if cols.median else "y:Q", scale=y_scale, title=y_title)
     dash, width = _line_style(styles)
-    lines = _overlay_lines(wide)
+    lines = _overlay_lines(wide, cols)
     lines = lines[lines["line"].isin(styles)]
     if overlaid:
-        main = _main_band(data.bands(wide))
+        main = _main_band(cols.bands)
         out = []
         if main:
-            out.append(alt.Chart(_points(wide)).mark_area(opacity=0.1, clip=True).encode(
-                x=_EPOCH, y=alt.Y(f"{main[1]}:Q", scale=y_scale, title=y_title),
-                y2=alt.Y2(f"{main[2]}:Q"), color=plain))
+            out.append(alt.Chart(_points(wide, cols)).mark_area(opacity=0.1, clip=True).encode(
+                x=_EPOCH, y=alt.Y(f"{main.low}:Q", scale=y_scale, title=y_title),
+                y2=alt.Y2(f"{main.high}:Q"), color=plain))
         out.append(alt.Chart(lines).mark_line(clip=True).encode(
             x=_EPOCH, y=y, color=color, strokeDash=dash, strokeWidth=width,
             detail=alt.Detail("side:N")))
-        return [*out, _hover_points(wide, hover_y, plain, str(panel))]
-    rings = _rings(wide)
-    labels = [b[0] for b in data.bands(wide)]
+        return [*out, _hover_points(wide, cols, hover_y, plain, str(panel))]
+    rings = _rings(wide, cols)
+    labels = [b.label for b in cols.bands]
     fills = alt.Chart(rings).mark_area(clip=True).encode(
         x=_EPOCH, y=y, y2=alt.Y2("y2:Q"), color=color,
         opacity=alt.Opacity("band:N", sort=labels, title="band", scale=alt.Scale(
@@ -282,7 +285,7 @@ def band_layers(wide: pd.DataFrame, yscale: str = "linear", y_range=None,
         out.append(alt.Chart(lines).mark_line(clip=True).encode(
             x=_EPOCH, y=y, color=plain, strokeDash=dash, strokeWidth=width,
             detail=alt.Detail("side:N")))
-    return [*out, _hover_points(wide, hover_y, plain, str(panel))]
+    return [*out, _hover_points(wide, cols, hover_y, plain, str(panel))]
 
 
 def _zoom(panel: str) -> alt.Parameter:
@@ -296,13 +299,14 @@ def _plot_area_sized(chart):
     return chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))
 
 
-def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linear",
-               y_range=None, width: int = 1000, height: int = 340,
+def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
+               yscale: str = "linear", y_range=None, width: int = 1000, height: int = 340,
                y_title: str = "weight") -> alt.TopLevelMixin:
     """Percentile bands of one layer over epochs for one or more runs.
 
     Args:
         wide: :func:`wcviz.app.data.distributions` frame (already cut to the epochs to show).
+        cols: its :class:`wcviz.app.data.BandColumns` (:func:`wcviz.app.data.band_columns`).
         layout: "side" (one panel per run, shared axes) or "overlay" (all runs on one axis).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None.
@@ -310,38 +314,41 @@ def band_chart(wide: pd.DataFrame, *, layout: str = "side", yscale: str = "linea
         height: panel height in pixels.
         y_title: the y axis title.
     """
-    constant = symlog_constant(wide)
+    constant = symlog_constant(wide, cols)
     runs = list(dict.fromkeys(wide["name"])) if len(wide) else []
     if layout == "side" and 1 < len(runs) <= MANY_RUNS:
         ncol = min(len(runs), 3)
         panel_w = max(240, int(width / ncol) - 40)
-        styles = line_names(wide, overlaid=False)
-        panels = [alt.layer(*band_layers(wide[wide["name"] == name], yscale, y_range, constant,
-                                         y_title=y_title, panel=i, styles=styles,
+        styles = line_names(wide, cols, overlaid=False)
+        panels = [alt.layer(*band_layers(wide[wide["name"] == name], cols, yscale, y_range,
+                                         constant, y_title=y_title, panel=i, styles=styles,
                                          whole=wide)).properties(
             width=panel_w, height=height, title=name)
             for i, name in enumerate(runs)]
         rows = [alt.hconcat(*panels[i:i + ncol]) for i in range(0, len(panels), ncol)]
         chart = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
         return chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
-    layers = band_layers(wide, yscale, y_range, constant, overlaid=len(runs) > 1, y_title=y_title)
+    layers = band_layers(wide, cols, yscale, y_range, constant, overlaid=len(runs) > 1,
+                         y_title=y_title)
     return _plot_area_sized(alt.layer(*layers).properties(width=width, height=height))
 
 
-def small_multiples(wide: pd.DataFrame, *, yscale: str = "linear", columns: int = 3,
-                    width: int = 900, height: int = 150, y_title: str = "weight") -> alt.TopLevelMixin:
+def small_multiples(wide: pd.DataFrame, cols: BandColumns, *, yscale: str = "linear",
+                    columns: int = 3, width: int = 900, height: int = 150,
+                    y_title: str = "weight") -> alt.TopLevelMixin:
     """Every layer's bands over epochs, one panel per layer in model order, runs overlaid.
 
     Panels share the page width (``columns`` of them in ``width`` px). Each panel has its own
-    y axis: layers differ in weight scale by orders of magnitude.
+    y axis: layers differ in weight scale by orders of magnitude. ``cols``: the frame's
+    :class:`wcviz.app.data.BandColumns`.
     """
-    constant = symlog_constant(wide)
+    constant = symlog_constant(wide, cols)
     order = list(dict.fromkeys(wide.sort_values("depth", kind="stable")["layer"])) if len(wide) else []
     columns = max(1, min(columns, len(order) or 1))
     panel_w = max(200, int(width / columns) - 50)
     overlaid = len(set(wide["name"])) > 1 if len(wide) else False
-    styles = line_names(wide, overlaid)
-    panels = [alt.layer(*band_layers(wide[wide["layer"] == name], yscale, None, constant,
+    styles = line_names(wide, cols, overlaid)
+    panels = [alt.layer(*band_layers(wide[wide["layer"] == name], cols, yscale, None, constant,
                                      overlaid=overlaid, y_title=y_title, panel=i,
                                      styles=styles, whole=wide)).properties(
         width=panel_w, height=height, title=alt.TitleParams(name, fontSize=11))

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,6 @@ import xarray as xr
 from wcviz.report import analysis, palette, sweep
 from wcviz.report.bands import band_label, band_pairs, median_quantile
 from wcviz.report.seeds import fold_frame, iter_groups
-from wcviz.cli.dash import ROOT_ENV
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import metric_variables, split_kind
 from wcviz.record.integrity import check_confined
@@ -96,16 +95,34 @@ class Scan:
         return {r.run_id: r for r in self.runs}
 
 
-def runs_root(value: str | os.PathLike | None = None) -> Path:
-    """The runs root the app serves: ``value``, else ``$WCVIZ_RUNS_ROOT``, else ``./runs``.
+#: The runs root served when the entry script is given none: where ``wcviz demo`` writes.
+DEFAULT_ROOT = "runs"
+
+
+def root_argument(argv: list[str]) -> str:
+    """The runs root named on the entry script's command line, else :data:`DEFAULT_ROOT`.
+
+    ``wcviz dash`` starts ``streamlit run main.py -- ROOT``; Streamlit hands the script what
+    follows ``--`` as ``sys.argv[1:]``, which is ``argv`` here.
+
+    Raises:
+        WcvizError: more than one argument.
+    """
+    if len(argv) > 1:
+        raise WcvizError(f"the dashboard takes one RUNS_ROOT, not {len(argv)} arguments "
+                         f"({' '.join(argv)}); start it with `wcviz dash RUNS_ROOT`")
+    return argv[0] if argv else DEFAULT_ROOT
+
+
+def runs_root(value: str | os.PathLike = DEFAULT_ROOT) -> Path:
+    """The runs root the app serves: ``value`` (:func:`root_argument`), resolved.
 
     Raises:
         WcvizError: the directory does not exist.
     """
-    raw = value if value is not None else os.environ.get(ROOT_ENV) or "runs"
-    root = Path(raw).expanduser().resolve()
+    root = Path(value).expanduser().resolve()
     if not root.is_dir():
-        raise WcvizError(f"runs root {str(raw)!r} is not a directory; pass an existing RUNS_ROOT "
+        raise WcvizError(f"runs root {str(value)!r} is not a directory; pass an existing RUNS_ROOT "
                          "(e.g. the ./runs that 'wcviz demo' writes)")
     return root
 
@@ -254,11 +271,21 @@ def quantile_columns(wide: pd.DataFrame) -> dict[float, str]:
     return dict(sorted(cols.items()))
 
 
-def bands(wide: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """Nested percentile bands of a wide frame as ``(label, low column, high column)``, widest
-    first: the symmetric pairs of its recorded levels (:func:`wcviz.report.bands.band_pairs`)."""
+class Band(NamedTuple):
+    """One percentile band of a wide quantile frame: its label, the columns of its edges and
+    the level of its lower edge (``("15.87–84.13 %", "p15_87", "p84_13", 0.1587)``)."""
+
+    label: str
+    low: str
+    high: str
+    level: float
+
+
+def bands(wide: pd.DataFrame) -> list[Band]:
+    """Nested percentile bands of a wide frame, widest first: the symmetric pairs of its
+    recorded levels (:func:`wcviz.report.bands.band_pairs`)."""
     cols = quantile_columns(wide)
-    return [(band_label(lo, hi), cols[lo], cols[hi]) for lo, hi in band_pairs(list(cols))]
+    return [Band(band_label(lo, hi), cols[lo], cols[hi], lo) for lo, hi in band_pairs(list(cols))]
 
 
 def median_column(wide: pd.DataFrame) -> str | None:
@@ -267,8 +294,31 @@ def median_column(wide: pd.DataFrame) -> str | None:
     return None if q is None else quantile_columns(wide)[q]
 
 
-def _levels(ds) -> list[float]:
-    return [float(q) for q in ds["quantile"].values]
+@dataclass(frozen=True)
+class BandColumns:
+    """What the columns of a wide quantile frame hold, named for the charts
+    (:mod:`wcviz.app.charts`), which draw a frame by these names and decode none.
+
+    Attributes:
+        levels: quantile level -> its column, in level order.
+        bands: the nested bands (:func:`bands`), widest first.
+        median: the median's column, or None.
+        spreads: ``(column, its std over seeds)`` column pairs of a seed-folded frame
+            (:func:`fold_quantiles`), empty for single runs.
+    """
+
+    levels: dict[float, str]
+    bands: tuple[Band, ...]
+    median: str | None
+    spreads: tuple[tuple[str, str], ...] = ()
+
+
+def band_columns(wide: pd.DataFrame) -> BandColumns:
+    """The :class:`BandColumns` of a wide quantile frame (:func:`distributions`,
+    :func:`all_layers`, :func:`fold_quantiles`): what a chart of it needs besides the frame."""
+    spreads = tuple((str(c)[3:], str(c)) for c in wide.columns  # fold_quantiles' "sd_<column>"
+                    if str(c).startswith("sd_"))
+    return BandColumns(quantile_columns(wide), tuple(bands(wide)), median_column(wide), spreads)
 
 
 def _bound(ds, layer: str) -> np.ndarray:
@@ -487,21 +537,40 @@ def without_values(wide: pd.DataFrame) -> list[str]:
     return [run for run, none in empty.items() if none]
 
 
+def _frame(parts: dict, dims: list[str], run_id: str) -> pd.DataFrame:
+    """One row per element of ``dims`` (in that order, the last varying fastest): the
+    arrays of ``parts`` (DataArrays, or ``(dims, values)`` pairs broadcast along the others)
+    as columns after ``run`` and the coordinates, by :meth:`xarray.Dataset.to_dataframe`."""
+    # Measured against np.repeat/np.tile labels (benchmarks/dash_load.py, 50 layers × 200
+    # epochs): 1-6 ms a run more with the arrays in memory, lost in the noise of reading them
+    # (0.02-0.18 s a run); each frame is built once per committed state (the caches above).
+    table = xr.Dataset(parts)
+    # Labels (layer, threshold) as numpy strings, not the store's objects: reset_index turned
+    # object labels into pandas strings one by one, 12 of a near-zero frame's 17 ms.
+    text = {d: table[d].values.astype(str) for d in dims if table[d].dtype == object}
+    frame = table.assign_coords(text).to_dataframe(dim_order=dims).reset_index()
+    frame.insert(0, "run", run_id)
+    return frame
+
+
+def _floats(da: xr.DataArray) -> xr.DataArray:
+    """``da`` as float64 without its non-index coordinates (which would become columns)."""
+    return da.reset_coords(drop=True).astype(float)
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
     ds = _dataset(*key)
-    values = _values(ds[variable].transpose("epoch", "layer", "quantile"))  # (E, L, Q)
-    n_ep, n_layer, n_q = values.shape
-    frame = pd.DataFrame(values.reshape(n_ep * n_layer, n_q),
-                         columns=[quantile_column(q) for q in _levels(ds)])
-    frame.insert(0, "epoch", np.repeat(_values(ds["epoch"]), n_layer))
-    frame.insert(0, "depth", np.tile(np.arange(n_layer), n_ep))
     names = [str(x) for x in ds["layer"].values]
-    frame.insert(0, "layer", np.tile(np.asarray(names, object), n_ep))
-    frame.insert(0, "run", run_id)
-    if variable == "weight_quantile":  # (E, L) bounds, flattened as the rows are
-        frame["bound"] = np.stack([_bound(ds, name) for name in names], axis=1).reshape(-1)
-        frame["bound_symbol"] = analysis.bound_symbol(ds)
+    levels = _floats(ds[variable]).to_dataset(dim="quantile")  # one variable per level
+    parts = {"depth": ("layer", np.arange(len(names))),
+             **{quantile_column(q): levels[q] for q in levels.data_vars}}
+    if variable == "weight_quantile":
+        parts["bound"] = (("epoch", "layer"), np.stack([_bound(ds, n) for n in names], axis=1))
+    frame = _frame(parts, ["epoch", "layer"], run_id)
+    frame = frame[["run", "layer", "depth", "epoch", *[c for c in parts if c != "depth"]]]
+    if variable == "weight_quantile":
+        frame = frame.assign(bound_symbol=analysis.bound_symbol(ds))
     return frame
 
 
@@ -526,23 +595,13 @@ def tidy_quantiles(wide: pd.DataFrame) -> pd.DataFrame:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
     ds = _dataset(*key)
-    da = ds["near_zero_fraction"].transpose("epoch", "layer", "threshold")
-    values = _values(da)
-    n_ep, n_layer, n_thr = values.shape
-    thresholds = [str(t) for t in ds["threshold"].values]
-    names = np.asarray([str(x) for x in ds["layer"].values], object)
+    n_layer = ds.sizes["layer"]
     numel = (_values(ds["layer_numel"]) if "layer_numel" in ds.variables
              else np.full(n_layer, np.nan))
-    frame = pd.DataFrame({
-        "run": run_id,
-        "epoch": np.repeat(_values(ds["epoch"]), n_layer * n_thr),
-        "layer": np.tile(np.repeat(names, n_thr), n_ep),
-        "depth": np.tile(np.repeat(np.arange(n_layer), n_thr), n_ep),
-        "numel": np.tile(np.repeat(numel, n_thr), n_ep),
-        "threshold": np.tile(np.asarray(thresholds, object), n_ep * n_layer),
-        "fraction": values.reshape(-1),
-    })
-    return frame
+    parts = {"depth": ("layer", np.arange(n_layer)), "numel": ("layer", numel),
+             "fraction": _floats(ds["near_zero_fraction"])}
+    frame = _frame(parts, ["epoch", "layer", "threshold"], run_id)
+    return frame[["run", "epoch", "layer", "depth", "numel", "threshold", "fraction"]]
 
 
 def near_zero(runs: list[Run]) -> pd.DataFrame:
@@ -588,18 +647,9 @@ def default_threshold(runs: list[Run]) -> str | None:
 @lru_cache(maxsize=_CACHE_SIZE)
 def _compander(key: tuple, run_id: str) -> pd.DataFrame:
     ds = _dataset(*key)
-    names = np.asarray([str(x) for x in ds["layer"].values], object)
-    epochs = _values(ds["epoch"])
-    a = _values(ds["a"].transpose("epoch", "layer"))
-    b = _values(ds["b"].transpose("epoch", "layer"))
-    frame = pd.DataFrame({
-        "run": run_id,
-        "epoch": np.repeat(epochs, len(names)),
-        "layer": np.tile(names, len(epochs)),
-        "depth": np.tile(np.arange(len(names)), len(epochs)),
-        "a": a.reshape(-1),
-        "b": b.reshape(-1),
-    })
+    parts = {"depth": ("layer", np.arange(ds.sizes["layer"])),
+             "a": _floats(ds["a"]), "b": _floats(ds["b"])}
+    frame = _frame(parts, ["epoch", "layer"], run_id)[["run", "epoch", "layer", "depth", "a", "b"]]
     return frame.dropna(subset=["a", "b"], how="all").reset_index(drop=True)
 
 

@@ -1,8 +1,12 @@
-"""Entry script of the wcviz dashboard: ``streamlit run app/main.py`` (``wcviz dash`` does this).
+"""Entry script of the wcviz dashboard: ``streamlit run app/main.py -- RUNS_ROOT`` (``wcviz dash``
+does this).
 
 Draws what every page shares (page config, the sidebar run picker) and hands over to the page
-chosen in the navigation. The runs root comes from ``$WCVIZ_RUNS_ROOT`` (default ``./runs``).
+chosen in the navigation. The runs root is the script's argument (default ``./runs``):
+Streamlit gives the script what follows ``--`` as ``sys.argv[1:]``.
 """
+
+import sys
 
 import streamlit as st
 
@@ -21,7 +25,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-scan = ui.current_scan()
+scan = ui.current_scan(ui.root(sys.argv[1:]))
 data.prefetch(scan.runs)  # open the stores in the background while the user looks around
 ui.run_picker(scan)
 page.run()

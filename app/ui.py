@@ -30,26 +30,26 @@ LIVE_SECONDS = 3.0
 _SCAN = "_wcviz_scan"  # session-state slot of the latest listing
 
 
-def root():
-    """The runs root of this app (``$WCVIZ_RUNS_ROOT``, else ``./runs``); stops the page if missing."""
+def root(argv: list[str]):
+    """The runs root named by the entry script's arguments ``argv`` (:func:`wcviz.app.data.root_argument`);
+    a missing one stops the page with its one-line error."""
     try:
-        return data.runs_root()
+        return data.runs_root(data.root_argument(argv))
     except WcvizError as err:
         st.error(str(err))
         st.stop()
 
 
-def current_scan() -> data.Scan:
-    """A fresh listing of the root (attributes only: cheap enough for every rerun)."""
-    scan = data.scan(root())
+def current_scan(root) -> data.Scan:
+    """A fresh listing of ``root`` (attributes only: cheap enough for every rerun)."""
+    scan = data.scan(root)
     st.session_state[_SCAN] = scan
     return scan
 
 
 def page_scan() -> data.Scan:
     """The listing the entry script made for this script run (pages share it, no re-listing)."""
-    scan = st.session_state.get(_SCAN)
-    return scan if scan is not None else current_scan()
+    return st.session_state[_SCAN]
 
 
 def _shown_root(root) -> str:
@@ -132,7 +132,7 @@ def live(runs: list[data.Run], body: Callable[[list[data.Run]], None], light: bo
     every = LIVE_SECONDS if "running" in statuses.values() else None
 
     def fragment() -> None:
-        by_id = current_scan().by_id()
+        by_id = current_scan(page_scan().root).by_id()
         fresh = readable([by_id[i] for i in ids if i in by_id], light)
         if every is not None and {r.run_id: r.status for r in fresh} != statuses:
             st.rerun(scope="app")

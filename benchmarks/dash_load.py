@@ -10,7 +10,9 @@ pages call them:
 * the Distributions page with all 100 runs selected, cold: listing, data and the chart as
   ``st.altair_chart`` converts it (median of :data:`REPEATS`), and the chart's bytes; then the
   whole page script through Streamlit's ``AppTest`` (everything but the browser);
-* the runs table with its accuracy columns (one store read per run), and small multiples.
+* the runs table with its accuracy columns (one store read per run), and small multiples;
+* the whole-store frames (small multiples, near zero, compander) of :data:`FRAME_RUNS` runs
+  whose stores are open: how fast the app turns the arrays into frames.
 
 The goals (issue 13) are ≤ 1 s for listing 1,000 runs and ≤ 1 s for the Distributions page
 with 100 runs selected, cold; both are printed last with their goal. Run::
@@ -174,7 +176,7 @@ def measure(root: Path) -> dict[str, float]:
     fresh_caches()
     out["distributions, 2 runs, cold"], wide = timed(lambda: data.distributions(runs[:2], layer))
     out["distributions, 2 runs, warm"], _ = timed(lambda: data.distributions(runs[:2], layer))
-    chart_bytes(charts.band_chart(wide, layout="overlay"))  # a running server has drawn a chart
+    chart_bytes(charts.band_chart(wide, data.band_columns(wide), layout="overlay"))  # a running server has drawn a chart
     fresh_caches()
 
     sent = {}
@@ -183,7 +185,8 @@ def measure(root: Path) -> dict[str, float]:
         scan_ = data.scan(root)
         picked = list(scan_.runs)
         wide_ = data.distributions(picked, layer)
-        sent["bytes"] = chart_bytes(charts.band_chart(wide_, layout="overlay"))
+        sent["bytes"] = chart_bytes(charts.band_chart(wide_, data.band_columns(wide_),
+                                                      layout="overlay"))
         return wide_
 
     for _ in range(REPEATS):  # a shared 2-core machine is noisy: the median of a few cold runs
@@ -199,8 +202,35 @@ def measure(root: Path) -> dict[str, float]:
     out[name], _ = timed(lambda: data.runs_table(data.scan(root)))
     fresh_caches()
     out["small multiples, 2 runs, cold"], _ = timed(lambda: data.all_layers(runs[:2]))
+    out.update(measure_frames(runs[:FRAME_RUNS]))
     assert len(wide) == 2 * len(wide[wide["run"] == runs[0].run_id])
     assert wide_all["run"].nunique() == len(runs)
+    return out
+
+
+#: Runs of the frame-building measurements (a page with this many runs selected).
+FRAME_RUNS = 10
+
+
+def measure_frames(runs) -> dict[str, float]:
+    """Seconds to build each whole-store frame of ``runs`` with their stores already open:
+    the array reads and the frame building, not the opening (``data.dataset``, 0.1-0.3 s a
+    run, which would hide the frame building). Only the frame's own cache is cleared before
+    each call; the median of :data:`REPEATS`."""
+    from wcviz.app import data
+
+    for run in runs:
+        data.dataset(run)
+    cases = {"small multiples": (data._all_quantiles, lambda: data.all_layers(runs)),
+             "near zero": (data._near_zero, lambda: data.near_zero(runs)),
+             "compander": (data._compander, lambda: data.compander(runs))}
+    out = {}
+    for name, (cache, build) in cases.items():
+        times = []
+        for _ in range(REPEATS):
+            cache.cache_clear()
+            times.append(timed(build)[0])
+        out[f"{name} frame, {len(runs)} runs, stores open"] = float(np.median(times))
     return out
 
 
@@ -212,15 +242,15 @@ def measure_page_script(root: Path) -> float:
     The server's prefetch thread (which opens every listed run's Dataset) is let finish first:
     "cold" is a server that has been up a while but has not drawn these runs' quantiles.
     """
-    import os
+    import sys
 
     from streamlit.testing.v1 import AppTest
 
     from wcviz.app import data, ui
 
-    os.environ[data.ROOT_ENV] = str(root)
-    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"),
-                            default_timeout=300)
+    main = str(Path(data.__file__).with_name("main.py"))
+    sys.argv = [main, str(root)]  # as `streamlit run main.py -- ROOT` (wcviz dash) sets it
+    app = AppTest.from_file(main, default_timeout=300)
     app.run()
     app.switch_page("views/distributions.py").run()
     runs = data.scan(root).runs

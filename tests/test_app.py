@@ -7,6 +7,7 @@ values, so a test knows what each chart must contain. AppTest runs the app in-pr
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import matplotlib.colors
@@ -114,11 +115,17 @@ def root(tmp_path_factory) -> Path:
     return root
 
 
+def dashboard(monkeypatch, root) -> AppTest:
+    """An AppTest of the entry script serving ``root``: ``wcviz dash`` starts ``streamlit run
+    main.py -- ROOT``, which gives the script ``sys.argv == [main.py, ROOT]``."""
+    monkeypatch.setattr(sys, "argv", [APP_MAIN, str(root)])
+    return AppTest.from_file(APP_MAIN, default_timeout=60)
+
+
 @pytest.fixture()
 def app(root, monkeypatch):
     """An AppTest of the dashboard on the fixture root, after its first run."""
-    monkeypatch.setenv(data.ROOT_ENV, str(root))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, root)
     at.run()
     assert not at.exception
     return at
@@ -172,6 +179,17 @@ def test_scan_lists_runs_problems_and_nested_ids(root):
 def test_runs_root_must_exist(tmp_path):
     with pytest.raises(wcviz.WcvizError, match="not a directory"):
         data.runs_root(tmp_path / "missing")
+
+
+def test_runs_root_is_the_entry_scripts_one_argument(tmp_path, monkeypatch):
+    assert data.root_argument([str(tmp_path)]) == str(tmp_path)
+    assert data.root_argument([]) == "runs"  # where `wcviz demo` writes
+    with pytest.raises(wcviz.WcvizError, match=r"one RUNS_ROOT, not 2 arguments"):
+        data.root_argument(["a", "b"])
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WCVIZ_RUNS_ROOT", str(tmp_path / "ignored"))  # the old channel: unread
+    assert data.runs_root(data.root_argument([])) == tmp_path.resolve() / "runs"
 
 
 def test_runs_outside_the_root_are_not_read(root, tmp_path):
@@ -240,8 +258,7 @@ def test_store_with_its_own_quantile_set_draws_its_own_bands(tmp_path, monkeypat
     assert [b[0] for b in data.bands(wide)] == ["min–max", "5–95 %", "25–75 %"]
     both = data.distributions([runs["seven"], runs["nine"]], "fc")  # two quantile sets at once
     assert len(data.tidy_quantiles(both)) == 3 * 7 + 3 * 9
-    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, tmp_path)
     at.run()
     select(at, "seven", page="distributions")
     (spec, frame), = charts(at)
@@ -452,8 +469,7 @@ def test_broken_store_of_a_listed_run_is_an_error_line(tmp_path, monkeypatch):
     write_run(tmp_path / "ok", n_records=2)
     write_run(tmp_path / "damaged", n_records=2)
     (tmp_path / "damaged" / "record.zarr" / "weight_quantile" / "zarr.json").write_text("{")
-    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, tmp_path)
     at.run()
     select(at, "ok", "damaged", page="distributions")
     assert any("damaged" in e.value for e in at.error)
@@ -462,8 +478,7 @@ def test_broken_store_of_a_listed_run_is_an_error_line(tmp_path, monkeypatch):
 
 def test_running_store_shows_its_new_epoch_on_the_next_run(tmp_path, monkeypatch):
     store = write_run(tmp_path / "live", n_records=3, status="running")
-    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, tmp_path)
     at.run()
     select(at, "live", page="distributions")
     assert charts(at)[0][1]["epoch"].max() == 2.0
@@ -560,10 +575,36 @@ def test_bound_is_named_as_each_method_writes_it(tmp_path):
 
     erf = wide("erf")
     np.testing.assert_allclose(erf["bound"], 0.5)  # erf's bound on |w| is a, not aπ/2
-    assert app_charts.line_names(erf, overlaid=True)[-1] == "±a (bound)"
-    assert set(app_charts._overlay_lines(erf)["line"]) >= {"±a (bound)"}
-    assert app_charts.line_names(wide("wc"), overlaid=True)[-1] == "±aπ/2 (bound)"
-    assert app_charts.line_names(wide("erf", "wc"), overlaid=True)[-1] == "±bound (bound)"
+    def line_names(frame):
+        return app_charts.line_names(frame, data.band_columns(frame), overlaid=True)
+
+    assert line_names(erf)[-1] == "±a (bound)"
+    assert set(app_charts._overlay_lines(erf, data.band_columns(erf))["line"]) >= {"±a (bound)"}
+    assert line_names(wide("wc"))[-1] == "±aπ/2 (bound)"
+    assert line_names(wide("erf", "wc"))[-1] == "±bound (bound)"
+
+
+def test_charts_draw_by_the_columns_they_are_given(root):
+    """The charts read no meaning out of column names: the same frame with its quantile
+    columns renamed to names that say nothing, and a BandColumns naming them, draws the same."""
+    run = scan_of(root).by_id()["wc"]
+    wide = data.label_runs(data.layer_quantiles(run, "fc"), [run])
+    cols = data.band_columns(wide)
+    assert cols.median == data.median_column(wide) and len(cols.levels) == len(QUANTILES)
+    assert [b.level for b in cols.bands] == pytest.approx([0.0, 0.0668, 0.1587, 0.3085])
+    renamed = {c: f"col{i}" for i, c in enumerate(cols.levels.values())}
+    other = wide.rename(columns=renamed)
+    given = data.BandColumns({q: renamed[c] for q, c in cols.levels.items()},
+                             tuple(b._replace(low=renamed[b.low], high=renamed[b.high])
+                                   for b in cols.bands), renamed[cols.median])
+    for overlaid in (False, True):
+        assert app_charts.line_names(other, given, overlaid) == app_charts.line_names(
+            wide, cols, overlaid)
+    pd.testing.assert_frame_equal(app_charts._overlay_lines(other, given),
+                                  app_charts._overlay_lines(wide, cols))
+    pd.testing.assert_frame_equal(app_charts._rings(other, given), app_charts._rings(wide, cols))
+    spec = json.dumps(app_charts.band_chart(other, given).to_dict())
+    assert '"col4"' in spec and data.median_column(wide) not in spec  # hover y: the given median
 
 
 def test_raw_v_view_labels_v_and_explains_runs_without_v(app):
@@ -669,14 +710,16 @@ def test_compander_names_each_layer(app):
 
 
 def test_empty_and_missing_roots_explain_themselves(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, tmp_path)
     at.run()
     assert not at.exception and "No runs under" in at.info[0].value
-    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path / "gone"))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, tmp_path / "gone")
     at.run()
     assert not at.exception and "is not a directory" in at.error[0].value
+    monkeypatch.setattr(sys, "argv", [APP_MAIN, str(tmp_path), "extra"])
+    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at.run()
+    assert not at.exception and "one RUNS_ROOT, not 2 arguments" in at.error[0].value
 
 
 # ------------------------------------------------------------------ sweeps
@@ -714,8 +757,7 @@ def test_sweep_cells_fold_seeds_per_a_b(sweep_root):
 
 
 def test_sweeps_page_draws_heatmaps_and_a_click_selects_runs(sweep_root, monkeypatch):
-    monkeypatch.setenv(data.ROOT_ENV, str(sweep_root))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, sweep_root)
     at.run()
     at.switch_page("views/sweeps.py").run()
     assert not at.exception, at.exception
@@ -741,8 +783,7 @@ def test_sweeps_page_keeps_methods_apart(tmp_path, monkeypatch):
         for a in (0.5, 1.0):
             write_run(tmp_path / f"{method}-a{a:g}", n_records=4, method=method, a=a, b=0.6,
                       acc0=acc0)
-    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, tmp_path)
     at.run()
     at.switch_page("views/sweeps.py").run()
     assert not at.exception, at.exception
@@ -758,8 +799,7 @@ def test_sweeps_page_shows_one_dataset_and_model_at_a_time(tmp_path, monkeypatch
     for dataset in ("digits", "mnist1d"):
         for a in (0.5, 1.0, 2.0):
             fx.wc_run(tmp_path / f"{dataset}-a{a:g}", a=a, dataset=dataset)
-    monkeypatch.setenv(data.ROOT_ENV, str(tmp_path))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, tmp_path)
     at.run()
     at.switch_page("views/sweeps.py").run()
     assert not at.exception, at.exception
@@ -814,8 +854,7 @@ def test_seed_groups_fold_quantiles_and_metrics(sweep_root):
 
 
 def test_seed_group_toggle_on_distributions_and_metrics(sweep_root, monkeypatch):
-    monkeypatch.setenv(data.ROOT_ENV, str(sweep_root))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, sweep_root)
     at.run()
     select(at, "wc-a1-b0.6-s0", "wc-a1-b0.6-s1", "base-s0", "base-s1", page="distributions")
     at.toggle(key="wcviz_seed_groups").set_value(True).run()
@@ -920,8 +959,7 @@ def download(at: AppTest, deferred: dict, key: str) -> bytes:
 def test_seed_group_toggle_on_near_zero(nz_seed_root, monkeypatch, deferred):
     import io
 
-    monkeypatch.setenv(data.ROOT_ENV, str(nz_seed_root))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, nz_seed_root)
     at.run()
     select(at, "base-s0", "base-s1", "base-s2", "wc-s0", page="near_zero")
     at.selectbox(key="nz_threshold").set_value("abs=0.01").run()

@@ -401,10 +401,13 @@ def test_dash_refuses_a_missing_root(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_dash_command_line_is_headless_and_offline():
+def test_dash_command_line_is_headless_and_offline(tmp_path):
+    import wcviz.app
     from wcviz.cli import dash
 
-    cmd = dash.streamlit_command(dash.app_entry(), "localhost", 8765)
+    cmd = dash.streamlit_command(dash.app_entry(), tmp_path, "localhost", 8765)
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("main.py")
+    assert Path(cmd[4]).parent == Path(wcviz.app.__file__).parent  # ours, not a folder named app
+    assert cmd[-2:] == ["--", str(tmp_path)]  # the script's own argument: its runs root
     assert {"--server.headless=true", "--browser.gatherUsageStats=false",
             "--server.address=localhost", "--server.port=8765"} <= set(cmd)

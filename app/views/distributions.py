@@ -73,7 +73,8 @@ def single_layer(fresh):
         st.caption(f"{wide['run'].nunique()} runs: overlaid (side by side shows up to "
                    f"{charts.MANY_RUNS} panels); select fewer runs for panels.")
         layout = "overlay"
-    chart = charts.band_chart(wide, layout=layout, yscale=yscale, y_range=y_range, y_title=y_title)
+    chart = charts.band_chart(wide, data.band_columns(wide), layout=layout, yscale=yscale,
+                              y_range=y_range, y_title=y_title)
     st.altair_chart(chart, width="content", key="dist_chart")
     st.caption(ui.status_line(fresh))
     shown = [r for r in fresh if layer in data.layers(r)]
@@ -98,8 +99,8 @@ def every_layer(fresh):
     wide = _drop_runs_without_v(wide)
     if wide.empty:
         return
-    st.altair_chart(charts.small_multiples(wide, yscale=yscale, y_title=y_title), width="content",
-                    key="dist_multiples")
+    st.altair_chart(charts.small_multiples(wide, data.band_columns(wide), yscale=yscale,
+                                           y_title=y_title), width="content", key="dist_multiples")
     st.caption(ui.status_line(fresh))
     figure = None if variable != "weight_quantile" else (
         lambda: export.layer_grid_figure(fresh, yscale=yscale))

@@ -52,10 +52,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
 from wcviz.app import data  # noqa: E402
-from test_app import APP_MAIN, charts, select, write_run  # noqa: E402
+from test_app import charts, dashboard, select, write_run  # noqa: E402
 
 
 def _outside_store(tmp_path) -> Path:
@@ -126,8 +124,7 @@ def test_dashboard_page_shows_the_tricked_run_as_a_line_and_the_healthy_chart(tm
     write_run(root / "ok", n_records=2).finish()
     write_run(root / "tricked", n_records=2).finish()
     _symlink_chunk(root / "tricked", outside)
-    monkeypatch.setenv(data.ROOT_ENV, str(root))
-    at = AppTest.from_file(APP_MAIN, default_timeout=60)
+    at = dashboard(monkeypatch, root)
     at.run()
     select(at, "ok", "tricked", page="metrics")
     assert any("tricked" in e.value and "symlink" in e.value for e in at.error)
@@ -167,10 +164,10 @@ def test_dash_server_refuses_a_rebound_host_name(tmp_path):
         _stop(proc)
 
 
-def test_dash_command_line_has_the_safe_server_options():
+def test_dash_command_line_has_the_safe_server_options(tmp_path):
     from wcviz.cli import dash
 
-    cmd = dash.streamlit_command(dash.app_entry(), "localhost", 8765, ["dash.example"])
+    cmd = dash.streamlit_command(dash.app_entry(), tmp_path, "localhost", 8765, ["dash.example"])
     assert {"--client.showErrorDetails=none", "--server.enableXsrfProtection=true",
             "--server.enableCORS=true", "--server.allowedHosts=localhost",
             "--server.allowedHosts=dash.example"} <= set(cmd)

@@ -1,8 +1,9 @@
-"""``wcviz dash [RUNS_ROOT]``: serve the Streamlit dashboard (``app/``) on a runs root.
+"""``wcviz dash [RUNS_ROOT]``: serve the Streamlit dashboard (:mod:`wcviz.app`) on a runs root.
 
-Streamlit runs in a child process (``python -m streamlit run app/main.py``), headless, without
-usage statistics and without a file watcher: the dashboard only reads the stores, and nothing
-leaves the machine. The runs root reaches the app through ``$WCVIZ_RUNS_ROOT``.
+Streamlit runs in a child process (``python -m streamlit run .../wcviz/app/main.py -- ROOT``),
+headless, without usage statistics and without a file watcher: the dashboard only reads the
+stores, and nothing leaves the machine. The runs root is the entry script's argument (after
+``--``); this module imports nothing of the app, which sits above the command line.
 """
 
 from __future__ import annotations
@@ -16,10 +17,6 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
-
-#: Environment variable through which ``wcviz dash`` hands the runs root to the app; the one
-#: definition (``app/`` imports it from here).
-ROOT_ENV = "WCVIZ_RUNS_ROOT"
 
 DEFAULT_PORT = 8501  # Streamlit's own default, so habits and firewall rules carry over
 
@@ -67,25 +64,29 @@ def allowed_hosts(host: str, extra=()) -> list[str]:
 
 
 def app_entry() -> Path:
-    """Path of the dashboard's entry script, ``app/main.py`` of the installed ``app`` package.
+    """Path of the dashboard's entry script, ``main.py`` of the installed :mod:`wcviz.app`.
+
+    Located, not imported: the app sits above the command line.
 
     Raises:
         WcvizError: the package is missing (wcviz installed without its ``app/`` directory).
     """
-    spec = importlib.util.find_spec("app")
+    spec = importlib.util.find_spec("wcviz.app")
     for location in (spec.submodule_search_locations or []) if spec else []:
         entry = Path(location) / "main.py"
         if entry.is_file():
             return entry
-    raise WcvizError("the dashboard package 'app' is not installed; install wcviz from its source "
-                     "tree with `pip install -e .`")
+    raise WcvizError("the dashboard package 'wcviz.app' is not installed; install wcviz from its "
+                     "source tree with `pip install -e .`")
 
 
-def streamlit_command(entry: Path, host: str, port: int, extra_hosts=()) -> list[str]:
+def streamlit_command(entry: Path, root: Path, host: str, port: int, extra_hosts=()) -> list[str]:
     """The child command line: headless, no usage statistics, no file watching, no dev mode,
     and the safe server options: only :func:`allowed_hosts` in the Host header, CORS and XSRF
     protection on (whatever a config.toml says), no static files, no agent API, and errors
-    shown without tracebacks or paths (expected ones are the app's own one-line messages)."""
+    shown without tracebacks or paths (expected ones are the app's own one-line messages).
+    The runs ``root`` goes last, after ``--``: Streamlit passes it to ``entry`` as its
+    ``sys.argv[1]``."""
     hosts = [f"--server.allowedHosts={name}" for name in allowed_hosts(host, extra_hosts)]
     return [sys.executable, "-m", "streamlit", "run", str(entry), *hosts,
             "--server.enableCORS=true",
@@ -102,7 +103,8 @@ def streamlit_command(entry: Path, host: str, port: int, extra_hosts=()) -> list
             "--server.fileWatcherType=none",
             "--server.runOnSave=false",
             "--global.developmentMode=false",
-            "--client.toolbarMode=viewer"]
+            "--client.toolbarMode=viewer",
+            "--", str(root)]
 
 
 def dash_main(argv: list[str], prog: str = "wcviz dash") -> int:
@@ -114,11 +116,11 @@ def dash_main(argv: list[str], prog: str = "wcviz dash") -> int:
                          "(`wcviz demo` writes ./runs) or pass RUNS_ROOT")
     if not 0 < args.port < 65536:
         raise WcvizError(f"--port {args.port} is not a TCP port; pick one in 1..65535")
-    env = {**os.environ, ROOT_ENV: str(root.resolve()),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     print(f"wcviz dash: serving {root.resolve()} at http://{args.host}:{args.port}  "
           "(Ctrl+C stops)", flush=True)
-    command = streamlit_command(app_entry(), args.host, args.port, args.allow_host)
+    command = streamlit_command(app_entry(), root.resolve(), args.host, args.port,
+                                args.allow_host)
     child = subprocess.Popen(command, env=env)
     # A SIGTERM to us (a service manager, a test) must stop the server too, not orphan it.
     previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate())
