@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 
 #: Environment variable through which ``wcviz dash`` hands the runs root to the app; the one
 #: definition (``app/`` imports it from here).
@@ -108,6 +109,7 @@ def streamlit_command(entry: Path, host: str, port: int, extra_hosts=()) -> list
 def dash_main(argv: list[str], prog: str = "wcviz dash") -> int:
     """Run ``wcviz dash``: serve the dashboard until interrupted; returns Streamlit's exit status."""
     args = _parser(prog).parse_args(argv)
+    require("dash", needed_by="the dashboard")
     root = Path(args.runs_root).expanduser()
     if not root.is_dir():
         raise WcvizError(f"runs root {str(root)!r} is not a directory; record runs first "
