@@ -80,7 +80,7 @@ with wcviz.Recorder(model, run, attrs={"method": "arctan"}) as rec:
     loss = nn.functional.cross_entropy(model(x), y)
     loss.backward()
     opt.step()
-    rec.record(1, metrics={"train_loss": float(loss)})
+    rec.record(1, metrics={"train_loss": loss.item()})
 
 ds = wcviz.open_run(run)
 assert ds.epoch.values.tolist() == [0.0, 1.0], ds.epoch.values
@@ -90,7 +90,7 @@ for i, name in enumerate(["0", "2"]):
     q = torch.quantile(w, torch.tensor(ds["quantile"].values, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(ds["weight_quantile"].isel(epoch=1, layer=i).values, q, rtol=1e-5)
 assert (ds["a"].values == 1.0).all() and (ds["b"].values == 1.0).all()
-assert np.isnan(ds["train_loss"].values[0]) and ds["train_loss"].values[1] == float(loss)
+assert np.isnan(ds["train_loss"].values[0]) and ds["train_loss"].values[1] == loss.item()
 assert ds.attrs["status"] == "finished"
 
 # The parts that need an extra say which one; the core's analysis does not need one.

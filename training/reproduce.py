@@ -328,7 +328,7 @@ def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
                          "or --list to see them")
     if args.name not in STUDIES:
         raise WcvizError(f"unknown study {args.name!r}; choose one of: {', '.join(STUDIES)}")
-    require("train", "figures", "stats", needed_by="wcviz reproduce")  # trains, draws, decides
+    require("train", "figures", "stats", needed_by="a study (training, figures, claims)")
     use_run_options(args.epochs, args.threads)
     study = STUDIES[args.name]
     seeds = parse_seeds(args.seeds, study.quick_seeds if args.quick else study.seeds)
