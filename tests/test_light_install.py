@@ -169,8 +169,9 @@ def _wcviz(argv: list[str], env: dict, cwd: Path, **names) -> subprocess.Complet
 
 
 # Each command checks its extra right after parsing its arguments, before it reads or writes
-# anything: RUN below need not exist. `train` imports torch first (its presets), `export` reads
-# the run before choosing its writer: those two take seconds.
+# anything: RUN below need not exist. `train` and `sweep` import torch first (presets, the plan;
+# `sweep --dry-run` works without the extra), `export` reads the run before choosing its
+# writer: those take seconds.
 @pytest.mark.parametrize("argv, extra", [
     (["dash", "{tmp}"], "dash"),
     (["figures", "{tmp}/run", "--out", "{tmp}/figs"], "figures"),
@@ -179,8 +180,10 @@ def _wcviz(argv: list[str], env: dict, cwd: Path, **names) -> subprocess.Complet
     (["reproduce", "digits", "--runs", "{tmp}/runs"], "train,figures,stats"),
     (["compare", "{tmp}"], "stats"),
     (["table", "{tmp}"], "stats"),
-    pytest.param(["train", "--preset", "digits-mlp", "--runs", "{tmp}/runs"], "train",
+    pytest.param(["train", "--preset", "digits-cnn", "--runs", "{tmp}/runs"], "train",
                  marks=pytest.mark.slow),
+    pytest.param(["sweep", "--preset", "digits-cnn", "--grid", "a=1,2", "--runs", "{tmp}/runs"],
+                 "train", marks=pytest.mark.slow),
     pytest.param(["export", "{run}", "--format", "parquet", "--out", "{tmp}/t.parquet"],
                  "pyarrow", marks=pytest.mark.slow),
     pytest.param(["export", "{run}", "--format", "tensorboard", "--out", "{tmp}/tb"],
@@ -194,7 +197,7 @@ def test_command_without_its_extra_says_which(request, blocked_env, tmp_path, ar
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"wcviz {argv[0]}: error: ")
     assert lines[0].endswith(f"pip install 'wcviz[{extra}]'")
-    assert not (tmp_path / "runs").exists()  # refused before anything was written
+    assert not any((tmp_path / "runs").glob("*"))  # refused before any run was written
 
 
 @pytest.mark.parametrize("argv", [
