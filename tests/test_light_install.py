@@ -270,7 +270,8 @@ def test_extras_modules_come_with_their_extra(extra):
 def test_require_names_the_extras_to_install(monkeypatch):
     import wcviz.extras
 
-    monkeypatch.setattr(wcviz.extras, "installed", lambda m: m not in ("sklearn", "streamlit", "scipy"))
+    absent = ("sklearn", "streamlit", "scipy")
+    monkeypatch.setattr(wcviz.extras, "installed", lambda m: m not in absent)
     require("figures", "tqdm", needed_by="this")  # installed: nothing raised
     with pytest.raises(MissingExtra, match=r"^the digits dataset needs sklearn, which is not "
                                            r"installed; pip install 'wcviz\[train\]'$") as err:
