@@ -2,8 +2,8 @@
 
 The dashboard draws interactive charts itself, but a file for a paper comes from the same
 figure functions as ``wcviz figures``, so an exported view looks like the rest of the paper's
-figures. Figures are drawn only when a download button is clicked, and matplotlib (with
-seaborn, through :mod:`wcviz.report.plots`) is imported only then: importing it costs about 1 s, which
+figures. Figures are drawn only when a download button is clicked, and matplotlib (through
+:mod:`wcviz.report.plots`) is imported only then: importing it costs about 1 s, which
 every page load would otherwise pay.
 """
 

@@ -17,6 +17,7 @@ FOLDERS = {"wcviz": "wcviz", "training": "wcviz.training", "app": "wcviz.app"}
 #: Layer of each package, bottom up: a module imports from its own layer or lower ones.
 LAYERS = {
     "wcviz.errors": 0,
+    "wcviz.extras": 0,
     "wcviz.reparam": 1,
     "wcviz.record": 2,
     "wcviz.report": 3,

@@ -24,6 +24,7 @@ from wcviz.training.config import FIELD_TYPES, parse_overrides, type_name
 from wcviz.record.config import run_state
 from wcviz.record.runfolder import CONFLICT, DONE, NEW, RESUME, check_writable
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 
 # ----------------------------------------------------------------------------- shared helpers
 
@@ -135,6 +136,7 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
         raise WcvizError("--preset is required; see 'wcviz train --list-presets'")
     if args.resume and args.overwrite:
         raise WcvizError("--resume and --overwrite exclude each other; pick one")
+    require("train", needed_by="training")
     _check_launch(args)
     cfg = _train_config(args)
     root = check_writable(Path(args.runs))
@@ -236,12 +238,9 @@ def _submit_train(cfg, run_dir: Path, args) -> int:
 
 def _slurm_module():
     """:mod:`wcviz.training.slurm`, or one line saying how to install submitit."""
-    try:
-        from wcviz.training import slurm
-    except ModuleNotFoundError as err:
-        if err.name != "submitit":
-            raise
-        raise WcvizError("--executor slurm needs submitit: pip install 'wcviz[slurm]'") from None
+    require("slurm", needed_by="--executor slurm")
+    from wcviz.training import slurm
+
     return slurm
 
 
@@ -322,6 +321,7 @@ def sweep_main(argv: list[str], prog: str = "wcviz sweep") -> int:
     sweep.print_plan(plan)
     if args.dry_run:
         return 0
+    require("train", needed_by="training")
     todo = [p for p in plan if p.state in (NEW, RESUME)]
     conflicts = [p for p in plan if p.state == CONFLICT]
     for p in conflicts:
@@ -384,6 +384,7 @@ def use_run_options(epochs: int | None, threads: int) -> None:
 def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     """``wcviz demo``: the embedded default; prints a results table and where to look."""
     args = _demo_parser(prog).parse_args(argv)
+    require("train", "figures", "stats", needed_by="the demo")  # it trains, draws, compares
     from wcviz.training.loop import run
     from wcviz.training.presets import resolve, run_name
 

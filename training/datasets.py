@@ -37,6 +37,7 @@ from torch.utils.data import Dataset, Subset
 
 from wcviz.training.models import CIFAR_INPUT, DIGITS_INPUT, IMAGENET_INPUT, MNIST1D_INPUT
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 from wcviz.record.atomic import write_atomic
 
 # Per-channel statistics of the training images (RGB, on [0, 1] pixels).
@@ -277,10 +278,8 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     Read directly, without importing scikit-learn: its import (~1 s) loads scipy and pandas,
     and pandas 3 loads pyarrow, none of which a training process (one per DDP rank) needs.
     A scikit-learn that keeps the file elsewhere is asked through its public loader."""
+    require("sklearn", needed_by="the digits dataset (it comes with scikit-learn)")
     spec = importlib.util.find_spec("sklearn")
-    if spec is None:
-        raise WcvizError("the digits dataset comes with scikit-learn, which is not installed; "
-                         "pip install scikit-learn")
     path = Path(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
     if not path.is_file():
         from sklearn.datasets import load_digits as sk_digits
@@ -354,11 +353,9 @@ def mnist1d_arrays(root: str | Path) -> dict[str, np.ndarray]:
 
 
 def _mnist1d_args():
-    try:
-        from mnist1d.data import get_dataset_args
-    except ImportError:
-        raise WcvizError("dataset mnist1d needs the mnist1d package: pip install mnist1d "
-                         "(it generates the data offline)") from None
+    require("mnist1d", needed_by="dataset mnist1d (generated offline)")
+    from mnist1d.data import get_dataset_args
+
     return get_dataset_args()
 
 

@@ -32,9 +32,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 import wcviz
+from wcviz.extras import require
+
+# Before the import below: without tqdm, one clear line instead of a traceback.
+require("tqdm", needed_by="wcviz.training.loop")
+
+from tqdm.auto import tqdm
+
 from wcviz.training import checkpoint as ckpt
 from wcviz.training import distributed as ddp
 from wcviz.training.config import RunConfig

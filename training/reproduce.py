@@ -21,6 +21,7 @@ from wcviz.training.cli import use_run_options
 from wcviz.record.config import run_state
 from wcviz.record.runfolder import CONFLICT, DONE, NEW, RESUME, check_writable
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,7 @@ def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
                          "or --list to see them")
     if args.name not in STUDIES:
         raise WcvizError(f"unknown study {args.name!r}; choose one of: {', '.join(STUDIES)}")
+    require("train", "figures", "stats", needed_by="a study (training, figures, claims)")
     use_run_options(args.epochs, args.threads)
     study = STUDIES[args.name]
     seeds = parse_seeds(args.seeds, study.quick_seeds if args.quick else study.seeds)

@@ -22,6 +22,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from wcviz.extras import require
+
+# Before the import below: without submitit, one clear line instead of a traceback.
+require("slurm", needed_by="wcviz.training.slurm")
+
 import submitit
 from submitit.core.utils import FailedJobError
 

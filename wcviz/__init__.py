@@ -16,9 +16,10 @@ The library is built in layers, each a sub-package that imports only from the la
 * :mod:`wcviz.integrations` and :mod:`wcviz.cli` on top; :mod:`wcviz.training` and
   :mod:`wcviz.app` (the repository's ``training/`` and ``app/`` folders) build on all of them.
 
-:mod:`wcviz.errors` sits below every layer. ``wcviz.plots`` and ``wcviz.analysis`` are
-shortcuts to :mod:`wcviz.report.plots` and :mod:`wcviz.report.analysis`. Heavy parts (torch,
-zarr, matplotlib) are imported on first use, so ``import wcviz`` costs next to nothing.
+:mod:`wcviz.errors` and :mod:`wcviz.extras` (the optional extras) sit below every layer.
+``wcviz.plots`` and ``wcviz.analysis`` are shortcuts to :mod:`wcviz.report.plots` and
+:mod:`wcviz.report.analysis`. Heavy parts (torch, zarr, matplotlib) are imported on first use,
+so ``import wcviz`` costs next to nothing.
 """
 
 from __future__ import annotations

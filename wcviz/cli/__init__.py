@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(name: str, rest: list[str]) -> int:
     """One sub-command, with its expected failures turned into one line and an exit status."""
-    module = importlib.import_module(COMMANDS[name][0])
     try:
+        # Inside the try: a module that needs a missing extra raises wcviz.extras.MissingExtra.
+        module = importlib.import_module(COMMANDS[name][0])
         code = int(getattr(module, f"{name}_main")(rest, prog=f"wcviz {name}") or 0)
         sys.stdout.flush()  # here, so that a closed pipe is caught below, not at exit
         return code

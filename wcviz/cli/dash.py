@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 
 DEFAULT_PORT = 8501  # Streamlit's own default, so habits and firewall rules carry over
 
@@ -110,6 +111,7 @@ def streamlit_command(entry: Path, root: Path, host: str, port: int, extra_hosts
 def dash_main(argv: list[str], prog: str = "wcviz dash") -> int:
     """Run ``wcviz dash``: serve the dashboard until interrupted; returns Streamlit's exit status."""
     args = _parser(prog).parse_args(argv)
+    require("dash", needed_by="the dashboard")
     root = Path(args.runs_root).expanduser()
     if not root.is_dir():
         raise WcvizError(f"runs root {str(root)!r} is not a directory; record runs first "

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 from wcviz.record.runfolder import STORE_NAME
 from wcviz.record.reader import list_runs
 
@@ -85,6 +86,7 @@ def figures_main(argv: list[str], prog: str = "wcviz figures") -> int:
                         help="only the (a, b) grid-search heatmaps (test acc at best val, near-zero "
                              "fraction, max|w|/(aπ/2)) of the runs, baseline marked: sweep_ab.*")
     args = parser.parse_args(argv)
+    require("figures", needed_by="drawing figures")
     formats = _formats(args.format)
     if args.sweep:
         return _sweep_figure(args.runs, args.out, formats)
@@ -122,6 +124,7 @@ def table_main(argv: list[str], prog: str = "wcviz table") -> int:
     parser.add_argument("--all", action="store_true", help="include unfinished (running/failed) runs")
     parser.add_argument("--out", help="also write the table to this file")
     args = parser.parse_args(argv)
+    require("stats", needed_by="the table's confidence intervals")
     from wcviz.report import tables
 
     root = Path(args.root)
@@ -154,6 +157,7 @@ def compare_main(argv: list[str], prog: str = "wcviz compare") -> int:
     parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a claim FAILS")
     args = parser.parse_args(argv)
+    require("stats", needed_by="the claims' confidence intervals")
     from wcviz.report import claims
     from wcviz.cli.runs import _checked_parent, _writing
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 from wcviz.record.runfolder import RUNNING
 from wcviz.record.metrics import metric_variables
 from wcviz.record.locks import writer_alive
@@ -302,7 +303,7 @@ _SUFFIX = {"netcdf": "nc", "parquet": "parquet", "tensorboard": ""}
 def _write(table, fmt: str, out: str | None) -> None:
     if fmt == "parquet":
         _checked_parent(out)
-        _require("pyarrow", "parquet")
+        require("pyarrow", needed_by="--format parquet")
         with _writing(out):
             table.to_parquet(out, index=False, engine="pyarrow")
         return
@@ -324,15 +325,6 @@ def _write(table, fmt: str, out: str | None) -> None:
     ds.attrs["description"] = "wcviz runs in tidy long form: " + ", ".join(COLUMNS)
     with _writing(out):
         ds.to_netcdf(out)
-
-
-def _require(module: str, extra: str) -> None:
-    """One clear line when an optional package of an export format is not installed."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise WcvizError(f"--format {extra} needs the {module} package; "
-                         f"pip install 'wcviz[{module}]'")
 
 
 @contextlib.contextmanager

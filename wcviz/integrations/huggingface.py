@@ -22,6 +22,11 @@ training raises is marked failed. Without it the run stays "running" until its p
 
 from __future__ import annotations
 
+from wcviz.extras import require
+
+# Before the import below: without transformers, one clear line instead of a traceback.
+require("transformers", needed_by="wcviz.integrations.huggingface")
+
 from transformers import TrainerCallback
 
 from wcviz.integrations._common import RecordingSettings, is_whole, scalar_metrics

@@ -15,6 +15,11 @@ finished when ``fit`` ends and failed when it raises. Only global rank 0 writes.
 
 from __future__ import annotations
 
+from wcviz.extras import require
+
+# Before the import below: without lightning, one clear line instead of a traceback.
+require("lightning", needed_by="wcviz.integrations.lightning")
+
 from lightning.pytorch.callbacks import Callback
 
 from wcviz.integrations._common import RecordingSettings, scalar_metrics

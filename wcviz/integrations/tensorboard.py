@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from wcviz.errors import WcvizError
+from wcviz.extras import require
 from wcviz.record.metrics import metric_variables
 
 #: Per-layer scalar variables written as ``<variable>/<layer>``.
@@ -27,11 +28,9 @@ LAYER_SCALARS = ("a", "b", "weight_std")
 
 
 def _writer_class():
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise WcvizError("--format tensorboard needs the tensorboard package; "
-                         "pip install 'wcviz[tensorboard]'") from None
+    require("tensorboard", needed_by="--format tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
     return SummaryWriter
 
 

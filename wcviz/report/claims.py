@@ -42,6 +42,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from wcviz.extras import require
+
+# Before the import below: without scipy, one clear line instead of a traceback.
+require("stats", needed_by="wcviz.report.claims")
+
 from scipy import stats
 
 from wcviz.errors import WcvizError

@@ -1,6 +1,6 @@
 """The run colours every wcviz view shares, with no plotting import.
 
-Kept apart from :mod:`wcviz.report.style` (which loads matplotlib and seaborn) so the dashboard can
+Kept apart from :mod:`wcviz.report.style` (which loads matplotlib) so the dashboard can
 colour its charts exactly like the exported figures without paying for those imports.
 
 One rule (:func:`run_colors`): a run is coloured by its method (baseline blue, WC vermillion,

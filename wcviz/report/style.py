@@ -21,8 +21,12 @@ from __future__ import annotations
 import functools
 from contextlib import contextmanager
 
+from wcviz.extras import require
+
+# Before the import below: without matplotlib, one clear line instead of a traceback.
+require("figures", needed_by="wcviz.report.style")
+
 import matplotlib as mpl
-import seaborn as sns
 
 from wcviz.report.palette import METHOD_COLORS, PALETTE
 
@@ -42,7 +46,51 @@ DPI = 300
 #: Default height of one row of panels, inches.
 ROW_HEIGHT = 2.2
 
-#: Matplotlib settings applied on top of seaborn's "ticks" style and "paper" context.
+#: Scale of seaborn's "paper" context (0.8 x its "notebook" sizes), kept for the sizes below.
+_PAPER = 0.8
+
+#: The base look: seaborn's ``ticks`` style and ``paper`` context (seaborn 0.13), written out as
+#: plain matplotlib settings so that figures need no seaborn. Settings that :data:`RC`
+#: overrides are left out, and so is seaborn's ``image.cmap`` ("rocket", registered by seaborn):
+#: every wcviz image names its colormap.
+BASE: dict[str, object] = {
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "axes.edgecolor": ".15",
+    "axes.labelcolor": ".15",
+    "axes.axisbelow": True,
+    "axes.linewidth": 1.25 * _PAPER,
+    "axes.spines.left": True,
+    "axes.spines.bottom": True,
+    "text.color": ".15",
+    "grid.color": ".8",
+    "grid.linestyle": "-",
+    "grid.linewidth": 1 * _PAPER,
+    "lines.solid_capstyle": "round",
+    "lines.markersize": 6 * _PAPER,
+    "patch.edgecolor": "w",
+    "patch.force_edgecolor": True,
+    "patch.linewidth": 1 * _PAPER,
+    "xtick.direction": "out",
+    "ytick.direction": "out",
+    "xtick.color": ".15",
+    "ytick.color": ".15",
+    "xtick.top": False,
+    "ytick.right": False,
+    "xtick.bottom": True,
+    "ytick.left": True,
+    "xtick.major.width": 1.25 * _PAPER,
+    "ytick.major.width": 1.25 * _PAPER,
+    "xtick.minor.width": 1 * _PAPER,
+    "ytick.minor.width": 1 * _PAPER,
+    "xtick.major.size": 6 * _PAPER,
+    "ytick.major.size": 6 * _PAPER,
+    "xtick.minor.size": 4 * _PAPER,
+    "ytick.minor.size": 4 * _PAPER,
+    "legend.title_fontsize": 12 * _PAPER,
+}
+
+#: Matplotlib settings applied on top of :data:`BASE`.
 RC: dict[str, object] = {
     "pdf.fonttype": 42,  # TrueType, embedded: selectable text, no Type 3 fonts
     "ps.fonttype": 42,
@@ -86,11 +134,8 @@ def figsize(columns: int = 1, rows: int = 1, row_height: float = ROW_HEIGHT) -> 
 
 
 def rc_params() -> dict[str, object]:
-    """The full settings: seaborn ``ticks`` + ``paper`` context, then :data:`RC`."""
-    params = dict(sns.axes_style("ticks"))
-    params.update(sns.plotting_context("paper"))
-    params.update(RC)
-    return params
+    """The full settings: :data:`BASE`, then :data:`RC`."""
+    return {**BASE, **RC}
 
 
 @contextmanager

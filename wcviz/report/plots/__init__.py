@@ -33,6 +33,11 @@ mean ± std band ``"std:<group>"``.
 
 from __future__ import annotations
 
+from wcviz.extras import require
+
+# Before the imports below: without matplotlib, one clear line instead of a traceback.
+require("figures", needed_by="wcviz.report.plots")
+
 from wcviz.report.plots._axes import EPOCH_LABEL, NEAR_ZERO_LABEL, WEIGHT_LABEL
 from wcviz.report.plots.bands import (GRID_MAX_LAYERS, band_handles, band_panels, band_plot,
                                default_linthresh, default_zoom, draw_bands, grid_layers,
