@@ -14,6 +14,7 @@ import streamlit as st
 
 from wcviz.app import data, export
 from wcviz.errors import WcvizError
+from wcviz.record.runfolder import RUNNING
 
 #: Session-state key of the selected run ids (the sidebar multiselect).
 SELECTED = "wcviz_selected_runs"
@@ -69,7 +70,7 @@ def run_picker(scan: data.Scan) -> None:
                       help="Runs that differ only in seed as one: seed-mean bands, near-zero "
                            "fractions and metrics, with the spread over seeds (Distributions, "
                            "Near zero, Metrics).")
-    running = sum(r.status == "running" for r in scan.runs)
+    running = sum(r.status == RUNNING for r in scan.runs)
     st.sidebar.caption(f"{_shown_root(scan.root)}  \n{len(ids)} runs ({running} running)"
                        + (f", {len(scan.problems)} unreadable" if scan.problems else ""))
 
@@ -129,7 +130,7 @@ def live(runs: list[data.Run], body: Callable[[list[data.Run]], None], light: bo
     """
     ids = [r.run_id for r in runs]
     statuses = {r.run_id: r.status for r in runs}
-    every = LIVE_SECONDS if "running" in statuses.values() else None
+    every = LIVE_SECONDS if RUNNING in statuses.values() else None
 
     def fragment() -> None:
         by_id = current_scan(page_scan().root).by_id()

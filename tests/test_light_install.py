@@ -279,5 +279,9 @@ def test_require_names_the_extras_to_install(monkeypatch):
     with pytest.raises(MissingExtra, match=r"needs streamlit, scipy, which are not installed; "
                                            r"pip install 'wcviz\[dash,stats\]'$"):
         require("figures", "dash", "stats", needed_by="this")
+    for names in (("sklearn", "tqdm"), ("tqdm", "sklearn"), ("train", "tqdm")):  # one extra twice
+        with pytest.raises(MissingExtra, match=r"needs sklearn, which is not installed; "
+                                               r"pip install 'wcviz\[train\]'$"):
+            require(*names, needed_by="this")
     with pytest.raises(KeyError, match="no extra"):
         require("no_such_module", needed_by="this")

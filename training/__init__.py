@@ -6,8 +6,8 @@
 * :mod:`wcviz.training.loop`: build, train one epoch, evaluate, checkpoint; records through ``wcviz.Recorder``.
 * :mod:`wcviz.training.loader`, :mod:`wcviz.training.checkpoint`, :mod:`wcviz.training.distributed`: batches
   (DataLoader or on-device), full-state checkpoints, torchrun/DDP set-up.
-* :mod:`wcviz.training.sweep`, :mod:`wcviz.training.demo`, :mod:`wcviz.training.rundirs`: grids of runs, the
-  offline demo, run-folder state.
+* :mod:`wcviz.training.sweep`, :mod:`wcviz.training.demo`: grids of runs and the offline
+  demo (run-folder names and states: :mod:`wcviz.record.runfolder`, :mod:`wcviz.record.config`).
 * :mod:`wcviz.training.cli`: ``wcviz train``, ``wcviz sweep``, ``wcviz demo``; ``python -m wcviz.training``
   is ``wcviz train`` (what torchrun starts).
 """

@@ -399,7 +399,7 @@ def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
         if state == CONFLICT:
             raise WcvizError(f"{run_dir} holds a run with another config; pass --overwrite to "
                              "retrain it or choose another --runs")
-        print(f"[demo] {method:<13} -> {run_dir} ({'kept' if state == 'done' else 'training'})",
+        print(f"[demo] {method:<13} -> {run_dir} ({'kept' if state == DONE else 'training'})",
               flush=True)
         if state != DONE:
             run(cfg, run_dir, resume=state == RESUME, overwrite=args.overwrite)

@@ -87,9 +87,11 @@ def require(*names: str, needed_by: str) -> None:
         MissingExtra: "<needed_by> needs <modules>, which <is/are> not installed;
             pip install 'wcviz[<the extras to install>]'".
     """
-    wanted = {n: EXTRAS[n] if n in EXTRAS else (n,) for n in names}
-    lacking = {(n if n in EXTRAS else extra_of(n)): [m for m in modules if not installed(m)]
-               for n, modules in wanted.items()}
+    lacking: dict[str, list[str]] = {}  # extra -> its missing modules (two names may share one)
+    for n in names:
+        modules = EXTRAS[n] if n in EXTRAS else (n,)
+        extra = n if n in EXTRAS else extra_of(n)
+        lacking.setdefault(extra, []).extend(m for m in modules if not installed(m))
     missing = list(dict.fromkeys(m for modules in lacking.values() for m in modules))
     if not missing:
         return

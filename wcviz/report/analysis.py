@@ -30,6 +30,7 @@ from wcviz.errors import WcvizError
 from wcviz.record.measures import DEFAULT_KIND_ORDER, Threshold, network_fraction
 from wcviz.record.metrics import BEST_ACC, best_val_index, resolve
 from wcviz.record.reader import open_run, open_runs
+from wcviz.record.runfolder import STORE_NAME
 
 #: Display names of the stored ``method`` (a :data:`wcviz.reparam.psi.ALL_METHODS` name), in the
 #: paper's table order. Model and dataset display names come with the run (its ``model_label``
@@ -393,8 +394,8 @@ def collect_runs(runs) -> list[xr.Dataset]:
 
 
 def _is_root(path: Path) -> bool:
-    """A directory that is neither a run dir nor a record.zarr: a root of runs."""
-    return path.is_dir() and path.suffix != ".zarr" and not (path / "record.zarr").exists()
+    """A directory that is neither a run dir nor a run store: a root of runs."""
+    return path.is_dir() and path.suffix != ".zarr" and not (path / STORE_NAME).exists()
 
 
 def layer_table(runs, epoch: int = -1) -> pd.DataFrame:

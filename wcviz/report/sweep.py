@@ -26,6 +26,7 @@ import xarray as xr
 
 from wcviz.report import analysis
 from wcviz.errors import WcvizError
+from wcviz.report.seeds import DDOF
 
 #: The summaries of a run, in the order pages and figures show them, with their display titles.
 SWEEP_METRICS: dict[str, str] = {
@@ -96,7 +97,7 @@ def sweep_cells(rows: pd.DataFrame) -> pd.DataFrame:
     groups = grid.groupby(["method", "a", "b"], sort=True)
     out = groups[list(SWEEP_METRICS)].mean()
     for metric in SWEEP_METRICS:
-        out[f"{metric}_std"] = groups[metric].std(ddof=1)  # NaN for a single seed
+        out[f"{metric}_std"] = groups[metric].std(ddof=DDOF)  # the seeds' rule: NaN for one seed
         out[f"{metric}_n"] = groups[metric].count()
     out["runs"] = groups["run_id"].agg(lambda ids: ", ".join(map(str, ids)))
     return out.reset_index()[columns]

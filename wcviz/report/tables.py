@@ -15,6 +15,7 @@ import pandas as pd
 
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import BEST_ACC
+from wcviz.record.runfolder import FINISHED
 from wcviz.report import claims
 from wcviz.report.analysis import METHOD_NAMES, runs_table
 from wcviz.report.seeds import check_one_run_per_seed, mean_std
@@ -39,7 +40,7 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
     """
     df = runs if isinstance(runs, pd.DataFrame) else runs_table(runs)
     if finished_only and len(df):
-        df = df[df["status"] == "finished"]
+        df = df[df["status"] == FINISHED]
     if not len(df):
         raise WcvizError("no finished runs to tabulate; train some (wcviz demo) or pass "
                          "--all to include unfinished runs")
