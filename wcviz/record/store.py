@@ -1,8 +1,8 @@
-"""The run store: one Zarr v3 directory per run, crash-safe appends, xarray reading.
+"""The run store's writer: one Zarr v3 directory per run, created whole, appended crash-safely.
 
-A run lives in ``<runs_root>/<run_id>/``: ``record.zarr`` (this module), ``config.json`` (the
-resolved config) and ``checkpoints/``. ``xarray.open_zarr(".../record.zarr")`` opens the raw
-store with nothing else; :func:`open_run` is the same, sliced to the committed records.
+A run folder (:mod:`wcviz.record.runfolder`) holds the store, ``record.zarr``, written here.
+``xarray.open_zarr(".../record.zarr")`` opens the raw store with nothing else;
+:func:`wcviz.record.reader.open_run` is the same, sliced to the committed records.
 
 Write protocol (each step is one atomic file write, zarr >= 3.1.3 writes via rename):
 
@@ -16,7 +16,7 @@ Write protocol (each step is one atomic file write, zarr >= 3.1.3 writes via ren
    never a torn one. Rows beyond it are NaN (``epoch`` is NaN there) in normal operation; after
    a kill mid-append the uncommitted row may hold part of a record until the run is resumed.
 
-A kill during the (rare, once per block) grow can leave arrays of two lengths; :func:`open_run`
+A kill during the (rare, once per block) grow can leave arrays of two lengths; ``open_run``
 reads such a store anyway and :meth:`RunStore.open` (resume) finishes the grow.
 
 One writer: a writer holds an exclusive lock on ``<run_dir>/.writer.lock`` (released by
@@ -25,7 +25,6 @@ or replacing the same run, in another process or in the same one (a second ``Rec
 re-run notebook cell), gets a :class:`WcvizError` instead of interleaving records.
 Readers take no lock.
 """
-
 
 from __future__ import annotations
 
