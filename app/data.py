@@ -294,6 +294,11 @@ def median_column(wide: pd.DataFrame) -> str | None:
     return None if q is None else quantile_columns(wide)[q]
 
 
+#: Prefix of the spread column :func:`fold_quantiles` adds beside a folded quantile column
+#: (``sd_p50`` beside ``p50``): its standard deviation over seeds.
+SPREAD_PREFIX = "sd_"
+
+
 @dataclass(frozen=True)
 class BandColumns:
     """What the columns of a wide quantile frame hold, named for the charts
@@ -316,8 +321,8 @@ class BandColumns:
 def band_columns(wide: pd.DataFrame) -> BandColumns:
     """The :class:`BandColumns` of a wide quantile frame (:func:`distributions`,
     :func:`all_layers`, :func:`fold_quantiles`): what a chart of it needs besides the frame."""
-    spreads = tuple((str(c)[3:], str(c)) for c in wide.columns  # fold_quantiles' "sd_<column>"
-                    if str(c).startswith("sd_"))
+    spreads = tuple((str(c).removeprefix(SPREAD_PREFIX), str(c)) for c in wide.columns
+                    if str(c).startswith(SPREAD_PREFIX))
     return BandColumns(quantile_columns(wide), tuple(bands(wide)), median_column(wide), spreads)
 
 
@@ -455,7 +460,7 @@ def fold_quantiles(wide: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     values = cols + (["bound"] if "bound" in wide.columns else [])
     spread = [c for c in (median_column(wide), cols[0] if cols else None, cols[-1] if cols else None) if c]
     out = fold_frame(wide, _group_of(groups), keys, values,
-                     spread={col: f"sd_{col}" for col in dict.fromkeys(spread)},
+                     spread={col: f"{SPREAD_PREFIX}{col}" for col in dict.fromkeys(spread)},
                      first=[c for c in ("bound_symbol",) if c in wide.columns])  # one recipe: one bound
     return _group_labels(out, groups)
 
