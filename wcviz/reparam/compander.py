@@ -432,7 +432,9 @@ def bake(model: nn.Module) -> nn.Module:
     """Remove every reparametrization in place, leaving plain weights w = Ψ(v).
 
     Outputs are unchanged, and the ``state_dict`` loads with ``strict=True`` into a
-    never-companded model of the same architecture. Returns ``model``.
+    never-companded model of the same architecture. An optimizer from
+    :func:`wcviz.build_optimizer` built before steps the plain weights as torch's own does
+    (:mod:`wcviz.reparam.optim`). Returns ``model``.
     """
     for module in list(model.modules()):
         if parametrize.is_parametrized(module):
