@@ -25,8 +25,9 @@ gradient at the bound, so a scale projected onto it would be stuck there for goo
 The settings travel with the weights: each Compander's ``state_dict`` entry ``_extra_state``
 holds its method and fixed a, b (or alpha), or its method and ``learnable`` kind (learnable a, b
 are parameters, so their values are in the ``state_dict`` already). Loading into a model
-companded with other settings raises one line naming both, before any tensor of that layer is
-copied; a ``state_dict`` saved by a wcviz without this entry loads as it did then.
+companded with other settings raises one line naming both (like torch's own load errors, it
+comes after the tensors met before it were copied: the model is not usable until a load
+succeeds); a ``state_dict`` saved by a wcviz without this entry loads as it did then.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ class Compander(nn.Module):
         return torch.tensor(list(text.encode()), dtype=torch.uint8)
 
     def set_extra_state(self, state) -> None:
-        """Nothing to set: ``_load_from_state_dict`` checked the setting before loading."""
+        """Nothing to set: ``_load_from_state_dict`` has checked the setting."""
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
