@@ -142,12 +142,12 @@ def _warn_missed_rules(optimizer, live: WeakIdKeyDictionary) -> None:
             continue
         fixed = [c for c in mine if c.learnable is None]
         if fixed:
-            missed.append(f"with weight_decay decays the stored v of layer {fixed[0].layer!r} "
-                          f"instead of w = Ψ(v)")
+            missed.append(f"decays the stored v of layer {fixed[0].layer!r} instead of "
+                          f"w = Ψ(v) (weight_decay)")
         decayed = [scales[p] for p in ps if p in scales]
         if decayed:
-            missed.append(f"with weight_decay decays the learnable a, b of layer "
-                          f"{decayed[0]!r}, which the paper never decays")
+            missed.append(f"decays the learnable a, b of layer {decayed[0]!r} (weight_decay), "
+                          f"which the paper never decays")
     if missed:
         missed = list(dict.fromkeys(missed))  # one clause of each kind
         warnings.warn(f"{type(optimizer).__name__} {'; it '.join(missed)}; use "
