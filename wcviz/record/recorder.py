@@ -106,7 +106,7 @@ class Recorder:
                       "rec.left_out lists them; layers=[...] records the tensors named")
         self._warned_nonfinite: set[str] = set()
         self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
-        self.store = (self._reopen(run_dir, config) if resume else
+        self.store = (self._reopen(run_dir, config, attrs) if resume else
                       self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
                                    bins, hist_range_factor, epoch_chunk))
         self._load_plan()
@@ -131,7 +131,7 @@ class Recorder:
             attrs={**_model_attrs(self.model), **(attrs or {})}, weight_std_init=std0,
             epoch_chunk=epoch_chunk)
 
-    def _reopen(self, run_dir, config) -> RunStore:
+    def _reopen(self, run_dir, config, attrs) -> RunStore:
         path = Path(run_dir) / STORE_NAME
         if not path.exists():
             raise WcvizError(f"cannot resume: no run store at {path}; drop resume=True to "
@@ -142,13 +142,29 @@ class Recorder:
                              f"one ({Path(run_dir) / CONFIG_NAME}) in {changes}; use the same "
                              f"config or a new run dir")
         store = RunStore.open(run_dir)
-        names = [t.name for t in self._layers]
-        if names != store.layers:
+        problem = self._differs_from(store, attrs)
+        if problem:
             store.release()  # now, not when the traceback holding ``store`` is dropped
-            raise WcvizError(f"cannot resume {run_dir}: the model's tracked layers differ from "
-                             f"the stored ones ({len(names)} vs {len(store.layers)} layers)")
+            raise WcvizError(f"cannot resume {run_dir}: {problem}; use the same model or a new "
+                             f"run dir")
         store.set_attrs(status=RUNNING, ended=None, pid=os.getpid(), host=socket.gethostname())
         return store
+
+    def _differs_from(self, store: RunStore, attrs: dict | None) -> str | None:
+        """How the model differs from the one ``store`` recorded (layers, sizes, method)."""
+        names = [t.name for t in self._layers]
+        if names != store.layers:
+            return (f"the model's tracked layers differ from the stored ones ({len(names)} vs "
+                    f"{len(store.layers)} layers)")
+        group = zarr.open_group(store.path, mode="r", zarr_format=3)
+        stored = [int(n) for n in group["layer_numel"][...]]
+        for t, n in zip(self._layers, stored):
+            if t.stored().numel() != n:
+                return f"layer {t.name!r} has {t.stored().numel()} weights, the stored run {n}"
+        method = {**_model_attrs(self.model), **(attrs or {})}["method"]
+        if store.attrs.get("method", method) != method:
+            return f"the model's method is {method!r}, the stored run's {store.attrs['method']!r}"
+        return None
 
     def _load_plan(self) -> None:
         """Per-layer near-zero cutoffs and histogram ranges, from the store: fixed cutoffs
@@ -338,8 +354,9 @@ def _plain_metrics(metrics: dict | None) -> dict[str, float]:
 
 
 def _model_attrs(model: nn.Module) -> dict:
-    """method/a/b/learnable from ``compand_info`` and the device of the first parameter."""
-    info = compand_info(model) or {}
+    """method/a/b/learnable from ``compand_info`` (of the model a wrapper such as
+    ``nn.DataParallel`` or DDP holds) and the device of the first parameter."""
+    info = compand_info(_unwrapped(model)) or {}
     first = next(model.parameters(), None)
     attrs = {"method": info.get("method", "none"), "a": info.get("a"), "b": info.get("b"),
              "learnable": info.get("learnable"),
@@ -347,3 +364,15 @@ def _model_attrs(model: nn.Module) -> dict:
     if info.get("alpha") is not None:
         attrs["alpha"] = info["alpha"]
     return attrs
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The module a wrapper holds as ``.module`` (DataParallel, DDP, FSDP, accelerate) or
+    ``._orig_mod`` (torch.compile), through any nesting; ``model`` itself when not wrapped."""
+    while getattr(model, "wcviz_compand", None) is None:
+        inner = getattr(model, "module", None)
+        inner = inner if isinstance(inner, nn.Module) else getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            break
+        model = inner
+    return model

@@ -7,7 +7,7 @@
   :func:`~wcviz.reparam.compander.bake` through ``torch.nn.utils.parametrize``.
 * :mod:`wcviz.reparam.optim`: :func:`~wcviz.reparam.optim.build_optimizer`, the paper's decay
   rules and the modified adaptive step; :mod:`wcviz.reparam.optguard`: its guard against an
-  optimizer built before :func:`compand`.
+  optimizer built before :func:`compand` (refused) or one missing the paper's rules (warned).
 
 May import: :mod:`wcviz.errors`, torch, numpy. Nothing else of wcviz.
 """

@@ -21,10 +21,18 @@ a and b stay positive: the parametrization uses ``max(stored value, min_scale)``
 onto ``[min_scale, ∞)`` after every step, so plain SGD on a, b (as in the paper) never makes
 them non-positive. The floor passes the gradient straight through (a plain ``clamp`` has zero
 gradient at the bound, so a scale projected onto it would be stuck there for good).
+
+The settings travel with the weights: each Compander's ``state_dict`` entry ``_extra_state``
+holds its method and fixed a, b (or alpha), or its method and ``learnable`` kind (learnable a, b
+are parameters, so their values are in the ``state_dict`` already). Loading into a model
+companded with other settings raises one line naming both (like torch's own load errors, it
+comes after the tensors met before it were copied: the model is not usable until a load
+succeeds); a ``state_dict`` saved by a wcviz without this entry loads as it did then.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass
@@ -69,8 +77,13 @@ class Compander(nn.Module):
         self.fixed = {k: float(v) for k, v in params.items()}
         self.min_scale = float(min_scale)
         self.learnable = learnable
-        # Plain attribute, not a submodule. deepcopy maps it to the owner's copy (its memo).
+        #: the recorded layer name (for messages); set by ``compand``
+        self.layer = ""
+        #: True once ``bake`` removed this parametrization: v is a plain weight now
+        self.baked = False
+        # Plain attributes, not submodules. deepcopy maps them to the copies (its memo).
         object.__setattr__(self, "_owner", owner)
+        object.__setattr__(self, "_plist", None)  # the ParametrizationList holding v
         if learnable is not None and owner is None:
             kw = {} if like is None else {"dtype": like.dtype, "device": like.device}
             self.a = nn.Parameter(torch.tensor(self.fixed["a"], **kw))
@@ -115,6 +128,78 @@ class Compander(nn.Module):
     def extra_repr(self) -> str:
         shown = ", ".join(f"{k}={v:g}" for k, v in self.scalar_params().items())
         return f"method={self.method.name}, {shown}, learnable={self.learnable}"
+
+    # ---- the model this parametrization belongs to (for the optimizer guard)
+
+    def attach(self, plist: nn.Module, layer: str) -> None:
+        """Called by ``compand`` once registered: ``plist.original`` is this layer's v."""
+        object.__setattr__(self, "_plist", plist)
+        self.layer = layer
+        optguard.adopt(self)
+
+    def stored(self) -> Tensor | None:
+        """The v this parametrization maps to w (None once baked or never attached)."""
+        plist = self._plist
+        return None if plist is None or self.baked else getattr(plist, "original", None)
+
+    def __setstate__(self, state):
+        # copy.deepcopy (and pickle) rebuild a Compander here: the copy's v is guarded too.
+        super().__setstate__(state)
+        if self._plist is not None and not self.baked:
+            optguard.adopt(self)
+
+    # ---- the settings travel with the weights (module docstring)
+
+    def setting(self) -> dict:
+        """What v needs to mean the same weights: method and fixed parameters, or learnable."""
+        if self.learnable is not None:
+            return {"method": self.method.name, "learnable": self.learnable}
+        return {"method": self.method.name, **self.fixed}
+
+    def get_extra_state(self) -> Tensor:
+        # A uint8 tensor of JSON: exact, untouched by .half()/.to(), loadable with
+        # weights_only=True and storable by safetensors (Hugging Face checkpoints).
+        text = json.dumps(self.setting(), sort_keys=True)
+        return torch.tensor(list(text.encode()), dtype=torch.uint8)
+
+    def set_extra_state(self, state) -> None:
+        """Nothing to set: ``_load_from_state_dict`` has checked the setting."""
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        key = prefix + nn.modules.module._EXTRA_STATE_KEY_SUFFIX
+        if key in state_dict:
+            self._check_setting(_decode_setting(state_dict[key], self.layer or prefix))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        if key in missing_keys:  # saved before settings travelled: load as it did then
+            missing_keys.remove(key)
+
+    def _check_setting(self, saved: dict) -> None:
+        mine = self.setting()
+        if saved != mine:
+            raise WcvizError(f"cannot load the state_dict of layer {self.layer!r}: it was saved "
+                             f"companded with {_describe(saved)}, this model is companded with "
+                             f"{_describe(mine)}; compand with the same settings before loading")
+
+
+def _describe(setting: dict) -> str:
+    """``"arctan a=0.5 b=0.3"``, ``"arctan learnable=fine"``, ``"powerprop alpha=2"``."""
+    rest = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in sorted(setting.items()) if k != "method")
+    return f"{setting.get('method')} {rest}".strip()
+
+
+def _decode_setting(state, layer: str) -> dict:
+    """The setting a ``state_dict`` carries (see :meth:`Compander.get_extra_state`)."""
+    try:
+        setting = json.loads(bytes(state.detach().cpu().tolist()).decode())
+        if isinstance(setting, dict) and "method" in setting:
+            return setting
+    except (AttributeError, TypeError, ValueError):
+        pass
+    raise WcvizError(f"cannot load the state_dict of layer {layer!r}: its compander setting "
+                     f"(_extra_state) is unreadable; save it again with model.state_dict()")
 
 
 def _floor(x: Tensor, low: float) -> Tensor:
@@ -319,7 +404,7 @@ def _register_all(targets: list[Target], method: str, params: dict, learnable, c
         old = t.module._parameters[t.attr]
         if method == "weightnorm":
             torch.nn.utils.parametrizations.weight_norm(t.module, t.attr, dim=params["dim"])
-            optguard.watch(t.name, old, None)  # g and v are new Parameters: old is unused now
+            optguard.retire(t.name, old)  # g and v are new Parameters: old is unused now
             continue
         bound = get_method(method).bound(**params)
         fraction = _clip_into_range(t.name, t.tensor().data, bound, method) if clip else 0.0
@@ -340,21 +425,25 @@ def _own_parameter(module: nn.Module, attr: str, name: str, old: Tensor, comp: C
     with torch.no_grad():
         new = nn.Parameter(plist.original.detach().clone(), requires_grad=old.requires_grad)
     plist.original = new
-    optguard.watch(name, old, new, comp)
+    optguard.retire(name, old)
+    comp.attach(plist, name)
 
 
 def bake(model: nn.Module) -> nn.Module:
     """Remove every reparametrization in place, leaving plain weights w = Ψ(v).
 
     Outputs are unchanged, and the ``state_dict`` loads with ``strict=True`` into a
-    never-companded model of the same architecture. Returns ``model``.
+    never-companded model of the same architecture. An optimizer from
+    :func:`wcviz.build_optimizer` built before steps the plain weights as torch's own does
+    (:mod:`wcviz.reparam.optim`). Returns ``model``.
     """
     for module in list(model.modules()):
         if parametrize.is_parametrized(module):
             for attr in module.parametrizations.keys():
-                raw = raw_weight(module, attr)
-                if raw is not None:
-                    optguard.forget(raw)  # torch keeps v as the plain weight: a plain one now
+                comp = compander_of(module, attr)
+                if comp is not None:  # torch keeps v as the plain weight: a plain one now
+                    comp.baked = True
+                    optguard.forget(comp)
             _own_class(module)
             for attr in list(module.parametrizations.keys()):
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=True)

@@ -25,6 +25,10 @@ the step there is multiplied by Ψ′(v) ≈ 0 anyway, so only Adam's moment est
 entry see 0 instead of the true gradient.
 
 Weight-normed layers (``method="weightnorm"``) have no Ψ: their g and v are ordinary weights.
+
+After :func:`wcviz.bake`, an optimizer built before it steps the now plain weights as torch's
+own optimizer does (weight decay ``weight_decay`` on the weight, no modified step), so training
+can go on with it; its Adam moments were kept in w-space all along, so they still apply.
 """
 
 from __future__ import annotations
@@ -114,6 +118,9 @@ class _CompandedStep:
         saved = []
         for group, p, comp in self._companded():
             decay = group["wcviz_decay"]
+            if comp.baked:
+                self._plain_decay(saved, group, p, decay)
+                continue
             if not (self.adaptive or decay):
                 continue  # plain SGD on v, nothing to change
             dpsi = comp.grad(p)
@@ -132,6 +139,18 @@ class _CompandedStep:
             saved.append((group, p, p.grad, before, dpsi))
             p.grad = grad
         return saved
+
+    def _plain_decay(self, saved: list, group: dict, p: Tensor, decay: float) -> None:
+        """torch's own weight decay on a weight ``bake`` made plain (the group's torch
+        ``weight_decay`` is 0): AdamW shrinks it now, as torch's does before its step; SGD and
+        Adam add λ·w to the gradient, restored by ``_finish``."""
+        if not decay:
+            return
+        if self.decoupled:
+            p.mul_(1 - group["lr"] * decay)
+            return
+        saved.append((group, p, p.grad, None, None))
+        p.grad = p.grad.add(p, alpha=decay)
 
     def _finish(self, saved: list) -> None:
         """Apply the modified step, restore the user's gradients, project a, b."""
