@@ -58,6 +58,7 @@ from wcviz.record.schema import (
     AUX_COORDS,
     EPOCH_CHUNK,
     LAYER_VARS,
+    COMPLETE_CHUNKS,
     SCHEMA_VERSION,
     read_root_attrs,
 )
@@ -265,8 +266,9 @@ class RunStore:
                 np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
         os.replace(tmp / var, self.path / var)
         shutil.rmtree(tmp, ignore_errors=True)
-        self._arrays[var] = zarr.open_array(self.path / var, mode="r+", zarr_format=3,
-                                            config=_WRITE_CONFIG)
+        # zarr.open_array ignores a ``config`` argument: the array's own with_config applies it
+        self._arrays[var] = zarr.open_array(self.path / var, mode="r+",
+                                            zarr_format=3).with_config(_WRITE_CONFIG)
         self._epoch_vars.append(var)
         self.metrics[name] = var
         return var
@@ -365,9 +367,10 @@ def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
             "created": _now(), "updated": _now(), "method": "none", "a": None, "b": None,
             "learnable": None, "model": None, "dataset": None, "seed": None,
             "torch_version": torch.__version__, "device": "cpu",
-            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": epoch_chunk}
+            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": epoch_chunk,
+            COMPLETE_CHUNKS: True}
     extra = dict(attrs or {})
-    for reserved in ("schema_version", "n_committed", "config"):
+    for reserved in ("schema_version", "n_committed", "config", COMPLETE_CHUNKS):
         extra.pop(reserved, None)
     base.update(extra)
     base["config"] = config_text

@@ -1,0 +1,79 @@
+"""Adversarial cases: ordinary use that must neither refuse a run nor lose a record (issue 19).
+
+Kills are real (``SIGKILL`` of a real process); stores and checkpoints are real files.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch import nn
+
+import wcviz
+from wcviz.cli import main
+from wcviz.errors import WcvizError
+from wcviz.record.metrics import metric
+from wcviz.record.schema import read_root_attrs
+from _cli import TINY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (one torch thread), as a user's script would."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=timeout)
+
+
+# ---------------------------------------------------------------- 1. all-NaN blocks of a metric
+
+def test_a_metric_missing_from_a_whole_block_is_kept_not_refused(tmp_path):
+    """A metric given every 100th record: its second block (records 128-130) is all NaN."""
+    rec = wcviz.Recorder(nn.Linear(4, 3), tmp_path / "run")
+    for epoch in range(131):
+        rec.record(epoch, {"rare": 1.0 if epoch % 100 == 5 else None, "loss": float(epoch)})
+    rec.finish()
+    ds = wcviz.open_run(tmp_path / "run")  # was: "array 'rare': records 128-130 are missing"
+    rare = metric(ds, "rare").values
+    assert np.flatnonzero(np.isfinite(rare)).tolist() == [5, 105]
+    assert (tmp_path / "run" / "record.zarr" / "rare" / "c" / "1").is_file()  # written, NaN
+
+
+def test_a_store_of_the_older_writer_without_its_nan_chunk_still_reads(tmp_path):
+    """Stores written before the fix lack all-NaN chunks of metrics made on first use: they
+    read (as NaN); the same absence in a store of this writer is damage."""
+    rec = wcviz.Recorder(nn.Linear(4, 3), tmp_path / "run")
+    for epoch in range(130):
+        rec.record(epoch, {"rare": 1.0 if epoch == 5 else None})
+    rec.finish()
+    store = tmp_path / "run" / "record.zarr"
+    (store / "rare" / "c" / "1").unlink()
+    with pytest.raises(WcvizError, match=r"array 'rare': records 128-129 are missing"):
+        wcviz.open_run(tmp_path / "run")
+    doc = json.loads((store / "zarr.json").read_text())
+    del doc["attributes"]["complete_chunks"]  # as the older writer left it
+    (store / "zarr.json").write_text(json.dumps(doc))
+    rare = metric(wcviz.open_run(tmp_path / "run"), "rare").values
+    assert rare[5] == 1.0 and np.isnan(np.delete(rare, 5)).all()
+    (store / "val_acc" / "c" / "0").unlink()  # schema arrays were always written whole
+    with pytest.raises(WcvizError, match=r"array 'val_acc': records 0-127 are missing"):
+        wcviz.open_run(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_train_without_validation_then_inspect(tmp_path, capsys):
+    """``--set val_fraction=0``: best_val_test_acc is NaN in every record."""
+    assert main(["train", "--preset", "digits-cnn", "--epochs", "1", "--set", "val_fraction=0",
+                 "--runs", str(tmp_path), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "digits-cnn_baseline_s0")]) == 0
+    assert "damaged" not in capsys.readouterr().err
