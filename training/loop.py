@@ -356,14 +356,40 @@ def restore(parts: Parts, state: dict) -> None:
 
 
 def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best: bool) -> None:
-    """Write ``last.pt`` (full state) and, when ``best``, ``best.pt`` (model only). Rank 0."""
+    """Write ``best.pt`` (model only) when ``best``, then ``last.pt`` (full state). Rank 0.
+
+    ``best.pt`` first: a kill between the two leaves ``last.pt`` at the epoch before, which a
+    resume trains again (and writes ``best.pt`` again); the other order could leave a
+    ``last.pt`` past a ``best.pt`` that is no longer the best (:func:`repair_best` mends
+    checkpoints left so by earlier versions).
+    """
     if not parts.info.is_main:
         return
     folder = run_dir / CHECKPOINTS_NAME
-    ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST, keep_previous=True)
     if best:
-        ckpt.save({"epoch": epoch, "model": parts.raw_model.state_dict(),
-                   "val_acc": history[-1]["val_acc"]}, folder / ckpt.BEST)
+        _save_best(parts.raw_model.state_dict(), epoch, history[-1]["val_acc"], folder)
+    ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST, keep_previous=True)
+
+
+def _save_best(model_state: dict, epoch: int, val_acc: float, folder: Path) -> None:
+    ckpt.save({"epoch": epoch, "model": model_state, "val_acc": val_acc}, folder / ckpt.BEST)
+
+
+def repair_best(state: dict, run_dir: Path) -> None:
+    """On resume: when the checkpoint's own epoch is the best so far and ``best.pt`` holds
+    another epoch (a kill between ``last.pt`` and ``best.pt`` of an earlier version), rewrite
+    ``best.pt`` from the checkpoint's model."""
+    history = state["history"]
+    i = _best_index(history)
+    if i is None or history[i]["epoch"] != state["epoch"]:
+        return
+    path = run_dir / CHECKPOINTS_NAME / ckpt.BEST
+    try:
+        held = ckpt.load(path).get("epoch")
+    except Exception:  # missing or torn: written anew below
+        held = None
+    if held != state["epoch"]:
+        _save_best(state["model"], state["epoch"], history[i]["val_acc"], path.parent)
 
 
 # ----------------------------------------------------------------------------- run
@@ -507,6 +533,8 @@ def _start(parts: Parts, rec, run_dir: Path, state: dict | None) -> tuple[list, 
     the kill left out; returns (history, next epoch)."""
     if state is not None:
         history = state["history"]
+        if parts.info.is_main:
+            repair_best(state, run_dir)
         last_recorded = -1 if rec is None or rec.last_epoch is None else rec.last_epoch
         if rec is not None and last_recorded < state["epoch"]:  # killed between save and record
             _record(rec, float(state["epoch"]), history[-1],

@@ -77,3 +77,67 @@ def test_train_without_validation_then_inspect(tmp_path, capsys):
     capsys.readouterr()
     assert main(["inspect", str(tmp_path / "digits-cnn_baseline_s0")]) == 0
     assert "damaged" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 4. best.pt after a kill
+
+_KILL_AT_SAVE = """
+    import os, signal, sys
+    from wcviz.training import checkpoint as ckpt, loop
+    from wcviz.training.presets import resolve
+
+    real, calls = ckpt.save, [0]
+
+    def save(*args, **kwargs):  # SIGKILL right after checkpoint write number N
+        real(*args, **kwargs)
+        calls[0] += 1
+        if calls[0] == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    ckpt.save = save
+    loop.run(resolve("digits-cnn", "baseline", epochs=2, batch_size=128, device="cpu",
+                     progress=False), sys.argv[1])
+"""
+
+
+def _kill_at_save(run_dir: Path, n: int) -> int:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(_KILL_AT_SAVE), str(run_dir),
+                           str(n)], env=env, cwd=ROOT, timeout=300,
+                          capture_output=True).returncode
+
+
+@pytest.mark.slow
+def test_best_checkpoint_is_the_best_epoch_after_a_kill_between_the_two_writes(tmp_path):
+    """Writes: last(0), best(1), last(1), then epoch 2's two; killed after the first of these."""
+    from wcviz.training import checkpoint as ckpt, loop
+    from wcviz.training.presets import resolve
+
+    run = tmp_path / "run"
+    assert _kill_at_save(run, 4) == -signal.SIGKILL
+    loop.run(resolve("digits-cnn", "baseline", epochs=2, batch_size=128, device="cpu",
+                     progress=False), run, resume=True)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best_epoch"] == 2  # epoch 2 is the best here: the case of the issue
+    assert ckpt.load(run / "checkpoints" / "best.pt")["epoch"] == 2  # was 1
+
+
+@pytest.mark.slow
+def test_resume_mends_a_stale_best_checkpoint_of_an_earlier_version(tmp_path):
+    """A run killed so by an earlier version: ``last.pt`` at the best epoch 2, ``best.pt`` 1."""
+    from wcviz.training import checkpoint as ckpt, loop
+    from wcviz.training.presets import resolve
+
+    run = tmp_path / "run"
+    assert _kill_at_save(run, 5) == -signal.SIGKILL  # both of epoch 2 written, no record
+    folder = run / "checkpoints"
+    last = ckpt.load(folder / "last.pt")
+    epoch1 = ckpt.load(folder / "last.prev.pt")
+    ckpt.save({"epoch": 1, "model": epoch1["model"], "val_acc": epoch1["history"][1]["val_acc"]},
+              folder / "best.pt")
+    loop.run(resolve("digits-cnn", "baseline", epochs=2, batch_size=128, device="cpu",
+                     progress=False), run, resume=True)
+    best = ckpt.load(folder / "best.pt")
+    assert json.loads((run / "summary.json").read_text())["best_epoch"] == 2
+    assert best["epoch"] == 2
+    assert all((best["model"][k] == last["model"][k]).all() for k in last["model"])
