@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -49,8 +50,10 @@ from wcviz.training.loader import TensorLoader, make_dataloader
 from wcviz.training.models import MODELS, build_model
 from wcviz.training.presets import METHODS, check_config
 from wcviz.errors import WcvizError
-from wcviz.record.atomic import write_atomic
+from wcviz.record.atomic import fsync_dir, write_atomic
+from wcviz.record.locks import lock_writer, unlock_writer
 from wcviz.record.runfolder import CHECKPOINTS_NAME, FINISHED, STORE_NAME, SUMMARY_NAME
+from wcviz.record.schema import read_root_attrs
 from wcviz.record.metrics import BEST_ACC, best_val_index
 from wcviz.record.config import same_config
 from wcviz.record.metrics import METRICS
@@ -476,13 +479,43 @@ def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite:
         ddp.shutdown(info)
 
 
-def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool):
+def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool,
+                   state: dict | None):
     if not parts.info.is_main:
         return None
     if resume and not (run_dir / STORE_NAME).exists():
         raise WcvizError(f"nothing to resume in {run_dir}; start the run without --resume")
+    if resume and state is None and read_root_attrs(run_dir / STORE_NAME)["n_committed"]:
+        # records but no checkpoint: an --overwrite killed before its new store replaced the
+        # old one (a fresh start would skip every epoch the old store holds)
+        raise WcvizError(f"cannot resume {run_dir}: its store holds records but it has no "
+                         f"checkpoint to continue from; start it again with --overwrite")
+    if overwrite and (run_dir / STORE_NAME).exists():
+        clear_old_run(run_dir)
     return wcviz.Recorder(parts.raw_model, run_dir, config=parts.cfg.recipe(), resume=resume,
                           overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info))
+
+
+def clear_old_run(run_dir: Path) -> None:
+    """``--overwrite``: remove the old run's summary, then its checkpoints, before the new store
+    replaces the old one (under the run's writer lock: a run another process writes is refused).
+
+    In this order a kill at any moment leaves no summary of the old run beside the new store
+    (a sweep would call it done) and no checkpoint of it (``--resume`` would continue the old
+    run into the new store): at worst the old store alone, which ``--resume`` refuses.
+    """
+    key = lock_writer(run_dir)
+    try:
+        (run_dir / SUMMARY_NAME).unlink(missing_ok=True)
+        folder = run_dir / CHECKPOINTS_NAME
+        if folder.exists():  # one rename: every checkpoint goes at once
+            gone = run_dir / f".{CHECKPOINTS_NAME}.{os.getpid()}.replaced"
+            os.replace(folder, gone)
+            fsync_dir(run_dir)
+            shutil.rmtree(gone, ignore_errors=True)
+        fsync_dir(run_dir)
+    finally:
+        unlock_writer(key)
 
 
 #: Result fields also written as store attributes at the end of a run.
@@ -494,7 +527,7 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
     # Read and restore the checkpoint before the store is opened: a checkpoint that cannot be
     # used is an error that leaves the run (and its status) as it was.
     state = _resume_state(parts, run_dir) if resume else None
-    rec = _open_recorder(parts, run_dir, resume, overwrite)
+    rec = _open_recorder(parts, run_dir, resume, overwrite, state)
     with rec if rec is not None else contextlib.nullcontext():
         history, start = _start(parts, rec, run_dir, state)
         bar = _progress(parts, start)

@@ -141,3 +141,46 @@ def test_resume_mends_a_stale_best_checkpoint_of_an_earlier_version(tmp_path):
     assert json.loads((run / "summary.json").read_text())["best_epoch"] == 2
     assert best["epoch"] == 2
     assert all((best["model"][k] == last["model"][k]).all() for k in last["model"])
+
+
+# ---------------------------------------------------------------- 2. a killed --overwrite
+
+def _train_cmd(root: Path, epochs: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "wcviz", "train", "--preset", "digits-cnn", "--epochs",
+            str(epochs), "--runs", str(root), *TINY, *extra]
+
+
+@pytest.mark.slow
+def test_a_killed_overwrite_leaves_nothing_of_the_old_run_to_resume(tmp_path):
+    import time
+
+    from wcviz.record.config import run_state
+    from wcviz.record.runfolder import DONE
+    from wcviz.training.presets import resolve
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    run = tmp_path / "digits-cnn_baseline_s0"
+    subprocess.run(_train_cmd(tmp_path, 1), env=env, check=True, capture_output=True)
+    assert json.loads((run / "summary.json").read_text())["status"] == "finished"
+    proc = subprocess.Popen(_train_cmd(tmp_path, 3, "--overwrite"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            attrs = read_root_attrs(run / "record.zarr")
+            if attrs["status"] == "running":
+                break  # the new store is in place: kill it before or after its epoch 0
+        except Exception:  # the store is being swapped
+            pass
+        time.sleep(0.01)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    cfg = resolve("digits-cnn", "baseline", epochs=3, batch_size=128, device="cpu",
+                  progress=False)
+    assert not (run / "summary.json").exists()  # was the old run's, "finished"
+    assert run_state(run, cfg.recipe()) != DONE  # a sweep would have skipped it
+    assert main(["train", "--preset", "digits-cnn", "--epochs", "3", "--runs", str(tmp_path),
+                 "--resume", *TINY]) == 0
+    ds = wcviz.open_run(run)
+    assert ds.epoch.values.tolist() == [0, 1, 2, 3]
+    assert ds.attrs["status"] == "finished"

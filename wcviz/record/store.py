@@ -137,6 +137,9 @@ class RunStore:
             lock = lock_writer(run_dir)
             shutil.rmtree(tmp, ignore_errors=True)
             _build_store(tmp, spec, root_attrs)
+            # the old run's config.json goes before its store: a kill in between leaves one
+            # store whose own copy of its config (an attribute) is what readers then use
+            (run_dir / CONFIG_NAME).unlink(missing_ok=True)
             _swap_into_place(tmp, target)
             write_atomic(run_dir / CONFIG_NAME, json.dumps(json.loads(text), indent=2) + "\n")
         except OSError as err:
