@@ -184,3 +184,53 @@ def test_a_killed_overwrite_leaves_nothing_of_the_old_run_to_resume(tmp_path):
     ds = wcviz.open_run(run)
     assert ds.epoch.values.tolist() == [0, 1, 2, 3]
     assert ds.attrs["status"] == "finished"
+
+
+# ---------------------------------------------------------------- 3. HF: kill after a checkpoint
+
+_HF_TRAIN = """
+    import os, signal, sys
+    import torch, transformers
+    from wcviz.integrations.huggingface import WcvizCallback
+
+    out, resume = sys.argv[1], sys.argv[2] == "resume"
+
+    class KillAfterSave(transformers.TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # the checkpoint is on disk
+            if not resume and round(state.epoch) == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=40, n_positions=16, n_embd=16, n_layer=1, n_head=2))
+    g = torch.Generator().manual_seed(0)
+    data = [{"input_ids": x, "labels": x} for x in torch.randint(0, 40, (8, 12), generator=g)]
+    args = transformers.TrainingArguments(
+        f"{out}/hf", num_train_epochs=4, per_device_train_batch_size=4, logging_steps=1,
+        save_strategy="epoch", report_to=[], use_cpu=True, disable_tqdm=True)
+    callback = WcvizCallback(f"{out}/run", resume=resume)
+    trainer = transformers.Trainer(model, args, train_dataset=data,
+                                   callbacks=[callback, KillAfterSave()])
+    with callback:
+        trainer.train(resume_from_checkpoint=resume or None)
+"""
+
+
+@pytest.mark.slow
+def test_hf_run_killed_after_its_checkpoint_resumes_with_every_epoch(tmp_path):
+    pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    script = textwrap.dedent(_HF_TRAIN)
+
+    def train(phase):
+        return subprocess.run([sys.executable, "-c", script, str(tmp_path), phase], env=env,
+                              cwd=ROOT, timeout=300, capture_output=True, text=True)
+
+    killed = train("first")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    resumed = train("resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.attrs["status"] == "finished"
+    assert ds.epoch.values.tolist() == [0, 1, 2, 3, 4]  # was [0, 1, 3, 4]
