@@ -54,6 +54,7 @@ from wcviz.record.atomic import fsync_dir, write_atomic
 from wcviz.record.locks import lock_writer, unlock_writer
 from wcviz.record.runfolder import CHECKPOINTS_NAME, FINISHED, STORE_NAME, SUMMARY_NAME
 from wcviz.record.schema import read_root_attrs
+from wcviz.record.store import DiskFull, disk_full
 from wcviz.record.metrics import BEST_ACC, best_val_index
 from wcviz.record.config import same_config
 from wcviz.record.metrics import METRICS
@@ -523,11 +524,38 @@ SUMMARY_ATTRS = ("best_epoch", "best_val_acc", BEST_ACC, "test_acc_last")
 
 
 def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResult:
-    cfg = parts.cfg
     # Read and restore the checkpoint before the store is opened: a checkpoint that cannot be
     # used is an error that leaves the run (and its status) as it was.
     state = _resume_state(parts, run_dir) if resume else None
     rec = _open_recorder(parts, run_dir, resume, overwrite, state)
+    with _disk_full_line(run_dir, rec):
+        result = _train(parts, rec, run_dir, state)
+    # DDP: the other processes wait until rank 0 has written the run, so that every process
+    # leaves the process group together and none exits while rank 0 still writes.
+    ddp.barrier(parts.info, parts.device)
+    return result
+
+
+@contextlib.contextmanager
+def _disk_full_line(run_dir: Path, rec):
+    """A full disk (store, checkpoint or summary) ends the run with one line saying what was
+    kept and how to go on, instead of a traceback from deep inside a write."""
+    try:
+        yield
+    except (OSError, DiskFull) as err:
+        if not (isinstance(err, DiskFull) or disk_full(err)):
+            raise
+        kept = "nothing recorded yet"
+        if rec is not None and rec.n_records:
+            kept = f"{rec.n_records} record(s) up to epoch {rec.last_epoch:g}"
+        raise DiskFull(f"no space left on the device of {run_dir}: training stopped; kept: "
+                       f"{kept}, and the last whole checkpoint; free space, then continue "
+                       f"with --resume") from None
+
+
+def _train(parts: Parts, rec, run_dir: Path, state: dict | None) -> RunResult:
+    """The epochs of a run, its summary and its status (rank 0 writes)."""
+    cfg = parts.cfg
     with rec if rec is not None else contextlib.nullcontext():
         history, start = _start(parts, rec, run_dir, state)
         bar = _progress(parts, start)
@@ -543,9 +571,6 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
             rec.store.set_attrs(**{k: summary[k] for k in SUMMARY_ATTRS})
             rec.finish(FINISHED)
             write_atomic(run_dir / SUMMARY_NAME, json.dumps(summary, indent=1))
-    # DDP: the other processes wait until rank 0 has written the run, so that every process
-    # leaves the process group together and none exits while rank 0 still writes.
-    ddp.barrier(parts.info, parts.device)
     return result
 
 

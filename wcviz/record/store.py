@@ -29,6 +29,7 @@ Readers take no lock.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import math
 import os
@@ -50,6 +51,7 @@ from wcviz.record.metrics import (
     METRIC_ATTR,
     METRICS,
     metric_float,
+    short_repr,
     user_name,
     variable_for,
 )
@@ -62,6 +64,15 @@ from wcviz.record.schema import (
     SCHEMA_VERSION,
     read_root_attrs,
 )
+
+
+class DiskFull(WcvizError):
+    """No space left on the device a run is written to (what was kept is in the message)."""
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether ``err`` is the file system's "no space left" (or "quota exceeded")."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _now() -> str:
@@ -198,22 +209,42 @@ class RunStore:
         Raises:
             WcvizError: bad epoch, unknown variable or wrong shape.
         """
-        epoch = float(epoch)
-        if not math.isfinite(epoch):
-            raise WcvizError(f"epoch must be a finite number, got {epoch!r}")
+        epoch, step = epoch_float(epoch), step_number(step)
         if self.last_epoch is not None and epoch <= self.last_epoch:
             raise WcvizError(f"epoch {epoch:g} is not after the last recorded epoch "
                              f"{self.last_epoch:g}; records must have increasing epochs")
-        rows = self._rows(stats, metrics or {})
         k = self.n_committed
-        if k >= self.capacity:
-            self._grow(k + 1)
-        self._write_rows(k, rows)  # data first, coordinates last, then the commit
-        self._write_rows(k, {"epoch": np.float64(epoch),
-                             "step": np.float64(-1.0 if step is None else step)})
-        self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # the commit
+        try:
+            if getattr(self, "_unclean", False):  # an append that failed midway: mend it
+                self._reload()
+            rows = self._rows(stats, metrics or {})
+            if k >= self.capacity:
+                self._grow(k + 1)
+            self._write_rows(k, rows)  # data first, coordinates last, then the commit
+            self._write_rows(k, {"epoch": np.float64(epoch), "step": np.float64(step)})
+            self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # commit
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            self._unclean = True
+            raise DiskFull(f"no space left on the device of {self.run_dir}: record {k} (epoch "
+                           f"{epoch:g}) was not written; the {k} record(s) before it are kept "
+                           f"whole; free space, then record again (the run goes on from "
+                           f"there)") from None
         self.n_committed, self.last_epoch = k + 1, epoch
         return k
+
+    def _reload(self) -> None:
+        """Reread the store from disk (what a failed write left may differ from memory), then
+        finish a half-done grow and blank the uncommitted row."""
+        import zarr
+
+        lock = getattr(self, "_lock", None)
+        RunStore.__init__(self, self.run_dir,
+                          zarr.open_group(self.path, mode="r+", zarr_format=3))
+        self._lock = lock
+        self._repair()
+        self._unclean = False
 
     def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
         """Write row ``k`` of several arrays concurrently (each chunk write is atomic)."""
@@ -264,11 +295,13 @@ class RunStore:
         attrs = {METRIC_ATTR: name} if var != name else None
         tmp = self.path / f".{var}.{os.getpid()}.creating"
         shutil.rmtree(tmp, ignore_errors=True)
-        staging = zarr.open_group(tmp, mode="w", zarr_format=3)
-        _create(staging, var, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
-                np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
-        os.replace(tmp / var, self.path / var)
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            staging = zarr.open_group(tmp, mode="w", zarr_format=3)
+            _create(staging, var, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
+                    np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
+            os.replace(tmp / var, self.path / var)
+        finally:  # also after a failed write (a full disk): no half-built folder is left
+            shutil.rmtree(tmp, ignore_errors=True)
         # zarr.open_array ignores a ``config`` argument: the array's own with_config applies it
         self._arrays[var] = zarr.open_array(self.path / var, mode="r+",
                                             zarr_format=3).with_config(_WRITE_CONFIG)
@@ -296,16 +329,29 @@ class RunStore:
     # ---- status
 
     def set_attrs(self, **attrs) -> None:
-        """Update root attributes (JSON values); ``n_committed`` cannot be set this way."""
+        """Update root attributes (JSON values); ``n_committed`` cannot be set this way.
+
+        Raises:
+            DiskFull: no space left to write them (the attributes stay as they were).
+        """
         attrs.pop("n_committed", None)
-        self._group.update_attributes(json_safe(attrs))
+        try:
+            self._group.update_attributes(json_safe(attrs))
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            raise DiskFull(f"no space left on the device of {self.run_dir}: the run's "
+                           f"attributes ({', '.join(attrs)}) were not written; its "
+                           f"{self.n_committed} record(s) are kept whole") from None
 
     def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` or ``failed`` (readers see it in ``attrs['status']``)."""
         if status not in STATUSES:
             raise WcvizError(f"status must be one of {STATUSES}, got {status!r}")
-        self.set_attrs(status=status, ended=_now())
-        self.release()
+        try:
+            self.set_attrs(status=status, ended=_now())
+        finally:
+            self.release()
 
     def release(self) -> None:
         """Let other processes write this run (done by :meth:`finish` and at process end)."""
@@ -322,6 +368,37 @@ class RunStore:
     @property
     def attrs(self) -> dict:
         return dict(self._group.attrs)
+
+
+def epoch_float(epoch) -> float:
+    """A record's epoch as a float: a finite real number (one line naming it otherwise)."""
+    try:
+        value = float(epoch)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(epoch, (str, bytes, bool)) or not math.isfinite(value):
+        raise WcvizError(f"epoch must be a finite number (0 before training, epochs trained "
+                         f"after), got {short_repr(epoch)}")
+    return value
+
+
+def step_number(step) -> int:
+    """A record's optimizer step count as an int, -1 for None (unknown).
+
+    Raises:
+        WcvizError: not a whole number >= 0 (NaN, inf, 2.5, -3, text).
+    """
+    if step is None:
+        return -1
+    try:
+        value = float(step)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(step, (str, bytes, bool)) or not math.isfinite(value) or value < 0 \
+            or value != int(value):
+        raise WcvizError(f"step must be a whole number >= 0 (the optimizer step count) or "
+                         f"None, got {short_repr(step)}")
+    return int(value)
 
 
 def _metric_value(name: str, value) -> np.float64:
