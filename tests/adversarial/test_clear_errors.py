@@ -128,3 +128,103 @@ def test_a_300_character_metric_name_is_kept_under_a_short_variable(rec):
     ds = wcviz.open_run(rec.store.run_dir)
     assert metric(ds, name).values.tolist()[1] == 0.5
     assert max(len(v) for v in ds.data_vars) <= 120
+
+
+def test_bf16_compand_message_blames_the_round_trip_not_the_bound():
+    import torch
+
+    layer = nn.Linear(16, 16)
+    with torch.no_grad():
+        layer.weight.mul_(8)  # |w| up to about 2: bf16 steps of 1/64 there
+    layer = layer.to(torch.bfloat16)
+    with pytest.raises(WcvizError) as info:
+        wcviz.compand(layer, "arsinh", a=1.0, b=1.0)  # unbounded: no bound to blame
+    message = str(info.value)
+    assert "round-trip tolerance" in message and "bfloat16" in message
+    assert "bound" not in message and "float32" in message
+
+
+def test_a_recorder_dropped_without_finish_reads_as_interrupted(tmp_path, capsys):
+    import gc
+
+    rec = wcviz.Recorder(nn.Linear(4, 3), tmp_path / "run")
+    rec.record(0)
+    del rec
+    gc.collect()
+    assert main(["inspect", str(tmp_path / "run")]) == 0
+    status = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("status")][0]
+    assert "dropped without finish()" in status and "resume to continue" in status
+    again = wcviz.Recorder(nn.Linear(4, 3), tmp_path / "run", resume=True)  # a writer again
+    assert wcviz.open_run(tmp_path / "run").attrs.get("released") is None
+    again.record(1)
+    again.finish()
+    assert wcviz.open_run(tmp_path / "run").attrs["status"] == "finished"
+
+
+def test_a_slurm_job_cancelled_while_pending_is_cancelled_not_failed(tmp_path):
+    """A job that left the queue with no store: cancelled if it never started (no log file
+    of submitit's), failed if it ran."""
+    from wcviz.training.executors import SLURM_DIR, run_status
+
+    runs = tmp_path / "runs"
+    (runs / "never").mkdir(parents=True)
+    assert run_status(runs / "never", "41_0", queue={}) == ("cancelled", None)
+    assert run_status(runs / "never", "41_0", queue={"41_0": "PENDING"}) == ("pending", None)
+    logs = runs / SLURM_DIR / "42_0"
+    logs.mkdir(parents=True)
+    (logs / "42_0_0_log.err").write_text("Traceback ...\n")
+    assert run_status(runs / "never", "42_0", queue={}) == ("failed", None)
+
+
+_SWEEP = ["sweep", "--preset", "digits-cnn", "--method", "baseline", "--seeds", "2",
+          "--epochs", "2", "--device", "cpu", "--set", "batch_size=128"]
+
+
+@pytest.mark.slow
+def test_two_identical_sweeps_at_once_the_second_is_one_line(tmp_path, capsys):
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, "-m", "wcviz", *_SWEEP, "--runs", str(tmp_path),
+                              "--parallel", "2"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*.log")) and first.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first sweep has started its runs
+    assert main([*_SWEEP, "--runs", str(tmp_path), "--parallel", "2"]) == 2
+    line = one_error_line(capsys)
+    assert "the same sweep is already running" in line
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    logs = sorted(tmp_path.glob("*.log"))
+    assert len(logs) == 2
+    for log in logs:  # the first sweep's logs, not truncated by the second
+        text = log.read_text()
+        assert text.strip() and "error" not in text.lower(), text
+
+
+# ---------------------------------------------------------------- 18. preconditions, progress
+
+def test_a_sweep_without_its_data_is_one_line_before_any_run(tmp_path, capsys):
+    import time
+
+    start = time.perf_counter()
+    rc = main(["sweep", "--preset", "cifar10-resnet18", "--method", "wc", "--grid",
+               "a=0.5,1.0", "--seeds", "2", "--runs", str(tmp_path / "runs"), "--set",
+               f"data_root={tmp_path / 'nodata'}", "--device", "cpu", "--parallel", "2"])
+    line = one_error_line(capsys)
+    assert rc == 2 and "cifar10 not found" in line and "no run was started" in line
+    assert time.perf_counter() - start < 30
+    assert not [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
+
+
+def test_figures_and_export_on_a_root_report_each_run_read(tmp_path, capsys):
+    for seed in range(3):
+        rec = wcviz.Recorder(nn.Linear(4, 3), tmp_path / "runs" / f"r{seed}")
+        rec.record(0, {"val_acc": 0.1})
+        rec.finish()
+    assert main(["export", str(tmp_path / "runs"), "--out", str(tmp_path / "x.csv")]) == 0
+    err = capsys.readouterr().err
+    assert [ln.split(":")[0] for ln in err.splitlines() if ln.startswith("reading")] == [
+        "reading run 1/3", "reading run 2/3", "reading run 3/3"]

@@ -75,6 +75,11 @@ def disk_full(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+#: Root attribute: when the last writer let go of a run it left ``running`` (see
+#: :meth:`RunStore.release`); None or absent while a writer holds it.
+RELEASED = "released"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -183,6 +188,8 @@ class RunStore:
                 raise
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
         store._lock = lock
+        if store.attrs.get(RELEASED):
+            store._group.update_attributes({RELEASED: None})  # a writer holds it again
         if repair:
             store._repair()
         return store
@@ -354,10 +361,21 @@ class RunStore:
             self.release()
 
     def release(self) -> None:
-        """Let other processes write this run (done by :meth:`finish` and at process end)."""
+        """Let other processes write this run (done by :meth:`finish` and at process end).
+
+        A writer let go while the run is still ``running`` (a Recorder dropped without
+        ``finish()``, or a failed finish) notes the time in the attribute ``released``:
+        readers then call the run interrupted, as after a killed writer; resuming clears it.
+        """
         lock, self._lock = getattr(self, "_lock", None), None
-        if lock is not None:
-            unlock_writer(lock)
+        if lock is None:
+            return
+        try:
+            if self._group.attrs.get("status") == RUNNING:
+                self._group.update_attributes({RELEASED: _now()})
+        except Exception:  # a full disk, or interpreter shutdown: readers fall back on the pid
+            pass
+        unlock_writer(lock)
 
     def __del__(self):
         try:
