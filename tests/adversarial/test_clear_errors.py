@@ -219,12 +219,33 @@ def test_a_sweep_without_its_data_is_one_line_before_any_run(tmp_path, capsys):
     assert not [p for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")]
 
 
-def test_figures_and_export_on_a_root_report_each_run_read(tmp_path, capsys):
+class _Terminal:
+    """stderr as a terminal (progress is shown on terminals only)."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("command", ["export", "figures"])
+def test_export_and_figures_on_a_root_report_each_run_read(tmp_path, monkeypatch, command):
     for seed in range(3):
         rec = wcviz.Recorder(nn.Linear(4, 3), tmp_path / "runs" / f"r{seed}")
         rec.record(0, {"val_acc": 0.1})
         rec.finish()
-    assert main(["export", str(tmp_path / "runs"), "--out", str(tmp_path / "x.csv")]) == 0
-    err = capsys.readouterr().err
-    assert [ln.split(":")[0] for ln in err.splitlines() if ln.startswith("reading")] == [
-        "reading run 1/3", "reading run 2/3", "reading run 3/3"]
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    out = ["--out", str(tmp_path / ("x.csv" if command == "export" else "figs"))]
+    main([command, str(tmp_path / "runs"), *out])
+    shown = [part.split(":")[0] for part in terminal.text.split("\r\033[K")
+             if part.startswith("reading")]
+    assert shown == ["reading run 1/3", "reading run 2/3", "reading run 3/3"]
+    assert terminal.text.endswith("\r\033[K") or "\n" in terminal.text  # cleared
