@@ -217,13 +217,14 @@ class RunStore:
             WcvizError: bad epoch, unknown variable or wrong shape.
         """
         epoch, step = epoch_float(epoch), step_number(step)
-        if self.last_epoch is not None and epoch <= self.last_epoch:
-            raise WcvizError(f"epoch {epoch:g} is not after the last recorded epoch "
-                             f"{self.last_epoch:g}; records must have increasing epochs")
         k = self.n_committed
         try:
             if getattr(self, "_unclean", False):  # an append that failed midway: mend it
                 self._reload()
+                k = self.n_committed
+            if self.last_epoch is not None and epoch <= self.last_epoch:
+                raise WcvizError(f"epoch {epoch:g} is not after the last recorded epoch "
+                                 f"{self.last_epoch:g}; records must have increasing epochs")
             rows = self._rows(stats, metrics or {})
             if k >= self.capacity:
                 self._grow(k + 1)
