@@ -149,5 +149,10 @@ def test_inspect_flags_interrupted_run(runs, tmp_path, capsys):
     meta.write_text(json.dumps(doc))
     assert main(["inspect", str(tmp_path / "dead")]) == 0
     assert "running (its writer process is gone: interrupted" in capsys.readouterr().out
-    assert main(["inspect", str(runs / "plain")]) == 0  # this process wrote it: alive
-    assert "status    running   records 3" in capsys.readouterr().out
+    assert main(["inspect", str(runs / "plain")]) == 0  # its Recorder was dropped unfinished
+    assert "status    running (no writer since" in capsys.readouterr().out
+    live = wcviz.Recorder(nn.Linear(2, 2), tmp_path / "live")  # held: its writer is alive
+    live.record(0)
+    assert main(["inspect", str(tmp_path / "live")]) == 0
+    assert "status    running   records 1" in capsys.readouterr().out
+    live.finish()

@@ -62,14 +62,17 @@ def test_parallel_runs_each_receive_their_own_gpu(tmp_path, capsys, monkeypatch)
 
 def test_status_of_an_interrupted_and_a_failed_run(tmp_path):
     """States from the store: a run whose writer is gone is 'interrupted'; a job that left the
-    queue without a store 'failed'; a queued job of a started run 'requeued'."""
+    queue without a store after it ran 'failed'; a queued job of a started run 'requeued'."""
     fx = wcviz.Recorder(_tiny(), tmp_path / "cut", config={})
     fx.record(0)
     fx.store.set_attrs(pid=2**22 + 12345)  # no such process: its writer is gone
     assert executors.run_status(tmp_path / "cut", None, None) == ("interrupted", 1)
     assert executors.run_status(tmp_path / "cut", "7_1", {"7_1": "PENDING"}) == ("requeued", 1)
     assert executors.run_status(tmp_path / "cut", "7_1", {"7_1": "RUNNING"}) == ("running", 1)
-    assert executors.run_status(tmp_path / "none", "8", {}) == ("failed", None)
+    logs = tmp_path / executors.SLURM_DIR / "8"  # it ran (submitit wrote its log)...
+    logs.mkdir(parents=True)
+    (logs / "8_0_log.out").write_text("")
+    assert executors.run_status(tmp_path / "none", "8", {}) == ("failed", None)  # ...and died
     assert executors.run_status(tmp_path / "none", "8", {"8": "PENDING"}) == ("pending", None)
     assert executors.run_status(tmp_path / "none", "8", None) == ("pending", None)
 

@@ -9,6 +9,7 @@ tail, a copy cut short), :func:`load_latest` resumes from the one before.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import sys
@@ -30,14 +31,19 @@ def save(state: dict, path: Path, keep_previous: bool = False) -> None:
     two names holds a whole checkpoint.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialized in memory first: a write that fails (a full disk) then raises the OSError of
+    # the file write, not a torch RuntimeError ("unexpected pos ...") that names no cause.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
     if keep_previous and path.exists():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
-        write_atomic(tmp, lambda fh: torch.save(state, fh))
+        write_atomic(tmp, data)
         os.replace(path, path.with_name(PREVIOUS))
         os.replace(tmp, path)
         fsync_dir(path.parent)
     else:
-        write_atomic(path, lambda fh: torch.save(state, fh))
+        write_atomic(path, data)
 
 
 def load(path: Path, map_location="cpu") -> dict:

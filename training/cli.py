@@ -329,7 +329,16 @@ def sweep_main(argv: list[str], prog: str = "wcviz sweep") -> int:
               "another --runs)", file=sys.stderr)
     if args.executor == "slurm":
         return _submit_sweep(todo, spec, slurm_options(args)) or int(bool(conflicts))
-    failed = executors.run_local(todo, spec, args.parallel)
+    lock = executors.sweep_lock(plan, spec.runs) if todo else None
+    try:
+        if lock is not None:  # what another sweep did before the lock was ours is seen now
+            plan = sweep.sweep_plan(spec)
+            todo = [p for p in plan if p.state in (NEW, RESUME)]
+        executors.preflight(todo)
+        failed = executors.run_local(todo, spec, args.parallel)
+    finally:
+        if lock is not None:
+            lock.close()
     sweep.print_table(plan)
     return 1 if failed or conflicts else 0
 

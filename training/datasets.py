@@ -241,6 +241,17 @@ def _download_cifar(name: str, root: Path) -> None:
                          f"'{CIFAR_LAYOUTS[name][0]}' folder there by hand") from None
 
 
+def _cifar_missing(name: str, root) -> str | None:
+    """What is missing of CIFAR ``name`` under ``root`` (one line with the fix), or None."""
+    folder, train_files, test_file = CIFAR_LAYOUTS[name][:3]
+    base = Path(root) / folder
+    missing = [f for f in [*train_files, test_file] if not (base / f).is_file()]
+    if not missing:
+        return None
+    return (f"{name} not found: expected {base}/ with {', '.join(missing)}; pass --download "
+            f"(needs network) or set --data-root to the folder above it")
+
+
 def load_cifar(name: str, root: str | Path, *, download: bool = False, val_fraction: float = 0.1,
                split_seed: int = 0) -> DataSplits:
     """CIFAR-10/100 from torchvision's python pickles under ``root``.
@@ -250,13 +261,11 @@ def load_cifar(name: str, root: str | Path, *, download: bool = False, val_fract
     """
     folder, train_files, test_file, key, classes, mean, std, _ = CIFAR_LAYOUTS[name]
     base = Path(root) / folder
-    needed = [base / f for f in [*train_files, test_file]]
-    if not all(p.is_file() for p in needed) and download:
+    if _cifar_missing(name, root) and download:
         _download_cifar(name, Path(root))
-    missing = [p.name for p in needed if not p.is_file()]
-    if missing:
-        raise WcvizError(f"{name} not found: expected {base}/ with {', '.join(missing)}; pass "
-                         f"--download (needs network) or set --data-root to the folder above it")
+    problem = _cifar_missing(name, root)
+    if problem:
+        raise WcvizError(problem)
     try:
         parts = [_read_cifar_batch(base / f, key) for f in train_files]
         test = _read_cifar_batch(base / test_file, key)
@@ -453,14 +462,30 @@ def _folder_splits(name: str, train_dir: Path, make_test: Callable, val_fraction
                       extra={"classes": train_view.classes})
 
 
+def _tinyimagenet_missing(root) -> str | None:
+    base = Path(root) / "tiny-imagenet-200"
+    if (base / "train").is_dir() and (base / "val" / "val_annotations.txt").is_file():
+        return None
+    return (f"tinyimagenet not found: expected {base}/train/<wnid>/images/ and "
+            f"{base}/val/val_annotations.txt; download tiny-imagenet-200.zip and unzip it "
+            "under --data-root")
+
+
+def _imagenet_missing(root) -> str | None:
+    base = Path(root) / "imagenet"
+    if (base / "train").is_dir() and (base / "val").is_dir():
+        return None
+    return (f"imagenet not found: expected {base}/train/<wnid>/*.JPEG and "
+            f"{base}/val/<wnid>/*.JPEG; set --data-root to the folder above it")
+
+
 def load_tinyimagenet(root, *, download: bool = False, val_fraction: float = 0.1,
                       split_seed: int = 0) -> DataSplits:
     """TinyImageNet (200 classes) from ``root/tiny-imagenet-200``; its val/ is the test set."""
     base = Path(root) / "tiny-imagenet-200"
-    if not (base / "train").is_dir() or not (base / "val" / "val_annotations.txt").is_file():
-        raise WcvizError(f"tinyimagenet not found: expected {base}/train/<wnid>/images/ and "
-                         f"{base}/val/val_annotations.txt; download tiny-imagenet-200.zip and "
-                         "unzip it under --data-root")
+    problem = _tinyimagenet_missing(root)
+    if problem:
+        raise WcvizError(problem)
     return _folder_splits("tinyimagenet", base / "train",
                           lambda c2i, tf: TinyImageNetVal(base / "val", c2i, tf),
                           val_fraction, split_seed)
@@ -470,9 +495,9 @@ def load_imagenet(root, *, download: bool = False, val_fraction: float = 0.1,
                   split_seed: int = 0) -> DataSplits:
     """ImageNet (ILSVRC 2012) from ``root/imagenet/{train,val}/<wnid>/``; val/ is the test set."""
     base = Path(root) / "imagenet"
-    if not (base / "train").is_dir() or not (base / "val").is_dir():
-        raise WcvizError(f"imagenet not found: expected {base}/train/<wnid>/*.JPEG and "
-                         f"{base}/val/<wnid>/*.JPEG; set --data-root to the folder above it")
+    problem = _imagenet_missing(root)
+    if problem:
+        raise WcvizError(problem)
 
     def make_test(class_to_idx, tf):
         test = _image_folder(base / "val", tf, "imagenet")
@@ -512,6 +537,32 @@ DATASETS: dict[str, DatasetSpec] = {
     "mnist1d": DatasetSpec(load_mnist1d, MNIST1D_INPUT, 10, "MNIST-1D"),
     "synthetic-cifar": DatasetSpec(load_synthetic_cifar, CIFAR_INPUT, 10, "synthetic CIFAR"),
 }
+
+
+#: dataset -> what is missing of its files under a root (None: all there); datasets made or
+#: fetched by their loader (digits, MNIST-1D, synthetic) have nothing to check.
+_MISSING: dict[str, Callable[[str | Path], str | None]] = {
+    "cifar10": lambda root: _cifar_missing("cifar10", root),
+    "cifar100": lambda root: _cifar_missing("cifar100", root),
+    "tinyimagenet": _tinyimagenet_missing,
+    "imagenet": _imagenet_missing,
+}
+
+
+def check_data(name: str, root: str | Path = "data", download: bool = False) -> None:
+    """Refuse at once a dataset whose files are not where its loader looks (reads no file).
+
+    With ``download`` CIFAR is fetched by the run itself, so it is not checked.
+
+    Raises:
+        WcvizError: the loader's own one-line message (folder and fix).
+    """
+    if download and name in ("cifar10", "cifar100"):
+        return
+    check = _MISSING.get(name)
+    problem = check(root) if check is not None else None
+    if problem:
+        raise WcvizError(problem)
 
 
 def load_data(name: str, root: str | Path = "data", *, download: bool = False,

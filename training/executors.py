@@ -23,9 +23,10 @@ from pathlib import Path
 from wcviz.errors import WcvizError
 from wcviz.record.atomic import write_atomic
 from wcviz.record.locks import writer_alive
-from wcviz.record.runfolder import (FAILED, FINISHED, INTERRUPTED, PENDING, REQUEUED, RESUME,
-                                     RUNNING, STORE_NAME)
+from wcviz.record.runfolder import (CANCELLED, FAILED, FINISHED, INTERRUPTED, PENDING,
+                                     REQUEUED, RESUME, RUNNING, STORE_NAME)
 from wcviz.record.schema import read_root_attrs
+from wcviz.record.store import RELEASED
 from wcviz.training.sweep import PlannedRun, SweepSpec
 
 EXECUTORS = ("local", "slurm")
@@ -75,6 +76,56 @@ def run_env(base: dict, gpu: str | None) -> dict:
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
     return env
+
+
+# ----------------------------------------------------------------------------- preconditions
+
+
+def preflight(todo: list[PlannedRun]) -> None:
+    """What every run of a local sweep needs, checked once before any process starts: each
+    dataset's files (once per dataset and data root) and CUDA where a run asks for it.
+
+    Raises:
+        WcvizError: one line naming the problem and the fix (no run was started).
+    """
+    from wcviz.training.datasets import check_data
+
+    for dataset, root, download in sorted({(p.cfg.dataset, p.cfg.data_root, p.cfg.download)
+                                           for p in todo}):
+        try:
+            check_data(dataset, root, download)
+        except WcvizError as err:
+            raise WcvizError(f"{err} (no run was started)") from None
+    if any(p.cfg.device.startswith("cuda") for p in todo):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise WcvizError("the runs ask for --device cuda but CUDA is not available here; "
+                             "use --device cpu or auto (no run was started)")
+
+
+def sweep_lock(plan: list[PlannedRun], runs: Path):
+    """Hold a lock for this sweep's runs in ``runs`` while the sweep runs (an open file; closing
+    it, or the process ending, releases it). A second identical sweep started meanwhile is
+    refused in one line instead of starting the same runs again (and truncating their logs).
+
+    Raises:
+        WcvizError: the same sweep is running already.
+    """
+    import fcntl
+    import hashlib
+
+    digest = hashlib.sha1("\n".join(sorted(p.run_id for p in plan)).encode()).hexdigest()[:12]
+    path = Path(runs) / f".sweep-{digest}.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise WcvizError(f"the same sweep is already running in {runs} (it holds {path.name}); "
+                         "wait for it to end, then run this again to see its results or "
+                         "resume what it left") from None
+    return handle
 
 
 # ----------------------------------------------------------------------------- local executor
@@ -270,7 +321,8 @@ def run_status(run_dir: Path, job_id: str | None, queue: dict | None) -> tuple[s
     States (:data:`wcviz.record.runfolder.JOB_STATES`): ``pending`` (no store yet),
     ``running``, ``finished``, ``failed``, ``requeued`` (started, and its job waits in the
     queue again: preempted or timed out), ``interrupted`` (started, unfinished, and nothing
-    runs it any more: rerun the sweep to resume it).
+    runs it any more: rerun the sweep to resume it), ``cancelled`` (its job left the queue
+    without ever starting, e.g. ``scancel`` while pending: rerun the sweep to submit it).
 
     Args:
         run_dir: the run's folder.
@@ -281,7 +333,10 @@ def run_status(run_dir: Path, job_id: str | None, queue: dict | None) -> tuple[s
     queued = None if queue is None or job_id is None else queue.get(job_id)
     gone = job_id is not None and queue is not None and queued is None  # left the queue
     if not store.exists():
-        return (FAILED if gone else PENDING), None  # a job that ended before recording
+        if not gone:
+            return PENDING, None
+        # left the queue before recording: it failed if it ran, else it was cancelled
+        return (FAILED if job_started(Path(run_dir).parent, job_id) else CANCELLED), None
     try:
         attrs = read_root_attrs(store)
     except WcvizError as err:
@@ -291,9 +346,16 @@ def run_status(run_dir: Path, job_id: str | None, queue: dict | None) -> tuple[s
         return status, n
     if queued is not None:  # Slurm's own words: PENDING, REQUEUED, RUNNING, ...
         return (REQUEUED if queued.startswith(("PENDING", "REQUEUE")) else RUNNING), n
-    if status == RUNNING and (gone or writer_alive(attrs) is False):
+    if status == RUNNING and (gone or writer_alive(attrs) is False or attrs.get(RELEASED)):
         return INTERRUPTED, n
     return status, n
+
+
+def job_started(runs: Path, job_id: str) -> bool:
+    """Whether Slurm job ``job_id`` ever ran: submitit writes its log files
+    (``<runs>/.slurm/<job>/<job>_<task>_log.out``) only once the job starts."""
+    folder = Path(runs) / SLURM_DIR / str(job_id)
+    return any(folder.glob(f"{job_id}_*_log.*"))
 
 
 def status_rows(plan: list[PlannedRun], runs: Path) -> list[dict]:

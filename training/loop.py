@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -49,8 +50,11 @@ from wcviz.training.loader import TensorLoader, make_dataloader
 from wcviz.training.models import MODELS, build_model
 from wcviz.training.presets import METHODS, check_config
 from wcviz.errors import WcvizError
-from wcviz.record.atomic import write_atomic
+from wcviz.record.atomic import fsync_dir, write_atomic
+from wcviz.record.locks import lock_writer, unlock_writer
 from wcviz.record.runfolder import CHECKPOINTS_NAME, FINISHED, STORE_NAME, SUMMARY_NAME
+from wcviz.record.schema import read_root_attrs
+from wcviz.record.store import DiskFull, disk_full
 from wcviz.record.metrics import BEST_ACC, best_val_index
 from wcviz.record.config import same_config
 from wcviz.record.metrics import METRICS
@@ -356,14 +360,40 @@ def restore(parts: Parts, state: dict) -> None:
 
 
 def save_checkpoint(parts: Parts, run_dir: Path, epoch: int, history: list, best: bool) -> None:
-    """Write ``last.pt`` (full state) and, when ``best``, ``best.pt`` (model only). Rank 0."""
+    """Write ``best.pt`` (model only) when ``best``, then ``last.pt`` (full state). Rank 0.
+
+    ``best.pt`` first: a kill between the two leaves ``last.pt`` at the epoch before, which a
+    resume trains again (and writes ``best.pt`` again); the other order could leave a
+    ``last.pt`` past a ``best.pt`` that is no longer the best (:func:`repair_best` mends
+    checkpoints left so by earlier versions).
+    """
     if not parts.info.is_main:
         return
     folder = run_dir / CHECKPOINTS_NAME
-    ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST, keep_previous=True)
     if best:
-        ckpt.save({"epoch": epoch, "model": parts.raw_model.state_dict(),
-                   "val_acc": history[-1]["val_acc"]}, folder / ckpt.BEST)
+        _save_best(parts.raw_model.state_dict(), epoch, history[-1]["val_acc"], folder)
+    ckpt.save(checkpoint_state(parts, epoch, history), folder / ckpt.LAST, keep_previous=True)
+
+
+def _save_best(model_state: dict, epoch: int, val_acc: float, folder: Path) -> None:
+    ckpt.save({"epoch": epoch, "model": model_state, "val_acc": val_acc}, folder / ckpt.BEST)
+
+
+def repair_best(state: dict, run_dir: Path) -> None:
+    """On resume: when the checkpoint's own epoch is the best so far and ``best.pt`` holds
+    another epoch (a kill between ``last.pt`` and ``best.pt`` of an earlier version), rewrite
+    ``best.pt`` from the checkpoint's model."""
+    history = state["history"]
+    i = _best_index(history)
+    if i is None or history[i]["epoch"] != state["epoch"]:
+        return
+    path = run_dir / CHECKPOINTS_NAME / ckpt.BEST
+    try:
+        held = ckpt.load(path).get("epoch")
+    except Exception:  # missing or torn: written anew below
+        held = None
+    if held != state["epoch"]:
+        _save_best(state["model"], state["epoch"], history[i]["val_acc"], path.parent)
 
 
 # ----------------------------------------------------------------------------- run
@@ -450,13 +480,43 @@ def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite:
         ddp.shutdown(info)
 
 
-def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool):
+def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool,
+                   state: dict | None):
     if not parts.info.is_main:
         return None
     if resume and not (run_dir / STORE_NAME).exists():
         raise WcvizError(f"nothing to resume in {run_dir}; start the run without --resume")
+    if resume and state is None and read_root_attrs(run_dir / STORE_NAME)["n_committed"]:
+        # records but no checkpoint: an --overwrite killed before its new store replaced the
+        # old one (a fresh start would skip every epoch the old store holds)
+        raise WcvizError(f"cannot resume {run_dir}: its store holds records but it has no "
+                         f"checkpoint to continue from; start it again with --overwrite")
+    if overwrite and (run_dir / STORE_NAME).exists():
+        clear_old_run(run_dir)
     return wcviz.Recorder(parts.raw_model, run_dir, config=parts.cfg.recipe(), resume=resume,
                           overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info))
+
+
+def clear_old_run(run_dir: Path) -> None:
+    """``--overwrite``: remove the old run's summary, then its checkpoints, before the new store
+    replaces the old one (under the run's writer lock: a run another process writes is refused).
+
+    In this order a kill at any moment leaves no summary of the old run beside the new store
+    (a sweep would call it done) and no checkpoint of it (``--resume`` would continue the old
+    run into the new store): at worst the old store alone, which ``--resume`` refuses.
+    """
+    key = lock_writer(run_dir)
+    try:
+        (run_dir / SUMMARY_NAME).unlink(missing_ok=True)
+        folder = run_dir / CHECKPOINTS_NAME
+        if folder.exists():  # one rename: every checkpoint goes at once
+            gone = run_dir / f".{CHECKPOINTS_NAME}.{os.getpid()}.replaced"
+            os.replace(folder, gone)
+            fsync_dir(run_dir)
+            shutil.rmtree(gone, ignore_errors=True)
+        fsync_dir(run_dir)
+    finally:
+        unlock_writer(key)
 
 
 #: Result fields also written as store attributes at the end of a run.
@@ -464,11 +524,38 @@ SUMMARY_ATTRS = ("best_epoch", "best_val_acc", BEST_ACC, "test_acc_last")
 
 
 def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResult:
-    cfg = parts.cfg
     # Read and restore the checkpoint before the store is opened: a checkpoint that cannot be
     # used is an error that leaves the run (and its status) as it was.
     state = _resume_state(parts, run_dir) if resume else None
-    rec = _open_recorder(parts, run_dir, resume, overwrite)
+    rec = _open_recorder(parts, run_dir, resume, overwrite, state)
+    with _disk_full_line(run_dir, rec):
+        result = _train(parts, rec, run_dir, state)
+    # DDP: the other processes wait until rank 0 has written the run, so that every process
+    # leaves the process group together and none exits while rank 0 still writes.
+    ddp.barrier(parts.info, parts.device)
+    return result
+
+
+@contextlib.contextmanager
+def _disk_full_line(run_dir: Path, rec):
+    """A full disk (store, checkpoint or summary) ends the run with one line saying what was
+    kept and how to go on, instead of a traceback from deep inside a write."""
+    try:
+        yield
+    except (OSError, DiskFull) as err:
+        if not (isinstance(err, DiskFull) or disk_full(err)):
+            raise
+        kept = "nothing recorded yet"
+        if rec is not None and rec.n_records:
+            kept = f"{rec.n_records} record(s) up to epoch {rec.last_epoch:g}"
+        raise DiskFull(f"no space left on the device of {run_dir}: training stopped; kept: "
+                       f"{kept}, and the last whole checkpoint; free space, then continue "
+                       f"with --resume") from None
+
+
+def _train(parts: Parts, rec, run_dir: Path, state: dict | None) -> RunResult:
+    """The epochs of a run, its summary and its status (rank 0 writes)."""
+    cfg = parts.cfg
     with rec if rec is not None else contextlib.nullcontext():
         history, start = _start(parts, rec, run_dir, state)
         bar = _progress(parts, start)
@@ -484,9 +571,6 @@ def _run(parts: Parts, run_dir: Path, resume: bool, overwrite: bool) -> RunResul
             rec.store.set_attrs(**{k: summary[k] for k in SUMMARY_ATTRS})
             rec.finish(FINISHED)
             write_atomic(run_dir / SUMMARY_NAME, json.dumps(summary, indent=1))
-    # DDP: the other processes wait until rank 0 has written the run, so that every process
-    # leaves the process group together and none exits while rank 0 still writes.
-    ddp.barrier(parts.info, parts.device)
     return result
 
 
@@ -507,6 +591,8 @@ def _start(parts: Parts, rec, run_dir: Path, state: dict | None) -> tuple[list, 
     the kill left out; returns (history, next epoch)."""
     if state is not None:
         history = state["history"]
+        if parts.info.is_main:
+            repair_best(state, run_dir)
         last_recorded = -1 if rec is None or rec.last_epoch is None else rec.last_epoch
         if rec is not None and last_recorded < state["epoch"]:  # killed between save and record
             _record(rec, float(state["epoch"]), history[-1],

@@ -81,6 +81,9 @@ def _run(name: str, rest: list[str]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by the pipe
     except WcvizError as err:
+        from wcviz.cli.progress import clear
+
+        clear()  # the error starts its own line, not the end of a progress line
         print(f"wcviz {name}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

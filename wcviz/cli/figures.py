@@ -21,6 +21,7 @@ from wcviz.errors import WcvizError
 from wcviz.extras import require
 from wcviz.record.runfolder import STORE_NAME
 from wcviz.record.reader import list_runs
+from wcviz.cli.progress import reading
 
 
 def _open_runs(args: list[str]) -> list:
@@ -42,7 +43,8 @@ def _open_runs(args: list[str]) -> list:
         if not runs:
             raise WcvizError(f"{arg} is neither a run directory nor a root of runs "
                              "(no record.zarr found)")
-        for run in runs:  # a damaged run found under a root is named and left out
+        for i, run in enumerate(runs, 1):  # a damaged run found under a root is named, left out
+            reading(i, len(runs), run.path)
             try:
                 opened.append(as_dataset(run.path))
             except WcvizError as err:

@@ -28,6 +28,8 @@ from wcviz.extras import require
 from wcviz.record.runfolder import RUNNING
 from wcviz.record.metrics import metric_variables
 from wcviz.record.locks import writer_alive
+from wcviz.record.store import RELEASED
+from wcviz.cli.progress import reading
 from wcviz.record.reader import list_runs, open_run
 from wcviz.record.runfolder import STORE_NAME, store_path
 from wcviz.record.schema import LAYER_VARS
@@ -72,6 +74,9 @@ def _status(attrs: dict) -> str:
     status = str(attrs.get("status"))
     if status == RUNNING and writer_alive(attrs) is False:
         return "running (its writer process is gone: interrupted; resume to continue)"
+    if status == RUNNING and attrs.get(RELEASED):
+        return (f"running (no writer since {attrs[RELEASED]}: interrupted, or its Recorder "
+                f"was dropped without finish(); resume to continue)")
     return status
 
 
@@ -176,7 +181,9 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
         target = "DIR" if args.format == "tensorboard" else f"FILE.{_SUFFIX[args.format]}"
         raise WcvizError(f"--format {args.format} needs --out {target}")
     datasets = []
-    for path, listed in _expand(args.runs):
+    paths = _expand(args.runs)
+    for i, (path, listed) in enumerate(paths, 1):
+        reading(i, len(paths), path)
         try:
             datasets.append(open_run(path))
         except WcvizError as err:

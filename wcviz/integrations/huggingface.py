@@ -12,8 +12,10 @@ record's metrics are the numbers the Trainer logged since the previous record (`
 ``loss``, ``learning_rate``, ``grad_norm``, ``epoch``...; ``on_evaluate``: ``eval_loss``...),
 under the Trainer's own names. The Trainer evaluates after its ``on_epoch_end``, so an epoch's
 record is written once that evaluation is in (or at the next step, or when training ends);
-the weights do not change in between. The run is marked finished when training ends. Only
-the world process zero writes.
+the weights do not change in between. When the Trainer saves a checkpoint with no evaluation
+before it, the record is written at once, before the checkpoint: a run killed after that
+checkpoint and resumed from it has every epoch. The run is marked finished when training
+ends. Only the world process zero writes.
 
 The Trainer has no exception event: train inside ``with callback:`` so that a run whose
 training raises is marked failed. Without it the run stays "running" until its process ends
@@ -68,17 +70,30 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
         self._flush()
 
     def on_step_end(self, args, state, control, **kwargs):
-        n = self.every_n_steps
-        if self.recorder is None or not n or state.global_step % n:
+        if self.recorder is None:
             return
         if is_whole(state.epoch) and self.epoch_due(round(state.epoch)):
-            return  # the epoch's end: recorded (with its evaluation) by on_epoch_end
-        self._record(float(state.epoch), state.global_step)
+            # the epoch's last step: recorded with its evaluation, or before a checkpoint
+            # the Trainer writes at this step (it saves before its on_epoch_end)
+            self._epoch_ends(state, control)
+            return
+        n = self.every_n_steps
+        if n and not state.global_step % n:
+            self._record(float(state.epoch), state.global_step)
 
     def on_epoch_end(self, args, state, control, **kwargs):
         epoch = float(state.epoch)
         if self.recorder is not None and is_whole(epoch) and self.epoch_due(round(epoch)):
-            self._due = (float(round(epoch)), state.global_step)
+            self._epoch_ends(state, control)
+
+    def _epoch_ends(self, state, control) -> None:
+        """Hold the epoch's record for the evaluation the Trainer runs next; record it now if a
+        checkpoint comes first (the flags are the Trainer's, set by its DefaultFlowCallback,
+        which runs before this callback)."""
+        if self._due is None:
+            self._due = (float(round(state.epoch)), state.global_step)
+        if control.should_save and not control.should_evaluate:
+            self._flush()
 
     def on_train_end(self, args, state, control, **kwargs):
         self._flush()

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.record.schema import read_root_attrs
+from wcviz.record.schema import COMPLETE_CHUNKS, REQUIRED, read_root_attrs
 
 
 def check_store(store, attrs: dict | None = None, confine_to=None) -> None:
@@ -42,7 +42,7 @@ def check_store(store, attrs: dict | None = None, confine_to=None) -> None:
     n = int(attrs["n_committed"])
     for entry in sorted(store.iterdir()):
         if entry.is_dir() and not entry.name.startswith("."):
-            _check_array(store, entry, n)
+            _check_array(store, entry, n, attrs)
 
 
 def damaged(store: Path, what: str) -> WcvizError:
@@ -50,7 +50,17 @@ def damaged(store: Path, what: str) -> WcvizError:
                       f"re-record it (the other runs are not affected)")
 
 
-def _check_array(store: Path, folder: Path, n: int) -> None:
+def may_lack_chunks(name: str, dims, attrs: dict) -> bool:
+    """Whether a missing chunk of array ``name`` may be all-NaN rather than damage.
+
+    Writers before ``COMPLETE_CHUNKS`` (a root attribute) skipped all-NaN chunks of the metric
+    arrays they created on first use (1-D ``epoch`` arrays outside the schema); zarr reads such
+    a chunk as NaN, which is what was recorded. Every other chunk was always written."""
+    return (not attrs.get(COMPLETE_CHUNKS) and list(dims) == ["epoch"]
+            and name not in REQUIRED)
+
+
+def _check_array(store: Path, folder: Path, n: int, attrs: dict) -> None:
     """One array of :func:`check_store`."""
     name = folder.name
     try:
@@ -86,7 +96,7 @@ def _check_array(store: Path, folder: Path, n: int) -> None:
                 if epoch else "its values")
         path = folder / key
         if not path.is_file():
-            if checked:
+            if checked and not may_lack_chunks(name, dims, attrs):
                 raise damaged(store, f"array {name!r}: {rows} are missing (chunk file {key} "
                                       f"is gone)")
             continue
@@ -170,7 +180,8 @@ def check_chunks_present(store: Path, array, selection, n: int) -> None:
     name = array.basename
     for coords in itertools.product(*ranges):
         key = meta.encode_chunk_key(coords)
-        if not (store / name / key).is_file():
+        if not (store / name / key).is_file() and not may_lack_chunks(
+                name, dims, read_root_attrs(store)):
             raise damaged(store, f"array {name!r}: chunk file {key} is gone (values it held "
                                   "would read as missing)")
 

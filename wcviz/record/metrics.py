@@ -18,6 +18,7 @@ logged them under a framework's names (``val/acc``, ``eval_loss``) answers with 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from typing import Iterable, Mapping
@@ -35,6 +36,13 @@ BEST_ACC = "best_val_test_acc"
 METRIC_ATTR = "metric"
 #: Prefix of variables holding metrics whose names cannot be variable names.
 PREFIX = "metric_"
+#: Longest metric name (characters): a name is kept in its variable's attributes, which
+#: every reader parses; a longer one is a mistake (a value passed as a name).
+MAX_NAME = 1000
+#: Longest variable name: it names the variable's folder (and a temporary ``.<name>.<pid>.
+#: creating`` beside it), which file systems bound to 255 bytes. Longer names are shortened
+#: with a hash; the variable's ``metric`` attribute keeps the user's name.
+MAX_VARIABLE = 120
 #: Names never free for a metric: the record axis and dimensions without a variable.
 RESERVED = frozenset({"epoch", "step", "bin_edge", "layer", "quantile", "threshold", "bin"})
 
@@ -86,10 +94,16 @@ def variable_for(name: str, metrics: Mapping[str, str], used: Iterable[str]) -> 
     """
     if name in metrics:
         return metrics[name]
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise WcvizError(f"a metric name must be a text of 1 to {MAX_NAME} characters, got "
+                         f"{short_repr(name)}; shorten it")
     used = set(used) | RESERVED
-    if name.isidentifier() and name not in used:
+    if name.isidentifier() and name not in used and len(name) <= MAX_VARIABLE:
         return name
     base = PREFIX + (re.sub(r"\W", "_", name) or "_")
+    if len(base) > MAX_VARIABLE:  # a folder name: its length is bounded (255 bytes)
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        base = f"{base[:MAX_VARIABLE - 9]}_{digest}"
     candidate, n = base, 2
     while candidate in used:
         candidate, n = f"{base}_{n}", n + 1
@@ -166,4 +180,12 @@ def metric_float(name: str, value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError, RuntimeError):
-        raise WcvizError(f"metric {name!r} must be a number, got {value!r}") from None
+        raise WcvizError(f"metric {short_repr(name)} must be a number, got "
+                         f"{short_repr(value)}") from None
+
+
+def short_repr(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so that a message stays one readable line
+    (a 1 MB string passed as a metric is named by its start and length)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

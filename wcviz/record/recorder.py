@@ -40,7 +40,7 @@ from wcviz.record.metrics import metric_float
 from wcviz.record.config import config_changes
 from wcviz.record.runfolder import CONFIG_NAME, STORE_NAME, url_scheme
 from wcviz.record.schema import EPOCH_CHUNK, read_root_attrs
-from wcviz.record.store import RunStore
+from wcviz.record.store import RunStore, epoch_float
 from wcviz.reparam.compander import compand_info, compander_of, raw_weight
 from wcviz.reparam.layers import (
     Target,
@@ -219,6 +219,7 @@ class Recorder:
         if self._finished:
             raise WcvizError("this Recorder is finished; create a new one (resume=True) "
                              "to record more")
+        epoch = epoch_float(epoch)  # None, NaN, text: one line naming it
         last = self.store.last_epoch
         if last is not None and float(epoch) <= last:
             warnings.warn(f"epoch {float(epoch):g} is already recorded (last recorded epoch "
@@ -257,7 +258,13 @@ class Recorder:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self.finish(FINISHED if exc_type is None else FAILED)
+        try:
+            self.finish(FINISHED if exc_type is None else FAILED)
+        except WcvizError:
+            # e.g. a full disk refuses the status too: the error that stopped the block is
+            # the one to see (the run then reads as interrupted)
+            if exc_type is None:
+                raise
         return False
 
     # ---- internals

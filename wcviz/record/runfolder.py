@@ -40,9 +40,10 @@ RUN_STATES = (NEW, DONE, RESUME, CONFLICT)
 
 #: What ``wcviz sweep --status`` says of a planned run: a status above, or no store yet
 #: (PENDING), started and queued again (REQUEUED), started and no longer run by anything
-#: (INTERRUPTED: rerunning the sweep resumes it).
-PENDING, REQUEUED, INTERRUPTED = "pending", "requeued", "interrupted"
-JOB_STATES = (PENDING, *STATUSES, REQUEUED, INTERRUPTED)
+#: (INTERRUPTED: rerunning the sweep resumes it), its job left the queue without ever
+#: starting (CANCELLED: e.g. ``scancel`` while pending; rerunning the sweep submits it).
+PENDING, REQUEUED, INTERRUPTED, CANCELLED = "pending", "requeued", "interrupted", "cancelled"
+JOB_STATES = (PENDING, *STATUSES, REQUEUED, INTERRUPTED, CANCELLED)
 
 
 def url_scheme(path) -> str | None:

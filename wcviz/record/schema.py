@@ -38,6 +38,11 @@ AUX_COORDS = ("step", "layer_kind", "layer_numel", "threshold_kind", "threshold_
               "bin_edges", "weight_std_init")
 
 
+#: Root attribute (true) of a store whose writer writes every chunk, all-NaN ones too; without
+#: it, all-NaN chunks of metric arrays created on first use may be absent (an older writer
+#: skipped them: :func:`wcviz.record.integrity.may_lack_chunks`).
+COMPLETE_CHUNKS = "complete_chunks"
+
 #: Every variable and coordinate a valid store has (checked when opening).
 REQUIRED = ("epoch", "layer", "quantile", "threshold", "bin", *AUX_COORDS, *LAYER_VARS, *METRICS)
 

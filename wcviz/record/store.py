@@ -29,6 +29,7 @@ Readers take no lock.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import math
 import os
@@ -50,6 +51,7 @@ from wcviz.record.metrics import (
     METRIC_ATTR,
     METRICS,
     metric_float,
+    short_repr,
     user_name,
     variable_for,
 )
@@ -58,9 +60,24 @@ from wcviz.record.schema import (
     AUX_COORDS,
     EPOCH_CHUNK,
     LAYER_VARS,
+    COMPLETE_CHUNKS,
     SCHEMA_VERSION,
     read_root_attrs,
 )
+
+
+class DiskFull(WcvizError):
+    """No space left on the device a run is written to (what was kept is in the message)."""
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether ``err`` is the file system's "no space left" (or "quota exceeded")."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+#: Root attribute: when the last writer let go of a run it left ``running`` (see
+#: :meth:`RunStore.release`); None or absent while a writer holds it.
+RELEASED = "released"
 
 
 def _now() -> str:
@@ -136,6 +153,9 @@ class RunStore:
             lock = lock_writer(run_dir)
             shutil.rmtree(tmp, ignore_errors=True)
             _build_store(tmp, spec, root_attrs)
+            # the old run's config.json goes before its store: a kill in between leaves one
+            # store whose own copy of its config (an attribute) is what readers then use
+            (run_dir / CONFIG_NAME).unlink(missing_ok=True)
             _swap_into_place(tmp, target)
             write_atomic(run_dir / CONFIG_NAME, json.dumps(json.loads(text), indent=2) + "\n")
         except OSError as err:
@@ -168,6 +188,8 @@ class RunStore:
                 raise
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
         store._lock = lock
+        if store.attrs.get(RELEASED):
+            store._group.update_attributes({RELEASED: None})  # a writer holds it again
         if repair:
             store._repair()
         return store
@@ -194,22 +216,43 @@ class RunStore:
         Raises:
             WcvizError: bad epoch, unknown variable or wrong shape.
         """
-        epoch = float(epoch)
-        if not math.isfinite(epoch):
-            raise WcvizError(f"epoch must be a finite number, got {epoch!r}")
-        if self.last_epoch is not None and epoch <= self.last_epoch:
-            raise WcvizError(f"epoch {epoch:g} is not after the last recorded epoch "
-                             f"{self.last_epoch:g}; records must have increasing epochs")
-        rows = self._rows(stats, metrics or {})
+        epoch, step = epoch_float(epoch), step_number(step)
         k = self.n_committed
-        if k >= self.capacity:
-            self._grow(k + 1)
-        self._write_rows(k, rows)  # data first, coordinates last, then the commit
-        self._write_rows(k, {"epoch": np.float64(epoch),
-                             "step": np.float64(-1.0 if step is None else step)})
-        self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # the commit
+        try:
+            if getattr(self, "_unclean", False):  # an append that failed midway: mend it
+                self._reload()
+                k = self.n_committed
+            if self.last_epoch is not None and epoch <= self.last_epoch:
+                raise WcvizError(f"epoch {epoch:g} is not after the last recorded epoch "
+                                 f"{self.last_epoch:g}; records must have increasing epochs")
+            rows = self._rows(stats, metrics or {})
+            if k >= self.capacity:
+                self._grow(k + 1)
+            self._write_rows(k, rows)  # data first, coordinates last, then the commit
+            self._write_rows(k, {"epoch": np.float64(epoch), "step": np.float64(step)})
+            self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # commit
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            self._unclean = True
+            raise DiskFull(f"no space left on the device of {self.run_dir}: record {k} (epoch "
+                           f"{epoch:g}) was not written; the {k} record(s) before it are kept "
+                           f"whole; free space, then record again (the run goes on from "
+                           f"there)") from None
         self.n_committed, self.last_epoch = k + 1, epoch
         return k
+
+    def _reload(self) -> None:
+        """Reread the store from disk (what a failed write left may differ from memory), then
+        finish a half-done grow and blank the uncommitted row."""
+        import zarr
+
+        lock = getattr(self, "_lock", None)
+        RunStore.__init__(self, self.run_dir,
+                          zarr.open_group(self.path, mode="r+", zarr_format=3))
+        self._lock = lock
+        self._repair()
+        self._unclean = False
 
     def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
         """Write row ``k`` of several arrays concurrently (each chunk write is atomic)."""
@@ -260,13 +303,16 @@ class RunStore:
         attrs = {METRIC_ATTR: name} if var != name else None
         tmp = self.path / f".{var}.{os.getpid()}.creating"
         shutil.rmtree(tmp, ignore_errors=True)
-        staging = zarr.open_group(tmp, mode="w", zarr_format=3)
-        _create(staging, var, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
-                np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
-        os.replace(tmp / var, self.path / var)
-        shutil.rmtree(tmp, ignore_errors=True)
-        self._arrays[var] = zarr.open_array(self.path / var, mode="r+", zarr_format=3,
-                                            config=_WRITE_CONFIG)
+        try:
+            staging = zarr.open_group(tmp, mode="w", zarr_format=3)
+            _create(staging, var, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
+                    np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
+            os.replace(tmp / var, self.path / var)
+        finally:  # also after a failed write (a full disk): no half-built folder is left
+            shutil.rmtree(tmp, ignore_errors=True)
+        # zarr.open_array ignores a ``config`` argument: the array's own with_config applies it
+        self._arrays[var] = zarr.open_array(self.path / var, mode="r+",
+                                            zarr_format=3).with_config(_WRITE_CONFIG)
         self._epoch_vars.append(var)
         self.metrics[name] = var
         return var
@@ -291,22 +337,46 @@ class RunStore:
     # ---- status
 
     def set_attrs(self, **attrs) -> None:
-        """Update root attributes (JSON values); ``n_committed`` cannot be set this way."""
+        """Update root attributes (JSON values); ``n_committed`` cannot be set this way.
+
+        Raises:
+            DiskFull: no space left to write them (the attributes stay as they were).
+        """
         attrs.pop("n_committed", None)
-        self._group.update_attributes(json_safe(attrs))
+        try:
+            self._group.update_attributes(json_safe(attrs))
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            raise DiskFull(f"no space left on the device of {self.run_dir}: the run's "
+                           f"attributes ({', '.join(attrs)}) were not written; its "
+                           f"{self.n_committed} record(s) are kept whole") from None
 
     def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` or ``failed`` (readers see it in ``attrs['status']``)."""
         if status not in STATUSES:
             raise WcvizError(f"status must be one of {STATUSES}, got {status!r}")
-        self.set_attrs(status=status, ended=_now())
-        self.release()
+        try:
+            self.set_attrs(status=status, ended=_now())
+        finally:
+            self.release()
 
     def release(self) -> None:
-        """Let other processes write this run (done by :meth:`finish` and at process end)."""
+        """Let other processes write this run (done by :meth:`finish` and at process end).
+
+        A writer let go while the run is still ``running`` (a Recorder dropped without
+        ``finish()``, or a failed finish) notes the time in the attribute ``released``:
+        readers then call the run interrupted, as after a killed writer; resuming clears it.
+        """
         lock, self._lock = getattr(self, "_lock", None), None
-        if lock is not None:
-            unlock_writer(lock)
+        if lock is None:
+            return
+        try:
+            if self._group.attrs.get("status") == RUNNING:
+                self._group.update_attributes({RELEASED: _now()})
+        except Exception:  # a full disk, or interpreter shutdown: readers fall back on the pid
+            pass
+        unlock_writer(lock)
 
     def __del__(self):
         try:
@@ -317,6 +387,37 @@ class RunStore:
     @property
     def attrs(self) -> dict:
         return dict(self._group.attrs)
+
+
+def epoch_float(epoch) -> float:
+    """A record's epoch as a float: a finite real number (one line naming it otherwise)."""
+    try:
+        value = float(epoch)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(epoch, (str, bytes, bool)) or not math.isfinite(value):
+        raise WcvizError(f"epoch must be a finite number (0 before training, epochs trained "
+                         f"after), got {short_repr(epoch)}")
+    return value
+
+
+def step_number(step) -> int:
+    """A record's optimizer step count as an int, -1 for None (unknown).
+
+    Raises:
+        WcvizError: not a whole number >= 0 (NaN, inf, 2.5, -3, text).
+    """
+    if step is None:
+        return -1
+    try:
+        value = float(step)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(step, (str, bytes, bool)) or not math.isfinite(value) or value < 0 \
+            or value != int(value):
+        raise WcvizError(f"step must be a whole number >= 0 (the optimizer step count) or "
+                         f"None, got {short_repr(step)}")
+    return int(value)
 
 
 def _metric_value(name: str, value) -> np.float64:
@@ -365,9 +466,10 @@ def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
             "created": _now(), "updated": _now(), "method": "none", "a": None, "b": None,
             "learnable": None, "model": None, "dataset": None, "seed": None,
             "torch_version": torch.__version__, "device": "cpu",
-            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": epoch_chunk}
+            "host": socket.gethostname(), "pid": os.getpid(), "epoch_chunk": epoch_chunk,
+            COMPLETE_CHUNKS: True}
     extra = dict(attrs or {})
-    for reserved in ("schema_version", "n_committed", "config"):
+    for reserved in ("schema_version", "n_committed", "config", COMPLETE_CHUNKS):
         extra.pop(reserved, None)
     base.update(extra)
     base["config"] = config_text

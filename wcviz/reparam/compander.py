@@ -258,25 +258,39 @@ def _check_range(name: str, weight: Tensor, method: str, params: dict, clip: boo
                 f"of {method} (|w| < {bound:.4g}); raise a, or pass clip=True to clip them")
         if clip and math.isfinite(bound):
             weight = weight.clamp(-CLIP_MARGIN * bound, CLIP_MARGIN * bound)
-        if not _round_trips(meth, weight, params, absmax):
-            hint = ", or pass clip=True" if math.isfinite(bound) and not clip else ""
+        error, tolerance = _round_trip_error(meth, weight, params), _tolerance(absmax)
+        dtype = str(weight.dtype).removeprefix('torch.')
+        if error <= tolerance:
+            return
+        low = weight.dtype in (torch.bfloat16, torch.float16)
+        if low and math.isfinite(error):  # v is finite: the 16-bit dtype cannot hold it
             raise WcvizError(
-                f"layer {name!r}: initial weights reach |w| = {absmax:.4g}, too close to the "
-                f"bound {bound:.4g} of {method} (or too large) for Ψ⁻¹(w) in "
-                f"{str(weight.dtype).removeprefix('torch.')}; raise a{hint}")
+                f"layer {name!r}: Ψ(Ψ⁻¹(w)) of {method} misses the initial weights by "
+                f"{error:.3g} in {dtype}, more than the round-trip tolerance {tolerance:.3g} "
+                f"(1e-3 × max(1, |w|max = {absmax:.4g})); compand the model in float32 "
+                f"(model.float()) and train in bf16 with autocast")
+        hint = ", or pass clip=True" if math.isfinite(bound) and not clip else ""
+        raise WcvizError(
+            f"layer {name!r}: initial weights reach |w| = {absmax:.4g}, too close to the "
+            f"bound {bound:.4g} of {method} (or too large) for Ψ⁻¹(w) in {dtype}; raise "
+            f"a{hint}")
 
 
-def _round_trips(meth, weight: Tensor, params: dict, absmax: float) -> bool:
-    """True when v = Ψ⁻¹(w) is finite and Ψ(v) gives w back.
+def _tolerance(absmax: float) -> float:
+    """How far Ψ(Ψ⁻¹(w)) may miss w at compand time (weight units)."""
+    return 1e-3 * max(1.0, absmax)
+
+
+def _round_trip_error(meth, weight: Tensor, params: dict) -> float:
+    """max |Ψ(Ψ⁻¹(w)) − w| (weight units); inf when v = Ψ⁻¹(w) is not finite.
 
     Inside the range on paper is not enough in floating point: next to arctan's bound, w/a
     can round onto π/2 and tan wraps to a huge v of the wrong sign; sinh and erfinv overflow.
     """
     v = meth.inverse(weight, **params)
     if not torch.isfinite(v).all():
-        return False
-    error = float((meth.psi(v, **params) - weight).abs().max()) if weight.numel() else 0.0
-    return error <= 1e-3 * max(1.0, absmax)
+        return math.inf
+    return float((meth.psi(v, **params) - weight).abs().max()) if weight.numel() else 0.0
 
 
 def _clip_into_range(name: str, weight: Tensor, bound: float, method: str) -> float:
