@@ -177,3 +177,27 @@ def test_keys_order_like_the_values_and_decode_back():
         back = D._decode(np.array(unsigned, dtype=np.uint64), width)
         np.testing.assert_array_equal(back, x.numpy().astype(np.float64))
         np.testing.assert_array_equal(np.signbit(back), np.signbit(x.numpy()))
+
+
+def test_lightning_fsdp2_fit_on_cpu_with_the_callback(tmp_path):
+    """Lightning's FSDP2 strategy (ModelParallelStrategy) runs on CPU: two processes fit and
+    the callback records from the shards on both; the last record is numpy's on the final
+    weights."""
+    pytest.importorskip("lightning")
+    script = Path(__file__).with_name("_lightning_fsdp2.py")
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                          text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.attrs["status"] == "finished" and ds.epoch.values.tolist() == [0.0, 1.0, 2.0]
+    final = np.load(tmp_path / "final.npz")
+    for li, layer in enumerate(ds.layer.values.tolist()):
+        w = final[layer]
+        ref = _numpy_record(w, ds.threshold.values.tolist(), float(ds.weight_std_init[li]),
+                            ds.bin_edges.values[li])
+        for name in EXACT:
+            np.testing.assert_array_equal(ds[name].values[-1, li], ref[name], err_msg=name)
+        for name in SUMS:
+            np.testing.assert_allclose(ds[name].values[-1, li], ref[name], rtol=1e-12)
+    assert np.isfinite(ds.train_loss.values[1:]).all()  # the module's logged metric
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final.npz", "run"]  # rank 0 alone
