@@ -28,6 +28,7 @@ from torch.distributed.tensor import (DTensor, Partial, Replicate, Shard, distri
 import wcviz
 from wcviz.errors import WcvizError
 from wcviz.record import sharded
+from wcviz.record import stats as S
 from wcviz.record.stats import QUANTILES as QS
 
 MISSING_TIMEOUT = 3.0  # seconds rank 0 waits for the rank that never records
@@ -118,8 +119,9 @@ def scenario_run(rank: int, world: int, root: str, scenario: str) -> None:
 
 
 def direct(rank: int, world: int, root: str) -> None:
-    """sharded_quantiles of float64 and bfloat16 tensors (ROOT/direct.npz: the full tensors
-    and the results) and a Partial placement refused (ROOT/partial.txt: the message)."""
+    """sharded_quantiles of float64 and bfloat16 tensors, a summary streamed in tiny chunks
+    (ROOT/direct.npz: the full tensors, the results, the single-device summary) and a Partial
+    placement refused (ROOT/partial.txt: the message)."""
     mesh = init_device_mesh("cpu", (world,))
     torch.manual_seed(1)
     out = {}
@@ -129,6 +131,18 @@ def direct(rank: int, world: int, root: str) -> None:
         full[1, 0] = -0.0
         ours = sharded.sharded_quantiles(distribute_tensor(full, mesh, [Shard(0)]), QS)
         out[f"{dtype}/full"], out[f"{dtype}/ours"] = full.double().numpy(), ours.numpy()
+    # chunks of 16 values: candidates past CHUNK are found again by rescans, not kept
+    full = torch.randn(33, 5)
+    full[:20] = 0.0  # most values in one bucket of equal values
+    cutoffs = [1e-3, ("std", 0.5), ("med", 0.5), ("med", 2.0)]
+    chunk, sharded.CHUNK = sharded.CHUNK, 16
+    try:
+        ours = sharded.sharded_summary(distribute_tensor(full, mesh, [Shard(0)]), QS, cutoffs,
+                                       2.0, 10)
+    finally:
+        sharded.CHUNK = chunk
+    out["small_chunks/full"], out["small_chunks/ours"] = full.numpy(), ours.numpy()
+    out["small_chunks/ref"] = S.weight_summary(full, QS, cutoffs, 2.0, 10).numpy()
     pending = DTensor.from_local(torch.ones(3, 2), mesh, [Partial()])
     try:
         sharded.sharded_summary(pending, (0.5,), (), 1.0, 4)

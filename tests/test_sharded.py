@@ -152,6 +152,18 @@ def test_sharded_quantiles_of_float64_and_bfloat16(two_ranks, dtype):
                                   np.quantile(out[f"{dtype}/full"], S.QUANTILES))
 
 
+def test_summary_streamed_in_chunks_smaller_than_the_candidates(two_ranks):
+    """More candidates than CHUNK on a rank (a bucket of many equal values): found again by
+    rescans each pass, with the same result as one device's summary."""
+    out = np.load(two_ranks / "direct.npz")
+    ours, ref = out["small_chunks/ours"], out["small_chunks/ref"]
+    n_q = len(S.QUANTILES)
+    np.testing.assert_array_equal(ours[:n_q], np.quantile(out["small_chunks/full"].astype(float),
+                                                          S.QUANTILES))
+    np.testing.assert_array_equal(ours[n_q:n_q + 4 + 10], ref[n_q:n_q + 4 + 10])  # counts
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
 def test_a_rank_that_does_not_record_fails_within_the_timeout(tmp_path):
     _spawn(tmp_path, 2, "missing", timeout=300)
     seconds, message = (tmp_path / "missing.txt").read_text().split("\n", 1)

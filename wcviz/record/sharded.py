@@ -20,7 +20,9 @@ computed from the pieces: each rank reduces its own shard to a few numbers or co
   pass every rank counts, per candidate prefix, how many of its values fall on each next digit;
   one ``all_reduce`` of those counts (at most 2^16 per wanted rank) tells every rank the digit.
   Three passes fix a float32 exactly. Unlike one device, which orders the few candidates of its
-  bucket in memory, candidates here are spread over ranks, so counting continues instead.
+  bucket in memory, candidates here are spread over ranks, so counting continues instead; after
+  the first pass a rank looks only at its values in the wanted buckets (kept when there are at
+  most :data:`CHUNK` of them, found again by a rescan otherwise).
 
 Memory: each rank streams its own shard in chunks of :data:`CHUNK` elements, so a record needs
 its shard (which it holds anyway) plus O(chunk + buckets) on top, never a full weight.
@@ -44,8 +46,8 @@ from torch import Tensor, nn
 from wcviz.errors import WcvizError
 from wcviz.record import stats as S
 
-#: Elements per streamed piece of a shard (16 MiB of float32): bounds a record's extra memory.
-CHUNK = 1 << 22
+#: Elements per streamed piece of a shard (4 MiB of float32): bounds a record's extra memory.
+CHUNK = 1 << 20
 #: Digit widths (bits) of the radix select per key width: the first pass splits the value range
 #: in 2^16 buckets (1/128 octave for float32); later passes narrow the few wanted buckets.
 _DIGITS = {32: (16, 8, 8), 64: (16, 16, 16, 16)}
@@ -318,17 +320,21 @@ def _radix_select(local: Tensor, group, jobs) -> list[np.ndarray]:
 
     Each pass fixes one more digit of every wanted key: per job and wanted prefix, count the
     values on each next digit (local), sum the counts over ranks (one all_reduce for all
-    jobs), and walk the cumulative counts to the digit holding each rank.
+    jobs), and walk the cumulative counts to the digit holding each rank. After the first
+    pass only the values in the wanted top buckets (candidates) are looked at again: kept in
+    memory when this rank has at most :data:`CHUNK` of them, else found again by a rescan.
     """
     width = _key_width(local)
     # per job: the prefix (Python int, digits so far) and rank within that prefix, per rank
     state = [([0] * len(ranks), [int(r) for r in ranks]) for _, ranks in jobs]
+    sources = [_all_keys(local, magnitude) for magnitude, _ in jobs]
     done = 0  # bits fixed so far
     for digit in _DIGITS[width]:
         shift = width - done - digit
         prefixes = [sorted(set(p)) for p, _ in state]
-        counts = _digit_counts(local, jobs, prefixes, done, shift, digit)
-        counts = _all_reduce(counts, group).cpu().numpy()
+        local_counts = [_digit_counts(src(), wanted, done, shift, digit, local.device)
+                        for src, wanted in zip(sources, prefixes)]
+        counts = _all_reduce(torch.cat(local_counts), group).cpu().numpy()
         offset = 0
         for j, (prefix_of, within) in enumerate(state):
             size = len(prefixes[j]) << digit
@@ -340,31 +346,59 @@ def _radix_select(local: Tensor, group, jobs) -> list[np.ndarray]:
                 d = int(np.searchsorted(row, k, side="right"))  # the digit holding rank k
                 within[r] = k - (int(row[d - 1]) if d else 0)
                 prefix_of[r] = (p << digit) | d
+        if done == 0:  # the wanted top buckets are known: narrow each job to its candidates
+            sources = [_candidate_keys(local, magnitude, sorted(set(p)), digit, width, n_local)
+                       for (magnitude, _), (p, _), n_local in
+                       zip(jobs, state, _held(local_counts, state, digit))]
         done += digit
     return [_decode(np.array(p, dtype=np.uint64), width) for p, _ in state]
 
 
-def _digit_counts(local: Tensor, jobs, prefixes, done: int, shift: int, digit: int) -> Tensor:
-    """Counts (int64) of this rank's values per (job, wanted prefix, next digit), flattened."""
-    dev = local.device
-    sizes = [len(p) << digit for p in prefixes]
-    out = torch.zeros(sum(sizes), dtype=torch.int64, device=dev)
-    offset = 0
-    for (magnitude, _), wanted, size in zip(jobs, prefixes, sizes):
-        table = torch.tensor(wanted, dtype=torch.int64, device=dev)
+def _held(local_counts, state, digit: int) -> list[int]:
+    """Per job, how many of this rank's values lie in the wanted top buckets (from the first
+    pass's local counts, before they were summed)."""
+    return [int(c[torch.tensor(sorted(set(p)), dtype=torch.int64, device=c.device)].sum())
+            for c, (p, _) in zip(local_counts, state)]
+
+
+def _all_keys(local: Tensor, magnitude: bool):
+    """A source of key chunks: every value's key, chunk by chunk."""
+    return lambda: (_keys(chunk, magnitude) for chunk in _chunks(local))
+
+
+def _candidate_keys(local: Tensor, magnitude: bool, top: list[int], digit: int, width: int,
+                    held: int):
+    """A source of the keys whose top ``digit`` bits are in ``top``: kept (one tensor) when
+    this rank holds at most :data:`CHUNK` of them, else filtered from a rescan each time."""
+    shift = width - digit
+    lut = torch.zeros(1 << digit, dtype=torch.bool, device=local.device)
+    lut[top] = True
+
+    def scan():
         for chunk in _chunks(local):
             key = _keys(chunk, magnitude)
-            digits = ((key >> shift) & ((1 << digit) - 1)).to(torch.int64)
-            if done == 0:  # the first digit: every value is a candidate, of the one prefix 0
-                slot = torch.zeros_like(digits)
-            else:
-                prefix = ((key >> (shift + digit)) & ((1 << done) - 1)).to(torch.int64)
-                slot = torch.searchsorted(table, prefix).clamp_(max=len(wanted) - 1)
-                hit = table[slot] == prefix
-                slot, digits = slot[hit], digits[hit]
-            out[offset:offset + size] += torch.bincount(slot * (1 << digit) + digits,
-                                                        minlength=size)
-        offset += size
+            yield key[lut[((key >> shift) & ((1 << digit) - 1)).long()]]
+
+    if held > CHUNK:
+        return scan
+    kept = [torch.cat(list(scan()))] if held else []
+    return lambda: iter(kept)
+
+
+def _digit_counts(keys, wanted: list[int], done: int, shift: int, digit: int,
+                  device) -> Tensor:
+    """Counts (int64) of the keys per (wanted prefix of ``done`` bits, next digit), flat."""
+    size = len(wanted) << digit
+    out = torch.zeros(size, dtype=torch.int64, device=device)
+    table = torch.tensor(wanted, dtype=torch.int64, device=device)
+    for key in keys:
+        digits = ((key >> shift) & ((1 << digit) - 1)).long()
+        if done:
+            prefix = ((key >> (shift + digit)) & ((1 << done) - 1)).long()
+            slot = torch.searchsorted(table, prefix).clamp_(max=len(wanted) - 1)
+            hit = table[slot] == prefix
+            digits = slot[hit] * (1 << digit) + digits[hit]
+        out += torch.bincount(digits, minlength=size)
     return out
 
 
