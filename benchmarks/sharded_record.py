@@ -13,6 +13,9 @@ ever holds the full weight. Each rank then records it ``--records`` times with
   before them, and the growth of the process's lifetime peak (``ru_maxrss``);
 * the median seconds of one record (all layers' statistics plus rank 0's store write).
 
+Both after one unmeasured record, whose resident size also holds the code pages of the torch
+kernels it runs for the first time.
+
 The same layer is then recorded in one plain process (the full weight, the single-device
 path), for the time ratio and its own extra memory. Ranks use one intra-op thread each, the
 single process too. The load average is printed beside the numbers: on a shared machine the
@@ -74,7 +77,11 @@ class PeakSampler:
 
 
 def measure(rec: wcviz.Recorder, records: int) -> dict:
-    """Median seconds of ``records`` records, and their extra memory (bytes)."""
+    """Median seconds of ``records`` records, and their extra memory (bytes), after one
+    unmeasured record (the first also maps the code of torch's kernels into memory)."""
+    if dist.is_initialized():
+        dist.barrier()
+    rec.record(-1)
     times = []
     before, life_before = rss(), maxrss()
     with PeakSampler() as sampler:
