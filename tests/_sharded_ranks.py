@@ -81,10 +81,11 @@ def _gather(rec: wcviz.Recorder, epoch: int, out: dict) -> None:
     for target in rec._layers:
         w = target.tensor().detach()
         full = w.full_tensor() if sharded.is_dtensor(w) else w
-        out[f"{epoch}/{target.name}/w"] = full.numpy().copy()  # Replicate: not a copy
+        # a copy first: .numpy() on FSDP2's unsharded storage would pin it (not resizable)
+        out[f"{epoch}/{target.name}/w"] = full.clone().numpy()
         raw = wcviz.reparam.compander.raw_weight(target.module, target.attr)
         if raw is not None:
-            out[f"{epoch}/{target.name}/v"] = raw.detach().full_tensor().numpy().copy()
+            out[f"{epoch}/{target.name}/v"] = raw.detach().full_tensor().clone().numpy()
 
 
 def _step(model: nn.Module, x: torch.Tensor, opt, scenario: str) -> None:
@@ -104,6 +105,9 @@ def scenario_run(rank: int, world: int, root: str, scenario: str) -> None:
     model, x = build(scenario, mesh)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     gathered: dict = {}
+    if scenario == "transformer":
+        model(x)  # a forward alone leaves the root's parameters unsharded (plain tensors)
+        assert not any(sharded.is_dtensor(p) for p in model.parameters())
     with wcviz.Recorder(model, os.path.join(root, scenario)) as rec:
         assert rec.record(0) is (rank == 0)
         _gather(rec, 0, gathered)

@@ -120,6 +120,8 @@ def test_distribute_tensor_shard0_shard1_replicate(world, two_ranks, three_ranks
 
 
 def test_fsdp2_transformer_encoder_layer(two_ranks):
+    """Created and first recorded while a forward left the parameters unsharded (every rank
+    holds them whole), then recorded from the shards after a step."""
     ds = wcviz.open_run(two_ranks / "transformer")
     assert "self_attn.in_proj_weight" in ds.layer.values.tolist()  # the packed Q/K/V tensor
     _check_run(two_ranks, "transformer")

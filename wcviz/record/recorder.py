@@ -163,7 +163,8 @@ class Recorder:
             raise WcvizError(f"bins must be >= 1, got {bins}")
         with torch.no_grad():
             weights = [t.tensor().detach() for t in self._layers]
-            scales = [D.initial_scale(w) for w in weights]  # (std, max|w|) per layer
+            shared = self._sync is not None  # maybe FSDP2's unsharded storage: no numpy view
+            scales = [D.initial_scale(w, shared) for w in weights]  # (std, max|w|) per layer
             std0 = [std for std, _ in scales]
             edges = [S.histogram_edges(S.histogram_range(absmax, _bound(t), factor), bins)
                      for (_, absmax), t in zip(scales, self._layers)]
@@ -318,10 +319,11 @@ class Recorder:
 
     def _layer_vector(self, i: int, target: Target, nq: int) -> Tensor:
         weight = target.tensor().detach()
+        shared = self._sync is not None  # maybe FSDP2's unsharded storage: no numpy view
         summary = D.summary(weight, self.store.quantiles, self._cutoffs[i], self._ranges[i],
-                            self.store.n_bins)
+                            self.store.n_bins, shared)
         raw = raw_weight(target.module, target.attr)
-        vq = (D.quantiles_of(raw.detach(), self.store.quantiles) if raw is not None else
+        vq = (D.quantiles_of(raw.detach(), self.store.quantiles, shared) if raw is not None else
               torch.full((nq,), math.nan, dtype=torch.float64, device=summary.device))
         a, b = _scales(target, summary.device)
         return torch.cat([summary, vq.to(summary.device), a, b])

@@ -89,31 +89,49 @@ def sharded_quantiles(x: Tensor, quantiles: Sequence[float]) -> Tensor:
     return _quantiles(local, group, int(head[0]), bool(head[1]), quantiles)
 
 
-def summary(x: Tensor, quantiles, cutoffs, half_range: float, bins: int) -> Tensor:
+#: ``shared=True`` below: the tensor may be the unsharded storage of an FSDP2 parameter (a
+#: forward leaves the root's parameters unsharded). numpy must not wrap it: ``.numpy()`` makes a
+#: storage unresizable, and FSDP2 frees it by resizing, so statistics then use torch ops.
+
+
+def summary(x: Tensor, quantiles, cutoffs, half_range: float, bins: int,
+            shared: bool = False) -> Tensor:
     """``weight_summary`` of a plain tensor, :func:`sharded_summary` of a DTensor."""
     if is_dtensor(x):
         return sharded_summary(x, quantiles, cutoffs, half_range, bins)
-    return S.weight_summary(x, quantiles, cutoffs, half_range, bins)
+    return S.weight_summary(x, quantiles, cutoffs, half_range, bins,
+                            backend="torch" if shared else None)
 
 
-def quantiles_of(x: Tensor, quantiles) -> Tensor:
+def quantiles_of(x: Tensor, quantiles, shared: bool = False) -> Tensor:
     """``exact_quantiles`` of a plain tensor, :func:`sharded_quantiles` of a DTensor."""
-    return sharded_quantiles(x, quantiles) if is_dtensor(x) else S.exact_quantiles(x, quantiles)
+    if is_dtensor(x):
+        return sharded_quantiles(x, quantiles)
+    return S.exact_quantiles(x, quantiles, backend="torch" if shared else None)
 
 
-def initial_scale(x: Tensor) -> tuple[float, float]:
+def initial_scale(x: Tensor, shared: bool = False) -> tuple[float, float]:
     """:func:`wcviz.record.stats.initial_scale` (std, max|w| over the finite weights) of a plain
     tensor or a DTensor (then a collective)."""
     if not is_dtensor(x):
-        return S.initial_scale(x)
-    local, group = local_part(x)
+        if not shared:
+            return S.initial_scale(x)
+        local, group = S._flat(x), None
+    else:
+        local, group = local_part(x)
     layout = S.SummaryLayout(0, 0, 1)
-    out = layout.unpack(_summary(local, group, (), (), 1.0, 1).cpu().numpy())
+    out = layout.unpack(_scale_summary(local, group).cpu().numpy())
     if out["nonfinite_flag"]:  # every rank sees the same flag: the same collectives follow
-        out = layout.unpack(_summary(local[torch.isfinite(local)], group, (), (), 1.0, 1)
-                            .cpu().numpy())
+        out = layout.unpack(_scale_summary(local[torch.isfinite(local)], group).cpu().numpy())
     absmax = float(out["weight_absmax"])
     return float(out["weight_std"]), absmax if math.isfinite(absmax) else 0.0
+
+
+def _scale_summary(local: Tensor, group) -> Tensor:
+    """Moments of the values (a summary with no quantile, no cutoff and one bin)."""
+    if group is None:  # a whole plain tensor, in torch ops
+        return S.weight_summary(local, (), (), 1.0, 1, backend="torch")
+    return _summary(local, group, (), (), 1.0, 1)
 
 
 def nonfinite(x: Tensor) -> tuple[float, bool]:
@@ -426,13 +444,16 @@ def sharded_model(model: nn.Module) -> bool:
     """
     if not (dist.is_available() and dist.is_initialized()):
         return False
-    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
 
-    if any(isinstance(m, FullyShardedDataParallel) for m in model.modules()):
+    modules = list(model.modules())
+    if any(isinstance(m, FullyShardedDataParallel) for m in modules):
         raise WcvizError("wcviz records FSDP2 models (torch.distributed.fsdp.fully_shard, "
                          "DTensor parameters), not FullyShardedDataParallel (FSDP1), whose flat "
                          "shards mix layers; shard with fully_shard instead")
-    return any(is_dtensor(p) for p in model.parameters())
+    # an FSDP2 module counts even while a forward left its parameters unsharded
+    return (any(isinstance(m, FSDPModule) for m in modules)
+            or any(is_dtensor(p) for p in model.parameters()))
 
 
 class RankSync:
