@@ -106,8 +106,6 @@ def _check_run(root: Path, scenario: str, companded: bool = False,
 
 def test_fsdp2_mlp_with_uneven_shards_on_two_ranks(two_ranks):
     _check_run(two_ranks, "mlp")
-    # rank 0 alone wrote: no other folder beside the runs and the gathered tensors
-    assert not any(p.name.startswith("rank") for p in two_ranks.iterdir())
 
 
 def test_fsdp2_mlp_on_three_ranks_one_holding_no_row(three_ranks):
