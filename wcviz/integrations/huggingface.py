@@ -15,7 +15,8 @@ record is written once that evaluation is in (or at the next step, or when train
 the weights do not change in between. When the Trainer saves a checkpoint with no evaluation
 before it, the record is written at once, before the checkpoint: a run killed after that
 checkpoint and resumed from it has every epoch. The run is marked finished when training
-ends. Only the world process zero writes.
+ends. Only the world process zero writes; every process runs the callback, so a model sharded
+with FSDP2 (DTensor parameters) is recorded exactly from its shards.
 
 The Trainer has no exception event: train inside ``with callback:`` so that a run whose
 training raises is marked failed. Without it the run stays "running" until its process ends
@@ -53,8 +54,8 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
         self._due: tuple[float, int] | None = None  # an epoch end waiting for its evaluation
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if not state.is_world_process_zero:
-            return
+        # On every process: the Recorder writes on global rank 0 only, and a sharded (FSDP2)
+        # model's statistics need every rank's shards.
         self.recorder = Recorder(model, self.path, **self.recorder_kwargs)
         if self.recorder.last_epoch is None:
             self.recorder.record(0, step=state.global_step)

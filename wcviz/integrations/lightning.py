@@ -10,7 +10,9 @@ Epoch 0 is recorded at fit start (the network before any step), then every ``eve
 training epochs (after that epoch's validation) with ``trainer.callback_metrics`` as metrics,
 under the names the module logged (``"val/acc"``, ``"train_loss_epoch"``); with
 ``every_n_steps`` also every that many optimizer steps, at fractional epochs. The run is marked
-finished when ``fit`` ends and failed when it raises. Only global rank 0 writes.
+finished when ``fit`` ends and failed when it raises. Only global rank 0 writes; every rank
+runs the callback, so a module sharded with FSDP2 (``fully_shard`` in ``configure_model``, as
+Lightning's ``ModelParallelStrategy`` does) is recorded exactly from its shards.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ class WcvizCallback(RecordingSettings, Callback):
         self._last_step = -1  # the optimizer step of the last step record
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero:
-            return
+        # On every rank: the Recorder writes on global rank 0 only, and a sharded (FSDP2)
+        # module's statistics need every rank's shards.
         self.recorder = Recorder(pl_module, self.path, **self.recorder_kwargs)
         self._last_step = trainer.global_step
         if self.recorder.last_epoch is None:  # a resumed run already has its epoch 0

@@ -9,7 +9,11 @@ Recording a training loop takes three lines::
 (``with wcviz.Recorder(...) as rec:`` also marks the run finished, or failed on an exception.)
 
 Under ``torch.distributed`` only rank 0 records: on other ranks the Recorder touches no store
-and ``record`` returns False at once, so the same three lines run on every rank.
+and ``record`` returns False at once, so the same three lines run on every rank. A model with
+sharded parameters (DTensors: FSDP2 ``fully_shard``, ``distribute_tensor``) is recorded exactly
+from its shards (:mod:`wcviz.record.sharded`): then every rank must create the Recorder and call
+``record`` at the same epochs, since each computes its shards' part of every statistic; rank 0
+alone writes.
 
 For every tracked layer (the weights of :mod:`wcviz.reparam.layers`' policy: conv, linear,
 attention projections, Hugging Face Conv1D, and any tensor named in ``layers=``;
@@ -35,6 +39,7 @@ from torch import Tensor, nn
 
 from wcviz.errors import WcvizError
 from wcviz.record.runfolder import FAILED, FINISHED, RUNNING
+from wcviz.record import sharded as D
 from wcviz.record import stats as S
 from wcviz.record.metrics import metric_float
 from wcviz.record.config import config_changes
@@ -74,6 +79,8 @@ class Recorder:
         hist_range_factor: histogram half-range as a multiple of max|w| at creation.
         epoch_chunk: records per chunk file along ``epoch`` (the store grows by this many).
         threads: CPU threads computing layers' statistics in parallel (default min(4, cores)).
+        sync_timeout: seconds each rank waits for the others at a record of a sharded
+            (DTensor) model before failing with the reason (every rank must call ``record``).
 
     Raises:
         WcvizError: an existing store without ``resume``/``overwrite``, a resume with another
@@ -85,7 +92,7 @@ class Recorder:
                  resume: bool = False, overwrite: bool = False, attrs: dict | None = None,
                  thresholds: Sequence[str] = S.DEFAULT_THRESHOLDS, bins: int = S.DEFAULT_BINS,
                  hist_range_factor: float = S.HIST_RANGE_FACTOR, epoch_chunk: int = EPOCH_CHUNK,
-                 threads: int | None = None):
+                 threads: int | None = None, sync_timeout: float = D.SYNC_TIMEOUT):
         if resume and overwrite:
             raise WcvizError("pass resume=True or overwrite=True, not both")
         if url_scheme(run_dir) is not None:
@@ -96,22 +103,60 @@ class Recorder:
         self.rank = _rank()
         self.store = None
         self.left_out = []
-        self._finished = self.rank != 0
-        if self.rank != 0:
+        # sharded (DTensor) parameters: every rank computes its shards' part of each statistic
+        self._sync = D.RankSync(sync_timeout) if D.sharded_model(model) else None
+        self._finished = self.rank != 0 and self._sync is None
+        if self._finished:
             return
         self._layers = _select_layers(model, layers)
         #: tensors with >= 2 dimensions not recorded, and why (empty when ``layers`` is given)
         self.left_out = [] if layers is not None else left_out(model)
-        warn_left_out("wcviz.Recorder", self.left_out,
-                      "rec.left_out lists them; layers=[...] records the tensors named")
+        if self.rank == 0:
+            warn_left_out("wcviz.Recorder", self.left_out,
+                          "rec.left_out lists them; layers=[...] records the tensors named")
         self._warned_nonfinite: set[str] = set()
         self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
-        self.store = (self._reopen(run_dir, config, attrs) if resume else
-                      self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
-                                   bins, hist_range_factor, epoch_chunk))
+        if self._sync is not None:
+            self._threads = 1  # collectives must run in the same order on every rank
+            self._open_shared(lambda: self._open(run_dir, config, resume, quantiles, overwrite,
+                                                 attrs, thresholds, bins, hist_range_factor,
+                                                 epoch_chunk))
+            return
+        self.store = self._open(run_dir, config, resume, quantiles, overwrite, attrs, thresholds,
+                                bins, hist_range_factor, epoch_chunk)
         self._load_plan()
 
     # ---- setup
+
+    def _open(self, run_dir, config, resume, quantiles, overwrite, attrs,
+              *create_args) -> RunStore | None:
+        """Rank 0's store, reopened or created (None on other ranks, which take part in the
+        initial statistics of a sharded model only)."""
+        if resume:
+            return self._reopen(run_dir, config, attrs) if self.rank == 0 else None
+        return self._create(run_dir, config, quantiles, overwrite, attrs, *create_args)
+
+    def _open_shared(self, open_store) -> None:
+        """Sharded model: rank 0 opens the store and shares its plan (quantiles, bins, cutoffs,
+        ranges, last epoch), or its error, with every rank."""
+        plan = error = None
+        try:
+            store = open_store()
+            if self.rank == 0:
+                self.store = store
+                self._load_plan()
+                plan = (store.quantiles, store.n_bins, self._cutoffs, self._ranges,
+                        self._layout, store.last_epoch)
+        except Exception as exc:  # shared, so that no rank waits for a plan that never comes
+            error = exc
+        shared, message = self._sync.share((plan, None if error is None else str(error)))
+        if error is not None:
+            raise error
+        if message is not None:
+            raise WcvizError(f"rank 0 could not open the run store: {message}")
+        if self.rank != 0:
+            quantiles, n_bins, self._cutoffs, self._ranges, self._layout, last = shared
+            self.store = D.PeerStore(quantiles, n_bins, last)
 
     def _create(self, run_dir, config, quantiles, overwrite, attrs, thresholds, bins,
                 factor, epoch_chunk) -> RunStore:
@@ -119,10 +164,13 @@ class Recorder:
             raise WcvizError(f"bins must be >= 1, got {bins}")
         with torch.no_grad():
             weights = [t.tensor().detach() for t in self._layers]
-            scales = [S.initial_scale(w) for w in weights]  # (std, max|w|) per layer
+            shared = self._sync is not None  # maybe FSDP2's unsharded storage: no numpy view
+            scales = [D.initial_scale(w, shared) for w in weights]  # (std, max|w|) per layer
             std0 = [std for std, _ in scales]
             edges = [S.histogram_edges(S.histogram_range(absmax, _bound(t), factor), bins)
                      for (_, absmax), t in zip(scales, self._layers)]
+        if self.rank != 0:  # a sharded model's other ranks: their part of the scales is done
+            return None
         return RunStore.create(
             run_dir, layers=[t.name for t in self._layers],
             layer_kinds=[t.kind for t in self._layers],
@@ -196,7 +244,8 @@ class Recorder:
 
     @property
     def last_epoch(self) -> float | None:
-        """The last committed epoch (None before the first record, and on ranks > 0)."""
+        """The last committed epoch (None before the first record, and on ranks > 0 unless the
+        model is sharded: then every rank knows it, and skips the same epochs)."""
         return None if self.store is None else self.store.last_epoch
 
     def record(self, epoch: float, metrics: dict | None = None, step: int | None = None) -> bool:
@@ -211,15 +260,22 @@ class Recorder:
 
         Returns:
             True when recorded; False when ``epoch`` is not after the last recorded one (a
-            resumed run replaying an epoch), which is skipped with a warning, and at once on
-            torch.distributed ranks > 0.
+            resumed run replaying an epoch), which is skipped with a warning, and on
+            torch.distributed ranks > 0 (at once, or after their part of a sharded model's
+            statistics).
+
+        Raises:
+            WcvizError: a sharded model where some rank did not call ``record`` within
+                ``sync_timeout`` seconds (every rank must).
         """
-        if self.rank != 0:
+        if self.store is None:
             return False
         if self._finished:
             raise WcvizError("this Recorder is finished; create a new one (resume=True) "
                              "to record more")
         epoch = epoch_float(epoch)  # None, NaN, text: one line naming it
+        if self._sync is not None:
+            self._sync.barrier("Recorder.record")
         last = self.store.last_epoch
         if last is not None and float(epoch) <= last:
             warnings.warn(f"epoch {float(epoch):g} is already recorded (last recorded epoch "
@@ -227,10 +283,11 @@ class Recorder:
             return False
         stats = self.compute()
         self.store.append(epoch, step, stats, _plain_metrics(metrics))
-        return True
+        return self.rank == 0
 
     def compute(self) -> dict[str, np.ndarray]:
-        """The statistics of the current weights, shaped like the store's variables."""
+        """The statistics of the current weights, shaped like the store's variables (a
+        collective for a sharded model: every rank calls it)."""
         if self.store is None:
             raise WcvizError(f"this Recorder is on torch.distributed rank {self.rank}, which "
                              f"records nothing; compute statistics on rank 0")
@@ -286,10 +343,11 @@ class Recorder:
 
     def _layer_vector(self, i: int, target: Target, nq: int) -> Tensor:
         weight = target.tensor().detach()
-        summary = S.weight_summary(weight, self.store.quantiles, self._cutoffs[i],
-                                   self._ranges[i], self.store.n_bins)
+        shared = self._sync is not None  # maybe FSDP2's unsharded storage: no numpy view
+        summary = D.summary(weight, self.store.quantiles, self._cutoffs[i], self._ranges[i],
+                            self.store.n_bins, shared)
         raw = raw_weight(target.module, target.attr)
-        vq = (S.exact_quantiles(raw.detach(), self.store.quantiles) if raw is not None else
+        vq = (D.quantiles_of(raw.detach(), self.store.quantiles, shared) if raw is not None else
               torch.full((nq,), math.nan, dtype=torch.float64, device=summary.device))
         a, b = _scales(target, summary.device)
         return torch.cat([summary, vq.to(summary.device), a, b])
@@ -298,14 +356,14 @@ class Recorder:
         """Count the non-finite weights of flagged layers, and warn once per layer."""
         names = []
         for i in rows:
-            weight = self._layers[i].tensor().detach()
-            out["weight_nonfinite"][i] = float((~torch.isfinite(weight)).sum())
-            if torch.isnan(weight).any():
+            count, has_nan = D.nonfinite(self._layers[i].tensor().detach())
+            out["weight_nonfinite"][i] = count
+            if has_nan:
                 out["weight_quantile"][i] = np.nan
             names.append(self._layers[i].name)
         new = [n for n in names if n not in self._warned_nonfinite]
         self._warned_nonfinite.update(new)
-        if new:
+        if new and self.rank == 0:
             warnings.warn(f"non-finite weights (NaN or inf) in layer(s) {', '.join(new)}; "
                           f"recorded and counted in 'weight_nonfinite'", RuntimeWarning,
                           stacklevel=4)
@@ -342,7 +400,7 @@ def _scales(target: Target, device) -> tuple[Tensor, Tensor]:
     params = comp.params() if comp is not None else {}
     out = []
     for key in ("a", "b"):
-        value = params.get(key, math.nan)
+        value = D.plain(params.get(key, math.nan))
         if isinstance(value, Tensor):
             out.append(value.detach().reshape(1).to(device=device, dtype=torch.float64))
         else:
