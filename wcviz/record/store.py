@@ -44,6 +44,7 @@ import numpy as np
 from wcviz.errors import WcvizError
 from wcviz.record.atomic import write_atomic
 from wcviz.record.config import config_json, json_safe
+from wcviz.record.index import REFRESH_EVERY, refresh_entry
 from wcviz.record.locks import lock_writer, unlock_writer
 from wcviz.record.measures import QUANTILES, check_quantiles, parse_threshold
 from wcviz.record.metrics import (
@@ -146,6 +147,7 @@ class RunStore:
             raise WcvizError(f"cannot create the run store in {run_dir}: {err.strerror or err}; "
                              f"pass a writable directory path") from None
         store = cls.open(run_dir, repair=False, lock=lock)
+        refresh_entry(run_dir)  # the runs index of the parent folder lists the new run
         return store
 
     @classmethod
@@ -211,6 +213,8 @@ class RunStore:
                              "step": np.float64(-1.0 if step is None else step)})
         self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # the commit
         self.n_committed, self.last_epoch = k + 1, epoch
+        if self.n_committed % REFRESH_EVERY == 0:
+            refresh_entry(self.run_dir)
         return k
 
     def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
@@ -312,6 +316,7 @@ class RunStore:
         """Update root attributes (JSON values); ``n_committed`` cannot be set this way."""
         attrs.pop("n_committed", None)
         self._group.update_attributes(json_safe(attrs))
+        refresh_entry(self.run_dir)  # a status change: the runs index follows at once
 
     def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` or ``failed`` (readers see it in ``attrs['status']``)."""
