@@ -22,6 +22,7 @@ TensorBoard is a benchmark-only dependency (``pip install wcviz[bench]``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -163,8 +164,10 @@ def report(device, epochs, images, big, small, compand=False) -> None:
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"cpu, {torch.get_num_threads()} threads")
     (store, nstore), (events, nevents) = big["store"], big["events"]
+    load = os.getloadavg()[0]
     lines = [
-        f"device {device} ({where}), torch {torch.__version__}",
+        f"device {device} ({where}), torch {torch.__version__}, load {load:.2f}"
+        + (" (UNDER LOAD: not the machine's figures)" if load > 1 else ""),
         f"ResNet50{' (learnable WC)' if compand else ''}: {big['layers']} conv/linear layers, "
         f"{big['weights']:,} weights",
         f"  recorder creation (epoch-0 edges, empty store): {big['create']:.2f} s",

@@ -317,3 +317,24 @@ def test_batched_summaries_are_bit_equal_to_one_by_one():
         np.testing.assert_array_equal(quants[i], S.exact_quantiles(x, QS).numpy())
     np.testing.assert_array_equal(np.array(S.initial_scales(tensors)),
                                   np.array([S.initial_scale(x) for x in tensors]))
+
+
+@pytest.mark.parametrize("name", [n for n in TENSORS if n.startswith("big_")] +
+                         ["conv", "negative_narrow", "many_ties", "many_zeros", "positive"])
+@pytest.mark.parametrize("half_range", [0.05, 1.0, 10.0])
+def test_shared_radix_summary_is_bit_equal_to_the_general_path(name, half_range):
+    """One radix count shared by quantiles, median|w| and every cutoff gives exactly what a
+    selection per statistic and a pass per threshold give (cutoffs inside, between and
+    beyond the buckets, float32-overflowing ones too)."""
+    g = torch.Generator().manual_seed(3)
+    extra = {"conv": torch.randn(256, 64, 3, 3, generator=g) * 0.01,
+             "negative_narrow": -1.0 - torch.rand(100_000, generator=g) * 1e-6,
+             "many_ties": torch.randint(-3, 4, (70_000,), generator=g).float(),
+             "many_zeros": torch.zeros(70_000), "positive": torch.rand(80_000, generator=g)}
+    arr = (TENSORS.get(name) if name in TENSORS else extra[name]).numpy().ravel()
+    cutoffs = [0.001, 0.01, 0.05, 1e-30, 1e30, 1e300, ("std", 0.1), ("std", 0.5),
+               ("med", 0.1), ("med", 0.5), ("med", 2.0)]
+    shared = S._summary_shared(arr, QS, cutoffs, half_range, 81)
+    general = np.concatenate([S._quantiles_numpy(arr, QS),
+                              *S._summary_numpy(arr, cutoffs, half_range, 81)])
+    np.testing.assert_array_equal(shared, general)

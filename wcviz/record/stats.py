@@ -34,6 +34,7 @@ Definitions (the run store's variables are these, per layer and record):
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -309,6 +310,9 @@ def weight_summary(x: Tensor, quantiles: Sequence[float], cutoffs: Sequence,
     flat = _flat(x)
     if _backend(flat, backend) == "numpy":
         arr = flat.numpy()
+        shared = _summary_shared(arr, quantiles, cutoffs, half_range, bins)
+        if shared is not None:
+            return torch.from_numpy(shared)
         rest = _summary_numpy(arr, cutoffs, half_range, bins)
         quants = _quantiles_numpy(arr, quantiles, check_nan=bool(rest[-1][0]))
         return torch.from_numpy(np.concatenate([quants, *rest]))
@@ -378,6 +382,139 @@ def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> li
                 fractions[i] = np.count_nonzero(mag < float(c)) / n
     return [fractions, _histogram_numpy(arr, half_range, bins, mag, check_nan=bool(flag)),
             moments, [flag]]
+
+
+#: Signed order of the 2^16 buckets of a float32's top 16 bits (sign, exponent, 7 mantissa
+#: bits): negatives from the largest magnitude down, then positives from zero up.
+_SIGNED_ORDER = np.concatenate([0x8000 + np.arange(0x7FFF, -1, -1), np.arange(0x8000)])
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
+def _summary_shared(arr: np.ndarray, quantiles, cutoffs, half_range: float,
+                    bins: int) -> np.ndarray | None:
+    """The summary of a big, finite float32 array with ONE radix count shared by every
+    quantile level, the median |w| and every near-zero cutoff; None where it does not apply
+    (then the general path runs: small, non-float32 or non-finite arrays).
+
+    The count is over the top 16 bits of each float (read in place as every other uint16):
+    in signed order those buckets give the quantiles' order statistics, summed over the sign
+    they give |w|'s (the median |w|, and ``#{|w| < c}`` as the buckets wholly below c's plus
+    a comparison inside c's bucket). One gather then collects the few buckets any of them
+    needs (med cutoffs' buckets are bounded beforehand from the median's bucket), instead of
+    a pass over the weights per threshold and a separate selection per statistic. Results
+    are bit-equal to :func:`_summary_numpy` and :func:`_quantiles_numpy`.
+    """
+    if arr.dtype != np.float32 or arr.size < _RADIX_MIN or not _LITTLE_ENDIAN:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # cutoffs beyond float32's range: inf
+        return _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins)
+
+
+def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndarray | None:
+    """:func:`_summary_shared` of a float32 array above :data:`_RADIX_MIN` elements."""
+    n = arr.size
+    mag = np.abs(arr)
+    with np.errstate(invalid="ignore", over="ignore"):
+        total = np.add.reduce(arr, dtype=np.float64)
+        l1 = np.add.reduce(mag, dtype=np.float64)
+        absmax = float(mag.max())
+        np.multiply(mag, mag, out=mag)
+        l2 = math.sqrt(np.add.reduce(mag, dtype=np.float64))
+    if not math.isfinite(l2):
+        return None  # NaN or inf weights: the general path handles them
+    mean = total / n
+    std = math.sqrt(max(l2 * l2 / n - mean * mean, 0.0))
+    participation = l1 * l1 / (n * l2 * l2) if l2 > 0 else math.nan
+    hist = _histogram_numpy(arr, half_range, bins, mag, check_nan=False)
+    top = arr.view(np.uint16)[1::2]  # each float's high half: sign, exponent, 7 mantissa bits
+    counts = np.bincount(top, minlength=1 << 16)
+    signed = counts[_SIGNED_ORDER]
+    mcounts = counts[:0x8000] + counts[0x8000:]  # per magnitude bucket, both signs
+    ranks, lo_pos, hi_pos, gamma = _quantile_plan(n, quantiles)
+    q_buckets, q_local = _locate(signed, _SIGNED_ORDER, ranks)
+    m_ranks, m_lo, m_hi, m_gamma = _quantile_plan(n, (0.5,))
+    m_buckets, m_local = _locate(mcounts, None, m_ranks)
+    levels = _shared_levels(cutoffs, std, m_buckets)
+    wanted = np.zeros(1 << 16, dtype=bool)
+    wanted[q_buckets] = True
+    for m in [*m_buckets, *[b for _, bs in levels for b in bs]]:
+        wanted[m] = wanted[m | 0x8000] = True
+    mask = np.take(wanted, top)
+    cand, cand_top = arr[mask], top[mask]
+    cand_mag_bucket = cand_top & 0x7FFF
+    stats = _select(cand, cand_top, q_buckets, q_local)
+    with np.errstate(invalid="ignore"):
+        quants = _lerp(stats[lo_pos], stats[hi_pos], gamma)
+    med_stats = _select(np.abs(cand), cand_mag_bucket, m_buckets, m_local)
+    median_abs = float(_lerp(med_stats[m_lo], med_stats[m_hi], m_gamma)[0])
+    below = np.cumsum(mcounts) - mcounts  # weights in magnitude buckets wholly below each
+    fractions = np.zeros(len(cutoffs))
+    for i, (c, _) in enumerate(levels):
+        c = c if c is not None else float(cutoffs[i][1]) * median_abs  # a med cutoff
+        fractions[i] = _count_below(np.float32(c), below, cand, cand_mag_bucket, n) / n
+    moments = [mean, std, absmax, l2, participation]
+    return np.concatenate([quants, fractions, hist, moments, [0.0]])
+
+
+def _locate(counts: np.ndarray, order, ranks: np.ndarray):
+    """The bucket holding each rank (buckets taken in ``order``; None: index order) and the
+    rank inside it."""
+    cum = np.cumsum(counts)
+    pos = np.searchsorted(cum, ranks, side="right")
+    local = ranks - (cum[pos] - counts[pos])
+    return (pos if order is None else order[pos]), local
+
+
+def _select(values: np.ndarray, buckets: np.ndarray, wanted: np.ndarray,
+            local: np.ndarray) -> np.ndarray:
+    """Order statistics: for each (bucket, rank inside it), the value of that rank among
+    ``values`` of that bucket (``numpy.partition`` of the bucket only)."""
+    out = np.empty(len(wanted))
+    for bucket in np.unique(wanted):
+        sel = wanted == bucket
+        out[sel] = np.partition(values[buckets == bucket], local[sel])[local[sel]]
+    return out
+
+
+def _shared_levels(cutoffs, std: float, median_buckets: np.ndarray) -> list:
+    """Per cutoff: (its value, or None for a med cutoff whose median is not known yet; the
+    magnitude buckets its comparison may need). A med cutoff t·median|w| lies between t × the
+    smallest and t × the largest value of the median's buckets, so its bucket is in a short
+    range known before the gather."""
+    lo = float(np.uint32(int(median_buckets.min()) << 16).view(np.float32))
+    hi = float(np.uint32(((int(median_buckets.max()) + 1) << 16) - 1).view(np.float32))
+    out = []
+    for value in _cutoff_values(cutoffs, lambda: std, lambda: math.nan):
+        out.append((value, []))
+    for i, c in enumerate(cutoffs):
+        if isinstance(c, tuple) and c[0] == "med":
+            t = float(c[1])
+            first, last = _bucket_of(np.float32(t * lo)), _bucket_of(np.float32(t * hi))
+            out[i] = (None, [] if first is None or last is None else
+                      list(range(first, last + 1)))
+        else:
+            bucket = _bucket_of(np.float32(out[i][0]))
+            out[i] = (out[i][0], [] if bucket is None else [bucket])
+    return out
+
+
+def _bucket_of(c32: np.float32) -> int | None:
+    """The magnitude bucket of a positive finite float32 (None for ≤ 0, inf or NaN)."""
+    if not (c32 > 0 and math.isfinite(c32)):
+        return None
+    return int(np.asarray(c32).view(np.uint32)) >> 16
+
+
+def _count_below(c32: np.float32, below: np.ndarray, cand: np.ndarray,
+                 cand_mag_bucket: np.ndarray, n: int) -> int:
+    """#{|w| < c} of finite weights: whole buckets below c's, then a comparison inside it."""
+    if not c32 > 0:  # 0, negative or NaN: nothing is below
+        return 0
+    if not math.isfinite(c32):
+        return n
+    bucket = int(np.asarray(c32).view(np.uint32)) >> 16
+    inside = np.abs(cand[cand_mag_bucket == bucket])
+    return int(below[bucket]) + int(np.count_nonzero(inside < c32))
 
 
 def _median_abs_numpy(mag: np.ndarray, check_nan: bool = True) -> float:
