@@ -414,107 +414,205 @@ def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndar
     """:func:`_summary_shared` of a float32 array above :data:`_RADIX_MIN` elements."""
     n = arr.size
     mag = np.abs(arr)
-    with np.errstate(invalid="ignore", over="ignore"):
-        total = np.add.reduce(arr, dtype=np.float64)
-        l1 = np.add.reduce(mag, dtype=np.float64)
-        absmax = float(mag.max())
-        np.multiply(mag, mag, out=mag)
-        l2 = math.sqrt(np.add.reduce(mag, dtype=np.float64))
+    total = np.add.reduce(arr, dtype=np.float64)
+    l1 = np.add.reduce(mag, dtype=np.float64)
+    absmax = float(mag.max())
+    np.multiply(mag, mag, out=mag)
+    l2 = math.sqrt(np.add.reduce(mag, dtype=np.float64))
     if not math.isfinite(l2):
         return None  # NaN or inf weights: the general path handles them
+    del mag
     mean = total / n
     std = math.sqrt(max(l2 * l2 / n - mean * mean, 0.0))
     participation = l1 * l1 / (n * l2 * l2) if l2 > 0 else math.nan
-    hist = _histogram_numpy(arr, half_range, bins, mag, check_nan=False)
-    top = arr.view(np.uint16)[1::2]  # each float's high half: sign, exponent, 7 mantissa bits
-    counts = np.bincount(top, minlength=1 << 16)
-    signed = counts[_SIGNED_ORDER]
-    mcounts = counts[:0x8000] + counts[0x8000:]  # per magnitude bucket, both signs
+    # each float's high half (sign, exponent, 7 mantissa bits), as intp once: bincount and
+    # take would each convert the strided uint16 view themselves (twice the time)
+    top = arr.view(np.uint16)[1::2].astype(np.intp)
+    buckets = _Buckets(np.bincount(top, minlength=1 << 16), n)
     ranks, lo_pos, hi_pos, gamma = _quantile_plan(n, quantiles)
-    q_buckets, q_local = _locate(signed, _SIGNED_ORDER, ranks)
     m_ranks, m_lo, m_hi, m_gamma = _quantile_plan(n, (0.5,))
-    m_buckets, m_local = _locate(mcounts, None, m_ranks)
-    levels = _shared_levels(cutoffs, std, m_buckets)
+    q_at = buckets.signed_rank(ranks)
+    m_at = buckets.magnitude_rank(m_ranks)
+    levels = _shared_levels(cutoffs, std, m_at[0])
+    edges = _histogram_thresholds(half_range, bins)
     wanted = np.zeros(1 << 16, dtype=bool)
-    wanted[q_buckets] = True
-    for m in [*m_buckets, *[b for _, bs in levels for b in bs]]:
+    wanted[q_at[0]] = True
+    wanted[[_signed_bucket(t) for t in edges]] = True
+    for m in [*m_at[0], *[b for _, bs in levels for b in bs]]:
         wanted[m] = wanted[m | 0x8000] = True
-    mask = np.take(wanted, top)
-    cand, cand_top = arr[mask], top[mask]
-    cand_mag_bucket = cand_top & 0x7FFF
-    stats = _select(cand, cand_top, q_buckets, q_local)
+    wanted[[_signed_bucket(_next_up(-c)) for c in _level_floats(levels) if c is not None]] = True
+    cand = arr[np.take(wanted, top)]  # the few weights of the wanted buckets
+    buckets.gathered(wanted)
+    by_value = np.sort(cand)
+    stats = by_value[buckets.cand_signed_before(q_at[0]) + q_at[1]].astype(np.float64)
     with np.errstate(invalid="ignore"):
         quants = _lerp(stats[lo_pos], stats[hi_pos], gamma)
-    med_stats = _select(np.abs(cand), cand_mag_bucket, m_buckets, m_local)
-    median_abs = float(_lerp(med_stats[m_lo], med_stats[m_hi], m_gamma)[0])
-    below = np.cumsum(mcounts) - mcounts  # weights in magnitude buckets wholly below each
+    med = buckets.magnitude_order_stats(by_value, m_at[0], m_at[1])
+    median_abs = float(_lerp(med[m_lo], med[m_hi], m_gamma)[0])
     fractions = np.zeros(len(cutoffs))
     for i, (c, _) in enumerate(levels):
         c = c if c is not None else float(cutoffs[i][1]) * median_abs  # a med cutoff
-        fractions[i] = _count_below(np.float32(c), below, cand, cand_mag_bucket, n) / n
+        fractions[i] = buckets.count_magnitude_below(np.float32(c), by_value) / n
+    at_least = np.array([n, *[n - buckets.count_below(t, by_value) for t in edges], 0])
+    hist = (at_least[:-1] - at_least[1:]).astype(np.float64)
     moments = [mean, std, absmax, l2, participation]
     return np.concatenate([quants, fractions, hist, moments, [0.0]])
 
 
-def _locate(counts: np.ndarray, order, ranks: np.ndarray):
-    """The bucket holding each rank (buckets taken in ``order``; None: index order) and the
-    rank inside it."""
-    cum = np.cumsum(counts)
-    pos = np.searchsorted(cum, ranks, side="right")
-    local = ranks - (cum[pos] - counts[pos])
-    return (pos if order is None else order[pos]), local
+class _Buckets:
+    """Counts of finite float32 weights per bucket of their top 16 bits, and rank and count
+    queries answered from them plus the sorted weights of a few gathered buckets.
+
+    Bucket order is value order: in signed order (:data:`_SIGNED_ORDER`) for the weights,
+    in magnitude order (the low 15 bits, both signs together) for |w|. Every query needs its
+    bucket gathered (``wanted``): a bucket's candidates then sit in the sorted candidates
+    after those of the gathered buckets before it.
+    """
+
+    def __init__(self, counts: np.ndarray, n: int):
+        self.counts, self.n = counts, n
+        self.signed = counts[_SIGNED_ORDER]
+        self.signed_cum = np.cumsum(self.signed)
+        self.position = np.empty(1 << 16, dtype=np.int64)  # bucket -> its signed position
+        self.position[_SIGNED_ORDER] = np.arange(1 << 16)
+        self.mag = counts[:0x8000] + counts[0x8000:]
+        self.mag_cum = np.cumsum(self.mag)
+
+    def signed_rank(self, ranks: np.ndarray):
+        """(bucket, rank inside it) of each rank of the weights in value order."""
+        pos = np.searchsorted(self.signed_cum, ranks, side="right")
+        return _SIGNED_ORDER[pos], ranks - (self.signed_cum[pos] - self.signed[pos])
+
+    def magnitude_rank(self, ranks: np.ndarray):
+        """(magnitude bucket, rank inside it) of each rank of |w| in value order."""
+        pos = np.searchsorted(self.mag_cum, ranks, side="right")
+        return pos, ranks - (self.mag_cum[pos] - self.mag[pos])
+
+    def gathered(self, wanted: np.ndarray) -> None:
+        """Record which buckets were gathered: candidates before each bucket, both orders."""
+        present = np.where(wanted, self.counts, 0)
+        signed = present[_SIGNED_ORDER]
+        self._cand_signed = np.cumsum(signed) - signed
+
+    def cand_signed_before(self, buckets) -> np.ndarray:
+        return self._cand_signed[self.position[buckets]]
+
+    def magnitude_order_stats(self, by_value: np.ndarray, buckets, local) -> np.ndarray:
+        """|w| of each (magnitude bucket, rank inside it): the bucket's negatives and
+        positives are two runs of the sorted candidates; their magnitudes are partitioned."""
+        out = np.empty(len(buckets))
+        for m in np.unique(buckets):
+            runs = []
+            for b in (m | 0x8000, m):
+                start = int(self._cand_signed[self.position[b]])
+                runs.append(np.abs(by_value[start:start + int(self.counts[b])]))
+            values = np.concatenate(runs)
+            sel = buckets == m
+            out[sel] = np.partition(values, local[sel])[local[sel]]
+        return out
+
+    def count_below(self, t: np.float32, by_value: np.ndarray) -> int:
+        """#{w < t} (t a finite float32 or ±inf; +0 is taken as −0, the same value, whose
+        bucket holds no positive weight)."""
+        if t == 0:
+            t = np.float32(-0.0)
+        pos = self.position[_signed_bucket(t)]
+        whole = int(self.signed_cum[pos] - self.signed[pos])  # buckets wholly below t's
+        inside = int(np.searchsorted(by_value, t, side="left")) - int(self._cand_signed[pos])
+        return whole + inside
+
+    def count_magnitude_below(self, c: np.float32, by_value: np.ndarray) -> int:
+        """#{|w| < c} = #{w < c} − #{w ≤ −c}: none for c ≤ 0 or NaN, all for c = inf."""
+        if not c > 0:
+            return 0
+        if not math.isfinite(c):
+            return self.n
+        return self.count_below(c, by_value) - self.count_below(_next_up(-c), by_value)
 
 
-def _select(values: np.ndarray, buckets: np.ndarray, wanted: np.ndarray,
-            local: np.ndarray) -> np.ndarray:
-    """Order statistics: for each (bucket, rank inside it), the value of that rank among
-    ``values`` of that bucket (``numpy.partition`` of the bucket only)."""
-    out = np.empty(len(wanted))
-    for bucket in np.unique(wanted):
-        sel = wanted == bucket
-        out[sel] = np.partition(values[buckets == bucket], local[sel])[local[sel]]
+def _next_up(t) -> np.float32:
+    """The next float32 above ``t`` (w ≤ t  ⇔  w < next_up(t))."""
+    return np.nextafter(np.float32(t), np.float32(np.inf))
+
+
+def _level_floats(levels) -> list:
+    """The cutoffs known before the gather, as float32 (positive finite ones only)."""
+    out = []
+    for c, _ in levels:
+        c32 = None if c is None else np.float32(c)
+        out.append(c32 if c32 is not None and c32 > 0 and math.isfinite(c32) else None)
     return out
 
 
 def _shared_levels(cutoffs, std: float, median_buckets: np.ndarray) -> list:
     """Per cutoff: (its value, or None for a med cutoff whose median is not known yet; the
-    magnitude buckets its comparison may need). A med cutoff t·median|w| lies between t × the
+    magnitude buckets its count needs). A med cutoff t·median|w| lies between t × the
     smallest and t × the largest value of the median's buckets, so its bucket is in a short
     range known before the gather."""
     lo = float(np.uint32(int(median_buckets.min()) << 16).view(np.float32))
     hi = float(np.uint32(((int(median_buckets.max()) + 1) << 16) - 1).view(np.float32))
     out = []
-    for value in _cutoff_values(cutoffs, lambda: std, lambda: math.nan):
-        out.append((value, []))
-    for i, c in enumerate(cutoffs):
+    for c, value in zip(cutoffs, _cutoff_values(cutoffs, lambda: std, lambda: math.nan)):
         if isinstance(c, tuple) and c[0] == "med":
             t = float(c[1])
-            first, last = _bucket_of(np.float32(t * lo)), _bucket_of(np.float32(t * hi))
-            out[i] = (None, [] if first is None or last is None else
-                      list(range(first, last + 1)))
+            first, last = _magnitude_bucket(np.float32(t * lo)), _magnitude_bucket(np.float32(t * hi))
+            # one bucket lower too: next_up(−c) of :meth:`_Buckets.count_magnitude_below`
+            out.append((None, [] if first is None or last is None else
+                        list(range(max(first - 1, 0), last + 1))))
         else:
-            bucket = _bucket_of(np.float32(out[i][0]))
-            out[i] = (out[i][0], [] if bucket is None else [bucket])
+            bucket = _magnitude_bucket(np.float32(value))
+            out.append((value, [] if bucket is None else [bucket]))
     return out
 
 
-def _bucket_of(c32: np.float32) -> int | None:
-    """The magnitude bucket of a positive finite float32 (None for ≤ 0, inf or NaN)."""
-    if not (c32 > 0 and math.isfinite(c32)):
+def _magnitude_bucket(c: np.float32) -> int | None:
+    """The magnitude bucket of a positive finite float32 (None for ≤ 0, inf or NaN: their
+    counts need no bucket)."""
+    if not (c > 0 and math.isfinite(c)):
         return None
-    return int(np.asarray(c32).view(np.uint32)) >> 16
+    return int(np.asarray(c).view(np.uint32)) >> 16
 
 
-def _count_below(c32: np.float32, below: np.ndarray, cand: np.ndarray,
-                 cand_mag_bucket: np.ndarray, n: int) -> int:
-    """#{|w| < c} of finite weights: whole buckets below c's, then a comparison inside it."""
-    if not c32 > 0:  # 0, negative or NaN: nothing is below
-        return 0
-    if not math.isfinite(c32):
-        return n
-    bucket = int(np.asarray(c32).view(np.uint32)) >> 16
-    inside = np.abs(cand[cand_mag_bucket == bucket])
-    return int(below[bucket]) + int(np.count_nonzero(inside < c32))
+def _signed_bucket(t: np.float32) -> int:
+    """The bucket (top 16 bits) of a float32, +0 taken as −0 (see :meth:`_Buckets.count_below`)."""
+    t = np.float32(-0.0) if t == 0 else np.float32(t)
+    return int(np.asarray(t).view(np.uint32)) >> 16
+
+
+def _histogram_thresholds(half_range: float, bins: int) -> list:
+    """For each bin b = 1..bins−1, the smallest float32 t whose bin (the float32 rule of
+    :func:`_histogram_numpy`) is ≥ b: that rule is non-decreasing in w (a rounded add, a
+    rounded product by a positive factor, a clip, a truncation), so bin b and above hold
+    exactly the weights ≥ t, and counts follow from :meth:`_Buckets.count_below`. Found by
+    bisection over the float32 values in order (their ordered integer keys)."""
+    shift, scale = np.float32(half_range), np.float32(bins / (2 * half_range))
+    targets = np.arange(1, bins)
+
+    def bin_of(keys):
+        values = _float_of_key(keys)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.clip((values + shift) * scale, 0, bins - 1).astype(np.intp)
+
+    lo = np.full(len(targets), _key_of(np.float32(-np.inf)), dtype=np.int64)
+    hi = np.full(len(targets), _key_of(np.float32(np.inf)), dtype=np.int64)
+    while np.any(lo < hi):  # smallest key with bin >= target (bin(+inf) = bins − 1)
+        mid = (lo + hi) // 2
+        up = bin_of(mid) >= targets
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid + 1)
+    return list(_float_of_key(lo))
+
+
+def _key_of(value: np.float32) -> int:
+    """Ordered integer key of a float32 (signed int order == float order)."""
+    bits = int(np.asarray(value, dtype=np.float32).view(np.int32))
+    return bits ^ 0x7FFFFFFF if bits < 0 else bits
+
+
+def _float_of_key(keys) -> np.ndarray:
+    keys = np.asarray(keys, dtype=np.int64)
+    bits = np.where(keys < 0, keys ^ 0x7FFFFFFF, keys).astype(np.int32)
+    return bits.view(np.float32)
 
 
 def _median_abs_numpy(mag: np.ndarray, check_nan: bool = True) -> float:
