@@ -15,8 +15,8 @@ The index is a cache, never the truth:
   :data:`REFRESH_EVERY` commits and at the finish, so a listing mostly finds fresh entries;
   between those refreshes a running run's entry is stale and is read from its store.
 * the file is replaced atomically (:func:`wcviz.record.atomic.write_atomic`) under an
-  exclusive ``flock`` on ``<root>/.wcviz-runs.lock``, so concurrent writers of one root never
-  lose each other's entries. A root that cannot be written (read-only) is listed the same,
+  exclusive ``flock`` on the root folder itself (no lock file), so concurrent writers of one
+  root never lose each other's entries. A root that cannot be written (read-only) is listed the same,
   from the stores.
 """
 
@@ -35,8 +35,6 @@ from wcviz.record.schema import read_root_attrs
 
 #: The index file inside a runs root (hidden: run discovery skips dot names).
 INDEX_NAME = ".wcviz-runs.json"
-#: The lock file serialising updates of the index.
-LOCK_NAME = ".wcviz-runs.lock"
 #: Format of the index file; another value is ignored (rebuilt).
 INDEX_VERSION = 1
 #: Commits between a writer's refreshes of its own entry (plus one at start and finish).
@@ -167,8 +165,9 @@ def _write(path: Path, entries: dict) -> None:
 
 @contextmanager
 def _locked(root: Path):
-    """An exclusive flock on the root's index lock file (released on exit or process end)."""
-    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    """An exclusive flock on the root folder (released on exit or process end): the index
+    file itself is replaced by rename, so it cannot carry the lock."""
+    fd = os.open(root, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
