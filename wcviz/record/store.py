@@ -504,6 +504,7 @@ class _RowWriter:
         self._zstd = zstd
         self._index = -1  # the chunk held in ``_block``
         self._block = None
+        self._on_disk = False  # whether that chunk's file exists
 
     @classmethod
     def of(cls, folder: Path, array) -> "_RowWriter | None":
@@ -531,7 +532,12 @@ class _RowWriter:
         if index != self._index:
             self._block = self._load(index, path)
             self._index = index
-        self._block[k - index * self.rows] = row
+            self._on_disk = path.exists()
+        at = k - index * self.rows
+        row = np.asarray(row, dtype=np.float64)
+        if self._on_disk and np.isnan(row).all() and np.isnan(self._block[at]).all():
+            return  # the file already holds exactly this (a metric not given, v of a plain layer)
+        self._block[at] = row
         data = self._zstd.encode(np.ascontiguousarray(self._block, dtype="<f8").tobytes())
         import google_crc32c
 
@@ -548,6 +554,7 @@ class _RowWriter:
                 fh.write(data)
                 fh.write(crc)
             os.replace(tmp, path)
+        self._on_disk = True
 
     def _load(self, index: int, path: Path) -> np.ndarray:
         """Chunk ``index`` as an array: fill values when its file does not exist, else read."""
