@@ -35,6 +35,7 @@ from wcviz.report.seeds import fold_frame, iter_groups
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import metric_variables, split_kind
 from wcviz.record.integrity import check_confined
+from wcviz.record.index import RunsIndex
 from wcviz.record.reader import list_runs, open_run, read_arrays
 from wcviz.record.runfolder import MAX_DEPTH, STORE_NAME, run_dirs
 
@@ -184,10 +185,12 @@ def scan(root: Path) -> Scan:
     root = Path(root).resolve()
     infos: list = []
     problems: list[Problem] = []
+    index = RunsIndex(root)  # one stat per run where its index entry is fresh
     for run_dir in run_dirs(root, MAX_DEPTH, skip=_outside(root, problems)):
-        runs, broken = list_runs(run_dir, max_depth=0)
+        runs, broken = list_runs(run_dir, max_depth=0, index=index)
         infos.extend(runs)
         problems.extend(Problem(str(b.path), str(b.error)) for b in broken)
+    index.save()
     by_path = {}  # a run reached twice (a symlink to it inside the root) is listed once
     for info in infos:
         path = str(Path(info.path).resolve())

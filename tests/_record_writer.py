@@ -24,6 +24,7 @@ import zarr
 from torch import nn
 
 import wcviz
+from wcviz.record.store import _RowWriter
 
 CONFIG = {"purpose": "kill-test", "lr": 0.1}
 
@@ -33,11 +34,12 @@ def model() -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3))
 
 
-def die_after(cls, method: str, count: int) -> None:
+def die_after(cls, method: str, count: int, calls: dict | None = None) -> None:
     """Make the ``count``-th call of ``cls.method`` SIGKILL this process before it runs
-    (the method may be a coroutine function: the kill happens when it is called)."""
+    (the method may be a coroutine function: the kill happens when it is called). Hooks
+    given the same ``calls`` dict count their calls together."""
     original = getattr(cls, method)
-    calls = {"n": 0}
+    calls = {"n": 0} if calls is None else calls
 
     def wrapper(self, *args, **kwargs):
         calls["n"] += 1
@@ -59,8 +61,10 @@ def run(run_dir, epochs=10, resume=False, chunk=4, die_at_resize=0, die_at_write
                          attrs={"model": "tiny", "seed": 0})
     if die_at_resize:
         die_after(zarr.Array, "resize", die_at_resize)
-    if die_at_write:
-        die_after(zarr.AsyncArray, "setitem", die_at_write)
+    if die_at_write:  # an array write: through zarr, or the store's own chunk writer
+        calls = {"n": 0}
+        die_after(zarr.AsyncArray, "setitem", die_at_write, calls)
+        die_after(_RowWriter, "write", die_at_write, calls)
     for epoch in range(int(rec.next_epoch), epochs):
         with torch.no_grad():
             for module, w0 in zip((net[0], net[2]), base):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import gpu_check
+from wcviz.record.index import INDEX_NAME  # the runs index beside the runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def test_dry_run_runs_every_check_on_the_cpu(tmp_path):
     for row in runs.values():
         assert row["run_status"] == "finished" and row["last_record_exact"]
         assert row["epochs"][0] == 0 and row["epochs"][-2:] == [1, 2] and row["records"] == 5
-    assert {p.name for p in (tmp_path / "work" / "runs").iterdir()} == \
+    assert {p.name for p in (tmp_path / "work" / "runs").iterdir()} - {INDEX_NAME} == \
         {"baseline", "wc", "wc-learnable", "wc-resumed"}
     resume = checks["resume"]
     assert resume["status_after_stop"] == "failed" and resume["status_resumed"] == "finished"

@@ -255,3 +255,29 @@ def test_unwritable_run_dir(tmp_path):
     with pytest.raises(WcvizError, match="cannot create the run store"):
         wcviz.Recorder(tiny(), tmp_path / "file" / "run")
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_many_small_layers_record_as_each_alone(tmp_path):
+    """Small layers are summarised together (one vectorised pass), big ones one by one: every
+    row equals the layer's own summary, v quantiles and a, b of companded layers included."""
+    from wcviz.record import stats as S
+
+    torch.manual_seed(0)
+    model = nn.Sequential(*[nn.Linear(3, 2) for _ in range(30)], nn.Linear(300, 300))
+    wcviz.compand(model, "arctan", a=1.0, b=0.6, learnable="fine")
+    rec = wcviz.Recorder(model, tmp_path / "run")
+    out = rec.compute()
+    names = rec.store.layers
+    for i, name in enumerate(names):
+        module = model[int(name)]
+        w, v = module.weight.detach(), raw_weight(module, "weight").detach()
+        alone = S.SummaryLayout(len(QUANTILES), len(rec.store.thresholds), rec.store.n_bins) \
+            .unpack(S.weight_summary(w, QUANTILES, rec._cutoffs[i], rec._ranges[i],
+                                     rec.store.n_bins).numpy())
+        for key in ("weight_quantile", "near_zero_fraction", "weight_histogram", "weight_std",
+                    "weight_l2", "weight_participation"):
+            np.testing.assert_array_equal(out[key][i], alone[key], err_msg=f"{key} {name}")
+        np.testing.assert_array_equal(out["v_quantile"][i], S.exact_quantiles(v).numpy())
+        params = compander_of(module, "weight").params()
+        assert out["a"][i] == float(params["a"]) and out["b"][i] == float(params["b"])
+    assert sum(S.batchable(model[int(n)].weight) for n in names) == 30  # both paths ran

@@ -272,3 +272,69 @@ def test_median_abs_selection_equals_numpy_median_with_ties(n):
     assert S._median_abs_numpy(mag, check_nan=False) == np.median(mag)
     mag[: n // 2 + 3] = 0.0  # the median is an exact zero
     assert S._median_abs_numpy(mag, check_nan=False) == 0.0
+
+
+def _mixed_small_tensors():
+    """Small tensors of every awkward kind, as a model of many tiny layers holds them."""
+    g = torch.Generator().manual_seed(7)
+    out = []
+    for i in range(120):
+        n = int(torch.randint(1, S.BATCH_MAX_NUMEL + 1, (1,), generator=g)) if i % 3 else i % 5 + 1
+        x = torch.randn(n, generator=g) * float(torch.rand(1, generator=g)) * 3
+        kind = i % 8
+        if kind == 1:
+            x[torch.rand(n, generator=g) < 0.7] = 0.0
+        elif kind == 2:
+            x = torch.randint(-3, 4, (n,), generator=g).float()
+        elif kind == 3:
+            x[0] = math.nan
+        elif kind == 4:
+            x[-1] = math.inf
+        elif kind == 5:
+            x = x.half()
+        elif kind == 6:
+            x = torch.zeros(n)
+        elif kind == 7:
+            x = torch.distributions.StudentT(0.8).sample((n,))  # huge outliers: sums' last bits
+        out.append(x)
+    return out
+
+
+def test_batched_summaries_are_bit_equal_to_one_by_one():
+    """Many small layers summarised together give exactly each layer's own summary (every
+    quantile, fraction, bin count and moment, NaN/inf layers too)."""
+    tensors = _mixed_small_tensors()
+    base = [0.001, ("std", 0.1), ("std", 0.5), ("med", 0.1), ("med", 0.5), 0.3]
+    cutoffs = [[c if isinstance(c, tuple) else c * (i % 3 + 1) for c in base]
+               for i in range(len(tensors))]
+    ranges = [0.5 + i % 5 for i in range(len(tensors))]
+    together = S.weight_summaries(tensors, QS, cutoffs, ranges, 81)
+    for i, x in enumerate(tensors):
+        alone = S.weight_summary(x, QS, cutoffs[i], ranges[i], 81).numpy()
+        np.testing.assert_array_equal(together[i], alone, err_msg=f"tensor {i}")
+    quants = S.segment_quantiles(tensors, QS)
+    for i, x in enumerate(tensors):
+        np.testing.assert_array_equal(quants[i], S.exact_quantiles(x, QS).numpy())
+    np.testing.assert_array_equal(np.array(S.initial_scales(tensors)),
+                                  np.array([S.initial_scale(x) for x in tensors]))
+
+
+@pytest.mark.parametrize("name", [n for n in TENSORS if n.startswith("big_")] +
+                         ["conv", "negative_narrow", "many_ties", "many_zeros", "positive"])
+@pytest.mark.parametrize("half_range", [0.05, 1.0, 10.0])
+def test_shared_radix_summary_is_bit_equal_to_the_general_path(name, half_range):
+    """One radix count shared by quantiles, median|w| and every cutoff gives exactly what a
+    selection per statistic and a pass per threshold give (cutoffs inside, between and
+    beyond the buckets, float32-overflowing ones too)."""
+    g = torch.Generator().manual_seed(3)
+    extra = {"conv": torch.randn(256, 64, 3, 3, generator=g) * 0.01,
+             "negative_narrow": -1.0 - torch.rand(100_000, generator=g) * 1e-6,
+             "many_ties": torch.randint(-3, 4, (70_000,), generator=g).float(),
+             "many_zeros": torch.zeros(70_000), "positive": torch.rand(80_000, generator=g)}
+    arr = (TENSORS.get(name) if name in TENSORS else extra[name]).numpy().ravel()
+    cutoffs = [0.001, 0.01, 0.05, 1e-30, 1e30, 1e300, ("std", 0.1), ("std", 0.5),
+               ("med", 0.1), ("med", 0.5), ("med", 2.0)]
+    shared = S._summary_shared(arr, QS, cutoffs, half_range, 81)
+    general = np.concatenate([S._quantiles_numpy(arr, QS),
+                              *S._summary_numpy(arr, cutoffs, half_range, 81)])
+    np.testing.assert_array_equal(shared, general)

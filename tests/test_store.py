@@ -464,3 +464,30 @@ def test_read_arrays_refuses_a_record_count_its_arrays_do_not_hold(tmp_path):
     with pytest.raises(WcvizError, match=r"n_committed says 20 records but array 'weight_quantile' "
                                          r"holds 8 rows"):
         read_arrays(tmp_path / "run", ["weight_quantile"], layer="fc")
+
+
+def test_wide_rows_get_smaller_chunks_and_read_back(tmp_path):
+    """A record rewrites its chunk whole, so arrays with wide rows (many layers × bins) hold
+    fewer records per chunk (a divisor of the growth block, within CHUNK_BYTES); records
+    written through the store's chunk writer read back exactly, by plain xarray too."""
+    from wcviz.record import store as store_module
+
+    n, bins = 500, 81  # a histogram row of 324 kB: 2 records per chunk (3 do not divide 16)
+    store = RunStore.create(tmp_path / "wide", layers=[f"l{i}" for i in range(n)],
+                            layer_kinds=["Linear"] * n, layer_numel=[1] * n,
+                            bin_edges=np.tile(np.linspace(-1, 1, bins + 1), (n, 1)),
+                            thresholds=["abs=0.01"], epoch_chunk=16)
+    hist_rows = store._arrays["weight_histogram"].chunks[0]
+    assert hist_rows == 2 and store._arrays["train_loss"].chunks[0] == 16
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(0, 5, (n, bins)).astype(float) for _ in range(20)]
+    for e, row in enumerate(rows):  # 20 records: two growth blocks
+        store.append(e, e, {"weight_histogram": row}, {"train_loss": e / 3, f"m/{e % 3}": e})
+    raw = xr.open_zarr(tmp_path / "wide" / STORE_NAME, consolidated=False)
+    np.testing.assert_array_equal(raw.weight_histogram.values[:20], np.stack(rows))
+    np.testing.assert_array_equal(raw.train_loss.values[:20], np.arange(20) / 3)
+    ds = open_run(tmp_path / "wide")
+    assert ds.sizes["epoch"] == 20 and np.isnan(ds.weight_mean.values).all()
+    m0 = [v for v in ds.data_vars if ds[v].attrs.get("metric") == "m/0"]
+    np.testing.assert_array_equal(ds[m0[0]].values[:4], [0, np.nan, np.nan, 3])
+    assert store_module.epoch_rows(128, 8) == 128 and store_module.epoch_rows(128, 10**7) == 1

@@ -13,11 +13,12 @@ from typing import Sequence
 import numpy as np
 
 from wcviz.errors import WcvizError
+from wcviz.record.index import RunsIndex
 from wcviz.record.integrity import check_chunks_present, check_store, damaged
 from wcviz.record.metrics import METRICS
 from wcviz.record.runfolder import (
     MAX_DEPTH,
-    STORE_NAME,
+    is_run_dir,
     local_path,
     run_dirs,
     store_path,
@@ -159,11 +160,17 @@ class BrokenRun:
     error: str
 
 
-def list_runs(root, max_depth: int = MAX_DEPTH) -> tuple[list[RunInfo], list[BrokenRun]]:
+def list_runs(root, max_depth: int = MAX_DEPTH,
+              index=None) -> tuple[list[RunInfo], list[BrokenRun]]:
     """Find runs under ``root`` fast, from their root attributes only.
 
     A run is a directory holding ``record.zarr`` (or only ``config.json``, then it is reported
     broken); subdirectories of a run are not searched. ``root`` may itself be a run.
+
+    The attributes come from the root's runs index (:mod:`wcviz.record.index`) where its
+    entry is as fresh as the store (one ``stat`` per run), else from the store, and the
+    index is brought up to date. ``index``: a :class:`wcviz.record.index.RunsIndex` of an
+    enclosing root to use (its caller saves it) instead of ``root``'s own.
 
     Returns:
         (runs sorted by path, broken runs).
@@ -175,15 +182,20 @@ def list_runs(root, max_depth: int = MAX_DEPTH) -> tuple[list[RunInfo], list[Bro
     if not root.is_dir():
         raise WcvizError(f"runs root {root} is not a directory; pass the folder that holds "
                          f"run directories (e.g. ./runs)")
+    own = index is None
+    if own:  # a run given as the root is indexed in its parent, where its writer indexes it
+        index = RunsIndex(root.parent if is_run_dir(root) else root)
     runs, broken = [], []
     for run_dir in run_dirs(root, max_depth):
         try:
-            attrs = read_root_attrs(run_dir / STORE_NAME)
+            attrs = index.attrs(run_dir)
         except WcvizError as err:
             broken.append(BrokenRun(run_dir, str(err)))
             continue
         runs.append(RunInfo(run_dir.name, run_dir, attrs, int(attrs["n_committed"]),
                             str(attrs.get("status"))))
+    if own:
+        index.save()
     return runs, broken
 
 

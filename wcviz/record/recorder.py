@@ -164,8 +164,10 @@ class Recorder:
             raise WcvizError(f"bins must be >= 1, got {bins}")
         with torch.no_grad():
             weights = [t.tensor().detach() for t in self._layers]
-            shared = self._sync is not None  # maybe FSDP2's unsharded storage: no numpy view
-            scales = [D.initial_scale(w, shared) for w in weights]  # (std, max|w|) per layer
+            if self._sync is not None:  # maybe FSDP2's unsharded storage: no numpy view
+                scales = [D.initial_scale(w, True) for w in weights]
+            else:
+                scales = S.initial_scales(weights)  # (std, max|w|) per layer
             std0 = [std for std, _ in scales]
             edges = [S.histogram_edges(S.histogram_range(absmax, _bound(t), factor), bins)
                      for (_, absmax), t in zip(scales, self._layers)]
@@ -293,8 +295,7 @@ class Recorder:
                              f"records nothing; compute statistics on rank 0")
         nq = len(self.store.quantiles)
         with torch.no_grad():
-            vectors = self._vectors(nq)
-            host = _to_host(vectors)  # the one device -> host transfer of the record
+            host = self._vectors(nq)  # (layer, width) on the host
         size = self._layout.size
         out = self._layout.unpack(host[:, :size])
         out["v_quantile"] = host[:, size:size + nq]
@@ -326,20 +327,67 @@ class Recorder:
 
     # ---- internals
 
-    def _vectors(self, nq: int) -> list[Tensor]:
-        """Per-layer summary vectors; CPU layers in a few threads (numpy releases the GIL)."""
+    def _vectors(self, nq: int) -> np.ndarray:
+        """Per-layer summary rows on the host, (layer, summary | v quantiles | a | b).
+
+        Small CPU layers (:func:`wcviz.record.stats.batchable`) are summarised together in a
+        few vectorised passes; the others one by one, CPU layers in a few threads (numpy
+        releases the GIL), and all of those moved to the host in one transfer.
+        """
+        width = self._layout.size + nq + 2
+        host = np.empty((len(self._layers), width))
+        small = self._small_layers()
+        done = self._batched_rows(small, nq, host) if small else set()
+
         def one(job):
             i, target = job
             with torch.no_grad():  # grad mode is per thread
                 return self._layer_vector(i, target, nq)
 
-        jobs = list(enumerate(self._layers))
+        jobs = [(i, t) for i, t in enumerate(self._layers) if i not in done]
+        if not jobs:
+            return host
         # the stored tensor's device is Ψ(v)'s, without computing Ψ(v) for every layer again
-        on_cpu = all(t.stored().device.type == "cpu" for t in self._layers)
+        on_cpu = all(t.stored().device.type == "cpu" for _, t in jobs)
         if self._threads > 1 and on_cpu and len(jobs) > 1:
             with ThreadPoolExecutor(self._threads) as pool:
-                return list(pool.map(one, jobs))
-        return [one(job) for job in jobs]
+                vectors = list(pool.map(one, jobs))
+        else:
+            vectors = [one(job) for job in jobs]
+        host[[i for i, _ in jobs]] = _to_host(vectors)  # the one device -> host transfer
+        return host
+
+    def _small_layers(self) -> list[int]:
+        """Layers whose stored tensor is small and on the CPU (candidates for batching)."""
+        out = []
+        for i, target in enumerate(self._layers):
+            stored = target.stored()
+            if stored.device.type == "cpu" and 0 < stored.numel() <= S.BATCH_MAX_NUMEL:
+                out.append(i)
+        return out
+
+    def _batched_rows(self, rows: list[int], nq: int, host: np.ndarray) -> set[int]:
+        """Fill ``host`` rows of small layers whose w (and v) are :func:`S.batchable`; returns
+        the rows filled."""
+        size = self._layout.size
+        weights = {i: self._layers[i].tensor().detach() for i in rows}
+        rows = [i for i in rows if S.batchable(weights[i])]
+        raws = {i: raw_weight(self._layers[i].module, self._layers[i].attr) for i in rows}
+        rows = [i for i in rows if raws[i] is None or S.batchable(raws[i])]
+        if not rows:
+            return set()
+        host[rows, :size] = S.weight_summaries(
+            [weights[i] for i in rows], self.store.quantiles, [self._cutoffs[i] for i in rows],
+            [self._ranges[i] for i in rows], self.store.n_bins)
+        host[rows, size:] = math.nan
+        with_v = [i for i in rows if raws[i] is not None]
+        if with_v:
+            host[with_v, size:size + nq] = S.segment_quantiles(
+                [raws[i].detach() for i in with_v], self.store.quantiles)
+            for i in with_v:
+                a, b = _scales(self._layers[i], "cpu")
+                host[i, size + nq], host[i, size + nq + 1] = float(a), float(b)
+        return set(rows)
 
     def _layer_vector(self, i: int, target: Target, nq: int) -> Tensor:
         weight = target.tensor().detach()
