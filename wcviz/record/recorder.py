@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from wcviz.errors import WcvizError
 from wcviz.record.runfolder import FAILED, FINISHED, RUNNING
 from wcviz.record import stats as S
+from wcviz.record.gradients import ExtraStats
 from wcviz.record.metrics import metric_float
 from wcviz.record.config import config_changes
 from wcviz.record.runfolder import CONFIG_NAME, STORE_NAME, url_scheme
@@ -74,6 +75,13 @@ class Recorder:
         hist_range_factor: histogram half-range as a multiple of max|w| at creation.
         epoch_chunk: records per chunk file along ``epoch`` (the store grows by this many).
         threads: CPU threads computing layers' statistics in parallel (default min(4, cores)).
+        gradients: also record ∂L/∂w (``grad_quantile``, ``grad_l2``) and ∂L/∂v
+            (``grad_v_quantile``) of each layer (off by default; see
+            :mod:`wcviz.record.gradients` for when a record sees which gradient).
+        update_ratio: record ‖w_t − w_prev‖ / ‖w_prev‖ per layer (keeps a copy of the tracked
+            weights on their device between records; ``False`` keeps none).
+        grad_scaler: the ``torch.amp.GradScaler`` of an AMP loop, so that parametrized layers'
+            ∂L/∂w is recorded unscaled.
 
     Raises:
         WcvizError: an existing store without ``resume``/``overwrite``, a resume with another
@@ -85,7 +93,8 @@ class Recorder:
                  resume: bool = False, overwrite: bool = False, attrs: dict | None = None,
                  thresholds: Sequence[str] = S.DEFAULT_THRESHOLDS, bins: int = S.DEFAULT_BINS,
                  hist_range_factor: float = S.HIST_RANGE_FACTOR, epoch_chunk: int = EPOCH_CHUNK,
-                 threads: int | None = None):
+                 threads: int | None = None, gradients: bool = False,
+                 update_ratio: bool = True, grad_scaler=None):
         if resume and overwrite:
             raise WcvizError("pass resume=True or overwrite=True, not both")
         if url_scheme(run_dir) is not None:
@@ -106,6 +115,7 @@ class Recorder:
                       "rec.left_out lists them; layers=[...] records the tensors named")
         self._warned_nonfinite: set[str] = set()
         self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
+        self._extra = ExtraStats(self._layers, gradients, update_ratio, grad_scaler)
         self.store = (self._reopen(run_dir, config) if resume else
                       self._create(run_dir, config, quantiles, overwrite, attrs, thresholds,
                                    bins, hist_range_factor, epoch_chunk))
@@ -129,7 +139,8 @@ class Recorder:
             layer_numel=[w.numel() for w in weights], bin_edges=np.stack(edges),
             thresholds=thresholds, quantiles=quantiles, config=config, overwrite=overwrite,
             attrs={**_model_attrs(self.model), **(attrs or {})}, weight_std_init=std0,
-            epoch_chunk=epoch_chunk)
+            epoch_chunk=epoch_chunk, optional=self._extra.names,
+            originals=self._extra.originals)
 
     def _reopen(self, run_dir, config) -> RunStore:
         path = Path(run_dir) / STORE_NAME
@@ -147,6 +158,11 @@ class Recorder:
             store.release()  # now, not when the traceback holding ``store`` is dropped
             raise WcvizError(f"cannot resume {run_dir}: the model's tracked layers differ from "
                              f"the stored ones ({len(names)} vs {len(store.layers)} layers)")
+        try:
+            store.ensure_layer_vars(self._extra.names, self._extra.originals)
+        except WcvizError:
+            store.release()
+            raise
         store.set_attrs(status=RUNNING, ended=None, pid=os.getpid(), host=socket.gethostname())
         return store
 
@@ -229,13 +245,20 @@ class Recorder:
         out["weight_nonfinite"] = np.zeros(len(self._layers))
         if flags.any():
             self._flag_nonfinite(out, np.flatnonzero(flags))
+        out.update(self._extra.compute(self.store.quantiles, self._extra_names()))
         return out
+
+    def _extra_names(self) -> list[str]:
+        """The optional variables to fill: those of this Recorder the store holds."""
+        held = self.store.layer_vars()
+        return [name for name in self._extra.names if name in held]
 
     def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` (or ``failed``); further records are refused."""
         if not self._finished and self.store is not None:
             self.store.finish(status)
             self._finished = True
+            self._extra.close()
 
     def __enter__(self) -> "Recorder":
         return self
