@@ -259,8 +259,9 @@ class RunStore:
                 attributes=attributes)
         os.replace(tmp / name, self.path / name)
         shutil.rmtree(tmp, ignore_errors=True)
-        self._arrays[name] = zarr.open_array(self.path / name, mode="r+", zarr_format=3,
-                                             config=_WRITE_CONFIG)
+        # with_config: an all-NaN row must still write its chunk (open_array's config= does not)
+        self._arrays[name] = zarr.open_array(self.path / name, mode="r+",
+                                             zarr_format=3).with_config(_WRITE_CONFIG)
 
     def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
         """Write row ``k`` of several arrays concurrently (each chunk write is atomic)."""

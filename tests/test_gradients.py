@@ -1,0 +1,268 @@
+"""Gradients, update ratio and parametrization originals in a record, each compared with numpy
+on the tensors themselves (wcviz.record.gradients)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import orthogonal, spectral_norm, weight_norm
+
+import wcviz
+from wcviz.errors import WcvizError
+from wcviz.record.schema import OPTIONAL_LAYER_VARS
+
+
+def _model():
+    """Plain, weight-normed, spectral-normed, orthogonal and companded Linear layers."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(),
+                          nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(),
+                          nn.Linear(8, 3))
+    wcviz.compand(model, "arctan", a=0.5, b=0.3, include=["8"])
+    weight_norm(model[2])
+    spectral_norm(model[4])
+    orthogonal(model[6])
+    return model
+
+
+def _backward(model, x, y, captured: dict | None = None):
+    """One forward/backward; ``captured`` (layer index -> list) gets each layer's ∂L/∂w of
+    this pass, taken from the effective weight itself (cached once and ``retain_grad``)."""
+    plain_before = {i: (model[i].weight.grad.clone() if model[i].weight.grad is not None
+                        else 0.0) for i in (0, 2, 4, 6, 8) if not parametrize.is_parametrized(model[i])}
+    with parametrize.cached():
+        weights = {}
+        for i in (0, 2, 4, 6, 8):
+            w = model[i].weight
+            if w.grad_fn is not None:
+                w.retain_grad()
+            weights[i] = w
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+    if captured is not None:
+        for i, w in weights.items():
+            grad = w.grad if w.grad_fn is not None else model[i].weight.grad - plain_before[i]
+            captured.setdefault(i, []).append(grad.detach().clone())
+
+
+def _data(n=16, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+LAYERS = {"0": 0, "2": 2, "4": 4, "6": 6, "8": 8}
+
+
+def _q(tensor, q):
+    """numpy's quantiles of a tensor's values, in float64 (what a record stores)."""
+    return np.quantile(np.asarray(tensor, dtype=np.float64), q)
+
+
+def _check_grads(ds, k, model, grads_w, q):
+    for name, i in LAYERS.items():
+        j = list(ds.layer.values).index(name)
+        g = grads_w[i].numpy()
+        np.testing.assert_array_equal(ds.grad_quantile.values[k, j], _q(g, q), err_msg=name)
+        np.testing.assert_allclose(ds.grad_l2.values[k, j], np.linalg.norm(g.astype(np.float64)),
+                                   rtol=1e-12, err_msg=name)
+        stored = model[i].parametrizations.weight if parametrize.is_parametrized(model[i]) \
+            else None
+        if stored is None:
+            assert np.isnan(ds.grad_v_quantile.values[k, j]).all()
+        else:
+            v = stored.original if hasattr(stored, "original") else stored.original1
+            np.testing.assert_array_equal(ds.grad_v_quantile.values[k, j],
+                                          _q(v.grad.numpy(), q))
+
+
+def test_gradient_statistics_equal_numpy_for_plain_and_parametrized_layers(tmp_path):
+    model = _model()
+    rec = wcviz.Recorder(model, tmp_path / "r", gradients=True)
+    rec.record(0)  # before any backward: no gradient, NaN (not an error)
+    captured = {}
+    _backward(model, *_data(), captured)
+    rec.record(1)
+    ds = wcviz.open_run(tmp_path / "r")
+    q = ds["quantile"].values
+    assert np.isnan(ds.grad_quantile.values[0]).all() and np.isnan(ds.grad_l2.values[0]).all()
+    _check_grads(ds, 1, model, {i: c[-1] for i, c in captured.items()}, q)
+
+
+def test_gradient_accumulation_over_four_micro_batches_and_set_to_none(tmp_path):
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    rec = wcviz.Recorder(model, tmp_path / "r", gradients=True)
+    captured = {}
+    for k in range(4):
+        _backward(model, *_data(seed=k), captured)
+    rec.record(0)
+    summed = {i: torch.stack(c).sum(0) for i, c in captured.items()}
+    opt.step()
+    opt.zero_grad(set_to_none=False)  # zeroed in place: a new window starts
+    captured = {}
+    _backward(model, *_data(seed=9), captured)
+    rec.record(1)
+    ds = wcviz.open_run(tmp_path / "r")
+    q = ds["quantile"].values
+    # the accumulated ∂L/∂w: the sum over the micro-batches, up to float32 summation order
+    for name, i in LAYERS.items():
+        np.testing.assert_allclose(ds.grad_quantile.values[0, int(list(ds.layer.values)
+                                                                  .index(name))],
+                                   _q(summed[i].numpy(), q), rtol=1e-5, atol=1e-7)
+    _check_grads(ds, 1, model, {i: c[-1] for i, c in captured.items()}, q)
+    opt.zero_grad()  # set_to_none: no gradient present
+    rec.record(2)
+    ds = wcviz.open_run(tmp_path / "r")
+    for var in ("grad_quantile", "grad_v_quantile", "grad_l2"):
+        assert np.isnan(ds[var].values[2]).all(), var
+
+
+def test_update_ratio_and_originals_equal_numpy(tmp_path):
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    rec = wcviz.Recorder(model, tmp_path / "r")
+    before = [model[i].weight.detach().double().numpy().copy() for i in LAYERS.values()]
+    rec.record(0)
+    _backward(model, *_data())
+    opt.step()
+    model.eval()  # spectral norm's power iteration: no update outside training
+    after = [model[i].weight.detach().double().numpy().copy() for i in LAYERS.values()]
+    rec.record(1)
+    ds = wcviz.open_run(tmp_path / "r")
+    assert "grad_quantile" not in ds  # gradients are off by default
+    assert np.isnan(ds.update_ratio.values[0]).all()
+    layers = list(ds.layer.values)
+    q = ds["quantile"].values
+    for (name, i), w0, w1 in zip(LAYERS.items(), before, after):
+        j = layers.index(name)
+        np.testing.assert_allclose(ds.update_ratio.values[1, j],
+                                   np.linalg.norm(w1 - w0) / np.linalg.norm(w0), rtol=1e-6)
+    assert list(ds.original.values) == ["original", "original0", "original1"]
+    for name, i in LAYERS.items():
+        j = layers.index(name)
+        found = {}
+        if parametrize.is_parametrized(model[i]):
+            plist = model[i].parametrizations.weight
+            found = {n: p for n, p in plist.named_parameters(recurse=False)}
+        for o, oname in enumerate(ds.original.values):
+            got = ds.original_quantile.values[1, j, o]
+            if oname in found:
+                np.testing.assert_array_equal(got, _q(found[oname].detach().numpy(), q))
+            else:
+                assert np.isnan(got).all()
+    # weight_norm: g and v by torch's names; the compander's v is both v_quantile and original
+    wn = model[2].parametrizations.weight
+    assert wn.original0.shape == (8, 1) and wn.original1.shape == (8, 8)
+    j = layers.index("8")
+    np.testing.assert_array_equal(ds.v_quantile.values[1, j],
+                                  ds.original_quantile.sel(original="original").values[1, j])
+
+
+def test_update_ratio_off_keeps_no_copy_and_stores_no_variable(tmp_path):
+    model = nn.Linear(4, 4)
+    rec = wcviz.Recorder(model, tmp_path / "r", update_ratio=False)
+    rec.record(0)
+    rec.record(1)
+    assert rec._extra._previous == [None]
+    ds = wcviz.open_run(tmp_path / "r")
+    assert not set(OPTIONAL_LAYER_VARS) & set(ds.data_vars)
+    assert "original" not in ds.coords  # no parametrized layer
+
+
+def test_companded_layer_under_bf16_autocast_on_cpu(tmp_path):
+    torch.manual_seed(0)
+    model = wcviz.compand(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)),
+                          "arctan", a=0.5, b=0.3)
+    rec = wcviz.Recorder(model, tmp_path / "r", gradients=True)
+    x, y = _data()
+    with parametrize.cached():
+        ws = [model[0].weight, model[2].weight]
+        for w in ws:
+            w.retain_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+    rec.record(0)
+    ds = wcviz.open_run(tmp_path / "r")
+    q = ds["quantile"].values
+    for j, (i, w) in enumerate(zip((0, 2), ws)):
+        assert w.grad.dtype == torch.float32
+        np.testing.assert_array_equal(ds.grad_quantile.values[0, j], _q(w.grad.numpy(), q))
+        v = model[i].parametrizations.weight.original
+        np.testing.assert_array_equal(ds.grad_v_quantile.values[0, j],
+                                      _q(v.grad.numpy(), q))
+
+
+def test_grad_scaler_records_unscaled_gradients(tmp_path):
+    torch.manual_seed(0)
+    model = wcviz.compand(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)), "arctan")
+    plain = nn.Linear(6, 3)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    rec = wcviz.Recorder(model, tmp_path / "r", gradients=True, grad_scaler=scaler)
+    x, y = _data()
+    with parametrize.cached():
+        w = model[0].weight
+        w.retain_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()  # the reference, unscaled
+    reference = w.grad.detach().clone()
+    model.zero_grad()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    scaler.scale(nn.functional.cross_entropy(model(x), y)).backward()
+    scaler.step(opt)  # unscales .grad in place
+    scaler.update()
+    rec.record(0)
+    ds = wcviz.open_run(tmp_path / "r")
+    np.testing.assert_allclose(ds.grad_quantile.values[0, 0],
+                               _q(reference.numpy(), ds["quantile"].values), rtol=1e-6)
+    del plain
+
+
+def test_resuming_an_older_store_adds_the_new_variables(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    rec = wcviz.Recorder(model, tmp_path / "r", update_ratio=False)
+    rec.record(0)
+    rec.finish()  # a store without any optional variable, like one written before them
+    rec = wcviz.Recorder(model, tmp_path / "r", resume=True, gradients=True)
+    model(torch.randn(3, 4)).sum().backward()
+    rec.record(1)
+    rec.finish()
+    ds = wcviz.open_run(tmp_path / "r")
+    assert np.isnan(ds.grad_quantile.values[0]).all()
+    np.testing.assert_array_equal(ds.grad_quantile.values[1, 1],
+                                  _q(model[1].weight.grad.numpy(), ds["quantile"].values))
+    assert np.isnan(ds.update_ratio.values).all()  # first record of this process
+
+
+def test_resume_with_other_originals_is_refused(tmp_path):
+    model = nn.Sequential(nn.Linear(4, 4))
+    weight_norm(model[0])
+    wcviz.Recorder(model, tmp_path / "r").finish()
+    other = nn.Sequential(nn.Linear(4, 4))
+    spectral_norm(other[0])
+    with pytest.raises(WcvizError, match="originals"):
+        wcviz.Recorder(other, tmp_path / "r", resume=True)
+    wcviz.Recorder(model, tmp_path / "r", resume=True).finish()  # the lock was released
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_records_the_all_reduced_gradients(tmp_path):
+    script = Path(__file__).with_name("_ddp_grads.py")
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ds = wcviz.open_run(tmp_path / "run")
+    q = ds["quantile"].values
+    reduced = np.load(tmp_path / "reduced.npz")
+    local = np.load(tmp_path / "local0.npz")
+    # the plain layer: ∂L/∂w averaged over both ranks (not rank 0's own)
+    np.testing.assert_array_equal(ds.grad_quantile.values[0, 1], _q(reduced["plain"], q))
+    assert not np.allclose(reduced["plain"], local["plain"])
+    # the companded layer: ∂L/∂v averaged (grad_v); its ∂L/∂w is rank 0's own (documented)
+    np.testing.assert_array_equal(ds.grad_v_quantile.values[0, 0], _q(reduced["v"], q))
+    np.testing.assert_array_equal(ds.grad_quantile.values[0, 0], _q(local["w"], q))
