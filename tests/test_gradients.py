@@ -266,3 +266,58 @@ def test_two_process_gloo_ddp_records_the_all_reduced_gradients(tmp_path):
     # the companded layer: ∂L/∂v averaged (grad_v); its ∂L/∂w is rank 0's own (documented)
     np.testing.assert_array_equal(ds.grad_v_quantile.values[0, 0], _q(reduced["v"], q))
     np.testing.assert_array_equal(ds.grad_quantile.values[0, 0], _q(local["w"], q))
+
+
+@pytest.fixture(scope="module")
+def grad_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "g"
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with wcviz.Recorder(model, path, gradients=True, bins=8) as rec:
+        for step in (1, 2):
+            opt.zero_grad()
+            _backward(model, *_data(seed=step))
+            opt.step()
+            rec.record(step, step=step)
+    return path
+
+
+def test_exports_carry_the_new_variables(grad_run, tmp_path):
+    import pandas as pd
+    import xarray as xr
+    from _engines import framework
+    from wcviz.cli import main
+
+    framework("pyarrow")
+    ds = wcviz.open_run(grad_run)
+    for fmt, suffix in (("csv", "csv"), ("parquet", "parquet")):
+        out = tmp_path / f"t.{suffix}"
+        assert main(["export", str(grad_run), "--format", fmt, "--out", str(out)]) == 0
+        table = pd.read_csv(out, dtype={"layer": str}) if fmt == "csv" else pd.read_parquet(out)
+        row = table[(table.statistic == "grad_quantile@0.5") & (table.layer == "2") &
+                    (table.epoch == 2)]
+        assert row.value.tolist() == [ds.grad_quantile.sel(layer="2", quantile=0.5).values[1]]
+        row = table[(table.statistic == "original_quantile@original0@1") & (table.layer == "2")]
+        assert row.value.tolist() == ds.original_quantile.sel(
+            layer="2", original="original0", quantile=1.0).values.tolist()
+        assert (table.statistic == "update_ratio").sum() == 5  # the first record's are NaN
+        assert (table.statistic == "grad_l2").sum() == 10
+    nc = tmp_path / "t.nc"
+    assert main(["export", str(grad_run), "--format", "netcdf", "--out", str(nc)]) == 0
+    with xr.open_dataset(nc) as back:  # the same long form as a netCDF table
+        table = back.to_dataframe()
+    stat = table.statistic.astype(str)
+    rows = table[(stat == "original_quantile@original1@0.5") & (table.layer.astype(str) == "2")]
+    assert rows.value.tolist() == ds.original_quantile.sel(
+        layer="2", original="original1", quantile=0.5).values.tolist()
+    assert (stat == "grad_v_quantile@0").sum() == 2 * 4  # 4 parametrized layers
+    accumulator = framework("tensorboard.backend.event_processing.event_accumulator")
+    assert main(["export", str(grad_run), "--format", "tensorboard", "--out",
+                 str(tmp_path / "tb")]) == 0
+    acc = accumulator.EventAccumulator(str(tmp_path / "tb" / "g"), size_guidance={"scalars": 0})
+    acc.Reload()
+    np.testing.assert_allclose([e.value for e in acc.Scalars("grad_l2/4")],
+                               ds.grad_l2.sel(layer="4").values, rtol=1e-6)
+    np.testing.assert_allclose([e.value for e in acc.Scalars("grad_quantile/0.5/8")],
+                               ds.grad_quantile.sel(layer="8", quantile=0.5).values, rtol=1e-6)
+    assert [e.step for e in acc.Scalars("update_ratio/0")] == [2]  # NaN is not written
