@@ -13,6 +13,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import orthogonal, spectral_norm, weight_norm
 
 import wcviz
+from _engines import framework as framework_
 from wcviz.errors import WcvizError
 from wcviz.record.schema import OPTIONAL_LAYER_VARS
 
@@ -285,10 +286,9 @@ def grad_run(tmp_path_factory):
 def test_exports_carry_the_new_variables(grad_run, tmp_path):
     import pandas as pd
     import xarray as xr
-    from _engines import framework
     from wcviz.cli import main
 
-    framework("pyarrow")
+    framework_("pyarrow")
     ds = wcviz.open_run(grad_run)
     for fmt, suffix in (("csv", "csv"), ("parquet", "parquet")):
         out = tmp_path / f"t.{suffix}"
@@ -311,7 +311,7 @@ def test_exports_carry_the_new_variables(grad_run, tmp_path):
     assert rows.value.tolist() == ds.original_quantile.sel(
         layer="2", original="original1", quantile=0.5).values.tolist()
     assert (stat == "grad_v_quantile@0").sum() == 2 * 4  # 4 parametrized layers
-    accumulator = framework("tensorboard.backend.event_processing.event_accumulator")
+    accumulator = framework_("tensorboard.backend.event_processing.event_accumulator")
     assert main(["export", str(grad_run), "--format", "tensorboard", "--out",
                  str(tmp_path / "tb")]) == 0
     acc = accumulator.EventAccumulator(str(tmp_path / "tb" / "g"), size_guidance={"scalars": 0})
@@ -321,3 +321,58 @@ def test_exports_carry_the_new_variables(grad_run, tmp_path):
     np.testing.assert_allclose([e.value for e in acc.Scalars("grad_quantile/0.5/8")],
                                ds.grad_quantile.sel(layer="8", quantile=0.5).values, rtol=1e-6)
     assert [e.step for e in acc.Scalars("update_ratio/0")] == [2]  # NaN is not written
+
+
+@pytest.mark.slow
+def test_hf_callback_records_the_gradients_of_the_step_before_the_record(tmp_path):
+    transformers = framework_("transformers")
+    framework_("accelerate")
+    from test_integrations import _gpt2, _token_data
+    from wcviz.integrations.huggingface import WcvizCallback
+
+    _, model = _gpt2(transformers)
+    seen = []
+
+    class Grab(transformers.TrainerCallback):  # the reference: the grad before zero_grad
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            seen.append(model.transformer.h[0].mlp.c_fc.weight.grad.detach().clone())
+
+    args = transformers.TrainingArguments(
+        tmp_path / "out", num_train_epochs=2, per_device_train_batch_size=4, logging_steps=1,
+        save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True)
+    trainer = transformers.Trainer(
+        model, args, train_dataset=_token_data(16, 0),
+        callbacks=[WcvizCallback(tmp_path / "run", every_n_steps=3, gradients=True), Grab()])
+    trainer.train()
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.step.values.tolist() == [0, 3, 4, 6, 8]
+    q = ds["quantile"].values
+    assert np.isnan(ds.grad_quantile.values[0]).all()  # before training: no gradient
+    layer = list(ds.layer.values).index("transformer.h.0.mlp.c_fc")
+    for k, step in enumerate(ds.step.values[1:], start=1):
+        np.testing.assert_array_equal(ds.grad_quantile.values[k, layer], _q(seen[step - 1], q))
+    assert model.transformer.h[0].mlp.c_fc.weight.grad is None  # the Trainer zeroed them
+
+
+@pytest.mark.slow
+def test_lightning_callback_records_the_last_steps_gradients(tmp_path):
+    from test_integrations import _lightning_module, _loader, _trainer
+    from wcviz.integrations.lightning import WcvizCallback
+
+    L, module = _lightning_module()
+    seen = []
+
+    class Grab(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(pl_module.net[3].weight.grad.detach().clone())
+
+    trainer = _trainer(L, tmp_path, WcvizCallback(tmp_path / "run", gradients=True), epochs=2)
+    trainer.callbacks.append(Grab())
+    trainer.fit(module, _loader(), _loader(8))
+    ds = wcviz.open_run(tmp_path / "run")
+    assert ds.epoch.values.tolist() == [0, 1, 2]
+    q = ds["quantile"].values
+    for k, last in ((1, 3), (2, 7)):  # 4 batches an epoch: the epoch's last step
+        np.testing.assert_array_equal(ds.grad_quantile.sel(layer="net.3").values[k],
+                                      _q(seen[last], q))
+    assert np.isfinite(ds.update_ratio.values[1:]).all()

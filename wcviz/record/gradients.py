@@ -168,6 +168,7 @@ class ExtraStats:
                                   enumerate(self.targets)
                                   if parametrize.is_parametrized(t.module, t.attr)}
         self._previous: list[Tensor | None] = [None] * len(self.targets)
+        self._held: list | None = None  # (∂L/∂w, ∂L/∂v) per layer, kept by :meth:`hold`
 
     @property
     def names(self) -> list[str]:
@@ -201,8 +202,7 @@ class ExtraStats:
         nq = len(quantiles)
         parts = []
         if self.gradients:
-            grad = self._weight_grad(i, target)
-            raw = target.stored().grad if i in self._weight_grads else None
+            grad, raw = self._grads(i, target)
             parts += [_quantiles(grad, quantiles, device), _quantiles(raw, quantiles, device),
                       _l2(grad, device)]
         else:
@@ -211,6 +211,23 @@ class ExtraStats:
         found = originals(target)
         parts += [_quantiles(found.get(name), quantiles, device) for name in self.originals]
         return torch.cat([p.to(device=device, dtype=torch.float64) for p in parts])
+
+    def hold(self) -> None:
+        """Keep references to the current gradients for the next records (until
+        :meth:`release`): for loops that zero the gradients before the record is due."""
+        if self.gradients:
+            self._held = [self._grads(i, t) for i, t in enumerate(self.targets)]
+
+    def release(self) -> None:
+        """Drop the held gradients (records read ``.grad`` again)."""
+        self._held = None
+
+    def _grads(self, i: int, target: Target) -> tuple[Tensor | None, Tensor | None]:
+        """(∂L/∂w, ∂L/∂v) of a layer: held, or read now (∂L/∂v None for a plain layer)."""
+        if self._held is not None:
+            return self._held[i]
+        raw = target.stored().grad if i in self._weight_grads else None
+        return self._weight_grad(i, target), raw
 
     def _weight_grad(self, i: int, target: Target) -> Tensor | None:
         if i in self._weight_grads:
@@ -231,6 +248,7 @@ class ExtraStats:
             tracker.remove()
         self._weight_grads = {}
         self._previous = [None] * len(self.targets)
+        self._held = None
 
 
 def _nan(n: int, device) -> Tensor:

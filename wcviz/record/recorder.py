@@ -253,6 +253,18 @@ class Recorder:
         held = self.store.layer_vars()
         return [name for name in self._extra.names if name in held]
 
+    def hold_gradients(self) -> None:
+        """Keep the current gradients for the next records, until :meth:`release_gradients`
+        (for a loop that zeroes them before a record is due, such as the Hugging Face
+        Trainer's; holds references only, no copies)."""
+        if self.store is not None:
+            self._extra.hold()
+
+    def release_gradients(self) -> None:
+        """Let records read the gradients present again (drops the held references)."""
+        if self.store is not None:
+            self._extra.release()
+
     def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` (or ``failed``); further records are refused."""
         if not self._finished and self.store is not None:
