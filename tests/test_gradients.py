@@ -376,3 +376,22 @@ def test_lightning_callback_records_the_last_steps_gradients(tmp_path):
         np.testing.assert_array_equal(ds.grad_quantile.sel(layer="net.3").values[k],
                                       _q(seen[last], q))
     assert np.isfinite(ds.update_ratio.values[1:]).all()
+
+
+@pytest.mark.slow
+def test_train_cli_records_gradients_when_set(tmp_path):
+    from wcviz.cli import main
+
+    common = ["train", "--preset", "digits-cnn", "--method", "wc", "--epochs", "1",
+              "--device", "cpu", "--no-progress", "--runs"]
+    assert main([*common, str(tmp_path / "on"), "--set", "record_gradients=true"]) == 0
+    assert main([*common, str(tmp_path / "off")]) == 0
+    run = "digits-cnn_wc_a0.5_b0.3_s0"
+    on, off = wcviz.open_run(tmp_path / "on" / run), wcviz.open_run(tmp_path / "off" / run)
+    assert np.isnan(on.grad_quantile.values[0]).all()  # at init, before any backward
+    assert np.isfinite(on.grad_quantile.values[1]).all()
+    assert np.isfinite(on.grad_v_quantile.values[1]).all() and (on.grad_l2.values[1] > 0).all()
+    assert "grad_quantile" not in off and np.isfinite(off.update_ratio.values[1]).all()
+    # recording gradients changes nothing else
+    np.testing.assert_array_equal(on.weight_quantile.values, off.weight_quantile.values)
+    assert on.attrs["config"] == off.attrs["config"]  # an execution option, not the recipe

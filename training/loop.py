@@ -456,7 +456,8 @@ def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool):
     if resume and not (run_dir / STORE_NAME).exists():
         raise WcvizError(f"nothing to resume in {run_dir}; start the run without --resume")
     return wcviz.Recorder(parts.raw_model, run_dir, config=parts.cfg.recipe(), resume=resume,
-                          overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info))
+                          overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info),
+                          gradients=parts.cfg.record_gradients)
 
 
 #: Result fields also written as store attributes at the end of a run.
