@@ -395,3 +395,35 @@ def test_train_cli_records_gradients_when_set(tmp_path):
     # recording gradients changes nothing else
     np.testing.assert_array_equal(on.weight_quantile.values, off.weight_quantile.values)
     assert on.attrs["config"] == off.attrs["config"]  # an execution option, not the recipe
+
+
+def test_plots_show_histograms_gradient_bands_and_update_ratio(grad_run, tmp_path):
+    framework_("matplotlib")
+    from wcviz import plots
+
+    ds = wcviz.open_run(grad_run)
+    fig = plots.histogram_heatmap([ds, ds], "4")
+    meshes = [a for ax in fig.axes for a in ax.collections if a.get_gid() == "heatmap"]
+    assert len(meshes) == 2  # runs side by side
+    np.testing.assert_allclose(meshes[0].get_array().reshape(8, 2).T,
+                               np.log10(1 + ds.weight_histogram.sel(layer="4").values))
+    fig = plots.histogram_ridgelines(ds, "4")
+    gids = [c.get_gid() for c in fig.axes[0].collections]
+    assert gids == ["ridge:1", "ridge:2"]
+    fig = plots.gradient_bands(ds, "2")
+    median = [ln for ln in fig.axes[1].lines if ln.get_gid() == "median"][0]
+    np.testing.assert_array_equal(median.get_ydata(),
+                                  ds.grad_quantile.sel(layer="2", quantile=0.5).values)
+    fig = plots.update_ratio_plot(ds)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    ref = [ln for ln in ax.lines if ln.get_gid() == "reference"][0]
+    assert list(ref.get_ydata()) == [1e-3, 1e-3]
+    line = [ln for ln in ax.lines if ln.get_gid() == "ratio:6"][0]
+    np.testing.assert_array_equal(line.get_ydata(), ds.update_ratio.sel(layer="6").values)
+    plain = tmp_path / "plain"
+    wcviz.Recorder(nn.Linear(2, 2), plain, update_ratio=False).record(0)
+    with pytest.raises(WcvizError, match="gradients=True"):
+        plots.gradient_bands(plain)
+    with pytest.raises(WcvizError, match="update_ratio"):
+        plots.update_ratio_plot(plain)
