@@ -427,3 +427,55 @@ def test_plots_show_histograms_gradient_bands_and_update_ratio(grad_run, tmp_pat
         plots.gradient_bands(plain)
     with pytest.raises(WcvizError, match="update_ratio"):
         plots.update_ratio_plot(plain)
+
+
+@pytest.fixture()
+def hist_app(grad_run, tmp_path, monkeypatch):
+    framework_("streamlit")
+    import shutil
+
+    from test_app import dashboard, write_run as fixture_run
+
+    root = tmp_path / "runs"
+    shutil.copytree(grad_run, root / "grads")
+    fixture_run(root / "older", n_records=3)  # a store without gradients or update ratio
+    at = dashboard(monkeypatch, root)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_histograms_page_shows_each_view_with_the_recorded_values(hist_app, grad_run):
+    from test_app import charts, select
+    from wcviz.app.ui import SELECTED
+
+    at = select(hist_app, "grads", page="histograms")
+    at.selectbox(key="hist_layer").set_value("4").run()
+    ds = wcviz.open_run(grad_run)
+    [(spec, frame)] = charts(at)  # heatmap
+    assert spec["spec"]["mark"]["type"] == "rect"
+    got = frame.sort_values(["epoch", "lo"])["count"].to_numpy().reshape(2, 8)
+    np.testing.assert_array_equal(got, ds.weight_histogram.sel(layer="4").values)
+    at.radio(key="hist_view").set_value("ridgelines").run()
+    [(spec, frame)] = charts(at)
+    assert spec["spec"]["mark"]["type"] == "area" and sorted(frame.epoch.unique()) == [1, 2]
+    assert frame[frame.epoch == 1].base.unique().tolist() == [0.0]  # the first record on top
+    at.radio(key="hist_view").set_value("gradients").run()
+    [(spec, frame)] = charts(at)
+    grads = frame[frame.quantity == "gradient ∂L/∂w"]
+    np.testing.assert_array_equal(grads.groupby("epoch")["median"].first().to_numpy(),
+                                  ds.grad_quantile.sel(layer="4", quantile=0.5).values)
+    at.radio(key="hist_view").set_value("update ratio").run()
+    [(spec, frame)] = charts(at)
+    layers = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+              for layer in spec["layer"]]
+    assert layers == ["line", "rule"]
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
+    got = frame.dropna(subset=["layer"]).set_index("layer").loc["6", "ratio"]
+    assert float(np.ravel(got)[0]) == ds.update_ratio.sel(layer="6").values[1]
+    # a store recorded without them: named, not an error
+    at.multiselect(key=SELECTED).set_value(["older"]).run()
+    assert not at.exception
+    assert any("no update ratio recorded" in i.value for i in at.info)
+    at.radio(key="hist_view").set_value("heatmap").run()
+    assert len(charts(at)) == 1

@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from wcviz.errors import WcvizError
+from wcviz.record.measures import UPDATE_RATIO_REFERENCE
 from wcviz.report import analysis as an
 from wcviz.report import style
 from wcviz.report.palette import run_colors
@@ -29,8 +30,6 @@ from wcviz.report.plots._axes import (EPOCH_LABEL, WEIGHT_LABEL, _check_common_l
                                       _epoch_ticks, _outside_legend)
 from wcviz.report.plots.bands import draw_bands
 
-#: The customary healthy update-to-weight ratio per step (Karpathy's rule of thumb).
-UPDATE_RATIO_REFERENCE = 1e-3
 GRAD_LABEL = "gradient ∂L/∂w"
 
 

@@ -1,0 +1,65 @@
+"""Histograms page: the recorded histograms over epochs (heatmap, TensorBoard-style ridgelines),
+gradient bands beside weight bands, and the update ratio per layer."""
+
+import pandas as pd
+import streamlit as st
+
+from wcviz.app import data, histcharts, ui
+
+st.title("Histograms")
+st.caption("Every record holds an 81-bin histogram of each layer's weights over edges fixed at "
+           "epoch 0. Heatmap: epochs across, weight values up, colour = log10(1 + count). "
+           "Ridgelines: TensorBoard's offset view, one curve per record, the first on top. "
+           "Gradients: the weight's percentile bands beside those of ∂L/∂w (runs recorded with "
+           "gradients=True). Update ratio: ‖w_t − w_prev‖ / ‖w_prev‖ between records, log axis, "
+           "with the customary 1e-3 line.")
+scan = ui.page_scan()
+runs = ui.require_selection(scan)
+
+names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))  # model order
+top = st.columns([4, 5])
+layer = top[0].selectbox("Layer (model order)", names, key="hist_layer")
+view = top[1].radio("View", ["heatmap", "ridgelines", "gradients", "update ratio"],
+                    key="hist_view", horizontal=True)
+
+
+def _frames(fresh, build) -> list[pd.DataFrame]:
+    """``build(ds, run_id)`` of every run that has ``layer``; runs without it or without the
+    variable (``build`` returns None) are named in one line."""
+    frames, lacking = [], []
+    for run in fresh:
+        if view != "update ratio" and layer not in data.layers(run):
+            lacking.append(run.run_id)
+            continue
+        frame = build(data.dataset(run), run.run_id)
+        (lacking.append(run.run_id) if frame is None else frames.append(frame))
+    if lacking:
+        needs = {"gradients": "no gradients recorded (wcviz.Recorder(..., gradients=True))",
+                 "update ratio": "no update ratio recorded (an older wcviz, or "
+                                 "update_ratio=False)"}.get(view, f"no layer {layer!r}")
+        st.info(f"Not shown, {needs}: {', '.join(lacking)}")
+    return frames
+
+
+def body(fresh):
+    if view in ("heatmap", "ridgelines"):
+        frames = _frames(fresh, lambda ds, rid: histcharts.histogram_frame(ds, rid, layer))
+        if view == "ridgelines":
+            frames = [histcharts.ridge_frame(f) for f in frames]
+        chart = histcharts.heatmap_chart if view == "heatmap" else histcharts.ridgeline_chart
+    elif view == "gradients":
+        frames = _frames(fresh, lambda ds, rid: histcharts.grad_band_frame(ds, rid, layer))
+        chart = histcharts.grad_band_chart
+    else:
+        frames = _frames(fresh, histcharts.update_ratio_frame)
+        chart = histcharts.update_ratio_chart
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return
+    frame = pd.concat(frames, ignore_index=True)
+    st.altair_chart(chart(frame), width="content", key="hist_chart")
+    st.caption(ui.status_line(fresh))
+    ui.downloads(f"{view.replace(' ', '_')}_{layer}", frame, None, key="hist_export")
+
+
+ui.live(runs, body)
