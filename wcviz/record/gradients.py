@@ -168,6 +168,7 @@ class ExtraStats:
                                   enumerate(self.targets)
                                   if parametrize.is_parametrized(t.module, t.attr)}
         self._previous: list[Tensor | None] = [None] * len(self.targets)
+        self._previous_l2 = np.full(len(self.targets), np.nan)  # ‖w_prev‖ per layer
         self._held: list | None = None  # (∂L/∂w, ∂L/∂v) per layer, kept by :meth:`hold`
 
     @property
@@ -177,9 +178,13 @@ class ExtraStats:
         out += list(GRADIENT_VARS) if self.gradients else []
         return out + (["original_quantile"] if self.originals else [])
 
-    def compute(self, quantiles: Sequence[float], names: Sequence[str] | None = None
-                ) -> dict[str, np.ndarray]:
-        """This record's statistics, keyed by variable, shaped (layer[, original], quantile)."""
+    def compute(self, quantiles: Sequence[float], names: Sequence[str] | None = None,
+                weight_l2: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """This record's statistics, keyed by variable, shaped (layer[, original], quantile).
+
+        ``weight_l2``: this record's ‖w‖ per layer (the recorder's ``weight_l2``), kept as the
+        next update ratio's denominator (computed here when not given).
+        """
         names = self.names if names is None else list(names)
         if not names:
             return {}
@@ -191,13 +196,14 @@ class ExtraStats:
         cuts = np.cumsum([0, nq, nq, 1, 1, no * nq])
         out = {"grad_quantile": host[:, cuts[0]:cuts[1]],
                "grad_v_quantile": host[:, cuts[1]:cuts[2]], "grad_l2": host[:, cuts[2]],
-               "update_ratio": host[:, cuts[3]],
+               "update_ratio": self._ratios(host[:, cuts[3]], weight_l2),
                "original_quantile": host[:, cuts[4]:cuts[5]].reshape(len(vectors), no, nq)}
         return {name: out[name] for name in names}
 
     def _layer_vector(self, i: int, target: Target, quantiles) -> Tensor:
         """[grad quantiles, grad-v quantiles, grad L2, update ratio, original quantiles]."""
-        weight = target.tensor().detach()
+        current = target.tensor()
+        weight = current.detach()
         device = weight.device
         nq = len(quantiles)
         parts = []
@@ -207,7 +213,8 @@ class ExtraStats:
                       _l2(grad, device)]
         else:
             parts += [_nan(2 * nq + 1, device)]
-        parts.append(self._ratio(i, weight) if self.update_ratio else _nan(1, device))
+        owned = not isinstance(current, torch.nn.Parameter)  # Ψ(v): a fresh tensor, no copy
+        parts.append(self._ratio(i, weight, owned) if self.update_ratio else _nan(1, device))
         found = originals(target)
         parts += [_quantiles(found.get(name), quantiles, device) for name in self.originals]
         return torch.cat([p.to(device=device, dtype=torch.float64) for p in parts])
@@ -234,13 +241,25 @@ class ExtraStats:
             return self._weight_grads[i].current()
         return target.stored().grad
 
-    def _ratio(self, i: int, weight: Tensor) -> Tensor:
-        """‖w − w_prev‖ / ‖w_prev‖ in float64; keeps this record's weight for the next one."""
-        prev, self._previous[i] = self._previous[i], weight.clone()
+    def _ratio(self, i: int, weight: Tensor, owned: bool = False) -> Tensor:
+        """‖w − w_prev‖ (the difference in the weight's dtype, the norm accumulated in
+        float64); keeps this record's weight for the next one (a copy unless ``owned``)."""
+        prev, self._previous[i] = self._previous[i], weight if owned else weight.clone()
         if prev is None or prev.shape != weight.shape:
             return _nan(1, weight.device)
-        new, old = weight.double(), prev.to(weight.device).double()
-        return (torch.linalg.vector_norm(new - old) / torch.linalg.vector_norm(old)).reshape(1)
+        diff = weight - prev.to(weight.device)
+        return torch.linalg.vector_norm(diff, dtype=torch.float64).reshape(1)
+
+    def _ratios(self, diffs: np.ndarray, weight_l2: np.ndarray | None) -> np.ndarray:
+        """‖w − w_prev‖ / ‖w_prev‖ per layer; keeps this record's ‖w‖ for the next record."""
+        if weight_l2 is None:
+            weight_l2 = np.array([float(torch.linalg.vector_norm(t.tensor().detach(),
+                                                                 dtype=torch.float64))
+                                  for t in self.targets])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = diffs / self._previous_l2
+        self._previous_l2 = np.asarray(weight_l2, dtype=np.float64).copy()
+        return out
 
     def close(self) -> None:
         """Remove the gradient hooks and drop the kept weights."""
@@ -248,6 +267,7 @@ class ExtraStats:
             tracker.remove()
         self._weight_grads = {}
         self._previous = [None] * len(self.targets)
+        self._previous_l2 = np.full(len(self.targets), np.nan)
         self._held = None
 
 

@@ -245,7 +245,8 @@ class Recorder:
         out["weight_nonfinite"] = np.zeros(len(self._layers))
         if flags.any():
             self._flag_nonfinite(out, np.flatnonzero(flags))
-        out.update(self._extra.compute(self.store.quantiles, self._extra_names()))
+        out.update(self._extra.compute(self.store.quantiles, self._extra_names(),
+                                       weight_l2=out["weight_l2"]))
         return out
 
     def _extra_names(self) -> list[str]:
