@@ -479,3 +479,27 @@ def test_histograms_page_shows_each_view_with_the_recorded_values(hist_app, grad
     assert any("no update ratio recorded" in i.value for i in at.info)
     at.radio(key="hist_view").set_value("heatmap").run()
     assert len(charts(at)) == 1
+
+
+@pytest.mark.slow
+def test_torch_compile_model_records_its_gradients(tmp_path):
+    torch.manual_seed(0)
+    build = lambda: wcviz.compand(nn.Sequential(nn.Linear(6, 8), nn.Tanh(),  # noqa: E731
+                                                nn.Linear(8, 3)), "arctan", include=["0"])
+    model, eager = build(), build()
+    eager.load_state_dict(model.state_dict())
+    rec = wcviz.Recorder(model, tmp_path / "r", gradients=True)
+    x, y = _data()
+    nn.functional.cross_entropy(torch.compile(model)(x), y).backward()
+    rec.record(0)
+    ds = wcviz.open_run(tmp_path / "r")
+    q = ds["quantile"].values
+    v = model[0].parametrizations.weight.original
+    np.testing.assert_array_equal(ds.grad_quantile.values[0, 1], _q(model[2].weight.grad, q))
+    np.testing.assert_array_equal(ds.grad_v_quantile.values[0, 0], _q(v.grad, q))
+    with parametrize.cached():  # ∂L/∂w of the compiled graph vs eager: kernels round apart
+        w = eager[0].weight
+        w.retain_grad()
+        nn.functional.cross_entropy(eager(x), y).backward()
+    np.testing.assert_allclose(ds.grad_quantile.values[0, 0], _q(w.grad, q), rtol=1e-5,
+                               atol=1e-8)
