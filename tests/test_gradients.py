@@ -456,6 +456,8 @@ def test_histograms_page_shows_each_view_with_the_recorded_values(hist_app, grad
     assert spec["spec"]["mark"]["type"] == "rect"
     got = frame.sort_values(["epoch", "lo"])["count"].to_numpy().reshape(2, 8)
     np.testing.assert_array_equal(got, ds.weight_histogram.sel(layer="4").values)
+    texts = [str(e.value).strip("`") for e in [*at.markdown, *at.code, *at.json, *at.text]]
+    assert "None" not in texts  # no stray value written by Streamlit's magic
     at.radio(key="hist_view").set_value("ridgelines").run()
     [(spec, frame)] = charts(at)
     assert spec["spec"]["mark"]["type"] == "area" and sorted(frame.epoch.unique()) == [1, 2]

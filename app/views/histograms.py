@@ -23,35 +23,51 @@ view = top[1].radio("View", ["heatmap", "ridgelines", "gradients", "update ratio
                     key="hist_view", horizontal=True)
 
 
-def _frames(fresh, build) -> list[pd.DataFrame]:
-    """``build(ds, run_id)`` of every run that has ``layer``; runs without it or without the
-    variable (``build`` returns None) are named in one line."""
-    frames, lacking = [], []
+def _frames(fresh, build) -> tuple[list[pd.DataFrame], list]:
+    """(``build(ds, run_id)`` of every run that has ``layer``, those runs' datasets); runs
+    without the layer or the variable (``build`` returns None) are named in one line."""
+    frames, shown, lacking = [], [], []
     for run in fresh:
-        if view != "update ratio" and layer not in data.layers(run):
+        frame = None
+        if view == "update ratio" or layer in data.layers(run):
+            frame = build(data.dataset(run), run.run_id)
+        if frame is None:
             lacking.append(run.run_id)
-            continue
-        frame = build(data.dataset(run), run.run_id)
-        (lacking.append(run.run_id) if frame is None else frames.append(frame))
+        else:
+            frames.append(frame)
+            shown.append(data.dataset(run))
     if lacking:
         needs = {"gradients": "no gradients recorded (wcviz.Recorder(..., gradients=True))",
                  "update ratio": "no update ratio recorded (an older wcviz, or "
                                  "update_ratio=False)"}.get(view, f"no layer {layer!r}")
         st.info(f"Not shown, {needs}: {', '.join(lacking)}")
-    return frames
+    return frames, shown
+
+
+def _figure(datasets):
+    """The view as a matplotlib figure (:mod:`wcviz.report.plots`), drawn when downloaded."""
+    from wcviz.report import plots
+
+    if view == "update ratio":
+        return plots.update_ratio_plot(datasets)
+    draw = {"heatmap": plots.histogram_heatmap, "ridgelines": plots.histogram_ridgelines,
+            "gradients": plots.gradient_bands}[view]
+    return draw(datasets, layer)
 
 
 def body(fresh):
     if view in ("heatmap", "ridgelines"):
-        frames = _frames(fresh, lambda ds, rid: histcharts.histogram_frame(ds, rid, layer))
+        frames, shown = _frames(fresh,
+                                lambda ds, rid: histcharts.histogram_frame(ds, rid, layer))
         if view == "ridgelines":
             frames = [histcharts.ridge_frame(f) for f in frames]
         chart = histcharts.heatmap_chart if view == "heatmap" else histcharts.ridgeline_chart
     elif view == "gradients":
-        frames = _frames(fresh, lambda ds, rid: histcharts.grad_band_frame(ds, rid, layer))
+        frames, shown = _frames(fresh,
+                                lambda ds, rid: histcharts.grad_band_frame(ds, rid, layer))
         chart = histcharts.grad_band_chart
     else:
-        frames = _frames(fresh, histcharts.update_ratio_frame)
+        frames, shown = _frames(fresh, histcharts.update_ratio_frame)
         chart = histcharts.update_ratio_chart
     frames = [f for f in frames if len(f)]
     if not frames:
@@ -59,7 +75,8 @@ def body(fresh):
     frame = pd.concat(frames, ignore_index=True)
     st.altair_chart(chart(frame), width="content", key="hist_chart")
     st.caption(ui.status_line(fresh))
-    ui.downloads(f"{view.replace(' ', '_')}_{layer}", frame, None, key="hist_export")
+    ui.downloads(f"{view.replace(' ', '_')}_{layer}", frame, lambda: _figure(shown),
+                 key="hist_export")
 
 
 ui.live(runs, body)
