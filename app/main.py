@@ -18,6 +18,7 @@ st.set_page_config(page_title="wcviz", page_icon="📈", layout="wide")
 PAGES = [
     st.Page("views/runs.py", title="Runs", icon=":material/table_rows:", default=True),
     st.Page("views/distributions.py", title="Distributions", icon=":material/stacked_line_chart:"),
+    st.Page("views/histograms.py", title="Histograms", icon=":material/bar_chart:"),
     st.Page("views/near_zero.py", title="Near zero", icon=":material/filter_center_focus:"),
     st.Page("views/compander.py", title="Compander", icon=":material/tune:"),
     st.Page("views/metrics.py", title="Metrics", icon=":material/monitoring:"),

@@ -87,6 +87,8 @@ def test_export_csv_long_form(runs, tmp_path, capsys):
     hist = table[(table.run == "plain") & table.statistic.str.startswith("weight_histogram@")]
     assert hist.groupby(["layer", "epoch"]).value.sum().tolist() == [18, 18, 18, 24, 24, 24]
     n_wc = 3 * 2 * (2 * len(QUANTILES) + len(DEFAULT_THRESHOLDS) + 81 + 6 + 2) + 2 + 1
+    # update_ratio (NaN at the first record) and original_quantile (v of each companded layer)
+    n_wc += 2 * 2 + 3 * 2 * len(QUANTILES)
     assert (table.run == "wc").sum() == n_wc
 
 

@@ -259,6 +259,24 @@ def _shoot(driver, tmp_path, name: str) -> None:
         shutil.copy(shot, out / f"{name}.png")
 
 
+def _gradient_run(run_dir: Path) -> None:
+    """A real Recorder run with gradients and update ratios (three records)."""
+    import torch
+    from torch import nn
+
+    import wcviz
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with wcviz.Recorder(model, run_dir, gradients=True) as rec:
+        for epoch in range(3):
+            opt.zero_grad()
+            model(torch.randn(16, 4)).pow(2).mean().backward()
+            opt.step()
+            rec.record(epoch)
+
+
 @pytest.fixture()
 def browser() -> tuple[str, str]:
     """Chromium and chromedriver paths, checked before a server is started for nothing."""
@@ -384,6 +402,16 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
                 (By.XPATH, f'//*[@data-testid="stSidebar"]//*[@data-testid="stMultiSelect"]'
                            f'//span[normalize-space()="{name}"]')))
         _charts_drawn(driver, wait, 3)
+
+        # Histograms: a run recorded with gradients appears (the root is listed again) and
+        # each view draws: heatmap, ridgelines, gradient bands, update ratio.
+        _gradient_run(root / "zz-grads")
+        _go(driver, wait, "Histograms")
+        _choose_runs(driver, wait, "zz-grads")
+        for view in ("heatmap", "ridgelines", "gradients", "update ratio"):
+            _click_option(driver, wait, view)
+            _charts_drawn(driver, wait)
+            _shoot(driver, tmp_path, f"dash_histograms_{view.replace(' ', '_')}")
 
         offline = [e["message"] for e in driver.get_log("browser")
                    if "ERR_NAME_NOT_RESOLVED" in e["message"]]

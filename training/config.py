@@ -50,9 +50,10 @@ class RunConfig:
     data_root: str = "data"
     download: bool = False
     progress: bool = True  # tqdm bar
+    record_gradients: bool = False  # also record ∂L/∂w, ∂L/∂v quantiles (wcviz.record.gradients)
 
     EXECUTION = ("device", "amp", "channels_last", "compile", "loader", "workers", "data_root",
-                 "download", "progress")
+                 "download", "progress", "record_gradients")
 
     def recipe(self) -> dict[str, Any]:
         """The fields that define the experiment (stored in config.json, checked on resume)."""

@@ -494,7 +494,8 @@ def _open_recorder(parts: Parts, run_dir: Path, resume: bool, overwrite: bool,
     if overwrite and (run_dir / STORE_NAME).exists():
         clear_old_run(run_dir)
     return wcviz.Recorder(parts.raw_model, run_dir, config=parts.cfg.recipe(), resume=resume,
-                          overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info))
+                          overwrite=overwrite, attrs=_attrs(parts.cfg, parts.device, parts.info),
+                          gradients=parts.cfg.record_gradients)
 
 
 def clear_old_run(run_dir: Path) -> None:

@@ -32,7 +32,7 @@ from wcviz.record.store import RELEASED
 from wcviz.cli.progress import reading
 from wcviz.record.reader import list_runs, open_run
 from wcviz.record.runfolder import STORE_NAME, store_path
-from wcviz.record.schema import LAYER_VARS
+from wcviz.record.schema import LAYER_VARS, OPTIONAL_LAYER_VARS
 
 COLUMNS = ("run", "layer", "epoch", "statistic", "value", "bin_lo", "bin_hi")
 FORMATS = ("csv", "netcdf", "parquet", "tensorboard")
@@ -258,16 +258,15 @@ def _run_frame(ds, histogram: bool):
     epochs = ds.epoch.values
     layers = np.array([str(x) for x in ds.layer.values], dtype=object)
     parts = []
-    for name in LAYER_VARS:
+    optional = [name for name in OPTIONAL_LAYER_VARS if name in ds.data_vars]
+    for name in [*LAYER_VARS, *optional]:
         if name == "weight_histogram" and not histogram:
             continue
-        values = ds[name].values  # (epoch, layer[, extra])
+        values = ds[name].values  # (epoch, layer[, extra...])
         if values.ndim == 2:
             parts.append(_block(run, layers, epochs, values, np.array([name], dtype=object)))
             continue
-        extra_dim = ds[name].dims[2]
-        labels = np.array([f"{name}@{_label(extra_dim, v)}" for v in ds[extra_dim].values],
-                          dtype=object)
+        labels = _labels(ds, name)
         edges = ds["bin_edges"].values if name == "weight_histogram" else None
         parts.append(_block(run, layers, epochs, values, labels, edges))
     for name, var in metric_variables(ds).items():  # by the user's metric names
@@ -276,6 +275,15 @@ def _run_frame(ds, histogram: bool):
                             np.array([name], dtype=object)))
     frame = pd.concat([pd.DataFrame(p) for p in parts], ignore_index=True)
     return frame[list(COLUMNS)]
+
+
+def _labels(ds, name: str) -> np.ndarray:
+    """Statistic labels of a variable's dims after (epoch, layer), e.g. ``weight_quantile@0.5``,
+    ``original_quantile@original1@0.5`` (row-major, as ``values`` reshapes)."""
+    labels = [name]
+    for dim in ds[name].dims[2:]:
+        labels = [f"{lab}@{_label(dim, v)}" for lab in labels for v in ds[dim].values]
+    return np.array(labels, dtype=object)
 
 
 def _label(dim: str, value) -> str:

@@ -18,6 +18,11 @@ checkpoint and resumed from it has every epoch. The run is marked finished when 
 ends. Only the world process zero writes; every process runs the callback, so a model sharded
 with FSDP2 (DTensor parameters) is recorded exactly from its shards.
 
+With ``gradients=True`` (passed on to the Recorder) the records hold the gradients of the
+optimizer step before them: the Trainer zeroes the gradients right after ``optimizer.step()``,
+so the callback holds references to them from ``on_optimizer_step`` until the next step begins
+(no copy; they are dropped before the next backward pass).
+
 The Trainer has no exception event: train inside ``with callback:`` so that a run whose
 training raises is marked failed. Without it the run stays "running" until its process ends
 (``wcviz inspect`` then calls it interrupted).
@@ -44,7 +49,8 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
         path: the run directory (``path/record.zarr``).
         every_n_epochs: record after every this many epochs (None: only at steps).
         every_n_steps: also record every this many optimizer steps (None: epochs only).
-        **recorder_kwargs: passed to :class:`wcviz.Recorder` (``config``, ``layers``, ...).
+        **recorder_kwargs: passed to :class:`wcviz.Recorder` (``config``, ``layers``,
+            ``gradients=True``, ``update_ratio``, ...).
     """
 
     def __init__(self, path, every_n_epochs: int | None = 1, every_n_steps: int | None = None,
@@ -69,6 +75,13 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._flush()
+        if self.recorder is not None:
+            self.recorder.release_gradients()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        """After ``optimizer.step()``, before the Trainer zeroes the gradients."""
+        if self.recorder is not None and self.recorder_kwargs.get("gradients"):
+            self.recorder.hold_gradients()
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.recorder is None:
@@ -99,6 +112,7 @@ class WcvizCallback(RecordingSettings, TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         self._flush()
         if self.recorder is not None:
+            self.recorder.release_gradients()
             self.recorder.finish(FINISHED)
 
     def __enter__(self) -> "WcvizCallback":

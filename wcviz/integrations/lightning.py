@@ -37,7 +37,10 @@ class WcvizCallback(RecordingSettings, Callback):
         every_n_epochs: record after every this many training epochs (None: only at steps).
         every_n_steps: also record every this many optimizer steps (None: epochs only).
         **recorder_kwargs: passed to :class:`wcviz.Recorder` (``config``, ``layers``,
-            ``resume``, ``overwrite``, ``attrs``, ``thresholds``, ...).
+            ``resume``, ``overwrite``, ``attrs``, ``thresholds``, ``gradients=True``, ...).
+            A record holds the gradients of the last optimizer step before it: Lightning sets
+            them to None before validation, so the callback holds references to the epoch's
+            last gradients (no copy) from its last training batch until the epoch's record.
     """
 
     def __init__(self, path, every_n_epochs: int | None = 1, every_n_steps: int | None = None,
@@ -55,6 +58,9 @@ class WcvizCallback(RecordingSettings, Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n, batches = self.every_n_steps, trainer.num_training_batches
+        if self.recorder is not None and self.recorder_kwargs.get("gradients") and \
+                batch_idx + 1 >= batches and self.epoch_due(trainer.current_epoch + 1):
+            self.recorder.hold_gradients()  # validation sets them to None before the record
         if self.recorder is None or not n or trainer.global_step % n:
             return
         if trainer.global_step == self._last_step:  # gradient accumulation: no new step
@@ -69,6 +75,7 @@ class WcvizCallback(RecordingSettings, Callback):
         epoch = trainer.current_epoch + 1
         if self.recorder is not None and self.epoch_due(epoch):
             self._record(trainer, epoch)
+            self.recorder.release_gradients()
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.recorder is not None:

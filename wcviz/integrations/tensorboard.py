@@ -8,7 +8,9 @@ step, or the record's index where a run did not record steps):
   buckets' upper limits are the edges; a leading empty bucket ends at the first edge, so the
   lower edge is kept too),
 * ``a/<layer>``, ``b/<layer>`` (companded layers), ``near_zero_fraction/<threshold>/<layer>``,
-  ``weight_std/<layer>`` as scalars,
+  ``weight_std/<layer>``, ``update_ratio/<layer>``, ``grad_l2/<layer>`` as scalars, and the
+  recorded gradient quantiles as ``grad_quantile/<q>/<layer>`` (``grad_v_quantile`` likewise),
+
 * every metric under the name it was recorded with (``val/acc``, ``train_loss``), and the
   record's epoch as ``wcviz/epoch``.
 """
@@ -23,8 +25,10 @@ from wcviz.errors import WcvizError
 from wcviz.extras import require
 from wcviz.record.metrics import metric_variables
 
-#: Per-layer scalar variables written as ``<variable>/<layer>``.
-LAYER_SCALARS = ("a", "b", "weight_std")
+#: Per-layer scalar variables written as ``<variable>/<layer>`` (optional ones when recorded).
+LAYER_SCALARS = ("a", "b", "weight_std", "update_ratio", "grad_l2")
+#: Per-layer quantile variables written as ``<variable>/<q>/<layer>`` (when recorded).
+LAYER_QUANTILES = ("grad_quantile", "grad_v_quantile")
 
 
 def _writer_class():
@@ -77,8 +81,11 @@ def write_run(writer, ds, histogram: bool = True) -> None:
         for name, var in metrics.items():
             _scalar(writer, name, rec[var].values, step)
         for j, layer in enumerate(layers):
-            for var in LAYER_SCALARS:
+            for var in (v for v in LAYER_SCALARS if v in rec):
                 _scalar(writer, f"{var}/{layer}", rec[var].values[j], step)
+            for var in (v for v in LAYER_QUANTILES if v in rec):
+                for q, value in zip(ds["quantile"].values, rec[var].values[j]):
+                    _scalar(writer, f"{var}/{float(q):g}/{layer}", value, step)
             for t, value in zip(ds.threshold.values, rec.near_zero_fraction.values[j]):
                 _scalar(writer, f"near_zero_fraction/{t}/{layer}", value, step)
             if histogram:

@@ -156,3 +156,8 @@ def network_fraction(fractions, numel, how: str = "weights"):
                          f"{', '.join(AGGREGATIONS)}")
     n = np.asarray(numel, dtype=float)
     return frac @ n / n.sum()
+
+
+#: The customary healthy update-to-weight ratio ‖Δw‖ / ‖w‖ per optimizer step (a rule of thumb
+#: for tuning the learning rate); the reference line of the update-ratio figures.
+UPDATE_RATIO_REFERENCE = 1e-3

@@ -23,7 +23,13 @@ from wcviz.record.runfolder import (
     run_dirs,
     store_path,
 )
-from wcviz.record.schema import AUX_COORDS, LAYER_VARS, REQUIRED, read_root_attrs
+from wcviz.record.schema import (
+    AUX_COORDS,
+    LAYER_VARS,
+    OPTIONAL_LAYER_VARS,
+    REQUIRED,
+    read_root_attrs,
+)
 
 
 def open_run(path):
@@ -49,8 +55,9 @@ def open_run(path):
     n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
     ds = ds.isel(epoch=slice(0, n))
     _check_epochs(store, ds)
-    extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(METRICS))
-    return _tidied(ds, [*LAYER_VARS, *METRICS, *extras], store)
+    optional = [name for name in OPTIONAL_LAYER_VARS if name in ds.data_vars]
+    extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(optional) - set(METRICS))
+    return _tidied(ds, [*LAYER_VARS, *optional, *METRICS, *extras], store)
 
 
 def _check_epochs(store: Path, ds) -> None:
@@ -76,7 +83,7 @@ def _tidied(ds, names: list[str], store: Path):
 
     coords = {name: ds.coords[name].variable for name in ds.coords}
     coords["step"] = coords["step"].astype(np.int64)
-    for name in ("layer", "layer_kind", "threshold", "threshold_kind"):
+    for name in ("layer", "layer_kind", "threshold", "threshold_kind", "original"):
         if name in coords:
             coords[name] = coords[name].astype(object)
     out = xr.Dataset({name: ds[name].variable for name in names}, coords=coords, attrs=ds.attrs)

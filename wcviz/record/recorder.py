@@ -41,6 +41,7 @@ from wcviz.errors import WcvizError
 from wcviz.record.runfolder import FAILED, FINISHED, RUNNING
 from wcviz.record import sharded as D
 from wcviz.record import stats as S
+from wcviz.record.gradients import ExtraStats
 from wcviz.record.metrics import metric_float
 from wcviz.record.config import config_changes
 from wcviz.record.runfolder import CONFIG_NAME, STORE_NAME, url_scheme
@@ -81,6 +82,13 @@ class Recorder:
         threads: CPU threads computing layers' statistics in parallel (default min(4, cores)).
         sync_timeout: seconds each rank waits for the others at a record of a sharded
             (DTensor) model before failing with the reason (every rank must call ``record``).
+        gradients: also record ∂L/∂w (``grad_quantile``, ``grad_l2``) and ∂L/∂v
+            (``grad_v_quantile``) of each layer (off by default; see
+            :mod:`wcviz.record.gradients` for when a record sees which gradient).
+        update_ratio: record ‖w_t − w_prev‖ / ‖w_prev‖ per layer (keeps a copy of the tracked
+            weights on their device between records; ``False`` keeps none).
+        grad_scaler: the ``torch.amp.GradScaler`` of an AMP loop, so that parametrized layers'
+            ∂L/∂w is recorded unscaled.
 
     Raises:
         WcvizError: an existing store without ``resume``/``overwrite``, a resume with another
@@ -92,7 +100,9 @@ class Recorder:
                  resume: bool = False, overwrite: bool = False, attrs: dict | None = None,
                  thresholds: Sequence[str] = S.DEFAULT_THRESHOLDS, bins: int = S.DEFAULT_BINS,
                  hist_range_factor: float = S.HIST_RANGE_FACTOR, epoch_chunk: int = EPOCH_CHUNK,
-                 threads: int | None = None, sync_timeout: float = D.SYNC_TIMEOUT):
+                 threads: int | None = None, gradients: bool = False,
+                 update_ratio: bool = True, grad_scaler=None,
+                 sync_timeout: float = D.SYNC_TIMEOUT):
         if resume and overwrite:
             raise WcvizError("pass resume=True or overwrite=True, not both")
         if url_scheme(run_dir) is not None:
@@ -116,6 +126,7 @@ class Recorder:
                           "rec.left_out lists them; layers=[...] records the tensors named")
         self._warned_nonfinite: set[str] = set()
         self._threads = max(1, int(threads if threads is not None else min(4, os.cpu_count() or 1)))
+        self._extra = ExtraStats(self._layers, gradients, update_ratio, grad_scaler)
         if self._sync is not None:
             self._threads = 1  # collectives must run in the same order on every rank
             self._open_shared(lambda: self._open(run_dir, config, resume, quantiles, overwrite,
@@ -179,7 +190,8 @@ class Recorder:
             layer_numel=[w.numel() for w in weights], bin_edges=np.stack(edges),
             thresholds=thresholds, quantiles=quantiles, config=config, overwrite=overwrite,
             attrs={**_model_attrs(self.model), **(attrs or {})}, weight_std_init=std0,
-            epoch_chunk=epoch_chunk)
+            epoch_chunk=epoch_chunk, optional=self._extra.names,
+            originals=self._extra.originals)
 
     def _reopen(self, run_dir, config, attrs) -> RunStore:
         path = Path(run_dir) / STORE_NAME
@@ -197,6 +209,11 @@ class Recorder:
             store.release()  # now, not when the traceback holding ``store`` is dropped
             raise WcvizError(f"cannot resume {run_dir}: {problem}; use the same model or a new "
                              f"run dir")
+        try:
+            store.ensure_layer_vars(self._extra.names, self._extra.originals)
+        except WcvizError:
+            store.release()
+            raise
         store.set_attrs(status=RUNNING, ended=None, pid=os.getpid(), host=socket.gethostname())
         return store
 
@@ -304,13 +321,33 @@ class Recorder:
         out["weight_nonfinite"] = np.zeros(len(self._layers))
         if flags.any():
             self._flag_nonfinite(out, np.flatnonzero(flags))
+        out.update(self._extra.compute(self.store.quantiles, self._extra_names(),
+                                       weight_l2=out["weight_l2"]))
         return out
+
+    def _extra_names(self) -> list[str]:
+        """The optional variables to fill: those of this Recorder the store holds."""
+        held = self.store.layer_vars()
+        return [name for name in self._extra.names if name in held]
+
+    def hold_gradients(self) -> None:
+        """Keep the current gradients for the next records, until :meth:`release_gradients`
+        (for a loop that zeroes them before a record is due, such as the Hugging Face
+        Trainer's; holds references only, no copies)."""
+        if self.store is not None:
+            self._extra.hold()
+
+    def release_gradients(self) -> None:
+        """Let records read the gradients present again (drops the held references)."""
+        if self.store is not None:
+            self._extra.release()
 
     def finish(self, status: str = FINISHED) -> None:
         """Mark the run ``finished`` (or ``failed``); further records are refused."""
         if not self._finished and self.store is not None:
             self.store.finish(status)
             self._finished = True
+            self._extra.close()
 
     def __enter__(self) -> "Recorder":
         return self

@@ -32,6 +32,25 @@ LAYER_VARS: dict[str, tuple[str, ...]] = {
     "b": ("layer",),
 }
 
+#: Per-layer variables a store holds only when its recorder made them (stores written before
+#: them, or with ``gradients=False``, lack them): name -> dims after ``epoch``. Their meaning is
+#: in :mod:`wcviz.record.gradients`.
+OPTIONAL_LAYER_VARS: dict[str, tuple[str, ...]] = {
+    "update_ratio": ("layer",),  # ‖w_t − w_prev‖ / ‖w_prev‖ since the previous record
+    "grad_quantile": ("layer", "quantile"),  # exact quantiles of ∂L/∂w
+    "grad_v_quantile": ("layer", "quantile"),  # exact quantiles of ∂L/∂v (parametrized layers)
+    "grad_l2": ("layer",),  # ‖∂L/∂w‖₂
+    "original_quantile": ("layer", "original", "quantile"),  # each parametrization original
+}
+#: The optional variables a recorder makes with ``gradients=True``.
+GRADIENT_VARS = ("grad_quantile", "grad_v_quantile", "grad_l2")
+
+
+def layer_var_dims(name: str) -> tuple[str, ...] | None:
+    """The dims (after ``epoch``) of per-layer variable ``name``, required or optional."""
+    return LAYER_VARS.get(name, OPTIONAL_LAYER_VARS.get(name))
+
+
 #: Non-index coordinates, listed in every data variable's CF ``coordinates`` attribute so that
 #: xarray opens them as coordinates.
 AUX_COORDS = ("step", "layer_kind", "layer_numel", "threshold_kind", "threshold_value",

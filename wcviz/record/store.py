@@ -62,6 +62,7 @@ from wcviz.record.schema import (
     EPOCH_CHUNK,
     LAYER_VARS,
     COMPLETE_CHUNKS,
+    OPTIONAL_LAYER_VARS,
     SCHEMA_VERSION,
     read_root_attrs,
 )
@@ -106,6 +107,9 @@ class RunStore:
         self.quantiles = tuple(float(q) for q in self._arrays["quantile"][:])
         self.thresholds = [str(s) for s in self._arrays["threshold"][:]]
         self.n_bins = int(self._arrays["bin"].shape[0])
+        #: the parametrization originals' names (coordinate ``original``; empty without one)
+        self.originals = ([str(s) for s in self._arrays["original"][:]]
+                          if "original" in self._arrays else [])
         self.epoch_chunk = int(attrs.get("epoch_chunk") or EPOCH_CHUNK)
         self.last_epoch = (float(self._arrays["epoch"][self.n_committed - 1])
                            if self.n_committed else None)
@@ -120,7 +124,8 @@ class RunStore:
                quantiles: Sequence[float] = QUANTILES, attrs: dict | None = None,
                config: dict | None = None, overwrite: bool = False,
                weight_std_init: Sequence[float] | None = None,
-               epoch_chunk: int = EPOCH_CHUNK) -> "RunStore":
+               epoch_chunk: int = EPOCH_CHUNK, optional: Sequence[str] = (),
+               originals: Sequence[str] = ()) -> "RunStore":
         """Create a new run store with zero records (atomically).
 
         Args:
@@ -134,6 +139,8 @@ class RunStore:
             overwrite: replace an existing store (otherwise an existing store is an error).
             weight_std_init: per-layer std at epoch 0 (what "rel" thresholds multiply).
             epoch_chunk: rows per chunk along ``epoch`` (and the growth block).
+            optional: names of :data:`OPTIONAL_LAYER_VARS` the store holds too.
+            originals: the ``original`` coordinate (needed by ``original_quantile``).
 
         Raises:
             WcvizError: bad arguments, or an existing store without ``overwrite``.
@@ -144,7 +151,7 @@ class RunStore:
             raise WcvizError(f"a run store already exists at {target}; pass resume=True to "
                              f"continue it, overwrite=True to replace it, or use a new run dir")
         spec = _Spec.build(layers, layer_kinds, layer_numel, bin_edges, thresholds, quantiles,
-                           weight_std_init)
+                           weight_std_init, optional, originals)
         if int(epoch_chunk) < 1:
             raise WcvizError(f"epoch_chunk must be >= 1, got {epoch_chunk}")
         text = config_json(config)
@@ -260,6 +267,58 @@ class RunStore:
         self._repair()
         self._unclean = False
 
+    def layer_vars(self) -> dict[str, tuple[str, ...]]:
+        """The per-layer variables this store holds (required and optional) and their dims."""
+        return {**LAYER_VARS, **{n: d for n, d in OPTIONAL_LAYER_VARS.items()
+                                 if n in self._arrays}}
+
+    def ensure_layer_vars(self, names: Sequence[str], originals: Sequence[str] = ()) -> None:
+        """Add optional per-layer variables this store lacks (a resumed older run), NaN for the
+        records before; each is built whole in a temporary folder and renamed into place.
+
+        Raises:
+            WcvizError: ``originals`` differ from the store's ``original`` coordinate.
+        """
+        names = _check_optional(names, originals)
+        if "original_quantile" in names and "original" in self._arrays and \
+                list(originals) != self.originals:
+            raise WcvizError(f"the model's parametrization originals {list(originals)} differ "
+                             f"from the stored ones {self.originals}; use a new run dir")
+        names = [n for n in names if n not in self._arrays]
+        if "original_quantile" in names:
+            self._add_array("original", ("original",), np.array(list(originals), dtype=object),
+                            str, "")
+            self.originals = list(originals)
+        sizes = {"layer": len(self.layers), "quantile": len(self.quantiles),
+                 "original": len(self.originals)}
+        for name in names:
+            shape = (self.capacity, *(sizes[d] for d in OPTIONAL_LAYER_VARS[name]))
+            self._add_array(name, ("epoch", *OPTIONAL_LAYER_VARS[name]), np.full(shape, np.nan),
+                            np.float64, np.nan, {"coordinates": " ".join(AUX_COORDS)})
+            self._epoch_vars.append(name)
+
+    def _add_array(self, name, dims, data, dtype, fill, attributes=None) -> None:
+        """Create one whole array (every chunk written) in a temporary folder and rename it
+        into the store: a kill midway leaves no array with missing chunks, which check_store
+        would call damage."""
+        import zarr
+
+        tmp = self.path / f".{name}.{os.getpid()}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            staging = zarr.open_group(tmp, mode="w", zarr_format=3)
+            _create(staging, name, dims, data.shape, self.epoch_chunk, dtype, fill, data=data,
+                    attributes=attributes)
+            os.replace(tmp / name, self.path / name)
+        finally:  # also after a failed write (a full disk): no half-built folder is left
+            shutil.rmtree(tmp, ignore_errors=True)
+        # zarr.open_array ignores a ``config`` argument: the array's own with_config applies it
+        # (an all-NaN row must still write its chunk)
+        self._arrays[name] = zarr.open_array(self.path / name, mode="r+",
+                                             zarr_format=3).with_config(_WRITE_CONFIG)
+        if dims[0] == "epoch":
+            self._writers[name] = _RowWriter.of(self.path / name, self._arrays[name])
+
     def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
         """Write row ``k`` of several arrays (each chunk write is atomic).
 
@@ -287,11 +346,12 @@ class RunStore:
 
     def _rows(self, stats: dict, metrics: dict) -> dict[str, np.ndarray]:
         """Validated full rows of every epoch variable (NaN where not given)."""
-        unknown = set(stats) - set(LAYER_VARS)
+        known = self.layer_vars()
+        unknown = set(stats) - set(known)
         if unknown:
-            raise WcvizError(f"unknown statistic(s) {sorted(unknown)}; known: {list(LAYER_VARS)}")
+            raise WcvizError(f"unknown statistic(s) {sorted(unknown)}; known: {list(known)}")
         rows = {}
-        for name in LAYER_VARS:
+        for name in known:
             shape = self._arrays[name].shape[1:]
             value = stats.get(name)
             row = np.full(shape, np.nan) if value is None else np.asarray(value, dtype=np.float64)
@@ -306,35 +366,18 @@ class RunStore:
         return rows
 
     def _metric_names(self) -> list[str]:
-        skip = set(LAYER_VARS) | {"epoch", "step"}
+        skip = set(LAYER_VARS) | set(OPTIONAL_LAYER_VARS) | {"epoch", "step"}
         return [n for n in self._epoch_vars if n not in skip]
 
     def _ensure_metric(self, name: str) -> str:
-        """The variable of metric ``name`` (the user's name), created on first use.
-
-        A new array is built whole (every chunk written, NaN) in a temporary folder and renamed
-        into place: a kill midway leaves no array with missing chunks, which check_store would
-        call damage.
-        """
+        """The variable of metric ``name`` (the user's name), created on first use (whole, NaN,
+        by :meth:`_add_array`)."""
         var = variable_for(name, self.metrics, self._arrays)
         if var in self._arrays:
             return var
-        import zarr
-
         attrs = {METRIC_ATTR: name} if var != name else None
-        tmp = self.path / f".{var}.{os.getpid()}.creating"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            staging = zarr.open_group(tmp, mode="w", zarr_format=3)
-            _create(staging, var, ("epoch",), (self.capacity,), self.epoch_chunk, np.float64,
-                    np.nan, data=np.full(self.capacity, np.nan), attributes=attrs)
-            os.replace(tmp / var, self.path / var)
-        finally:  # also after a failed write (a full disk): no half-built folder is left
-            shutil.rmtree(tmp, ignore_errors=True)
-        # zarr.open_array ignores a ``config`` argument: the array's own with_config applies it
-        self._arrays[var] = zarr.open_array(self.path / var, mode="r+",
-                                            zarr_format=3).with_config(_WRITE_CONFIG)
-        self._writers[var] = _RowWriter.of(self.path / var, self._arrays[var])
+        self._add_array(var, ("epoch",), np.full(self.capacity, np.nan), np.float64, np.nan,
+                        attrs)
         self._epoch_vars.append(var)
         self.metrics[name] = var
         return var
@@ -459,9 +502,12 @@ class _Spec:
     thresholds: list
     quantiles: tuple
     std_init: np.ndarray
+    optional: list
+    originals: list
 
     @classmethod
-    def build(cls, layers, kinds, numel, edges, thresholds, quantiles, std_init) -> "_Spec":
+    def build(cls, layers, kinds, numel, edges, thresholds, quantiles, std_init,
+              optional=(), originals=()) -> "_Spec":
         layers, kinds = [str(x) for x in layers], [str(x) for x in kinds]
         n = len(layers)
         if n == 0 or len(set(layers)) != n:
@@ -479,7 +525,20 @@ class _Spec:
         parsed = [parse_threshold(t) for t in thresholds]
         if len({t.label for t in parsed}) != len(parsed):
             raise WcvizError(f"thresholds must be distinct, got {list(thresholds)}")
-        return cls(layers, kinds, numel, edges, parsed, check_quantiles(quantiles), std_init)
+        optional = _check_optional(optional, originals)
+        return cls(layers, kinds, numel, edges, parsed, check_quantiles(quantiles), std_init,
+                   optional, [str(o) for o in originals])
+
+
+def _check_optional(names: Sequence[str], originals: Sequence[str]) -> list[str]:
+    """``names`` checked against :data:`OPTIONAL_LAYER_VARS` (in schema order)."""
+    unknown = sorted(set(names) - set(OPTIONAL_LAYER_VARS))
+    if unknown:
+        raise WcvizError(f"unknown optional variable(s) {unknown}; known: "
+                         f"{list(OPTIONAL_LAYER_VARS)}")
+    if "original_quantile" in names and (not originals or len(set(originals)) != len(originals)):
+        raise WcvizError("original_quantile needs distinct, non-empty originals names")
+    return [n for n in OPTIONAL_LAYER_VARS if n in names]
 
 
 def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
@@ -556,18 +615,21 @@ def _build_store(path: Path, spec: _Spec, root_attrs: dict) -> None:
         "bin": (("bin",), np.int64, 0, np.arange(nb)),
         "bin_edges": (("layer", "bin_edge"), np.float64, np.nan, spec.edges),
     }
+    if "original_quantile" in spec.optional:
+        static["original"] = (("original",), str, "", strings(spec.originals))
     for name, (dims, dtype, fill, data) in static.items():
         if data.size:
             _create(group, name, dims, data.shape, chunk, dtype, fill, data)
         else:  # zero thresholds: an empty coordinate
             _create(group, name, dims, data.shape, chunk, dtype, fill, None)
     sizes = {"layer": n, "quantile": len(spec.quantiles), "threshold": len(spec.thresholds),
-             "bin": nb}
+             "bin": nb, "original": len(spec.originals)}
     cap = chunk
     _create(group, "epoch", ("epoch",), (cap,), chunk, np.float64, np.nan, None)
     _create(group, "step", ("epoch",), (cap,), chunk, np.float64, np.nan, None)
     coords = {"coordinates": " ".join(AUX_COORDS)}
-    for name, dims in LAYER_VARS.items():
+    optional = {name: OPTIONAL_LAYER_VARS[name] for name in spec.optional}
+    for name, dims in {**LAYER_VARS, **optional}.items():
         shape = (cap, *(sizes[d] for d in dims))
         _create(group, name, ("epoch", *dims), shape, chunk, np.float64, np.nan, None, coords)
     for name in METRICS:

@@ -15,6 +15,8 @@ One module per figure family, all re-exported here (``from wcviz import plots; p
 * :mod:`wcviz.report.plots.metrics`: loss and accuracy curves (``metrics_curves``);
 * :mod:`wcviz.report.plots.seeds`: mean ± std over seeds (``seed_bands``, ``seed_metric``,
   ``seed_near_zero``, ``seed_near_zero_by_layer``);
+* :mod:`wcviz.report.plots.histograms`: the recorded histograms over epochs (heatmap and
+  TensorBoard-style ridgelines), gradient bands beside weight bands, the update ratio per layer;
 * :mod:`wcviz.report.plots.sweep`: the (a, b) grid search's heatmaps (``wcviz figures --sweep``);
 * :mod:`wcviz.report.plots.files`: ``save_figure``, ``write_paper_figures``;
 * :mod:`wcviz.report.plots._axes`: what they share (axis labels, epoch ticks, y scale, legend place).
@@ -45,6 +47,9 @@ from wcviz.report.plots.bands import (GRID_MAX_LAYERS, band_handles, band_panels
                                shared_levels, shared_pairs)
 from wcviz.report.plots.compander import LEGEND_MAX_LAYERS, ab_trajectories
 from wcviz.report.plots.files import FORMATS, save_figure, write_paper_figures
+from wcviz.report.plots.histograms import (UPDATE_RATIO_REFERENCE, gradient_bands,
+                                           histogram_heatmap, histogram_ridgelines,
+                                           update_ratio_plot)
 from wcviz.report.plots.metrics import METRIC_STYLES, metrics_curves
 from wcviz.report.plots.near_zero import (near_zero_by_layer, near_zero_figure, near_zero_measures,
                                    near_zero_over_epochs)
@@ -66,6 +71,9 @@ __all__ = [
     "METRIC_STYLES", "metrics_curves",
     # seed aggregation
     "seed_bands", "seed_metric", "seed_near_zero", "seed_near_zero_by_layer",
+    # histograms, gradients, update ratio
+    "UPDATE_RATIO_REFERENCE", "gradient_bands", "histogram_heatmap", "histogram_ridgelines",
+    "update_ratio_plot",
     # (a, b) sweep
     "sweep_figure", "sweep_heatmaps",
     # files
