@@ -54,7 +54,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
-from wcviz.record import stats as S
+from wcviz.record import sharded as D
 from wcviz.record.schema import GRADIENT_VARS
 from wcviz.reparam.layers import Target
 
@@ -247,8 +247,11 @@ class ExtraStats:
         prev, self._previous[i] = self._previous[i], weight if owned else weight.clone()
         if prev is None or prev.shape != weight.shape:
             return _nan(1, weight.device)
-        diff = weight - prev.to(weight.device)
-        return torch.linalg.vector_norm(diff, dtype=torch.float64).reshape(1)
+        if D.is_dtensor(weight) != D.is_dtensor(prev):
+            # FSDP2 leaves a root's parameters whole after an evaluation forward: compare whole
+            # tensors then (every rank is in the same state, so each gathers alike)
+            weight, prev = _whole(weight), _whole(prev)
+        return D.l2_norm(weight - prev.to(weight.device))  # DTensors: from the shards
 
     def _ratios(self, diffs: np.ndarray, weight_l2: np.ndarray | None) -> np.ndarray:
         """‖w − w_prev‖ / ‖w_prev‖ per layer; keeps this record's ‖w‖ for the next record."""
@@ -271,6 +274,10 @@ class ExtraStats:
         self._held = None
 
 
+def _whole(x: Tensor) -> Tensor:
+    return x.full_tensor() if D.is_dtensor(x) else x
+
+
 def _nan(n: int, device) -> Tensor:
     return torch.full((n,), math.nan, dtype=torch.float64, device=device)
 
@@ -278,10 +285,10 @@ def _nan(n: int, device) -> Tensor:
 def _quantiles(x: Tensor | None, quantiles, device) -> Tensor:
     if x is None:
         return _nan(len(quantiles), device)
-    return S.exact_quantiles(x.detach(), quantiles).to(device)
+    return D.quantiles_of(x.detach(), quantiles).to(device)  # DTensors: from the shards
 
 
 def _l2(x: Tensor | None, device) -> Tensor:
     if x is None:
         return _nan(1, device)
-    return torch.linalg.vector_norm(x.detach().double()).reshape(1).to(device)
+    return D.l2_norm(x).to(device)

@@ -149,7 +149,7 @@ class Recorder:
 
     def _open_shared(self, open_store) -> None:
         """Sharded model: rank 0 opens the store and shares its plan (quantiles, bins, cutoffs,
-        ranges, last epoch), or its error, with every rank."""
+        ranges, last epoch, the per-layer variables it holds), or its error, with every rank."""
         plan = error = None
         try:
             store = open_store()
@@ -157,7 +157,7 @@ class Recorder:
                 self.store = store
                 self._load_plan()
                 plan = (store.quantiles, store.n_bins, self._cutoffs, self._ranges,
-                        self._layout, store.last_epoch)
+                        self._layout, store.last_epoch, store.layer_vars())
         except Exception as exc:  # shared, so that no rank waits for a plan that never comes
             error = exc
         shared, message = self._sync.share((plan, None if error is None else str(error)))
@@ -166,8 +166,8 @@ class Recorder:
         if message is not None:
             raise WcvizError(f"rank 0 could not open the run store: {message}")
         if self.rank != 0:
-            quantiles, n_bins, self._cutoffs, self._ranges, self._layout, last = shared
-            self.store = D.PeerStore(quantiles, n_bins, last)
+            quantiles, n_bins, self._cutoffs, self._ranges, self._layout, last, held = shared
+            self.store = D.PeerStore(quantiles, n_bins, last, held)
 
     def _create(self, run_dir, config, quantiles, overwrite, attrs, thresholds, bins,
                 factor, epoch_chunk) -> RunStore:
@@ -395,7 +395,10 @@ class Recorder:
         return host
 
     def _small_layers(self) -> list[int]:
-        """Layers whose stored tensor is small and on the CPU (candidates for batching)."""
+        """Layers whose stored tensor is small and on the CPU (candidates for batching); none
+        for a sharded model, whose statistics are collectives per layer."""
+        if self._sync is not None:
+            return []
         out = []
         for i, target in enumerate(self._layers):
             stored = target.stored()

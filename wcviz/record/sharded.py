@@ -110,6 +110,16 @@ def quantiles_of(x: Tensor, quantiles, shared: bool = False) -> Tensor:
     return S.exact_quantiles(x, quantiles, backend="torch" if shared else None)
 
 
+def l2_norm(x: Tensor) -> Tensor:
+    """‖x‖₂ accumulated in float64, shape (1,): of a plain tensor, or of a DTensor from its
+    shards (their sums of squares all-reduced, then the root; a collective)."""
+    if not is_dtensor(x):
+        return torch.linalg.vector_norm(x.detach(), dtype=torch.float64).reshape(1)
+    local, group = local_part(x.detach())
+    sumsq = torch.linalg.vector_norm(local, dtype=torch.float64).square().reshape(1)
+    return _all_reduce(sumsq, group).sqrt()
+
+
 def initial_scale(x: Tensor, shared: bool = False) -> tuple[float, float]:
     """:func:`wcviz.record.stats.initial_scale` (std, max|w| over the finite weights) of a plain
     tensor or a DTensor (then a collective)."""
@@ -493,14 +503,20 @@ class RankSync:
 
 class PeerStore:
     """What a rank other than 0 keeps of rank 0's run store when recording a sharded model:
-    the quantiles, bins and last recorded epoch (so every rank skips the same epochs). It
-    writes nothing."""
+    the quantiles, bins, last recorded epoch (so every rank skips the same epochs) and the
+    per-layer variables it holds (so every rank computes the same ones). It writes nothing."""
 
-    def __init__(self, quantiles, n_bins: int, last_epoch: float | None):
+    def __init__(self, quantiles, n_bins: int, last_epoch: float | None,
+                 layer_vars: dict | None = None):
         self.quantiles = list(quantiles)
         self.n_bins = int(n_bins)
         self.last_epoch = last_epoch
         self.n_committed = 0  # this rank commits nothing
+        self._layer_vars = dict(layer_vars or {})
+
+    def layer_vars(self) -> dict[str, tuple[str, ...]]:
+        """The per-layer variables of rank 0's store, and their dims."""
+        return self._layer_vars
 
     def append(self, epoch, step, stats, metrics) -> None:
         self.last_epoch = float(epoch)
