@@ -34,8 +34,8 @@ from wcviz.report.bands import band_label, band_pairs, median_quantile
 from wcviz.report.seeds import fold_frame, iter_groups
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import metric_variables, split_kind
-from wcviz.record.integrity import check_confined
-from wcviz.record.reader import list_runs, open_run, read_arrays
+from wcviz.record.integrity import check_confined, tree_fingerprint
+from wcviz.record.reader import list_runs, open_run, read_arrays, run_key
 from wcviz.record.runfolder import MAX_DEPTH, STORE_NAME, run_dirs
 
 #: Runs-table columns taken from store attributes, in display order.
@@ -138,13 +138,6 @@ def _attr_items(attrs: dict) -> tuple:
                         for k, v in attrs.items()))
 
 
-def _run_id(root: Path, info) -> str:
-    # Runs may sit in nested folders (sweep/seed0, other/seed0): the path below the root is
-    # unique where the directory name alone is not.
-    rel = Path(info.path).resolve().relative_to(root).as_posix()
-    return str(info.run_id) if rel == "." else rel
-
-
 def _outside(root: Path, problems: list) -> Callable[[Path], bool]:
     """The ``skip`` test of :func:`wcviz.record.runfolder.run_dirs`: folders (or run stores) that resolve
     outside ``root``, or whose ``zarr.json`` is a link, are reported in ``problems`` and
@@ -191,7 +184,7 @@ def scan(root: Path) -> Scan:
     by_path = {}  # a run reached twice (a symlink to it inside the root) is listed once
     for info in infos:
         path = str(Path(info.path).resolve())
-        by_path.setdefault(path, Run(_run_id(root, info), path, int(info.n_epochs),
+        by_path.setdefault(path, Run(run_key(root, path), path, int(info.n_epochs),
                                      str(info.status), _attr_items(dict(info.attrs))))
     runs = sorted(by_path.values(), key=lambda r: r.run_id)
     problems.sort(key=lambda p: p.path)
@@ -200,27 +193,44 @@ def scan(root: Path) -> Scan:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _dataset(path: str, n_epochs: int, status: str):
-    # Keyed on the listing's (path, n_epochs, status): see the module docstring.
+    # Keyed on the listing's (path, n_epochs, status): see the module docstring. The Dataset is
+    # lazy: each reader of it calls confined() first (a chunk may be swapped after the open).
     confined(path, n_epochs)
     return open_run(path)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def confined(path: str, n_epochs: int) -> None:
     """Refuse a store a reader could be led out of (:func:`wcviz.record.integrity.check_confined`):
     every file a read opens stays inside the run folder (which the scan found inside the root),
-    no symlink or hard link anywhere in its store. Checked once per committed state
-    (``n_epochs``, the cache key).
+    no symlink or hard link anywhere in its store. Called before every read of a store; the
+    verdict is cached per committed state *and* per :func:`~wcviz.record.integrity.tree_fingerprint`
+    of the store (each file's inode), so a chunk replaced by a link after a first view is
+    checked, and refused, before it is read.
 
     Raises:
         WcvizError: one line naming the offending path.
     """
+    store = Path(path) / STORE_NAME
+    _confined(path, n_epochs, tree_fingerprint(store))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _confined(path: str, n_epochs: int, fingerprint: int) -> None:
     check_confined(Path(path) / STORE_NAME, path)
 
 
+def _checked(key: tuple):
+    """The Dataset of a listing's ``key`` (path, n_epochs, status), its store checked first."""
+    confined(key[0], key[1])
+    return _dataset(*key)
+
+
 def dataset(run: Run):
-    """The run's lazy :class:`xarray.Dataset` (opened once per committed state)."""
-    return _dataset(*run.key)
+    """The run's lazy :class:`xarray.Dataset` (opened once per committed state), its
+    ``run_id`` attribute the run's identity here (its path below the root). Its store is
+    checked for links first (:func:`confined`), every call: the caller reads from it."""
+    confined(run.path, run.n_epochs)
+    return _dataset(*run.key).assign_attrs(run_id=run.run_id)
 
 
 def _values(da) -> np.ndarray:
@@ -565,7 +575,7 @@ def _floats(da: xr.DataArray) -> xr.DataArray:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
-    ds = _dataset(*key)
+    ds = _checked(key)
     names = [str(x) for x in ds["layer"].values]
     levels = _floats(ds[variable]).to_dataset(dim="quantile")  # one variable per level
     parts = {"depth": ("layer", np.arange(len(names))),
@@ -599,7 +609,7 @@ def tidy_quantiles(wide: pd.DataFrame) -> pd.DataFrame:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
-    ds = _dataset(*key)
+    ds = _checked(key)
     n_layer = ds.sizes["layer"]
     numel = (_values(ds["layer_numel"]) if "layer_numel" in ds.variables
              else np.full(n_layer, np.nan))
@@ -651,7 +661,7 @@ def default_threshold(runs: list[Run]) -> str | None:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _compander(key: tuple, run_id: str) -> pd.DataFrame:
-    ds = _dataset(*key)
+    ds = _checked(key)
     parts = {"depth": ("layer", np.arange(ds.sizes["layer"])),
              "a": _floats(ds["a"]), "b": _floats(ds["b"])}
     frame = _frame(parts, ["epoch", "layer"], run_id)[["run", "epoch", "layer", "depth", "a", "b"]]
@@ -671,7 +681,7 @@ def is_learnable(run: Run) -> bool:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
-    ds = _dataset(*key)
+    ds = _checked(key)
     epochs = _values(ds["epoch"])
     parts = []
     for name, var in metric_variables(ds).items():  # every metric, by the user's name
@@ -700,7 +710,7 @@ def accuracy_summary(run: Run) -> dict:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _summary(key: tuple, run_id: str) -> dict:
-    return {**sweep.run_summary(_dataset(*key)), "run_id": run_id}
+    return {**sweep.run_summary(_checked(key)), "run_id": run_id}
 
 
 def sweep_rows(runs: list[Run]) -> pd.DataFrame:

@@ -48,7 +48,7 @@ def _drop_runs_without_v(wide):
     none = data.without_values(wide)
     if none:
         shown = dict(zip(wide["run"], wide["name"]))
-        st.info("No raw v for " + ", ".join(f"{shown[r]} ({r})" for r in none) + ": its layer is "
+        st.info("No raw v for " + ", ".join(ui.md(f"{shown[r]} ({r})") for r in none) + ": its layer is "
                 "not companded, the weights w are the parameter itself. Choose w = Ψ(v) to see it.")
     return wide[~wide["run"].isin(none)]
 
@@ -57,13 +57,13 @@ def single_layer(fresh):
     errors: list[str] = []
     wide = data.distributions(fresh, layer, variable, errors=errors)
     for line in errors:
-        st.error(line)
+        st.error(ui.md(line))
     fresh = [r for r in fresh if not any(e.startswith(f"{r.run_id}: ") for e in errors)]
     if ui.grouped():
         wide = data.fold_quantiles(wide, [r for r in fresh if layer in data.layers(r)])
     missing = [r.run_id for r in fresh if layer not in data.layers(r)]
     if missing:
-        st.warning(f"Layer {layer!r} is not recorded in: {', '.join(missing)}")
+        st.warning(ui.md(f"Layer {layer!r} is not recorded in: {', '.join(missing)}"))
     wide = _drop_runs_without_v(wide)
     if wide.empty:
         return
@@ -93,7 +93,7 @@ def every_layer(fresh):
     errors: list[str] = []
     wide = data.all_layers(fresh, variable, errors=errors)
     for line in errors:
-        st.error(line)
+        st.error(ui.md(line))
     if ui.grouped():
         wide = data.fold_quantiles(wide, fresh)
     wide = _drop_runs_without_v(wide)

@@ -26,6 +26,7 @@ from wcviz.record.reader import list_runs
 def _open_runs(args: list[str]) -> list:
     """The runs named on the command line as Datasets, each opened (and checked) once; a runs
     root expands to its runs, and a damaged one found there is named and left out."""
+    from wcviz.record.reader import open_run
     from wcviz.report.analysis import as_dataset
 
     opened = []
@@ -44,7 +45,8 @@ def _open_runs(args: list[str]) -> list:
                              "(no record.zarr found)")
         for run in runs:  # a damaged run found under a root is named and left out
             try:
-                opened.append(as_dataset(run.path))
+                # Its id is its path below the root: same-named runs of two sub-folders differ.
+                opened.append(open_run(run.path, root=path).load())
             except WcvizError as err:
                 print(f"skipping broken run {run.path}: {err}", file=sys.stderr)
     return opened

@@ -4,6 +4,7 @@ records, every run under a root, and a few arrays of a run read straight from Za
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.record.integrity import check_chunks_present, check_store, damaged
+from wcviz.record.integrity import check_chunks_present, check_shape, check_store, damaged
 from wcviz.record.metrics import METRICS
 from wcviz.record.runfolder import (
     MAX_DEPTH,
@@ -22,19 +23,41 @@ from wcviz.record.runfolder import (
     run_dirs,
     store_path,
 )
-from wcviz.record.schema import AUX_COORDS, LAYER_VARS, REQUIRED, read_root_attrs
+from wcviz.record.schema import AUX_COORDS, LAYER_VARS, REQUIRED, epoch_chunk_of, read_root_attrs
 
 
-def open_run(path):
+def run_key(root, run_dir) -> str:
+    """A run's identity under a runs root: its directory's path below ``root``, in posix form
+    (``reproduce-digits-quick/digits-cnn_baseline_s0``); the directory's name when ``root`` is
+    None, is the run itself, or does not hold it.
+
+    The one source of a run's name in exports (the ``run`` column), figure file names,
+    TensorBoard folders, the dashboard and tables: two runs of one name in different
+    sub-folders of a root stay two runs.
+    """
+    # Absolute without resolving links: the path as found under the root, and the name of a
+    # run directory given as "." (its store's parent) is its real name, not "".
+    run_dir = Path(os.path.abspath(run_dir))
+    if root is not None:
+        rel = os.path.relpath(run_dir, os.path.abspath(root))
+        if rel != "." and Path(rel).parts[0] != "..":
+            return Path(rel).as_posix()
+    return run_dir.name
+
+
+def open_run(path, root=None):
     """Open one run as a lazy :class:`xarray.Dataset` holding its committed records only.
 
     Args:
         path: a run directory or its ``record.zarr``.
+        root: the runs root it was found under, if any: its ``run_id`` is then its path below
+            the root (:func:`run_key`).
 
     Returns:
         The dataset of the schema (``epoch`` sliced to the committed records, ``step`` as
         int64, string coordinates as Python str objects). ``attrs`` hold the store's attributes
-        plus ``run_id`` (the run directory's name) and ``path`` (the run directory).
+        plus ``run_id`` (:func:`run_key`: the path below ``root``, else the run directory's
+        name) and ``path`` (the run directory).
 
     Raises:
         WcvizError: not a run store, another schema version, or a corrupt store.
@@ -49,7 +72,7 @@ def open_run(path):
     ds = ds.isel(epoch=slice(0, n))
     _check_epochs(store, ds)
     extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(METRICS))
-    return _tidied(ds, [*LAYER_VARS, *METRICS, *extras], store)
+    return _tidied(ds, [*LAYER_VARS, *METRICS, *extras], store, run_key(root, store.parent))
 
 
 def _check_epochs(store: Path, ds) -> None:
@@ -64,7 +87,7 @@ def _check_epochs(store: Path, ds) -> None:
                               f"missing or blank)")
 
 
-def _tidied(ds, names: list[str], store: Path):
+def _tidied(ds, names: list[str], store: Path, run_id: str):
     """``ds`` with its data variables in ``names`` order (not the directory listing's), ``step``
     as int64, string coordinates as Python str objects, and ``run_id``/``path`` attributes.
 
@@ -79,7 +102,7 @@ def _tidied(ds, names: list[str], store: Path):
         if name in coords:
             coords[name] = coords[name].astype(object)
     out = xr.Dataset({name: ds[name].variable for name in names}, coords=coords, attrs=ds.attrs)
-    out.attrs["run_id"] = store.parent.name
+    out.attrs["run_id"] = run_id
     out.attrs["path"] = str(store.parent.resolve())
     return out
 
@@ -124,7 +147,8 @@ def _open_eager(store: Path):
 
 
 def open_runs(root) -> list:
-    """Open every run under ``root`` (see :func:`list_runs`), skipping broken ones.
+    """Open every run under ``root`` (see :func:`list_runs`), skipping broken ones; each run's
+    ``run_id`` is its path below ``root`` (:func:`run_key`).
 
     Broken stores are reported in one warning each, naming the path and the problem.
     """
@@ -134,7 +158,7 @@ def open_runs(root) -> list:
         warnings.warn(f"skipping broken run {bad.path}: {bad.error}", stacklevel=2)
     for info in runs:
         try:
-            out.append(open_run(info.path))
+            out.append(open_run(info.path, root=root))
         except WcvizError as err:
             warnings.warn(f"skipping broken run {info.path}: {err}", stacklevel=2)
     return out
@@ -142,7 +166,11 @@ def open_runs(root) -> list:
 
 @dataclass
 class RunInfo:
-    """A run found by :func:`list_runs` (attributes only, no arrays read)."""
+    """A run found by :func:`list_runs` (attributes only, no arrays read).
+
+    Attributes:
+        run_id: its identity, the path below the root searched (:func:`run_key`).
+    """
 
     run_id: str
     path: Path
@@ -182,7 +210,7 @@ def list_runs(root, max_depth: int = MAX_DEPTH) -> tuple[list[RunInfo], list[Bro
         except WcvizError as err:
             broken.append(BrokenRun(run_dir, str(err)))
             continue
-        runs.append(RunInfo(run_dir.name, run_dir, attrs, int(attrs["n_committed"]),
+        runs.append(RunInfo(run_key(root, run_dir), run_dir, attrs, int(attrs["n_committed"]),
                             str(attrs.get("status"))))
     return runs, broken
 
@@ -225,6 +253,10 @@ async def _read_arrays(store: Path, names: list[str], layer: str | None,
     wanted = list(dict.fromkeys([*names, *(["layer"] if layer is not None and layers is None
                                              else [])]))
     arrays = dict(zip(wanted, await asyncio.gather(*(group.getitem(k) for k in wanted))))
+    epoch_chunk = epoch_chunk_of(dict(group.attrs))
+    for name, array in arrays.items():  # before any chunk is decoded: no crafted grid is read
+        check_shape(store, name, array.metadata.dimension_names or (), array.metadata.shape,
+                    array.chunks, epoch_chunk)
     index = None
     if layer is not None:
         known = layers if layers is not None else [
