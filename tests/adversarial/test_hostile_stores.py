@@ -255,3 +255,76 @@ def test_dashboard_shows_markdown_in_names_and_attributes_as_text(tmp_path):
             driver.quit()
         _stop(proc)
         leak.shutdown()
+
+
+# ---------------------------------------------------------------- item 15: cache, many layers
+
+
+def test_dashboard_rechecks_a_chunk_swapped_after_the_first_view(tmp_path):
+    import os
+
+    from test_app import write_run
+    from wcviz.app import data
+
+    write_run(tmp_path / "outside" / "secret", n_records=2, seed=4242).finish()
+    root = tmp_path / "root"
+    write_run(root / "tricked", n_records=2).finish()
+    run = data.scan(root).by_id()["tricked"]
+    data.dataset(run)  # the first view: checked and opened
+    data.distributions([run], "conv1")
+    chunk = root / "tricked" / "record.zarr" / "val_acc" / "c" / "0"
+    chunk.unlink()  # ... then a chunk becomes a hard link to a file outside the root
+    os.link(tmp_path / "outside" / "secret" / "record.zarr" / "val_acc" / "c" / "0", chunk)
+    with pytest.raises(WcvizError, match="2 hard links"):
+        data.metrics([run])
+    with pytest.raises(WcvizError, match="2 hard links"):
+        data.dataset(run)
+    assert data.scan(root).by_id()["tricked"].key == run.key  # same listing: the cache key alone
+    chunk.unlink()  # the store's own file again (a copy): readable again
+    chunk.write_bytes((tmp_path / "outside" / "secret" / "record.zarr" / "val_acc" / "c" / "0")
+                      .read_bytes())
+    assert len(data.metrics([run]))
+
+
+def _deep_run(run_dir: Path, n_layers: int) -> None:
+    import numpy as np
+
+    from wcviz.record.store import RunStore
+
+    names = [f"block{i}.fc" for i in range(n_layers)]
+    store = RunStore.create(run_dir, layers=names, layer_kinds=["Linear"] * n_layers,
+                            layer_numel=[10] * n_layers, thresholds=["abs=0.01"],
+                            bin_edges=np.tile(np.linspace(-1, 1, 3), (n_layers, 1)),
+                            attrs={"model": "deep", "dataset": "synthetic", "seed": 0})
+    for epoch in range(2):
+        q = np.tile(np.linspace(-1, 1, 9) * (1 + epoch), (n_layers, 1))
+        store.append(float(epoch), epoch, {"weight_quantile": q}, {"val_acc": 0.5})
+    store.finish("finished")
+
+
+@pytest.mark.slow
+def test_a_deep_store_draws_a_capped_number_of_layers_and_says_so(tmp_path, monkeypatch):
+    from test_app import charts, dashboard, select
+    from wcviz.app import data
+
+    n = 1500
+    _deep_run(tmp_path / "deep", n)
+    run = data.scan(tmp_path).runs[0]
+    wide = data.all_layers([run])
+    drawn = list(dict.fromkeys(wide["layer"]))
+    assert len(drawn) == data.MAX_PANELS and drawn[0] == "block0.fc" and drawn[-1] == f"block{n - 1}.fc"
+    assert sorted(set(wide["depth"])) == sorted(int(x[5:-3]) for x in drawn)
+    assert len(data.layer_choices(data.layers(run))) == data.MAX_LAYER_CHOICES
+    assert data.layer_choices(data.layers(run), "K1499") == [f"block{n - 1}.fc"]
+
+    at = dashboard(monkeypatch, tmp_path)
+    at.run()
+    select(at, "deep", page="distributions")
+    assert len(at.selectbox(key="dist_layer").options) == data.MAX_LAYER_CHOICES
+    assert any(f"{n:,} layers; the list offers the first" in c.value for c in at.caption)
+    at.text_input(key="dist_layer_find").input("block1499").run()
+    assert at.selectbox(key="dist_layer").options == [f"block{n - 1}.fc"]
+    at.toggle(key="dist_all").set_value(True).run()
+    assert not at.exception
+    assert any(f"{data.MAX_PANELS} of {n:,} layers drawn" in c.value for c in at.caption)
+    assert set(charts(at)[0][1]["layer"].dropna()) == set(drawn)

@@ -58,9 +58,9 @@ MAX_SIZES = {"layer": 2 ** 20, "quantile": 4096, "threshold": 4096, "bin": 2 ** 
              "bin_edge": 2 ** 16 + 1}
 #: Largest ``epoch_chunk`` (rows per chunk along epoch) a reader accepts.
 MAX_EPOCH_CHUNK = 2 ** 16
-#: Most elements one chunk may hold (2**27 float64 = 1 GiB decoded): a backstop on what one
+#: Most elements one chunk may hold (2**28 float64 = 2 GiB decoded): a backstop on what one
 #: read can allocate, whatever the shape.
-MAX_CHUNK_ELEMENTS = 2 ** 27
+MAX_CHUNK_ELEMENTS = 2 ** 28
 
 
 def expected_dims(name: str) -> tuple[str, ...] | None:
