@@ -158,7 +158,7 @@ def open_runs(root) -> list:
         warnings.warn(f"skipping broken run {bad.path}: {bad.error}", stacklevel=2)
     for info in runs:
         try:
-            out.append(open_run(info.path, root=root))
+            out.append(open_run(info.path, root=local_path(root)))
         except WcvizError as err:
             warnings.warn(f"skipping broken run {info.path}: {err}", stacklevel=2)
     return out
