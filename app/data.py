@@ -574,8 +574,9 @@ def _floats(da: xr.DataArray) -> xr.DataArray:
 
 
 #: Most layers the small multiples draw (a panel each): more are picked evenly over depth, the
-#: first and last always. A store of 10^6 layers took 102 s to draw on the Distributions page.
-MAX_PANELS = 48
+#: first and last always (about 0.4 s of chart building a panel on a busy 2-core machine; a
+#: store of 10^6 layers took 102 s to draw on the Distributions page).
+MAX_PANELS = 24
 
 #: Most layer names a page offers in one list; a deeper model is searched by name instead.
 MAX_LAYER_CHOICES = 1000
