@@ -34,9 +34,9 @@ from wcviz.report.bands import band_label, band_pairs, median_quantile
 from wcviz.report.seeds import fold_frame, iter_groups
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import metric_variables, split_kind
-from wcviz.record.integrity import check_confined
+from wcviz.record.integrity import check_confined, tree_fingerprint
 from wcviz.record.index import RunsIndex
-from wcviz.record.reader import list_runs, open_run, read_arrays
+from wcviz.record.reader import list_runs, open_run, read_arrays, run_key
 from wcviz.record.runfolder import MAX_DEPTH, STORE_NAME, run_dirs
 
 #: Runs-table columns taken from store attributes, in display order.
@@ -139,13 +139,6 @@ def _attr_items(attrs: dict) -> tuple:
                         for k, v in attrs.items()))
 
 
-def _run_id(root: Path, info) -> str:
-    # Runs may sit in nested folders (sweep/seed0, other/seed0): the path below the root is
-    # unique where the directory name alone is not.
-    rel = Path(info.path).resolve().relative_to(root).as_posix()
-    return str(info.run_id) if rel == "." else rel
-
-
 def _outside(root: Path, problems: list) -> Callable[[Path], bool]:
     """The ``skip`` test of :func:`wcviz.record.runfolder.run_dirs`: folders (or run stores) that resolve
     outside ``root``, or whose ``zarr.json`` is a link, are reported in ``problems`` and
@@ -194,7 +187,7 @@ def scan(root: Path) -> Scan:
     by_path = {}  # a run reached twice (a symlink to it inside the root) is listed once
     for info in infos:
         path = str(Path(info.path).resolve())
-        by_path.setdefault(path, Run(_run_id(root, info), path, int(info.n_epochs),
+        by_path.setdefault(path, Run(run_key(root, path), path, int(info.n_epochs),
                                      str(info.status), _attr_items(dict(info.attrs))))
     runs = sorted(by_path.values(), key=lambda r: r.run_id)
     problems.sort(key=lambda p: p.path)
@@ -203,27 +196,44 @@ def scan(root: Path) -> Scan:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _dataset(path: str, n_epochs: int, status: str):
-    # Keyed on the listing's (path, n_epochs, status): see the module docstring.
+    # Keyed on the listing's (path, n_epochs, status): see the module docstring. The Dataset is
+    # lazy: each reader of it calls confined() first (a chunk may be swapped after the open).
     confined(path, n_epochs)
     return open_run(path)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def confined(path: str, n_epochs: int) -> None:
     """Refuse a store a reader could be led out of (:func:`wcviz.record.integrity.check_confined`):
     every file a read opens stays inside the run folder (which the scan found inside the root),
-    no symlink or hard link anywhere in its store. Checked once per committed state
-    (``n_epochs``, the cache key).
+    no symlink or hard link anywhere in its store. Called before every read of a store; the
+    verdict is cached per committed state *and* per :func:`~wcviz.record.integrity.tree_fingerprint`
+    of the store (each file's inode), so a chunk replaced by a link after a first view is
+    checked, and refused, before it is read.
 
     Raises:
         WcvizError: one line naming the offending path.
     """
+    store = Path(path) / STORE_NAME
+    _confined(path, n_epochs, tree_fingerprint(store))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _confined(path: str, n_epochs: int, fingerprint: int) -> None:
     check_confined(Path(path) / STORE_NAME, path)
 
 
+def _checked(key: tuple):
+    """The Dataset of a listing's ``key`` (path, n_epochs, status), its store checked first."""
+    confined(key[0], key[1])
+    return _dataset(*key)
+
+
 def dataset(run: Run):
-    """The run's lazy :class:`xarray.Dataset` (opened once per committed state)."""
-    return _dataset(*run.key)
+    """The run's lazy :class:`xarray.Dataset` (opened once per committed state), its
+    ``run_id`` attribute the run's identity here (its path below the root). Its store is
+    checked for links first (:func:`confined`), every call: the caller reads from it."""
+    confined(run.path, run.n_epochs)
+    return _dataset(*run.key).assign_attrs(run_id=run.run_id)
 
 
 def _values(da) -> np.ndarray:
@@ -566,12 +576,50 @@ def _floats(da: xr.DataArray) -> xr.DataArray:
     return da.reset_coords(drop=True).astype(float)
 
 
+#: Most layers the small multiples draw (a panel each): more are picked evenly over depth, the
+#: first and last always (about 0.4 s of chart building a panel on a busy 2-core machine; a
+#: store of 10^6 layers took 102 s to draw on the Distributions page).
+MAX_PANELS = 24
+
+#: Most layer names a page offers in one list; a deeper model is searched by name instead.
+MAX_LAYER_CHOICES = 1000
+
+
+def spread_layers(names, most: int = MAX_PANELS) -> list[str]:
+    """All ``names`` if there are at most ``most``, else ``most`` spread evenly over depth,
+    the first and the last included (as the figures' layer grid picks them)."""
+    names = list(names)
+    if len(names) <= most:
+        return names
+    picks = np.unique(np.linspace(0, len(names) - 1, most).round().astype(int))
+    return [names[i] for i in picks]
+
+
+def layer_choices(names, text: str = "", most: int = MAX_LAYER_CHOICES) -> list[str]:
+    """The layer names a list offers: those containing ``text`` (any case), at most ``most``
+    of them in model order."""
+    text = text.strip().lower()
+    out = []
+    for name in names:
+        if text in name.lower():
+            out.append(name)
+            if len(out) == most:
+                break
+    return out
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
-def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
-    ds = _dataset(*key)
-    names = [str(x) for x in ds["layer"].values]
+def _all_quantiles(key: tuple, run_id: str, variable: str, most: int = MAX_PANELS) -> pd.DataFrame:
+    ds = _checked(key)
+    every = [str(x) for x in ds["layer"].values]
+    names = spread_layers(every, most)
+    depth = np.arange(len(every))
+    if len(names) < len(every):  # only the drawn layers are read and bounded
+        index = {name: i for i, name in enumerate(every)}
+        depth = np.array([index[n] for n in names])
+        ds = ds.isel(layer=depth)
     levels = _floats(ds[variable]).to_dataset(dim="quantile")  # one variable per level
-    parts = {"depth": ("layer", np.arange(len(names))),
+    parts = {"depth": ("layer", depth),
              **{quantile_column(q): levels[q] for q in levels.data_vars}}
     if variable == "weight_quantile":
         parts["bound"] = (("epoch", "layer"), np.stack([_bound(ds, n) for n in names], axis=1))
@@ -583,10 +631,11 @@ def _all_quantiles(key: tuple, run_id: str, variable: str) -> pd.DataFrame:
 
 
 def all_layers(runs: list[Run], variable: str = "weight_quantile",
-               errors: list | None = None) -> pd.DataFrame:
+               errors: list | None = None, most: int = MAX_PANELS) -> pd.DataFrame:
     """Wide quantile frames of every layer (small multiples): ``run, layer, depth, epoch, p…``;
-    failing stores as in :func:`distributions`."""
-    frames = _each(runs, lambda r: _all_quantiles(r.key, r.run_id, variable), errors)
+    of at most ``most`` layers a run, spread over depth (:func:`spread_layers`); failing
+    stores as in :func:`distributions`."""
+    frames = _each(runs, lambda r: _all_quantiles(r.key, r.run_id, variable, most), errors)
     return label_runs(_concat(frames, ["run", "layer", "depth", "epoch"]), runs)
 
 
@@ -602,7 +651,7 @@ def tidy_quantiles(wide: pd.DataFrame) -> pd.DataFrame:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _near_zero(key: tuple, run_id: str) -> pd.DataFrame:
-    ds = _dataset(*key)
+    ds = _checked(key)
     n_layer = ds.sizes["layer"]
     numel = (_values(ds["layer_numel"]) if "layer_numel" in ds.variables
              else np.full(n_layer, np.nan))
@@ -654,7 +703,7 @@ def default_threshold(runs: list[Run]) -> str | None:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _compander(key: tuple, run_id: str) -> pd.DataFrame:
-    ds = _dataset(*key)
+    ds = _checked(key)
     parts = {"depth": ("layer", np.arange(ds.sizes["layer"])),
              "a": _floats(ds["a"]), "b": _floats(ds["b"])}
     frame = _frame(parts, ["epoch", "layer"], run_id)[["run", "epoch", "layer", "depth", "a", "b"]]
@@ -674,7 +723,7 @@ def is_learnable(run: Run) -> bool:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _metrics(key: tuple, run_id: str) -> pd.DataFrame:
-    ds = _dataset(*key)
+    ds = _checked(key)
     epochs = _values(ds["epoch"])
     parts = []
     for name, var in metric_variables(ds).items():  # every metric, by the user's name
@@ -703,7 +752,7 @@ def accuracy_summary(run: Run) -> dict:
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _summary(key: tuple, run_id: str) -> dict:
-    return {**sweep.run_summary(_dataset(*key)), "run_id": run_id}
+    return {**sweep.run_summary(_checked(key)), "run_id": run_id}
 
 
 def sweep_rows(runs: list[Run]) -> pd.DataFrame:

@@ -30,6 +30,34 @@ LIVE_SECONDS = 3.0
 
 _SCAN = "_wcviz_scan"  # session-state slot of the latest listing
 
+#: The characters that can start Markdown: links and images, emphasis, code, HTML and
+#: entities, tables, headings and lists, GFM's bare-address links (``https:``, ``www.``,
+#: ``a@b.c``), Streamlit's own directives (``:red[...]``, ``:material/icon:``, emoji
+#: ``:smile:``) and math (``$...$``). CommonMark reads a backslash before any of them as the
+#: character itself; "/" and other harmless marks stay as they are, readable.
+_MARKDOWN_SPECIAL = frozenset("\\`*_{}[]<>()#+-.!|~:$&@")
+
+
+def md(text) -> str:
+    """``text`` as literal text inside Markdown that Streamlit renders (``st.caption``,
+    ``st.error``, ``st.info``...): every character that could start Markdown escaped, line
+    breaks and other control characters shown as spaces.
+
+    Run names, paths, store attributes and error messages (which quote them) come from the
+    runs root, that is from whoever wrote it: a folder named ``[Re-login](https://x)`` must
+    show as those characters, not as a link, and ``![x](http://host/leak.png)`` must not make
+    the browser fetch an image. Bare ``https://`` or ``www.`` addresses are no links either.
+    """
+    out = []
+    for char in str(text):
+        if char in _MARKDOWN_SPECIAL:
+            out.append("\\" + char)
+        elif char < " " or char == "\x7f":
+            out.append(" ")
+        else:
+            out.append(char)
+    return "".join(out)
+
 
 def root(argv: list[str]):
     """The runs root named by the entry script's arguments ``argv`` (:func:`wcviz.app.data.root_argument`);
@@ -37,7 +65,7 @@ def root(argv: list[str]):
     try:
         return data.runs_root(data.root_argument(argv))
     except WcvizError as err:
-        st.error(str(err))
+        st.error(md(err))
         st.stop()
 
 
@@ -71,7 +99,7 @@ def run_picker(scan: data.Scan) -> None:
                            "fractions and metrics, with the spread over seeds (Distributions, "
                            "Near zero, Metrics).")
     running = sum(r.status == RUNNING for r in scan.runs)
-    st.sidebar.caption(f"{_shown_root(scan.root)}  \n{len(ids)} runs ({running} running)"
+    st.sidebar.caption(f"{md(_shown_root(scan.root))}  \n{len(ids)} runs ({running} running)"
                        + (f", {len(scan.problems)} unreadable" if scan.problems else ""))
 
 
@@ -97,7 +125,7 @@ def readable(runs: list[data.Run], light: bool = False) -> list[data.Run]:
         try:
             data.layers(run) if light else data.dataset(run)
         except WcvizError as err:
-            st.error(f"{run.run_id}: {err}")
+            st.error(md(f"{run.run_id}: {err}"))
             continue
         good.append(run)
     return good
@@ -117,7 +145,7 @@ def require_selection(scan: data.Scan, light: bool = False) -> list[data.Run]:
 
 def status_line(runs: list[data.Run]) -> str:
     """One caption line per run: its status and committed records."""
-    return "  \n".join(f"**{r.run_id}**: {r.status}, {r.n_epochs} records" for r in runs)
+    return "  \n".join(f"**{md(r.run_id)}**: {md(r.status)}, {r.n_epochs} records" for r in runs)
 
 
 def live(runs: list[data.Run], body: Callable[[list[data.Run]], None], light: bool = False) -> None:

@@ -24,6 +24,7 @@ from torch import nn
 import wcviz
 from wcviz.app import charts as app_charts
 from wcviz.app import data, export
+from wcviz.app.ui import md
 from wcviz.record.stats import QUANTILES
 from wcviz.record.store import RunStore
 
@@ -719,7 +720,8 @@ def test_empty_and_missing_roots_explain_themselves(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [APP_MAIN, str(tmp_path), "extra"])
     at = AppTest.from_file(APP_MAIN, default_timeout=60)
     at.run()
-    assert not at.exception and "one RUNS_ROOT, not 2 arguments" in at.error[0].value
+    # shown as text: its Markdown escaped (tests/adversarial/test_hostile_stores.py)
+    assert not at.exception and md("one RUNS_ROOT, not 2 arguments") in at.error[0].value
 
 
 # ------------------------------------------------------------------ sweeps

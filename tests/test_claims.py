@@ -152,8 +152,10 @@ def test_compare_root_pairs_each_recipe_with_its_own_baseline(tmp_path):
         assert growth == pytest.approx([expected * 1.05] * 3)
     table = tables.accuracy_table(tmp_path)
     assert len(table) == 4 and table["ci_excludes_0"].sum() == 2
-    names = [row[1] for row in tables.display_rows(table)[1]]
+    header, cells = tables.display_rows(table)
+    names = [row[header.index("model")] for row in cells]
     assert sum("[other recipe]" in name for name in names) == 4
+    assert [row[0] for row in cells] == ["adam"] * 2 + ["sgd"] * 2  # each study named
 
 
 def test_runs_of_other_data_or_models_are_refused(tmp_path):
@@ -169,17 +171,18 @@ def test_runs_of_other_data_or_models_are_refused(tmp_path):
         claims.compare_groups(mixed, fx.seed_group(tmp_path / "w2", "wc"))
 
 
-def test_a_seed_twice_under_a_root_is_named_with_both_paths(tmp_path):
-    # `wcviz demo` and `wcviz reproduce digits` both write seed 0 of the same config under
-    # ./runs: `table` counted it twice (6 "seeds"), `compare` blamed the user's groups.
+def test_a_seed_twice_in_one_study_is_named_with_both_paths(tmp_path):
+    # Seed 0 of one config twice in one study (sub-folder of the root): `table` counted it
+    # twice (6 "seeds"), `compare` blamed the user's groups. (A copy in another study is
+    # another study's row: tests/adversarial/test_run_identity.py.)
     fx.seed_group(tmp_path / "study", "baseline")
     fx.seed_group(tmp_path / "study", "wc")
-    copy = fx.baseline_run(tmp_path / "baseline-s0", seed=0)
+    copy = fx.baseline_run(tmp_path / "study" / "again" / "baseline-s0", seed=0)
     for call in (claims.compare_root, tables.accuracy_table):
         with pytest.raises(WcvizError, match=r"seed 0 of baseline .*twice under the root") as err:
             call(tmp_path)
         assert str(copy) in str(err.value) and "study" in str(err.value)
-    assert len(tables.accuracy_table(tmp_path / "study")) == 2  # one folder: fine
+    assert len(tables.accuracy_table(tmp_path / "study" / "again")) == 1  # one folder: fine
 
 
 def test_one_paired_seed_does_not_read_as_none(tmp_path):

@@ -265,7 +265,8 @@ def test_list_and_open_runs_with_good_running_and_broken(tmp_path):
     _create(tmp_path / "sweep" / "e_nested")
     (tmp_path / "not_a_run").mkdir()
     runs, broken = list_runs(tmp_path)
-    assert [r.run_id for r in runs] == ["a_done", "b_running", "e_nested"]
+    # a run's id is its path below the root (two sub-folders may hold runs of one name)
+    assert [r.run_id for r in runs] == ["a_done", "b_running", "sweep/e_nested"]
     assert [r.status for r in runs] == ["finished", "running", "running"]
     assert [r.n_epochs for r in runs] == [1, 2, 0]
     assert runs[0].attrs["model"] == "toy"
@@ -275,7 +276,7 @@ def test_list_and_open_runs_with_good_running_and_broken(tmp_path):
         datasets = open_runs(tmp_path)
     messages = " ".join(str(w.message) for w in caught)
     assert "c_corrupt" in messages and "d_config_only" in messages
-    assert [d.attrs["run_id"] for d in datasets] == ["a_done", "b_running", "e_nested"]
+    assert [d.attrs["run_id"] for d in datasets] == ["a_done", "b_running", "sweep/e_nested"]
     assert [d.sizes["epoch"] for d in datasets] == [1, 2, 0]
 
 

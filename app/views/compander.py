@@ -17,7 +17,7 @@ if fixed:
             return f"{run.run_id} (plain weights)"
         return f"{run.run_id} ({method}, a={run.attr('a')}, b={run.attr('b')})"
 
-    st.caption("Not learnable, so not plotted: " + ", ".join(_fixed(r) for r in fixed))
+    st.caption("Not learnable, so not plotted: " + ", ".join(ui.md(_fixed(r)) for r in fixed))
 if not learnable:
     st.info("None of the selected runs learns its a, b (store attribute learnable = fine/coarse).")
     st.stop()
@@ -34,7 +34,7 @@ def body(fresh):
     if len(fresh) > 1:
         ids = [r.run_id for r in fresh]
         target = fresh[ids.index(st.selectbox("Run to export as a figure", ids, key="ab_export_run"))]
-    ui.downloads(f"compander_ab_{target.run_id}", frame, lambda: export.compander_figure(target),
+    ui.downloads(f"compander_ab_{target.run_id.replace('/', '--')}", frame, lambda: export.compander_figure(target),
               key="ab_export")
 
 

@@ -15,7 +15,15 @@ runs = ui.require_selection(scan, light=True)
 
 names = list(dict.fromkeys(name for r in runs for name in data.layers(r)))  # model order
 top = st.columns([4, 2, 2, 2])
-layer = top[0].selectbox("Layer (model order)", names, key="dist_layer")
+choices = names
+if len(names) > data.MAX_LAYER_CHOICES:  # a list of 10^6 names stalls the page: search it
+    found = top[0].text_input("Find a layer by name", key="dist_layer_find",
+                              placeholder=f"{len(names):,} layers: type part of a name")
+    choices = data.layer_choices(names, found) or data.layer_choices(names)
+    top[0].caption(f"{len(names):,} layers; the list offers the first {len(choices):,} "
+                   f"{'matching' if found else 'in model order'} (at most "
+                   f"{data.MAX_LAYER_CHOICES:,}).")
+layer = top[0].selectbox("Layer (model order)", choices, key="dist_layer")
 view = top[1].radio("Runs", ["side by side", "overlaid"], key="dist_layout", horizontal=True)
 yscale = top[2].radio("y scale", ["linear", "symlog"], key="dist_yscale", horizontal=True)
 variable = top[3].radio("Quantity", ["w = Ψ(v)", "raw v"], key="dist_variable", horizontal=True,
@@ -48,7 +56,7 @@ def _drop_runs_without_v(wide):
     none = data.without_values(wide)
     if none:
         shown = dict(zip(wide["run"], wide["name"]))
-        st.info("No raw v for " + ", ".join(f"{shown[r]} ({r})" for r in none) + ": its layer is "
+        st.info("No raw v for " + ", ".join(ui.md(f"{shown[r]} ({r})") for r in none) + ": its layer is "
                 "not companded, the weights w are the parameter itself. Choose w = Ψ(v) to see it.")
     return wide[~wide["run"].isin(none)]
 
@@ -57,13 +65,13 @@ def single_layer(fresh):
     errors: list[str] = []
     wide = data.distributions(fresh, layer, variable, errors=errors)
     for line in errors:
-        st.error(line)
+        st.error(ui.md(line))
     fresh = [r for r in fresh if not any(e.startswith(f"{r.run_id}: ") for e in errors)]
     if ui.grouped():
         wide = data.fold_quantiles(wide, [r for r in fresh if layer in data.layers(r)])
     missing = [r.run_id for r in fresh if layer not in data.layers(r)]
     if missing:
-        st.warning(f"Layer {layer!r} is not recorded in: {', '.join(missing)}")
+        st.warning(ui.md(f"Layer {layer!r} is not recorded in: {', '.join(missing)}"))
     wide = _drop_runs_without_v(wide)
     if wide.empty:
         return
@@ -93,12 +101,16 @@ def every_layer(fresh):
     errors: list[str] = []
     wide = data.all_layers(fresh, variable, errors=errors)
     for line in errors:
-        st.error(line)
+        st.error(ui.md(line))
     if ui.grouped():
         wide = data.fold_quantiles(wide, fresh)
     wide = _drop_runs_without_v(wide)
     if wide.empty:
         return
+    deepest = max(len(data.layers(r)) for r in fresh)
+    if deepest > data.MAX_PANELS:
+        st.caption(f"{data.MAX_PANELS} of {deepest:,} layers drawn, spread evenly over depth "
+                   "(the first and the last included); choose one layer above to see any other.")
     st.altair_chart(charts.small_multiples(wide, data.band_columns(wide), yscale=yscale,
                                            y_title=y_title), width="content", key="dist_multiples")
     st.caption(ui.status_line(fresh))

@@ -20,7 +20,10 @@ threshold = top[0].selectbox("Threshold", thresholds, key="nz_threshold",
                              help="abs=x: |w| < x; rel=x: |w| < x·std at epoch 0; std=x: |w| < x·std "
                                   "of that epoch; med=x: |w| < x·median|w| of that epoch "
                                   "(definitions: wcviz.record.measures). The default is the figures'.")
-scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *names], key="nz_layer")
+choices = data.layer_choices(names)  # at most data.MAX_LAYER_CHOICES: a 10^6 list stalls the page
+scope = top[1].selectbox("Over epochs: layer", ["all layers (size-weighted)", *choices], key="nz_layer",
+                         help=None if len(choices) == len(names) else
+                         f"the first {len(choices):,} of {len(names):,} layers in model order")
 
 
 def body(fresh):

@@ -14,7 +14,7 @@ if scan.problems:
         st.dataframe([{"path": p.path, "error": p.error} for p in scan.problems],
                      hide_index=True, width="stretch")
 if not scan.runs:
-    st.info(f"No runs under {scan.root}. Record some with `wcviz demo` or `wcviz train`.")
+    st.info(f"No runs under {ui.md(scan.root)}. Record some with `wcviz demo` or `wcviz train`.")
     st.stop()
 
 pending = data.prefetch(scan.runs)

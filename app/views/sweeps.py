@@ -13,7 +13,7 @@ from wcviz.report.sweep import SWEEP_METRICS, baseline_values, is_grid_run, swee
 st.title("Sweeps")
 scan = ui.page_scan()
 if not scan.runs:
-    st.info(f"No runs under {scan.root}.")
+    st.info(f"No runs under {ui.md(scan.root)}.")
     st.stop()
 
 rows = data.sweep_rows(list(scan.runs))

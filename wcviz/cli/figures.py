@@ -27,6 +27,7 @@ from wcviz.cli.progress import reading
 def _open_runs(args: list[str]) -> list:
     """The runs named on the command line as Datasets, each opened (and checked) once; a runs
     root expands to its runs, and a damaged one found there is named and left out."""
+    from wcviz.record.reader import open_run
     from wcviz.report.analysis import as_dataset
 
     opened = []
@@ -46,7 +47,8 @@ def _open_runs(args: list[str]) -> list:
         for i, run in enumerate(runs, 1):  # a damaged run found under a root is named, left out
             reading(i, len(runs), run.path)
             try:
-                opened.append(as_dataset(run.path))
+                # Its id is its path below the root: same-named runs of two sub-folders differ.
+                opened.append(open_run(run.path, root=path).load())
             except WcvizError as err:
                 print(f"skipping broken run {run.path}: {err}", file=sys.stderr)
     return opened

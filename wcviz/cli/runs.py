@@ -182,14 +182,16 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
         raise WcvizError(f"--format {args.format} needs --out {target}")
     datasets = []
     paths = _expand(args.runs)
-    for i, (path, listed) in enumerate(paths, 1):
+    for i, (path, root) in enumerate(paths, 1):
+        listed = root is not None
         reading(i, len(paths), path)
         try:
-            datasets.append(open_run(path))
+            datasets.append(open_run(path, root=root))
         except WcvizError as err:
             if not listed:  # named on the command line: the user asked for it
                 raise
             print(f"skipping broken run {path}: {err}", file=sys.stderr)  # found under a root
+    _refuse_same_ids(datasets)
     _refuse_out_in_run(args.out, args.format, datasets)
     if args.format == "tensorboard":
         from wcviz.integrations.tensorboard import write_runs
@@ -204,6 +206,19 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
         print(f"wrote {len(table):,} rows of {len(datasets)} run(s) to {args.out}",
               file=sys.stderr)
     return 0
+
+
+def _refuse_same_ids(datasets) -> None:
+    """Refuse two runs with one id (two folders of one name, named on the command line): their
+    rows, or TensorBoard folders, would merge."""
+    seen: dict[str, str] = {}
+    for ds in datasets:
+        rid, path = str(ds.attrs["run_id"]), str(ds.attrs["path"])
+        if rid in seen and seen[rid] != path:
+            raise WcvizError(f"two runs are named {rid!r} ({seen[rid]}, {path}); their rows "
+                             "would merge: pass the folder that holds both (each run is then "
+                             "named by its path below it)")
+        seen.setdefault(rid, path)
 
 
 def _refuse_out_in_run(out: str | None, fmt: str, datasets) -> None:
@@ -221,11 +236,12 @@ def _refuse_out_in_run(out: str | None, fmt: str, datasets) -> None:
                                  "--out a path outside every run folder (e.g. ./exports)")
 
 
-def _expand(paths: list[str]) -> list[tuple[Path, bool]]:
+def _expand(paths: list[str]) -> list[tuple[Path, Path | None]]:
     """Run dirs as given; a directory that is no run but holds runs expands to them.
 
-    Returns (run dir, found under a root) pairs: a damaged run found under a root is skipped
-    with a line, one named on the command line is an error."""
+    Returns (run dir, the root it was found under, or None when named itself) pairs: a run's
+    id is its path below that root (``wcviz.record.reader.run_key``); a damaged run found under
+    a root is skipped with a line, one named on the command line is an error."""
     out = []
     for raw in paths:
         path = Path(raw)
@@ -234,9 +250,9 @@ def _expand(paths: list[str]) -> list[tuple[Path, bool]]:
             for bad in broken:  # reported, as open_runs does, not silently dropped
                 print(f"skipping broken run {bad.path}: {bad.error}", file=sys.stderr)
             if runs:
-                out += [(r.path, True) for r in runs]
+                out += [(r.path, path) for r in runs]
                 continue
-        out.append((path, False))
+        out.append((path, None))
     return out
 
 

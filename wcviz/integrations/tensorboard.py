@@ -1,7 +1,9 @@
 """Runs as TensorBoard event files, so a team can keep its viewer (``wcviz export --format
 tensorboard --out DIR``; needs the optional ``tensorboard`` package).
 
-Each run goes to ``DIR/<run_id>/``. Per record (TensorBoard step = the recorded optimizer
+Each run goes to ``DIR/<run_id>/``, its id being its path below the runs root exported
+(:func:`wcviz.record.reader.run_key`): ``reproduce-digits/digits-cnn_baseline_s0`` beside a
+top-level ``digits-cnn_baseline_s0`` are two folders, two runs in TensorBoard. Per record (TensorBoard step = the recorded optimizer
 step, or the record's index where a run did not record steps):
 
 * ``weight_histogram/<layer>``: the recorded counts over the layer's real bin edges (the
@@ -48,7 +50,8 @@ def steps_of(ds) -> np.ndarray:
 
 
 def write_runs(datasets, out, histogram: bool = True) -> list[Path]:
-    """Write each opened run to ``out/<run_id>/`` as event files; returns the folders."""
+    """Write each opened run to ``out/<run_id>/`` as event files (nested where its id is a path
+    below a root); returns the folders."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise WcvizError(f"cannot write TensorBoard events to {out}: it is a file; pass "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -13,7 +14,16 @@ from typing import Iterator
 import numpy as np
 
 from wcviz.errors import WcvizError
-from wcviz.record.schema import COMPLETE_CHUNKS, REQUIRED, read_root_attrs
+from wcviz.record.schema import (
+    COMPLETE_CHUNKS,
+    MAX_CHUNK_ELEMENTS,
+    MAX_EPOCH_CHUNK,
+    MAX_SIZES,
+    REQUIRED,
+    epoch_chunk_of,
+    expected_dims,
+    read_root_attrs,
+)
 
 
 def check_store(store, attrs: dict | None = None, confine_to=None) -> None:
@@ -40,9 +50,13 @@ def check_store(store, attrs: dict | None = None, confine_to=None) -> None:
         check_confined(store, confine_to)
     attrs = read_root_attrs(store) if attrs is None else attrs
     n = int(attrs["n_committed"])
+    sizes: dict[str, tuple[int, str]] = {}  # dimension -> (size, the first array giving it)
     for entry in sorted(store.iterdir()):
         if entry.is_dir() and not entry.name.startswith("."):
-            _check_array(store, entry, n, attrs)
+            _check_array(store, entry, n, attrs, sizes)
+    if "bin" in sizes and "bin_edge" in sizes and sizes["bin_edge"][0] != sizes["bin"][0] + 1:
+        raise refused(store, f"array 'bin_edges' has {sizes['bin_edge'][0]} edges for "
+                             f"{sizes['bin'][0]} bins")
 
 
 def damaged(store: Path, what: str) -> WcvizError:
@@ -60,8 +74,54 @@ def may_lack_chunks(name: str, dims, attrs: dict) -> bool:
             and name not in REQUIRED)
 
 
-def _check_array(store: Path, folder: Path, n: int, attrs: dict) -> None:
-    """One array of :func:`check_store`."""
+def refused(store: Path, what: str) -> WcvizError:
+    """A store whose metadata disagree with the run-store schema (crafted, or not a wcviz
+    store): refused before any chunk is decoded."""
+    return WcvizError(f"refused run store {store}: {what}, which no wcviz store has; not read "
+                      f"(a crafted or foreign store; re-record the run)")
+
+
+def check_shape(store: Path, name: str, dims, shape, chunks, epoch_chunk: int) -> None:
+    """Refuse an array whose dimensions, shape or chunk grid disagree with the schema, before
+    anything is decoded: a crafted ``zarr.json`` can make a small, checksummed chunk claim
+    hundreds of millions of elements (gigabytes once decoded).
+
+    Checked: the dimension names the schema gives ``name``
+    (:func:`wcviz.record.schema.expected_dims`), each size within
+    :data:`~wcviz.record.schema.MAX_SIZES`, chunks of ``epoch_chunk`` rows (or a divisor of it) along epoch and of
+    at most the whole size elsewhere, and at most
+    :data:`~wcviz.record.schema.MAX_CHUNK_ELEMENTS` elements a chunk.
+
+    Raises:
+        WcvizError: one line naming the array and what it claims.
+    """
+    dims, shape, chunks = tuple(dims), tuple(shape), tuple(chunks)
+    want = expected_dims(name)
+    if len(dims) != len(shape) or len(chunks) != len(shape) or (want is not None and dims != want):
+        raise refused(store, f"array {name!r} has dimensions {list(dims)} (shape "
+                             f"{list(shape)}, chunks {list(chunks)})"
+                             + (f"; the schema gives {list(want)}" if want is not None else ""))
+    if not 1 <= epoch_chunk <= MAX_EPOCH_CHUNK:
+        raise refused(store, f"epoch_chunk {epoch_chunk} is outside 1..{MAX_EPOCH_CHUNK}")
+    for dim, size, chunk in zip(dims, shape, chunks):
+        cap = MAX_SIZES.get(dim)
+        if size < 0 or (cap is not None and size > cap):
+            raise refused(store, f"array {name!r} claims {size:,} along {dim!r} (at most "
+                                 f"{cap:,})")
+        limit = epoch_chunk if dim == "epoch" else max(size, 1)
+        # along epoch: epoch_chunk rows, or a divisor of it (wide records: fewer rows a chunk)
+        if chunk < 1 or chunk > limit or (dim == "epoch" and epoch_chunk % chunk):
+            raise refused(store, f"array {name!r} has chunks of {chunk:,} along {dim!r} "
+                                 f"(its size is {size:,}, epoch_chunk {epoch_chunk})")
+    if math.prod(chunks) > MAX_CHUNK_ELEMENTS:
+        raise refused(store, f"array {name!r} claims {math.prod(chunks):,} elements a chunk "
+                             f"(at most {MAX_CHUNK_ELEMENTS:,})")
+
+
+def _check_array(store: Path, folder: Path, n: int, attrs: dict,
+                 sizes: dict[str, tuple[int, str]]) -> None:
+    """One array of :func:`check_store`; ``sizes`` collects each dimension's size, which
+    every array must agree on (epoch aside: its arrays grow one after the other)."""
     name = folder.name
     try:
         doc = json.loads((folder / "zarr.json").read_text())
@@ -78,8 +138,14 @@ def _check_array(store: Path, folder: Path, n: int, attrs: dict) -> None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise damaged(store, f"array {name!r} has an unreadable zarr.json "
                               f"({type(err).__name__})") from None
-    if doc.get("node_type") != "array" or len(chunks) != len(shape):
+    if doc.get("node_type") != "array":
         return
+    check_shape(store, name, dims, shape, chunks, epoch_chunk_of(attrs))
+    for dim, size in zip(dims, shape):
+        first = sizes.setdefault(dim, (size, name))
+        if dim != "epoch" and first[0] != size:
+            raise refused(store, f"array {name!r} has {size:,} along {dim!r} but array "
+                                 f"{first[1]!r} has {first[0]:,}")
     epoch = dims[:1] == ["epoch"]
     if epoch and shape[0] < n:
         raise damaged(store, f"n_committed says {n} records but array {name!r} holds "
@@ -138,6 +204,25 @@ def check_confined(store, root, deep: bool = True) -> None:
         if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
             raise WcvizError(f"{path} has {info.st_nlink} hard links; only a store's own files "
                              f"are read (copy the run without hard links)")
+
+
+def tree_fingerprint(folder) -> int:
+    """A number that changes whenever a directory entry below ``folder`` is added, removed or
+    replaced (each entry's path and inode number, read by ``scandir`` without a ``stat``):
+    what a cache of :func:`check_confined`'s verdict must key on. A chunk swapped for a hard
+    link to a file elsewhere, or for a symlink, gets another inode and so another number."""
+    return hash(tuple(_entry_inodes(os.fspath(folder))))
+
+
+def _entry_inodes(folder: str) -> Iterator[tuple[str, int]]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        yield entry.path, entry.inode()
+        if entry.is_dir(follow_symlinks=False):
+            yield from _entry_inodes(entry.path)
 
 
 def _store_entries(folder: str) -> Iterator[str]:

@@ -4,6 +4,7 @@ records, every run under a root, and a few arrays of a run read straight from Za
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import numpy as np
 
 from wcviz.errors import WcvizError
 from wcviz.record.index import RunsIndex
-from wcviz.record.integrity import check_chunks_present, check_store, damaged
+from wcviz.record.integrity import check_chunks_present, check_shape, check_store, damaged
 from wcviz.record.metrics import METRICS
 from wcviz.record.runfolder import (
     MAX_DEPTH,
@@ -28,20 +29,43 @@ from wcviz.record.schema import (
     LAYER_VARS,
     OPTIONAL_LAYER_VARS,
     REQUIRED,
+    epoch_chunk_of,
     read_root_attrs,
 )
 
 
-def open_run(path):
+def run_key(root, run_dir) -> str:
+    """A run's identity under a runs root: its directory's path below ``root``, in posix form
+    (``reproduce-digits-quick/digits-cnn_baseline_s0``); the directory's name when ``root`` is
+    None, is the run itself, or does not hold it.
+
+    The one source of a run's name in exports (the ``run`` column), figure file names,
+    TensorBoard folders, the dashboard and tables: two runs of one name in different
+    sub-folders of a root stay two runs.
+    """
+    # Absolute without resolving links: the path as found under the root, and the name of a
+    # run directory given as "." (its store's parent) is its real name, not "".
+    run_dir = Path(os.path.abspath(run_dir))
+    if root is not None:
+        rel = os.path.relpath(run_dir, os.path.abspath(root))
+        if rel != "." and Path(rel).parts[0] != "..":
+            return Path(rel).as_posix()
+    return run_dir.name
+
+
+def open_run(path, root=None):
     """Open one run as a lazy :class:`xarray.Dataset` holding its committed records only.
 
     Args:
         path: a run directory or its ``record.zarr``.
+        root: the runs root it was found under, if any: its ``run_id`` is then its path below
+            the root (:func:`run_key`).
 
     Returns:
         The dataset of the schema (``epoch`` sliced to the committed records, ``step`` as
         int64, string coordinates as Python str objects). ``attrs`` hold the store's attributes
-        plus ``run_id`` (the run directory's name) and ``path`` (the run directory).
+        plus ``run_id`` (:func:`run_key`: the path below ``root``, else the run directory's
+        name) and ``path`` (the run directory).
 
     Raises:
         WcvizError: not a run store, another schema version, or a corrupt store.
@@ -57,7 +81,8 @@ def open_run(path):
     _check_epochs(store, ds)
     optional = [name for name in OPTIONAL_LAYER_VARS if name in ds.data_vars]
     extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(optional) - set(METRICS))
-    return _tidied(ds, [*LAYER_VARS, *optional, *METRICS, *extras], store)
+    return _tidied(ds, [*LAYER_VARS, *optional, *METRICS, *extras], store,
+                   run_key(root, store.parent))
 
 
 def _check_epochs(store: Path, ds) -> None:
@@ -72,7 +97,7 @@ def _check_epochs(store: Path, ds) -> None:
                               f"missing or blank)")
 
 
-def _tidied(ds, names: list[str], store: Path):
+def _tidied(ds, names: list[str], store: Path, run_id: str):
     """``ds`` with its data variables in ``names`` order (not the directory listing's), ``step``
     as int64, string coordinates as Python str objects, and ``run_id``/``path`` attributes.
 
@@ -87,7 +112,7 @@ def _tidied(ds, names: list[str], store: Path):
         if name in coords:
             coords[name] = coords[name].astype(object)
     out = xr.Dataset({name: ds[name].variable for name in names}, coords=coords, attrs=ds.attrs)
-    out.attrs["run_id"] = store.parent.name
+    out.attrs["run_id"] = run_id
     out.attrs["path"] = str(store.parent.resolve())
     return out
 
@@ -132,7 +157,8 @@ def _open_eager(store: Path):
 
 
 def open_runs(root) -> list:
-    """Open every run under ``root`` (see :func:`list_runs`), skipping broken ones.
+    """Open every run under ``root`` (see :func:`list_runs`), skipping broken ones; each run's
+    ``run_id`` is its path below ``root`` (:func:`run_key`).
 
     Broken stores are reported in one warning each, naming the path and the problem.
     """
@@ -142,7 +168,7 @@ def open_runs(root) -> list:
         warnings.warn(f"skipping broken run {bad.path}: {bad.error}", stacklevel=2)
     for info in runs:
         try:
-            out.append(open_run(info.path))
+            out.append(open_run(info.path, root=local_path(root)))
         except WcvizError as err:
             warnings.warn(f"skipping broken run {info.path}: {err}", stacklevel=2)
     return out
@@ -150,7 +176,11 @@ def open_runs(root) -> list:
 
 @dataclass
 class RunInfo:
-    """A run found by :func:`list_runs` (attributes only, no arrays read)."""
+    """A run found by :func:`list_runs` (attributes only, no arrays read).
+
+    Attributes:
+        run_id: its identity, the path below the root searched (:func:`run_key`).
+    """
 
     run_id: str
     path: Path
@@ -199,7 +229,7 @@ def list_runs(root, max_depth: int = MAX_DEPTH,
         except WcvizError as err:
             broken.append(BrokenRun(run_dir, str(err)))
             continue
-        runs.append(RunInfo(run_dir.name, run_dir, attrs, int(attrs["n_committed"]),
+        runs.append(RunInfo(run_key(root, run_dir), run_dir, attrs, int(attrs["n_committed"]),
                             str(attrs.get("status"))))
     if own:
         index.save()
@@ -244,6 +274,10 @@ async def _read_arrays(store: Path, names: list[str], layer: str | None,
     wanted = list(dict.fromkeys([*names, *(["layer"] if layer is not None and layers is None
                                              else [])]))
     arrays = dict(zip(wanted, await asyncio.gather(*(group.getitem(k) for k in wanted))))
+    epoch_chunk = epoch_chunk_of(dict(group.attrs))
+    for name, array in arrays.items():  # before any chunk is decoded: no crafted grid is read
+        check_shape(store, name, array.metadata.dimension_names or (), array.metadata.shape,
+                    array.chunks, epoch_chunk)
     index = None
     if layer is not None:
         known = layers if layers is not None else [

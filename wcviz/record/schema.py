@@ -65,6 +65,48 @@ COMPLETE_CHUNKS = "complete_chunks"
 #: Every variable and coordinate a valid store has (checked when opening).
 REQUIRED = ("epoch", "layer", "quantile", "threshold", "bin", *AUX_COORDS, *LAYER_VARS, *METRICS)
 
+#: Dimensions of the coordinates and static arrays (what the writer creates besides LAYER_VARS
+#: and the metrics, which are ``("epoch",)``).
+STATIC_DIMS: dict[str, tuple[str, ...]] = {
+    "epoch": ("epoch",), "step": ("epoch",),
+    "layer": ("layer",), "layer_kind": ("layer",), "layer_numel": ("layer",),
+    "weight_std_init": ("layer",), "quantile": ("quantile",), "threshold": ("threshold",),
+    "threshold_kind": ("threshold",), "threshold_value": ("threshold",), "bin": ("bin",),
+    "bin_edges": ("layer", "bin_edge"),
+}
+
+#: Largest size of each dimension a reader accepts: far above any model (a GPT-2 has about
+#: 150 weight layers), small enough that no crafted store's shape makes a reader allocate
+#: gigabytes. ``bin_edge`` is ``bin`` + 1.
+MAX_SIZES = {"layer": 2 ** 20, "quantile": 4096, "threshold": 4096, "bin": 2 ** 16,
+             "bin_edge": 2 ** 16 + 1, "original": 4096}
+#: Largest ``epoch_chunk`` (rows per chunk along epoch) a reader accepts.
+MAX_EPOCH_CHUNK = 2 ** 16
+#: Most elements one chunk may hold (2**28 float64 = 2 GiB decoded): a backstop on what one
+#: read can allocate, whatever the shape.
+MAX_CHUNK_ELEMENTS = 2 ** 28
+
+
+def expected_dims(name: str) -> tuple[str, ...] | None:
+    """The dimensions the schema gives array ``name``; None for an array it does not know
+    (a newer optional variable: its shape is still checked against the sizes and caps)."""
+    if name in STATIC_DIMS:
+        return STATIC_DIMS[name]
+    if name in LAYER_VARS or name in OPTIONAL_LAYER_VARS:
+        return ("epoch", *layer_var_dims(name))
+    if name == "original":
+        return ("original",)
+    if name in METRICS:
+        return ("epoch",)
+    return None
+
+
+def epoch_chunk_of(attrs: dict) -> int:
+    """Rows per chunk along epoch of a store (its ``epoch_chunk`` attribute; stores written
+    before it existed used :data:`EPOCH_CHUNK`)."""
+    value = attrs.get("epoch_chunk") or EPOCH_CHUNK
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else -1
+
 def read_root_attrs(store: Path) -> dict:
     """The root attributes of a store from its ``zarr.json`` (no array is read).
 

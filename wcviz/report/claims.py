@@ -53,7 +53,7 @@ from scipy import stats
 from wcviz.errors import WcvizError
 from wcviz.record.metrics import BEST_ACC
 from wcviz.report import analysis as an
-from wcviz.report.seeds import (SEED, check_one_run_per_seed, fold, iter_groups, mean_std,
+from wcviz.report.seeds import (SEED, check_one_run_per_seed, fold, iter_groups, mean_std, study_of,
                                 pair_by_seed)
 
 #: Fewer paired seeds than this: never HOLDS/FAILS (one more seed could flip it).
@@ -387,7 +387,8 @@ def _check_groups(base, comp) -> None:
 
 def _group_label(runs) -> str:
     ds = runs[0]
-    return (f"{an.run_label(ds)} ({an.run_attr(ds, 'dataset', '?')}/"
+    study = study_of(an.run_attr(ds, "run_id", ""))
+    return ((f"{study}: " if study else "") + f"{an.run_label(ds)} ({an.run_attr(ds, 'dataset', '?')}/"
             f"{an.run_attr(ds, 'model', '?')}, {len(runs)} run(s))")
 
 
@@ -516,14 +517,20 @@ def _claim_accuracy(seeds, base, comp) -> list[PairedResult]:
 
 def _baseline_for(ds, bases):
     """The baseline group of the same dataset, model and recipe (config without method and
-    seed), else the only baseline group of the same dataset and model, else None."""
+    seed), else the only baseline group of the same dataset and model, else None; searched in
+    the run's own study (sub-folder of the root) first, then across the root."""
     def ident(x):
         return an.run_attr(x, "dataset", ""), an.run_attr(x, "model", "")
 
-    same = [g for g in bases if ident(g[0]) == ident(ds)]
-    recipe = an.recipe_key(ds, with_method=False)
-    exact = [g for g in same if an.recipe_key(g[0], with_method=False) == recipe]
-    return exact[0] if exact else same[0] if len(same) == 1 else None
+    study = study_of(an.run_attr(ds, "run_id", ""))
+    own = [g for g in bases if study_of(an.run_attr(g[0], "run_id", "")) == study]
+    for pool in (own, bases):
+        same = [g for g in pool if ident(g[0]) == ident(ds)]
+        recipe = an.recipe_key(ds, with_method=False)
+        exact = [g for g in same if an.recipe_key(g[0], with_method=False) == recipe]
+        if exact or len(same) == 1:
+            return exact[0] if exact else same[0]
+    return None
 
 
 def compare_root(root, thresholds=None) -> list[GroupComparison]:

@@ -36,13 +36,26 @@ DDOF = 1
 # --------------------------------------------------------------------------- seed groups
 
 
+def study_of(run_id) -> str:
+    """The study a run belongs to: the top sub-folder of the runs root that holds it (the first
+    part of its id, see :func:`wcviz.record.reader.run_key`), ``""`` for a run directly under
+    the root. ``wcviz demo``'s runs and a ``wcviz reproduce digits`` study beside them are two
+    studies: they are grouped, tabulated and compared apart, each named. Deeper folders of
+    one study (``study/wc/seed0``, ``study/wc/seed1``) stay one study, so their seeds fold."""
+    parts = str(run_id or "").split("/")
+    return parts[0] if len(parts) > 1 else ""
+
+
 def iter_groups(runs: Iterable[xr.Dataset]) -> dict[str, list[xr.Dataset]]:
-    """Runs grouped by everything but the seed (key -> runs), for seed aggregation: dataset,
-    model, method label, and the stored config without the seed
-    (:func:`wcviz.report.analysis.recipe_key`)."""
+    """Runs grouped by everything but the seed (key -> runs), for seed aggregation: study
+    (:func:`study_of`), dataset, model, method label, and the stored config without the seed
+    (:func:`wcviz.report.analysis.recipe_key`). A key starts with ``"<study>: "`` for runs in
+    a sub-folder of the root."""
     by_label: dict[str, dict[str, list[xr.Dataset]]] = {}
     for ds in runs:
-        label = f"{an.run_attr(ds, 'dataset', '')}/{an.run_attr(ds, 'model', '')}/{an.run_label(ds)}"
+        study = study_of(an.run_attr(ds, "run_id", ""))
+        label = (f"{study}: " if study else "") + \
+            f"{an.run_attr(ds, 'dataset', '')}/{an.run_attr(ds, 'model', '')}/{an.run_label(ds)}"
         by_label.setdefault(label, {}).setdefault(an.recipe_key(ds), []).append(ds)
     groups: dict[str, list[xr.Dataset]] = {}
     for label, recipes in by_label.items():

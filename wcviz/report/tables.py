@@ -18,13 +18,16 @@ from wcviz.record.metrics import BEST_ACC
 from wcviz.record.runfolder import FINISHED
 from wcviz.report import claims
 from wcviz.report.analysis import METHOD_NAMES, runs_table
-from wcviz.report.seeds import check_one_run_per_seed, mean_std
+from wcviz.report.seeds import check_one_run_per_seed, mean_std, study_of
 
-GROUP_KEYS = ["dataset", "model", "recipe", "method", "learnable", "a", "b"]
+GROUP_KEYS = ["study", "dataset", "model", "recipe", "method", "learnable", "a", "b"]
 
 
 def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
-    """Mean ± std over seeds per (dataset, model, method[, a, b]): the paper's Tables II–VII.
+    """Mean ± std over seeds per (study, dataset, model, method[, a, b]): the paper's Tables
+    II–VII. A root holding several studies (sub-folders, :func:`wcviz.report.seeds.study_of`,
+    e.g. ``wcviz demo``'s runs beside ``reproduce-digits/``) gets rows per study, named in a
+    ``study`` column, each gap taken to its own study's baseline.
 
     Args:
         runs: a runs root, run paths, Datasets, or a :func:`runs_table` DataFrame.
@@ -44,12 +47,13 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
     if not len(df):
         raise WcvizError("no finished runs to tabulate; train some (wcviz demo) or pass "
                          "--all to include unfinished runs")
-    df = df.assign(learnable=df["learnable"].fillna(""), a=df["a"].fillna(-1.0), b=df["b"].fillna(-1.0))
+    df = df.assign(learnable=df["learnable"].fillna(""), a=df["a"].fillna(-1.0), b=df["b"].fillna(-1.0),
+                   study=df["run_id"].map(study_of) if "run_id" in df else "")
     rows = [_group_row(key, group) for key, group in df.groupby(GROUP_KEYS, sort=False, dropna=False)]
     table = pd.DataFrame(rows)
     # The paper's row order: per dataset and model, the baseline first, then the methods.
     rank = table["method"].map({m: i for i, m in enumerate(METHOD_NAMES)}).fillna(len(METHOD_NAMES))
-    table = (table.assign(_rank=rank).sort_values(["dataset", "model", "recipe", "_rank", "learnable", "a", "b"],
+    table = (table.assign(_rank=rank).sort_values(["study", "dataset", "model", "recipe", "_rank", "learnable", "a", "b"],
                                                  kind="stable").drop(columns="_rank").reset_index(drop=True))
     table[["a", "b"]] = table[["a", "b"]].where(table[["a", "b"]] >= 0)
     return _add_baseline_delta(table)
@@ -76,8 +80,11 @@ def _add_baseline_delta(table: pd.DataFrame) -> pd.DataFrame:
     deltas = {"delta_best": [], "delta_last": [], "ci_low": [], "ci_high": [],
               "ci_excludes_0": [], "note": []}
     for _, row in table.iterrows():
-        base = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
-                     & (table["recipe"] == row["recipe"]) & (table["method"] == "none")]
+        bases = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
+                      & (table["recipe"] == row["recipe"]) & (table["method"] == "none")]
+        # Its own study's baseline, else one of another study (e.g. runs/baseline/, runs/wc/).
+        own = bases[bases["study"] == row["study"]]
+        base = own if len(own) else bases
         if row["method"] == "none" or base.empty:
             for key in ("delta_best", "delta_last", "ci_low", "ci_high"):
                 deltas[key].append(math.nan)
@@ -142,9 +149,13 @@ def _row_name(row) -> str:
 
 
 def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Header and string cells of an accuracy table, as the paper shows it."""
+    """Header and string cells of an accuracy table, as the paper shows it; a first ``study``
+    column (the runs' sub-folder, "." for runs directly under the root) when the table holds
+    runs of a sub-folder, so that two studies' look-alike rows are told apart."""
     header = ["dataset", "model", "seeds", "best-val test acc (%)", "last-epoch test acc (%)",
               "Δ best vs baseline (pp)", "note"]
+    studies = table["study"] if "study" in table else pd.Series([""] * len(table))
+    show_study = _has_studies(table)
     # A model trained with several recipes (e.g. Adam and SGD): its rows name their preset.
     recipes = table.groupby(["dataset", "model"])["recipe"].transform("nunique")
     names = [_row_name(r) + (f" [{r['preset'] or 'other recipe'}]" if k > 1 else "")
@@ -153,7 +164,15 @@ def display_rows(table: pd.DataFrame, tex: bool = False) -> tuple[list[str], lis
               _pm(r["best_mean"], r["best_std"], tex), _pm(r["last_mean"], r["last_std"], tex),
               _delta(r["delta_best"], bool(r["ci_excludes_0"])), str(r["note"])]
              for (_, r), name in zip(table.iterrows(), names)]
+    if show_study:
+        header = ["study", *header]
+        cells = [[study or ".", *row] for study, row in zip(studies, cells)]
     return header, cells
+
+
+def _has_studies(table: pd.DataFrame) -> bool:
+    """Whether the table holds runs of a sub-folder of the root (a named study)."""
+    return "study" in table and bool((table["study"] != "").any())
 
 
 def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
@@ -163,7 +182,9 @@ def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
     and LaTeX show "mean ± std" as the paper does.
     """
     if fmt == "csv":
-        return table.drop(columns=["best_by_seed", "recipe"]).to_csv(index=False, float_format="%.4f")
+        # the study column only where a sub-folder's runs are in the table, as in md and tex
+        hidden = ["best_by_seed", "recipe", *(["study"] if not _has_studies(table) else [])]
+        return table.drop(columns=hidden, errors="ignore").to_csv(index=False, float_format="%.4f")
     if fmt == "md":
         header, cells = display_rows(table)
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -172,7 +193,7 @@ def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
     if fmt == "tex":
         header, cells = display_rows(table, tex=True)
         esc = _tex_escape
-        lines = [r"\begin{tabular}{ll" + "r" * 4 + "l}", r"\toprule",
+        lines = [r"\begin{tabular}{" + "l" * (len(header) - 5) + "r" * 4 + "l}", r"\toprule",
                  " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
         lines += [" & ".join(c if "$" in c else esc(c) for c in row) + r" \\" for row in cells]
         return "\n".join(lines + [r"\bottomrule", r"\end{tabular}"]) + "\n"

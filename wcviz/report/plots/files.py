@@ -54,6 +54,13 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def run_stem(ds) -> str:
+    """A run's part of a figure file name: its id (its path below the runs root, see
+    :func:`wcviz.record.reader.run_key`) with each ``/`` as ``--``, so that same-named runs of
+    two sub-folders get two files (``ab_reproduce-digits-quick--digits-cnn_wc_s0.png``)."""
+    return str(ds.attrs.get("run_id", "run")).replace("/", "--")
+
+
 def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), *,
                         layer: str | None = None, zoom: float | None = None,
                         threshold: str | float | None = None) -> list[Path]:
@@ -88,8 +95,15 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
     out = Path(out_dir)
     written: list[Path] = []
 
+    stems: set[str] = set()
+
     def emit(fig: Figure, name: str) -> None:
-        written.extend(save_figure(fig, out / _safe(name), formats))
+        stem, n = _safe(name), 1
+        while stem in stems:  # two names made alike by _safe: never overwrite a figure
+            n += 1
+            stem = f"{_safe(name)}-{n}"
+        stems.add(stem)
+        written.extend(save_figure(fig, out / stem, formats))
         plt.close(fig)
 
     base = next((ds for ds in runs if an.is_baseline(ds)), None)
@@ -102,12 +116,12 @@ def write_paper_figures(runs, out_dir, formats: Sequence[str] = ("png", "pdf"), 
         emit(layer_grid(base, comp, layers=grid_layers(an.layer_names(base))), "layers_bands")
     else:
         for ds in runs:
-            emit(band_plot(ds, layer), f"bands_{ds.attrs.get('run_id', 'run')}_{layer}")
+            emit(band_plot(ds, layer), f"bands_{run_stem(ds)}_{layer}")
     emit(near_zero_figure(runs, threshold), "near_zero")
     emit(near_zero_measures(runs), "near_zero_measures")
     for ds in runs:
         if an.is_learnable(ds):
-            emit(ab_trajectories(ds), f"ab_{ds.attrs.get('run_id', 'run')}")
+            emit(ab_trajectories(ds), f"ab_{run_stem(ds)}")
     emit(metrics_curves(runs), "metrics")
     if any(len(group) > 1 for group in iter_groups(runs).values()):
         emit(seed_metric(runs, "test_acc"), "seeds_test_acc")
