@@ -96,10 +96,10 @@ def test_removed_runs_leave_the_index_and_nested_runs_key_by_path(tmp_path):
     _finished(root / "sweep", ["s0", "s1"])
     _finished(root, ["top"])
     runs, _ = list_runs(root)
-    assert [r.run_id for r in runs] == ["s0", "s1", "top"]
+    assert [r.run_id for r in runs] == ["sweep/s0", "sweep/s1", "top"]  # the path below the root
     assert {"sweep/s0", "sweep/s1", "top"} <= set(_entries(root))
     shutil.rmtree(root / "sweep" / "s1")
-    assert [r.run_id for r in list_runs(root)[0]] == ["s0", "top"]
+    assert [r.run_id for r in list_runs(root)[0]] == ["sweep/s0", "top"]
     assert "sweep/s1" not in _entries(root)
 
 

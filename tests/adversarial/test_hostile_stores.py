@@ -80,7 +80,8 @@ def _store(tmp_path) -> Path:
 def _shape_tricks():
     return {
         "grid larger than the array": ("weight_std", {"chunks": [128, 4096]}, "chunks of 4,096"),
-        "epoch chunk not epoch_chunk": ("val_acc", {"chunks": [64]}, "chunks of 64 along 'epoch'"),
+        "epoch chunk not a divisor of epoch_chunk": ("val_acc", {"chunks": [96]},
+                                                     "chunks of 96 along 'epoch'"),
         "dimensions renamed": ("weight_quantile", {"dims": ["epoch", "layer", "bin"]},
                                "the schema gives"),
         "layers disagree": ("near_zero_fraction", {"shape": [128, 5, 4], "chunks": [128, 5, 4]},
