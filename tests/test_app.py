@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 import wcviz
-from wcviz.app import charts as app_charts
+from wcviz.report import charts as app_charts
 from wcviz.app import data, export
 from wcviz.record.stats import QUANTILES
 from wcviz.record.store import RunStore
@@ -229,7 +229,7 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
 
 
 def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
-    from wcviz.app import charts
+    from wcviz.report import charts
     from wcviz.report import plots
 
     runs = scan_of(root).by_id()

@@ -1,9 +1,11 @@
-"""Interactive Altair (Vega-Lite) charts of the dashboard, built from :mod:`wcviz.app.data` frames.
+"""Interactive Altair (Vega-Lite) charts: the one chart vocabulary of the dashboard
+(:mod:`wcviz.app`) and the one-file HTML report (:mod:`wcviz.report.html`), built from tidy frames
+(:mod:`wcviz.app.data` builds them for the dashboard).
 
 Charts hold no logic about stores: give them a frame, get a chart. Frames carry each run's
 display ``name`` and ``color`` (:func:`wcviz.app.data.label_runs`: the names and method colours of the
 figures), so a run looks the same on every page and in every exported figure. A wide quantile
-frame comes with its :class:`wcviz.app.data.BandColumns` (which column holds which level, band,
+frame comes with its :class:`wcviz.report.frames.BandColumns` (which column holds which level, band,
 median and spread), so the charts read no meaning out of column names. Hovering shows exact
 values, the mouse wheel zooms the epoch axis and dragging pans it.
 """
@@ -20,7 +22,7 @@ from wcviz.report import sweep
 from wcviz.report.bands import BAND_OPACITY
 
 if TYPE_CHECKING:  # annotations only: the charts draw what they are given
-    from wcviz.app.data import Band, BandColumns
+    from wcviz.report.frames import Band, BandColumns
 
 _EPOCH = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="~g"))
 
@@ -237,7 +239,7 @@ def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y
 
     Args:
         wide: a wide quantile frame (:func:`wcviz.app.data.distributions`), any recorded levels.
-        cols: its :class:`wcviz.app.data.BandColumns` (:func:`wcviz.app.data.band_columns`).
+        cols: its :class:`wcviz.report.frames.BandColumns` (:func:`wcviz.report.frames.band_columns`).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None for the data's range.
         constant: the symlog scale's linear half-width.
@@ -306,7 +308,7 @@ def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
 
     Args:
         wide: :func:`wcviz.app.data.distributions` frame (already cut to the epochs to show).
-        cols: its :class:`wcviz.app.data.BandColumns` (:func:`wcviz.app.data.band_columns`).
+        cols: its :class:`wcviz.report.frames.BandColumns` (:func:`wcviz.report.frames.band_columns`).
         layout: "side" (one panel per run, shared axes) or "overlay" (all runs on one axis).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None.
@@ -340,7 +342,7 @@ def small_multiples(wide: pd.DataFrame, cols: BandColumns, *, yscale: str = "lin
 
     Panels share the page width (``columns`` of them in ``width`` px). Each panel has its own
     y axis: layers differ in weight scale by orders of magnitude. ``cols``: the frame's
-    :class:`wcviz.app.data.BandColumns`.
+    :class:`wcviz.report.frames.BandColumns`.
     """
     constant = symlog_constant(wide, cols)
     order = list(dict.fromkeys(wide.sort_values("depth", kind="stable")["layer"])) if len(wide) else []
