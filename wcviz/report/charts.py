@@ -234,7 +234,8 @@ def _hover_points(wide: pd.DataFrame, cols: BandColumns, y: alt.Y, color: alt.Co
 def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y_range=None,
                 constant: float = 1e-3, overlaid: bool = False,
                 y_title: str = "weight", panel: int = 0,
-                styles: list[str] | None = None, whole: pd.DataFrame | None = None) -> list[alt.Chart]:
+                styles: list[str] | None = None, whole: pd.DataFrame | None = None,
+                pick: alt.Parameter | None = None) -> list[alt.Chart]:
     """The layers of one band panel: fills, lines and hover points, each with its own data.
 
     Args:
@@ -253,7 +254,25 @@ def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y
             panel's own.
         whole: the frame of the whole chart when ``wide`` is one panel's part: the colour
             scale names every run of the chart (panels' scales merge by domain, not by range).
+        pick: a parameter holding a layer name (:func:`layer_picker`): ``wide`` holds several
+            layers and each layer of the panel draws the picked one's rows.
     """
+    layers = _band_layers(wide, cols, yscale, y_range, constant, overlaid, y_title, panel, styles,
+                          whole)
+    if pick is None:
+        return layers
+    return [chart.transform_filter(alt.datum.layer == pick) for chart in layers]
+
+
+def layer_picker(layers: list[str], name: str = "layer") -> alt.Parameter:
+    """A parameter holding one of ``layers`` (the first), bound to a drop-down in the page:
+    the layer picker of a chart that carries every layer's rows (the HTML report)."""
+    return alt.param(name=name, value=layers[0] if layers else None,
+                     bind=alt.binding_select(options=list(layers), name="layer "))
+
+
+def _band_layers(wide, cols, yscale, y_range, constant, overlaid, y_title, panel, styles,
+                 whole) -> list[alt.Chart]:
     styles = line_names(wide, cols, overlaid) if styles is None else styles
     y_scale = _y_scale(yscale, constant, y_range)
     # One legend definition on every layer: Vega-Lite drops a legend that some layers disable.
@@ -303,7 +322,7 @@ def _plot_area_sized(chart):
 
 def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
                yscale: str = "linear", y_range=None, width: int = 1000, height: int = 340,
-               y_title: str = "weight") -> alt.TopLevelMixin:
+               y_title: str = "weight", layers: list[str] | None = None) -> alt.TopLevelMixin:
     """Percentile bands of one layer over epochs for one or more runs.
 
     Args:
@@ -315,8 +334,12 @@ def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
         width: total width in pixels (split between side-by-side panels).
         height: panel height in pixels.
         y_title: the y axis title.
+        layers: ``wide`` holds these layers (e.g. :func:`wcviz.report.frames.all_quantiles`),
+            and the chart carries a drop-down picking the one drawn (:func:`layer_picker`);
+            None: ``wide`` holds one layer.
     """
     constant = symlog_constant(wide, cols)
+    pick = layer_picker(layers) if layers else None
     runs = list(dict.fromkeys(wide["name"])) if len(wide) else []
     if layout == "side" and 1 < len(runs) <= MANY_RUNS:
         ncol = min(len(runs), 3)
@@ -324,15 +347,17 @@ def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
         styles = line_names(wide, cols, overlaid=False)
         panels = [alt.layer(*band_layers(wide[wide["name"] == name], cols, yscale, y_range,
                                          constant, y_title=y_title, panel=i, styles=styles,
-                                         whole=wide)).properties(
+                                         whole=wide, pick=pick)).properties(
             width=panel_w, height=height, title=name)
             for i, name in enumerate(runs)]
         rows = [alt.hconcat(*panels[i:i + ncol]) for i in range(0, len(panels), ncol)]
         chart = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
-        return chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
-    layers = band_layers(wide, cols, yscale, y_range, constant, overlaid=len(runs) > 1,
-                         y_title=y_title)
-    return _plot_area_sized(alt.layer(*layers).properties(width=width, height=height))
+        chart = chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
+        return chart.add_params(pick) if pick is not None else chart
+    drawn = band_layers(wide, cols, yscale, y_range, constant, overlaid=len(runs) > 1,
+                        y_title=y_title, pick=pick)
+    chart = alt.layer(*drawn).properties(width=width, height=height)
+    return _plot_area_sized(chart.add_params(pick) if pick is not None else chart)
 
 
 def small_multiples(wide: pd.DataFrame, cols: BandColumns, *, yscale: str = "linear",
