@@ -182,6 +182,7 @@ def _wcviz(argv: list[str], env: dict, cwd: Path, **names) -> subprocess.Complet
     (["compare", "{tmp}"], "stats"),
     (["table", "{tmp}"], "stats"),
     (["report", "{tmp}", "--out", "{tmp}/r.html"], "report"),
+    (["import", "tensorboard", "{tmp}", "--runs", "{tmp}/runs"], "tensorboard"),
     pytest.param(["train", "--preset", "digits-cnn", "--runs", "{tmp}/runs"], "train",
                  marks=pytest.mark.slow),
     pytest.param(["sweep", "--preset", "digits-cnn", "--grid", "a=1,2", "--runs", "{tmp}/runs"],

@@ -39,3 +39,27 @@ def report_main(argv: list[str], prog: str = "wcviz report") -> int:
     print(f"wrote {out} ({size / 1e6:.1f} MB); open it in a browser, no server needed",
           file=sys.stderr)
     return 0
+
+
+def import_main(argv: list[str], prog: str = "wcviz import") -> int:
+    """Import runs of another tool as run stores (exit 0)."""
+    parser = argparse.ArgumentParser(prog=prog, description=(
+        "Runs of another tool as wcviz run stores. 'tensorboard LOGDIR': every folder of event "
+        "files becomes a run; add_histogram tags become layers (quantiles, histograms and "
+        "near-zero fractions approximated within TensorBoard's buckets: the stores say "
+        "approximate: tensorboard buckets), scalars become metrics."))
+    parser.add_argument("source", choices=["tensorboard"], help="the tool the runs come from")
+    parser.add_argument("logdir", help="the TensorBoard log dir")
+    parser.add_argument("--runs", required=True, help="the runs root to write the stores under")
+    args = parser.parse_args(argv)
+    require("tensorboard", needed_by="wcviz import tensorboard")
+    from wcviz.integrations.tensorboard_import import import_logdir
+
+    written, skipped = import_logdir(args.logdir, args.runs)
+    for run_dir in skipped:
+        print(f"skipping {run_dir}: a run store is already there", file=sys.stderr)
+    for run_dir in written:
+        print(f"imported {run_dir}")
+    print(f"imported {len(written)} run(s) into {args.runs}; look at them with: wcviz dash "
+          f"{args.runs}", file=sys.stderr)
+    return 0
