@@ -72,6 +72,32 @@ def symlog_constant(wide: pd.DataFrame, cols: BandColumns) -> float:
     return float(spread / 10) if np.isfinite(spread) and spread > 0 else 1e-3
 
 
+def symlog_ticks(wide: pd.DataFrame, cols: BandColumns, y_range=None,
+                 constant: float = 1e-3) -> list[float]:
+    """Tick values of a symlog y axis: 0 and ±10^k from the linear half-width ``constant`` up
+    to the data's (or ``y_range``'s) largest |y|, and ±2·10^k, ±5·10^k where fewer than three
+    powers fit. Vega's own symlog ticks skip 0 and land on odd values (1.5, −0.5, −2.5)."""
+    levels = list(cols.levels.values())
+    if y_range:
+        lo, hi = (float(v) for v in y_range)
+    elif len(wide) and levels:
+        lo, hi = float(np.nanmin(wide[levels[0]])), float(np.nanmax(wide[levels[-1]]))
+        if "bound" in wide.columns and wide["bound"].notna().any():
+            b = float(np.nanmax(wide["bound"]))
+            lo, hi = min(lo, -b), max(hi, b)
+    else:
+        return [0.0]
+    top = max(abs(lo), abs(hi))
+    if not np.isfinite(top) or top <= 0:
+        return [0.0]
+    k_hi = int(np.floor(np.log10(top)))
+    k_lo = max(int(np.floor(np.log10(max(constant, 1e-12)))), k_hi - 5)
+    steps = (1.0,) if k_hi - k_lo >= 2 else (1.0, 2.0, 5.0)
+    mags = sorted(m * 10.0 ** k for k in range(k_lo, k_hi + 1) for m in steps if m * 10.0 ** k <= top)
+    ticks = [0.0, *[float(f"{m:.6g}") for m in mags if m <= hi], *[-float(f"{m:.6g}") for m in mags if -m >= lo]]
+    return sorted(set(ticks))
+
+
 def _y_scale(yscale: str, constant: float, y_range: tuple[float, float] | None) -> alt.Scale:
     kw = {"domain": list(y_range), "clamp": True} if y_range else {"zero": False}
     if yscale == "symlog":
@@ -277,8 +303,11 @@ def _band_layers(wide, cols, yscale, y_range, constant, overlaid, y_title, panel
     y_scale = _y_scale(yscale, constant, y_range)
     # One legend definition on every layer: Vega-Lite drops a legend that some layers disable.
     color = plain = run_color(wide if whole is None else whole)
-    y = alt.Y("y:Q", scale=y_scale, title=y_title)
-    hover_y = alt.Y(f"{cols.median}:Q" if cols.median else "y:Q", scale=y_scale, title=y_title)
+    axis = alt.Axis(values=symlog_ticks(wide, cols, y_range, constant), format="~g") \
+        if yscale == "symlog" else alt.Undefined
+    y = alt.Y("y:Q", scale=y_scale, title=y_title, axis=axis)
+    hover_y = alt.Y(f"{cols.median}:Q" if cols.median else "y:Q", scale=y_scale, title=y_title,
+                    axis=axis)
     dash, width = _line_style(styles)
     lines = _overlay_lines(wide, cols)
     lines = lines[lines["line"].isin(styles)]
@@ -467,13 +496,14 @@ SPLITS = ("train", "val", "test")
 
 
 def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -> alt.TopLevelMixin:
-    """Loss and accuracy curves: columns loss/acc, one row per split, colour = run (or seed
+    """Loss and accuracy curves: columns loss / accuracy in % (:func:`as_percent`), one row per split, colour = run (or seed
     group: its mean, with a ± std band when the frame has ``std``).
 
     One panel per (split, kind) instead of a line style per split: three splits × several runs
     on one axis overlapped, and the panel title says what each line is.
     """
-    curves, tips = _spread(frame[frame["kind"].isin(["loss", "acc"])], "value", ".5~g")
+    curves, tips = _spread(as_percent(frame[frame["kind"].isin(["loss", "acc"])]), "value",
+                           ".5~g")
     splits = [s for s in SPLITS if s in set(curves["split"])]
     y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
     line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=15)).encode(
@@ -482,7 +512,32 @@ def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -
                  *tips])
     return _with_band(line, frame, curves, _EPOCH, y).properties(width=width, height=height).facet(
         row=alt.Row("split:N", title=None, sort=splits),
-        column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")
+        column=alt.Column("kind:N", title=None, sort=["loss", ACC_PERCENT])).resolve_scale(
+        y="independent")
+
+
+#: The accuracy panels' title: accuracy is drawn in percent, as every page and figure writes it.
+ACC_PERCENT = "acc (%)"
+
+
+def as_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """A metrics frame with its accuracy rows in percent (``kind`` "acc" becomes
+    :data:`ACC_PERCENT`): a run's accuracy metric whose values all lie within [0, 1] is a
+    fraction (:func:`wcviz.report.analysis.as_percent`'s rule), its value and std × 100."""
+    acc = frame["kind"] == "acc"
+    if not acc.any():
+        return frame
+    keys = [frame["run"], frame["metric"]]
+    fraction = frame["value"].where(acc).groupby(keys).transform("max") <= 1.0
+    scale = np.where(acc & fraction, 100.0, 1.0)
+    out = {"value": frame["value"] * scale, "kind": frame["kind"].where(~acc, ACC_PERCENT)}
+    if "std" in frame.columns:
+        out["std"] = frame["std"] * scale
+    return frame.assign(**out)
+
+
+#: d3 formats of the sweep heatmaps' colour-bar labels (accuracy in %: one decimal).
+LEGEND_FORMATS = {"best_val_test_acc": ".1f"}
 
 
 def sweep_heatmap(cells: pd.DataFrame, metric: str, base: float, *, size: int = 300) -> alt.LayerChart:
@@ -504,9 +559,10 @@ def sweep_heatmap(cells: pd.DataFrame, metric: str, base: float, *, size: int = 
     tips = [alt.Tooltip("a:Q"), alt.Tooltip("b:Q"), alt.Tooltip(f"{metric}:Q", title="mean", format=fmt),
             alt.Tooltip(f"{metric}_std:Q", title="std over seeds", format=".3g"),
             alt.Tooltip(f"{metric}_n:Q", title="seeds"), alt.Tooltip("runs:N")]
+    # the colour bar's labels rounded as a reader compares them (98.3, not 98.328691)
+    bar = alt.Legend(orient="bottom", gradientLength=size - 40, format=LEGEND_FORMATS.get(metric, ".2~g"))
     rect = alt.Chart(cells).mark_rect().encode(
-        x=x, y=y, color=alt.Color(f"{metric}:Q", title=None, scale=scale,
-                                  legend=alt.Legend(orient="bottom", gradientLength=size - 40)),
+        x=x, y=y, color=alt.Color(f"{metric}:Q", title=None, scale=scale, legend=bar),
         stroke=alt.condition(cell, alt.value("black"), alt.value(None)),
         strokeWidth=alt.condition(cell, alt.value(2.5), alt.value(0)),
         tooltip=tips).add_params(cell)
