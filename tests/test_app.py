@@ -989,3 +989,13 @@ def test_seed_group_toggle_on_near_zero(nz_seed_root, monkeypatch, deferred):
         at.selectbox(key=f"{key}_fmt").set_value("svg").run()
         svg = download(at, deferred, f"{key}_fig").decode()
         assert svg.count('id="mean:') == 2 and svg.count('id="std:') == 2  # a line and a spread a group
+
+
+def test_run_picker_shows_the_figures_names_and_keeps_run_ids(app, root):
+    scan = scan_of(root)
+    names = data.names(list(scan.runs))
+    picker = app.multiselect(key=SELECTED)
+    assert picker.options == [names[r.run_id] for r in scan.runs]
+    assert "learnable WC (init a=0.5, b=1), seed 1 [wc]" in picker.options  # readable names
+    select(app, "wc")
+    assert app.multiselect(key=SELECTED).value == ["wc"]  # the value is still the run id
