@@ -999,3 +999,15 @@ def test_run_picker_shows_the_figures_names_and_keeps_run_ids(app, root):
     assert "learnable WC (init a=0.5, b=1), seed 1 [wc]" in picker.options  # readable names
     select(app, "wc")
     assert app.multiselect(key=SELECTED).value == ["wc"]  # the value is still the run id
+
+
+def test_distributions_bound_lines_switch_off(app):
+    select(app, "baseline", "live", page="distributions")
+    app.radio(key="dist_layout").set_value("overlaid").run()
+    (_, frame), = charts(app)
+    assert any("bound" in str(line) for line in frame["line"].dropna().unique())
+    app.toggle(key="dist_bound").set_value(False).run()
+    assert not app.exception
+    (_, frame), = charts(app)
+    assert not any("bound" in str(line) for line in frame["line"].dropna().unique())
+    assert frame["bound"].isna().all()  # the y range follows the weights alone
