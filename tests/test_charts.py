@@ -61,8 +61,21 @@ def test_symlog_axis_ticks_include_zero(wide):
         -0.5, -0.2, -0.1, -0.05, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2]
 
 
-def test_layer_picker_filters_every_layer_of_the_bands(wide):
-    spec = charts.band_chart(wide, frames.band_columns(wide), layers=list(LAYERS)).to_dict()
+@pytest.mark.parametrize("layout", ["overlay", "side"])
+def test_layer_picker_filters_every_layer_of_the_bands(wide, layout):
+    two = pd.concat([wide, wide.assign(run="b", name="baseline")], ignore_index=True)
+    chart = charts.band_chart(two if layout == "side" else wide, frames.band_columns(wide),
+                              layout=layout, layers=list(LAYERS))
+    if layout == "side":  # one panel per run: check the first panel's layers
+        spec = chart.to_dict()
+        spec = {**spec["hconcat"][0], "params": spec["params"], "datasets": spec["datasets"]}
+    else:
+        spec = chart.to_dict()
     (param,) = [p for p in spec["params"] if p["name"] == "layer"]
     assert param["bind"]["options"] == list(LAYERS) and param["value"] == LAYERS[0]
     assert all({"filter": "(datum.layer === layer)"} in layer["transform"] for layer in spec["layer"])
+    # every layer of the chart (fills, lines, hover points) has the rows the picker filters on
+    for layer in spec["layer"]:
+        rows = spec["datasets"][layer["data"]["name"]]
+        assert rows and all(row.get("layer") in LAYERS for row in rows)
+        assert {row["layer"] for row in rows} == set(LAYERS)

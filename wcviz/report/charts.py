@@ -158,7 +158,8 @@ def _overlay_lines(wide: pd.DataFrame, cols: BandColumns) -> pd.DataFrame:
     Per run: the median, both edges of the main band, min and max, and ±bound where finite.
     ``line`` names what a line shows (its legend entry), ``side`` tells its two edges apart.
     """
-    ids = [c for c in ("run", "name", "epoch") if c in wide.columns]  # all a line needs
+    # all a line needs; the layer too, for a chart whose layer picker filters the rows
+    ids = [c for c in ("run", "name", "layer", "epoch") if c in wide.columns]
     parts = []
     if cols.median:
         parts.append(wide[ids].assign(line="median", side=0, y=wide[cols.median]))
