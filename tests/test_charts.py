@@ -79,3 +79,15 @@ def test_layer_picker_filters_every_layer_of_the_bands(wide, layout):
         rows = spec["datasets"][layer["data"]["name"]]
         assert rows and all(row.get("layer") in LAYERS for row in rows)
         assert {row["layer"] for row in rows} == set(LAYERS)
+
+
+def test_bound_check_box_hides_only_the_bound_lines(wide):
+    cols = frames.band_columns(wide)
+    spec = charts.band_chart(wide, cols, layout="overlay", layers=list(LAYERS), bound_box=True).to_dict()
+    assert {"name": "bounds", "value": True} | {"bind": {"input": "checkbox", "name": "bound lines "}} in spec["params"]
+    filtered = [layer for layer in spec["layer"] if any(
+        "bounds ||" in str(t.get("filter")) for t in layer.get("transform", []))]
+    assert [layer["mark"]["type"] for layer in filtered] == ["line"]
+    plain = wide.assign(bound=np.nan)  # no bound: no check box
+    spec = charts.band_chart(plain, cols, layout="overlay", bound_box=True).to_dict()
+    assert all(p["name"] != "bounds" for p in spec.get("params", []))

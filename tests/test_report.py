@@ -104,6 +104,15 @@ def test_report_renders_every_chart_offline_in_chromium(report, tmp_path):
             "s.dispatchEvent(new Event('change'));")
         after = driver.execute_script("return document.querySelector('#chart0 svg').outerHTML")
         assert after != before
+        # the bound lines' check box: off, the overlay's y axis fits the weights alone (fc: the
+        # learnable run's a grows to 4.5, its bound ±7 sets the range)
+        driver.execute_script(
+            "const s = document.querySelector('#chart1 select'); s.value = 'fc';"
+            "s.dispatchEvent(new Event('change'));")
+        ticks = "return [...document.querySelectorAll('#chart1 .role-axis-label text')].map(t => t.textContent)"
+        with_bound = driver.execute_script(ticks)
+        driver.execute_script("document.querySelector('#chart1 input[type=checkbox]').click()")
+        assert driver.execute_script(ticks) != with_bound
         requests = [json.loads(e["message"])["message"] for e in driver.get_log("performance")]
         urls = {m["params"]["request"]["url"] for m in requests
                 if m["method"] == "Network.requestWillBeSent"}

@@ -262,7 +262,8 @@ def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y
                 constant: float = 1e-3, overlaid: bool = False,
                 y_title: str = "weight", panel: int = 0,
                 styles: list[str] | None = None, whole: pd.DataFrame | None = None,
-                pick: alt.Parameter | None = None) -> list[alt.Chart]:
+                pick: alt.Parameter | None = None,
+                bounds: alt.Parameter | None = None) -> list[alt.Chart]:
     """The layers of one band panel: fills, lines and hover points, each with its own data.
 
     Args:
@@ -283,12 +284,24 @@ def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y
             scale names every run of the chart (panels' scales merge by domain, not by range).
         pick: a parameter holding a layer name (:func:`layer_picker`): ``wide`` holds several
             layers and each layer of the panel draws the picked one's rows.
+        bounds: a boolean parameter (:func:`bound_switch`): false hides the bound lines, and
+            the y axis fits the weights alone.
     """
     layers = _band_layers(wide, cols, yscale, y_range, constant, overlaid, y_title, panel, styles,
                           whole)
-    if pick is None:
-        return layers
-    return [chart.transform_filter(alt.datum.layer == pick) for chart in layers]
+    if pick is not None:
+        layers = [chart.transform_filter(alt.datum.layer == pick) for chart in layers]
+    if bounds is not None:  # only the lines hold the bound (its legend entry names it)
+        layers = [chart.transform_filter(f"{bounds.name} || indexof(datum.line, 'bound') < 0")
+                  if getattr(chart.mark, "type", chart.mark) == "line" else chart
+                  for chart in layers]
+    return layers
+
+
+def bound_switch(name: str = "bounds") -> alt.Parameter:
+    """A boolean parameter bound to a check box in the page, on: whether the bound lines are
+    drawn (a learnable run's ±2.2 would otherwise set the y range and squeeze the others)."""
+    return alt.param(name=name, value=True, bind=alt.binding_checkbox(name="bound lines "))
 
 
 def layer_picker(layers: list[str], name: str = "layer") -> alt.Parameter:
@@ -352,7 +365,8 @@ def _plot_area_sized(chart):
 
 def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
                yscale: str = "linear", y_range=None, width: int = 1000, height: int = 340,
-               y_title: str = "weight", layers: list[str] | None = None) -> alt.TopLevelMixin:
+               y_title: str = "weight", layers: list[str] | None = None,
+               bound_box: bool = False) -> alt.TopLevelMixin:
     """Percentile bands of one layer over epochs for one or more runs.
 
     Args:
@@ -367,9 +381,14 @@ def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
         layers: ``wide`` holds these layers (e.g. :func:`wcviz.report.frames.all_quantiles`),
             and the chart carries a drop-down picking the one drawn (:func:`layer_picker`);
             None: ``wide`` holds one layer.
+        bound_box: a check box in the page shows and hides the bound lines (:func:`bound_switch`),
+            when ``wide`` has a finite bound (the dashboard has its own toggle).
     """
     constant = symlog_constant(wide, cols)
     pick = layer_picker(layers) if layers else None
+    has_bound = "bound" in wide.columns and bool(wide["bound"].notna().any())
+    bounds = bound_switch() if bound_box and has_bound else None
+    params = [p for p in (pick, bounds) if p is not None]
     runs = list(dict.fromkeys(wide["name"])) if len(wide) else []
     if layout == "side" and 1 < len(runs) <= MANY_RUNS:
         ncol = min(len(runs), 3)
@@ -377,17 +396,17 @@ def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
         styles = line_names(wide, cols, overlaid=False)
         panels = [alt.layer(*band_layers(wide[wide["name"] == name], cols, yscale, y_range,
                                          constant, y_title=y_title, panel=i, styles=styles,
-                                         whole=wide, pick=pick)).properties(
+                                         whole=wide, pick=pick, bounds=bounds)).properties(
             width=panel_w, height=height, title=name)
             for i, name in enumerate(runs)]
         rows = [alt.hconcat(*panels[i:i + ncol]) for i in range(0, len(panels), ncol)]
         chart = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
         chart = chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
-        return chart.add_params(pick) if pick is not None else chart
+        return chart.add_params(*params) if params else chart
     drawn = band_layers(wide, cols, yscale, y_range, constant, overlaid=len(runs) > 1,
-                        y_title=y_title, pick=pick)
+                        y_title=y_title, pick=pick, bounds=bounds)
     chart = alt.layer(*drawn).properties(width=width, height=height)
-    return _plot_area_sized(chart.add_params(pick) if pick is not None else chart)
+    return _plot_area_sized(chart.add_params(*params) if params else chart)
 
 
 def small_multiples(wide: pd.DataFrame, cols: BandColumns, *, yscale: str = "linear",

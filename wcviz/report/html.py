@@ -151,12 +151,13 @@ def _bands(page: Page, charts, datasets, ids, names, colors) -> None:
     wide = _thinned(page, _label(wide, names, colors), "Percentile bands")
     cols = frames.band_columns(wide)
     order = list(dict.fromkeys(wide.sort_values("depth", kind="stable")["layer"]))
-    page.heading("Percentile bands", "Pick the layer with the drop-down under each chart. "
+    page.heading("Percentile bands", "Pick the layer with the drop-down under each chart; the "
+                 "bound lines' check box hides them, and the y axis then fits the weights. "
                  "Hover for exact values; the mouse wheel zooms the epoch axis.")
     if 1 < len(ids) <= charts.MANY_RUNS:
-        page.chart(charts.band_chart(wide, cols, layout="side", layers=order),
+        page.chart(charts.band_chart(wide, cols, layout="side", layers=order, bound_box=True),
                    "Side by side: one panel per run, shared axes.")
-    page.chart(charts.band_chart(wide, cols, layout="overlay", layers=order),
+    page.chart(charts.band_chart(wide, cols, layout="overlay", layers=order, bound_box=True),
                "Overlaid: each run's median, main band and bound as lines.")
 
 
