@@ -68,6 +68,7 @@ def test_every_run_reads_back_from_mlflow(exported):
     assert learn.info.status == "FINISHED"
     artifacts = {f.path for f in client.list_artifacts(learn.info.run_id)}
     assert "config.json" in artifacts
+    assert (root.parent / "mlruns").is_dir()  # beside the database, not in the current folder
     if installed("matplotlib"):  # with the [figures] extra: the run's paper-style figures
         assert "figures" in artifacts and any(f.path.endswith(".png") for f in client.list_artifacts(learn.info.run_id, "figures"))
     got = client.download_artifacts(learn.info.run_id, "config.json", str(root.parent))

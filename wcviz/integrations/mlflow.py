@@ -12,7 +12,7 @@ the run's display label and tagged ``wcviz.path`` (its folder) and ``wcviz.run_i
   ``q0``/``q100`` min and max), ``near_zero/<threshold>/<layer>``, and ``a/<layer>``,
   ``b/<layer>`` for companded layers;
 * artifacts: ``config.json`` and the run's paper-style figures under ``figures/`` (with the
-  ``[figures]`` extra; PNG).
+  ``[figures]`` extra; PNG); a SQLite store keeps them in ``mlruns/`` beside its file.
 
 MLflow keys take letters, digits and ``_ - . / space`` only: any other character of a layer,
 threshold or metric name becomes ``_`` (``abs=0.001`` -> ``abs_0.001``). A run already exported
@@ -110,9 +110,17 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def _experiment(client, name: str) -> str:
+def _experiment(client, name: str, uri: str) -> str:
+    """The experiment's id, created where missing; a SQLite store's new experiment keeps its
+    artifacts in ``mlruns/`` beside the database file (MLflow's default, ``./mlruns`` of the
+    current folder, would scatter them wherever the command ran)."""
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).absolute().parent / "mlruns").as_uri()
+    return client.create_experiment(name, artifact_location=location)
 
 
 def _exported(client, experiment_id: str, path: str) -> bool:
@@ -134,7 +142,7 @@ def export_runs(datasets, out: str, *, experiment: str = "wcviz",
     uri = tracking_uri(out)
     client = _client(uri)
     try:
-        experiment_id = _experiment(client, experiment)
+        experiment_id = _experiment(client, experiment, uri)
     except Exception as err:  # noqa: BLE001 - MLflow raises many kinds; one line for the user
         raise WcvizError(f"cannot open the MLflow store {uri}: {str(err).splitlines()[0]}; pass "
                          "--out sqlite:///FILE.db, a folder, or a tracking server's URL") from None
