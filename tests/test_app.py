@@ -1011,3 +1011,17 @@ def test_distributions_bound_lines_switch_off(app):
     (_, frame), = charts(app)
     assert not any("bound" in str(line) for line in frame["line"].dropna().unique())
     assert frame["bound"].isna().all()  # the y range follows the weights alone
+
+
+def test_runs_page_shows_no_literal_none_and_fits_the_page(tmp_path, monkeypatch):
+    write_run(tmp_path / "base", n_records=2)
+    write_run(tmp_path / "wc", n_records=2, method="arctan")
+    at = dashboard(monkeypatch, tmp_path)
+    at.run()
+    (table,) = [t for t in at.dataframe if "model" in t.value.columns]
+    runs = table.value.set_index("run")
+    assert runs.loc["base", "a"] == "" and runs.loc["base", "b"] == ""  # no literal "None"
+    assert runs.loc["wc", "a"] == "0.5"  # a number as the figures write it
+    # one model and dataset under the root: named in the caption, not a column of the table
+    assert "model" not in table.proto.column_order and "dataset" not in table.proto.column_order
+    assert any("model tinynet" in c.value and "dataset synthetic" in c.value for c in at.caption)
