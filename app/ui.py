@@ -92,8 +92,14 @@ def run_picker(scan: data.Scan) -> None:
     ids = [r.run_id for r in scan.runs]
     # Runs that disappeared from the root drop out of the selection instead of erroring.
     st.session_state[SELECTED] = [i for i in st.session_state.get(SELECTED, []) if i in ids]
+    # Options read as the figures name runs ("WC a=0.5, b=0.3"; seed or folder added only where
+    # two would read alike): folder names cut off their distinguishing tail in the narrow
+    # sidebar. The value stays the run ids; the Runs page shows each name beside its folder.
+    names = data.names(list(scan.runs))
     st.sidebar.multiselect("Runs", ids, key=SELECTED, placeholder="choose runs",
-                           help="The runs every page shows; also selectable on the Runs page.")
+                           format_func=lambda rid: names.get(rid, rid),
+                           help="The runs every page shows, named as in the figures (the Runs "
+                                "page lists each name beside its folder); also selectable there.")
     st.sidebar.toggle("Fold seeds into groups", key=GROUPS,
                       help="Runs that differ only in seed as one: seed-mean bands, near-zero "
                            "fractions and metrics, with the spread over seeds (Distributions, "

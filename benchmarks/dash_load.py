@@ -159,7 +159,8 @@ def measure(root: Path) -> dict[str, float]:
     included: Streamlit's own rerun (:func:`measure_page_script` has it) and the browser
     drawing the chart.
     """
-    from wcviz.app import charts, data
+    from wcviz.app import data
+    from wcviz.report import charts
 
     data.warm_imports()
     fresh_caches()

@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 import wcviz
-from wcviz.app import charts as app_charts
+from wcviz.report import charts as app_charts
 from wcviz.app import data, export
 from wcviz.app.ui import md
 from wcviz.record.stats import QUANTILES
@@ -230,7 +230,7 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
 
 
 def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
-    from wcviz.app import charts
+    from wcviz.report import charts
     from wcviz.report import plots
 
     runs = scan_of(root).by_id()
@@ -991,3 +991,39 @@ def test_seed_group_toggle_on_near_zero(nz_seed_root, monkeypatch, deferred):
         at.selectbox(key=f"{key}_fmt").set_value("svg").run()
         svg = download(at, deferred, f"{key}_fig").decode()
         assert svg.count('id="mean:') == 2 and svg.count('id="std:') == 2  # a line and a spread a group
+
+
+def test_run_picker_shows_the_figures_names_and_keeps_run_ids(app, root):
+    scan = scan_of(root)
+    names = data.names(list(scan.runs))
+    picker = app.multiselect(key=SELECTED)
+    assert picker.options == [names[r.run_id] for r in scan.runs]
+    assert "learnable WC (init a=0.5, b=1), seed 1 [wc]" in picker.options  # readable names
+    select(app, "wc")
+    assert app.multiselect(key=SELECTED).value == ["wc"]  # the value is still the run id
+
+
+def test_distributions_bound_lines_switch_off(app):
+    select(app, "baseline", "live", page="distributions")
+    app.radio(key="dist_layout").set_value("overlaid").run()
+    (_, frame), = charts(app)
+    assert any("bound" in str(line) for line in frame["line"].dropna().unique())
+    app.toggle(key="dist_bound").set_value(False).run()
+    assert not app.exception
+    (_, frame), = charts(app)
+    assert not any("bound" in str(line) for line in frame["line"].dropna().unique())
+    assert frame["bound"].isna().all()  # the y range follows the weights alone
+
+
+def test_runs_page_shows_no_literal_none_and_fits_the_page(tmp_path, monkeypatch):
+    write_run(tmp_path / "base", n_records=2)
+    write_run(tmp_path / "wc", n_records=2, method="arctan")
+    at = dashboard(monkeypatch, tmp_path)
+    at.run()
+    (table,) = [t for t in at.dataframe if "model" in t.value.columns]
+    runs = table.value.set_index("run")
+    assert runs.loc["base", "a"] == "" and runs.loc["base", "b"] == ""  # no literal "None"
+    assert runs.loc["wc", "a"] == "0.5"  # a number as the figures write it
+    # one model and dataset under the root: named in the caption, not a column of the table
+    assert "model" not in table.proto.column_order and "dataset" not in table.proto.column_order
+    assert any("model tinynet" in c.value and "dataset synthetic" in c.value for c in at.caption)

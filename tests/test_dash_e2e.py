@@ -156,14 +156,22 @@ def _clear_runs(driver, wait) -> None:
     wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, remove))
 
 
-def _choose_runs(driver, wait, *names: str) -> None:
-    """From an empty picker, choose ``names`` in the sidebar, then close its menu."""
+def _shown(root, run_id: str) -> str:
+    """How the run picker names run ``run_id`` of ``root``: the figures' run name."""
+    from wcviz.app import data
+
+    return data.names(list(data.scan(root).runs))[run_id]
+
+
+def _choose_runs(driver, wait, root, *run_ids: str) -> None:
+    """From an empty picker, choose the runs ``run_ids`` of ``root`` in the sidebar by the
+    names the picker shows (the figures' run names), then close its menu."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     _clear_runs(driver, wait)
-    for name in names:
-        _pick_run(driver, wait, name)
+    for run_id in run_ids:
+        _pick_run(driver, wait, _shown(root, run_id))
     driver.find_element(By.CSS_SELECTOR, "body").send_keys(Keys.ESCAPE)  # close the menu
 
 
@@ -300,7 +308,7 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         # Runs: the page the app opens on. A run picked in the sidebar stays picked (it was
         # undone at once by the table's stale selection) and shows as a selected row; picked
         # at once, while the page still reads the runs' accuracy in the background.
-        _choose_runs(driver, wait, "baseline", "wc")
+        _choose_runs(driver, wait, root, "baseline", "wc")
         wait.until(EC.presence_of_element_located(
             (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 2 selected")]')))
         _settle(driver, wait)
@@ -310,7 +318,7 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         _tick_row(driver, 2)  # rows: baseline, wc, wc-a1-s0, wc-a1-s1
         wait.until(EC.presence_of_element_located(
             (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "· 3 selected")]')))
-        assert driver.find_elements(By.CSS_SELECTOR, f'{PICKER} [data-tag][aria-label="wc-a1-s0"]')
+        assert driver.find_elements(By.CSS_SELECTOR, f'{PICKER} [data-tag][aria-label="{_shown(root, "wc-a1-s0")}"]')
         _settle(driver, wait)
         _tick_row(driver, 2)
         wait.until(EC.presence_of_element_located(
@@ -320,7 +328,7 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         _go(driver, wait, "Distributions")
         _clear_runs(driver, wait)
         wait.until(EC.presence_of_element_located((By.XPATH, '//*[contains(., "No run selected")]')))
-        _choose_runs(driver, wait, "baseline", "wc")
+        _choose_runs(driver, wait, root, "baseline", "wc")
         _charts_drawn(driver, wait)
         chart = '[data-testid="stVegaLiteChart"] svg'
         titles = {t.text for t in driver.find_elements(By.CSS_SELECTOR, f"{chart} text")}
@@ -354,7 +362,7 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
 
         # Near zero: pick, then change the threshold and the layer.
         _go(driver, wait, "Near zero")
-        _choose_runs(driver, wait, "baseline", "wc")
+        _choose_runs(driver, wait, root, "baseline", "wc")
         assert _charts_drawn(driver, wait, 2) == 2
         _select(driver, wait, "Threshold", "abs=0.01")
         _charts_drawn(driver, wait, 2)
@@ -364,13 +372,13 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
 
         # Compander: only the learnable run is drawn; the baseline is named as not learnable.
         _go(driver, wait, "Compander")
-        _choose_runs(driver, wait, "wc", "baseline")
+        _choose_runs(driver, wait, root, "wc", "baseline")
         _charts_drawn(driver, wait)
         _shoot(driver, tmp_path, "dash_compander")
 
         # Metrics, then the same runs folded into seed groups.
         _go(driver, wait, "Metrics")
-        _choose_runs(driver, wait, "baseline", "wc-a1-s0", "wc-a1-s1")
+        _choose_runs(driver, wait, root, "baseline", "wc-a1-s0", "wc-a1-s1")
         _charts_drawn(driver, wait)
         _shoot(driver, tmp_path, "dash_metrics")
         _click_option(driver, wait, "Fold seeds into groups")
@@ -390,17 +398,17 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
 
         # Sweeps: heatmaps over (a, b); a click on a cell selects its runs.
         _go(driver, wait, "Sweeps")
-        _choose_runs(driver, wait, "baseline")
+        _choose_runs(driver, wait, root, "baseline")
         assert _charts_drawn(driver, wait, 3) == 3
         _shoot(driver, tmp_path, "dash_sweeps")
         cell = driver.find_element(By.CSS_SELECTOR, f"{chart} .mark-rect path")
         from selenium.webdriver.common.action_chains import ActionChains
 
         ActionChains(driver).move_to_element(cell).click().perform()
-        for name in ("wc-a1-s0", "wc-a1-s1"):
+        for run_id in ("wc-a1-s0", "wc-a1-s1"):
             wait.until(EC.presence_of_element_located(
                 (By.XPATH, f'//*[@data-testid="stSidebar"]//*[@data-testid="stMultiSelect"]'
-                           f'//span[normalize-space()="{name}"]')))
+                           f'//span[normalize-space()="{_shown(root, run_id)}"]')))
         _charts_drawn(driver, wait, 3)
 
         # Histograms: a run recorded with gradients appears (the root is listed again) and

@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = {"torch", "numpy", "zarr", "google-crc32c", "xarray"}
 
 #: Top-level modules of every extra (and of the test/docs tools), blocked in the children.
-BLOCKED = ("matplotlib", "seaborn", "scipy", "streamlit", "altair", "sklearn", "torchvision",
+BLOCKED = ("matplotlib", "seaborn", "scipy", "streamlit", "altair", "vl_convert", "mlflow",
+           "sqlalchemy", "alembic",
+           "sklearn", "torchvision",
            "tqdm", "lightning", "transformers", "timm", "tensorboard", "pyarrow", "submitit",
            "mnist1d", "selenium", "mkdocs")
 
@@ -179,6 +181,8 @@ def _wcviz(argv: list[str], env: dict, cwd: Path, **names) -> subprocess.Complet
     (["reproduce", "digits", "--runs", "{tmp}/runs"], "train,figures,stats"),
     (["compare", "{tmp}"], "stats"),
     (["table", "{tmp}"], "stats"),
+    (["report", "{tmp}", "--out", "{tmp}/r.html"], "report"),
+    (["import", "tensorboard", "{tmp}", "--runs", "{tmp}/runs"], "tensorboard"),
     pytest.param(["train", "--preset", "digits-cnn", "--runs", "{tmp}/runs"], "train",
                  marks=pytest.mark.slow),
     pytest.param(["sweep", "--preset", "digits-cnn", "--grid", "a=1,2", "--runs", "{tmp}/runs"],

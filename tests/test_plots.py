@@ -489,3 +489,15 @@ def test_runs_with_different_level_sets_share_their_common_bands(tmp_path, runs)
                                       formats=("svg",))
     assert any(p.name.startswith("fig3_bands_") for p in files)
     assert band_label(0.05, 0.95) in (tmp_path / "figs" / files[0].name).read_text()
+
+
+def test_near_zero_figure_legend_of_twelve_runs_fits_and_tells_runs_apart(tmp_path):
+    runs = [wcviz.open_run(p).load() for p in
+            fx.seed_group(tmp_path, "wc", seeds=range(6)) + fx.seed_group(tmp_path, "learnable", seeds=range(6))]
+    fig = plots.near_zero_figure(runs)
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert legend.get_window_extent().width <= fig.bbox.width
+    right = fig.axes[1]
+    drawn = [(ln.get_color(), ln.get_marker()) for ln in right.get_lines() if ln.get_gid() != "init"]
+    assert len(drawn) == 12 and len(set(drawn)) == 12  # no two runs alike

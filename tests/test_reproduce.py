@@ -54,6 +54,8 @@ def test_reproduce_digits_runs_resumes_and_reports(tmp_path, capsys):
         assert verdict_line.split()[-1] in ("HOLDS", "FAILS", "INCONCLUSIVE")
     assert (root / "results" / "claims.md").read_text().count("paired seeds: 0, 1, 2") == 2
     assert "+" in (root / "results" / "table.md").read_text()
+    report = (root / "results" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Claims over seeds</h2>" in report and "digits-cnn_wc_a0.5_b0.3_s2" in report
     stamp = (root / runs[0] / "summary.json").stat().st_mtime_ns
     assert main(argv) == 0  # again: nothing retrained
     assert "9 finished run(s) kept" in capsys.readouterr().out

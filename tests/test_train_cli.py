@@ -154,6 +154,8 @@ def test_demo_short(tmp_path, capsys):
     assert "test acc at best val (%): baseline " in out and ", companded " in out
     assert len(list((tmp_path / "runs").iterdir())) == 3
     assert any(p.suffix == ".png" for p in (tmp_path / "figures").iterdir())
+    report = (tmp_path / "figures" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Percentile bands</h2>" in report and "digits-cnn_wc_a0.5_b0.3_s0" in report
 
 
 def test_sweep_resumes_an_unfinished_run(tmp_path, capsys, monkeypatch):

@@ -418,6 +418,9 @@ def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
     print("\nThe paper's claims (WC: a=0.5, b=0.3, so Ψ'(0) = a/b = 5/3 > 1 as in Table I):")
     print(demo.claim_lines(run_dirs))
     figures = [] if args.no_figures else demo.write_figures(run_dirs, Path(args.figures))
+    if figures:  # the HTML report beside the figures: the views of `wcviz dash`, in one file
+        figures += [f for f in [demo.write_report(run_dirs, Path(args.figures) / "report.html",
+                                                  "wcviz demo")] if f]
     print(f"\nLook at the runs:  wcviz dash {args.runs}")
     print(f"                   wcviz inspect {run_dirs[1]}")
     if figures:

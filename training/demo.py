@@ -29,6 +29,19 @@ def write_figures(run_dirs: list[Path], out: Path) -> list:
     return plots.write_paper_figures([str(d) for d in run_dirs], str(out))
 
 
+def write_report(runs: list, out: Path, title: str) -> Path | None:
+    """The one-file HTML report of ``runs`` (run folders or opened runs) at ``out`` (:mod:`wcviz.report.html`), beside
+    the figures; None, with one line saying how to get it, without the ``[report]`` extra."""
+    from wcviz.extras import installed
+
+    if not (installed("altair") and installed("vl_convert")):
+        print("(no report.html: pip install 'wcviz[report]' for the one-file HTML report)")
+        return None
+    from wcviz.report.html import write_report as write
+
+    return write(list(runs), out, title=title)
+
+
 def first_layer_stats(run_dir: Path) -> dict:
     """From the store: the run's display name and best-val test accuracy, and the first
     layer's max |w|, bound and near-zero fraction (epoch 0, last)."""

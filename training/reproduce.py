@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wcviz.training import sweep
+from wcviz.training import demo, sweep
 from wcviz.training.cli import use_run_options
 from wcviz.record.config import run_state
 from wcviz.record.runfolder import CONFLICT, DONE, NEW, RESUME, check_writable
@@ -262,7 +262,8 @@ def write_outputs(study: Study, runs: dict[str, list], results, out: Path,
     written += [out / "claims.md", out / "claims.csv", out / "table.md"]
     if figures:
         written += _figures(study, runs, out)
-    return written
+    report = demo.write_report(all_runs, out / "report.html", f"wcviz reproduce {study.name}")
+    return written + ([report] if report else [])
 
 
 def _figures(study: Study, runs: dict[str, list], out: Path) -> list[Path]:
@@ -357,6 +358,6 @@ def reproduce_main(argv: list[str], prog: str = "wcviz reproduce") -> int:
                      "recipe's; run without --quick for the study itself.")
     for note in notes:
         print(f"\nnote: {note}")
-    print(f"\nWrote {len(files)} files under {out} (claims.md, claims.csv, table.md"
+    print(f"\nWrote {len(files)} files under {out} (claims.md, claims.csv, table.md, report.html"
           f"{', figures/' if not args.no_figures else ''})")
     return 0

@@ -33,6 +33,10 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     # The dashboard draws its figure downloads with wcviz.report.plots (matplotlib).
     "dash": ("streamlit", "altair", "matplotlib"),
     "stats": ("scipy",),
+    # `wcviz report`: one self-contained HTML file (Altair's charts, the JS bundle inlined).
+    "report": ("altair", "vl_convert"),
+    # MLflow's client; its SQLite store needs sqlalchemy and alembic, which mlflow-skinny leaves out.
+    "mlflow": ("mlflow", "sqlalchemy", "alembic"),
     "lightning": ("lightning",),
     "transformers": ("transformers", "accelerate"),
     "timm": ("timm",),

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from wcviz.app import charts, data, export, ui
+from wcviz.report import charts
+from wcviz.app import data, export, ui
 
 st.title("Distributions")
 st.caption("Side by side: the percentile bands each run recorded (by default min–max and a "
@@ -30,7 +31,16 @@ variable = top[3].radio("Quantity", ["w = Ψ(v)", "raw v"], key="dist_variable",
                         help="Quantiles of the weights the network uses, or of the raw parameter v "
                              "(NaN for plain layers).")
 variable, y_title = ("weight_quantile", "weight w") if variable.startswith("w") else ("v_quantile", "v")
-all_layers = st.toggle("Small multiples: all layers", key="dist_all")
+toggles = st.columns([4, 6])
+all_layers = toggles[0].toggle("Small multiples: all layers", key="dist_all")
+# A learnable run's bound (e.g. ±2.2) can set the y range and squeeze the other runs' bands.
+show_bound = toggles[1].toggle("Bound lines (±aπ/2, ±a)", value=True, key="dist_bound",
+                               help="Off: the y axis fits the weights alone.")
+
+
+def _bound_shown(wide):
+    """``wide`` as drawn: without the bound lines when they are switched off (display only)."""
+    return wide if show_bound or "bound" not in wide.columns else wide.assign(bound=float("nan"))
 
 
 def _zoom(wide):
@@ -81,7 +91,7 @@ def single_layer(fresh):
         st.caption(f"{wide['run'].nunique()} runs: overlaid (side by side shows up to "
                    f"{charts.MANY_RUNS} panels); select fewer runs for panels.")
         layout = "overlay"
-    chart = charts.band_chart(wide, data.band_columns(wide), layout=layout, yscale=yscale,
+    chart = charts.band_chart(_bound_shown(wide), data.band_columns(wide), layout=layout, yscale=yscale,
                               y_range=y_range, y_title=y_title)
     st.altair_chart(chart, width="content", key="dist_chart")
     st.caption(ui.status_line(fresh))
@@ -111,7 +121,7 @@ def every_layer(fresh):
     if deepest > data.MAX_PANELS:
         st.caption(f"{data.MAX_PANELS} of {deepest:,} layers drawn, spread evenly over depth "
                    "(the first and the last included); choose one layer above to see any other.")
-    st.altair_chart(charts.small_multiples(wide, data.band_columns(wide), yscale=yscale,
+    st.altair_chart(charts.small_multiples(_bound_shown(wide), data.band_columns(wide), yscale=yscale,
                                            y_title=y_title), width="content", key="dist_multiples")
     st.caption(ui.status_line(fresh))
     figure = None if variable != "weight_quantile" else (

@@ -4,7 +4,8 @@ gradient bands beside weight bands, and the update ratio per layer."""
 import pandas as pd
 import streamlit as st
 
-from wcviz.app import data, histcharts, ui
+from wcviz.app import data, ui
+from wcviz.report import histcharts
 
 st.title("Histograms")
 st.caption("Every record holds an 81-bin histogram of each layer's weights over edges fixed at "

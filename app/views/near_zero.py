@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from wcviz.app import charts, data, export, ui
+from wcviz.report import charts
+from wcviz.app import data, export, ui
 
 st.title("Near zero")
 scan = ui.page_scan()

@@ -51,13 +51,24 @@ def _on_select() -> None:
     st.session_state[ui.SELECTED] = hidden + picked  # filtered-out selections stay selected
 
 
+def _number_text(value) -> str:
+    """A cell of a, b as the figures write it (``0.5``), empty where the method has none: a
+    NaN cell read as a literal "None"."""
+    return "" if value is None or value != value else f"{value:g}"
+
+
+# Display only (the table's data keeps its numbers): a and b as text, empty for baselines; the
+# model and dataset columns only when the runs differ in them (the caption names the one shared),
+# so the table fits the page.
+display = shown.assign(**{c: shown[c].map(_number_text) for c in ("a", "b")})
+shared = {c: table[c].iloc[0] for c in ("model", "dataset") if len(table) and table[c].nunique() == 1}
 st.dataframe(
-    shown, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
+    display, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
     selection_default={"selection": {"rows": rows, "columns": []}},
     # What tells runs apart first; the accuracy in view without scrolling right.
     column_order=[c for c in ("run", "name", "best_val_test_acc", "status", "last_epoch", "method",
                               "a", "b", "learnable", "seed", "model", "dataset", "records",
-                              "best_val_epoch") if c in shown.columns],
+                              "best_val_epoch") if c in shown.columns and c not in shared],
     width="stretch",
     column_config={
         "name": st.column_config.TextColumn(help="the run's name in figures and tables"),
@@ -71,7 +82,8 @@ st.dataframe(
                                                     help="last recorded epoch"),
     },
 )
-st.caption(f"{len(shown)} of {len(table)} runs shown · {len(chosen)} selected. "
+st.caption(f"{len(shown)} of {len(table)} runs shown · {len(chosen)} selected"
+           + "".join(f" · {c} {v}" for c, v in shared.items() if v) + ". "
            "Select rows (or use the sidebar) to choose the runs the other pages show.")
 
 

@@ -7,7 +7,8 @@ the other pages.
 
 import streamlit as st
 
-from wcviz.app import charts, data, export, ui
+from wcviz.report import charts
+from wcviz.app import data, export, ui
 from wcviz.report.sweep import SWEEP_METRICS, baseline_values, is_grid_run, sweep_cells
 
 st.title("Sweeps")

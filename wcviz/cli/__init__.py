@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "table": ("wcviz.cli.figures", "mean ± std accuracy table over seeds (md, tex, csv)"),
     "compare": ("wcviz.cli.figures", "the paper's claims over seeds: paired CIs, HOLDS/FAILS/INCONCLUSIVE"),
     "dash": ("wcviz.cli.dash", "start the Streamlit dashboard on a runs root"),
+    "report": ("wcviz.cli.share", "one self-contained HTML file of runs, to share (opens offline)"),
+    "import": ("wcviz.cli.share", "TensorBoard log dirs as run stores (histograms as quantiles)"),
 }
 
 

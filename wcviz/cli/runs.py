@@ -1,4 +1,4 @@
-"""``wcviz inspect RUN`` and ``wcviz export RUN... --format csv|netcdf|parquet|tensorboard``.
+"""``wcviz inspect RUN`` and ``wcviz export RUN... --format csv|netcdf|parquet|tensorboard|mlflow``.
 
 ``inspect`` prints a readable summary of one run store: identity, status, config, layers,
 epochs and the last record's metrics and first-layer statistics. ``export`` writes runs as one
@@ -7,7 +7,8 @@ is empty for metrics, which keep the names they were recorded under; statistics 
 axis are named ``weight_quantile@0.5``, ``near_zero_fraction@rel=0.1``,
 ``weight_histogram@bin=3``; a histogram row's bin_lo/bin_hi are that bin's edges, empty
 elsewhere; NaN values are left out). ``--format tensorboard`` writes event files instead
-(:mod:`wcviz.integrations.tensorboard`).
+(:mod:`wcviz.integrations.tensorboard`), ``--format mlflow`` one MLflow run per run
+(:mod:`wcviz.integrations.mlflow`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from wcviz.record.runfolder import STORE_NAME, store_path
 from wcviz.record.schema import LAYER_VARS, OPTIONAL_LAYER_VARS
 
 COLUMNS = ("run", "layer", "epoch", "statistic", "value", "bin_lo", "bin_hi")
-FORMATS = ("csv", "netcdf", "parquet", "tensorboard")
+FORMATS = ("csv", "netcdf", "parquet", "tensorboard", "mlflow")
 
 
 # ---------------------------------------------------------------- inspect
@@ -172,13 +173,17 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
         "), or as TensorBoard event files (one folder per run).")
     parser.add_argument("runs", nargs="+", help="run directories, or a runs root")
     parser.add_argument("--format", choices=FORMATS, default="csv")
-    parser.add_argument("--out", help="output file, or folder for tensorboard ('-' or omitted: "
-                                      "CSV to stdout)")
+    parser.add_argument("--out", help="output file, or folder for tensorboard, or MLflow tracking "
+                                      "URI for mlflow (sqlite:///mlflow.db, a .db file, a folder, "
+                                      "a server URL); '-' or omitted: CSV to stdout")
+    parser.add_argument("--experiment", default="wcviz",
+                        help="the MLflow experiment the runs go to (--format mlflow)")
     parser.add_argument("--no-histogram", action="store_true",
                         help="leave out the histogram counts (the bulk of the rows)")
     args = parser.parse_args(argv)
     if args.format != "csv" and args.out in (None, "-"):
-        target = "DIR" if args.format == "tensorboard" else f"FILE.{_SUFFIX[args.format]}"
+        target = {"tensorboard": "DIR", "mlflow": "TRACKING_URI (e.g. sqlite:///mlflow.db)"}.get(
+            args.format, f"FILE.{_SUFFIX.get(args.format)}")
         raise WcvizError(f"--format {args.format} needs --out {target}")
     datasets = []
     paths = _expand(args.runs)
@@ -199,6 +204,17 @@ def export_main(argv: list[str], prog: str = "wcviz export") -> int:
         written = write_runs(datasets, args.out, histogram=not args.no_histogram)
         print(f"wrote TensorBoard events of {len(written)} run(s) to {args.out}; view them "
               f"with: tensorboard --logdir {args.out}", file=sys.stderr)
+        return 0
+    if args.format == "mlflow":
+        from wcviz.integrations.mlflow import export_runs, tracking_uri
+
+        written, skipped = export_runs(datasets, args.out, experiment=args.experiment)
+        for path in skipped:
+            print(f"skipping {path}: already in MLflow experiment {args.experiment!r}",
+                  file=sys.stderr)
+        print(f"wrote {len(written)} MLflow run(s) to experiment {args.experiment!r} of "
+              f"{tracking_uri(args.out)}; view them with: mlflow ui --backend-store-uri "
+              f"{tracking_uri(args.out)}", file=sys.stderr)
         return 0
     table = long_form(datasets, histogram=not args.no_histogram)
     _write(table, args.format, args.out)
@@ -226,6 +242,15 @@ def _refuse_out_in_run(out: str | None, fmt: str, datasets) -> None:
     folder as the tensorboard target): exports never touch the runs they read."""
     if out in (None, "-"):
         return
+    if fmt == "mlflow":  # a tracking URI: only a local store's file or folder is ours to check
+        from urllib.parse import urlparse
+
+        from wcviz.integrations.mlflow import tracking_uri
+
+        uri = urlparse(tracking_uri(out))
+        if uri.scheme not in ("sqlite", "file"):
+            return
+        out = uri.path
     base = Path(out).absolute()
     targets = [base / str(ds.attrs["run_id"]) for ds in datasets] if fmt == "tensorboard" \
         else [base]

@@ -10,8 +10,10 @@
 * :mod:`wcviz.report.bands`: percentile bands; :mod:`wcviz.report.sweep`: (a, b) grid cells;
   :mod:`wcviz.report.palette` and :mod:`wcviz.report.style`: colours and the figure style.
 * :mod:`wcviz.report.plots`: the paper-style figures (matplotlib, the ``[figures]`` extra).
+* :mod:`wcviz.report.charts`: the interactive charts (Altair, Vega-Lite) of the dashboard and of
+  the one-file HTML report; :mod:`wcviz.report.frames`: the wide quantile frames they draw.
 
 May import: :mod:`wcviz.errors`, :mod:`wcviz.reparam`, :mod:`wcviz.record`, numpy, pandas,
-xarray, and the extras it draws or tests with (matplotlib, scipy) inside the modules that need
+xarray, and the extras it draws or tests with (matplotlib, altair, scipy) inside the modules that need
 them. Nothing from integrations, cli, training or app.
 """

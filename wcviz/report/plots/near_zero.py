@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from wcviz.report import analysis as an
 from wcviz.report import style
-from wcviz.report.palette import run_colors
+from wcviz.report.palette import PALETTE, run_colors
 from wcviz.report.plots._axes import (NEAR_ZERO_LABEL, _check_common_layer, _common_layers, _finish_axes,
                                _new_axes)
 
@@ -40,14 +40,15 @@ def near_zero_over_epochs(runs, threshold: str | float | None = None, layer: str
     fig, ax = _new_axes(ax)
     styles = {"weights": ("-", None), "layers": ("--", "layer-mean")}
     kinds = ["weights", "layers"] if how == "both" else [how]
-    for ds, name, color in zip(runs, an.unique_labels(runs), run_colors(runs)):
+    for i, (ds, name, color) in enumerate(zip(runs, an.unique_labels(runs), run_colors(runs))):
         for kind in (kinds if layer is None else ["weights"]):
             frac = an.near_zero(ds, an.select_threshold(ds, label), layer, how=kind)
             linestyle, gid = styles[kind]
+            few = ds.sizes["epoch"] <= 30 or i >= len(PALETTE)  # a repeated colour keeps a marker
             ax.plot(an.epochs(ds), 100 * frac, color=color, linestyle=linestyle,
                     label=name if gid is None or len(kinds) == 1 else None, gid=gid,
-                    marker="o" if ds.sizes["epoch"] <= 30 and gid is None else None,
-                    markersize=2.5)
+                    marker=repeat_marker(i) if few and gid is None else None,
+                    markersize=2.5, markevery=None if ds.sizes["epoch"] <= 30 else 10)
     where = f"layer {layer}" if layer else {"weights": "all weights", "layers": "layer-mean",
                                             "both": "all weights (—), layer-mean (--)"}[how]
     _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, {where}")
@@ -81,13 +82,32 @@ def near_zero_by_layer(runs, threshold: str | float | None = None, *, epoch: int
         init = runs[0]["near_zero_fraction"].sel(threshold=label, layer=layers).isel(epoch=0)
         ax.plot(depth, 100 * np.asarray(init, dtype=float), color=style.REFERENCE_COLOR,
                 linestyle=":", marker=".", label="init (epoch 0)", gid="init")
-    for ds, name, color in zip(runs, an.unique_labels(runs), run_colors(runs)):
-        at = ds["near_zero_fraction"].sel(threshold=an.select_threshold(ds, label), layer=layers)
-        at = at.isel(epoch=epoch)
+    ats = [ds["near_zero_fraction"].sel(threshold=an.select_threshold(ds, label), layer=layers)
+           .isel(epoch=epoch) for ds in runs]
+    for i, (at, name, color) in enumerate(zip(ats, an.unique_labels(runs), run_colors(runs))):
         ax.plot(depth, 100 * np.asarray(at, dtype=float), color=color,
-                marker="o", markersize=3, label=f"{name} (epoch {float(at['epoch']):g})")
+                marker=repeat_marker(i), markersize=3, label=f"{name} (epoch {float(at['epoch']):g})")
     _finish_axes(ax, f"{an.threshold_text(runs[0], label)}, by layer depth", layers)
     return fig
+
+
+#: Markers of runs whose colour repeats (more runs than :data:`wcviz.report.palette.PALETTE`
+#: has colours): the first round of colours dots, the next squares, triangles, ...
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def repeat_marker(i: int) -> str:
+    """The marker of the ``i``-th run: it changes each time the palette's colours start over,
+    so no two runs share both colour and marker."""
+    return MARKERS[(i // len(PALETTE)) % len(MARKERS)]
+
+
+def legend_layout(labels: Sequence[str]) -> dict:
+    """Columns and font size of a figure legend below the panels, so that it stays within the
+    figure's width: three columns of short names, fewer of long ones, smaller type past 8."""
+    longest = max((len(t) for t in labels), default=0)
+    ncols = max(1, min(len(labels), 3 if longest <= 28 else 2 if longest <= 44 else 1))
+    return {"ncols": ncols, "fontsize": 6 if len(labels) > 8 else None}
 
 
 @style.styled
@@ -102,7 +122,7 @@ def near_zero_figure(runs, threshold: str | float | None = None) -> Figure:
     left.get_legend().remove()
     right.get_legend().remove()
     handles, labels = right.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3))
+    fig.legend(handles, labels, loc="outside lower center", **legend_layout(labels))
     label = an.select_threshold(runs[0], threshold)
     note = ", σ₀ = the layer's weight std at init" if "σ₀" in an.threshold_text(runs[0], label) else ""
     fig.suptitle(f"Fraction of near-zero weights, {an.threshold_text(runs[0], label)}{note}", fontsize=9)

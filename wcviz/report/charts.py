@@ -1,9 +1,11 @@
-"""Interactive Altair (Vega-Lite) charts of the dashboard, built from :mod:`wcviz.app.data` frames.
+"""Interactive Altair (Vega-Lite) charts: the one chart vocabulary of the dashboard
+(:mod:`wcviz.app`) and the one-file HTML report (:mod:`wcviz.report.html`), built from tidy frames
+(:mod:`wcviz.app.data` builds them for the dashboard).
 
 Charts hold no logic about stores: give them a frame, get a chart. Frames carry each run's
 display ``name`` and ``color`` (:func:`wcviz.app.data.label_runs`: the names and method colours of the
 figures), so a run looks the same on every page and in every exported figure. A wide quantile
-frame comes with its :class:`wcviz.app.data.BandColumns` (which column holds which level, band,
+frame comes with its :class:`wcviz.report.frames.BandColumns` (which column holds which level, band,
 median and spread), so the charts read no meaning out of column names. Hovering shows exact
 values, the mouse wheel zooms the epoch axis and dragging pans it.
 """
@@ -20,7 +22,7 @@ from wcviz.report import sweep
 from wcviz.report.bands import BAND_OPACITY
 
 if TYPE_CHECKING:  # annotations only: the charts draw what they are given
-    from wcviz.app.data import Band, BandColumns
+    from wcviz.report.frames import Band, BandColumns
 
 _EPOCH = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="~g"))
 
@@ -68,6 +70,32 @@ def symlog_constant(wide: pd.DataFrame, cols: BandColumns) -> float:
         return 1e-3
     spread = np.nanmedian((wide[band.high] - wide[band.low]).to_numpy(float) / 2)
     return float(spread / 10) if np.isfinite(spread) and spread > 0 else 1e-3
+
+
+def symlog_ticks(wide: pd.DataFrame, cols: BandColumns, y_range=None,
+                 constant: float = 1e-3) -> list[float]:
+    """Tick values of a symlog y axis: 0 and ±10^k from the linear half-width ``constant`` up
+    to the data's (or ``y_range``'s) largest |y|, and ±2·10^k, ±5·10^k where fewer than three
+    powers fit. Vega's own symlog ticks skip 0 and land on odd values (1.5, −0.5, −2.5)."""
+    levels = list(cols.levels.values())
+    if y_range:
+        lo, hi = (float(v) for v in y_range)
+    elif len(wide) and levels:
+        lo, hi = float(np.nanmin(wide[levels[0]])), float(np.nanmax(wide[levels[-1]]))
+        if "bound" in wide.columns and wide["bound"].notna().any():
+            b = float(np.nanmax(wide["bound"]))
+            lo, hi = min(lo, -b), max(hi, b)
+    else:
+        return [0.0]
+    top = max(abs(lo), abs(hi))
+    if not np.isfinite(top) or top <= 0:
+        return [0.0]
+    k_hi = int(np.floor(np.log10(top)))
+    k_lo = max(int(np.floor(np.log10(max(constant, 1e-12)))), k_hi - 5)
+    steps = (1.0,) if k_hi - k_lo >= 2 else (1.0, 2.0, 5.0)
+    mags = sorted(m * 10.0 ** k for k in range(k_lo, k_hi + 1) for m in steps if m * 10.0 ** k <= top)
+    ticks = [0.0, *[float(f"{m:.6g}") for m in mags if m <= hi], *[-float(f"{m:.6g}") for m in mags if -m >= lo]]
+    return sorted(set(ticks))
 
 
 def _y_scale(yscale: str, constant: float, y_range: tuple[float, float] | None) -> alt.Scale:
@@ -130,7 +158,8 @@ def _overlay_lines(wide: pd.DataFrame, cols: BandColumns) -> pd.DataFrame:
     Per run: the median, both edges of the main band, min and max, and ±bound where finite.
     ``line`` names what a line shows (its legend entry), ``side`` tells its two edges apart.
     """
-    ids = [c for c in ("run", "name", "epoch") if c in wide.columns]  # all a line needs
+    # all a line needs; the layer too, for a chart whose layer picker filters the rows
+    ids = [c for c in ("run", "name", "layer", "epoch") if c in wide.columns]
     parts = []
     if cols.median:
         parts.append(wide[ids].assign(line="median", side=0, y=wide[cols.median]))
@@ -232,12 +261,14 @@ def _hover_points(wide: pd.DataFrame, cols: BandColumns, y: alt.Y, color: alt.Co
 def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y_range=None,
                 constant: float = 1e-3, overlaid: bool = False,
                 y_title: str = "weight", panel: int = 0,
-                styles: list[str] | None = None, whole: pd.DataFrame | None = None) -> list[alt.Chart]:
+                styles: list[str] | None = None, whole: pd.DataFrame | None = None,
+                pick: alt.Parameter | None = None,
+                bounds: alt.Parameter | None = None) -> list[alt.Chart]:
     """The layers of one band panel: fills, lines and hover points, each with its own data.
 
     Args:
         wide: a wide quantile frame (:func:`wcviz.app.data.distributions`), any recorded levels.
-        cols: its :class:`wcviz.app.data.BandColumns` (:func:`wcviz.app.data.band_columns`).
+        cols: its :class:`wcviz.report.frames.BandColumns` (:func:`wcviz.report.frames.band_columns`).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None for the data's range.
         constant: the symlog scale's linear half-width.
@@ -251,13 +282,46 @@ def band_layers(wide: pd.DataFrame, cols: BandColumns, yscale: str = "linear", y
             panel's own.
         whole: the frame of the whole chart when ``wide`` is one panel's part: the colour
             scale names every run of the chart (panels' scales merge by domain, not by range).
+        pick: a parameter holding a layer name (:func:`layer_picker`): ``wide`` holds several
+            layers and each layer of the panel draws the picked one's rows.
+        bounds: a boolean parameter (:func:`bound_switch`): false hides the bound lines, and
+            the y axis fits the weights alone.
     """
+    layers = _band_layers(wide, cols, yscale, y_range, constant, overlaid, y_title, panel, styles,
+                          whole)
+    if pick is not None:
+        layers = [chart.transform_filter(alt.datum.layer == pick) for chart in layers]
+    if bounds is not None:  # only the lines hold the bound (its legend entry names it)
+        layers = [chart.transform_filter(f"{bounds.name} || indexof(datum.line, 'bound') < 0")
+                  if getattr(chart.mark, "type", chart.mark) == "line" else chart
+                  for chart in layers]
+    return layers
+
+
+def bound_switch(name: str = "bounds") -> alt.Parameter:
+    """A boolean parameter bound to a check box in the page, on: whether the bound lines are
+    drawn (a learnable run's ±2.2 would otherwise set the y range and squeeze the others)."""
+    return alt.param(name=name, value=True, bind=alt.binding_checkbox(name="bound lines "))
+
+
+def layer_picker(layers: list[str], name: str = "layer") -> alt.Parameter:
+    """A parameter holding one of ``layers`` (the first), bound to a drop-down in the page:
+    the layer picker of a chart that carries every layer's rows (the HTML report)."""
+    return alt.param(name=name, value=layers[0] if layers else None,
+                     bind=alt.binding_select(options=list(layers), name="layer "))
+
+
+def _band_layers(wide, cols, yscale, y_range, constant, overlaid, y_title, panel, styles,
+                 whole) -> list[alt.Chart]:
     styles = line_names(wide, cols, overlaid) if styles is None else styles
     y_scale = _y_scale(yscale, constant, y_range)
     # One legend definition on every layer: Vega-Lite drops a legend that some layers disable.
     color = plain = run_color(wide if whole is None else whole)
-    y = alt.Y("y:Q", scale=y_scale, title=y_title)
-    hover_y = alt.Y(f"{cols.median}:Q" if cols.median else "y:Q", scale=y_scale, title=y_title)
+    axis = alt.Axis(values=symlog_ticks(wide, cols, y_range, constant), format="~g") \
+        if yscale == "symlog" else alt.Undefined
+    y = alt.Y("y:Q", scale=y_scale, title=y_title, axis=axis)
+    hover_y = alt.Y(f"{cols.median}:Q" if cols.median else "y:Q", scale=y_scale, title=y_title,
+                    axis=axis)
     dash, width = _line_style(styles)
     lines = _overlay_lines(wide, cols)
     lines = lines[lines["line"].isin(styles)]
@@ -301,20 +365,30 @@ def _plot_area_sized(chart):
 
 def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
                yscale: str = "linear", y_range=None, width: int = 1000, height: int = 340,
-               y_title: str = "weight") -> alt.TopLevelMixin:
+               y_title: str = "weight", layers: list[str] | None = None,
+               bound_box: bool = False) -> alt.TopLevelMixin:
     """Percentile bands of one layer over epochs for one or more runs.
 
     Args:
         wide: :func:`wcviz.app.data.distributions` frame (already cut to the epochs to show).
-        cols: its :class:`wcviz.app.data.BandColumns` (:func:`wcviz.app.data.band_columns`).
+        cols: its :class:`wcviz.report.frames.BandColumns` (:func:`wcviz.report.frames.band_columns`).
         layout: "side" (one panel per run, shared axes) or "overlay" (all runs on one axis).
         yscale: "linear" or "symlog".
         y_range: (low, high) to zoom the y axis to, or None.
         width: total width in pixels (split between side-by-side panels).
         height: panel height in pixels.
         y_title: the y axis title.
+        layers: ``wide`` holds these layers (e.g. :func:`wcviz.report.frames.all_quantiles`),
+            and the chart carries a drop-down picking the one drawn (:func:`layer_picker`);
+            None: ``wide`` holds one layer.
+        bound_box: a check box in the page shows and hides the bound lines (:func:`bound_switch`),
+            when ``wide`` has a finite bound (the dashboard has its own toggle).
     """
     constant = symlog_constant(wide, cols)
+    pick = layer_picker(layers) if layers else None
+    has_bound = "bound" in wide.columns and bool(wide["bound"].notna().any())
+    bounds = bound_switch() if bound_box and has_bound else None
+    params = [p for p in (pick, bounds) if p is not None]
     runs = list(dict.fromkeys(wide["name"])) if len(wide) else []
     if layout == "side" and 1 < len(runs) <= MANY_RUNS:
         ncol = min(len(runs), 3)
@@ -322,15 +396,17 @@ def band_chart(wide: pd.DataFrame, cols: BandColumns, *, layout: str = "side",
         styles = line_names(wide, cols, overlaid=False)
         panels = [alt.layer(*band_layers(wide[wide["name"] == name], cols, yscale, y_range,
                                          constant, y_title=y_title, panel=i, styles=styles,
-                                         whole=wide)).properties(
+                                         whole=wide, pick=pick, bounds=bounds)).properties(
             width=panel_w, height=height, title=name)
             for i, name in enumerate(runs)]
         rows = [alt.hconcat(*panels[i:i + ncol]) for i in range(0, len(panels), ncol)]
         chart = alt.vconcat(*rows) if len(rows) > 1 else rows[0]
-        return chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
-    layers = band_layers(wide, cols, yscale, y_range, constant, overlaid=len(runs) > 1,
-                         y_title=y_title)
-    return _plot_area_sized(alt.layer(*layers).properties(width=width, height=height))
+        chart = chart.resolve_scale(y="shared", x="shared", color="shared", strokeDash="shared")
+        return chart.add_params(*params) if params else chart
+    drawn = band_layers(wide, cols, yscale, y_range, constant, overlaid=len(runs) > 1,
+                        y_title=y_title, pick=pick, bounds=bounds)
+    chart = alt.layer(*drawn).properties(width=width, height=height)
+    return _plot_area_sized(chart.add_params(*params) if params else chart)
 
 
 def small_multiples(wide: pd.DataFrame, cols: BandColumns, *, yscale: str = "linear",
@@ -340,7 +416,7 @@ def small_multiples(wide: pd.DataFrame, cols: BandColumns, *, yscale: str = "lin
 
     Panels share the page width (``columns`` of them in ``width`` px). Each panel has its own
     y axis: layers differ in weight scale by orders of magnitude. ``cols``: the frame's
-    :class:`wcviz.app.data.BandColumns`.
+    :class:`wcviz.report.frames.BandColumns`.
     """
     constant = symlog_constant(wide, cols)
     order = list(dict.fromkeys(wide.sort_values("depth", kind="stable")["layer"])) if len(wide) else []
@@ -440,13 +516,14 @@ SPLITS = ("train", "val", "test")
 
 
 def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -> alt.TopLevelMixin:
-    """Loss and accuracy curves: columns loss/acc, one row per split, colour = run (or seed
+    """Loss and accuracy curves: columns loss / accuracy in % (:func:`as_percent`), one row per split, colour = run (or seed
     group: its mean, with a ± std band when the frame has ``std``).
 
     One panel per (split, kind) instead of a line style per split: three splits × several runs
     on one axis overlapped, and the panel title says what each line is.
     """
-    curves, tips = _spread(frame[frame["kind"].isin(["loss", "acc"])], "value", ".5~g")
+    curves, tips = _spread(as_percent(frame[frame["kind"].isin(["loss", "acc"])]), "value",
+                           ".5~g")
     splits = [s for s in SPLITS if s in set(curves["split"])]
     y = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
     line = alt.Chart().mark_line(point=alt.OverlayMarkDef(size=15)).encode(
@@ -455,7 +532,32 @@ def metrics_chart(frame: pd.DataFrame, *, width: int = 440, height: int = 180) -
                  *tips])
     return _with_band(line, frame, curves, _EPOCH, y).properties(width=width, height=height).facet(
         row=alt.Row("split:N", title=None, sort=splits),
-        column=alt.Column("kind:N", title=None, sort=["loss", "acc"])).resolve_scale(y="independent")
+        column=alt.Column("kind:N", title=None, sort=["loss", ACC_PERCENT])).resolve_scale(
+        y="independent")
+
+
+#: The accuracy panels' title: accuracy is drawn in percent, as every page and figure writes it.
+ACC_PERCENT = "acc (%)"
+
+
+def as_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """A metrics frame with its accuracy rows in percent (``kind`` "acc" becomes
+    :data:`ACC_PERCENT`): a run's accuracy metric whose values all lie within [0, 1] is a
+    fraction (:func:`wcviz.report.analysis.as_percent`'s rule), its value and std × 100."""
+    acc = frame["kind"] == "acc"
+    if not acc.any():
+        return frame
+    keys = [frame["run"], frame["metric"]]
+    fraction = frame["value"].where(acc).groupby(keys).transform("max") <= 1.0
+    scale = np.where(acc & fraction, 100.0, 1.0)
+    out = {"value": frame["value"] * scale, "kind": frame["kind"].where(~acc, ACC_PERCENT)}
+    if "std" in frame.columns:
+        out["std"] = frame["std"] * scale
+    return frame.assign(**out)
+
+
+#: d3 formats of the sweep heatmaps' colour-bar labels (accuracy in %: one decimal).
+LEGEND_FORMATS = {"best_val_test_acc": ".1f"}
 
 
 def sweep_heatmap(cells: pd.DataFrame, metric: str, base: float, *, size: int = 300) -> alt.LayerChart:
@@ -477,9 +579,10 @@ def sweep_heatmap(cells: pd.DataFrame, metric: str, base: float, *, size: int = 
     tips = [alt.Tooltip("a:Q"), alt.Tooltip("b:Q"), alt.Tooltip(f"{metric}:Q", title="mean", format=fmt),
             alt.Tooltip(f"{metric}_std:Q", title="std over seeds", format=".3g"),
             alt.Tooltip(f"{metric}_n:Q", title="seeds"), alt.Tooltip("runs:N")]
+    # the colour bar's labels rounded as a reader compares them (98.3, not 98.328691)
+    bar = alt.Legend(orient="bottom", gradientLength=size - 40, format=LEGEND_FORMATS.get(metric, ".2~g"))
     rect = alt.Chart(cells).mark_rect().encode(
-        x=x, y=y, color=alt.Color(f"{metric}:Q", title=None, scale=scale,
-                                  legend=alt.Legend(orient="bottom", gradientLength=size - 40)),
+        x=x, y=y, color=alt.Color(f"{metric}:Q", title=None, scale=scale, legend=bar),
         stroke=alt.condition(cell, alt.value("black"), alt.value(None)),
         strokeWidth=alt.condition(cell, alt.value(2.5), alt.value(0)),
         tooltip=tips).add_params(cell)
