@@ -302,3 +302,22 @@ def test_table_delta_and_ci_use_the_same_pairs_and_shared_baselines_are_footnote
     text = tables.format_table(table, "md")
     assert "Holm-adjusted" in text and "correlated" in text
     assert "p_holm" in tables.format_table(table, "csv").splitlines()[0]
+
+
+# --------------------------------------------------------------------------- 8. true sentences
+
+
+def test_the_demo_says_how_much_of_the_bound_the_weights_reach(tmp_path):
+    from wcviz.training import demo
+
+    runs = [fx.baseline_run(tmp_path / "base"), fx.wc_run(tmp_path / "wc")]
+    ds = wcviz.open_run(runs[1])
+    reached = float(ds.weight_absmax.sel(layer="conv1").max() / (0.8 * np.pi / 2))
+    base_top = float(wcviz.open_run(runs[0]).weight_absmax.sel(layer="conv1").max())
+    text = demo.demo_table(runs)
+    assert f"{reached:.0%}" in text.splitlines()[3]  # the table's max|w|/bound column
+    sentence = text.splitlines()[-1]
+    assert sentence == (f"WC a=0.8, b=0.5: conv1's largest |w| reaches {reached:.0%} of its bound "
+                        f"aπ/2 = {0.8 * np.pi / 2:.3f}; the baseline's reaches {base_top:.3f}, "
+                        f"{'above' if base_top > 0.8 * np.pi / 2 else 'below'} that bound.")
+    assert "shows" not in text
