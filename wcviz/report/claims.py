@@ -103,6 +103,8 @@ DECIDED = (HOLDS, FAILS, IMPROVES, KEEPS, WORSE)
 HEADLINE, EXPLORATORY = "headline", "exploratory"
 #: The family label of a record-scaled near-zero measure (:data:`wcviz.record.measures.RECORD_SCALED`).
 MIXED = "exploratory; mixes (i) and (ii)"
+#: Rows of claim (i), which no test decides: the bound check (every seed inside), and context.
+PROPERTY, CONTEXT = "property, every seed", "context"
 
 
 @dataclass
@@ -694,7 +696,7 @@ def _claim_bound(seeds, base, per_layer: xr.Dataset) -> list[PairedResult]:
         return []  # an unbounded method (arsinh, powerprop): no claim (i)
     ratios = per_layer["wc_max_ratio"].max("layer").values
     res = PairedResult("(i)", "max|w|/bound over layers and epochs (WC)", "lower", list(seeds),
-                       np.array([]), ratios, np.array([]))
+                       np.array([]), ratios, np.array([]), family=PROPERTY)
     inside = ratios < 1.0 + BOUND_RTOL
     if not inside.all():
         res.verdict = FAILS
@@ -709,7 +711,7 @@ def _claim_bound(seeds, base, per_layer: xr.Dataset) -> list[PairedResult]:
     if np.isfinite(growth).any():
         out.append(PairedResult("(i)", "baseline max|w| growth in epoch 1 (×)", "higher",
                                 list(seeds), growth, np.array([]), np.array([]), verdict=NA,
-                                why="context: how far the plain weights grow"))
+                                family=CONTEXT, why="how far the plain weights grow"))
     return out
 
 
