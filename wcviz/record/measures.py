@@ -26,6 +26,10 @@ med=t     t · median(|w|) at this     scale-free and robust to heavy tails (a f
 
 ``std`` and ``med`` are invariant to multiplying a layer by any constant, so they compare
 runs whose weights grow at different rates (WC with a/b > 1 grows small weights faster).
+But their cutoff falls when the tails are bounded: a map that moves every weight toward zero
+(w -> s·arctan(w/s)) can lower their fraction, while it can only raise the fraction of a
+fixed cutoff (``abs``, ``rel``: :data:`TAIL_SAFE_KINDS`), which is why claim (ii) of the
+paper is decided on ``rel=0.5`` (:mod:`wcviz.report.claims`).
 Note ``med=1`` is 50 % by definition; useful values are well below 1.
 
 Across layers a network fraction is reported two ways (:func:`network_fraction`):
