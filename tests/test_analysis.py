@@ -77,7 +77,7 @@ def test_significance_note_pairs_seeds():
     assert gap.ci_t == pytest.approx((d.mean() - half, d.mean() + half))
     assert tables.significance_note(gap).endswith("excludes 0")
     mixed = tables.gap_interval({0: 94.4, 1: 93.6, 2: 94.3}, base)  # sign changes between seeds
-    assert "no verdict (95% CI includes 0)" in tables.significance_note(mixed)
+    assert "no verdict (Holm p = " in tables.significance_note(mixed)
     two = tables.gap_interval({0: 95.0, 1: 95.0}, base)
     assert "no verdict (2 paired seed(s) < 3)" in tables.significance_note(two)
     assert tables.significance_note(tables.gap_interval({7: 95.0}, base)) == "no seed shared with the baseline"
@@ -91,7 +91,7 @@ def test_table_marks_a_gap_whose_ci_excludes_0(tmp_path):
     wc = row(table, "arctan")
     assert wc["ci_excludes_0"] and wc["ci_low"] == pytest.approx(2.0)
     md = tables.format_table(table, "md")
-    assert "| +2.00* |" in md and "excludes 0; needs ≥ 3 seeds" in md
+    assert "| +2.00* |" in md and "Holm-adjusted p < 0.05" in md and "needs ≥ 3 paired seeds" in md
 
 
 def test_table_formats(root):
@@ -100,8 +100,9 @@ def test_table_formats(root):
     md = tables.format_table(table, "md")
     lines = md.strip().splitlines()
     assert lines[0].startswith("| dataset | model | seeds | best-val test acc (%)")
-    assert lines[-1] == tables.GAP_FOOTNOTE and lines[-2] == ""
-    lines = lines[:-2]
+    # WC and learnable WC share the baseline: the second footnote says they are correlated
+    assert lines[-3:] == [tables.GAP_FOOTNOTE, "", tables.SHARED_FOOTNOTE] and lines[-4] == ""
+    lines = lines[:-4]
     assert len(lines) == 2 + len(table)
     assert f"{wc['best_mean']:.2f} ± {wc['best_std']:.2f}" in md
     # rows named by the one run display name (run_label), in the paper's order: baseline

@@ -19,13 +19,6 @@ def test_t_interval_is_the_paired_t_formula():
     assert p == pytest.approx(stats.ttest_rel(d, np.zeros(4)).pvalue)
 
 
-def test_bootstrap_interval_is_reproducible_and_inside_the_range():
-    d = np.array([0.3, 0.9, 0.5, 1.4, 0.2])
-    ci = claims.bootstrap_interval(d)
-    assert ci == claims.bootstrap_interval(d)
-    assert d.min() <= ci[0] < d.mean() < ci[1] <= d.max()
-
-
 @pytest.mark.parametrize("diff, predicted, expected", [
     ([-1.0, -1.2, -0.9], "lower", "HOLDS"),
     ([-1.0, -1.2, -0.9], "higher", "FAILS"),
@@ -36,13 +29,6 @@ def test_bootstrap_interval_is_reproducible_and_inside_the_range():
 def test_verdict_rules(diff, predicted, expected):
     res = claims.paired("(ii)", "m", predicted, list(range(len(diff))), np.zeros(len(diff)), diff)
     assert res.verdict == expected
-
-
-def test_bootstrap_must_agree_for_small_n():
-    # t CI (0.02, 0.6) excludes 0, but the bootstrap may not: the rule needs both.
-    ci_t, ci_boot = (0.02, 0.6), (-0.01, 0.5)
-    assert claims.verdict(ci_t, ci_boot, 5, "higher")[0] == "INCONCLUSIVE"
-    assert claims.verdict(ci_t, ci_boot, 12, "higher")[0] == "HOLDS"
 
 
 @pytest.fixture
@@ -108,7 +94,7 @@ def test_a_gap_that_changes_sign_between_seeds_is_inconclusive(tmp_path):
           for s in shift]
     res = claims.compare_groups(base, wc, thresholds=["rel=0.1"])
     assert res.verdict_of("(ii)") == "INCONCLUSIVE"
-    assert _row(res, "(ii)", "near-zero").why == "95% CI includes 0"
+    assert _row(res, "(ii)", "near-zero").why.startswith("Holm p = 0.92 ≥ 0.05; n=3 detects |Δ| ≥ ")
 
 
 def test_unpaired_seeds_are_left_out_and_named(tmp_path):

@@ -146,7 +146,7 @@ def test_demo_short(tmp_path, capsys):
         assert f"digits-cnn_{method}" in out
     assert "max|w| conv1" in out and "wcviz dash" in out
     assert "FAILS" not in out and "HOLDS" not in out  # one seed decides no claim
-    assert "(ii)  near-zero % |w| < 0.5·std(w), all weights: " in out
+    assert "(ii)  near-zero % |w| < 0.5·σ₀, all weights: " in out  # the tail-safe headline
     assert "INCONCLUSIVE (1 paired seed(s) < 3)" in out and "wcviz reproduce digits" in out
     assert "digits-cnn_wc_a0.5_b0.3_s0" in out  # a/b = 5/3 > 1
     # claims under the runs' display names, each value named (not an epoch arrow)

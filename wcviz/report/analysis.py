@@ -217,10 +217,13 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
 def threshold_text(ds: xr.Dataset, label: str) -> str:
     """The measure of a threshold label as a formula: ``|w| < 0.001``, ``|w| < 0.1·σ₀``,
     ``|w| < 0.5·std(w)``, ``|w| < 0.1·median|w|`` (definitions: :mod:`wcviz.record.measures`)."""
+    return Threshold(label, *threshold_kind(ds, label)).text
+
+
+def threshold_kind(ds: xr.Dataset, label: str) -> tuple[str, float]:
+    """(kind, value) of a stored threshold label, e.g. ``("rel", 0.5)``."""
     i = thresholds(ds).index(label)
-    kind = str(ds["threshold_kind"].values[i])
-    value = float(ds["threshold_value"].values[i])
-    return Threshold(label, kind, value).text
+    return str(ds["threshold_kind"].values[i]), float(ds["threshold_value"].values[i])
 
 
 def epochs(ds: xr.Dataset) -> np.ndarray:
@@ -421,6 +424,24 @@ def layer_table(runs, epoch: int = -1) -> pd.DataFrame:
 METHOD_FIELDS = ("method", "a", "b", "alpha", "learnable", "run_method")
 
 
+def recipe_config(ds: xr.Dataset, with_method: bool = True) -> dict | None:
+    """The run's stored config without its seed (and, ``with_method=False``, without
+    :data:`METHOD_FIELDS` and the preset); None when no config is stored."""
+    import json
+
+    text = run_attr(ds, "config")
+    try:
+        config = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        return None
+    dropped = ("seed",) if with_method else ("seed", "preset", *METHOD_FIELDS)
+    for name in dropped:
+        config.pop(name, None)
+    return config
+
+
 def recipe_key(ds: xr.Dataset, with_method: bool = True) -> str:
     """The run's stored config without its seed (JSON, keys sorted); "" when none is stored.
 
@@ -431,14 +452,14 @@ def recipe_key(ds: xr.Dataset, with_method: bool = True) -> str:
     """
     import json
 
-    text = run_attr(ds, "config")
-    try:
-        config = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        config = None
-    if not isinstance(config, dict):
-        return ""
-    dropped = ("seed",) if with_method else ("seed", "preset", *METHOD_FIELDS)
-    for name in dropped:
-        config.pop(name, None)
-    return json.dumps(config, sort_keys=True)
+    config = recipe_config(ds, with_method)
+    return "" if config is None else json.dumps(config, sort_keys=True)
+
+
+def recipe_difference(ds: xr.Dataset, other: xr.Dataset) -> list[str]:
+    """The config keys (beyond the method's own fields and the seed) in which two runs'
+    recipes differ, sorted; ``["config"]`` when only one of them stores a config."""
+    mine, theirs = recipe_config(ds, False), recipe_config(other, False)
+    if mine is None or theirs is None:
+        return [] if mine is theirs else ["config"]
+    return sorted(k for k in {*mine, *theirs} if mine.get(k, "<unset>") != theirs.get(k, "<unset>"))

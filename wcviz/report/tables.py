@@ -36,10 +36,13 @@ def accuracy_table(runs, finished_only: bool = True) -> pd.DataFrame:
     Returns:
         One row per group with ``n`` (seeds), ``best_mean``/``best_std`` (test accuracy of the
         best-validation epoch, %), ``last_mean``/``last_std`` (last-epoch test accuracy, %),
-        ``delta_best``/``delta_last`` (mean minus the same dataset+model baseline's mean,
-        percentage points), ``ci_low``/``ci_high`` (95 % CI of the best-val gap, paired by
-        seed), ``ci_excludes_0`` and ``note`` (:func:`significance_note`). Std is
-        the sample standard deviation (ddof=1); NaN for one seed.
+        ``n_paired`` (seeds shared with the same recipe's baseline), ``delta_best``/``delta_last``
+        (the mean over those paired seeds of run − baseline, percentage points: the same
+        seeds as the CI), ``ci_low``/``ci_high`` (95 % paired-t CI of the best-val gap),
+        ``p_t`` (its two-sided p), ``p_holm`` (Holm-adjusted over the table's gaps: one
+        family), ``ci_excludes_0`` (p_holm < 0.05 with ≥ 3 paired seeds) and ``note``
+        (:func:`significance_note`). Std is the sample standard deviation (ddof=1); NaN for
+        one seed.
     """
     df = runs if isinstance(runs, pd.DataFrame) else runs_table(runs)
     if finished_only and len(df):
@@ -71,62 +74,87 @@ def _group_row(key: tuple, group: pd.DataFrame) -> dict:
     row["n"] = len(group)
     # Per-seed values, for the gap's paired CI (runs of one configuration differ by seed).
     row["best_by_seed"] = dict(zip(group["seed"].tolist(), group[BEST_ACC].tolist()))
+    row["last_by_seed"] = dict(zip(group["seed"].tolist(), group["last_test_acc"].tolist()))
     for name, column in (("best", BEST_ACC), ("last", "last_test_acc")):
         row[f"{name}_mean"], row[f"{name}_std"] = mean_std(group[column])
     return row
 
 
 def _add_baseline_delta(table: pd.DataFrame) -> pd.DataFrame:
-    deltas = {"delta_best": [], "delta_last": [], "ci_low": [], "ci_high": [],
-              "ci_excludes_0": [], "note": []}
-    for _, row in table.iterrows():
+    names = ("n_paired", "delta_best", "delta_last", "ci_low", "ci_high", "p_t", "p_holm",
+             "ci_excludes_0", "note", "shares_baseline")
+    deltas = {key: [] for key in names}
+    gaps, rows = [], []
+    for i, row in table.iterrows():
         bases = table[(table["dataset"] == row["dataset"]) & (table["model"] == row["model"])
                       & (table["recipe"] == row["recipe"]) & (table["method"] == "none")]
         # Its own study's baseline, else one of another study (e.g. runs/baseline/, runs/wc/).
         own = bases[bases["study"] == row["study"]]
         base = own if len(own) else bases
         if row["method"] == "none" or base.empty:
-            for key in ("delta_best", "delta_last", "ci_low", "ci_high"):
-                deltas[key].append(math.nan)
-            deltas["ci_excludes_0"].append(False)
-            deltas["note"].append("baseline" if row["method"] == "none" else "no baseline")
+            gaps.append(None)
+            rows.append(("baseline" if row["method"] == "none" else "no baseline", None))
             continue
         base = base.iloc[0]
-        deltas["delta_best"].append(row["best_mean"] - base["best_mean"])
-        deltas["delta_last"].append(row["last_mean"] - base["last_mean"])
-        gap = gap_interval(row["best_by_seed"], base["best_by_seed"])
+        gaps.append(gap_interval(row["best_by_seed"], base["best_by_seed"]))
+        rows.append((None, base.name))
+    claims.correct_rows([g for g in gaps if g is not None])  # the table's gaps: one family
+    shared = pd.Series([b for _, b in rows if b is not None]).value_counts()
+    for (note, base_index), gap, (_, row) in zip(rows, gaps, table.iterrows()):
+        if gap is None:
+            empty = {"n_paired": 0, "shares_baseline": 0, "ci_excludes_0": False, "note": note}
+            for key in names:
+                deltas[key].append(empty.get(key, math.nan))
+            continue
+        last = gap_interval(row["last_by_seed"], table.loc[base_index, "last_by_seed"])
+        deltas["n_paired"].append(gap.n)
+        deltas["delta_best"].append(float(gap.diff.mean()) if gap.n else math.nan)
+        deltas["delta_last"].append(float(last.diff.mean()) if last.n else math.nan)
         deltas["ci_low"].append(gap.ci_t[0])
         deltas["ci_high"].append(gap.ci_t[1])
-        deltas["ci_excludes_0"].append(gap.verdict in ("HOLDS", "FAILS"))
+        deltas["p_t"].append(gap.p_t)
+        deltas["p_holm"].append(gap.p_holm)
+        deltas["ci_excludes_0"].append(gap.verdict in (claims.IMPROVES, claims.WORSE))
         deltas["note"].append(significance_note(gap))
+        deltas["shares_baseline"].append(int(shared[base_index]))
     return table.assign(**deltas)
 
 
 def gap_interval(method_by_seed: dict, base_by_seed: dict):
     """The best-val accuracy gap to the baseline, paired by seed: a
-    :class:`wcviz.report.claims.PairedResult` (paired-t CI, bootstrap CI, verdict of claim (iii))."""
+    :class:`wcviz.report.claims.PairedResult` of claim (iii) in the headline family (paired-t
+    CI and p; :func:`wcviz.report.claims.correct_family` adjusts it over a table's gaps)."""
     seeds = sorted(set(method_by_seed) & set(base_by_seed), key=str)
-    return claims.paired("(iii)", "test acc at best val (%)", "higher", seeds,
-                         [base_by_seed[s] for s in seeds], [method_by_seed[s] for s in seeds])
+    res = claims.paired("(iii)", "test acc at best val (%)", "keep", seeds,
+                        [base_by_seed[s] for s in seeds], [method_by_seed[s] for s in seeds],
+                        margin=claims.NI_MARGIN)
+    res.family = claims.HEADLINE
+    claims.correct_rows([res])  # alone: its own family (accuracy_table corrects over the table)
+    return res
 
 
 def significance_note(gap) -> str:
-    """How much the best-val gap to the baseline means: the paired seeds and the 95 % CI of
-    the paired difference; "CI excludes 0" only with ≥ 3 seeds and t and bootstrap agreeing
-    (the rule of :func:`wcviz.report.claims.verdict`)."""
+    """How much the best-val gap to the baseline means: the paired seeds, the 95 % CI of the
+    paired difference and its Holm-adjusted p; "excludes 0" when the difference test rejects
+    with ≥ 3 seeds (the rule of :func:`wcviz.report.claims.verdict`)."""
     if gap.n == 0:
         return "no seed shared with the baseline"
     if gap.n < 2:
         return f"n={gap.n} paired seed; no CI"
     ci = f"Δ 95% CI [{gap.ci_t[0]:+.2f}, {gap.ci_t[1]:+.2f}]"
-    if gap.verdict in ("HOLDS", "FAILS"):
-        return f"n={gap.n} paired seeds; {ci} excludes 0"
+    if gap.verdict in (claims.IMPROVES, claims.WORSE):
+        return f"n={gap.n} paired seeds; Holm p {gap.p_holm:.2g}; {ci} excludes 0"
     return f"n={gap.n} paired seeds; {ci}; no verdict ({gap.why})"
 
 
 #: What the mark on a gap means (printed under the Markdown table).
-GAP_FOOTNOTE = ("\\* the paired 95 % CI of the gap (same seeds, paired t and bootstrap) "
-                "excludes 0; needs ≥ 3 seeds")
+GAP_FOOTNOTE = ("\\* the gap differs from 0: paired t over the seeds both rows share (Δ is the "
+                "mean over the same pairs), Holm-adjusted p < 0.05 over every gap of the "
+                "table; needs ≥ 3 paired seeds")
+#: Printed under the table when several rows are compared with one baseline.
+SHARED_FOOTNOTE = ("gaps measured against the same baseline rows are correlated (a baseline "
+                   "seed that ran low raises all of them); Holm holds under any dependence, "
+                   "but the gaps are not independent evidence")
 
 
 def _pm(mean: float, std: float, tex: bool = False) -> str:
@@ -183,13 +211,15 @@ def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
     """
     if fmt == "csv":
         # the study column only where a sub-folder's runs are in the table, as in md and tex
-        hidden = ["best_by_seed", "recipe", *(["study"] if not _has_studies(table) else [])]
+        hidden = ["best_by_seed", "last_by_seed", "recipe",
+                  *(["study"] if not _has_studies(table) else [])]
         return table.drop(columns=hidden, errors="ignore").to_csv(index=False, float_format="%.4f")
     if fmt == "md":
         header, cells = display_rows(table)
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in cells]
-        return "\n".join(lines + ["", GAP_FOOTNOTE]) + "\n"
+        shared = (table["shares_baseline"] > 1).any()
+        return "\n".join(lines + ["", GAP_FOOTNOTE] + (["", SHARED_FOOTNOTE] if shared else [])) + "\n"
     if fmt == "tex":
         header, cells = display_rows(table, tex=True)
         esc = _tex_escape
