@@ -136,7 +136,7 @@ def violating_wc_run(run_dir, seed=0, a=0.8, b=0.5, n_epochs=6) -> Path:
         metrics=_acc_metrics(seed))
 
 
-def learnable_run(run_dir, seed=0, n_epochs=6) -> Path:
+def learnable_run(run_dir, seed=0, n_epochs=6, config=None) -> Path:
     """Learnable fine WC from a=0.5, b=1.0: conv a drifts ±0.1, the linear layer's a and b grow."""
     a_slope = np.array([0.02, -0.01, 0.015, 0.8])
     b_slope = np.array([0.1, 0.05, -0.05, 1.5])
@@ -145,7 +145,7 @@ def learnable_run(run_dir, seed=0, n_epochs=6) -> Path:
         scales=lambda e: INIT_SCALE * (1 + 0.2 * e),
         near_zero=lambda e: _nz(INIT_NZ * 0.8),
         a_traj=lambda e: 0.5 + a_slope * e, b_traj=lambda e: 1.0 + b_slope * e,
-        metrics=_acc_metrics(seed, 0.01))
+        metrics=_acc_metrics(seed, 0.01), config=config)
 
 
 def seed_group(root, kind: str, seeds=(0, 1, 2), **kw) -> list[Path]:

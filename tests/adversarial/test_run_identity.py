@@ -31,7 +31,7 @@ def root(tmp_path_factory):
         config = {"epochs": epochs}
         fx.seed_group(folder, "baseline", seeds=(0, 1), n_epochs=epochs, config=config)
         fx.seed_group(folder, "wc", seeds=(0, 1), n_epochs=epochs, config=config)
-        fx.learnable_run(folder / "learnable-s0", n_epochs=epochs)
+        fx.learnable_run(folder / "learnable-s0", n_epochs=epochs, config=config)
     return root
 
 
