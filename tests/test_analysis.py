@@ -146,6 +146,19 @@ def test_select_threshold(root):
         an.select_threshold(ds, "rel=0.2")
 
 
+def test_default_threshold_is_claim_ii_tail_safe_measure(tmp_path):
+    """With the recorder's default thresholds (std and med among them), figures and the
+    dashboard show rel=0.5 by default: the measure claim (ii) is decided on, which clipping the
+    tails cannot lower (std=0.5 can)."""
+    import torch
+
+    with wcviz.Recorder(torch.nn.Sequential(torch.nn.Linear(8, 8)), tmp_path / "r") as rec:
+        rec.record(0)
+    ds = wcviz.open_run(tmp_path / "r")
+    assert {"std=0.5", "med=0.5", "rel=0.5"} <= set(ds.threshold.values.tolist())
+    assert an.select_threshold(ds) == "rel=0.5"
+
+
 def test_bound_of_scales_equals_bound_over_epochs_and_falls_back_to_fixed_a():
     import xarray as xr
 

@@ -78,9 +78,11 @@ RECORD_SCALED = ("std", "med")
 #: claim (ii)). Claim (ii) is decided on these kinds, the largest rel first.
 TAIL_SAFE_KINDS = ("rel", "abs")
 
-#: Preference order of the default threshold (the largest value of the first kind present):
-#: scale-free kinds first, since they do not mix weight growth with concentration at zero.
-DEFAULT_KIND_ORDER = ("std", "med", "rel", "abs")
+#: Preference order of the default threshold that figures, tables and the dashboard show (the
+#: largest value of the first kind present): the tail-safe kinds first, so that what is drawn
+#: by default is what claim (ii) is decided on; the record-scaled kinds (which mix claim (i)'s
+#: bounded tails into the fraction) stay available by name.
+DEFAULT_KIND_ORDER = (*TAIL_SAFE_KINDS, *RECORD_SCALED)
 
 #: How a network-wide fraction weights its layers: by weight count, or each layer once.
 AGGREGATIONS = ("weights", "layers")

@@ -178,8 +178,8 @@ def select_threshold(ds: xr.Dataset, threshold: str | float | None = None) -> st
         threshold: a stored label ("rel=0.1"), a label whose value is written differently
             ("abs=1e-3"), a bare number (an absolute threshold), or ``None`` for the default:
             the largest threshold of the first kind recorded in
-            :data:`wcviz.record.measures.DEFAULT_KIND_ORDER` (scale-free std first; the largest counts
-            enough weights to be stable).
+            :data:`wcviz.record.measures.DEFAULT_KIND_ORDER` (tail-safe rel first, as claim (ii)'s
+            verdict; the largest counts enough weights to be stable).
 
     Returns:
         A label of ``ds.threshold``.
