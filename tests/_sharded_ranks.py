@@ -7,7 +7,7 @@ records it with ``wcviz.Recorder`` into ``ROOT/<scenario>`` twice (before and af
 optimizer step) and then, for the test's comparison only, gathers each tracked w and v on
 rank 0 into ``ROOT/<scenario>.npz`` (keys ``<epoch>/<layer>/w`` and ``.../v``). Scenario
 ``missing``: rank 1 never calls ``record``; rank 0 writes the error it got to
-``ROOT/missing.txt``; ``direct``: see :func:`direct`. Run as its own process so that ``mp.spawn`` re-imports this file as
+``ROOT/missing.txt``; ``direct``, ``gradients``: see :func:`direct`, :func:`gradients`. Run as its own process so that ``mp.spawn`` re-imports this file as
 ``__main__``.
 """
 
@@ -122,6 +122,30 @@ def scenario_run(rank: int, world: int, root: str, scenario: str) -> None:
         np.savez(os.path.join(root, f"{scenario}.npz"), **gathered)
 
 
+def _full(x: torch.Tensor) -> np.ndarray:
+    """A copy of the whole tensor (gathered when a DTensor; for the test's comparison only)."""
+    return (x.full_tensor() if sharded.is_dtensor(x) else x).detach().clone().numpy()
+
+
+def gradients(rank: int, world: int, root: str) -> None:
+    """An FSDP2 MLP recorded with ``gradients=True`` after a backward (its gradients are
+    DTensors, reduce-scattered over the ranks); ROOT/gradients.npz: each layer's full gradient
+    (key ``<layer>/grad``)."""
+    mesh = init_device_mesh("cpu", (world,))
+    model, x = build("mlp", mesh)
+    torch.manual_seed(rank)  # each rank its own batch: the recorded gradient is the reduced one
+    x = torch.randn_like(x)
+    out = {}
+    with wcviz.Recorder(model, os.path.join(root, "gradients"), gradients=True) as rec:
+        model(x).square().mean().backward()
+        assert rec.record(0) is (rank == 0)
+        for target in rec._layers:
+            assert sharded.is_dtensor(target.stored().grad)
+            out[f"{target.name}/grad"] = _full(target.stored().grad)
+    if rank == 0:
+        np.savez(os.path.join(root, "gradients.npz"), **out)
+
+
 def direct(rank: int, world: int, root: str) -> None:
     """sharded_quantiles of float64 and bfloat16 tensors, a summary streamed in tiny chunks
     (ROOT/direct.npz: the full tensors, the results, the single-device summary) and a Partial
@@ -188,6 +212,8 @@ def _worker(rank: int, world: int, init_file: str, root: str, scenarios: list[st
                 return  # the group is unusable after a failed barrier
             if scenario == "direct":
                 direct(rank, world, root)
+            elif scenario == "gradients":
+                gradients(rank, world, root)
             else:
                 scenario_run(rank, world, root, scenario)
         dist.barrier()

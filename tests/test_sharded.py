@@ -20,7 +20,7 @@ from wcviz.record.measures import parse_threshold
 pytestmark = pytest.mark.slow  # spawns process groups
 
 RANKS = Path(__file__).with_name("_sharded_ranks.py")
-SCENARIOS_2 = ["mlp", "dtensor", "compand", "learnable", "transformer", "direct"]
+SCENARIOS_2 = ["mlp", "dtensor", "compand", "learnable", "transformer", "direct", "gradients"]
 SCENARIOS_3 = ["mlp", "dtensor"]
 
 
@@ -101,6 +101,12 @@ def _check_run(root: Path, scenario: str, companded: bool = False,
                                               np.quantile(v.astype(np.float64), S.QUANTILES))
             else:
                 assert v is None and np.isnan(ds.v_quantile.values[ei, li]).all()
+        # the update ratio ‖w1 − w0‖ / ‖w0‖, from the shards (NaN at the first record)
+        w0, w1 = w0.ravel(), full[f"1/{layer}/w"].ravel()
+        assert np.isnan(ds.update_ratio.values[0, li])
+        np.testing.assert_allclose(ds.update_ratio.values[1, li],
+                                   np.linalg.norm((w1 - w0).astype(np.float64))
+                                   / np.linalg.norm(w0.astype(np.float64)), rtol=1e-6)
     # the two records differ: the step between them changed the weights
     assert not np.array_equal(ds.weight_quantile.values[0], ds.weight_quantile.values[1])
 
@@ -138,6 +144,18 @@ def test_companded_model_under_fsdp2(two_ranks, scenario):
     else:  # learnable a, b (0-dim, left unsharded): recorded, and moved by the step
         assert ds.a.values[0].tolist() == pytest.approx([0.5] * 3)
         assert not np.array_equal(ds.a.values[0], ds.a.values[1])
+
+
+def test_gradients_of_fsdp2_are_recorded_exactly_from_their_shards(two_ranks):
+    """gradients=True on an FSDP2 model: ∂L/∂w is a sharded DTensor (reduced over the ranks'
+    batches); its quantiles equal numpy's on the gathered gradient, its L2 norm numpy's."""
+    ds = wcviz.open_run(two_ranks / "gradients")
+    full = np.load(two_ranks / "gradients.npz")
+    for li, layer in enumerate(ds.layer.values.tolist()):
+        grad = full[f"{layer}/grad"].astype(np.float64).ravel()
+        np.testing.assert_array_equal(ds.grad_quantile.values[0, li],
+                                      np.quantile(grad, S.QUANTILES), err_msg=layer)
+        np.testing.assert_allclose(ds.grad_l2.values[0, li], np.linalg.norm(grad), rtol=1e-12)
 
 
 def test_partial_placement_refused_in_one_line(two_ranks):
