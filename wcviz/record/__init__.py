@@ -12,6 +12,11 @@
 * :mod:`wcviz.record.integrity`: checksums and confinement checks of a store's files.
 * :mod:`wcviz.record.reader`: :func:`~wcviz.record.reader.open_run`,
   :func:`~wcviz.record.reader.open_runs`, ``list_runs`` and ``read_arrays``.
+* :mod:`wcviz.record.gradients`: statistics beyond the weights (gradients, update ratio,
+  parametrization originals); :mod:`wcviz.record.sharded`: exact statistics of DTensor
+  (FSDP2) weights from their shards, by collectives.
+* :mod:`wcviz.record.index`: the runs index of a root (``.wcviz-runs.json``), never trusted
+  over a store.
 * :mod:`wcviz.record.recorder`: :class:`~wcviz.record.recorder.Recorder`, model -> store.
 
 May import: :mod:`wcviz.errors`, :mod:`wcviz.reparam`, torch, numpy, zarr, xarray,
