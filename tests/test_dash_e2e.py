@@ -415,7 +415,7 @@ def test_dash_every_page_with_runs_picked_in_the_sidebar(browser, server, tmp_pa
         # each view draws: heatmap, ridgelines, gradient bands, update ratio.
         _gradient_run(root / "zz-grads")
         _go(driver, wait, "Histograms")
-        _choose_runs(driver, wait, "zz-grads")
+        _choose_runs(driver, wait, root, "zz-grads")
         for view in ("heatmap", "ridgelines", "gradients", "update ratio"):
             _click_option(driver, wait, view)
             _charts_drawn(driver, wait)

@@ -19,7 +19,8 @@ from wcviz.record.schema import read_root_attrs
 # Batch 128 on the 1,294 training digits: 11 steps an epoch, about a second on one core.
 FAST = dict(batch_size=128, device="cpu", progress=False)
 WEIGHT_VARS = ("weight_quantile", "weight_absmax", "weight_std", "near_zero_fraction",
-               "weight_histogram", "v_quantile", "a", "b")
+               "weight_histogram", "v_quantile", "a", "b",
+               "update_ratio")  # a resumed run measures it from the last record's weights
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

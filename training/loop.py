@@ -445,7 +445,10 @@ def _record(rec, epoch: float, metrics: dict, step: int | None = None) -> None:
         # A resume from the epoch-0 checkpoint replays the first epoch's step records that the
         # store already holds; the recorder skips them (they are identical: the run is exact).
         warnings.filterwarnings("ignore", "epoch .* is already recorded", RuntimeWarning)
+        replay = rec.last_epoch == epoch  # the store's last record, replayed: its weights
         rec.record(epoch, metrics={k: metrics[k] for k in RECORDED if k in metrics}, step=step)
+    if replay:
+        rec.resume_update_ratio()  # the next update ratio as in a run never interrupted
 
 
 #: Metrics the store records per epoch: the schema's, plus the test accuracy of the epoch best
@@ -598,6 +601,8 @@ def _start(parts: Parts, rec, run_dir: Path, state: dict | None) -> tuple[list, 
         if rec is not None and last_recorded < state["epoch"]:  # killed between save and record
             _record(rec, float(state["epoch"]), history[-1],
                     step=state["epoch"] * len(parts.loaders["train"]))
+        elif rec is not None and last_recorded == state["epoch"]:
+            rec.resume_update_ratio()  # the checkpoint's weights are the last record's
         return history, state["epoch"] + 1
     metrics = {**_eval_metrics(parts), "lr": parts.optimizer.param_groups[0]["lr"]}
     history = [{"epoch": 0, **metrics}]

@@ -234,7 +234,7 @@ def test_dashboard_shows_markdown_in_names_and_attributes_as_text(tmp_path):
         driver.get(url)
         wait.until(EC.presence_of_element_located((By.XPATH, '//h1[normalize-space()="Runs"]')))
         _go(driver, wait, "Compander")  # names each run that is not learnable, with its method
-        _choose_runs(driver, wait, LINK_NAME, IMAGE_NAME, "leaky")
+        _choose_runs(driver, wait, root, LINK_NAME, IMAGE_NAME, "leaky")
         _settle(driver, wait)
         caption = wait.until(EC.presence_of_element_located(
             (By.XPATH, '//*[@data-testid="stCaptionContainer"][contains(., "Not learnable")]')))

@@ -253,6 +253,19 @@ class ExtraStats:
             weight, prev = _whole(weight), _whole(prev)
         return D.l2_norm(weight - prev.to(weight.device))  # DTensors: from the shards
 
+    def prime(self, weight_l2: np.ndarray) -> None:
+        """Take the current weights, whose norms are ``weight_l2``, as the previous record's
+        (a run resumed from the checkpoint of its last record): the next update ratio is then
+        measured from them, as in a run never interrupted."""
+        if not self.update_ratio:
+            return
+        for i, target in enumerate(self.targets):
+            current = target.tensor()
+            weight = current.detach()
+            self._previous[i] = weight if not isinstance(current, torch.nn.Parameter) \
+                else weight.clone()
+        self._previous_l2 = np.asarray(weight_l2, dtype=np.float64).copy()
+
     def _ratios(self, diffs: np.ndarray, weight_l2: np.ndarray | None) -> np.ndarray:
         """‖w − w_prev‖ / ‖w_prev‖ per layer; keeps this record's ‖w‖ for the next record."""
         if weight_l2 is None:

@@ -330,6 +330,17 @@ class Recorder:
         held = self.store.layer_vars()
         return [name for name in self._extra.names if name in held]
 
+    def resume_update_ratio(self) -> None:
+        """Declare that the model's weights are those of the last record (e.g. a run resumed
+        from the checkpoint written with that record, or a replayed record skipped as already
+        recorded): the next ``update_ratio`` is measured from them, as in a run that was never
+        interrupted. Without it, the first record of a process stores NaN. A collective for a
+        sharded model (every rank calls it)."""
+        if self.store is None or self.store.last_epoch is None:
+            return
+        with torch.no_grad():
+            self._extra.prime(self.store.last_row("weight_l2"))
+
     def hold_gradients(self) -> None:
         """Keep the current gradients for the next records, until :meth:`release_gradients`
         (for a loop that zeroes them before a record is due, such as the Hugging Face

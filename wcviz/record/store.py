@@ -267,6 +267,12 @@ class RunStore:
         self._repair()
         self._unclean = False
 
+    def last_row(self, name: str) -> np.ndarray:
+        """Variable ``name`` of the last committed record, as stored (float64)."""
+        if self.n_committed == 0:
+            raise WcvizError(f"{self.run_dir} holds no record yet")
+        return np.asarray(self._arrays[name][self.n_committed - 1], dtype=np.float64)
+
     def layer_vars(self) -> dict[str, tuple[str, ...]]:
         """The per-layer variables this store holds (required and optional) and their dims."""
         return {**LAYER_VARS, **{n: d for n, d in OPTIONAL_LAYER_VARS.items()
