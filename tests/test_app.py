@@ -585,6 +585,24 @@ def test_bound_is_named_as_each_method_writes_it(tmp_path):
     assert line_names(wide("erf", "wc"))[-1] == "±bound (bound)"
 
 
+def test_drawing_a_wc_runs_bound_does_not_import_torch(tmp_path):
+    """Distributions' first chart cold (issue 22): importing torch for a WC run's bound aπ/2
+    took about 2 s of the page; the bound and the whole page's data need no torch."""
+    import subprocess
+
+    write_run(tmp_path / "wc", n_records=3, method="arctan", a=0.5, b=1.0)
+    write_run(tmp_path / "learnt", n_records=3, method="arctan", learnable="fine", seed=1)
+    code = ("import sys\n"
+            "from wcviz.app import data\n"
+            f"runs = data.scan(data.runs_root({str(tmp_path)!r})).runs\n"
+            "wide = data.distributions(list(runs), 'conv1')\n"
+            "print(sorted(set(wide['bound'].round(6))), 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    bounds, torch_imported = out.stdout.strip().rsplit(" ", 1)
+    assert torch_imported == "False"
+    assert str(round(0.5 * np.pi / 2, 6)) in bounds  # the fixed run's aπ/2 is still drawn
+
+
 def test_charts_draw_by_the_columns_they_are_given(root):
     """The charts read no meaning out of column names: the same frame with its quantile
     columns renamed to names that say nothing, and a BandColumns naming them, draws the same."""
