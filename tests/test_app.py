@@ -382,6 +382,21 @@ def test_runs_table_ready_mode_leaves_unread_runs_blank(tmp_path):
     assert data.runs_table(scan, accuracy="ready")["best_val_test_acc"].tolist() == pytest.approx([54.0])
 
 
+def test_runs_page_shows_missing_cells_empty_not_none(tmp_path, monkeypatch):
+    """A run still being read has no accuracy yet: its cells read empty, not Streamlit's
+    default literal "None" (issue 22), while the table's data keeps numbers (NaN)."""
+    write_run(tmp_path / "fresh", n_records=2)
+    (tmp_path / "garbage" / "record.zarr").mkdir(parents=True)  # the problems table too
+    at = dashboard(monkeypatch, tmp_path)
+    at.run()
+    assert not at.exception
+    tables = {t.key or "problems": t for t in at.dataframe}
+    runs = next(t for k, t in tables.items() if k.startswith("runs_table"))
+    assert pd.api.types.is_float_dtype(runs.value["best_val_test_acc"])
+    for table in tables.values():  # a missing value draws as this text in the browser
+        assert table.proto.HasField("placeholder") and table.proto.placeholder == ""
+
+
 def test_runs_page_filter_narrows_the_table(app):
     app.text_input(key="runs_filter").set_value("WC").run()
     shown = [t.value for t in app.dataframe if "model" in t.value.columns][0]
