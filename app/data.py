@@ -628,20 +628,10 @@ _queued: set[tuple] = set()  # run keys handed to the prefetch thread
 _ready: set[tuple] = set()  # run keys whose dataset and accuracy are cached (or unreadable)
 
 
-def warm_imports() -> None:
-    """Import what the first WC run's bound needs (:mod:`wcviz.reparam.psi`, hence torch: about 1 s).
-
-    Done once on the prefetch thread when the server starts, so no page pays it on a click;
-    a lazy import with that measured reason (benchmarks/dash_load.py).
-    """
-    import wcviz.reparam.psi  # noqa: F401
-
-
 def _prefetch_forever() -> None:
-    try:
-        warm_imports()
-    except Exception:  # noqa: BLE001 - an install without torch still lists and draws runs
-        pass
+    # No torch import here: no page needs torch to draw (a WC run's bound comes from the
+    # torch-free wcviz.reparam.bounds), and importing it at start (about 2 s of CPU) slowed
+    # the first chart of a page opened meanwhile (benchmarks/dash_first_chart.py).
     while True:
         _warm(_todo.get())
 

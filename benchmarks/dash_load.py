@@ -152,7 +152,7 @@ def measure(root: Path) -> dict[str, float]:
     """Seconds of each step, on cold caches where the name says so.
 
     "Cold" is a running server that has not read these runs yet: caches cleared, modules
-    imported (the server's prefetch thread imports torch at start, :func:`wcviz.app.data.warm_imports`).
+    imported (a first chart is drawn before the cold ones).
     The 100-run page is its data (one layer of each run, read concurrently) plus its chart
     spec as ``st.altair_chart`` converts it (:func:`chart_bytes`), overlaid as side by side
     switches to overlay beyond a few runs; the median of :data:`REPEATS` cold runs. Not
@@ -162,7 +162,6 @@ def measure(root: Path) -> dict[str, float]:
     from wcviz.app import data
     from wcviz.report import charts
 
-    data.warm_imports()
     fresh_caches()
     out = {}
 

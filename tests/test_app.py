@@ -382,6 +382,21 @@ def test_runs_table_ready_mode_leaves_unread_runs_blank(tmp_path):
     assert data.runs_table(scan, accuracy="ready")["best_val_test_acc"].tolist() == pytest.approx([54.0])
 
 
+def test_runs_page_shows_missing_cells_empty_not_none(tmp_path, monkeypatch):
+    """A run still being read has no accuracy yet: its cells read empty, not Streamlit's
+    default literal "None" (issue 22), while the table's data keeps numbers (NaN)."""
+    write_run(tmp_path / "fresh", n_records=2)
+    (tmp_path / "garbage" / "record.zarr").mkdir(parents=True)  # the problems table too
+    at = dashboard(monkeypatch, tmp_path)
+    at.run()
+    assert not at.exception
+    tables = {t.key or "problems": t for t in at.dataframe}
+    runs = next(t for k, t in tables.items() if k.startswith("runs_table"))
+    assert pd.api.types.is_float_dtype(runs.value["best_val_test_acc"])
+    for table in tables.values():  # a missing value draws as this text in the browser
+        assert table.proto.HasField("placeholder") and table.proto.placeholder == ""
+
+
 def test_runs_page_filter_narrows_the_table(app):
     app.text_input(key="runs_filter").set_value("WC").run()
     shown = [t.value for t in app.dataframe if "model" in t.value.columns][0]
@@ -583,6 +598,24 @@ def test_bound_is_named_as_each_method_writes_it(tmp_path):
     assert set(app_charts._overlay_lines(erf, data.band_columns(erf))["line"]) >= {"±a (bound)"}
     assert line_names(wide("wc"))[-1] == "±aπ/2 (bound)"
     assert line_names(wide("erf", "wc"))[-1] == "±bound (bound)"
+
+
+def test_drawing_a_wc_runs_bound_does_not_import_torch(tmp_path):
+    """Distributions' first chart cold (issue 22): importing torch for a WC run's bound aπ/2
+    took about 2 s of the page; the bound and the whole page's data need no torch."""
+    import subprocess
+
+    write_run(tmp_path / "wc", n_records=3, method="arctan", a=0.5, b=1.0)
+    write_run(tmp_path / "learnt", n_records=3, method="arctan", learnable="fine", seed=1)
+    code = ("import sys\n"
+            "from wcviz.app import data\n"
+            f"runs = data.scan(data.runs_root({str(tmp_path)!r})).runs\n"
+            "wide = data.distributions(list(runs), 'conv1')\n"
+            "print(sorted(set(wide['bound'].round(6))), 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    bounds, torch_imported = out.stdout.strip().rsplit(" ", 1)
+    assert torch_imported == "False"
+    assert str(round(0.5 * np.pi / 2, 6)) in bounds  # the fixed run's aπ/2 is still drawn
 
 
 def test_charts_draw_by_the_columns_they_are_given(root):

@@ -6,13 +6,17 @@ import streamlit as st
 
 from wcviz.app import data, ui
 
+#: How a missing cell reads (a run still being read, a run without validation accuracy):
+#: empty, as the a, b of a baseline; Streamlit's default writes a literal "None".
+EMPTY = ""
+
 st.title("Runs")
 scan = ui.page_scan()
 if scan.problems:
     with st.expander(f"{len(scan.problems)} unreadable run store(s)", expanded=True,
                      icon=":material/warning:"):
         st.dataframe([{"path": p.path, "error": p.error} for p in scan.problems],
-                     hide_index=True, width="stretch")
+                     hide_index=True, width="stretch", placeholder=EMPTY)
 if not scan.runs:
     st.info(f"No runs under {ui.md(scan.root)}. Record some with `wcviz demo` or `wcviz train`.")
     st.stop()
@@ -64,7 +68,7 @@ display = shown.assign(**{c: shown[c].map(_number_text) for c in ("a", "b")})
 shared = {c: table[c].iloc[0] for c in ("model", "dataset") if len(table) and table[c].nunique() == 1}
 st.dataframe(
     display, key=TABLE_KEY, on_select=_on_select, selection_mode="multi-row", hide_index=True,
-    selection_default={"selection": {"rows": rows, "columns": []}},
+    selection_default={"selection": {"rows": rows, "columns": []}}, placeholder=EMPTY,
     # What tells runs apart first; the accuracy in view without scrolling right.
     column_order=[c for c in ("run", "name", "best_val_test_acc", "status", "last_epoch", "method",
                               "a", "b", "learnable", "seed", "model", "dataset", "records",

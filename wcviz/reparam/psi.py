@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from wcviz.errors import WcvizError
+from wcviz.reparam.bounds import SCALED_BOUNDS
 
 
 def _arctan(v: Tensor, a=1.0, b=1.0) -> Tensor:
@@ -112,10 +113,10 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "arctan": Method("arctan", _arctan, _arctan_inverse, _arctan_grad, ("a", "b"),
-                     lambda a=1.0, b=1.0: a * math.pi / 2),
+                     SCALED_BOUNDS["arctan"]),
     "arsinh": Method("arsinh", _arsinh, _arsinh_inverse, _arsinh_grad, ("a", "b"),
-                     lambda a=1.0, b=1.0: math.inf),
-    "erf": Method("erf", _erf, _erf_inverse, _erf_grad, ("a", "b"), lambda a=1.0, b=1.0: a),
+                     SCALED_BOUNDS["arsinh"]),
+    "erf": Method("erf", _erf, _erf_inverse, _erf_grad, ("a", "b"), SCALED_BOUNDS["erf"]),
     "powerprop": Method("powerprop", _powerprop, _powerprop_inverse, _powerprop_grad,
                         ("alpha",), lambda alpha=POWERPROP_ALPHA: math.inf),
 }

@@ -251,11 +251,10 @@ def bound_over_epochs(ds: xr.Dataset, layer: str) -> np.ndarray:
 
 
 def _scaled_method(ds: xr.Dataset):
-    """The run's a·f(v/b) method (:mod:`wcviz.reparam.psi`), or None."""
-    from wcviz.reparam.psi import METHODS  # here, not at the top: wcviz.reparam.psi imports torch
+    """sup |Ψ|(a, b) of the run's a·f(v/b) method (:mod:`wcviz.reparam.bounds`: no torch), or None."""
+    from wcviz.reparam.bounds import SCALED_BOUNDS
 
-    method = METHODS.get(method_of(ds))
-    return method if method is not None and method.scaled else None
+    return SCALED_BOUNDS.get(method_of(ds))
 
 
 def bound_of_scales(ds: xr.Dataset, a, b) -> np.ndarray:
@@ -271,7 +270,7 @@ def bound_of_scales(ds: xr.Dataset, a, b) -> np.ndarray:
     if method is None:
         return np.full(len(a), np.inf)
     b = _or_fixed(ds, "b", np.asarray(b, dtype=float))
-    return np.array([method.bound(a=ai, b=bi) if np.isfinite(ai) else np.inf for ai, bi in zip(a, b)])
+    return np.array([method(a=ai, b=bi) if np.isfinite(ai) else np.inf for ai, bi in zip(a, b)])
 
 
 def quantile_curve(ds: xr.Dataset, layer: str, q: float, var: str = "weight_quantile") -> np.ndarray:
