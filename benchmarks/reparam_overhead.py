@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -137,6 +138,11 @@ def inference_fns(base: nn.Module, setup: Setup, compiled: bool):
     return fns
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: a figure measured under load is labelled so."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def report(title: str, medians: dict[str, float]) -> None:
     base = medians["plain"]
     print(f"\n{title}")
@@ -187,7 +193,7 @@ def main(argv=None) -> None:
     base = build_model(args.model)
     print(f"{args.model}, batch {args.batch}, {device} ({torch.get_num_threads()} threads), "
           f"torch {torch.__version__}; {args.rounds} rounds × {args.steps} steps, median "
-          f"{args.clock} time")
+          f"{args.clock} time; load average {load_average()}")
     modes = [False, True] if args.compile else [False]
     for compiled in modes:
         label = "compiled" if compiled else "eager"
@@ -198,6 +204,7 @@ def main(argv=None) -> None:
         report(f"inference ({label})",
                time_interleaved(inference_fns(base, setup, compiled), args.steps * 2,
                                 args.rounds, args.warmup, setup))
+    print(f"\nload average after: {load_average()} (above 1 on a CPU run: measured under load)")
 
 
 if __name__ == "__main__":

@@ -357,3 +357,40 @@ def test_scales_replaced_by_assigning_load_are_used(learnable):
     opt = build_optimizer(net, "sgd", 0.1)
     a_params = [p for n, p in net.named_parameters() if n.endswith(".a")]
     assert all(any(p is q for g in opt.param_groups for q in g["params"]) for p in a_params)
+
+
+def test_optimizer_reuses_the_forwards_psi_and_recomputes_it_once_v_changed():
+    torch.manual_seed(0)
+    model = wcviz.compand(nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 3)), "arctan", b=0.6)
+    comp, v = compander_of(model[0]), raw_weight(model[0])
+    w = model[0].weight  # a training forward of the parametrization
+    kept = comp.psi_of(v)
+    assert kept.data_ptr() == w.data_ptr()  # the forward's Ψ(v), not computed again
+    assert "_last" not in comp.__dict__  # handed over once: the copy of the weight is freed
+    w = model[0].weight
+    with torch.no_grad():
+        v.add_(0.25)  # v changed in place: the kept Ψ(v) is stale
+    again = comp.psi_of(v)
+    assert again.data_ptr() != w.data_ptr()
+    assert torch.equal(again, torch.atan((v / 0.6).detach()))
+    model[0].weight  # copies and pickles never carry the kept value
+    assert "_last" not in copy.deepcopy(comp).__dict__
+
+
+def test_sgd_steps_with_the_kept_psi_are_bitwise_those_computed_afresh():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 6), torch.randn(8, 3)
+    models = [wcviz.compand(nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)),
+                            "arctan", a=1.0, b=0.6)]
+    models.append(copy.deepcopy(models[0]))
+    opts = [build_optimizer(m, "sgd", 0.1, 1e-2, momentum=0.9) for m in models]
+    for _ in range(3):
+        for m, opt in zip(models, opts):
+            opt.zero_grad()
+            nn.functional.mse_loss(m(x), y).backward()
+        for layer in (models[1][0], models[1][2]):
+            compander_of(layer).forget()  # the second model computes Ψ(v) afresh
+        for opt in opts:
+            opt.step()
+    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+        assert torch.equal(a, b)

@@ -334,13 +334,14 @@ class RunStore:
         """
         from zarr.core.sync import sync
 
-        rest = {}
+        rest, mine = {}, []
         for name, row in rows.items():
             writer = self._writers.get(name)
             if writer is None:
                 rest[name] = row
             else:
-                writer.write(k, row)
+                mine.append((writer, row))
+        _write_all(k, mine)  # every chunk replaced atomically; all written on return
         if not rest:
             return
 
@@ -696,35 +697,30 @@ class _RowWriter:
 
     def write(self, k: int, row) -> None:
         """Write ``row`` as record ``k`` (its chunk file replaced whole, atomically)."""
+        job = self._encode(k, row)
+        if job is not None:
+            _replace_file(*job)
+            self._on_disk = True
+
+    def _encode(self, k: int, row) -> tuple[Path, bytes] | None:
+        """Put ``row`` in record ``k``'s chunk; returns (its file, the bytes it must hold),
+        or None when the file already holds them."""
         index = k // self.rows
-        key = self.array.metadata.encode_chunk_key((index, *[0] * (self.array.ndim - 1)))
-        path = self.folder / key
         if index != self._index:
-            self._block = self._load(index, path)
+            key = self.array.metadata.encode_chunk_key((index, *[0] * (self.array.ndim - 1)))
+            self._path = self.folder / key
+            self._block = self._load(index, self._path)
             self._index = index
-            self._on_disk = path.exists()
+            self._on_disk = self._path.exists()
         at = k - index * self.rows
         row = np.asarray(row, dtype=np.float64)
         if self._on_disk and np.isnan(row).all() and np.isnan(self._block[at]).all():
-            return  # the file already holds exactly this (a metric not given, v of a plain layer)
+            return None  # the file already holds exactly this (a metric not given, v of a plain layer)
         self._block[at] = row
         data = self._zstd.encode(np.ascontiguousarray(self._block, dtype="<f8").tobytes())
         import google_crc32c
 
-        crc = google_crc32c.value(data).to_bytes(4, "little")
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.write(crc)
-            os.replace(tmp, path)
-        except FileNotFoundError:  # the first chunk of a block: its folder is new
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.write(crc)
-            os.replace(tmp, path)
-        self._on_disk = True
+        return self._path, data + google_crc32c.value(data).to_bytes(4, "little")
 
     def _load(self, index: int, path: Path) -> np.ndarray:
         """Chunk ``index`` as an array: fill values when its file does not exist, else read."""
@@ -733,3 +729,43 @@ class _RowWriter:
             return np.full(shape, self.array.fill_value, dtype=np.float64)
         start = index * self.rows
         return np.array(self.array[start:start + self.rows], dtype=np.float64)
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` by a file holding ``data``, atomically (write aside, then rename)."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        _write_new(tmp, data)
+    except FileNotFoundError:  # the first chunk of a block: its folder is new
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_new(tmp, data)
+    os.replace(tmp, path)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+#: Arrays written per record above which their chunk files are written by a few threads: the
+#: file system's create and rename calls release the GIL and, on a disk, wait on its journal.
+PARALLEL_FILES = 64
+_POOL: list = []  # [pid, ThreadPoolExecutor], made on first use
+
+
+def _write_all(k: int, jobs: list) -> None:
+    """``writer.write(k, row)`` for each (writer, row) job (one thread per writer at a time);
+    every write done or failed on return, the first error raised."""
+    if len(jobs) < PARALLEL_FILES:
+        for writer, row in jobs:
+            writer.write(k, row)
+        return
+    if not _POOL or _POOL[0] != os.getpid():  # a forked child cannot use its parent's threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL[:] = [os.getpid(), ThreadPoolExecutor(8, thread_name_prefix="wcviz-chunks")]
+    futures = [_POOL[1].submit(writer.write, k, row) for writer, row in jobs]
+    errors = [f.exception() for f in futures]  # waits for every write, failed or not
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first

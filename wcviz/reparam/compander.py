@@ -111,7 +111,28 @@ class Compander(nn.Module):
         return [] if pair is None else list(pair)
 
     def forward(self, v: Tensor) -> Tensor:
-        return self.method.psi(v, **self.params())
+        w = self.method.psi(v, **self.params())
+        if (self.learnable is None and isinstance(v, nn.Parameter) and torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()):
+            # A training forward: keep Ψ(v) for the optimizer's weight decay (``psi_of``),
+            # which would otherwise compute it again (the arctan is the costly part of it).
+            wd = w.detach()
+            object.__setattr__(self, "_last", (v, v._version, v.data_ptr(), wd, wd._version))
+        return w
+
+    def psi_of(self, v: Tensor) -> Tensor:
+        """Ψ(v) without autograd: the last training forward's value (bitwise the same, and
+        forgotten here) when v has not changed since, else computed now."""
+        last = self.__dict__.pop("_last", None)
+        if (last is not None and last[0] is v and last[1] == v._version
+                and last[2] == v.data_ptr() and last[4] == last[3]._version):
+            return last[3]
+        with torch.no_grad():
+            return self.method.psi(v, **self.params())
+
+    def forget(self) -> None:
+        """Drop the kept Ψ(v) of the last training forward (frees a copy of the weight)."""
+        self.__dict__.pop("_last", None)
 
     def right_inverse(self, w: Tensor) -> Tensor:
         return self.method.inverse(w, **self.params())
@@ -141,6 +162,10 @@ class Compander(nn.Module):
         """The v this parametrization maps to w (None once baked or never attached)."""
         plist = self._plist
         return None if plist is None or self.baked else getattr(plist, "original", None)
+
+    def __getstate__(self):
+        # The kept Ψ(v) is tied to this v's storage; copies and pickles compute it afresh.
+        return {k: x for k, x in super().__getstate__().items() if k != "_last"}
 
     def __setstate__(self, state):
         # copy.deepcopy (and pickle) rebuild a Compander here: the copy's v is guarded too.

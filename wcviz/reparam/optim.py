@@ -118,6 +118,8 @@ class _CompandedStep:
         saved = []
         for group, p, comp in self._companded():
             decay = group["wcviz_decay"]
+            if self.decoupled or not decay:
+                comp.forget()  # no use for the forward's Ψ(v): free it before the step
             if comp.baked:
                 self._plain_decay(saved, group, p, decay)
                 continue
@@ -128,7 +130,7 @@ class _CompandedStep:
             if decay and not self.decoupled:
                 # λ·∂(½‖w‖²)/∂v = λ·Ψ(v)·Ψ′(v) for fixed a, b; λ·v for learnable a, b.
                 if group["wcviz_decay_on"] == "w":
-                    grad = torch.addcmul(grad, comp(p), dpsi, value=decay)
+                    grad = torch.addcmul(grad, comp.psi_of(p), dpsi, value=decay)
                 else:
                     grad = torch.add(grad, p, alpha=decay)
             before = None
