@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import zarr
 from torch import nn
 
 import wcviz
@@ -209,6 +210,16 @@ def test_resume_continues_without_gap_or_duplicate(tmp_path):
     assert wcviz.open_run(tmp_path / "run").attrs["status"] == "running"
 
 
+def _refused_resume_leaves_a_released_run_as_it_was(model, run):
+    # a stamp from long ago: a refused resume that re-stamped the release would show at once
+    zarr.open_group(run / "record.zarr", mode="r+").update_attributes(
+        {"released": "2000-01-01T00:00:00+00:00"})
+    before = (run / "record.zarr" / "zarr.json").read_text()
+    with pytest.raises(WcvizError, match="tracked layers differ"):
+        wcviz.Recorder(model, run, layers=["0"], resume=True)
+    assert (run / "record.zarr" / "zarr.json").read_text() == before
+
+
 def test_resume_checks(tmp_path):
     model = tiny()
     wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.1}).record(0)
@@ -222,6 +233,7 @@ def test_resume_checks(tmp_path):
     assert (tmp_path / "run" / "record.zarr" / "zarr.json").read_text() == before
     with pytest.raises(WcvizError, match="no run store"):
         wcviz.Recorder(model, tmp_path / "other", resume=True)
+    _refused_resume_leaves_a_released_run_as_it_was(model, tmp_path / "run")
     with pytest.raises(WcvizError, match="not both"):
         wcviz.Recorder(model, tmp_path / "run", resume=True, overwrite=True)
     rec = wcviz.Recorder(model, tmp_path / "run", config={"lr": 0.3}, overwrite=True)

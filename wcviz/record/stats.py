@@ -358,9 +358,10 @@ def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> li
         return [np.zeros(len(cutoffs)), np.zeros(bins), np.full(len(MOMENTS), np.nan), [0.0]]
     mag = np.abs(arr)
     fractions = np.zeros(len(cutoffs))
-    for i, c in enumerate(cutoffs):  # fixed cutoffs now, before the buffer is reused
-        if not isinstance(c, tuple):
-            fractions[i] = np.count_nonzero(mag < c) / n
+    with np.errstate(over="ignore"):  # a cutoff beyond float16's range compares as inf
+        for i, c in enumerate(cutoffs):  # fixed cutoffs now, before the buffer is reused
+            if not isinstance(c, tuple):
+                fractions[i] = np.count_nonzero(mag < c) / n
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite weights give NaN/inf
         total = np.add.reduce(arr, dtype=np.float64)
         l1 = np.add.reduce(mag, dtype=np.float64)

@@ -174,6 +174,7 @@ class RunStore:
             raise WcvizError(f"cannot create the run store in {run_dir}: {err.strerror or err}; "
                              f"pass a writable directory path") from None
         store = cls.open(run_dir, repair=False, lock=lock)
+        store._wrote = True  # a new run dropped before its first record is still released
         refresh_entry(run_dir)  # the runs index of the parent folder lists the new run
         return store
 
@@ -199,7 +200,10 @@ class RunStore:
                 raise
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
         store._lock = lock
-        if store.attrs.get(RELEASED):
+        # kept so that a writer let go before it wrote (a refused resume) leaves the store as
+        # it found it, byte for byte
+        store._released_before, store._wrote = store.attrs.get(RELEASED), False
+        if store._released_before:
             store._group.update_attributes({RELEASED: None})  # a writer holds it again
         if repair:
             store._repair()
@@ -228,7 +232,7 @@ class RunStore:
             WcvizError: bad epoch, unknown variable or wrong shape.
         """
         epoch, step = epoch_float(epoch), step_number(step)
-        k = self.n_committed
+        k, self._wrote = self.n_committed, True
         try:
             if getattr(self, "_unclean", False):  # an append that failed midway: mend it
                 self._reload()
@@ -415,6 +419,7 @@ class RunStore:
             DiskFull: no space left to write them (the attributes stay as they were).
         """
         attrs.pop("n_committed", None)
+        self._wrote = True
         try:
             self._group.update_attributes(json_safe(attrs))
         except OSError as err:
@@ -446,7 +451,9 @@ class RunStore:
             return
         try:
             if self._group.attrs.get("status") == RUNNING:
-                self._group.update_attributes({RELEASED: _now()})
+                stamp = _now() if getattr(self, "_wrote", True) else self._released_before
+                if stamp != self._group.attrs.get(RELEASED):
+                    self._group.update_attributes({RELEASED: stamp})
         except Exception:  # a full disk, or interpreter shutdown: readers fall back on the pid
             pass
         unlock_writer(lock)
