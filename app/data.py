@@ -413,9 +413,11 @@ def fold_near_zero(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     return _fold(frame, runs, keys, "fraction")
 
 
-#: Threads reading run stores at once: reads wait on the disk and on zarr's decoding, so a few
-#: threads overlap them even on 2 cores (benchmarks/dash_load.py: 100 runs).
-READ_THREADS = 8
+#: Threads reading run stores at once. Two overlap one read's disk wait with another's
+#: decoding; more only contend for the GIL and zarr's one event loop. One layer of 100 runs
+#: (benchmarks/dash_load.py, 2 cores, quiet): files in the page cache 1.15 s with 1 thread,
+#: 1.21 s with 2, 1.65 s with 8; page cache dropped 2.1 s, 1.8 s and 2.3 s.
+READ_THREADS = 2
 
 
 def _each(runs: list[Run], read, errors: list | None):
