@@ -445,6 +445,8 @@ class RunStore:
         A writer let go while the run is still ``running`` (a Recorder dropped without
         ``finish()``, or a failed finish) notes the time in the attribute ``released``:
         readers then call the run interrupted, as after a killed writer; resuming clears it.
+        A writer let go before it wrote a record or an attribute (a resume refused after the
+        open) puts back the stamp it found, so the refusal leaves the store as it was.
         """
         lock, self._lock = getattr(self, "_lock", None), None
         if lock is None:
