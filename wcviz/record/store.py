@@ -174,7 +174,7 @@ class RunStore:
             raise WcvizError(f"cannot create the run store in {run_dir}: {err.strerror or err}; "
                              f"pass a writable directory path") from None
         store = cls.open(run_dir, repair=False, lock=lock)
-        store._wrote = True  # a new run dropped before its first record is still released
+        store._claimed = True  # a new run dropped before its first record is still released
         refresh_entry(run_dir)  # the runs index of the parent folder lists the new run
         return store
 
@@ -200,11 +200,9 @@ class RunStore:
                 raise
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
         store._lock = lock
-        # kept so that a writer let go before it wrote (a refused resume) leaves the store as
-        # it found it, byte for byte
-        store._released_before, store._wrote = store.attrs.get(RELEASED), False
-        if store._released_before:
-            store._group.update_attributes({RELEASED: None})  # a writer holds it again
+        # 'released' is cleared by the first write (:meth:`_write_attrs`), not here: a resume
+        # refused after the open leaves the store byte for byte as it found it
+        store._claimed = False
         if repair:
             store._repair()
         return store
@@ -232,7 +230,7 @@ class RunStore:
             WcvizError: bad epoch, unknown variable or wrong shape.
         """
         epoch, step = epoch_float(epoch), step_number(step)
-        k, self._wrote = self.n_committed, True
+        k = self.n_committed
         try:
             if getattr(self, "_unclean", False):  # an append that failed midway: mend it
                 self._reload()
@@ -245,7 +243,7 @@ class RunStore:
                 self._grow(k + 1)
             self._write_rows(k, rows)  # data first, coordinates last, then the commit
             self._write_rows(k, {"epoch": np.float64(epoch), "step": np.float64(step)})
-            self._group.update_attributes({"n_committed": k + 1, "updated": _now()})  # commit
+            self._write_attrs({"n_committed": k + 1, "updated": _now()})  # the commit
         except OSError as err:
             if not disk_full(err):
                 raise
@@ -419,9 +417,8 @@ class RunStore:
             DiskFull: no space left to write them (the attributes stay as they were).
         """
         attrs.pop("n_committed", None)
-        self._wrote = True
         try:
-            self._group.update_attributes(json_safe(attrs))
+            self._write_attrs(json_safe(attrs))
         except OSError as err:
             if not disk_full(err):
                 raise
@@ -439,6 +436,14 @@ class RunStore:
         finally:
             self.release()
 
+    def _write_attrs(self, attrs: dict) -> None:
+        """Update root attributes; this writer's first successful write also clears
+        ``released`` (the run is held again): the open itself writes nothing."""
+        claim = {} if getattr(self, "_claimed", False) or not self.attrs.get(RELEASED) else {
+            RELEASED: None}
+        self._group.update_attributes({**attrs, **claim})
+        self._claimed = True
+
     def release(self) -> None:
         """Let other processes write this run (done by :meth:`finish` and at process end).
 
@@ -446,16 +451,14 @@ class RunStore:
         ``finish()``, or a failed finish) notes the time in the attribute ``released``:
         readers then call the run interrupted, as after a killed writer; resuming clears it.
         A writer let go before it wrote a record or an attribute (a resume refused after the
-        open) puts back the stamp it found, so the refusal leaves the store as it was.
+        open) changes nothing.
         """
         lock, self._lock = getattr(self, "_lock", None), None
         if lock is None:
             return
         try:
-            if self._group.attrs.get("status") == RUNNING:
-                stamp = _now() if getattr(self, "_wrote", True) else self._released_before
-                if stamp != self._group.attrs.get(RELEASED):
-                    self._group.update_attributes({RELEASED: stamp})
+            if getattr(self, "_claimed", True) and self._group.attrs.get("status") == RUNNING:
+                self._group.update_attributes({RELEASED: _now()})
         except Exception:  # a full disk, or interpreter shutdown: readers fall back on the pid
             pass
         unlock_writer(lock)
