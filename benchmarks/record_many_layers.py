@@ -7,7 +7,9 @@
    it, in the same run, the statistics computed one layer at a time
    (:func:`wcviz.record.stats.weight_summary` per layer, what every record did before small
    layers were summarised together), as a ratio;
-2. a two-layer model recording ``--metrics`` scalar metrics per record: seconds per record.
+2. a two-layer model recording ``--metrics`` scalar metrics per record: seconds per record;
+   beside it, the store's append alone in each layout (schema 2's metric table, schema 1's
+   variable per metric), as a ratio.
 
 Goals (issue 23): 10,000 layers ≤ 2 s per record and ≤ 500 MB extra memory; 2,000 metrics
 ≤ 0.2 s per record (quiet machine). Prints the machine's load average beside the numbers: a
@@ -24,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -74,18 +77,38 @@ def many_layers(root: Path, layers: int, records: int) -> dict:
             "rss": peak_rss_mb() - before}
 
 
-def many_metrics(root: Path, metrics: int, records: int) -> float:
+def many_metrics(root: Path, metrics: int, records: int) -> dict:
+    """Seconds per record with ``metrics`` scalar metrics: through ``Recorder.record``, and the
+    store's append alone in each layout, interleaved (each under the same load): schema 2's
+    one metric table, schema 1's variable (and chunk file) per metric."""
     model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
     rec = wcviz.Recorder(model, root / "metrics")
     values = {f"metric/{i}": float(i) for i in range(metrics)}
+    stores = {v: _metric_store(root / f"schema{v}", v) for v in (1, 2)}
     rec.record(0, values)  # creates the metric variables
-    times = []
+    for store in stores.values():
+        store.append(0, 0, {}, values)
+    times = {"record": [], 1: [], 2: []}
     for epoch in range(1, records + 1):
         start = time.perf_counter()
         rec.record(epoch, values)
-        times.append(time.perf_counter() - start)
+        times["record"].append(time.perf_counter() - start)
+        for version, store in stores.items():
+            start = time.perf_counter()
+            store.append(epoch, epoch, {}, values)
+            times[version].append(time.perf_counter() - start)
     rec.finish()
-    return statistics.median(times)
+    for store in stores.values():
+        store.finish()
+    return {key: statistics.median(t) for key, t in times.items()}
+
+
+def _metric_store(path: Path, version: int):
+    from wcviz.record.store import RunStore
+
+    return RunStore.create(path, layers=["0"], layer_kinds=["Linear"], layer_numel=[16],
+                           bin_edges=[np.linspace(-1, 1, 82)], thresholds=["abs=0.01"],
+                           schema_version=version)
 
 
 def main(argv=None) -> None:
@@ -109,7 +132,10 @@ def main(argv=None) -> None:
         print(f"  peak memory growth:           {lay['rss']:.0f} MB (goal <= 500 MB)")
         met = many_metrics(Path(tmp), args.metrics, args.records)
         print(f"{args.metrics:,} metrics per record ({load_note()}):")
-        print(f"  one record (median of {args.records}):  {met:.3f} s (goal <= 0.2 s)")
+        print(f"  one record (median of {args.records}):  {met['record']:.3f} s (goal <= 0.2 s)")
+        print(f"  the store's append, one metric table (schema 2):      {met[2]:.3f} s")
+        print(f"  the store's append, a variable per metric (schema 1): {met[1]:.3f} s "
+              f"(table / variables {met[2] / met[1]:.3f})")
 
 
 if __name__ == "__main__":

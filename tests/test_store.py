@@ -52,8 +52,12 @@ def test_schema_read_by_plain_xarray(tmp_path):
     raw = xr.open_zarr(tmp_path / "run" / "record.zarr", consolidated=False)
     for name, dims in LAYER_VARS.items():
         assert raw[name].dims == ("epoch", *dims)
-    for name in METRICS + ("grad_norm",):
+    for name in METRICS:
         assert raw[name].dims == ("epoch",)
+    # other metrics: columns of one table, named by its attribute
+    assert raw.metric_values.dims == ("epoch", "metric")
+    assert raw.metric_values.attrs["metric_names"] == ["grad_norm"]
+    assert raw.metric_values.values[:6, 0].tolist() == [2.0] * 6
     for coord in ("epoch", "step", "layer", "layer_kind", "layer_numel", "quantile", "threshold",
                   "threshold_kind", "threshold_value", "bin_edges"):
         assert coord in raw.coords, coord

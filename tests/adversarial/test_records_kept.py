@@ -45,17 +45,28 @@ def test_a_metric_missing_from_a_whole_block_is_kept_not_refused(tmp_path):
     ds = wcviz.open_run(tmp_path / "run")  # was: "array 'rare': records 128-130 are missing"
     rare = metric(ds, "rare").values
     assert np.flatnonzero(np.isfinite(rare)).tolist() == [5, 105]
-    assert (tmp_path / "run" / "record.zarr" / "rare" / "c" / "1").is_file()  # written, NaN
+    # written, NaN: the metric table's chunk of records 128-255, its first column block
+    assert (tmp_path / "run" / "record.zarr" / "metric_values" / "c" / "1" / "0").is_file()
+
+
+def _schema_1_store(run_dir):
+    """A store in schema 1's layout (a variable per metric), as older wcviz wrote it."""
+    from wcviz.record.store import RunStore
+
+    return RunStore.create(run_dir, layers=["fc"], layer_kinds=["Linear"], layer_numel=[12],
+                           bin_edges=[np.linspace(-1, 1, 82)], thresholds=["abs=0.01"],
+                           schema_version=1)
 
 
 def test_a_store_of_the_older_writer_without_its_nan_chunk_still_reads(tmp_path):
     """Stores written before the fix lack all-NaN chunks of metrics made on first use: they
     read (as NaN); the same absence in a store of this writer is damage."""
-    rec = wcviz.Recorder(nn.Linear(4, 3), tmp_path / "run")
+    rec = _schema_1_store(tmp_path / "run")
     for epoch in range(130):
-        rec.record(epoch, {"rare": 1.0 if epoch == 5 else None})
+        rec.append(epoch, None, {}, {"rare": 1.0 if epoch == 5 else None})
     rec.finish()
     store = tmp_path / "run" / "record.zarr"
+    assert read_root_attrs(store)["schema_version"] == 1
     (store / "rare" / "c" / "1").unlink()
     with pytest.raises(WcvizError, match=r"array 'rare': records 128-129 are missing"):
         wcviz.open_run(tmp_path / "run")

@@ -11,6 +11,12 @@ the user's name. Readers ask by the user's name::
     metric_names(ds)            # ["train_loss", ..., "val/acc", "epoch", "a"]
     metric(ds, "val/acc")       # the (epoch) DataArray
 
+In the store, the schema's metrics (:data:`METRICS`) are (epoch) variables of their own; every
+other metric is a column of one (epoch, metric) table, :data:`TABLE`, whose attribute
+:data:`TABLE_NAMES` lists the users' names in column order (stores of schema version 1 gave
+each its own variable instead). :func:`wcviz.record.reader.open_run` gives each column back as
+the variable named above, so both layouts read the same.
+
 The figures and tables ask for the schema's names (``val_acc``, ``test_loss``); a run that
 logged them under a framework's names (``val/acc``, ``eval_loss``) answers with those
 (:func:`resolve`).
@@ -21,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -43,8 +49,18 @@ MAX_NAME = 1000
 #: creating`` beside it), which file systems bound to 255 bytes. Longer names are shortened
 #: with a hash; the variable's ``metric`` attribute keeps the user's name.
 MAX_VARIABLE = 120
-#: Names never free for a metric: the record axis and dimensions without a variable.
-RESERVED = frozenset({"epoch", "step", "bin_edge", "layer", "quantile", "threshold", "bin"})
+#: The (epoch, metric) variable holding every metric outside :data:`METRICS`, one column each:
+#: a record writes a few chunk files for any number of metrics, where a variable per metric
+#: was a file per metric (2,000 metrics: 0.5 s a record, the file system's create and rename).
+TABLE = "metric_values"
+#: The table's second dimension.
+TABLE_DIM = "metric"
+#: Attribute of :data:`TABLE`: the users' metric names, in column order (columns beyond it
+#: are free).
+TABLE_NAMES = "metric_names"
+#: Names never free for a metric: the record axis, dimensions without a variable, the table.
+RESERVED = frozenset({"epoch", "step", "bin_edge", "layer", "quantile", "threshold", "bin",
+                      TABLE_DIM, TABLE})
 
 
 def best_val_index(epochs, val_acc, test_acc) -> int | None:
@@ -94,9 +110,7 @@ def variable_for(name: str, metrics: Mapping[str, str], used: Iterable[str]) -> 
     """
     if name in metrics:
         return metrics[name]
-    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
-        raise WcvizError(f"a metric name must be a text of 1 to {MAX_NAME} characters, got "
-                         f"{short_repr(name)}; shorten it")
+    check_name(name)
     used = set(used) | RESERVED
     if name.isidentifier() and name not in used and len(name) <= MAX_VARIABLE:
         return name
@@ -108,6 +122,29 @@ def variable_for(name: str, metrics: Mapping[str, str], used: Iterable[str]) -> 
     while candidate in used:
         candidate, n = f"{base}_{n}", n + 1
     return candidate
+
+
+def check_name(name) -> str:
+    """``name`` when it can be a metric name (a text of 1 to :data:`MAX_NAME` characters).
+
+    Raises:
+        WcvizError: it cannot (one line naming it).
+    """
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+        raise WcvizError(f"a metric name must be a text of 1 to {MAX_NAME} characters, got "
+                         f"{short_repr(name)}; shorten it")
+    return name
+
+
+def table_variables(names: Sequence[str], used: Iterable[str]) -> dict[str, str]:
+    """User name -> variable of each column of :data:`TABLE` (``names``, in column order):
+    the variable a metric of that name had in a store of schema version 1, given ``used``,
+    every other variable and dimension name of the store."""
+    taken, out = set(used), {}
+    for name in names:
+        out[name] = variable_for(name, out, taken)
+        taken.add(out[name])
+    return out
 
 
 def user_name(var_name: str, attrs: Mapping) -> str:

@@ -16,7 +16,14 @@ import numpy as np
 from wcviz.errors import WcvizError
 from wcviz.record.index import RunsIndex
 from wcviz.record.integrity import check_chunks_present, check_shape, check_store, damaged
-from wcviz.record.metrics import METRICS
+from wcviz.record.metrics import (
+    METRIC_ATTR,
+    METRICS,
+    TABLE,
+    TABLE_DIM,
+    TABLE_NAMES,
+    table_variables,
+)
 from wcviz.record.runfolder import (
     MAX_DEPTH,
     is_run_dir,
@@ -79,10 +86,40 @@ def open_run(path, root=None):
     n = min(int(ds.attrs.get("n_committed", 0)), ds.sizes.get("epoch", 0))
     ds = ds.isel(epoch=slice(0, n))
     _check_epochs(store, ds)
+    table = _table_metrics(store, ds)
+    ds = ds.drop_vars([TABLE], errors="ignore")
     optional = [name for name in OPTIONAL_LAYER_VARS if name in ds.data_vars]
-    extras = sorted(set(ds.data_vars) - set(LAYER_VARS) - set(optional) - set(METRICS))
+    extras = sorted((set(ds.data_vars) | set(table)) - set(LAYER_VARS) - set(optional)
+                    - set(METRICS))
     return _tidied(ds, [*LAYER_VARS, *optional, *METRICS, *extras], store,
-                   run_key(root, store.parent))
+                   run_key(root, store.parent), table)
+
+
+def _table_metrics(store: Path, ds) -> dict:
+    """The metric table's named columns (schema 2) as (epoch) variables, each named and
+    attributed as its own variable was in schema 1 (``metric_val_acc``, attribute ``metric``
+    = ``"val/acc"``): both layouts open to the same Dataset. Empty without a table."""
+    import xarray as xr
+
+    if TABLE not in ds.data_vars:
+        return {}
+    names = ds[TABLE].attrs.get(TABLE_NAMES)
+    if (not isinstance(names, list) or not all(isinstance(x, str) for x in names)
+            or len(set(names)) != len(names) or len(names) > ds.sizes[TABLE_DIM]):
+        raise damaged(store, f"array {TABLE!r} has no valid {TABLE_NAMES} attribute (a list "
+                             f"of distinct names, at most one a column)")
+    if not names:
+        return {}
+    try:
+        values = np.asarray(ds[TABLE].values, dtype=np.float64)
+    except Exception as err:  # a codec error of a damaged chunk
+        raise damaged(store, f"array {TABLE!r} cannot be decoded ({type(err).__name__})") from None
+    used = (set(ds.variables) | set(ds.dims)) - {TABLE}
+    out = {}
+    for col, (name, var) in enumerate(table_variables(names, used).items()):
+        attrs = {} if var == name else {METRIC_ATTR: name}
+        out[var] = xr.Variable(("epoch",), values[:, col], attrs)
+    return out
 
 
 def _check_epochs(store: Path, ds) -> None:
@@ -97,9 +134,10 @@ def _check_epochs(store: Path, ds) -> None:
                               f"missing or blank)")
 
 
-def _tidied(ds, names: list[str], store: Path, run_id: str):
+def _tidied(ds, names: list[str], store: Path, run_id: str, table: dict | None = None):
     """``ds`` with its data variables in ``names`` order (not the directory listing's), ``step``
-    as int64, string coordinates as Python str objects, and ``run_id``/``path`` attributes.
+    as int64, string coordinates as Python str objects, and ``run_id``/``path`` attributes;
+    ``table``: variables to add (the metric table's).
 
     Built in one constructor call: adding variables or coordinates one at a time re-aligns
     the whole dataset each time, which was most of a cold ``open_run`` (about 60 ms a store).
@@ -111,7 +149,9 @@ def _tidied(ds, names: list[str], store: Path, run_id: str):
     for name in ("layer", "layer_kind", "threshold", "threshold_kind", "original"):
         if name in coords:
             coords[name] = coords[name].astype(object)
-    out = xr.Dataset({name: ds[name].variable for name in names}, coords=coords, attrs=ds.attrs)
+    table = table or {}
+    out = xr.Dataset({name: table[name] if name in table else ds[name].variable
+                      for name in names}, coords=coords, attrs=ds.attrs)
     out.attrs["run_id"] = run_id
     out.attrs["path"] = str(store.parent.resolve())
     return out
@@ -150,7 +190,10 @@ def _open_eager(store: Path):
     for name, arr in group.arrays():
         dims = tuple(arr.metadata.dimension_names)
         data = arr[:n] if dims[:1] == ("epoch",) else arr[...]
-        variables[name] = xr.Variable(dims, np.asarray(data))
+        # the attributes name metrics (``metric``, ``metric_names``); ``coordinates`` is CF
+        # decoding's, done here by hand
+        own = {k: v for k, v in arr.attrs.items() if k != "coordinates"}
+        variables[name] = xr.Variable(dims, np.asarray(data), own)
     coords = {k: v for k, v in variables.items() if k in coord_names or k in v.dims}
     data_vars = {k: v for k, v in variables.items() if k not in coords}
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)

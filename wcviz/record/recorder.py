@@ -274,7 +274,8 @@ class Recorder:
             epoch: 0 before training, the number of epochs trained after them; fractional
                 for sub-epoch records (e.g. ``step / steps_per_epoch``).
             metrics: scalars such as train_loss, val_acc, lr, epoch_seconds (floats or 0-dim
-                tensors); names outside the schema get their own variable.
+                tensors); any name is kept, and ``open_run`` gives each metric outside
+                the schema a variable of its own (:mod:`wcviz.record.metrics`).
             step: the optimizer step count (optional).
 
         Returns:

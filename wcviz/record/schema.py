@@ -8,10 +8,17 @@ import json
 from pathlib import Path
 
 from wcviz.errors import WcvizError
-from wcviz.record.metrics import METRICS
+from wcviz.record.metrics import METRICS, TABLE, TABLE_DIM
 from wcviz.record.runfolder import STORE_NAME
 
-SCHEMA_VERSION = 1
+#: The version this wcviz writes. 2: metrics outside :data:`METRICS` are columns of one table
+#: (:data:`wcviz.record.metrics.TABLE`); 1: each had a variable of its own.
+SCHEMA_VERSION = 2
+#: The versions this wcviz reads (and resumes, each in its own layout).
+READ_VERSIONS = (1, 2)
+
+#: Columns per chunk of the metric table, and the block by which it grows.
+METRIC_BLOCK = 256
 
 #: Rows per chunk along ``epoch``, and the block by which the epoch axis grows.
 EPOCH_CHUNK = 128
@@ -79,7 +86,7 @@ STATIC_DIMS: dict[str, tuple[str, ...]] = {
 #: 150 weight layers), small enough that no crafted store's shape makes a reader allocate
 #: gigabytes. ``bin_edge`` is ``bin`` + 1.
 MAX_SIZES = {"layer": 2 ** 20, "quantile": 4096, "threshold": 4096, "bin": 2 ** 16,
-             "bin_edge": 2 ** 16 + 1, "original": 4096}
+             "bin_edge": 2 ** 16 + 1, "original": 4096, TABLE_DIM: 2 ** 16}
 #: Largest ``epoch_chunk`` (rows per chunk along epoch) a reader accepts.
 MAX_EPOCH_CHUNK = 2 ** 16
 #: Most elements one chunk may hold (2**28 float64 = 2 GiB decoded): a backstop on what one
@@ -98,6 +105,8 @@ def expected_dims(name: str) -> tuple[str, ...] | None:
         return ("original",)
     if name in METRICS:
         return ("epoch",)
+    if name == TABLE:
+        return ("epoch", TABLE_DIM)
     return None
 
 
@@ -128,9 +137,11 @@ def read_root_attrs(store: Path) -> dict:
     if not isinstance(attrs, dict) or "schema_version" not in attrs:
         raise WcvizError(f"{store} is a Zarr store but not a wcviz run store "
                          f"(no schema_version attribute)")
-    if attrs["schema_version"] != SCHEMA_VERSION:
-        raise WcvizError(f"{store} has run-store schema version {attrs['schema_version']!r}; "
-                         f"this wcviz reads version {SCHEMA_VERSION}; use the wcviz that wrote it")
+    version = attrs["schema_version"]
+    if isinstance(version, bool) or version not in READ_VERSIONS:
+        raise WcvizError(f"{store} has run-store schema version {version!r}; this wcviz reads "
+                         f"versions {', '.join(map(str, READ_VERSIONS))}; use the wcviz that "
+                         f"wrote it")
     if not isinstance(attrs.get("n_committed"), int) or attrs["n_committed"] < 0:
         raise WcvizError(f"corrupt run store {store}: bad n_committed attribute")
     return attrs

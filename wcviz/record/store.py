@@ -51,6 +51,10 @@ from wcviz.record.measures import QUANTILES, check_quantiles, parse_threshold
 from wcviz.record.metrics import (
     METRIC_ATTR,
     METRICS,
+    TABLE,
+    TABLE_DIM,
+    TABLE_NAMES,
+    check_name,
     metric_float,
     short_repr,
     user_name,
@@ -62,7 +66,10 @@ from wcviz.record.schema import (
     EPOCH_CHUNK,
     LAYER_VARS,
     COMPLETE_CHUNKS,
+    MAX_SIZES,
+    METRIC_BLOCK,
     OPTIONAL_LAYER_VARS,
+    READ_VERSIONS,
     SCHEMA_VERSION,
     read_root_attrs,
 )
@@ -99,8 +106,10 @@ class RunStore:
         self._arrays = {name: arr.with_config(_WRITE_CONFIG) for name, arr in group.arrays()}
         self._epoch_vars = [n for n, a in self._arrays.items()
                             if a.metadata.dimension_names and a.metadata.dimension_names[0] == "epoch"]
-        #: per epoch array, its chunk writer (None: written through zarr, e.g. older layouts)
-        self._writers = {n: _RowWriter.of(self.path / n, self._arrays[n]) for n in self._epoch_vars}
+        #: per epoch array, its chunk writers, one per chunk across the other dimensions
+        #: (None: written through zarr, e.g. older layouts)
+        self._writers = {n: _RowWriter.all_of(self.path / n, self._arrays[n])
+                         for n in self._epoch_vars}
         attrs = dict(group.attrs)
         self.n_committed = int(attrs["n_committed"])
         self.layers = [str(s) for s in self._arrays["layer"][:]]
@@ -113,8 +122,12 @@ class RunStore:
         self.epoch_chunk = int(attrs.get("epoch_chunk") or EPOCH_CHUNK)
         self.last_epoch = (float(self._arrays["epoch"][self.n_committed - 1])
                            if self.n_committed else None)
-        #: user metric name -> variable (see wcviz.record.metrics)
+        #: user metric name -> variable (see wcviz.record.metrics); with a metric table
+        #: (schema 2) only the schema's METRICS, the others being its columns
         self.metrics = {user_name(n, self._arrays[n].attrs): n for n in self._metric_names()}
+        #: user metric name -> column of the metric table, in column order (schema 2)
+        self.columns = ({name: i for i, name in enumerate(self._arrays[TABLE].attrs[TABLE_NAMES])}
+                        if TABLE in self._arrays else None)
 
     # ---- creation
 
@@ -125,7 +138,8 @@ class RunStore:
                config: dict | None = None, overwrite: bool = False,
                weight_std_init: Sequence[float] | None = None,
                epoch_chunk: int = EPOCH_CHUNK, optional: Sequence[str] = (),
-               originals: Sequence[str] = ()) -> "RunStore":
+               originals: Sequence[str] = (),
+               schema_version: int = SCHEMA_VERSION) -> "RunStore":
         """Create a new run store with zero records (atomically).
 
         Args:
@@ -141,6 +155,8 @@ class RunStore:
             epoch_chunk: rows per chunk along ``epoch`` (and the growth block).
             optional: names of :data:`OPTIONAL_LAYER_VARS` the store holds too.
             originals: the ``original`` coordinate (needed by ``original_quantile``).
+            schema_version: the layout to write: the current one, or 1 (a variable per metric,
+                for a wcviz that reads only that version).
 
         Raises:
             WcvizError: bad arguments, or an existing store without ``overwrite``.
@@ -154,8 +170,11 @@ class RunStore:
                            weight_std_init, optional, originals)
         if int(epoch_chunk) < 1:
             raise WcvizError(f"epoch_chunk must be >= 1, got {epoch_chunk}")
+        if schema_version not in READ_VERSIONS:
+            raise WcvizError(f"schema_version must be one of {READ_VERSIONS}, got "
+                             f"{schema_version!r}")
         text = config_json(config)
-        root_attrs = _root_attrs(attrs, text, int(epoch_chunk))
+        root_attrs = _root_attrs(attrs, text, int(epoch_chunk), schema_version)
         tmp = run_dir / f".{STORE_NAME}.{os.getpid()}.creating"
         lock = None
         try:
@@ -325,7 +344,7 @@ class RunStore:
         self._arrays[name] = zarr.open_array(self.path / name, mode="r+",
                                              zarr_format=3).with_config(_WRITE_CONFIG)
         if dims[0] == "epoch":
-            self._writers[name] = _RowWriter.of(self.path / name, self._arrays[name])
+            self._writers[name] = _RowWriter.all_of(self.path / name, self._arrays[name])
 
     def _write_rows(self, k: int, rows: dict[str, np.ndarray]) -> None:
         """Write row ``k`` of several arrays (each chunk write is atomic).
@@ -338,11 +357,11 @@ class RunStore:
 
         rest, mine = {}, []
         for name, row in rows.items():
-            writer = self._writers.get(name)
-            if writer is None:
+            writers = self._writers.get(name)
+            if writers is None:
                 rest[name] = row
             else:
-                mine.append((writer, row))
+                mine += [(writer, row) for writer in writers]
         _write_all(k, mine)  # every chunk replaced atomically; all written on return
         if not rest:
             return
@@ -368,15 +387,58 @@ class RunStore:
                 raise WcvizError(f"statistic {name!r} has shape {row.shape}, expected {shape}")
             rows[name] = row
         values = {name: _metric_value(name, value) for name, value in metrics.items()}
-        for name, value in values.items():
-            rows[self._ensure_metric(name)] = value
+        if self.columns is None:  # schema 1: a variable per metric
+            for name, value in values.items():
+                rows[self._ensure_metric(name)] = value
+        else:
+            table = {n: v for n, v in values.items() if n not in self.metrics}
+            rows.update((self.metrics[n], v) for n, v in values.items() if n in self.metrics)
+            self._add_columns([n for n in table if n not in self.columns])
+            row = np.full(self._arrays[TABLE].shape[1], np.nan)
+            row[[self.columns[n] for n in table]] = list(table.values())
+            rows[TABLE] = row
         for name in self._metric_names():
             rows.setdefault(name, np.float64(np.nan))
         return rows
 
     def _metric_names(self) -> list[str]:
-        skip = set(LAYER_VARS) | set(OPTIONAL_LAYER_VARS) | {"epoch", "step"}
+        """The variables of single metrics (the schema's, and schema 1's of other metrics)."""
+        skip = set(LAYER_VARS) | set(OPTIONAL_LAYER_VARS) | {"epoch", "step", TABLE}
         return [n for n in self._epoch_vars if n not in skip]
+
+    def _add_columns(self, names: list[str]) -> None:
+        """Name the next free columns of the metric table ``names`` (new metrics, all checked
+        first), widening it by whole blocks of :data:`METRIC_BLOCK` columns when full.
+
+        The names are written last, in one attribute update: a kill before leaves free
+        columns, all NaN, which no reader shows."""
+        if not names:
+            return
+        for name in names:
+            check_name(name)
+        every = [*self.columns, *names]
+        cap = MAX_SIZES[TABLE_DIM]
+        if len(every) > cap:
+            raise WcvizError(f"a run records at most {cap:,} metrics besides the schema's; "
+                             f"this record would make {len(every):,}; log fewer names (one "
+                             f"per quantity, not per value)")
+        table = self._arrays[TABLE]
+        if len(every) > table.shape[1]:
+            self._widen(-(-len(every) // METRIC_BLOCK) * METRIC_BLOCK)
+        table.update_attributes({TABLE_NAMES: every})
+        self.columns = {name: i for i, name in enumerate(every)}
+
+    def _widen(self, width: int) -> None:
+        """Give the metric table ``width`` columns: the new blocks' chunk files (all NaN) of
+        every allocated record are written before the resize makes them part of the array,
+        so no chunk is ever missing (:func:`wcviz.record.integrity.check_store`)."""
+        table = self._arrays[TABLE]
+        writers = self._writers[TABLE]
+        first = table.shape[1] // table.chunks[1]
+        for col in range(first, width // table.chunks[1]):
+            writers.append(_RowWriter(self.path / TABLE, table, writers[0].zstd, col))
+            writers[-1].write_blank(-(-table.shape[0] // table.chunks[0]))
+        table.resize((table.shape[0], width))
 
     def _ensure_metric(self, name: str) -> str:
         """The variable of metric ``name`` (the user's name), created on first use (whole, NaN,
@@ -560,10 +622,11 @@ def _check_optional(names: Sequence[str], originals: Sequence[str]) -> list[str]
     return [n for n in OPTIONAL_LAYER_VARS if n in names]
 
 
-def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int) -> dict:
+def _root_attrs(attrs: dict | None, config_text: str, epoch_chunk: int,
+                schema_version: int = SCHEMA_VERSION) -> dict:
     import torch
 
-    base = {"schema_version": SCHEMA_VERSION, "n_committed": 0, "status": RUNNING,
+    base = {"schema_version": schema_version, "n_committed": 0, "status": RUNNING,
             "created": _now(), "updated": _now(), "method": "none", "a": None, "b": None,
             "learnable": None, "model": None, "dataset": None, "seed": None,
             "torch_version": torch.__version__, "device": "cpu",
@@ -653,6 +716,9 @@ def _build_store(path: Path, spec: _Spec, root_attrs: dict) -> None:
         _create(group, name, ("epoch", *dims), shape, chunk, np.float64, np.nan, None, coords)
     for name in METRICS:
         _create(group, name, ("epoch",), (cap,), chunk, np.float64, np.nan, None, coords)
+    if root_attrs["schema_version"] >= 2:  # one column block, no metric named yet
+        _create(group, TABLE, ("epoch", TABLE_DIM), (cap, METRIC_BLOCK), chunk, np.float64,
+                np.nan, np.full((cap, METRIC_BLOCK), np.nan), {TABLE_NAMES: []})
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:
@@ -676,22 +742,26 @@ class _RowWriter:
     The chunk holding the current record is kept in memory (read once, or all fill values
     when its file does not exist yet); a record updates its row there and the whole chunk is
     encoded exactly as zarr would (little-endian bytes, zstd, crc32c) and written by
-    rename, as zarr's local store writes it. Only arrays of exactly that layout (one chunk
-    across every dimension but ``epoch``) are taken (:meth:`of`); the rest go through zarr.
+    rename, as zarr's local store writes it. Only arrays of exactly that layout are taken
+    (:meth:`all_of`): one chunk across every dimension but ``epoch``, or (the metric table)
+    blocks of columns, one writer each; the rest go through zarr.
     """
 
-    def __init__(self, folder: Path, array, zstd):
+    def __init__(self, folder: Path, array, zstd, col: int | None = None):
         self.folder = folder
         self.array = array
         self.rows = int(array.chunks[0])
-        self._zstd = zstd
+        self.zstd = zstd
+        #: the block of columns written (the metric table), None: the whole row
+        self.col = col
         self._index = -1  # the chunk held in ``_block``
         self._block = None
         self._on_disk = False  # whether that chunk's file exists
 
     @classmethod
-    def of(cls, folder: Path, array) -> "_RowWriter | None":
-        """A writer for ``array``, or None when its layout is not the one handled here."""
+    def all_of(cls, folder: Path, array) -> "list[_RowWriter] | None":
+        """The writers of ``array``'s rows (one per chunk across the other dimensions), or
+        None when its layout is not one handled here."""
         from zarr.codecs import BytesCodec, Crc32cCodec, ZstdCodec
 
         meta = array.metadata
@@ -700,47 +770,77 @@ class _RowWriter:
                 or not isinstance(codecs[0], BytesCodec) or codecs[0].endian is None
                 or codecs[0].endian.value != "little"
                 or not isinstance(codecs[1], ZstdCodec) or not isinstance(codecs[2], Crc32cCodec)
-                or tuple(array.chunks[1:]) != tuple(array.shape[1:])
                 or getattr(meta.chunk_key_encoding, "separator", "/") != "/"):
             return None
         from numcodecs import Zstd
 
-        return cls(folder, array, Zstd(level=codecs[1].level, checksum=codecs[1].checksum))
+        zstd = Zstd(level=codecs[1].level, checksum=codecs[1].checksum)
+        grows = tuple(meta.dimension_names or ())[1:] == (TABLE_DIM,)  # by column blocks
+        if not grows and tuple(array.chunks[1:]) == tuple(array.shape[1:]):
+            return [cls(folder, array, zstd)]
+        if grows and array.shape[1] % array.chunks[1] == 0:
+            return [cls(folder, array, zstd, col)
+                    for col in range(array.shape[1] // array.chunks[1])]
+        return None
 
     def write(self, k: int, row) -> None:
-        """Write ``row`` as record ``k`` (its chunk file replaced whole, atomically)."""
+        """Write ``row`` (the array's whole row, or a scalar for all of it) as record ``k``
+        (its chunk file replaced whole, atomically)."""
         job = self._encode(k, row)
         if job is not None:
             _replace_file(*job)
             self._on_disk = True
+
+    def write_blank(self, chunks: int) -> None:
+        """Write this writer's first ``chunks`` chunk files all fill values (a new block of
+        columns), before the array's shape includes them."""
+        data = self._encoded(np.full((self.rows, *self.array.chunks[1:]), self.array.fill_value,
+                                     dtype=np.float64))
+        for index in range(chunks):
+            _replace_file(self._chunk_path(index), data)
+
+    def _chunk_path(self, index: int) -> Path:
+        coords = (index, *[0] * (self.array.ndim - 1)) if self.col is None else (index, self.col)
+        return self.folder / self.array.metadata.encode_chunk_key(coords)
+
+    def _columns(self, row: np.ndarray) -> np.ndarray:
+        if self.col is None or row.ndim == 0:
+            return row
+        width = self.array.chunks[1]
+        return row[self.col * width:(self.col + 1) * width]
 
     def _encode(self, k: int, row) -> tuple[Path, bytes] | None:
         """Put ``row`` in record ``k``'s chunk; returns (its file, the bytes it must hold),
         or None when the file already holds them."""
         index = k // self.rows
         if index != self._index:
-            key = self.array.metadata.encode_chunk_key((index, *[0] * (self.array.ndim - 1)))
-            self._path = self.folder / key
+            self._path = self._chunk_path(index)
             self._block = self._load(index, self._path)
             self._index = index
             self._on_disk = self._path.exists()
         at = k - index * self.rows
-        row = np.asarray(row, dtype=np.float64)
+        row = self._columns(np.asarray(row, dtype=np.float64))
         if self._on_disk and np.isnan(row).all() and np.isnan(self._block[at]).all():
             return None  # the file already holds exactly this (a metric not given, v of a plain layer)
         self._block[at] = row
-        data = self._zstd.encode(np.ascontiguousarray(self._block, dtype="<f8").tobytes())
+        return self._path, self._encoded(self._block)
+
+    def _encoded(self, block: np.ndarray) -> bytes:
+        """A chunk's file bytes, as zarr encodes them (little-endian, zstd, crc32c)."""
         import google_crc32c
 
-        return self._path, data + google_crc32c.value(data).to_bytes(4, "little")
+        data = self.zstd.encode(np.ascontiguousarray(block, dtype="<f8").tobytes())
+        return data + google_crc32c.value(data).to_bytes(4, "little")
 
     def _load(self, index: int, path: Path) -> np.ndarray:
         """Chunk ``index`` as an array: fill values when its file does not exist, else read."""
-        shape = (self.rows, *self.array.shape[1:])
+        shape = (self.rows, *self.array.chunks[1:])
         if not path.exists():
             return np.full(shape, self.array.fill_value, dtype=np.float64)
         start = index * self.rows
-        return np.array(self.array[start:start + self.rows], dtype=np.float64)
+        cols = () if self.col is None else (
+            slice(self.col * shape[1], (self.col + 1) * shape[1]),)
+        return np.array(self.array[(slice(start, start + self.rows), *cols)], dtype=np.float64)
 
 
 def _replace_file(path: Path, data: bytes) -> None:
