@@ -16,7 +16,8 @@ import xarray as xr
 import wcviz
 from wcviz.errors import WcvizError
 from wcviz.record.stats import QUANTILES
-from wcviz.record.metrics import METRICS
+from wcviz.record.integrity import check_store
+from wcviz.record.metrics import METRICS, metric, metric_names
 from wcviz.record.reader import list_runs, open_run, open_runs, read_arrays
 from wcviz.record.runfolder import STORE_NAME
 from wcviz.record.schema import LAYER_VARS, SCHEMA_VERSION
@@ -200,6 +201,28 @@ def test_kill_mid_grow_or_mid_record_then_resume(tmp_path, kill):
     assert code == 0 and out.split()[2] == f"{n + 1}", out  # continues at the next record
     _check_whole_records(run, total=12)
     assert open_run(run).attrs["status"] == "finished"
+
+
+@pytest.mark.parametrize("kill", [{"die_at_blank": 1}, {"die_at_blank": 2},
+                                  {"die_at_names": True}])
+def test_kill_while_the_metric_table_widens_then_resume(tmp_path, kill):
+    """SIGKILL while record 5 widens the metric table by two column blocks: before or among
+    the new blocks' all-NaN chunk files, or after the resize before the names."""
+    import _record_writer  # noqa: PLC0415 - the helper beside this file
+
+    run = tmp_path / "run"
+    code, out = _Child(run, epochs=12, chunk=4, wide_at=5, **kill).wait()
+    assert code == -signal.SIGKILL and out.count("committed") == 5, out
+    assert _check_whole_records(run) == 5
+    check_store(run / "record.zarr")
+    assert "m/0" not in metric_names(open_run(run))  # the uncommitted record's new names
+    code, out = _Child(run, epochs=12, chunk=4, resume=True, wide_at=5).wait()
+    assert code == 0, out
+    _check_whole_records(run, total=12)
+    ds = open_run(run)
+    last = metric(ds, f"m/{_record_writer.WIDE - 1}").values
+    assert np.isnan(last[:5]).all()
+    assert last[5:].tolist() == [1000.0 * e + _record_writer.WIDE - 1 for e in range(5, 12)]
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.15, 0.4])
