@@ -161,6 +161,25 @@ def test_a_recorder_dropped_without_finish_reads_as_interrupted(tmp_path, capsys
     assert wcviz.open_run(tmp_path / "run").attrs["status"] == "finished"
 
 
+def test_a_script_ending_without_finish_exits_and_reads_as_interrupted(tmp_path, capsys):
+    """The run is released at exit, before zarr's event loop stops: the process used to wait
+    forever in its last garbage collection, writing the stamp through that loop."""
+    code = textwrap.dedent(f"""
+        import wcviz
+        from torch import nn
+        rec = wcviz.Recorder(nn.Linear(4, 3), {str(tmp_path / "run")!r})
+        rec.record(0)
+        print("recorded", flush=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0 and done.stdout == "recorded\n", done.stderr
+    assert wcviz.open_run(tmp_path / "run").attrs["released"]
+    assert main(["inspect", str(tmp_path / "run")]) == 0
+    status = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("status")][0]
+    assert "interrupted" in status and "resume to continue" in status
+
+
 def test_a_slurm_job_cancelled_while_pending_is_cancelled_not_failed(tmp_path):
     """A job that left the queue with no store: cancelled if it never started (no log file
     of submitit's), failed if it ran."""

@@ -29,12 +29,14 @@ Readers take no lock.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import json
 import math
 import os
 import shutil
 import socket
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -219,6 +221,7 @@ class RunStore:
                 raise
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
         store._lock = lock
+        _hold_until_exit(store)
         # 'released' is cleared by the first write (:meth:`_write_attrs`), not here: a resume
         # refused after the open leaves the store byte for byte as it found it
         store._claimed = False
@@ -518,9 +521,10 @@ class RunStore:
         lock, self._lock = getattr(self, "_lock", None), None
         if lock is None:
             return
+        _HELD.discard(self)
         try:
-            if getattr(self, "_claimed", True) and self._group.attrs.get("status") == RUNNING:
-                self._group.update_attributes({RELEASED: _now()})
+            if getattr(self, "_claimed", True):
+                _stamp_released(self.path)
         except Exception:  # a full disk, or interpreter shutdown: readers fall back on the pid
             pass
         unlock_writer(lock)
@@ -534,6 +538,41 @@ class RunStore:
     @property
     def attrs(self) -> dict:
         return dict(self._group.attrs)
+
+
+def _stamp_released(store: Path) -> None:
+    """Note the time in the root attribute ``released`` of a store still ``running``.
+
+    Written straight into the root ``zarr.json`` (atomically), not through zarr: a release
+    happens at exit too, when zarr's event loop and its file threads have stopped and a
+    write through them fails or waits forever."""
+    meta = store / "zarr.json"
+    doc = json.loads(meta.read_text())
+    if doc["attributes"].get("status") != RUNNING:
+        return
+    doc["attributes"][RELEASED] = _now()
+    write_atomic(meta, json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+#: The stores this process holds a writer's lock on (released by :func:`_release_held` at exit).
+_HELD: "weakref.WeakSet[RunStore]" = weakref.WeakSet()
+
+
+def _hold_until_exit(store: RunStore) -> None:
+    """Release ``store`` at interpreter exit if its writer has not: a script that ends without
+    ``finish()`` then leaves its run marked ``released`` (interrupted), at once, rather than
+    whenever (and whether) the interpreter's last garbage collection reaches the store."""
+    _HELD.add(store)
+
+
+def _release_held() -> None:
+    for store in list(_HELD):
+        store.release()
+
+
+atexit.register(_release_held)
+# a forked child (a data-loader worker) holds copies, not the runs: it releases none at its exit
+os.register_at_fork(after_in_child=_HELD.clear)
 
 
 def epoch_float(epoch) -> float:
