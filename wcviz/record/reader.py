@@ -258,10 +258,50 @@ def read_arrays(path, names: Sequence[str], layer: str | None = None,
     store = store_path(path)
     try:
         return sync(_read_arrays(store, list(names), layer, layers))
-    except WcvizError:
-        raise
     except Exception as err:  # noqa: BLE001 - zarr/json/KeyError of a damaged store: one line
-        raise WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}") from None
+        raise _one_line(store, err) from None
+
+
+def _one_line(store: Path, err: Exception) -> WcvizError:
+    """``err`` of reading ``store`` as the one-line error :func:`read_arrays` raises."""
+    if isinstance(err, WcvizError):
+        return err
+    return WcvizError(f"corrupt run store {store}: {type(err).__name__}: {err}")
+
+
+@dataclass(frozen=True)
+class ArrayRead:
+    """One run's part of :func:`read_arrays_each`: the arguments of :func:`read_arrays`."""
+
+    path: str | os.PathLike
+    names: tuple[str, ...]
+    layer: str | None = None
+    layers: tuple[str, ...] | None = None
+
+
+def read_arrays_each(reads: Sequence[ArrayRead]) -> list[dict[str, np.ndarray] | WcvizError]:
+    """:func:`read_arrays` of several runs at once, in one pass of zarr's event loop.
+
+    A page over 100 runs paid a round trip to that loop per run (and, before, per array);
+    here every store's arrays are opened and read concurrently. Each read gets what
+    :func:`read_arrays` would return, or the one-line :class:`~wcviz.errors.WcvizError` it
+    would raise: one damaged store fails alone, in its own slot (``reads``' order).
+    """
+    from zarr.core.sync import sync
+
+    stores = [store_path(r.path) for r in reads]
+
+    async def each():
+        return await asyncio.gather(
+            *(_read_arrays(store, list(r.names), r.layer, r.layers)
+              for store, r in zip(stores, reads)), return_exceptions=True)
+
+    results = sync(each()) if reads else []
+    for result in results:  # KeyboardInterrupt, cancellation: not a store's fault
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
+            raise result
+    return [_one_line(store, out) if isinstance(out, Exception) else out
+            for store, out in zip(stores, results)]
 
 
 async def _read_arrays(store: Path, names: list[str], layer: str | None,
