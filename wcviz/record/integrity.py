@@ -208,19 +208,20 @@ def check_confined(store, root, deep: bool = True) -> None:
 
 def tree_fingerprint(folder) -> int:
     """A number that changes whenever a directory entry below ``folder`` is added, removed or
-    replaced (each entry's path and inode number, read by ``scandir`` without a ``stat``):
-    what a cache of :func:`check_confined`'s verdict must key on. A chunk swapped for a hard
-    link to a file elsewhere, or for a symlink, gets another inode and so another number."""
+    replaced (each entry's path, inode number and type, read by ``scandir`` without a
+    ``stat``): what a cache of :func:`check_confined`'s verdict must key on. A chunk swapped
+    for a hard link to a file elsewhere gets that file's inode; one swapped for a symlink may
+    get the inode number the chunk just freed (file systems reuse them), but not its type."""
     return hash(tuple(_entry_inodes(os.fspath(folder))))
 
 
-def _entry_inodes(folder: str) -> Iterator[tuple[str, int]]:
+def _entry_inodes(folder: str) -> Iterator[tuple[str, int, bool, bool]]:
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return
     for entry in entries:
-        yield entry.path, entry.inode()
+        yield entry.path, entry.inode(), entry.is_symlink(), entry.is_dir(follow_symlinks=False)
         if entry.is_dir(follow_symlinks=False):
             yield from _entry_inodes(entry.path)
 
