@@ -126,10 +126,16 @@ def readable(runs: list[data.Run], light: bool = False) -> list[data.Run]:
     ``light`` checks only that the layer names read (pages that read a few arrays themselves
     and report a failing one, see :func:`wcviz.app.data.distributions`); otherwise the Dataset opens.
     """
+    if light:  # every store's names in one pass
+        errors: list[str] = []
+        good = data.load_layers(runs, errors)
+        for line in errors:
+            st.error(md(line))
+        return good
     good = []
     for run in runs:
         try:
-            data.layers(run) if light else data.dataset(run)
+            data.dataset(run)
         except WcvizError as err:
             st.error(md(f"{run.run_id}: {err}"))
             continue

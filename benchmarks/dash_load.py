@@ -121,7 +121,7 @@ def fresh_caches() -> None:
 
     for name in dir(data):
         cached = getattr(data, name)
-        if hasattr(cached, "cache_clear"):
+        if hasattr(cached, "cache_clear") and not isinstance(cached, type):  # not a class's
             cached.cache_clear()
 
 

@@ -229,6 +229,28 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
     assert set(tidy["quantile"]) == set(QUANTILES)
 
 
+def test_distributions_checks_each_store_then_reads_all_runs_in_one_pass(tmp_path, monkeypatch):
+    for i in range(3):
+        write_run(tmp_path / f"r{i}", n_records=2, seed=i)
+    runs = list(data.scan(tmp_path).runs)
+    events = []  # ("walk", run) of each confinement check, ("read", runs) of each pass
+    read, walk = data.read_arrays_each, data.store_entries
+    monkeypatch.setattr(data, "read_arrays_each", lambda reads: events.append(
+        ("read", [Path(r.path).name for r in reads])) or read(reads))
+    monkeypatch.setattr(data, "store_entries", lambda store: events.append(
+        ("walk", Path(store).parent.name)) or walk(store))
+    every = ["r0", "r1", "r2"]
+    checks = [("walk", name) for name in every]
+    data.distributions(runs, "fc")  # cold: the names and levels, then the layer
+    assert events == [*checks, ("read", every), *checks, ("read", every)]
+    events.clear()
+    wide = data.distributions(runs, "conv1")  # names known: one check of each, one pass
+    assert events == [*checks, ("read", every)]
+    events.clear()
+    assert data.distributions(runs, "conv1").equals(wide) and events == []  # nothing read
+    assert list(wide["run"].unique()) == every
+
+
 def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
     from wcviz.report import charts
     from wcviz.report import plots
