@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -317,14 +317,24 @@ def _report(runs: list[Run], failed: dict, errors: list | None) -> list[Run]:
     return [run for run in runs if run not in failed]
 
 
-# Run key -> (layer names, quantile levels): the static arrays that address one layer's
-# quantiles, read once per committed state, together.
+class _RunIndex(NamedTuple):
+    """What every view of one layer of a run needs besides that layer's values, read once per
+    committed state: which index the layer has, the quantile levels, the records' epochs."""
+
+    layers: tuple[str, ...]
+    levels: np.ndarray
+    epochs: np.ndarray
+
+
+# Run key -> _RunIndex. Committed records are never rewritten (a store only grows), so the
+# epochs read once stay those of every later read's first rows.
 _indexes = _Memo()
 
 
 def load_layers(runs: list[Run], errors: list | None = None) -> list[Run]:
-    """Read the layer names (and quantile levels) of the runs not read yet, every store checked
-    first (:func:`confined`) and all read in one pass; :func:`layers` then costs nothing.
+    """Read the layer names (with the quantile levels and epochs) of the runs not read yet,
+    every store checked first (:func:`confined`) and all read in one pass; :func:`layers`
+    then costs nothing, and a layer's read (:func:`distributions`) only that layer's values.
 
     Returns:
         The runs whose names are known, in order; a run whose store fails is left out and its
@@ -333,10 +343,11 @@ def load_layers(runs: list[Run], errors: list | None = None) -> list[Run]:
     runs = list(dict.fromkeys(runs))
     failed: dict = {}
     todo = [run for run in runs if run.key not in _indexes]
-    for run, arrays in _read_each(todo, lambda r: ArrayRead(r.path, ("layer", "quantile")),
-                                  failed):
-        names_ = tuple(str(x) for x in arrays["layer"])
-        _indexes.put(run.key, (names_, np.asarray(arrays["quantile"], dtype=float)))
+    read = lambda r: ArrayRead(r.path, ("layer", "quantile", "epoch"))  # noqa: E731
+    for run, arrays in _read_each(todo, read, failed):
+        _indexes.put(run.key, _RunIndex(tuple(str(x) for x in arrays["layer"]),
+                                        np.asarray(arrays["quantile"], dtype=float),
+                                        np.asarray(arrays["epoch"], dtype=float)))
     return _report(runs, failed, errors)
 
 
@@ -346,11 +357,11 @@ def layers(run: Run) -> list[str]:
     Raises:
         WcvizError: the store cannot be read.
     """
-    return list(_index(run)[0])
+    return list(_index(run).layers)
 
 
-def _index(run: Run) -> tuple[tuple[str, ...], np.ndarray]:
-    """The run's (layer names, quantile levels), read first if not yet (:func:`load_layers`)."""
+def _index(run: Run) -> _RunIndex:
+    """The run's :class:`_RunIndex`, read first if not yet (:func:`load_layers`)."""
     found = _indexes.get(run.key)
     if found is None:
         load_layers([run])
@@ -365,10 +376,9 @@ def _bound_of(light_ds: xr.Dataset, arrays: dict) -> np.ndarray:
     return np.where(np.isfinite(bound), bound, np.nan)
 
 
-def _bounded(run: Run, variable: str) -> tuple[bool, bool]:
-    """Whether the view draws the run's bound on |w|, and whether that bound needs its
-    recorded a, b (learnt; fixed ones are in the attributes)."""
-    light_ds = light(run)
+def _bounded(light_ds: xr.Dataset, variable: str) -> tuple[bool, bool]:
+    """Whether the view draws the bound on |w| of the run ``light_ds`` (:func:`light`) names,
+    and whether that bound needs its recorded a, b (learnt; fixed ones are attributes)."""
     bounded = variable == "weight_quantile" and bool(analysis.bound_symbol(light_ds))
     return bounded, bounded and analysis.is_learnable(light_ds)
 
@@ -376,22 +386,24 @@ def _bounded(run: Run, variable: str) -> tuple[bool, bool]:
 def _quantile_read(run: Run, layer: str, variable: str) -> ArrayRead:
     """Only the arrays this view needs, straight from zarr: opening the run's Dataset would
     cost tens of ms a run in metadata, most of a 100-run page (benchmarks/dash_load.py)."""
-    learnt = _bounded(run, variable)[1]
-    names_ = _index(run)[0]
-    return ArrayRead(run.path, (variable, "epoch", *(("a", "b") if learnt else ())), layer,
-                     names_)
+    learnt = _bounded(light(run), variable)[1]
+    return ArrayRead(run.path, (variable, *(("a", "b") if learnt else ())), layer,
+                     _index(run).layers)
 
 
 def _layer_columns(run: Run, layer: str, variable: str, arrays: dict) -> dict:
     """One run's columns of the wide frame: arrays of its records, scalars for the rest."""
     light_ds = light(run)
-    bounded, learnt = _bounded(run, variable)
+    bounded, learnt = _bounded(light_ds, variable)
+    index = _index(run)
+    # the records the index saw: a running store may have committed more since
+    rows = min(len(index.epochs), len(arrays[variable]))
+    arrays = {name: value[:rows] for name, value in arrays.items()}
     if bounded and not learnt:
-        arrays["a"] = arrays["b"] = np.full(len(arrays["epoch"]), np.nan)
+        arrays["a"] = arrays["b"] = np.full(rows, np.nan)
     values = np.asarray(arrays[variable], dtype=float)
-    columns = {"run": run.run_id, "layer": layer, "epoch": np.asarray(arrays["epoch"], dtype=float)}
-    levels = _index(run)[1]
-    columns.update((quantile_column(q), values[:, i]) for i, q in enumerate(levels))
+    columns = {"run": run.run_id, "layer": layer, "epoch": index.epochs[:rows]}
+    columns.update((quantile_column(q), values[:, i]) for i, q in enumerate(index.levels))
     if variable == "weight_quantile":
         columns["bound"] = _bound_of(light_ds, arrays) if bounded else np.nan
         columns["bound_symbol"] = analysis.bound_symbol(light_ds)  # "aπ/2" (WC), "a" (erf)

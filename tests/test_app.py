@@ -234,21 +234,53 @@ def test_distributions_checks_each_store_then_reads_all_runs_in_one_pass(tmp_pat
         write_run(tmp_path / f"r{i}", n_records=2, seed=i)
     runs = list(data.scan(tmp_path).runs)
     events = []  # ("walk", run) of each confinement check, ("read", runs) of each pass
+    arrays = []  # the arrays each pass reads
     read, walk = data.read_arrays_each, data.store_entries
     monkeypatch.setattr(data, "read_arrays_each", lambda reads: events.append(
-        ("read", [Path(r.path).name for r in reads])) or read(reads))
+        ("read", [Path(r.path).name for r in reads])) or arrays.append(
+        {r.names for r in reads}) or read(reads))
     monkeypatch.setattr(data, "store_entries", lambda store: events.append(
         ("walk", Path(store).parent.name)) or walk(store))
     every = ["r0", "r1", "r2"]
     checks = [("walk", name) for name in every]
     data.distributions(runs, "fc")  # cold: the names and levels, then the layer
     assert events == [*checks, ("read", every), *checks, ("read", every)]
+    # the layer's own values the second time: names, levels and epochs are read once
+    assert arrays == [{("layer", "quantile", "epoch")}, {("weight_quantile",)}]
     events.clear()
     wide = data.distributions(runs, "conv1")  # names known: one check of each, one pass
     assert events == [*checks, ("read", every)]
     events.clear()
     assert data.distributions(runs, "conv1").equals(wide) and events == []  # nothing read
     assert list(wide["run"].unique()) == every
+
+
+def test_distributions_of_a_listing_keep_to_the_records_its_names_were_read_with(tmp_path):
+    """A running store that commits between the page's two reads: the layer's values are cut
+    to the epochs read with its names (committed records never change), not misaligned."""
+    store = write_run(tmp_path / "live", n_records=3, status="running")
+    run = data.scan(tmp_path).runs[0]
+    assert data.layers(run) == list(LAYERS)  # names, levels, epochs 0-2
+    append(store, 3)  # record 3 committed before the layer is read, same listing
+    wide = data.distributions([run], "fc")
+    assert wide["epoch"].tolist() == [0.0, 1.0, 2.0]
+    stored = wcviz.open_run(tmp_path / "live")["weight_quantile"].sel(layer="fc").values[:3]
+    np.testing.assert_array_equal(wide[list(data.quantile_columns(wide).values())].to_numpy(),
+                                  stored)
+    assert data.distributions(data.scan(tmp_path).runs, "fc")["epoch"].max() == 3.0
+
+
+def test_a_page_lists_the_root_once_per_run(tmp_path, monkeypatch):
+    """The live fragment's first draw uses the entry script's listing (100 runs: 30-70 ms)."""
+    write_run(tmp_path / "a", n_records=2)
+    at = dashboard(monkeypatch, tmp_path)
+    at.run()
+    select(at, "a", page="distributions")
+    listed = []
+    scan = data.scan
+    monkeypatch.setattr(data, "scan", lambda root: listed.append(root) or scan(root))
+    at.run()
+    assert not at.exception and len(listed) == 1 and charts(at)
 
 
 def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
