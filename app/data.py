@@ -21,6 +21,7 @@ import queue
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -245,18 +246,50 @@ class _Memo:
 # (path, n_epochs, fingerprint) of stores check_confined passed: see confined().
 _verdicts = _Memo()
 
+# The stores checked in the page run this thread is drawing (page_checks), else None.
+_page = threading.local()
+
+
+@contextmanager
+def page_checks():
+    """One run of a page's script: within it, :func:`confined` walks each store once, before
+    the page's first read of it; the next run (every rerun, every live refresh) walks it again.
+
+    A page reads a store twice (its layer names for the picker, then the chosen layer), and
+    each walk of a store's ~100 directories costs about 1 ms. Nested blocks share the outer
+    one; other threads (the prefetch) check before every read as outside any block.
+    """
+    if getattr(_page, "checked", None) is not None:
+        yield
+        return
+    _page.checked = set()
+    try:
+        yield
+    finally:
+        _page.checked = None
+
 
 def confined(path: str, n_epochs: int) -> None:
     """Refuse a store a reader could be led out of (:func:`wcviz.record.integrity.check_confined`):
     every file a read opens stays inside the run folder (which the scan found inside the root),
-    no symlink or hard link anywhere in its store. Called before every read of a store; the
-    verdict is cached per committed state *and* per :func:`~wcviz.record.integrity.tree_fingerprint`
-    of the store (each file's inode), so a chunk replaced by a link after a first view is
-    checked, and refused, before it is read.
+    no symlink or hard link anywhere in its store. Called before every read of a store (once
+    a page run inside :func:`page_checks`); the verdict is cached per committed state *and*
+    per :func:`~wcviz.record.integrity.tree_fingerprint` of the store (each entry's inode and
+    type), so a chunk replaced by a link after a first view is checked, and refused, before
+    it is read.
 
     Raises:
         WcvizError: one line naming the offending path.
     """
+    checked = getattr(_page, "checked", None)
+    if checked is not None and (path, n_epochs) in checked:
+        return
+    _confine(path, n_epochs)
+    if checked is not None:
+        checked.add((path, n_epochs))
+
+
+def _confine(path: str, n_epochs: int) -> None:
     store = Path(path) / STORE_NAME
     # One walk of the store serves both the fingerprint and, on a new one, the check: the
     # verdict then belongs to exactly the entries fingerprinted (two walks were ~1 ms a run).

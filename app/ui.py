@@ -174,6 +174,7 @@ def live(runs: list[data.Run], body: Callable[[list[data.Run]], None], light: bo
     every = LIVE_SECONDS if RUNNING in statuses.values() else None
     listed = [page_scan()]  # this run's: listing the root again costs 30-70 ms for 100 runs
 
+    @data.page_checks()  # its own reruns are page runs too (the first draw is the page's)
     def fragment() -> None:
         by_id = (listed.pop() if listed else current_scan(page_scan().root)).by_id()
         fresh = readable([by_id[i] for i in ids if i in by_id], light)

@@ -270,6 +270,50 @@ def test_distributions_of_a_listing_keep_to_the_records_its_names_were_read_with
     assert data.distributions(data.scan(tmp_path).runs, "fc")["epoch"].max() == 3.0
 
 
+def test_a_page_run_checks_each_store_once_and_the_next_run_again(tmp_path, monkeypatch):
+    write_run(tmp_path / "outside", n_records=2, seed=4242)
+    root = tmp_path / "root"
+    for name in ("ok", "tricked"):
+        write_run(root / name, n_records=2)
+    runs = list(data.scan(root).runs)
+    walked = []
+    walk = data.store_entries
+    monkeypatch.setattr(data, "store_entries", lambda store: walked.append(
+        Path(store).parent.name) or walk(store))
+    with data.page_checks():  # a page: the names, then two layers
+        data.distributions(runs, "fc")
+        data.distributions(runs, "conv1")
+    assert sorted(walked) == ["ok", "tricked"]
+    chunk = root / "tricked" / "record.zarr" / "weight_quantile" / "c" / "0" / "0" / "0"
+    chunk.unlink()
+    chunk.symlink_to(tmp_path / "outside" / "record.zarr" / "weight_quantile" / "c" / "0" / "0"
+                     / "0")
+    errors: list[str] = []
+    with data.page_checks():  # the next run of the page: checked again before its first read
+        wide = data.distributions(runs, "block.conv", errors=errors)
+    assert set(wide["run"]) == {"ok"} and len(errors) == 1 and "is a symlink" in errors[0]
+    with pytest.raises(wcviz.WcvizError, match="is a symlink"):  # outside a page: every read
+        data.distributions(runs, "block.conv")
+
+
+def test_the_page_refuses_a_store_swapped_for_a_link_since_its_last_run(tmp_path, monkeypatch):
+    write_run(tmp_path / "outside", n_records=2, seed=4242)
+    root = tmp_path / "root"
+    for name in ("ok", "tricked"):
+        write_run(root / name, n_records=2)
+    at = dashboard(monkeypatch, root)
+    at.run()
+    select(at, "ok", "tricked", page="distributions")
+    assert set(charts(at)[0][1]["run"]) == {"ok", "tricked"} and not at.error
+    chunk = root / "tricked" / "record.zarr" / "weight_quantile" / "c" / "0" / "0" / "0"
+    chunk.unlink()
+    chunk.symlink_to(tmp_path / "outside" / "record.zarr" / "weight_quantile" / "c" / "0" / "0"
+                     / "0")
+    at.selectbox(key="dist_layer").set_value("fc").run()  # a layer not read yet
+    assert any("tricked" in e.value and "symlink" in e.value for e in at.error)
+    assert set(charts(at)[0][1]["run"]) == {"ok"}
+
+
 def test_a_page_lists_the_root_once_per_run(tmp_path, monkeypatch):
     """The live fragment's first draw uses the entry script's listing (100 runs: 30-70 ms)."""
     write_run(tmp_path / "a", n_records=2)
