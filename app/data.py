@@ -525,7 +525,9 @@ def colors(runs: list[Run]) -> dict[str, str]:
 def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     """``frame`` with ``name`` and ``color`` columns: each run's display name and colour among
     ``runs`` (the charts' legend and colour scale read them)."""
-    name, color = names(runs), colors(runs)
+    ids, lights = [r.run_id for r in runs], [light(r) for r in runs]  # once, not per mapping
+    name = dict(zip(ids, analysis.unique_labels(lights)))
+    color = dict(zip(ids, palette.run_colors(lights)))
     return frame.assign(name=frame["run"].map(name), color=frame["run"].map(color))
 
 
