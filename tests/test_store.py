@@ -475,6 +475,22 @@ def test_read_arrays_each_reads_every_run_and_fails_a_damaged_one_alone(tmp_path
     assert read_arrays_each([]) == []
 
 
+def test_read_arrays_reads_every_array_as_zarr_does(tmp_path):
+    """The reader's own file reads (no worker thread a file) give zarr's values exactly."""
+    import zarr
+
+    store = _create(tmp_path / "run", epoch_chunk=4)
+    for e in range(6):
+        store.append(e, e * 10, _stats(e))
+    group = zarr.open_group(tmp_path / "run" / STORE_NAME, mode="r", zarr_format=3)
+    names = sorted(name for name, _ in group.arrays())
+    got = read_arrays(tmp_path / "run", names)
+    for name in names:
+        array = group[name]
+        want = array[:6] if array.metadata.dimension_names[0] == "epoch" else array[...]
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+
+
 def test_read_arrays_refuses_a_record_count_its_arrays_do_not_hold(tmp_path):
     import zarr
 
