@@ -609,8 +609,10 @@ def fold_near_zero(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     return _fold(frame, runs, keys, "fraction")
 
 
-#: Threads reading run stores at once. Two overlap one read's disk wait with another's
-#: decoding; more only contend for the GIL and zarr's one event loop. One layer of 100 runs
+#: Threads reading run stores at once where each run's read is a Dataset's (small multiples,
+#: the sweep table; one layer of many runs is read in one pass instead, see distributions).
+#: Two overlap one read's disk wait with another's decoding; more only contend for the GIL
+#: and zarr's one event loop. One layer of 100 runs, when it was read this way
 #: (benchmarks/dash_load.py, 2 cores, quiet): files in the page cache 1.15 s with 1 thread,
 #: 1.21 s with 2, 1.65 s with 8; page cache dropped 2.1 s, 1.8 s and 2.3 s.
 READ_THREADS = 2
