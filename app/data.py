@@ -5,8 +5,8 @@ the very functions the pages call. Reading goes through :mod:`wcviz` only and st
 runs root: a run whose directory resolves outside it (a symlink out) is listed as a problem and
 never opened.
 
-Pages over many runs read only the arrays they draw (``wcviz.record.reader.read_arrays``: one layer's
-quantiles of each run, several runs at once) instead of opening each run's whole Dataset.
+Pages over many runs read only the arrays they draw (``wcviz.record.reader.read_arrays_each``: one
+layer's quantiles of every selected run in one pass) instead of opening each run's whole Dataset.
 
 Caching: a store only ever grows by whole committed records, so ``(path, n_epochs, status)`` of
 its listing names one immutable state of it. Every per-run read is memoised on that key; a
@@ -19,11 +19,13 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,9 +39,9 @@ from wcviz.report import frames
 from wcviz.report.frames import near_zero_overall  # noqa: F401 - the Near zero page's frame
 from wcviz.report.seeds import fold_frame, iter_groups
 from wcviz.errors import WcvizError
-from wcviz.record.integrity import check_confined, tree_fingerprint
+from wcviz.record.integrity import check_confined, store_entries, tree_fingerprint
 from wcviz.record.index import RunsIndex
-from wcviz.record.reader import list_runs, open_run, read_arrays, run_key
+from wcviz.record.reader import ArrayRead, list_runs, open_run, read_arrays_each, run_key
 from wcviz.record.runfolder import MAX_DEPTH, STORE_NAME, run_dirs
 
 #: Runs-table columns taken from store attributes, in display order.
@@ -205,24 +207,97 @@ def _dataset(path: str, n_epochs: int, status: str):
     return open_run(path)
 
 
+class _Memo:
+    """A bounded least-recently-used map, as ``lru_cache`` keeps, for values a page reads for
+    many runs in one pass (:func:`load_layers`, :func:`distributions`) rather than one call
+    at a time. Thread-safe: the prefetch thread and a page's script share it."""
+
+    def __init__(self, size: int = _CACHE_SIZE):
+        self._items: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        """The value of ``key`` (now the most recently used), or ``default``."""
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        """Keep ``value`` under ``key``, forgetting the least recently used beyond the size."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def cache_clear(self) -> None:
+        """Forget everything (as ``lru_cache``'s: benchmarks measure cold reads with it)."""
+        with self._lock:
+            self._items.clear()
+
+
+# (path, n_epochs, fingerprint) of stores check_confined passed: see confined().
+_verdicts = _Memo()
+
+# The stores checked in the page run this thread is drawing (page_checks), else None.
+_page = threading.local()
+
+
+@contextmanager
+def page_checks():
+    """One run of a page's script: within it, :func:`confined` walks each store once, before
+    the page's first read of it; the next run (every rerun, every live refresh) walks it again.
+
+    A page reads a store twice (its layer names for the picker, then the chosen layer), and
+    each walk of a store's ~100 directories costs about 1 ms. Nested blocks share the outer
+    one; other threads (the prefetch) check before every read as outside any block.
+    """
+    if getattr(_page, "checked", None) is not None:
+        yield
+        return
+    _page.checked = set()
+    try:
+        yield
+    finally:
+        _page.checked = None
+
+
 def confined(path: str, n_epochs: int) -> None:
     """Refuse a store a reader could be led out of (:func:`wcviz.record.integrity.check_confined`):
     every file a read opens stays inside the run folder (which the scan found inside the root),
-    no symlink or hard link anywhere in its store. Called before every read of a store; the
-    verdict is cached per committed state *and* per :func:`~wcviz.record.integrity.tree_fingerprint`
-    of the store (each file's inode), so a chunk replaced by a link after a first view is
-    checked, and refused, before it is read.
+    no symlink or hard link anywhere in its store. Called before every read of a store (once
+    a page run inside :func:`page_checks`); the verdict is cached per committed state *and*
+    per :func:`~wcviz.record.integrity.tree_fingerprint` of the store (each entry's inode and
+    type), so a chunk replaced by a link after a first view is checked, and refused, before
+    it is read.
 
     Raises:
         WcvizError: one line naming the offending path.
     """
+    checked = getattr(_page, "checked", None)
+    if checked is not None and (path, n_epochs) in checked:
+        return
+    _confine(path, n_epochs)
+    if checked is not None:
+        checked.add((path, n_epochs))
+
+
+def _confine(path: str, n_epochs: int) -> None:
     store = Path(path) / STORE_NAME
-    _confined(path, n_epochs, tree_fingerprint(store))
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def _confined(path: str, n_epochs: int, fingerprint: int) -> None:
-    check_confined(Path(path) / STORE_NAME, path)
+    # One walk of the store serves both the fingerprint and, on a new one, the check: the
+    # verdict then belongs to exactly the entries fingerprinted (two walks were ~1 ms a run).
+    entries = store_entries(store)
+    key = (path, n_epochs, tree_fingerprint(store, entries))
+    if key not in _verdicts:
+        check_confined(store, path, entries=entries)
+        _verdicts.put(key, True)
 
 
 def _checked(key: tuple):
@@ -239,10 +314,74 @@ def dataset(run: Run):
     return _dataset(*run.key).assign_attrs(run_id=run.run_id)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _layer_names(key: tuple) -> tuple[str, ...]:
-    confined(key[0], key[1])
-    return tuple(str(x) for x in read_arrays(key[0], ["layer"])["layer"])
+def _read_each(runs: list[Run], read: Callable[[Run], ArrayRead],
+               errors: dict) -> list[tuple[Run, dict]]:
+    """``read(run)``'s arrays of each run, every store checked first (:func:`confined`), then all
+    read in one pass of zarr's event loop (:func:`wcviz.record.reader.read_arrays_each`): one
+    round trip to that loop a run was much of a 100-run page. A store that fails puts its
+    error in ``errors`` (run -> WcvizError) and is left out."""
+    if not runs:
+        return []
+    passed = []
+    for run in runs:
+        try:
+            confined(run.path, run.n_epochs)
+        except WcvizError as err:
+            errors[run] = err
+            continue
+        passed.append(run)
+    out = []
+    for run, arrays in zip(passed, read_arrays_each([read(run) for run in passed])):
+        if isinstance(arrays, WcvizError):
+            errors[run] = arrays
+        else:
+            out.append((run, arrays))
+    return out
+
+
+def _report(runs: list[Run], failed: dict, errors: list | None) -> list[Run]:
+    """``runs`` but those in ``failed``, whose one-line errors go to ``errors`` in run order
+    (the first one raised when ``errors`` is None)."""
+    for run in runs:
+        if run in failed:
+            if errors is None:
+                raise failed[run]
+            errors.append(f"{run.run_id}: {failed[run]}")
+    return [run for run in runs if run not in failed]
+
+
+class _RunIndex(NamedTuple):
+    """What every view of one layer of a run needs besides that layer's values, read once per
+    committed state: which index the layer has, the quantile levels, the records' epochs."""
+
+    layers: tuple[str, ...]
+    levels: np.ndarray
+    epochs: np.ndarray
+
+
+# Run key -> _RunIndex. Committed records are never rewritten (a store only grows), so the
+# epochs read once stay those of every later read's first rows.
+_indexes = _Memo()
+
+
+def load_layers(runs: list[Run], errors: list | None = None) -> list[Run]:
+    """Read the layer names (with the quantile levels and epochs) of the runs not read yet,
+    every store checked first (:func:`confined`) and all read in one pass; :func:`layers`
+    then costs nothing, and a layer's read (:func:`distributions`) only that layer's values.
+
+    Returns:
+        The runs whose names are known, in order; a run whose store fails is left out and its
+        one-line error appended to ``errors`` (raised when ``errors`` is None).
+    """
+    runs = list(dict.fromkeys(runs))
+    failed: dict = {}
+    todo = [run for run in runs if run.key not in _indexes]
+    read = lambda r: ArrayRead(r.path, ("layer", "quantile", "epoch"))  # noqa: E731
+    for run, arrays in _read_each(todo, read, failed):
+        _indexes.put(run.key, _RunIndex(tuple(str(x) for x in arrays["layer"]),
+                                        np.asarray(arrays["quantile"], dtype=float),
+                                        np.asarray(arrays["epoch"], dtype=float)))
+    return _report(runs, failed, errors)
 
 
 def layers(run: Run) -> list[str]:
@@ -251,7 +390,16 @@ def layers(run: Run) -> list[str]:
     Raises:
         WcvizError: the store cannot be read.
     """
-    return list(_layer_names(run.key))
+    return list(_index(run).layers)
+
+
+def _index(run: Run) -> _RunIndex:
+    """The run's :class:`_RunIndex`, read first if not yet (:func:`load_layers`)."""
+    found = _indexes.get(run.key)
+    if found is None:
+        load_layers([run])
+        found = _indexes.get(run.key)
+    return found
 
 
 def _bound_of(light_ds: xr.Dataset, arrays: dict) -> np.ndarray:
@@ -261,27 +409,73 @@ def _bound_of(light_ds: xr.Dataset, arrays: dict) -> np.ndarray:
     return np.where(np.isfinite(bound), bound, np.nan)
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _layer_quantiles(key: tuple, run_id: str, layer: str, variable: str,
-                     attrs: tuple = ()) -> pd.DataFrame:
-    # Only the arrays this view needs, straight from zarr: opening the run's Dataset would cost
-    # tens of ms a run in metadata, most of a 100-run page (benchmarks/dash_load.py).
-    run_attrs = dict(attrs)
-    light_ds = xr.Dataset(attrs=run_attrs)
+def _bounded(light_ds: xr.Dataset, variable: str) -> tuple[bool, bool]:
+    """Whether the view draws the bound on |w| of the run ``light_ds`` (:func:`light`) names,
+    and whether that bound needs its recorded a, b (learnt; fixed ones are attributes)."""
     bounded = variable == "weight_quantile" and bool(analysis.bound_symbol(light_ds))
-    learnt = bounded and analysis.is_learnable(light_ds)  # fixed a, b: the attributes suffice
-    names = [variable, "epoch", "quantile", *(("a", "b") if learnt else ())]
-    confined(key[0], key[1])
-    arrays = read_arrays(key[0], names, layer=layer, layers=_layer_names(key))  # names cached
+    return bounded, bounded and analysis.is_learnable(light_ds)
+
+
+def _quantile_read(run: Run, layer: str, variable: str) -> ArrayRead:
+    """Only the arrays this view needs, straight from zarr: opening the run's Dataset would
+    cost tens of ms a run in metadata, most of a 100-run page (benchmarks/dash_load.py)."""
+    learnt = _bounded(light(run), variable)[1]
+    return ArrayRead(run.path, (variable, *(("a", "b") if learnt else ())), layer,
+                     _index(run).layers)
+
+
+def _layer_columns(run: Run, layer: str, variable: str, arrays: dict) -> dict:
+    """One run's columns of the wide frame: arrays of its records, scalars for the rest."""
+    light_ds = light(run)
+    bounded, learnt = _bounded(light_ds, variable)
+    index = _index(run)
+    # the records the index saw: a running store may have committed more since
+    rows = min(len(index.epochs), len(arrays[variable]))
+    arrays = {name: value[:rows] for name, value in arrays.items()}
     if bounded and not learnt:
-        arrays["a"] = arrays["b"] = np.full(len(arrays["epoch"]), np.nan)
+        arrays["a"] = arrays["b"] = np.full(rows, np.nan)
     values = np.asarray(arrays[variable], dtype=float)
-    columns = {"run": run_id, "layer": layer, "epoch": np.asarray(arrays["epoch"], dtype=float)}
-    columns.update((quantile_column(q), values[:, i]) for i, q in enumerate(arrays["quantile"]))
+    columns = {"run": run.run_id, "layer": layer, "epoch": index.epochs[:rows]}
+    columns.update((quantile_column(q), values[:, i]) for i, q in enumerate(index.levels))
     if variable == "weight_quantile":
         columns["bound"] = _bound_of(light_ds, arrays) if bounded else np.nan
         columns["bound_symbol"] = analysis.bound_symbol(light_ds)  # "aπ/2" (WC), "a" (erf)
-    return pd.DataFrame(columns)  # built whole: inserting columns one by one copies each time
+    return columns
+
+
+# (run key, run id, attributes, layer, variable) -> that layer's columns (_layer_columns).
+_quantiles = _Memo()
+
+
+def _quantile_key(run: Run, layer: str, variable: str) -> tuple:
+    return (run.key, run.run_id, run.attrs, layer, variable)
+
+
+def _stacked(parts: list[dict]) -> pd.DataFrame:
+    """Runs' columns (:func:`_layer_columns`) as one frame, built once: a frame per run and
+    their concatenation cost ~1.2 ms a run. As ``pd.concat`` of their frames would stack
+    them: columns in order of first appearance, NaN where a run lacks one (other levels)."""
+    sizes = [len(part["epoch"]) for part in parts]
+    names_ = list(dict.fromkeys(name for part in parts for name in part))
+    columns = {}
+    for name in names_:
+        pieces = [np.repeat(np.asarray(part.get(name, np.nan)), size)
+                  if np.ndim(part.get(name, np.nan)) == 0 else part[name]
+                  for part, size in zip(parts, sizes)]
+        columns[name] = np.concatenate(pieces) if pieces else []
+    return pd.DataFrame(columns)
+
+
+def _layer_frame(runs: list[Run], layer: str, variable: str, errors: list | None) -> pd.DataFrame:
+    """The wide frame of ``layer`` of ``runs`` (each has it), the uncached ones read in one pass."""
+    failed: dict = {}
+    todo = [run for run in runs if _quantile_key(run, layer, variable) not in _quantiles]
+    for run, arrays in _read_each(todo, lambda r: _quantile_read(r, layer, variable), failed):
+        _quantiles.put(_quantile_key(run, layer, variable),
+                       _layer_columns(run, layer, variable, arrays))
+    runs = _report(runs, failed, errors)
+    parts = [_quantiles.get(_quantile_key(run, layer, variable)) for run in runs]
+    return _stacked(parts) if parts else pd.DataFrame(columns=["run", "layer", "epoch"])
 
 
 def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> pd.DataFrame:
@@ -299,7 +493,7 @@ def layer_quantiles(run: Run, layer: str, variable: str = "weight_quantile") -> 
     """
     if layer not in layers(run):
         raise WcvizError(f"run {run.run_id!r} has no layer {layer!r}; pick one of its recorded layers")
-    return _layer_quantiles(run.key, run.run_id, layer, variable, run.attrs)
+    return _layer_frame([run], layer, variable, None)
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -331,7 +525,9 @@ def colors(runs: list[Run]) -> dict[str, str]:
 def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     """``frame`` with ``name`` and ``color`` columns: each run's display name and colour among
     ``runs`` (the charts' legend and colour scale read them)."""
-    name, color = names(runs), colors(runs)
+    ids, lights = [r.run_id for r in runs], [light(r) for r in runs]  # once, not per mapping
+    name = dict(zip(ids, analysis.unique_labels(lights)))
+    color = dict(zip(ids, palette.run_colors(lights)))
     return frame.assign(name=frame["run"].map(name), color=frame["run"].map(color))
 
 
@@ -413,8 +609,10 @@ def fold_near_zero(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     return _fold(frame, runs, keys, "fraction")
 
 
-#: Threads reading run stores at once. Two overlap one read's disk wait with another's
-#: decoding; more only contend for the GIL and zarr's one event loop. One layer of 100 runs
+#: Threads reading run stores at once where each run's read is a Dataset's (small multiples,
+#: the sweep table; one layer of many runs is read in one pass instead, see distributions).
+#: Two overlap one read's disk wait with another's decoding; more only contend for the GIL
+#: and zarr's one event loop. One layer of 100 runs, when it was read this way
 #: (benchmarks/dash_load.py, 2 cores, quiet): files in the page cache 1.15 s with 1 thread,
 #: 1.21 s with 2, 1.65 s with 8; page cache dropped 2.1 s, 1.8 s and 2.3 s.
 READ_THREADS = 2
@@ -445,14 +643,12 @@ def distributions(runs: list[Run], layer: str, variable: str = "weight_quantile"
     """The Distributions page's data: one layer's wide quantile frame for each run that has it,
     with each run's ``name`` and ``color``.
 
-    Stores are read concurrently, only the arrays this view needs. Runs whose store fails are
-    left out with a line in ``errors`` (a list), or raise when ``errors`` is None.
+    Stores not read yet are checked and read in one pass (:func:`load_layers`), only the
+    arrays this view needs. Runs whose store fails are left out with a line in ``errors``
+    (a list), or raise when ``errors`` is None.
     """
-    def read(run):
-        return layer_quantiles(run, layer, variable) if layer in layers(run) else None
-
-    frames = [f for f in _each(runs, read, errors) if f is not None]
-    return label_runs(_concat(frames, ["run", "layer", "epoch"]), runs)
+    having = [run for run in load_layers(runs, errors) if layer in layers(run)]
+    return label_runs(_layer_frame(having, layer, variable, errors), runs)
 
 
 def without_values(wide: pd.DataFrame) -> list[str]:

@@ -29,4 +29,5 @@ page = st.navigation(PAGES)
 scan = ui.current_scan(ui.root(sys.argv[1:]))
 data.prefetch(scan.runs)  # open the stores in the background while the user looks around
 ui.run_picker(scan)
-page.run()
+with data.page_checks():  # each store's link check once this run, before its first read
+    page.run()

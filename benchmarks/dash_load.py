@@ -121,7 +121,7 @@ def fresh_caches() -> None:
 
     for name in dir(data):
         cached = getattr(data, name)
-        if hasattr(cached, "cache_clear"):
+        if hasattr(cached, "cache_clear") and not isinstance(cached, type):  # not a class's
             cached.cache_clear()
 
 
@@ -184,7 +184,8 @@ def measure(root: Path) -> dict[str, float]:
     def page():
         scan_ = data.scan(root)
         picked = list(scan_.runs)
-        wide_ = data.distributions(picked, layer)
+        with data.page_checks():  # as the app runs a page: each store's links checked once
+            wide_ = data.distributions(picked, layer)
         sent["bytes"] = chart_bytes(charts.band_chart(wide_, data.band_columns(wide_),
                                                       layout="overlay"))
         return wide_

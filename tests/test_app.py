@@ -229,6 +229,104 @@ def test_distributions_frame_holds_the_stored_quantiles(root):
     assert set(tidy["quantile"]) == set(QUANTILES)
 
 
+def test_distributions_checks_each_store_then_reads_all_runs_in_one_pass(tmp_path, monkeypatch):
+    for i in range(3):
+        write_run(tmp_path / f"r{i}", n_records=2, seed=i)
+    runs = list(data.scan(tmp_path).runs)
+    events = []  # ("walk", run) of each confinement check, ("read", runs) of each pass
+    arrays = []  # the arrays each pass reads
+    read, walk = data.read_arrays_each, data.store_entries
+    monkeypatch.setattr(data, "read_arrays_each", lambda reads: events.append(
+        ("read", [Path(r.path).name for r in reads])) or arrays.append(
+        {r.names for r in reads}) or read(reads))
+    monkeypatch.setattr(data, "store_entries", lambda store: events.append(
+        ("walk", Path(store).parent.name)) or walk(store))
+    every = ["r0", "r1", "r2"]
+    checks = [("walk", name) for name in every]
+    data.distributions(runs, "fc")  # cold: the names and levels, then the layer
+    assert events == [*checks, ("read", every), *checks, ("read", every)]
+    # the layer's own values the second time: names, levels and epochs are read once
+    assert arrays == [{("layer", "quantile", "epoch")}, {("weight_quantile",)}]
+    events.clear()
+    wide = data.distributions(runs, "conv1")  # names known: one check of each, one pass
+    assert events == [*checks, ("read", every)]
+    events.clear()
+    assert data.distributions(runs, "conv1").equals(wide) and events == []  # nothing read
+    assert list(wide["run"].unique()) == every
+
+
+def test_distributions_of_a_listing_keep_to_the_records_its_names_were_read_with(tmp_path):
+    """A running store that commits between the page's two reads: the layer's values are cut
+    to the epochs read with its names (committed records never change), not misaligned."""
+    store = write_run(tmp_path / "live", n_records=3, status="running")
+    run = data.scan(tmp_path).runs[0]
+    assert data.layers(run) == list(LAYERS)  # names, levels, epochs 0-2
+    append(store, 3)  # record 3 committed before the layer is read, same listing
+    wide = data.distributions([run], "fc")
+    assert wide["epoch"].tolist() == [0.0, 1.0, 2.0]
+    stored = wcviz.open_run(tmp_path / "live")["weight_quantile"].sel(layer="fc").values[:3]
+    np.testing.assert_array_equal(wide[list(data.quantile_columns(wide).values())].to_numpy(),
+                                  stored)
+    assert data.distributions(data.scan(tmp_path).runs, "fc")["epoch"].max() == 3.0
+
+
+def test_a_page_run_checks_each_store_once_and_the_next_run_again(tmp_path, monkeypatch):
+    write_run(tmp_path / "outside", n_records=2, seed=4242)
+    root = tmp_path / "root"
+    for name in ("ok", "tricked"):
+        write_run(root / name, n_records=2)
+    runs = list(data.scan(root).runs)
+    walked = []
+    walk = data.store_entries
+    monkeypatch.setattr(data, "store_entries", lambda store: walked.append(
+        Path(store).parent.name) or walk(store))
+    with data.page_checks():  # a page: the names, then two layers
+        data.distributions(runs, "fc")
+        data.distributions(runs, "conv1")
+    assert sorted(walked) == ["ok", "tricked"]
+    chunk = root / "tricked" / "record.zarr" / "weight_quantile" / "c" / "0" / "0" / "0"
+    chunk.unlink()
+    chunk.symlink_to(tmp_path / "outside" / "record.zarr" / "weight_quantile" / "c" / "0" / "0"
+                     / "0")
+    errors: list[str] = []
+    with data.page_checks():  # the next run of the page: checked again before its first read
+        wide = data.distributions(runs, "block.conv", errors=errors)
+    assert set(wide["run"]) == {"ok"} and len(errors) == 1 and "is a symlink" in errors[0]
+    with pytest.raises(wcviz.WcvizError, match="is a symlink"):  # outside a page: every read
+        data.distributions(runs, "block.conv")
+
+
+def test_the_page_refuses_a_store_swapped_for_a_link_since_its_last_run(tmp_path, monkeypatch):
+    write_run(tmp_path / "outside", n_records=2, seed=4242)
+    root = tmp_path / "root"
+    for name in ("ok", "tricked"):
+        write_run(root / name, n_records=2)
+    at = dashboard(monkeypatch, root)
+    at.run()
+    select(at, "ok", "tricked", page="distributions")
+    assert set(charts(at)[0][1]["run"]) == {"ok", "tricked"} and not at.error
+    chunk = root / "tricked" / "record.zarr" / "weight_quantile" / "c" / "0" / "0" / "0"
+    chunk.unlink()
+    chunk.symlink_to(tmp_path / "outside" / "record.zarr" / "weight_quantile" / "c" / "0" / "0"
+                     / "0")
+    at.selectbox(key="dist_layer").set_value("fc").run()  # a layer not read yet
+    assert any("tricked" in e.value and "symlink" in e.value for e in at.error)
+    assert set(charts(at)[0][1]["run"]) == {"ok"}
+
+
+def test_a_page_lists_the_root_once_per_run(tmp_path, monkeypatch):
+    """The live fragment's first draw uses the entry script's listing (100 runs: 30-70 ms)."""
+    write_run(tmp_path / "a", n_records=2)
+    at = dashboard(monkeypatch, tmp_path)
+    at.run()
+    select(at, "a", page="distributions")
+    listed = []
+    scan = data.scan
+    monkeypatch.setattr(data, "scan", lambda root: listed.append(root) or scan(root))
+    at.run()
+    assert not at.exception and len(listed) == 1 and charts(at)
+
+
 def test_dashboard_names_and_colours_runs_as_the_figures_do(root):
     from wcviz.report import charts
     from wcviz.report import plots

@@ -18,7 +18,8 @@ from wcviz.errors import WcvizError
 from wcviz.record.stats import QUANTILES
 from wcviz.record.integrity import check_store
 from wcviz.record.metrics import METRICS, metric, metric_names
-from wcviz.record.reader import list_runs, open_run, open_runs, read_arrays
+from wcviz.record.reader import (ArrayRead, list_runs, open_run, open_runs, read_arrays,
+                                 read_arrays_each)
 from wcviz.record.runfolder import STORE_NAME
 from wcviz.record.schema import LAYER_VARS, SCHEMA_VERSION
 from wcviz.record.store import RunStore
@@ -479,6 +480,42 @@ def test_read_arrays_refuses_a_store_that_lost_a_chunk_it_reads(tmp_path):
                                          r"file c/1/.* is gone"):
         read_arrays(tmp_path / "run", names, layer="fc")
     assert read_arrays(tmp_path / "run", ["epoch"])["epoch"].tolist() == list(range(6))
+
+
+def test_read_arrays_each_reads_every_run_and_fails_a_damaged_one_alone(tmp_path):
+    """Many runs in one pass: each slot holds what read_arrays gives (or raises) for its run."""
+    for name in ("a", "b", "c"):
+        store = _create(tmp_path / name, epoch_chunk=4)
+        for e in range(5 if name != "b" else 3):
+            store.append(e, e * 10, _stats(e + (name == "c")))
+    next((tmp_path / "c" / STORE_NAME / "weight_quantile").glob("c/0/*/*")).unlink()
+    names = ("weight_quantile", "epoch")
+    reads = [ArrayRead(tmp_path / name, names, "fc", tuple(LAYERS)) for name in "abc"]
+    a, b, c = read_arrays_each(reads)
+    for got, name in ((a, "a"), (b, "b")):
+        alone = read_arrays(tmp_path / name, list(names), layer="fc")
+        assert got.keys() == alone.keys()
+        for key in names:
+            np.testing.assert_array_equal(got[key], alone[key])
+    assert len(b["epoch"]) == 3  # its own committed records, not another run's
+    assert isinstance(c, WcvizError) and "chunk file c/0" in str(c)
+    assert read_arrays_each([]) == []
+
+
+def test_read_arrays_reads_every_array_as_zarr_does(tmp_path):
+    """The reader's own file reads (no worker thread a file) give zarr's values exactly."""
+    import zarr
+
+    store = _create(tmp_path / "run", epoch_chunk=4)
+    for e in range(6):
+        store.append(e, e * 10, _stats(e))
+    group = zarr.open_group(tmp_path / "run" / STORE_NAME, mode="r", zarr_format=3)
+    names = sorted(name for name, _ in group.arrays())
+    got = read_arrays(tmp_path / "run", names)
+    for name in names:
+        array = group[name]
+        want = array[:6] if array.metadata.dimension_names[0] == "epoch" else array[...]
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
 
 
 def test_read_arrays_refuses_a_record_count_its_arrays_do_not_hold(tmp_path):

@@ -287,6 +287,44 @@ def test_dashboard_rechecks_a_chunk_swapped_after_the_first_view(tmp_path):
     assert len(data.metrics([run]))
 
 
+def test_a_chunk_swapped_for_a_symlink_changes_the_fingerprint_even_on_its_old_inode(tmp_path):
+    """ext4 and others give a new symlink the inode number its unlinked chunk just freed: the
+    path and inode alone then fingerprint the swapped store as the checked one."""
+    from test_app import write_run
+    from wcviz.record.integrity import tree_fingerprint
+
+    write_run(tmp_path / "run", n_records=2).finish()
+    store = tmp_path / "run" / "record.zarr"
+    chunk = store / "val_acc" / "c" / "0"
+    before = tree_fingerprint(store)
+    chunk.unlink()
+    chunk.symlink_to(tmp_path / "elsewhere")
+    assert tree_fingerprint(store) != before
+
+
+def test_distributions_refuses_a_run_whose_chunk_became_a_link_and_draws_the_others(tmp_path):
+    """Layer names cached from a first view do not spare the next layer's read its check."""
+    from test_app import write_run
+    from wcviz.app import data
+
+    write_run(tmp_path / "outside" / "secret", n_records=2, seed=4242).finish()
+    root = tmp_path / "root"
+    for name in ("ok", "tricked"):
+        write_run(root / name, n_records=2).finish()
+    runs = list(data.scan(root).runs)
+    assert set(data.distributions(runs, "conv1")["run"]) == {"ok", "tricked"}
+    chunk = root / "tricked" / "record.zarr" / "weight_quantile" / "c" / "0" / "0" / "0"
+    chunk.unlink()  # the chunk every layer's quantiles come from now leads outside the root
+    chunk.symlink_to(tmp_path / "outside" / "secret" / "record.zarr" / "weight_quantile" / "c"
+                     / "0" / "0" / "0")
+    errors: list[str] = []
+    wide = data.distributions(runs, "fc", errors=errors)
+    assert set(wide["run"]) == {"ok"}
+    assert len(errors) == 1 and errors[0].startswith("tricked: ") and "is a symlink" in errors[0]
+    with pytest.raises(WcvizError, match="is a symlink"):
+        data.layer_quantiles(runs[1], "block.conv")
+
+
 def _deep_run(run_dir: Path, n_layers: int) -> None:
     import numpy as np
 

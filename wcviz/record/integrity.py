@@ -9,7 +9,6 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -178,7 +177,8 @@ def _crc_ok(data: bytes) -> bool:
     return len(data) >= 4 and google_crc32c.value(data[:-4]) == int.from_bytes(data[-4:], "little")
 
 
-def check_confined(store, root, deep: bool = True) -> None:
+def check_confined(store, root, deep: bool = True,
+                   entries: list[os.DirEntry] | None = None) -> None:
     """Refuse a store that could make a reader open a file outside ``root``.
 
     The store must resolve inside ``root``, and it, its ``zarr.json`` and (``deep``) every
@@ -186,57 +186,80 @@ def check_confined(store, root, deep: bool = True) -> None:
     file with a second hard link (a link to a file elsewhere looks like a plain file). What a
     server such as the dashboard opens is then exactly the store's own files.
 
+    Args:
+        entries: the store's :func:`store_entries`, listed just before by a caller that also
+            took their :func:`tree_fingerprint` (one walk of the store instead of two); listed
+            here when not given.
+
     Raises:
         WcvizError: one line naming the offending path.
     """
     store, root = Path(store), Path(root).resolve()
     if store.is_symlink() or not store.resolve().is_relative_to(root):
         raise WcvizError(f"{store} is a symlink or resolves outside {root}; not read")
-    paths = _store_entries(os.fspath(store)) if deep else [os.fspath(store / "zarr.json")]
-    for path in paths:
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            continue  # removed meanwhile (a writer's temporary file); nothing to read there
-        if stat.S_ISLNK(info.st_mode):
-            raise WcvizError(f"{path} is a symlink; no link inside a run store is read (it "
-                             f"could lead outside {root}); replace it by the file itself")
-        if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
-            raise WcvizError(f"{path} has {info.st_nlink} hard links; only a store's own files "
-                             f"are read (copy the run without hard links)")
+    if not deep:
+        return _check_entry(os.fspath(store / "zarr.json"), None, root)
+    for entry in store_entries(store) if entries is None else entries:
+        _check_entry(entry.path, entry, root)
 
 
-def tree_fingerprint(folder) -> int:
-    """A number that changes whenever a directory entry below ``folder`` is added, removed or
-    replaced (each entry's path and inode number, read by ``scandir`` without a ``stat``):
-    what a cache of :func:`check_confined`'s verdict must key on. A chunk swapped for a hard
-    link to a file elsewhere, or for a symlink, gets another inode and so another number."""
-    return hash(tuple(_entry_inodes(os.fspath(folder))))
+def _check_entry(path: str, entry: os.DirEntry | None, root: Path) -> None:
+    """One path of :func:`check_confined`: no symlink, no regular file with a second hard link.
 
-
-def _entry_inodes(folder: str) -> Iterator[tuple[str, int]]:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
+    A directory as the store's listing saw it (its entry's type, which ``scandir`` gives
+    without a ``stat``; ``scandir`` falls back to one where the file system gives no type) can
+    be neither, so only files cost an ``lstat``: half the entries of a store are directories."""
+    if entry is not None and entry.is_symlink():
+        raise _linked(path, root)
+    if entry is not None and entry.is_dir(follow_symlinks=False):
         return
-    for entry in entries:
-        yield entry.path, entry.inode()
-        if entry.is_dir(follow_symlinks=False):
-            yield from _entry_inodes(entry.path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return  # removed meanwhile (a writer's temporary file); nothing to read there
+    if stat.S_ISLNK(info.st_mode):
+        raise _linked(path, root)
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        raise WcvizError(f"{path} has {info.st_nlink} hard links; only a store's own files "
+                         f"are read (copy the run without hard links)")
 
 
-def _store_entries(folder: str) -> Iterator[str]:
-    """Every path below ``folder`` (links not followed), as strings: a store has hundreds of
-    files and the dashboard checks each store it reads, so no Path object per file (pathlib
-    was about 2 ms of a run's 10 ms read on a 100-run page)."""
+def _linked(path: str, root: Path) -> WcvizError:
+    return WcvizError(f"{path} is a symlink; no link inside a run store is read (it "
+                      f"could lead outside {root}); replace it by the file itself")
+
+
+def tree_fingerprint(folder, entries: list[os.DirEntry] | None = None) -> int:
+    """A number that changes whenever a directory entry below ``folder`` is added, removed or
+    replaced (each entry's path, inode number and type, read by ``scandir`` without a
+    ``stat``): what a cache of :func:`check_confined`'s verdict must key on. A chunk swapped
+    for a hard link to a file elsewhere gets that file's inode; one swapped for a symlink may
+    get the inode number the chunk just freed (file systems reuse them), but not its type.
+
+    ``entries``: ``folder``'s :func:`store_entries` if the caller has listed them already."""
+    entries = store_entries(folder) if entries is None else entries
+    return hash(tuple((entry.path, entry.inode(), entry.is_symlink(),
+                       entry.is_dir(follow_symlinks=False)) for entry in entries))
+
+
+def store_entries(folder) -> list[os.DirEntry]:
+    """Every entry below ``folder``, depth first, links not followed (``scandir``'s entries:
+    a store has hundreds of files and the dashboard checks each store it reads, so no Path
+    object per file; pathlib was about 2 ms of a run's 10 ms read on a 100-run page)."""
+    out: list[os.DirEntry] = []
+    _collect(os.fspath(folder), out)
+    return out
+
+
+def _collect(folder: str, out: list[os.DirEntry]) -> None:
     try:
         entries = list(os.scandir(folder))
     except OSError:  # gone meanwhile, or unreadable (as os.walk: nothing there is read)
         return
     for entry in entries:
-        yield entry.path
+        out.append(entry)
         if entry.is_dir(follow_symlinks=False):
-            yield from _store_entries(entry.path)
+            _collect(entry.path, out)
 
 
 def check_chunks_present(store: Path, array, selection, n: int) -> None:
