@@ -164,6 +164,36 @@ def test_update_ratio_and_originals_equal_numpy(tmp_path):
                                   ds.original_quantile.sel(original="original").values[1, j])
 
 
+def test_update_ratio_from_the_kept_copy_equals_a_fresh_difference_bit_for_bit(tmp_path):
+    """Plain layers' ratios come from the kept copy, overwritten in place each record (no new
+    tensor); the same model recorded by the allocating path gives the same bits, record after
+    record, so the copy always holds the previous record's weights."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    kept = wcviz.Recorder(model, tmp_path / "kept")
+    fresh = wcviz.Recorder(model, tmp_path / "fresh")
+    copies = [model[i].weight.detach().clone() for i in LAYERS.values()]
+    for epoch in range(5):
+        if epoch:
+            model.train()
+            _backward(model, *_data(seed=epoch))
+            opt.step()
+            opt.zero_grad()
+        model.eval()  # spectral norm's power iteration: the two records see the same weights
+        kept.record(epoch)
+        fresh._extra._copies.clear()  # every record through the allocating path
+        fresh.record(epoch)
+    assert kept._extra._copies == {0}  # the plain layer; Ψ(v) of the others is a fresh tensor
+    # the copy is the last record's weights, not the difference it held for a moment
+    assert torch.equal(kept._extra._previous[0], model[0].weight.detach())
+    assert not torch.equal(copies[0], model[0].weight)  # and the weights did move
+    for rec in (kept, fresh):
+        rec.finish()
+    one, two = (wcviz.open_run(tmp_path / r).update_ratio.values for r in ("kept", "fresh"))
+    np.testing.assert_array_equal(one, two)
+    assert np.isfinite(one[1:]).all()
+
+
 def test_update_ratio_off_keeps_no_copy_and_stores_no_variable(tmp_path):
     model = nn.Linear(4, 4)
     rec = wcviz.Recorder(model, tmp_path / "r", update_ratio=False)

@@ -168,6 +168,8 @@ class ExtraStats:
                                   enumerate(self.targets)
                                   if parametrize.is_parametrized(t.module, t.attr)}
         self._previous: list[Tensor | None] = [None] * len(self.targets)
+        #: layers whose previous weight is this tracker's own copy (free to overwrite)
+        self._copies: set[int] = set()
         self._previous_l2 = np.full(len(self.targets), np.nan)  # ‖w_prev‖ per layer
         self._held: list | None = None  # (∂L/∂w, ∂L/∂v) per layer, kept by :meth:`hold`
 
@@ -244,7 +246,18 @@ class ExtraStats:
     def _ratio(self, i: int, weight: Tensor, owned: bool = False) -> Tensor:
         """‖w − w_prev‖ (the difference in the weight's dtype, the norm accumulated in
         float64); keeps this record's weight for the next one (a copy unless ``owned``)."""
-        prev, self._previous[i] = self._previous[i], weight if owned else weight.clone()
+        prev = self._previous[i]
+        if (i in self._copies and not owned and prev.shape == weight.shape
+                and prev.dtype == weight.dtype and prev.device == weight.device
+                and not D.is_dtensor(weight) and not D.is_dtensor(prev)):
+            # In the kept copy: no tensor of the weight's size is allocated a record (the
+            # page faults of fresh ones cost more than the arithmetic). prev − w is exactly
+            # −(w − prev), rounding being symmetric, so the norm is bit for bit the same.
+            norm = D.l2_norm(prev.sub_(weight))
+            prev.copy_(weight)
+            return norm
+        self._previous[i] = weight if owned else weight.clone()
+        (self._copies.discard if owned else self._copies.add)(i)
         if prev is None or prev.shape != weight.shape:
             return _nan(1, weight.device)
         if D.is_dtensor(weight) != D.is_dtensor(prev):
@@ -262,8 +275,9 @@ class ExtraStats:
         for i, target in enumerate(self.targets):
             current = target.tensor()
             weight = current.detach()
-            self._previous[i] = weight if not isinstance(current, torch.nn.Parameter) \
-                else weight.clone()
+            owned = not isinstance(current, torch.nn.Parameter)
+            self._previous[i] = weight if owned else weight.clone()
+            (self._copies.discard if owned else self._copies.add)(i)
         self._previous_l2 = np.asarray(weight_l2, dtype=np.float64).copy()
 
     def _ratios(self, diffs: np.ndarray, weight_l2: np.ndarray | None) -> np.ndarray:
@@ -283,6 +297,7 @@ class ExtraStats:
             tracker.remove()
         self._weight_grads = {}
         self._previous = [None] * len(self.targets)
+        self._copies.clear()
         self._previous_l2 = np.full(len(self.targets), np.nan)
         self._held = None
 
