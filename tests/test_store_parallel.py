@@ -52,7 +52,7 @@ def test_many_metrics_are_written_by_the_threads_and_read_back_exactly(tmp_path,
         assert metric(ds, f"m{i}").values.tolist() == [e * 1000.0 + i for e in range(5)]
 
 
-@pytest.mark.parametrize("allow", [0, 7, 12])  # a record writes about 17 files
+@pytest.mark.parametrize("allow", [0, 7, 12])  # a record writes 19 chunk files and more
 def test_a_full_disk_midway_through_the_threads_keeps_records_and_goes_on(tmp_path, allow):
     rec = wcviz.Recorder(nn.Linear(3, 2), tmp_path / "run", epoch_chunk=2)
     with full_disk(tmp_path) as disk:

@@ -256,8 +256,7 @@ class ExtraStats:
             norm = D.l2_norm(prev.sub_(weight))
             prev.copy_(weight)
             return norm
-        self._previous[i] = weight if owned else weight.clone()
-        (self._copies.discard if owned else self._copies.add)(i)
+        self._keep(i, weight, owned)
         if prev is None or prev.shape != weight.shape:
             return _nan(1, weight.device)
         if D.is_dtensor(weight) != D.is_dtensor(prev):
@@ -265,6 +264,12 @@ class ExtraStats:
             # tensors then (every rank is in the same state, so each gathers alike)
             weight, prev = _whole(weight), _whole(prev)
         return D.l2_norm(weight - prev.to(weight.device))  # DTensors: from the shards
+
+    def _keep(self, i: int, weight: Tensor, owned: bool) -> None:
+        """Keep ``weight`` as layer ``i``'s previous one: itself when ``owned`` (a fresh Ψ(v)
+        nobody else writes), else a copy of this tracker's own, which later records overwrite."""
+        self._previous[i] = weight if owned else weight.clone()
+        (self._copies.discard if owned else self._copies.add)(i)
 
     def prime(self, weight_l2: np.ndarray) -> None:
         """Take the current weights, whose norms are ``weight_l2``, as the previous record's
@@ -275,9 +280,7 @@ class ExtraStats:
         for i, target in enumerate(self.targets):
             current = target.tensor()
             weight = current.detach()
-            owned = not isinstance(current, torch.nn.Parameter)
-            self._previous[i] = weight if owned else weight.clone()
-            (self._copies.discard if owned else self._copies.add)(i)
+            self._keep(i, weight, owned=not isinstance(current, torch.nn.Parameter))
         self._previous_l2 = np.asarray(weight_l2, dtype=np.float64).copy()
 
     def _ratios(self, diffs: np.ndarray, weight_l2: np.ndarray | None) -> np.ndarray:

@@ -221,7 +221,7 @@ class RunStore:
                 raise
             raise WcvizError(f"corrupt run store {path}: {type(err).__name__}: {err}") from None
         store._lock = lock
-        _hold_until_exit(store)
+        _HELD.add(store)  # released at exit if its writer has not (_release_held)
         # 'released' is cleared by the first write (:meth:`_write_attrs`), not here: a resume
         # refused after the open leaves the store byte for byte as it found it
         store._claimed = False
@@ -558,14 +558,10 @@ def _stamp_released(store: Path) -> None:
 _HELD: "weakref.WeakSet[RunStore]" = weakref.WeakSet()
 
 
-def _hold_until_exit(store: RunStore) -> None:
-    """Release ``store`` at interpreter exit if its writer has not: a script that ends without
-    ``finish()`` then leaves its run marked ``released`` (interrupted), at once, rather than
-    whenever (and whether) the interpreter's last garbage collection reaches the store."""
-    _HELD.add(store)
-
-
 def _release_held() -> None:
+    """Release the stores whose writers have not: a script that ends without ``finish()``
+    leaves its run marked ``released`` (interrupted) at once, rather than whenever (and
+    whether) the interpreter's last garbage collection reaches the store."""
     for store in list(_HELD):
         store.release()
 
