@@ -54,6 +54,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
+from wcviz.record import native
 from wcviz.record import sharded as D
 from wcviz.record.schema import GRADIENT_VARS
 from wcviz.reparam.layers import Target
@@ -181,18 +182,21 @@ class ExtraStats:
         return out + (["original_quantile"] if self.originals else [])
 
     def compute(self, quantiles: Sequence[float], names: Sequence[str] | None = None,
-                weight_l2: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                weight_l2: np.ndarray | None = None, run=None) -> dict[str, np.ndarray]:
         """This record's statistics, keyed by variable, shaped (layer[, original], quantile).
 
         ``weight_l2``: this record's ‖w‖ per layer (the recorder's ``weight_l2``), kept as the
-        next update ratio's denominator (computed here when not given).
+        next update ratio's denominator (computed here when not given). ``run(fn, items)``:
+        how the layers are mapped (the recorder's threads; in this thread when None).
         """
         names = self.names if names is None else list(names)
         if not names:
             return {}
         nq, no = len(quantiles), len(self.originals)
         with torch.no_grad():
-            vectors = [self._layer_vector(i, t, quantiles) for i, t in enumerate(self.targets)]
+            jobs = list(enumerate(self.targets))
+            one = lambda job: self._layer_vector(job[0], job[1], quantiles)  # noqa: E731
+            vectors = run(one, jobs) if run is not None else [one(job) for job in jobs]
             device = vectors[0].device
             host = torch.stack([v.to(device) for v in vectors]).cpu().numpy()
         cuts = np.cumsum([0, nq, nq, 1, 1, no * nq])
@@ -253,12 +257,16 @@ class ExtraStats:
             # In the kept copy: no tensor of the weight's size is allocated a record (the
             # page faults of fresh ones cost more than the arithmetic). prev − w is exactly
             # −(w − prev), rounding being symmetric, so the norm is bit for bit the same.
+            if _fused(prev, weight):
+                return _diff_norm(prev, weight, keep=True)
             norm = D.l2_norm(prev.sub_(weight))
             prev.copy_(weight)
             return norm
         self._keep(i, weight, owned)
         if prev is None or prev.shape != weight.shape:
             return _nan(1, weight.device)
+        if _fused(prev, weight):  # the same sum as the kept copy's path, bit for bit
+            return _diff_norm(prev, weight, keep=False)
         if D.is_dtensor(weight) != D.is_dtensor(prev):
             # FSDP2 leaves a root's parameters whole after an evaluation forward: compare whole
             # tensors then (every rank is in the same state, so each gathers alike)
@@ -307,6 +315,21 @@ class ExtraStats:
 
 def _whole(x: Tensor) -> Tensor:
     return x.full_tensor() if D.is_dtensor(x) else x
+
+
+def _fused(prev: Tensor, weight: Tensor) -> bool:
+    """Whether ‖prev − weight‖ takes the compiled pass: contiguous float32 CPU tensors of one
+    shape (not DTensors), compiled passes on."""
+    return (native.enabled() and prev.shape == weight.shape
+            and all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous()
+                    and not D.is_dtensor(t) for t in (prev, weight)))
+
+
+def _diff_norm(prev: Tensor, weight: Tensor, keep: bool) -> Tensor:
+    """‖prev − weight‖ as float64 (1,) from :func:`wcviz.record.native.diff_sq`; with
+    ``keep`` prev is overwritten by weight in the same pass (one read of each, not three)."""
+    total = native.diff_sq(prev.detach().numpy(), weight.detach().numpy(), keep)
+    return torch.tensor([math.sqrt(total)], dtype=torch.float64)
 
 
 def _nan(n: int, device) -> Tensor:

@@ -1,0 +1,136 @@
+"""The compiled passes (wcviz.record.native) against numpy, and the statistics with and without
+them bit for bit."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import wcviz
+from wcviz.record import native
+from wcviz.record import stats as S
+
+QS = S.QUANTILES
+# every kind of cutoff, inside, between and beyond the buckets, float32-overflowing ones too
+CUTOFFS = [0.001, 0.01, 1e-30, 1e30, 1e300, ("std", 0.1), ("std", 0.5), ("med", 0.1),
+           ("med", 0.5), ("med", 2.0)]
+
+
+def _arrays():
+    rng = np.random.default_rng(7)
+    out = {f"normal_{n}": (rng.standard_normal(n) * 0.02).astype(np.float32)
+           # around numpy's 8-lane blocks (8, 128), its 8192-element buffers, and big
+           for n in (0, 1, 7, 8, 9, 127, 128, 129, 1000, 8191, 8192, 8193, 16_385, 300_007)}
+    special = (rng.standard_normal(50_000) * 0.1).astype(np.float32)
+    special[:2000] = 0.0
+    special[2000:4000] = -0.0
+    special[4000:4100] = np.float32(1e-45)  # subnormal
+    special[4100:4200] = np.float32(3e38)  # squares overflow float32
+    out["special"] = special
+    out["one_value"] = np.full(40_000, -1.5, dtype=np.float32)
+    out["wide"] = (rng.standard_cauchy(60_000) * 1e-3).astype(np.float32)
+    return out
+
+
+ARRAYS = _arrays()
+
+
+def test_the_compiled_passes_are_built():
+    """An install with a C compiler builds them (setup.py); without one the statistics take
+    numpy's path, with the same results, so this is the one test that names it."""
+    assert native.built(), ("wcviz.record._kernels was not built: install a C compiler "
+                            "(gcc) and reinstall with pip install -e .")
+
+
+@pytest.mark.parametrize("name", list(ARRAYS))
+def test_scan_is_numpys_sums_max_and_counts_bit_for_bit(name):
+    arr = ARRAYS[name]
+    got = native.scan(arr)
+    mag = np.abs(arr)
+    with np.errstate(over="ignore"):
+        squares = mag * mag  # float32, as the statistics square
+    assert got.total == np.add.reduce(arr, dtype=np.float64)
+    assert got.sum_abs == np.add.reduce(mag, dtype=np.float64)
+    assert got.sum_sq == np.add.reduce(squares, dtype=np.float64)
+    assert got.absmax == (float(mag.max()) if arr.size else 0.0)
+    np.testing.assert_array_equal(got.counts,
+                                  np.bincount(arr.view(np.uint16)[1::2], minlength=1 << 16))
+
+
+def test_scan_reuses_the_counts_it_is_given():
+    counts = np.full(1 << 16, 99, dtype=np.int64)
+    arr = ARRAYS["normal_1000"]
+    assert native.scan(arr, counts).counts is counts
+    assert counts.sum() == arr.size  # overwritten, not added to
+
+
+@pytest.mark.parametrize("name", ["normal_300007", "special", "wide"])
+def test_gather_takes_exactly_the_weights_of_the_wanted_buckets(name):
+    arr = ARRAYS[name]
+    top = arr.view(np.uint16)[1::2]
+    wanted = np.zeros(1 << 16, dtype=bool)
+    wanted[np.unique(top)[::3]] = True
+    expected = arr[wanted[top]]
+    got = native.gather(arr, wanted, expected.size)
+    np.testing.assert_array_equal(np.sort(got), np.sort(expected))
+    assert got.view(np.uint32).tolist() == expected.view(np.uint32).tolist()  # -0.0 kept
+
+
+def test_gather_refuses_a_wrong_size_instead_of_writing_past_its_output():
+    arr = ARRAYS["normal_8193"]
+    wanted = np.ones(1 << 16, dtype=bool)
+    with pytest.raises(ValueError, match="wanted buckets"):
+        native.gather(arr, wanted, arr.size - 1)
+    with pytest.raises(ValueError, match="8193 weights in the wanted buckets, expected 8194"):
+        native.gather(arr, wanted, arr.size + 1)
+
+
+@pytest.mark.parametrize("n", [0, 5, 8, 8200, 100_003])
+def test_diff_sq_is_the_float64_sum_of_the_float32_differences_and_keeps_a_copy(n):
+    rng = np.random.default_rng(n)
+    prev = rng.standard_normal(n).astype(np.float32)
+    weights = (prev + rng.standard_normal(n).astype(np.float32) * 1e-3).astype(np.float32)
+    expected = np.sum((prev - weights).astype(np.float64) ** 2)
+    kept = prev.copy()
+    total = native.diff_sq(kept, weights, keep=True)
+    np.testing.assert_allclose(total, expected, rtol=1e-13)
+    np.testing.assert_array_equal(kept, weights)
+    assert native.diff_sq(prev, weights, keep=False) == total  # the same order either way
+    assert native.diff_sq(weights, prev, keep=False) == total  # and symmetric
+
+
+def _summary(arr, monkeypatch, compiled: bool):
+    monkeypatch.setenv("WCVIZ_NATIVE", "1" if compiled else "0")
+    assert native.enabled() is compiled
+    return S.weight_summary(torch.from_numpy(arr), QS, CUTOFFS, 0.5, 81).numpy()
+
+
+@pytest.mark.parametrize("name", [n for n in ARRAYS if ARRAYS[n].size])
+def test_summaries_are_the_same_bits_with_and_without_the_compiled_passes(name, monkeypatch):
+    """Above 16,384 weights the compiled passes feed the shared radix summary; numpy's path
+    takes its own six passes (and the general path below 65,536): all the same bits."""
+    arr = ARRAYS[name]
+    np.testing.assert_array_equal(_summary(arr, monkeypatch, True),
+                                  _summary(arr, monkeypatch, False))
+
+
+def test_update_ratios_are_numpys_with_and_without_the_compiled_pass(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 200), nn.ReLU(), nn.Linear(200, 10))
+    before = [model[i].weight.detach().double().numpy().copy() for i in (0, 2)]
+    recorders = {}
+    for mode in ("1", "0"):
+        monkeypatch.setenv("WCVIZ_NATIVE", mode)
+        recorders[mode] = wcviz.Recorder(model, tmp_path / mode)
+        recorders[mode].record(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 1e-3)
+    after = [model[i].weight.detach().double().numpy() for i in (0, 2)]
+    expected = [np.linalg.norm(w1 - w0) / np.linalg.norm(w0) for w0, w1 in zip(before, after)]
+    for mode, rec in recorders.items():
+        monkeypatch.setenv("WCVIZ_NATIVE", mode)
+        rec.record(1)
+        rec.finish()
+        got = wcviz.open_run(tmp_path / mode).update_ratio.values[1]
+        np.testing.assert_allclose(got, expected, rtol=1e-6)

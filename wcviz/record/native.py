@@ -1,0 +1,79 @@
+"""The compiled passes of the CPU statistics, when they were built; numpy's path otherwise.
+
+``wcviz/record/_kernels.c`` is compiled at install (``setup.py``; optional: without a C
+compiler the install still succeeds). It reads a float32 weight array once for what
+:mod:`wcviz.record.stats` otherwise needs six numpy passes for (the float64 sums of w, |w|
+and w², max |w| and the radix-bucket counts), and gathers the few weights of the wanted
+buckets in one more pass; for the update ratio it gives Σ(w_prev − w)² and overwrites the kept
+copy with w in one pass. Its sums of the statistics follow numpy's own summation order, so every statistic is
+bit-equal either way (tests/test_native.py checks both paths against each other).
+
+``WCVIZ_NATIVE=0`` in the environment turns the compiled passes off (read at each call).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+try:
+    from wcviz.record import _kernels
+except ImportError:  # built without a C compiler: numpy's path
+    _kernels = None
+
+#: Buckets of the radix count: the top 16 bits of a float32.
+BUCKETS = 1 << 16
+
+
+class Scan(NamedTuple):
+    """One pass over float32 weights: float64 sums bit-equal to ``np.add.reduce(...,
+    dtype=np.float64)`` of w, |w| and the float32 w·w, and the max |w|. ``absmax`` is only
+    meaningful when every weight is finite (``sum_sq`` then is too)."""
+
+    total: float
+    sum_abs: float
+    sum_sq: float
+    absmax: float
+    counts: np.ndarray  # int64 (65536,): weights per bucket of their top 16 bits
+
+
+def built() -> bool:
+    """Whether the compiled passes were built with this install."""
+    return _kernels is not None
+
+
+def enabled() -> bool:
+    """Whether the statistics use the compiled passes now (built, and not turned off)."""
+    return _kernels is not None and os.environ.get("WCVIZ_NATIVE", "1") != "0"
+
+
+def scan(arr: np.ndarray, counts: np.ndarray | None = None) -> Scan:
+    """:class:`Scan` of a C-contiguous float32 array (requires :func:`enabled`).
+
+    ``counts``: an int64 array of 65536 to fill (a fresh one when None). Callers that scan
+    many tensors pass one they reuse: a fresh 512 kB array costs its page faults each time,
+    about as much as scanning 130,000 weights.
+    """
+    counts = np.empty(BUCKETS, dtype=np.int64) if counts is None else counts
+    total, sum_abs, sum_sq, absmax = _kernels.scan_f32(arr, counts)
+    return Scan(total, sum_abs, sum_sq, absmax, counts)
+
+
+def gather(arr: np.ndarray, wanted: np.ndarray, size: int) -> np.ndarray:
+    """The ``size`` weights of ``arr`` whose bucket is marked in ``wanted`` (bool, 65536), in
+    some order (callers sort them). ``size`` must be their exact number (from the counts)."""
+    out = np.empty(size, dtype=np.float32)
+    got = _kernels.gather_f32(arr, wanted.view(np.uint8), out)
+    if got != size:
+        raise ValueError(f"gather: {got} weights in the wanted buckets, expected {size}")
+    return out
+
+
+def diff_sq(prev: np.ndarray, weights: np.ndarray, keep: bool) -> float:
+    """Σ (prev − weights)² of two float32 arrays of one size: the difference rounded to
+    float32, its square exact in float64, summed in a fixed order (8 lanes per block of 8192,
+    the blocks in turn). With ``keep``, ``weights`` is copied into ``prev`` in the same pass
+    (requires :func:`enabled`)."""
+    return _kernels.diff_sq_f32(prev, weights, keep)
