@@ -29,6 +29,8 @@ import os
 import socket
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -312,8 +314,14 @@ class Recorder:
             raise WcvizError(f"this Recorder is on torch.distributed rank {self.rank}, which "
                              f"records nothing; compute statistics on rank 0")
         nq = len(self.store.quantiles)
-        with torch.no_grad():
-            host = self._vectors(nq)  # (layer, width) on the host
+        with self._workers() as run:
+            compute_extra = partial(self._extra.compute, self.store.quantiles,
+                                    self._extra_names(), run=run)
+            return self._unpack(self._vectors(nq, run), nq, compute_extra)
+
+    def _unpack(self, host: np.ndarray, nq: int, compute_extra) -> dict[str, np.ndarray]:
+        """The store's variables from the per-layer rows (:meth:`_vectors`) and the optional
+        statistics (``compute_extra(weight_l2=...)``)."""
         size = self._layout.size
         out = self._layout.unpack(host[:, :size])
         out["v_quantile"] = host[:, size:size + nq]
@@ -322,8 +330,7 @@ class Recorder:
         out["weight_nonfinite"] = np.zeros(len(self._layers))
         if flags.any():
             self._flag_nonfinite(out, np.flatnonzero(flags))
-        out.update(self._extra.compute(self.store.quantiles, self._extra_names(),
-                                       weight_l2=out["weight_l2"]))
+        out.update(compute_extra(weight_l2=out["weight_l2"]))
         return out
 
     def _extra_names(self) -> list[str]:
@@ -376,34 +383,41 @@ class Recorder:
 
     # ---- internals
 
-    def _vectors(self, nq: int) -> np.ndarray:
+    @contextmanager
+    def _workers(self):
+        """``run(fn, items)``: ``[fn(item) for item in items]``, in this Recorder's threads
+        when there are several and every layer is on the CPU (numpy and the compiled passes
+        release the GIL), else in this thread; gradients are off either way."""
+        on_cpu = all(t.stored().device.type == "cpu" for t in self._layers)
+        if self._threads < 2 or not on_cpu or len(self._layers) < 2:
+            with torch.no_grad():
+                yield lambda fn, items: [fn(item) for item in items]
+            return
+
+        def quiet(fn):
+            def call(item):
+                with torch.no_grad():  # grad mode is per thread
+                    return fn(item)
+            return call
+
+        with ThreadPoolExecutor(self._threads) as pool:
+            yield lambda fn, items: list(pool.map(quiet(fn), items))
+
+    def _vectors(self, nq: int, run) -> np.ndarray:
         """Per-layer summary rows on the host, (layer, summary | v quantiles | a | b).
 
         Small CPU layers (:func:`wcviz.record.stats.batchable`) are summarised together in a
-        few vectorised passes; the others one by one, CPU layers in a few threads (numpy
-        releases the GIL), and all of those moved to the host in one transfer.
+        few vectorised passes; the others one by one with ``run`` (:meth:`_workers`), and all
+        of those moved to the host in one transfer.
         """
         width = self._layout.size + nq + 2
         host = np.empty((len(self._layers), width))
         small = self._small_layers()
         done = self._batched_rows(small, nq, host) if small else set()
-
-        def one(job):
-            i, target = job
-            with torch.no_grad():  # grad mode is per thread
-                return self._layer_vector(i, target, nq)
-
         jobs = [(i, t) for i, t in enumerate(self._layers) if i not in done]
-        if not jobs:
-            return host
-        # the stored tensor's device is Ψ(v)'s, without computing Ψ(v) for every layer again
-        on_cpu = all(t.stored().device.type == "cpu" for _, t in jobs)
-        if self._threads > 1 and on_cpu and len(jobs) > 1:
-            with ThreadPoolExecutor(self._threads) as pool:
-                vectors = list(pool.map(one, jobs))
-        else:
-            vectors = [one(job) for job in jobs]
-        host[[i for i, _ in jobs]] = _to_host(vectors)  # the one device -> host transfer
+        if jobs:
+            vectors = run(lambda job: self._layer_vector(job[0], job[1], nq), jobs)
+            host[[i for i, _ in jobs]] = _to_host(vectors)  # the one device -> host transfer
         return host
 
     def _small_layers(self) -> list[int]:
