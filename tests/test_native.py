@@ -57,32 +57,43 @@ def test_scan_is_numpys_sums_max_and_counts_bit_for_bit(name):
                                   np.bincount(arr.view(np.uint16)[1::2], minlength=1 << 16))
 
 
-def test_scan_reuses_the_counts_it_is_given():
-    counts = np.full(1 << 16, 99, dtype=np.int64)
-    arr = ARRAYS["normal_1000"]
-    assert native.scan(arr, counts).counts is counts
-    assert counts.sum() == arr.size  # overwritten, not added to
+def test_scan_fills_the_arrays_it_is_given_with_the_counts_and_their_running_sums():
+    out = (np.full(1 << 16, 99, dtype=np.int64), np.empty(1 << 16, dtype=np.int64),
+           np.empty(1 << 15, dtype=np.int64))
+    arr = ARRAYS["special"]
+    got = native.scan(arr, out)
+    assert got.counts is out[0] and got.signed_cum is out[1] and got.mag_cum is out[2]
+    counts = np.bincount(arr.view(np.uint16)[1::2], minlength=1 << 16)
+    np.testing.assert_array_equal(got.counts, counts)  # overwritten, not added to
+    in_value_order = np.concatenate([counts[0x8000:][::-1], counts[:0x8000]])
+    np.testing.assert_array_equal(got.signed_cum, np.cumsum(in_value_order))
+    np.testing.assert_array_equal(got.mag_cum, np.cumsum(counts[:0x8000] + counts[0x8000:]))
 
 
-@pytest.mark.parametrize("name", ["normal_300007", "special", "wide"])
-def test_gather_takes_exactly_the_weights_of_the_wanted_buckets(name):
+@pytest.mark.parametrize("name", ["normal_300007", "special", "wide", "one_value", "normal_9"])
+@pytest.mark.parametrize("every", [1, 3, 50])
+def test_gather_sorted_is_the_sorted_weights_of_the_wanted_buckets(name, every):
     arr = ARRAYS[name]
     top = arr.view(np.uint16)[1::2]
     wanted = np.zeros(1 << 16, dtype=bool)
-    wanted[np.unique(top)[::3]] = True
-    expected = arr[wanted[top]]
-    got = native.gather(arr, wanted, expected.size)
-    np.testing.assert_array_equal(np.sort(got), np.sort(expected))
-    assert got.view(np.uint32).tolist() == expected.view(np.uint32).tolist()  # -0.0 kept
+    wanted[np.unique(top)[::every]] = True
+    got = native.gather_sorted(arr, wanted, native.scan(arr).counts)
+    chosen = arr[wanted[top]]
+    bits = chosen.view(np.int32)
+    key = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # value order, −0.0 before +0.0
+    expected = chosen[np.argsort(key, kind="stable")]
+    assert got.view(np.uint32).tolist() == expected.view(np.uint32).tolist()
 
 
-def test_gather_refuses_a_wrong_size_instead_of_writing_past_its_output():
+def test_gather_sorted_refuses_counts_of_other_weights_without_writing_past_its_output():
     arr = ARRAYS["normal_8193"]
     wanted = np.ones(1 << 16, dtype=bool)
-    with pytest.raises(ValueError, match="wanted buckets"):
-        native.gather(arr, wanted, arr.size - 1)
-    with pytest.raises(ValueError, match="8193 weights in the wanted buckets, expected 8194"):
-        native.gather(arr, wanted, arr.size + 1)
+    counts = native.scan(arr).counts.copy()
+    for change in (-1, 1):
+        wrong = counts.copy()
+        wrong[np.flatnonzero(wrong)[0]] += change
+        with pytest.raises(ValueError, match="counts are not those of these weights"):
+            native.gather_sorted(arr, wanted, wrong)
 
 
 @pytest.mark.parametrize("n", [0, 5, 8, 8200, 100_003])

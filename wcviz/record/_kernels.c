@@ -11,7 +11,7 @@
  * halves rounded down to a multiple of 8). The same order of float64 additions is done here,
  * so the results are the same bits. Build without -ffast-math: the order matters.
  *
- * gather_f32 copies, in order, the weights whose bucket is marked in a 65536-byte table.
+ * gather_sorted_f32 copies the weights whose bucket is marked in a 65536-byte table, sorted.
  *
  * diff_sq_f32 gives the squared norm of the change since the last record (the update ratio)
  * and, in the same pass, overwrites the kept copy with the current weights.
@@ -119,32 +119,6 @@ static void count_chunk(const float *x, Py_ssize_t n, int64_t *even, int64_t *od
         even[bits[i] >> 16]++;
 }
 
-/* Copies the weights of the marked buckets into dst (room items); sets *overflow and stops
- * if there are more. Branch-free where a whole block surely fits: every weight is stored
- * and the write position moves on only for marked ones (their buckets are few and mixed
- * with others, so a branch would be mispredicted often). */
-static Py_ssize_t gather(const uint32_t *bits, Py_ssize_t n, const uint8_t *take, uint32_t *dst,
-                         Py_ssize_t room, int *overflow)
-{
-    enum { STEP = 1024 };
-    Py_ssize_t written = 0, i = 0;
-    for (; i + STEP <= n && room - written > STEP; i += STEP)
-        for (Py_ssize_t k = i; k < i + STEP; k++) {
-            dst[written] = bits[k];
-            written += take[bits[k] >> 16];
-        }
-    for (; i < n; i++) {
-        if (take[bits[i] >> 16]) {
-            if (written == room) {
-                *overflow = 1;
-                break;
-            }
-            dst[written++] = bits[i];
-        }
-    }
-    return written;
-}
-
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
                       const char *what)
 {
@@ -159,33 +133,56 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t i
     return 0;
 }
 
+/* Bucket b's place in value order: negatives from the largest magnitude (0xFFFF) down to -0
+ * (0x8000), then +0 (0) up to the largest positive (0x7FFF). */
+static inline int signed_bucket(int position)
+{
+    return position < 0x8000 ? 0xFFFF - position : position - 0x8000;
+}
+
+/* Cumulative counts in value order (signed_cum, 65536) and of |w| (mag_cum, 32768: a
+ * magnitude bucket holds both signs). */
+static void cumulate(const int64_t *counts, int64_t *signed_cum, int64_t *mag_cum)
+{
+    int64_t acc = 0;
+    for (int p = 0; p < BUCKETS; p++)
+        signed_cum[p] = acc += counts[signed_bucket(p)];
+    acc = 0;
+    for (int m = 0; m < BUCKETS / 2; m++)
+        mag_cum[m] = acc += counts[m] + counts[m | 0x8000];
+}
+
 static PyObject *scan_f32(PyObject *self, PyObject *args)
 {
-    PyObject *arr_obj, *counts_obj;
-    if (!PyArg_ParseTuple(args, "OO:scan_f32", &arr_obj, &counts_obj))
+    PyObject *objs[4];
+    if (!PyArg_ParseTuple(args, "OOOO:scan_f32", &objs[0], &objs[1], &objs[2], &objs[3]))
         return NULL;
-    Py_buffer arr, counts;
-    if (get_buffer(arr_obj, &arr, 0, 4, "weights") < 0)
-        return NULL;
-    if (get_buffer(counts_obj, &counts, 1, 8, "counts") < 0) {
-        PyBuffer_Release(&arr);
-        return NULL;
+    /* weights, counts, signed_cum, mag_cum */
+    static const Py_ssize_t items[4] = {4, 8, 8, 8}, lengths[4] = {-1, BUCKETS, BUCKETS,
+                                                                   BUCKETS / 2};
+    static const char *names[4] = {"weights", "counts", "signed_cum", "mag_cum"};
+    Py_buffer views[4];
+    int held = 0;
+    PyObject *result = NULL;
+    for (; held < 4; held++) {
+        if (get_buffer(objs[held], &views[held], held > 0, items[held], names[held]) < 0)
+            goto done;
+        if (lengths[held] >= 0 && views[held].len != lengths[held] * items[held]) {
+            PyErr_Format(PyExc_ValueError, "scan_f32: %s must hold %zd int64", names[held],
+                         lengths[held]);
+            held++;
+            goto done;
+        }
     }
-    if (counts.len != BUCKETS * 8) {
-        PyBuffer_Release(&arr);
-        PyBuffer_Release(&counts);
-        return PyErr_Format(PyExc_ValueError, "counts: expected %d int64", BUCKETS);
-    }
-    const float *x = (const float *)arr.buf;
-    Py_ssize_t n = arr.len / 4;
+    const float *x = (const float *)views[0].buf;
+    Py_ssize_t n = views[0].len / 4;
     /* The second table pays for itself (zeroing 512 kB, adding it in) on big tensors only. */
     int64_t *odd = NULL;
     if (n >= SPLIT_COUNTS && (odd = PyMem_RawCalloc(BUCKETS, sizeof(int64_t))) == NULL) {
-        PyBuffer_Release(&arr);
-        PyBuffer_Release(&counts);
-        return PyErr_NoMemory();
+        PyErr_NoMemory();
+        goto done;
     }
-    int64_t *even = (int64_t *)counts.buf;
+    int64_t *even = (int64_t *)views[1].buf;
     double total = 0.0, l1 = 0.0, sq = 0.0;
     uint32_t maxbits = 0;
     Py_BEGIN_ALLOW_THREADS
@@ -200,50 +197,157 @@ static PyObject *scan_f32(PyObject *self, PyObject *args)
     }
     for (int b = 0; odd && b < BUCKETS; b++)
         even[b] += odd[b];
+    cumulate(even, (int64_t *)views[2].buf, (int64_t *)views[3].buf);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(odd);
-    PyBuffer_Release(&arr);
-    PyBuffer_Release(&counts);
     float absmax;
     memcpy(&absmax, &maxbits, sizeof absmax);
-    return Py_BuildValue("dddd", total, l1, sq, (double)absmax);
+    result = Py_BuildValue("dddd", total, l1, sq, (double)absmax);
+done:
+    while (held-- > 0)
+        PyBuffer_Release(&views[held]);
+    return result;
 }
 
-static PyObject *gather_f32(PyObject *self, PyObject *args)
+/* Sorts the n weights (bit patterns) of one bucket: they share their top 16 bits, so value
+ * order is the order of the low 16 bits, reversed for a negative bucket. Two 8-bit counting
+ * passes (through tmp), or insertion for a few. */
+static void sort_bucket(uint32_t *v, Py_ssize_t n, uint32_t flip, uint32_t *tmp)
 {
-    PyObject *arr_obj, *wanted_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "OOO:gather_f32", &arr_obj, &wanted_obj, &out_obj))
-        return NULL;
-    Py_buffer arr, wanted, out;
-    if (get_buffer(arr_obj, &arr, 0, 4, "weights") < 0)
-        return NULL;
-    if (get_buffer(wanted_obj, &wanted, 0, 1, "wanted") < 0) {
-        PyBuffer_Release(&arr);
-        return NULL;
+    if (n <= 128) {
+        for (Py_ssize_t i = 1; i < n; i++) {
+            uint32_t item = v[i], key = (item ^ flip) & 0xFFFFu;
+            Py_ssize_t j = i;
+            for (; j > 0 && ((v[j - 1] ^ flip) & 0xFFFFu) > key; j--)
+                v[j] = v[j - 1];
+            v[j] = item;
+        }
+        return;
     }
-    if (get_buffer(out_obj, &out, 1, 4, "out") < 0) {
-        PyBuffer_Release(&arr);
-        PyBuffer_Release(&wanted);
+    for (int shift = 0; shift < 16; shift += 8) {
+        Py_ssize_t at[256] = {0};
+        uint32_t *src = shift ? tmp : v, *dst = shift ? v : tmp;
+        for (Py_ssize_t i = 0; i < n; i++)
+            at[((src[i] ^ flip) >> shift) & 0xFF]++;
+        Py_ssize_t acc = 0;
+        for (int d = 0; d < 256; d++) {
+            Py_ssize_t c = at[d];
+            at[d] = acc;
+            acc += c;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            dst[at[((src[i] ^ flip) >> shift) & 0xFF]++] = src[i];
+    }
+}
+
+/* Copies the weights of the marked buckets into dst, in array order; returns how many, or
+ * -1 if there are more than room. Branch-free where a whole block surely fits: every weight
+ * is stored and the write position moves on only for marked ones (a few per cent of the
+ * weights, scattered: a branch would be mispredicted often). */
+static Py_ssize_t gather(const uint32_t *bits, Py_ssize_t n, const uint8_t *take, uint32_t *dst,
+                         Py_ssize_t room)
+{
+    enum { STEP = 1024 };
+    Py_ssize_t written = 0, i = 0;
+    for (; i + STEP <= n && room - written > STEP; i += STEP)
+        for (Py_ssize_t k = i; k < i + STEP; k++) {
+            dst[written] = bits[k];
+            written += take[bits[k] >> 16];
+        }
+    for (; i < n; i++)
+        if (take[bits[i] >> 16]) {
+            if (written == room)
+                return -1;
+            dst[written++] = bits[i];
+        }
+    return written;
+}
+
+/* The weights of the marked buckets, in value order, into dst (room items, the exact sum
+ * of their counts): gathered into flat, placed in their bucket's run (runs in value order),
+ * then each run sorted. Returns 0, or -1 when the counts do not match the weights (dst may
+ * then hold anything, but nothing is written outside it). */
+static int gather_sorted(const uint32_t *bits, Py_ssize_t n, const uint8_t *take,
+                         const int64_t *counts, uint32_t *dst, Py_ssize_t room,
+                         int64_t *next, uint32_t *flat, uint32_t *tmp)
+{
+    if (gather(bits, n, take, flat, room) != room)
+        return -1;
+    int64_t acc = 0;
+    for (int p = 0; p < BUCKETS; p++) {
+        int b = signed_bucket(p);
+        if (take[b]) {
+            next[b] = acc;
+            acc += counts[b];
+        }
+    }
+    if (acc != room)
+        return -1;
+    for (Py_ssize_t i = 0; i < room; i++) {
+        uint32_t b = flat[i] >> 16;
+        if (next[b] >= room)
+            return -1;
+        dst[next[b]++] = flat[i];
+    }
+    acc = 0;
+    for (int p = 0; p < BUCKETS; p++) {
+        int b = signed_bucket(p);
+        if (take[b]) {
+            if (next[b] != acc + counts[b])
+                return -1;
+            sort_bucket(dst + acc, counts[b], b & 0x8000 ? 0xFFFFu : 0u, tmp);
+            acc += counts[b];
+        }
+    }
+    return 0;
+}
+
+static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
+{
+    PyObject *objs[6];
+    if (!PyArg_ParseTuple(args, "OOOOOO:gather_sorted_f32", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5]))
         return NULL;
+    /* weights, wanted, counts, out, next (65536 int64), work (uint32): scratch of the
+     * caller's, reused from call to call (fresh memory costs its page faults each time) */
+    static const Py_ssize_t items[6] = {4, 1, 8, 4, 8, 4};
+    static const int writable[6] = {0, 0, 0, 1, 1, 1};
+    static const char *names[6] = {"weights", "wanted", "counts", "out", "next", "work"};
+    Py_buffer views[6];
+    int held = 0, failed = 0;
+    PyObject *result = NULL;
+    for (; held < 6; held++)
+        if (get_buffer(objs[held], &views[held], writable[held], items[held], names[held]) < 0)
+            goto done;
+    const uint8_t *take = views[1].buf;
+    const int64_t *counts = views[2].buf;
+    Py_ssize_t room = views[3].len / 4;
+    int64_t biggest = 0;
+    if (views[1].len == BUCKETS && views[2].len == BUCKETS * 8)
+        for (int b = 0; b < BUCKETS; b++)
+            if (take[b] && counts[b] > biggest)
+                biggest = counts[b];
+    if (views[1].len != BUCKETS || views[2].len != BUCKETS * 8 || views[4].len != BUCKETS * 8
+        || views[5].len / 4 < room + biggest) {
+        PyErr_Format(PyExc_ValueError, "gather_sorted_f32: wanted, counts and next must hold "
+                     "%d items, work the wanted weights and the biggest wanted bucket's",
+                     BUCKETS);
+        goto done;
     }
-    Py_ssize_t written = 0, n = arr.len / 4, room = out.len / 4;
-    int overflow = wanted.len != BUCKETS;
-    if (!overflow) {
-        const uint32_t *bits = (const uint32_t *)arr.buf;
-        const uint8_t *take = (const uint8_t *)wanted.buf;
-        uint32_t *dst = (uint32_t *)out.buf;
-        Py_BEGIN_ALLOW_THREADS
-        written = gather(bits, n, take, dst, room, &overflow);
-        Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&arr);
-    PyBuffer_Release(&wanted);
-    PyBuffer_Release(&out);
-    if (overflow)
-        return PyErr_Format(PyExc_ValueError,
-                            "gather_f32: wanted must hold %d bytes and out room for every "
-                            "weight of the wanted buckets", BUCKETS);
-    return PyLong_FromSsize_t(written);
+    uint32_t *work = views[5].buf;
+    Py_BEGIN_ALLOW_THREADS
+    failed = gather_sorted(views[0].buf, views[0].len / 4, take, counts, views[3].buf, room,
+                           views[4].buf, work, work + room);
+    Py_END_ALLOW_THREADS
+    if (failed)
+        PyErr_SetString(PyExc_ValueError, "gather_sorted_f32: the counts are not those of "
+                        "these weights, or out is not their sum over the wanted buckets");
+    else
+        result = Py_None, Py_INCREF(result);
+done:
+    while (held-- > 0)
+        PyBuffer_Release(&views[held]);
+    return result;
 }
 
 /* Sum of (prev[i] - w[i])^2: the difference rounded to float32, its square exact in float64,
@@ -304,11 +408,15 @@ static PyObject *diff_sq_f32(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"scan_f32", scan_f32, METH_VARARGS,
-     "scan_f32(weights, counts) -> (sum, sum_abs, sum_sq, max_abs): one pass over float32 "
-     "weights; counts (65536 int64) receives the weights per top-16-bit bucket."},
-    {"gather_f32", gather_f32, METH_VARARGS,
-     "gather_f32(weights, wanted, out) -> n: copies the weights whose bucket is marked in "
-     "wanted (65536 bytes) into out, in order; returns how many."},
+     "scan_f32(weights, counts, signed_cum, mag_cum) -> (sum, sum_abs, sum_sq, max_abs): one "
+     "pass over float32 weights; counts (65536 int64) receives the weights per top-16-bit "
+     "bucket, signed_cum (65536) and mag_cum (32768) their running sums in value order and "
+     "in magnitude order."},
+    {"gather_sorted_f32", gather_sorted_f32, METH_VARARGS,
+     "gather_sorted_f32(weights, wanted, counts, out, next, work): the weights whose bucket "
+     "is marked in wanted (65536 bytes), sorted, into out (exactly their number, from "
+     "counts); next (65536 int64) and work (uint32, room for the wanted weights and the "
+     "biggest wanted bucket's) are scratch."},
     {"diff_sq_f32", diff_sq_f32, METH_VARARGS,
      "diff_sq_f32(prev, weights, keep) -> float: sum of squares of the float32 difference "
      "prev - weights, in float64; with keep, weights are copied into prev in the same pass."},

@@ -4,7 +4,7 @@
 compiler the install still succeeds). It reads a float32 weight array once for what
 :mod:`wcviz.record.stats` otherwise needs six numpy passes for (the float64 sums of w, |w|
 and w², max |w| and the radix-bucket counts), and gathers the few weights of the wanted
-buckets in one more pass; for the update ratio it gives Σ(w_prev − w)² and overwrites the kept
+buckets, sorted, in one more pass (numpy: a mask, a selection and a sort); for the update ratio it gives Σ(w_prev − w)² and overwrites the kept
 copy with w in one pass. Its sums of the statistics follow numpy's own summation order, so every statistic is
 bit-equal either way (tests/test_native.py checks both paths against each other).
 
@@ -14,6 +14,7 @@ bit-equal either way (tests/test_native.py checks both paths against each other)
 from __future__ import annotations
 
 import os
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -37,6 +38,8 @@ class Scan(NamedTuple):
     sum_sq: float
     absmax: float
     counts: np.ndarray  # int64 (65536,): weights per bucket of their top 16 bits
+    signed_cum: np.ndarray  # int64 (65536,): running sum of counts in value order
+    mag_cum: np.ndarray  # int64 (32768,): running sum of counts in |w| order (both signs)
 
 
 def built() -> bool:
@@ -49,25 +52,48 @@ def enabled() -> bool:
     return _kernels is not None and os.environ.get("WCVIZ_NATIVE", "1") != "0"
 
 
-def scan(arr: np.ndarray, counts: np.ndarray | None = None) -> Scan:
+def scan(arr: np.ndarray, out: tuple | None = None) -> Scan:
     """:class:`Scan` of a C-contiguous float32 array (requires :func:`enabled`).
 
-    ``counts``: an int64 array of 65536 to fill (a fresh one when None). Callers that scan
-    many tensors pass one they reuse: a fresh 512 kB array costs its page faults each time,
-    about as much as scanning 130,000 weights.
+    ``out``: the (counts, signed_cum, mag_cum) int64 arrays to fill (of 65536, 65536 and
+    32768; fresh ones when None). Callers that scan many tensors pass arrays they reuse: a
+    fresh 512 kB array costs its page faults each time, as much as scanning 100,000 weights.
     """
-    counts = np.empty(BUCKETS, dtype=np.int64) if counts is None else counts
-    total, sum_abs, sum_sq, absmax = _kernels.scan_f32(arr, counts)
-    return Scan(total, sum_abs, sum_sq, absmax, counts)
+    if out is None:
+        out = tuple(np.empty(size, dtype=np.int64) for size in (BUCKETS, BUCKETS, BUCKETS // 2))
+    total, sum_abs, sum_sq, absmax = _kernels.scan_f32(arr, *out)
+    return Scan(total, sum_abs, sum_sq, absmax, *out)
 
 
-def gather(arr: np.ndarray, wanted: np.ndarray, size: int) -> np.ndarray:
-    """The ``size`` weights of ``arr`` whose bucket is marked in ``wanted`` (bool, 65536), in
-    some order (callers sort them). ``size`` must be their exact number (from the counts)."""
-    out = np.empty(size, dtype=np.float32)
-    got = _kernels.gather_f32(arr, wanted.view(np.uint8), out)
-    if got != size:
-        raise ValueError(f"gather: {got} weights in the wanted buckets, expected {size}")
+class _Work(threading.local):
+    """Per-thread scratch of :func:`gather_sorted`, grown when needed and reused: fresh
+    memory costs its page faults on every call (about 0.1 ms per layer)."""
+
+    def __init__(self):
+        self.next = np.empty(BUCKETS, dtype=np.int64)
+        self.work = np.empty(0, dtype=np.uint32)
+        self.out = np.empty(0, dtype=np.float32)
+
+    def take(self, name: str, size: int) -> np.ndarray:
+        have = getattr(self, name)
+        if have.size < size:
+            have = np.empty(max(size, 2 * have.size), dtype=have.dtype)
+            setattr(self, name, have)
+        return have[:size]
+
+
+_WORK = _Work()
+
+
+def gather_sorted(arr: np.ndarray, wanted: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The weights of ``arr`` whose bucket is marked in ``wanted`` (bool, 65536), sorted;
+    ``counts`` must be :attr:`Scan.counts` of ``arr`` (else ValueError, nothing written
+    outside the result). The result is this thread's scratch: valid until its next call."""
+    held = counts[wanted]
+    size = int(held.sum())
+    out = _WORK.take("out", size)
+    work = _WORK.take("work", size + int(held.max(initial=0)))
+    _kernels.gather_sorted_f32(arr, wanted.view(np.uint8), counts, out, _WORK.next, work)
     return out
 
 

@@ -69,8 +69,13 @@ def _quantile_plan(n: int, quantiles: Sequence[float]):
     Returns:
         (ranks, lo_pos, hi_pos, gamma): the distinct 0-based ranks to select, for each
         quantile the positions of its two order statistics in ``ranks``, and the weight of the
-        upper one.
+        upper one (read-only arrays, shared by the calls with the same arguments).
     """
+    return _plan(int(n), tuple(float(q) for q in quantiles))
+
+
+@functools.lru_cache(maxsize=4096)  # a layer's size and the quantiles are fixed for its run
+def _plan(n: int, quantiles: tuple[float, ...]):
     q = np.asarray(quantiles, dtype=np.float64)
     # numpy's index for ``linear`` is (n − 1)·q itself; the general formula
     # n·q + α + q·(1 − α − β) − 1 (α = β = 1) is equal in exact arithmetic only.
@@ -84,7 +89,10 @@ def _quantile_plan(n: int, quantiles: Sequence[float]):
     lo[below] = hi[below] = 0
     lo, hi = lo.astype(np.int64), hi.astype(np.int64)
     ranks = np.unique(np.concatenate([lo, hi]))
-    return ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
+    plan = ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
+    for part in plan:
+        part.flags.writeable = False
+    return plan
 
 
 def order_statistics(x: Tensor, ranks: Sequence[int], backend: str | None = None) -> Tensor:
@@ -430,7 +438,7 @@ def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndar
     mean = first.total / n
     std = math.sqrt(max(l2 * l2 / n - mean * mean, 0.0))
     participation = first.sum_abs * first.sum_abs / (n * l2 * l2) if l2 > 0 else math.nan
-    buckets = _Buckets(first.counts, n, _SCRATCH)
+    buckets = first.buckets
     ranks, lo_pos, hi_pos, gamma = _quantile_plan(n, quantiles)
     m_ranks, m_lo, m_hi, m_gamma = _quantile_plan(n, (0.5,))
     q_at = buckets.signed_rank(ranks)
@@ -444,9 +452,8 @@ def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndar
         wanted[m] = wanted[m | 0x8000] = True
     negated = [_next_up(-c) for c in _level_floats(levels) if c is not None]
     wanted[_signed_buckets(np.array(negated, dtype=np.float32))] = True
-    cand = first.gather(wanted)  # the few weights of the wanted buckets
+    by_value = first.gather_sorted(wanted)  # the few weights of the wanted buckets, sorted
     buckets.gathered(wanted)
-    by_value = np.sort(cand)
     stats = by_value[buckets.cand_signed_before(q_at[0]) + q_at[1]].astype(np.float64)
     with np.errstate(invalid="ignore"):
         quants = _lerp(stats[lo_pos], stats[hi_pos], gamma)
@@ -464,25 +471,27 @@ def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndar
 class _FirstPass(NamedTuple):
     """What one read of a finite float32 array gives :func:`_summary_shared_finite`: the
     float64 sums of w, |w| and w² (each ``np.add.reduce(..., dtype=np.float64)``), max |w|,
-    the counts per top-16-bit bucket, and how to gather the weights of some buckets."""
+    the weights' buckets, and how to gather the weights of some buckets, sorted."""
 
     total: float
     sum_abs: float
     sum_sq: float
     absmax: float
-    counts: np.ndarray
-    gather: Callable[[np.ndarray], np.ndarray]
+    buckets: "_Buckets"
+    gather_sorted: Callable[[np.ndarray], np.ndarray]
 
 
 def _first_pass(arr: np.ndarray) -> _FirstPass | None:
     """:class:`_FirstPass` of a float32 array, None if it holds NaN or inf: one compiled pass
     (:mod:`wcviz.record.native`) or numpy's six, with the same bits."""
+    scratch = _SCRATCH
     if native.enabled():
-        scan = native.scan(arr, _SCRATCH.counts)
+        scan = native.scan(arr, (scratch.counts, scratch.signed_cum, scratch.mag_cum))
         if not math.isfinite(scan.sum_sq):
             return None
-        return _FirstPass(scan.total, scan.sum_abs, scan.sum_sq, scan.absmax, scan.counts,
-                          lambda wanted: native.gather(arr, wanted, int(scan.counts[wanted].sum())))
+        return _FirstPass(scan.total, scan.sum_abs, scan.sum_sq, scan.absmax,
+                          _Buckets(scan.counts, arr.size, scan.signed_cum, scan.mag_cum),
+                          lambda wanted: native.gather_sorted(arr, wanted, scan.counts))
     mag = np.abs(arr)
     total = np.add.reduce(arr, dtype=np.float64)
     sum_abs = np.add.reduce(mag, dtype=np.float64)
@@ -495,20 +504,31 @@ def _first_pass(arr: np.ndarray) -> _FirstPass | None:
     # each float's high half (sign, exponent, 7 mantissa bits), as intp once: bincount and
     # take would each convert the strided uint16 view themselves (twice the time)
     top = arr.view(np.uint16)[1::2].astype(np.intp)
+    counts = np.bincount(top, minlength=1 << 16)
     return _FirstPass(float(total), float(sum_abs), float(sum_sq), absmax,
-                      np.bincount(top, minlength=1 << 16),
-                      lambda wanted: arr[np.take(wanted, top)])
+                      _Buckets(counts, arr.size, *_cumulate(counts, scratch)),
+                      lambda wanted: np.sort(arr[np.take(wanted, top)]))
+
+
+def _cumulate(counts: np.ndarray, scratch: "_Scratch") -> tuple[np.ndarray, np.ndarray]:
+    """The running sums of bucket counts in value order (the negative buckets from 0xFFFF
+    down, a reversed view, then the positive ones on top of them) and in |w| order."""
+    cum = scratch.signed_cum
+    np.cumsum(counts[:0x7FFF:-1], out=cum[:0x8000])
+    np.cumsum(counts[:0x8000], out=cum[0x8000:])
+    cum[0x8000:] += cum[0x7FFF]
+    mag = np.add(counts[:0x8000], counts[0x8000:], out=scratch.mag_cum)
+    return cum, np.cumsum(mag, out=mag)
 
 
 class _Scratch(threading.local):
-    """Per-thread arrays of the bucket counts, reused from one tensor to the next: fresh
-    ones of this size (0.5 MB) cost their page faults every time (about 0.1 ms each)."""
+    """Per-thread arrays of the bucket counts and their running sums, reused from one tensor
+    to the next: fresh ones of this size (0.5 MB) cost their page faults every time (about
+    0.1 ms each)."""
 
     def __init__(self):
         self.counts = np.empty(1 << 16, dtype=np.int64)
-        self.signed = np.empty(1 << 16, dtype=np.int64)
         self.signed_cum = np.empty(1 << 16, dtype=np.int64)
-        self.mag = np.empty(1 << 15, dtype=np.int64)
         self.mag_cum = np.empty(1 << 15, dtype=np.int64)
 
 
@@ -525,28 +545,30 @@ class _Buckets:
     after those of the gathered buckets before it.
     """
 
-    def __init__(self, counts: np.ndarray, n: int, scratch: "_Scratch"):
+    def __init__(self, counts: np.ndarray, n: int, signed_cum: np.ndarray,
+                 mag_cum: np.ndarray):
         self.counts, self.n = counts, n
-        self.signed = np.take(counts, _SIGNED_ORDER, out=scratch.signed)
-        self.signed_cum = np.cumsum(self.signed, out=scratch.signed_cum)
-        self.mag = np.add(counts[:0x8000], counts[0x8000:], out=scratch.mag)
-        self.mag_cum = np.cumsum(self.mag, out=scratch.mag_cum)
+        self.signed_cum, self.mag_cum = signed_cum, mag_cum
+
+    def signed(self, pos):
+        """The counts of the buckets at signed positions ``pos``."""
+        return self.counts[_SIGNED_ORDER[pos]]
 
     def signed_rank(self, ranks: np.ndarray):
         """(bucket, rank inside it) of each rank of the weights in value order."""
         pos = np.searchsorted(self.signed_cum, ranks, side="right")
-        return _SIGNED_ORDER[pos], ranks - (self.signed_cum[pos] - self.signed[pos])
+        return _SIGNED_ORDER[pos], ranks - (self.signed_cum[pos] - self.signed(pos))
 
     def magnitude_rank(self, ranks: np.ndarray):
         """(magnitude bucket, rank inside it) of each rank of |w| in value order."""
         pos = np.searchsorted(self.mag_cum, ranks, side="right")
-        return pos, ranks - (self.mag_cum[pos] - self.mag[pos])
+        return pos, ranks - (self.mag_cum[pos] - self.counts[pos] - self.counts[pos | 0x8000])
 
     def gathered(self, wanted: np.ndarray) -> None:
         """Record which buckets were gathered (their signed positions, in order, and the
         candidates in the gathered buckets before each)."""
         self._gathered = np.sort(_POSITION[np.flatnonzero(wanted)])
-        held = self.signed[self._gathered]
+        held = self.signed(self._gathered)
         self._before = np.cumsum(held) - held
 
     def cand_signed_before(self, buckets) -> np.ndarray:
@@ -568,7 +590,7 @@ class _Buckets:
         as −0, the same value, whose bucket holds no positive weight)."""
         t = np.where(t == 0, np.float32(-0.0), t).astype(np.float32)
         pos = _POSITION[_signed_buckets(t)]
-        whole = self.signed_cum[pos] - self.signed[pos]  # buckets wholly below t's
+        whole = self.signed_cum[pos] - self.signed(pos)  # buckets wholly below t's
         inside = np.searchsorted(by_value, t, side="left") - self._before[np.searchsorted(self._gathered, pos)]
         return whole + inside
 
