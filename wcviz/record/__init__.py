@@ -1,7 +1,9 @@
 """Measuring weights and storing the measures: from a model to a run folder on disk.
 
 * :mod:`wcviz.record.measures`: the formulas and the one quantile list and threshold grammar;
-  :mod:`wcviz.record.stats`: exact per-layer statistics of a record (radix select, histograms).
+  :mod:`wcviz.record.stats`: exact per-layer statistics of a record (radix select, histograms);
+  :mod:`wcviz.record.native`: their compiled float32 passes (``_kernels.c``, optional: numpy's
+  path gives the same bits without a C compiler).
 * :mod:`wcviz.record.metrics`: metric names as users write them, the schema's ``METRICS`` and
   the store variables that hold them.
 * :mod:`wcviz.record.runfolder`: every file name of a run folder and the words for a run's

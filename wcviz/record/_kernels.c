@@ -33,8 +33,9 @@ typedef struct {
     double sum, abs, sq;
 } sums_t;
 
-/* x86-64: an AVX2 copy of the hot loop beside the baseline one, chosen at load time. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+/* x86-64 with glibc (ifunc): an AVX2 copy of the hot loops beside the baseline one, chosen at
+ * load time. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__)
 #define HOT __attribute__((target_clones("avx2", "default")))
 #else
 #define HOT
@@ -45,19 +46,78 @@ static inline double sq32(float x)
     return (double)(x * x); /* rounded to float32 first, as np.multiply(mag, mag) */
 }
 
-/* A leaf of numpy's pairwise sum (n <= BLOCK), for w, |w| and w*w at once; also the max of
- * the |w| bit patterns (for finite weights they order as the values; a NaN's are above
- * inf's, and the caller does not use the max of a non-finite array). */
-HOT static sums_t leaf(const float *x, Py_ssize_t n, uint32_t *maxbits)
+static inline uint32_t max_bits(const float *x, Py_ssize_t n, uint32_t mx)
 {
     const uint32_t *bits = (const uint32_t *)x;
-    uint32_t mx = *maxbits;
-    sums_t out;
     for (Py_ssize_t i = 0; i < n; i++) {
         uint32_t m = bits[i] & 0x7FFFFFFFu;
         mx = m > mx ? m : mx;
     }
-    *maxbits = mx;
+    return mx;
+}
+
+#if defined(__GNUC__) && !defined(WCVIZ_SCALAR_LANES)
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+
+/* numpy's 8 lanes over x[0..n8) (n8 >= 8, a multiple of 8): lane j starts at x[j] and adds
+ * x[j + 8], x[j + 16], ... in order; for w, |w| and w*w (squared in float32), in vectors of
+ * 4 lanes (the compiler does not vectorise the scalar loop). Also the max |w| bit pattern. */
+HOT static void lanes(const float *x, Py_ssize_t n8, double *s, double *a, double *q,
+                      uint32_t *maxbits)
+{
+    const v4i magnitude = {0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF};
+    v4d vs[2], va[2], vq[2];
+    v4i mx = {0, 0, 0, 0};
+    for (Py_ssize_t i = 0; i < n8; i += 8)
+        for (int h = 0; h < 2; h++) {
+            v4f v;
+            memcpy(&v, x + i + 4 * h, sizeof v);
+            v4i b = (v4i)v & magnitude;
+            v4f m = (v4f)b;
+            v4d dv = __builtin_convertvector(v, v4d), dm = __builtin_convertvector(m, v4d),
+                dq = __builtin_convertvector(m * m, v4d);
+            if (i == 0) {
+                vs[h] = dv, va[h] = dm, vq[h] = dq;
+            } else {
+                vs[h] += dv, va[h] += dm, vq[h] += dq;
+            }
+            v4i above = b > mx; /* bit patterns of |w| are non-negative as int32 */
+            mx = (b & above) | (mx & ~above);
+        }
+    for (int j = 0; j < 8; j++) {
+        s[j] = vs[j / 4][j % 4], a[j] = va[j / 4][j % 4], q[j] = vq[j / 4][j % 4];
+        uint32_t m = (uint32_t)mx[j % 4];
+        *maxbits = m > *maxbits ? m : *maxbits;
+    }
+}
+#else
+/* numpy's 8 lanes over x[0..n8) (n8 >= 8, a multiple of 8), as above, in scalar code. */
+static void lanes(const float *x, Py_ssize_t n8, double *s, double *a, double *q,
+                  uint32_t *maxbits)
+{
+    for (int j = 0; j < 8; j++) {
+        s[j] = (double)x[j];
+        a[j] = (double)fabsf(x[j]);
+        q[j] = sq32(x[j]);
+    }
+    for (Py_ssize_t i = 8; i < n8; i += 8)
+        for (int j = 0; j < 8; j++) {
+            s[j] += (double)x[i + j];
+            a[j] += (double)fabsf(x[i + j]);
+            q[j] += sq32(x[i + j]);
+        }
+    *maxbits = max_bits(x, n8, *maxbits);
+}
+#endif
+
+/* A leaf of numpy's pairwise sum (n <= BLOCK), for w, |w| and w*w at once; also the max of
+ * the |w| bit patterns (for finite weights they order as the values; a NaN's are above
+ * inf's, and the caller does not use the max of a non-finite array). */
+static sums_t leaf(const float *x, Py_ssize_t n, uint32_t *maxbits)
+{
+    sums_t out;
     if (n < 8) {
         out.sum = 0.0; out.abs = 0.0; out.sq = 0.0;
         for (Py_ssize_t i = 0; i < n; i++) {
@@ -65,22 +125,12 @@ HOT static sums_t leaf(const float *x, Py_ssize_t n, uint32_t *maxbits)
             out.abs += (double)fabsf(x[i]);
             out.sq += sq32(x[i]);
         }
+        *maxbits = max_bits(x, n, *maxbits);
         return out;
     }
     double s[8], a[8], q[8];
-    for (int j = 0; j < 8; j++) {
-        s[j] = (double)x[j];
-        a[j] = (double)fabsf(x[j]);
-        q[j] = sq32(x[j]);
-    }
-    Py_ssize_t i;
-    for (i = 8; i < n - (n % 8); i += 8) {
-        for (int j = 0; j < 8; j++) {
-            s[j] += (double)x[i + j];
-            a[j] += (double)fabsf(x[i + j]);
-            q[j] += sq32(x[i + j]);
-        }
-    }
+    Py_ssize_t i = n - (n % 8);
+    lanes(x, i, s, a, q, maxbits);
     out.sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     out.abs = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     out.sq = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
@@ -89,6 +139,7 @@ HOT static sums_t leaf(const float *x, Py_ssize_t n, uint32_t *maxbits)
         out.abs += (double)fabsf(x[i]);
         out.sq += sq32(x[i]);
     }
+    *maxbits = max_bits(x + n - (n % 8), n % 8, *maxbits);
     return out;
 }
 

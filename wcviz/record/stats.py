@@ -69,9 +69,10 @@ def _quantile_plan(n: int, quantiles: Sequence[float]):
     Returns:
         (ranks, lo_pos, hi_pos, gamma): the distinct 0-based ranks to select, for each
         quantile the positions of its two order statistics in ``ranks``, and the weight of the
-        upper one (read-only arrays, shared by the calls with the same arguments).
+        upper one.
     """
-    return _plan(int(n), tuple(float(q) for q in quantiles))
+    # copies of the cached plan: a caller may write to its arrays or hand them to torch
+    return tuple(part.copy() for part in _plan(int(n), tuple(float(q) for q in quantiles)))
 
 
 @functools.lru_cache(maxsize=4096)  # a layer's size and the quantiles are fixed for its run
@@ -89,10 +90,7 @@ def _plan(n: int, quantiles: tuple[float, ...]):
     lo[below] = hi[below] = 0
     lo, hi = lo.astype(np.int64), hi.astype(np.int64)
     ranks = np.unique(np.concatenate([lo, hi]))
-    plan = ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
-    for part in plan:
-        part.flags.writeable = False
-    return plan
+    return ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
 
 
 def order_statistics(x: Tensor, ranks: Sequence[int], backend: str | None = None) -> Tensor:
