@@ -186,8 +186,9 @@ class ExtraStats:
         """This record's statistics, keyed by variable, shaped (layer[, original], quantile).
 
         ``weight_l2``: this record's ‖w‖ per layer (the recorder's ``weight_l2``), kept as the
-        next update ratio's denominator (computed here when not given). ``run(fn, items)``:
-        how the layers are mapped (the recorder's threads; in this thread when None).
+        next update ratio's denominator (computed here when not given). ``run(fn, jobs)``:
+        how the (layer index, target) jobs are mapped (the recorder's threads; in this
+        thread when None).
         """
         names = self.names if names is None else list(names)
         if not names:

@@ -385,23 +385,17 @@ class Recorder:
 
     @contextmanager
     def _workers(self):
-        """``run(fn, items)``: ``[fn(item) for item in items]``, in this Recorder's threads
-        when there are several and every layer is on the CPU (numpy and the compiled passes
-        release the GIL), else in this thread; gradients are off either way."""
+        """``run(fn, jobs)``: ``[fn(job) for job in jobs]`` over (layer index, target) jobs.
+        With several threads and every layer on the CPU (numpy and the compiled passes release
+        the GIL), the layers of at least :data:`_POOL_MIN` weights go to this Recorder's
+        threads while this one does the others; gradients are off either way."""
         on_cpu = all(t.stored().device.type == "cpu" for t in self._layers)
-        if self._threads < 2 or not on_cpu or len(self._layers) < 2:
-            with torch.no_grad():
-                yield lambda fn, items: [fn(item) for item in items]
-            return
-
-        def quiet(fn):
-            def call(item):
-                with torch.no_grad():  # grad mode is per thread
-                    return fn(item)
-            return call
-
-        with ThreadPoolExecutor(self._threads) as pool:
-            yield lambda fn, items: list(pool.map(quiet(fn), items))
+        with torch.no_grad():
+            if self._threads < 2 or not on_cpu or len(self._layers) < 2:
+                yield lambda fn, jobs: [fn(job) for job in jobs]
+                return
+            with ThreadPoolExecutor(self._threads) as pool:
+                yield partial(_spread, pool)
 
     def _vectors(self, nq: int, run) -> np.ndarray:
         """Per-layer summary rows on the host, (layer, summary | v quantiles | a | b).
@@ -520,6 +514,25 @@ def _scales(target: Target, device) -> tuple[Tensor, Tensor]:
         else:
             out.append(torch.tensor([float(value)], dtype=torch.float64, device=device))
     return out[0], out[1]
+
+
+#: Layers below this many weights are done in the recording thread itself: a thread pool's
+#: hand-off (tens of µs per job) would cost more than their statistics.
+_POOL_MIN = 1 << 14
+
+
+def _spread(pool: ThreadPoolExecutor, fn, jobs: list) -> list:
+    """``[fn(job) for job in jobs]``: the big layers' jobs in ``pool``, the others here."""
+    def quiet(job):
+        with torch.no_grad():  # grad mode is per thread
+            return fn(job)
+
+    futures = {k: pool.submit(quiet, job) for k, job in enumerate(jobs)
+               if job[1].stored().numel() >= _POOL_MIN}
+    out = [None if k in futures else fn(job) for k, job in enumerate(jobs)]
+    for k, future in futures.items():
+        out[k] = future.result()
+    return out
 
 
 def _to_host(vectors: list[Tensor]) -> np.ndarray:
