@@ -11,7 +11,9 @@ process and on the same weights each epoch:
    layers (plus its flush), the median over ``--epochs`` records;
 2. one record against a measured training epoch of a small CNN (``--epoch-images`` synthetic
    32×32 images, batch 128, SGD), and the small CNN's own record against its epoch;
-3. the bytes on disk of the run store against TensorBoard's event file after the same epochs.
+3. the bytes on disk of the run store against TensorBoard's event file after the same epochs;
+4. on the CPU, a record's statistics with the compiled passes (wcviz.record.native) against
+   numpy's path (``WCVIZ_NATIVE=0``), interleaved.
 
 Between records the weights move a little (as training would), so neither side compresses
 repeated data. Goals (issues 3, 23): ≤ 0.25 × TensorBoard's time and ≤ 5 × one read of the weights on CPU, ≤ 0.1 × on CUDA, ≤ 1 % of
@@ -126,10 +128,12 @@ def record_vs_tensorboard(device: torch.device, epochs: int, root: Path,
         stats_only.append(timed(rec.compute, device))
         ours.append(timed(lambda: rec.record(epoch), device))
         theirs.append(timed(lambda: tensorboard(epoch), device))
+    passes = compiled_vs_numpy(rec) if device.type == "cpu" else None
     rec.finish()
     writer.close()
     paths = shared_vs_general(model) if device.type == "cpu" else None
-    return {"paths": paths, "layers": len(layers), "weights": sum(m.weight.numel() for _, m in layers),
+    return {"paths": paths, "passes": passes, "layers": len(layers),
+            "weights": sum(m.weight.numel() for _, m in layers),
             "create": created, "ours": statistics.median(ours),
             "stats": statistics.median(stats_only), "tb": statistics.median(theirs),
             "read": statistics.median(reads),
@@ -162,6 +166,26 @@ def shared_vs_general(model: nn.Module, repeats: int = 5) -> tuple[float, float,
     for _ in range(repeats):
         g = timed(general, torch.device("cpu"))
         ratios.append(timed(shared, torch.device("cpu")) / g)
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def compiled_vs_numpy(rec, repeats: int = 5) -> tuple[float, float, float] | None:
+    """A record's statistics (``rec.compute()``, the recorder's threads) with the compiled
+    passes vs numpy's path (``WCVIZ_NATIVE=0``), interleaved; (median ratio, min, max), or
+    None when the compiled passes were not built."""
+    from wcviz.record import native
+
+    if not native.built():
+        return None
+    ratios = []
+    try:
+        for _ in range(repeats):
+            os.environ["WCVIZ_NATIVE"] = "0"
+            numpy_path = timed(rec.compute, torch.device("cpu"))
+            os.environ["WCVIZ_NATIVE"] = "1"
+            ratios.append(timed(rec.compute, torch.device("cpu")) / numpy_path)
+    finally:
+        os.environ.pop("WCVIZ_NATIVE", None)
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
@@ -217,6 +241,11 @@ def report(device, epochs, images, big, small, compand=False) -> None:
         *([f"  statistics, shared radix pass / general path: {big['paths'][0]:.2f} "
            f"(pairs {big['paths'][1]:.2f}-{big['paths'][2]:.2f}, one thread)"]
           if big.get("paths") else []),
+        *([f"  statistics, compiled passes / numpy's path: {big['passes'][0]:.2f} "
+           f"(pairs {big['passes'][1]:.2f}-{big['passes'][2]:.2f}, the recorder's threads)"]
+          if big.get("passes") else
+          ["  compiled passes not built: every figure above is numpy's path"]
+          if device.type == "cpu" else []),
         f"small CNN epoch ({images:,} images, batch 128): {small['epoch']:.2f} s",
         f"  ResNet50 record / that epoch:        {100 * big['ours'] / small['epoch']:.2f} %",
         f"  small CNN record / its epoch:        {100 * small['record'] / small['epoch']:.3f} % "
