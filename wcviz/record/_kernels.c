@@ -2,8 +2,9 @@
  *
  * scan_f32 reads the weights once and returns what numpy needs six passes for: the float64
  * sums of w, |w| and w*w (w*w rounded to float32 first, as np.multiply does) bit-equal to
- * np.add.reduce(..., dtype=np.float64), the float32 max |w|, and the count of weights per
- * bucket of their top 16 bits (the radix buckets of the exact quantiles).
+ * np.add.reduce(..., dtype=np.float64), the float32 max |w|, the count of weights per bucket
+ * of their top 16 bits (the radix buckets of the exact quantiles) and the counts' running
+ * sums in value order and in |w| order.
  *
  * Bit-equality with numpy: np.add.reduce of float32 into float64 casts the input in buffers of
  * 8192 elements and adds each buffer's pairwise sum to the running total (numpy's
@@ -11,12 +12,13 @@
  * halves rounded down to a multiple of 8). The same order of float64 additions is done here,
  * so the results are the same bits. Build without -ffast-math: the order matters.
  *
- * gather_sorted_f32 copies the weights whose bucket is marked in a 65536-byte table, sorted.
+ * gather_sorted_f32 copies the weights whose bucket is marked in a 65536-byte table, sorted
+ * (a few per cent of them: the buckets that hold a wanted rank or threshold).
  *
  * diff_sq_f32 gives the squared norm of the change since the last record (the update ratio)
  * and, in the same pass, overwrites the kept copy with the current weights.
  *
- * Both release the GIL, so the recorder's threads summarise layers in parallel.
+ * All three release the GIL, so the recorder's threads summarise layers in parallel.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

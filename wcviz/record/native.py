@@ -4,9 +4,10 @@
 compiler the install still succeeds). It reads a float32 weight array once for what
 :mod:`wcviz.record.stats` otherwise needs six numpy passes for (the float64 sums of w, |w|
 and w², max |w| and the radix-bucket counts), and gathers the few weights of the wanted
-buckets, sorted, in one more pass (numpy: a mask, a selection and a sort); for the update ratio it gives Σ(w_prev − w)² and overwrites the kept
-copy with w in one pass. Its sums of the statistics follow numpy's own summation order, so every statistic is
-bit-equal either way (tests/test_native.py checks both paths against each other).
+buckets, sorted, in one more pass (numpy: a mask, a selection and a sort). For the update
+ratio it gives Σ(w_prev − w)² and overwrites the kept copy with w in the same pass. The sums
+of the statistics follow numpy's own summation order, so every statistic is bit-equal either
+way (tests/test_native.py checks both paths against each other).
 
 ``WCVIZ_NATIVE=0`` in the environment turns the compiled passes off (read at each call).
 """

@@ -389,6 +389,7 @@ class Recorder:
         With several threads and every layer on the CPU (numpy and the compiled passes release
         the GIL), the layers of at least :data:`_POOL_MIN` weights go to this Recorder's
         threads while this one does the others; gradients are off either way."""
+        # the stored tensor's device is Ψ(v)'s, without computing Ψ(v) for every layer again
         on_cpu = all(t.stored().device.type == "cpu" for t in self._layers)
         with torch.no_grad():
             if self._threads < 2 or not on_cpu or len(self._layers) < 2:

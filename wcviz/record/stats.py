@@ -13,7 +13,8 @@ Definitions (the run store's variables are these, per layer and record):
   per radix bucket (the top 16 bits of the float, 1/128 of an octave whatever the scale),
   then only the few buckets that hold a wanted rank are ordered (typically well under 1 % of
   the weights; a bucket of exact zeros is all one value). CPU tensors use numpy on their own
-  memory, other devices torch ops on the device. Tensors above 2^24 elements (where older
+  memory (and the compiled passes of :mod:`wcviz.record.native` where they were built, with
+  the same bits), other devices torch ops on the device. Tensors above 2^24 elements (where older
   ``torch.quantile`` refuses) work too. A NaN weight makes every quantile NaN, as in numpy.
 * **near-zero fraction**: the fraction of weights with ``|w| < c`` (strict; exact zeros count),
   over all n weights (a NaN weight counts as not near zero). The cutoff ``c`` of each kind
@@ -571,17 +572,25 @@ class _Buckets:
 
     def cand_signed_before(self, buckets) -> np.ndarray:
         """Candidates (sorted) before the first one of each gathered bucket of ``buckets``."""
-        return self._before[np.searchsorted(self._gathered, _POSITION[buckets])]
+        return self._before_at(_POSITION[buckets])
+
+    def _before_at(self, positions) -> np.ndarray:
+        """Candidates before the gathered buckets at signed ``positions``."""
+        return self._before[np.searchsorted(self._gathered, positions)]
 
     def magnitude_order_stats(self, by_value: np.ndarray, buckets, local) -> np.ndarray:
         """|w| of each (magnitude bucket, rank inside it): the bucket's negatives and
         positives are two sorted runs of the candidates, merged by bisection."""
         out = np.empty(len(buckets))
         for i, (m, k) in enumerate(zip(buckets, local)):
-            neg, pos = (by_value[start:start + int(self.counts[b])] for b in (m | 0x8000, m)
-                        for start in [int(self.cand_signed_before(b))])
-            out[i] = _kth_smallest(np.abs(neg[::-1]), pos, int(k))
+            neg, pos = (self.run(by_value, b) for b in (m | 0x8000, m))
+            out[i] = _kth_smallest(np.abs(neg[::-1]), pos, int(k))  # |w| ascending, both
         return out
+
+    def run(self, by_value: np.ndarray, bucket: int) -> np.ndarray:
+        """The sorted candidates of one gathered bucket."""
+        start = int(self.cand_signed_before(bucket))
+        return by_value[start:start + int(self.counts[bucket])]
 
     def count_below(self, t: np.ndarray, by_value: np.ndarray) -> np.ndarray:
         """#{w < t} for each of the float32 thresholds ``t`` (finite or ±inf; +0 is taken
@@ -589,7 +598,7 @@ class _Buckets:
         t = np.where(t == 0, np.float32(-0.0), t).astype(np.float32)
         pos = _POSITION[_signed_buckets(t)]
         whole = self.signed_cum[pos] - self.signed(pos)  # buckets wholly below t's
-        inside = np.searchsorted(by_value, t, side="left") - self._before[np.searchsorted(self._gathered, pos)]
+        inside = np.searchsorted(by_value, t, side="left") - self._before_at(pos)
         return whole + inside
 
     def count_magnitude_below(self, c: np.ndarray, by_value: np.ndarray) -> np.ndarray:
