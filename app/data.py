@@ -517,11 +517,6 @@ def names(runs: list[Run]) -> dict[str, str]:
     return dict(zip((r.run_id for r in runs), labels))
 
 
-def colors(runs: list[Run]) -> dict[str, str]:
-    """Run id -> colour, by method as the figures colour them (:func:`wcviz.report.palette.run_colors`)."""
-    return dict(zip((r.run_id for r in runs), palette.run_colors([light(r) for r in runs])))
-
-
 def label_runs(frame: pd.DataFrame, runs: list[Run]) -> pd.DataFrame:
     """``frame`` with ``name`` and ``color`` columns: each run's display name and colour among
     ``runs`` (the charts' legend and colour scale read them)."""

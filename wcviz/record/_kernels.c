@@ -357,41 +357,48 @@ static int gather_sorted(const uint32_t *bits, Py_ssize_t n, const uint8_t *take
 
 static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
 {
-    PyObject *objs[6];
-    if (!PyArg_ParseTuple(args, "OOOOOO:gather_sorted_f32", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &objs[5]))
+    PyObject *objs[4];
+    if (!PyArg_ParseTuple(args, "OOOO:gather_sorted_f32", &objs[0], &objs[1], &objs[2],
+                          &objs[3]))
         return NULL;
-    /* weights, wanted, counts, out, next (65536 int64), work (uint32): scratch of the
-     * caller's, reused from call to call (fresh memory costs its page faults each time) */
-    static const Py_ssize_t items[6] = {4, 1, 8, 4, 8, 4};
-    static const int writable[6] = {0, 0, 0, 1, 1, 1};
-    static const char *names[6] = {"weights", "wanted", "counts", "out", "next", "work"};
-    Py_buffer views[6];
+    /* weights, wanted, counts, out */
+    static const Py_ssize_t items[4] = {4, 1, 8, 4};
+    static const int writable[4] = {0, 0, 0, 1};
+    static const char *names[4] = {"weights", "wanted", "counts", "out"};
+    Py_buffer views[4];
     int held = 0, failed = 0;
     PyObject *result = NULL;
-    for (; held < 6; held++)
+    for (; held < 4; held++)
         if (get_buffer(objs[held], &views[held], writable[held], items[held], names[held]) < 0)
             goto done;
+    if (views[1].len != BUCKETS || views[2].len != BUCKETS * 8) {
+        PyErr_Format(PyExc_ValueError, "gather_sorted_f32: wanted and counts must hold %d "
+                     "items", BUCKETS);
+        goto done;
+    }
     const uint8_t *take = views[1].buf;
     const int64_t *counts = views[2].buf;
     Py_ssize_t room = views[3].len / 4;
     int64_t biggest = 0;
-    if (views[1].len == BUCKETS && views[2].len == BUCKETS * 8)
-        for (int b = 0; b < BUCKETS; b++)
-            if (take[b] && counts[b] > biggest)
-                biggest = counts[b];
-    if (views[1].len != BUCKETS || views[2].len != BUCKETS * 8 || views[4].len != BUCKETS * 8
-        || views[5].len / 4 < room + biggest) {
-        PyErr_Format(PyExc_ValueError, "gather_sorted_f32: wanted, counts and next must hold "
-                     "%d items, work the wanted weights and the biggest wanted bucket's",
-                     BUCKETS);
+    for (int b = 0; b < BUCKETS; b++)
+        if (take[b] && counts[b] > biggest)
+            biggest = counts[b];
+    /* next: only the wanted buckets' entries are touched; work: the gathered weights, then
+     * the sort's temporary run */
+    int64_t *next = PyMem_RawMalloc(BUCKETS * sizeof(int64_t));
+    uint32_t *work = PyMem_RawMalloc((size_t)(room + biggest + 1) * sizeof(uint32_t));
+    if (next == NULL || work == NULL) {
+        PyMem_RawFree(next);
+        PyMem_RawFree(work);
+        PyErr_NoMemory();
         goto done;
     }
-    uint32_t *work = views[5].buf;
     Py_BEGIN_ALLOW_THREADS
     failed = gather_sorted(views[0].buf, views[0].len / 4, take, counts, views[3].buf, room,
-                           views[4].buf, work, work + room);
+                           next, work, work + room);
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(next);
+    PyMem_RawFree(work);
     if (failed)
         PyErr_SetString(PyExc_ValueError, "gather_sorted_f32: the counts are not those of "
                         "these weights, or out is not their sum over the wanted buckets");
@@ -466,10 +473,8 @@ static PyMethodDef methods[] = {
      "bucket, signed_cum (65536) and mag_cum (32768) their running sums in value order and "
      "in magnitude order."},
     {"gather_sorted_f32", gather_sorted_f32, METH_VARARGS,
-     "gather_sorted_f32(weights, wanted, counts, out, next, work): the weights whose bucket "
-     "is marked in wanted (65536 bytes), sorted, into out (exactly their number, from "
-     "counts); next (65536 int64) and work (uint32, room for the wanted weights and the "
-     "biggest wanted bucket's) are scratch."},
+     "gather_sorted_f32(weights, wanted, counts, out): the weights whose bucket is marked in "
+     "wanted (65536 bytes), sorted, into out (exactly their number, from counts)."},
     {"diff_sq_f32", diff_sq_f32, METH_VARARGS,
      "diff_sq_f32(prev, weights, keep) -> float: sum of squares of the float32 difference "
      "prev - weights, in float64; with keep, weights are copied into prev in the same pass."},

@@ -15,7 +15,6 @@ way (tests/test_native.py checks both paths against each other).
 from __future__ import annotations
 
 import os
-import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -66,35 +65,12 @@ def scan(arr: np.ndarray, out: tuple | None = None) -> Scan:
     return Scan(total, sum_abs, sum_sq, absmax, *out)
 
 
-class _Work(threading.local):
-    """Per-thread scratch of :func:`gather_sorted`, grown when needed and reused: fresh
-    memory costs its page faults on every call (about 0.1 ms per layer)."""
-
-    def __init__(self):
-        self.next = np.empty(BUCKETS, dtype=np.int64)
-        self.work = np.empty(0, dtype=np.uint32)
-        self.out = np.empty(0, dtype=np.float32)
-
-    def take(self, name: str, size: int) -> np.ndarray:
-        have = getattr(self, name)
-        if have.size < size:
-            have = np.empty(max(size, 2 * have.size), dtype=have.dtype)
-            setattr(self, name, have)
-        return have[:size]
-
-
-_WORK = _Work()
-
-
 def gather_sorted(arr: np.ndarray, wanted: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The weights of ``arr`` whose bucket is marked in ``wanted`` (bool, 65536), sorted;
     ``counts`` must be :attr:`Scan.counts` of ``arr`` (else ValueError, nothing written
-    outside the result). The result is this thread's scratch: valid until its next call."""
-    held = counts[wanted]
-    size = int(held.sum())
-    out = _WORK.take("out", size)
-    work = _WORK.take("work", size + int(held.max(initial=0)))
-    _kernels.gather_sorted_f32(arr, wanted.view(np.uint8), counts, out, _WORK.next, work)
+    outside the result)."""
+    out = np.empty(int(counts[wanted].sum()), dtype=np.float32)
+    _kernels.gather_sorted_f32(arr, wanted.view(np.uint8), counts, out)
     return out
 
 
