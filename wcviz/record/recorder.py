@@ -528,8 +528,11 @@ def _spread(pool: ThreadPoolExecutor, fn, jobs: list) -> list:
         with torch.no_grad():  # grad mode is per thread
             return fn(job)
 
-    futures = {k: pool.submit(quiet, job) for k, job in enumerate(jobs)
-               if job[1].stored().numel() >= _POOL_MIN}
+    sizes = [job[1].stored().numel() for job in jobs]
+    # biggest first: the last job to start is then a small one, and the threads end together
+    # (ResNet50's biggest layers are its last; in layer order one thread did them alone)
+    big = sorted((k for k, size in enumerate(sizes) if size >= _POOL_MIN), key=lambda k: -sizes[k])
+    futures = {k: pool.submit(quiet, jobs[k]) for k in big}
     out = [None if k in futures else fn(job) for k, job in enumerate(jobs)]
     for k, future in futures.items():
         out[k] = future.result()
