@@ -42,8 +42,43 @@ def test_the_compiled_passes_are_built():
                             "(gcc) and reinstall with pip install -e .")
 
 
+def _widths() -> list[int]:
+    """The lane widths of the scan's sums this build and CPU have (8: AVX-512, 4, 1)."""
+    from wcviz.record import _kernels
+
+    if _kernels is None:
+        return []
+    before, out = _kernels.lanes(), []
+    for width in (8, 4, 1):
+        try:
+            _kernels.lanes(width)
+            out.append(width)
+        except ValueError:
+            pass
+    _kernels.lanes(before)
+    return out
+
+
+@pytest.fixture(params=_widths() or [None], ids=lambda w: f"lanes{w}")
+def lanes(request):
+    """Each lane width in turn (the widest the CPU has is the one used outside this test)."""
+    from wcviz.record import _kernels
+
+    if request.param is None:
+        pytest.skip("the compiled passes are not built")
+    before = _kernels.lanes(request.param)
+    yield request.param
+    _kernels.lanes(before)
+
+
+def test_the_widest_lanes_the_cpu_has_are_in_use():
+    from wcviz.record import _kernels
+
+    assert _kernels is not None and _kernels.lanes() == max(_widths())
+
+
 @pytest.mark.parametrize("name", list(ARRAYS))
-def test_scan_is_numpys_sums_max_and_counts_bit_for_bit(name):
+def test_scan_is_numpys_sums_max_and_counts_bit_for_bit(name, lanes):
     arr = ARRAYS[name]
     got = native.scan(arr)
     mag = np.abs(arr)
@@ -77,7 +112,7 @@ def test_gather_sorted_is_the_sorted_weights_of_the_wanted_buckets(name, every):
     top = arr.view(np.uint16)[1::2]
     wanted = np.zeros(1 << 16, dtype=bool)
     wanted[np.unique(top)[::every]] = True
-    got = native.gather_sorted(arr, wanted, native.scan(arr).counts)
+    got = native.gather_sorted(arr, _in_value_order(wanted), native.scan(arr).counts)
     chosen = arr[wanted[top]]
     bits = chosen.view(np.int32)
     key = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # value order, −0.0 before +0.0
@@ -85,15 +120,91 @@ def test_gather_sorted_is_the_sorted_weights_of_the_wanted_buckets(name, every):
     assert got.view(np.uint32).tolist() == expected.view(np.uint32).tolist()
 
 
+def _in_value_order(wanted: np.ndarray) -> np.ndarray:
+    """The marked buckets, negative ones from the largest magnitude down, then the others up."""
+    return S._SIGNED_ORDER[np.sort(S._POSITION[np.flatnonzero(wanted)])]
+
+
 def test_gather_sorted_refuses_counts_of_other_weights_without_writing_past_its_output():
     arr = ARRAYS["normal_8193"]
-    wanted = np.ones(1 << 16, dtype=bool)
+    every = _in_value_order(np.ones(1 << 16, dtype=bool))
     counts = native.scan(arr).counts.copy()
     for change in (-1, 1):
         wrong = counts.copy()
         wrong[np.flatnonzero(wrong)[0]] += change
         with pytest.raises(ValueError, match="counts are not those of these weights"):
-            native.gather_sorted(arr, wanted, wrong)
+            native.gather_sorted(arr, every, wrong)
+
+
+def test_gather_sorted_refuses_buckets_out_of_order_repeated_or_out_of_range():
+    arr = ARRAYS["normal_8193"]
+    counts = native.scan(arr).counts
+    held = _in_value_order(counts > 0)
+    for buckets, match in ((held[::-1], "value order"), (held[[0, 0]], "value order"),
+                           (np.array([1 << 16]), r"\[0, 65536\)"),
+                           (np.array([-1]), r"\[0, 65536\)")):
+        with pytest.raises(ValueError, match=match):
+            native.gather_sorted(arr, buckets, counts)
+    from wcviz.record import _kernels  # the size of out is checked too, below the wrapper
+
+    with pytest.raises(ValueError, match="as many as the sum of the buckets' counts"):
+        _kernels.gather_sorted_f32(arr, held, counts, np.empty(3, dtype=np.float32))
+
+
+def _gathered(arr: np.ndarray, every: int):
+    """A scan of ``arr``, the buckets gathered (every ``every``-th held magnitude bucket, both
+    signs) in value order, and their weights sorted."""
+    scan = native.scan(arr)
+    held = np.flatnonzero(scan.counts[:0x8000] + scan.counts[0x8000:])[::every]
+    wanted = np.zeros(1 << 16, dtype=bool)
+    wanted[held] = wanted[held | 0x8000] = True
+    order = _in_value_order(wanted)
+    return scan, held, order, native.gather_sorted(arr, order, scan.counts)
+
+
+@pytest.mark.parametrize("name", ["normal_300007", "special", "wide", "one_value"])
+def test_queries_are_the_ranks_and_counts_numpy_finds(name):
+    arr = ARRAYS[name]
+    top = arr.view(np.uint16)[1::2]
+    scan, held, order, by_value = _gathered(arr, 3)
+    buckets = order[scan.counts[order] > 0]
+    ranks = scan.counts[buckets] // 2  # one rank inside each held bucket: the middle one
+    magnitudes = np.abs(arr).view(np.uint32) >> 16
+    m_ranks = (scan.counts[held] + scan.counts[held | 0x8000]) - 1  # each one's largest |w|
+    # thresholds: weights themselves, the next float above each, ±0 and the buckets' ends
+    picked = by_value[:: max(1, len(by_value) // 40)]
+    t = np.concatenate([picked, np.nextafter(picked, np.float32(np.inf)),
+                        np.float32([0.0, -0.0])]).astype(np.float32)
+    t = t[np.isin(np.where(t == 0, np.float32(-0.0), t).view(np.uint32) >> 16, order)]
+    assert len(t) > 20
+    values, mags, below = native.queries(by_value, order, scan.counts, scan.signed_cum,
+                                         (buckets, ranks), (held, m_ranks), t)
+    for b, k, got in zip(buckets, ranks, values):
+        assert got == np.sort(arr[top == b])[k]
+    for m, k, got in zip(held, m_ranks, mags):
+        assert got == np.sort(np.abs(arr[magnitudes == m]))[k]
+    assert below.tolist() == [int(np.count_nonzero(arr < x)) for x in t]
+
+
+def test_queries_refuse_buckets_that_were_not_gathered_and_ranks_outside_them():
+    arr = ARRAYS["normal_300007"]
+    scan, held, order, by_value = _gathered(arr, 2)
+    missing = np.flatnonzero(scan.counts[:0x8000] + scan.counts[0x8000:])[1]  # every 2nd
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    inside = scan.counts[held[0]]
+    bad = [((np.array([missing]), np.array([0])), none, np.float32([])),
+           ((np.array([held[0]]), np.array([inside])), none, np.float32([])),
+           ((np.array([held[0]]), np.array([-1])), none, np.float32([])),
+           (none, (np.array([missing]), np.array([0])), np.float32([])),
+           (none, (np.array([held[0] | 0x8000]), np.array([0])), np.float32([])),
+           (none, none, np.uint32([missing << 16]).view(np.float32)),  # in bucket missing
+           (none, none, np.float32([np.nan]))]
+    for at, magnitude_at, t in bad:
+        with pytest.raises(ValueError, match="not gathered, or its rank lies outside"):
+            native.queries(by_value, order, scan.counts, scan.signed_cum, at, magnitude_at, t)
+    with pytest.raises(ValueError, match="as many as the sum of the buckets' counts"):
+        native.queries(by_value[1:], order, scan.counts, scan.signed_cum, none, none,
+                       np.float32([]))
 
 
 @pytest.mark.parametrize("n", [0, 5, 8, 8200, 100_003])

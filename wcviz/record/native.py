@@ -4,7 +4,8 @@
 compiler the install still succeeds). It reads a float32 weight array once for what
 :mod:`wcviz.record.stats` otherwise needs six numpy passes for (the float64 sums of w, |w|
 and w², max |w| and the radix-bucket counts), and gathers the few weights of the wanted
-buckets, sorted, in one more pass (numpy: a mask, a selection and a sort). For the update
+buckets, sorted, in one more pass (numpy: a mask, a selection and a sort), and answers the
+rank and count queries from them in one call (numpy: a dozen small calls). For the update
 ratio it gives Σ(w_prev − w)² and overwrites the kept copy with w in the same pass. The sums
 of the statistics follow numpy's own summation order, so every statistic is bit-equal either
 way (tests/test_native.py checks both paths against each other).
@@ -65,13 +66,40 @@ def scan(arr: np.ndarray, out: tuple | None = None) -> Scan:
     return Scan(total, sum_abs, sum_sq, absmax, *out)
 
 
-def gather_sorted(arr: np.ndarray, wanted: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The weights of ``arr`` whose bucket is marked in ``wanted`` (bool, 65536), sorted;
-    ``counts`` must be :attr:`Scan.counts` of ``arr`` (else ValueError, nothing written
-    outside the result)."""
-    out = np.empty(int(counts[wanted].sum()), dtype=np.float32)
-    _kernels.gather_sorted_f32(arr, wanted.view(np.uint8), counts, out)
+def gather_sorted(arr: np.ndarray, buckets: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The weights of ``arr`` whose bucket is one of ``buckets`` (int64 bucket numbers in value
+    order: negative buckets from the largest magnitude down, then the positive ones up; no
+    repeats), sorted; ``counts`` must be :attr:`Scan.counts` of ``arr`` (else ValueError,
+    nothing written outside the result)."""
+    buckets = np.ascontiguousarray(buckets, dtype=np.int64)
+    if buckets.size and (buckets.min() < 0 or buckets.max() >= BUCKETS):
+        raise ValueError("gather_sorted: buckets must lie in [0, 65536)")
+    out = np.empty(int(counts[buckets].sum()), dtype=np.float32)
+    _kernels.gather_sorted_f32(arr, buckets, counts, out)
     return out
+
+
+def queries(by_value: np.ndarray, buckets: np.ndarray, counts: np.ndarray,
+            signed_cum: np.ndarray, at: tuple, magnitude_at: tuple,
+            thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank and count queries over the weights of ``buckets`` sorted (:func:`gather_sorted`;
+    ``counts`` and ``signed_cum`` from :func:`scan`), in one call:
+
+    - ``at`` = (buckets, ranks): the rank-th weight (0-based, in value order) of each bucket;
+    - ``magnitude_at`` = (magnitude buckets, ranks): the rank-th |w| of each magnitude bucket
+      (the low 15 bits: both signs' buckets, which must both be gathered);
+    - ``thresholds`` (float32, not NaN): #{w < t} over all the weights (t's bucket gathered).
+
+    Returns (values, magnitudes, below): float64, float64, int64. ValueError for a bucket that
+    was not gathered or a rank outside its bucket.
+    """
+    ints = [np.ascontiguousarray(a, dtype=np.int64) for a in (*at, *magnitude_at)]
+    thresholds = np.ascontiguousarray(thresholds, dtype=np.float32)
+    values, magnitudes = np.empty(len(ints[0])), np.empty(len(ints[2]))
+    below = np.empty(len(thresholds), dtype=np.int64)
+    _kernels.queries_f32(by_value, buckets, counts, signed_cum, ints[0], ints[1], values,
+                         ints[2], ints[3], magnitudes, thresholds, below)
+    return values, magnitudes, below
 
 
 def diff_sq(prev: np.ndarray, weights: np.ndarray, keep: bool) -> float:

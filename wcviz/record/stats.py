@@ -451,17 +451,16 @@ def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndar
         wanted[m] = wanted[m | 0x8000] = True
     negated = [_next_up(-c) for c in _level_floats(levels) if c is not None]
     wanted[_signed_buckets(np.array(negated, dtype=np.float32))] = True
-    by_value = first.gather_sorted(wanted)  # the few weights of the wanted buckets, sorted
-    buckets.gathered(wanted)
-    stats = by_value[buckets.cand_signed_before(q_at[0]) + q_at[1]].astype(np.float64)
+    # the few weights of the wanted buckets, sorted
+    by_value = first.gather_sorted(wanted, buckets.gathered(wanted))
+    stats, med, below_edges = buckets.answer(by_value, q_at, m_at, edges)
     with np.errstate(invalid="ignore"):
         quants = _lerp(stats[lo_pos], stats[hi_pos], gamma)
-    med = buckets.magnitude_order_stats(by_value, m_at[0], m_at[1])
     median_abs = float(_lerp(med[m_lo], med[m_hi], m_gamma)[0])
     values = [c if c is not None else float(cutoffs[i][1]) * median_abs  # a med cutoff
               for i, (c, _) in enumerate(levels)]
     fractions = buckets.count_magnitude_below(np.array(values, dtype=np.float32), by_value) / n
-    at_least = np.concatenate([[n], n - buckets.count_below(edges, by_value), [0]])
+    at_least = np.concatenate([[n], n - below_edges, [0]])
     hist = (at_least[:-1] - at_least[1:]).astype(np.float64)
     moments = [mean, std, first.absmax, l2, participation]
     return np.concatenate([quants, fractions, hist, moments, [0.0]])
@@ -477,7 +476,7 @@ class _FirstPass(NamedTuple):
     sum_sq: float
     absmax: float
     buckets: "_Buckets"
-    gather_sorted: Callable[[np.ndarray], np.ndarray]
+    gather_sorted: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (wanted, in value order)
 
 
 def _first_pass(arr: np.ndarray) -> _FirstPass | None:
@@ -489,8 +488,8 @@ def _first_pass(arr: np.ndarray) -> _FirstPass | None:
         if not math.isfinite(scan.sum_sq):
             return None
         return _FirstPass(scan.total, scan.sum_abs, scan.sum_sq, scan.absmax,
-                          _Buckets(scan.counts, arr.size, scan.signed_cum, scan.mag_cum),
-                          lambda wanted: native.gather_sorted(arr, wanted, scan.counts))
+                          _NativeBuckets(scan.counts, arr.size, scan.signed_cum, scan.mag_cum),
+                          lambda _, order: native.gather_sorted(arr, order, scan.counts))
     mag = np.abs(arr)
     total = np.add.reduce(arr, dtype=np.float64)
     sum_abs = np.add.reduce(mag, dtype=np.float64)
@@ -506,7 +505,7 @@ def _first_pass(arr: np.ndarray) -> _FirstPass | None:
     counts = np.bincount(top, minlength=1 << 16)
     return _FirstPass(float(total), float(sum_abs), float(sum_sq), absmax,
                       _Buckets(counts, arr.size, *_cumulate(counts, scratch)),
-                      lambda wanted: np.sort(arr[np.take(wanted, top)]))
+                      lambda wanted, _: np.sort(arr[np.take(wanted, top)]))
 
 
 def _cumulate(counts: np.ndarray, scratch: "_Scratch") -> tuple[np.ndarray, np.ndarray]:
@@ -563,12 +562,24 @@ class _Buckets:
         pos = np.searchsorted(self.mag_cum, ranks, side="right")
         return pos, ranks - (self.mag_cum[pos] - self.counts[pos] - self.counts[pos | 0x8000])
 
-    def gathered(self, wanted: np.ndarray) -> None:
+    def gathered(self, wanted: np.ndarray) -> np.ndarray:
         """Record which buckets were gathered (their signed positions, in order, and the
-        candidates in the gathered buckets before each)."""
+        candidates in the gathered buckets before each); returns those buckets in value
+        order."""
         self._gathered = np.sort(_POSITION[np.flatnonzero(wanted)])
-        held = self.signed(self._gathered)
+        order = _SIGNED_ORDER[self._gathered]
+        held = self.counts[order]
         self._before = np.cumsum(held) - held
+        return order
+
+    def answer(self, by_value: np.ndarray, at, magnitude_at, thresholds: np.ndarray):
+        """(the weights at (buckets, ranks inside them) ``at`` as float64, the |w| at
+        ``magnitude_at`` (:meth:`magnitude_order_stats`), #{w < t} for each of
+        ``thresholds`` (:meth:`count_below`)): every query of the gathered weights but the
+        cutoffs' counts, whose med cutoffs need the median |w| first."""
+        values = by_value[self.cand_signed_before(at[0]) + at[1]].astype(np.float64)
+        return (values, self.magnitude_order_stats(by_value, *magnitude_at),
+                self.count_below(thresholds, by_value))
 
     def cand_signed_before(self, buckets) -> np.ndarray:
         """Candidates (sorted) before the first one of each gathered bucket of ``buckets``."""
@@ -610,6 +621,26 @@ class _Buckets:
         out = np.where(c == np.inf, self.n, 0).astype(np.int64)
         out[inside] = both[:len(within)] - both[len(within):]
         return out
+
+
+class _NativeBuckets(_Buckets):
+    """:class:`_Buckets` whose queries are answered by the compiled passes
+    (:func:`wcviz.record.native.queries`), with the same results: one call per set of
+    queries instead of a dozen numpy calls (their overhead was most of a record's Python
+    time)."""
+
+    _NO_QUERY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    def gathered(self, wanted: np.ndarray) -> np.ndarray:
+        self._order = _SIGNED_ORDER[np.sort(_POSITION[np.flatnonzero(wanted)])]
+        return self._order
+
+    def answer(self, by_value, at, magnitude_at, thresholds):
+        return native.queries(by_value, self._order, self.counts, self.signed_cum, at,
+                              magnitude_at, thresholds)
+
+    def count_below(self, t: np.ndarray, by_value: np.ndarray) -> np.ndarray:
+        return self.answer(by_value, self._NO_QUERY, self._NO_QUERY, t)[2]
 
 
 def _kth_smallest(a: np.ndarray, b: np.ndarray, k: int):
