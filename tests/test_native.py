@@ -151,62 +151,6 @@ def test_gather_sorted_refuses_buckets_out_of_order_repeated_or_out_of_range():
         _kernels.gather_sorted_f32(arr, held, counts, np.empty(3, dtype=np.float32))
 
 
-def _gathered(arr: np.ndarray, every: int):
-    """A scan of ``arr``, the buckets gathered (every ``every``-th held magnitude bucket, both
-    signs) in value order, and their weights sorted."""
-    scan = native.scan(arr)
-    held = np.flatnonzero(scan.counts[:0x8000] + scan.counts[0x8000:])[::every]
-    wanted = np.zeros(1 << 16, dtype=bool)
-    wanted[held] = wanted[held | 0x8000] = True
-    order = _in_value_order(wanted)
-    return scan, held, order, native.gather_sorted(arr, order, scan.counts)
-
-
-@pytest.mark.parametrize("name", ["normal_300007", "special", "wide", "one_value"])
-def test_queries_are_the_ranks_and_counts_numpy_finds(name):
-    arr = ARRAYS[name]
-    top = arr.view(np.uint16)[1::2]
-    scan, held, order, by_value = _gathered(arr, 3)
-    buckets = order[scan.counts[order] > 0]
-    ranks = scan.counts[buckets] // 2  # one rank inside each held bucket: the middle one
-    magnitudes = np.abs(arr).view(np.uint32) >> 16
-    m_ranks = (scan.counts[held] + scan.counts[held | 0x8000]) - 1  # each one's largest |w|
-    # thresholds: weights themselves, the next float above each, ±0 and the buckets' ends
-    picked = by_value[:: max(1, len(by_value) // 40)]
-    t = np.concatenate([picked, np.nextafter(picked, np.float32(np.inf)),
-                        np.float32([0.0, -0.0])]).astype(np.float32)
-    t = t[np.isin(np.where(t == 0, np.float32(-0.0), t).view(np.uint32) >> 16, order)]
-    assert len(t) > 20
-    values, mags, below = native.queries(by_value, order, scan.counts, scan.signed_cum,
-                                         (buckets, ranks), (held, m_ranks), t)
-    for b, k, got in zip(buckets, ranks, values):
-        assert got == np.sort(arr[top == b])[k]
-    for m, k, got in zip(held, m_ranks, mags):
-        assert got == np.sort(np.abs(arr[magnitudes == m]))[k]
-    assert below.tolist() == [int(np.count_nonzero(arr < x)) for x in t]
-
-
-def test_queries_refuse_buckets_that_were_not_gathered_and_ranks_outside_them():
-    arr = ARRAYS["normal_300007"]
-    scan, held, order, by_value = _gathered(arr, 2)
-    missing = np.flatnonzero(scan.counts[:0x8000] + scan.counts[0x8000:])[1]  # every 2nd
-    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    inside = scan.counts[held[0]]
-    bad = [((np.array([missing]), np.array([0])), none, np.float32([])),
-           ((np.array([held[0]]), np.array([inside])), none, np.float32([])),
-           ((np.array([held[0]]), np.array([-1])), none, np.float32([])),
-           (none, (np.array([missing]), np.array([0])), np.float32([])),
-           (none, (np.array([held[0] | 0x8000]), np.array([0])), np.float32([])),
-           (none, none, np.uint32([missing << 16]).view(np.float32)),  # in bucket missing
-           (none, none, np.float32([np.nan]))]
-    for at, magnitude_at, t in bad:
-        with pytest.raises(ValueError, match="not gathered, or its rank lies outside"):
-            native.queries(by_value, order, scan.counts, scan.signed_cum, at, magnitude_at, t)
-    with pytest.raises(ValueError, match="as many as the sum of the buckets' counts"):
-        native.queries(by_value[1:], order, scan.counts, scan.signed_cum, none, none,
-                       np.float32([]))
-
-
 @pytest.mark.parametrize("n", [0, 5, 8, 8200, 100_003])
 def test_diff_sq_is_the_float64_sum_of_the_float32_differences_and_keeps_a_copy(n):
     rng = np.random.default_rng(n)
@@ -234,6 +178,69 @@ def test_summaries_are_the_same_bits_with_and_without_the_compiled_passes(name, 
     arr = ARRAYS[name]
     np.testing.assert_array_equal(_summary(arr, monkeypatch, True),
                                   _summary(arr, monkeypatch, False))
+
+
+def _hard_arrays(seed: int) -> dict[str, np.ndarray]:
+    """Arrays above the compiled summary's threshold that stress its rank and count logic:
+    one sign only, ties across bucket edges, zeros of both signs, subnormals, values near
+    squares near float32's largest, two clusters far apart (the median between distant buckets)."""
+    rng = np.random.default_rng(seed)
+    n = 20_001 + seed
+    ties = rng.choice(np.float32([-0.5, -0.25, 0.0, -0.0, 1e-40, 0.25, 0.5, 0.75]), n)
+    clusters = np.concatenate([rng.normal(-3.0, 1e-3, n // 2),
+                               rng.normal(1e-12, 1e-14, n - n // 2)])
+    return {"positive": np.abs(rng.standard_normal(n)).astype(np.float32) + np.float32(1e-3),
+            "negative": -np.abs(rng.standard_normal(n)).astype(np.float32),
+            "ties": ties.astype(np.float32),
+            "huge": (rng.standard_normal(n) * 1e18).astype(np.float32),
+            "tiny": (rng.standard_normal(n) * 1e-39).astype(np.float32),
+            "clusters": rng.permutation(clusters).astype(np.float32)}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("bins,quantiles", [(81, QS), (1, ()), (2, (0.5,)),
+                                            (8, (0.0, 0.001, 0.25, 0.999, 1.0))])
+def test_the_compiled_summary_is_numpys_on_hard_arrays(seed, bins, quantiles, monkeypatch):
+    cutoffs = [*CUTOFFS, ("std", 1e-30), ("med", 1e-30), ("std", 1e30), ("med", 1e30), 0.0,
+               -1.0, float("inf")]
+    for name, arr in _hard_arrays(seed).items():
+        got = []
+        for compiled in (True, False):
+            monkeypatch.setenv("WCVIZ_NATIVE", "1" if compiled else "0")
+            with np.errstate(over="ignore"):  # the huge array's moments overflow
+                got.append(S.weight_summary(torch.from_numpy(arr), quantiles, cutoffs,
+                                            2.0, bins).numpy())
+        np.testing.assert_array_equal(got[0], got[1], err_msg=name)
+
+
+def test_the_compiled_summary_refuses_buffers_that_do_not_fit():
+    arr = ARRAYS["normal_300007"]
+    scratch = tuple(np.empty(size, dtype=np.int64) for size in (1 << 16, 1 << 16, 1 << 15))
+    plan, median = S._plan(arr.size, QS), S._plan(arr.size, (0.5,))
+    kinds, values = S._cutoff_spec(tuple(CUTOFFS))
+    edges = S._histogram_thresholds(0.5, 81)
+    size = len(QS) + len(CUTOFFS) + 81 + 6
+
+    def summary(**change):
+        parts = dict(scratch=scratch, plan=plan, median_plan=median, cutoff_kinds=kinds,
+                     cutoffs=values, edges=edges, out=np.empty(size))
+        parts.update(change)
+        return native.summary(arr, **parts)
+
+    assert summary() is True
+    far = (np.array([arr.size]), *plan[1:])
+    for change, match in ((dict(out=np.empty(size + 1)), "out must hold"),
+                          (dict(cutoffs=values[1:]), "differ in length"),
+                          (dict(cutoff_kinds=np.full_like(kinds, 3)), "cutoff kind"),
+                          (dict(plan=far), "outside the weights"),
+                          (dict(plan=(plan[0], plan[1] + 99, *plan[2:])), "outside its plan"),
+                          (dict(scratch=scratch[:2] + scratch[:1]), "32768")):
+        with pytest.raises(ValueError, match=match):
+            summary(**change)
+    nan = arr.copy()
+    nan[7] = np.nan
+    assert native.summary(nan, scratch, plan, median, kinds, values, edges,
+                          np.empty(size)) is False
 
 
 def test_update_ratios_are_numpys_with_and_without_the_compiled_pass(tmp_path, monkeypatch):

@@ -266,6 +266,48 @@ static void cumulate(const int64_t *counts, int64_t *signed_cum, int64_t *mag_cu
         mag_cum[m] = acc += counts[m] + counts[m | 0x8000];
 }
 
+/* What one read of a float32 tensor gives: the float64 sums of w, |w| and w*w, and max |w|
+ * (meaningful only when every weight is finite: sq is then finite too). */
+typedef struct {
+    double total, l1, sq;
+    float absmax;
+} scan_t;
+
+/* The scan: sums, max |w|, counts per bucket and their running sums (see scan_f32). odd: a
+ * second zeroed count table for big tensors, or NULL. */
+static scan_t scan_into(const float *x, Py_ssize_t n, int64_t *counts, int64_t *odd,
+                        int64_t *signed_cum, int64_t *mag_cum)
+{
+    scan_t out = {0.0, 0.0, 0.0, 0.0f};
+    uint32_t maxbits = 0;
+    memset(counts, 0, BUCKETS * sizeof(int64_t));
+    for (Py_ssize_t start = 0; start < n; start += CHUNK) {
+        Py_ssize_t len = n - start < CHUNK ? n - start : CHUNK;
+        sums_t part = pairwise(x + start, len, &maxbits);
+        out.total += part.sum;
+        out.l1 += part.abs;
+        out.sq += part.sq;
+        count_chunk(x + start, len, counts, odd ? odd : counts);
+    }
+    for (int b = 0; odd && b < BUCKETS; b++)
+        counts[b] += odd[b];
+    cumulate(counts, signed_cum, mag_cum);
+    memcpy(&out.absmax, &maxbits, sizeof out.absmax);
+    return out;
+}
+
+/* The second count table of scan_into: it pays for itself (zeroing 512 kB, adding it in) on
+ * big tensors only. *odd is NULL for small ones; -1 when out of memory (error set). */
+static int odd_table(Py_ssize_t n, int64_t **odd)
+{
+    *odd = NULL;
+    if (n >= SPLIT_COUNTS && (*odd = PyMem_RawCalloc(BUCKETS, sizeof(int64_t))) == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *scan_f32(PyObject *self, PyObject *args)
 {
     PyObject *objs[4];
@@ -288,35 +330,16 @@ static PyObject *scan_f32(PyObject *self, PyObject *args)
             goto done;
         }
     }
-    const float *x = (const float *)views[0].buf;
     Py_ssize_t n = views[0].len / 4;
-    /* The second table pays for itself (zeroing 512 kB, adding it in) on big tensors only. */
-    int64_t *odd = NULL;
-    if (n >= SPLIT_COUNTS && (odd = PyMem_RawCalloc(BUCKETS, sizeof(int64_t))) == NULL) {
-        PyErr_NoMemory();
+    int64_t *odd;
+    if (odd_table(n, &odd) < 0)
         goto done;
-    }
-    int64_t *even = (int64_t *)views[1].buf;
-    double total = 0.0, l1 = 0.0, sq = 0.0;
-    uint32_t maxbits = 0;
+    scan_t scan;
     Py_BEGIN_ALLOW_THREADS
-    memset(even, 0, BUCKETS * sizeof(int64_t));
-    for (Py_ssize_t start = 0; start < n; start += CHUNK) {
-        Py_ssize_t len = n - start < CHUNK ? n - start : CHUNK;
-        sums_t part = pairwise(x + start, len, &maxbits);
-        total += part.sum;
-        l1 += part.abs;
-        sq += part.sq;
-        count_chunk(x + start, len, even, odd ? odd : even);
-    }
-    for (int b = 0; odd && b < BUCKETS; b++)
-        even[b] += odd[b];
-    cumulate(even, (int64_t *)views[2].buf, (int64_t *)views[3].buf);
+    scan = scan_into(views[0].buf, n, views[1].buf, odd, views[2].buf, views[3].buf);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(odd);
-    float absmax;
-    memcpy(&absmax, &maxbits, sizeof absmax);
-    result = Py_BuildValue("dddd", total, l1, sq, (double)absmax);
+    result = Py_BuildValue("dddd", scan.total, scan.l1, scan.sq, (double)scan.absmax);
 done:
     while (held-- > 0)
         PyBuffer_Release(&views[held]);
@@ -436,6 +459,29 @@ static int check_buckets(const char *what, const int64_t *list, Py_ssize_t nb,
     return 0;
 }
 
+/* gather_sorted over a list checked by check_buckets (biggest: its biggest count), with its
+ * own scratch: 0, -1 when out of memory, -2 when the counts are not those of the weights. */
+static int gather_list(const uint32_t *bits, Py_ssize_t n, const int64_t *list, Py_ssize_t nb,
+                       const int64_t *counts, Py_ssize_t room, int64_t biggest, uint32_t *dst)
+{
+    /* take: which buckets to gather; next: only the listed buckets' entries are touched;
+     * work: the gathered weights, then the sort's temporary run */
+    uint8_t *take = PyMem_RawCalloc(BUCKETS, 1);
+    int64_t *next = PyMem_RawMalloc(BUCKETS * sizeof(int64_t));
+    uint32_t *work = PyMem_RawMalloc((size_t)(room + biggest + 1) * sizeof(uint32_t));
+    int rc = -1;
+    if (take != NULL && next != NULL && work != NULL) {
+        for (Py_ssize_t k = 0; k < nb; k++)
+            take[list[k]] = 1;
+        rc = gather_sorted(bits, n, take, list, nb, counts, dst, room, next, work, work + room)
+                 ? -2 : 0;
+    }
+    PyMem_RawFree(take);
+    PyMem_RawFree(next);
+    PyMem_RawFree(work);
+    return rc;
+}
+
 static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
 {
     PyObject *objs[4];
@@ -447,11 +493,8 @@ static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
     static const int writable[4] = {0, 0, 0, 1};
     static const char *names[4] = {"weights", "buckets", "counts", "out"};
     Py_buffer views[4];
-    int held = 0, failed = 0;
+    int held = 0, rc;
     PyObject *result = NULL;
-    uint8_t *take = NULL;
-    int64_t *next = NULL;
-    uint32_t *work = NULL;
     for (; held < 4; held++)
         if (get_buffer(objs[held], &views[held], writable[held], items[held], names[held]) < 0)
             goto done;
@@ -462,36 +505,20 @@ static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
     const int64_t *list = views[1].buf, *counts = views[2].buf;
     Py_ssize_t nb = views[1].len / 8, room = views[3].len / 4;
     int64_t biggest;
-    /* take: which buckets to gather; next: only the listed buckets' entries are touched;
-     * work: the gathered weights, then the sort's temporary run */
     if (check_buckets("gather_sorted_f32", list, nb, counts, room, &biggest) < 0)
         goto done;
-    take = PyMem_RawCalloc(BUCKETS, 1);
-    next = PyMem_RawMalloc(BUCKETS * sizeof(int64_t));
-    if (take == NULL || next == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t k = 0; k < nb; k++)
-        take[list[k]] = 1;
-    work = PyMem_RawMalloc((size_t)(room + biggest + 1) * sizeof(uint32_t));
-    if (work == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
     Py_BEGIN_ALLOW_THREADS
-    failed = gather_sorted(views[0].buf, views[0].len / 4, take, list, nb, counts,
-                           views[3].buf, room, next, work, work + room);
+    rc = gather_list(views[0].buf, views[0].len / 4, list, nb, counts, room, biggest,
+                     views[3].buf);
     Py_END_ALLOW_THREADS
-    if (failed)
+    if (rc == -1)
+        PyErr_NoMemory();
+    else if (rc == -2)
         PyErr_SetString(PyExc_ValueError, "gather_sorted_f32: the counts are not those of "
                         "these weights");
     else
         result = Py_None, Py_INCREF(result);
 done:
-    PyMem_RawFree(take);
-    PyMem_RawFree(next);
-    PyMem_RawFree(work);
     while (held-- > 0)
         PyBuffer_Release(&views[held]);
     return result;
@@ -591,75 +618,356 @@ static int count_below(const runs_t *r, const float *v, const int64_t *signed_cu
     return 0;
 }
 
-/* Answers the queries of one set of buffers (see queries_f32); -1 on a query of a bucket
- * that was not gathered, or of a rank outside its bucket. */
-static int answer(const runs_t *r, const float *v, const int64_t *signed_cum, Py_buffer *q)
+/* ---- One tensor's whole summary (summary_f32): the scan, then every wanted bucket
+ * gathered once and every statistic answered from it, as wcviz.record.stats's
+ * _summary_shared_finite does with numpy (the reference; the same bits, tests compare). */
+
+/* A quantile plan of wcviz.record.stats._plan: the distinct ranks, and per quantile the
+ * places of its two order statistics among them and the upper one's weight. */
+typedef struct {
+    const int64_t *ranks, *lo, *hi;
+    const double *gamma;
+    Py_ssize_t nranks, nq;
+} plan_t;
+
+/* Cutoff kinds of summary_f32: a number, t x std(w), t x median|w|. */
+enum { CUT_NUMBER = 0, CUT_STD = 1, CUT_MED = 2 };
+
+typedef struct {
+    const float *x;
+    Py_ssize_t n;
+    int64_t *counts, *signed_cum, *mag_cum; /* scratch, 65536, 65536, 32768 */
+    plan_t q, m;                            /* the quantiles', the median |w|'s */
+    const int64_t *cut_kind;
+    const double *cut_value; /* the number, or t */
+    Py_ssize_t ncut;
+    const float *edges; /* the histogram's thresholds (bins - 1) */
+    Py_ssize_t nedges;
+    double *out; /* quantiles, fractions, histogram, 5 moments, 0 */
+} summary_in;
+
+/* The buckets to gather, each once, in the order first wanted. */
+typedef struct {
+    uint8_t *marked;
+    int64_t *list;
+    Py_ssize_t n;
+} wanted_t;
+
+static void want(wanted_t *w, int64_t b)
 {
-    const int64_t *sb = q[0].buf, *sl = q[1].buf, *mb = q[3].buf, *ml = q[4].buf;
-    double *sel = q[2].buf, *mag = q[5].buf;
-    const float *t = q[6].buf;
-    int64_t *below = q[7].buf;
-    for (Py_ssize_t i = 0; i < q[0].len / 8; i++)
-        if (select_signed(r, v, sb[i], sl[i], &sel[i]) < 0)
-            return -1;
-    for (Py_ssize_t i = 0; i < q[3].len / 8; i++)
-        if (select_magnitude(r, v, mb[i], ml[i], &mag[i]) < 0)
-            return -1;
-    for (Py_ssize_t i = 0; i < q[6].len / 4; i++)
-        if (count_below(r, v, signed_cum, t[i], &below[i]) < 0)
-            return -1;
+    if (!w->marked[b]) {
+        w->marked[b] = 1;
+        w->list[w->n++] = b;
+    }
+}
+
+static void want_magnitude(wanted_t *w, int64_t m)
+{
+    want(w, m);
+    want(w, m | 0x8000);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    int pa = signed_position(*(const int64_t *)a), pb = signed_position(*(const int64_t *)b);
+    return (pa > pb) - (pa < pb);
+}
+
+static uint32_t bits_of(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits;
+}
+
+static float float_of(uint32_t bits)
+{
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+/* The bucket of a threshold of count_below (+0 taken as -0). */
+static int64_t threshold_bucket(float t)
+{
+    return bits_of(t == 0.0f ? -0.0f : t) >> 16;
+}
+
+/* The magnitude bucket of a positive finite float32, -1 for others (their counts need no
+ * bucket). */
+static int64_t magnitude_bucket(float c)
+{
+    return c > 0.0f && isfinite(c) ? (int64_t)(bits_of(c) >> 16) : -1;
+}
+
+/* numpy's _lerp: a + (b - a)·t, from the nearer end when t >= 0.5. */
+static double lerp(double a, double b, double t)
+{
+    double diff = b - a;
+    return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
+}
+
+/* (bucket, rank inside it) of rank r of the weights in value order. */
+static void signed_at(const summary_in *s, int64_t r, int64_t *bucket, int64_t *local)
+{
+    Py_ssize_t lo = 0, hi = BUCKETS;
+    while (lo < hi) { /* the first position whose running count is above r */
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (s->signed_cum[mid] <= r)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *bucket = signed_bucket((int)lo);
+    *local = r - (s->signed_cum[lo] - s->counts[*bucket]);
+}
+
+/* (magnitude bucket, rank inside it) of rank r of |w| in value order. */
+static void magnitude_at(const summary_in *s, int64_t r, int64_t *bucket, int64_t *local)
+{
+    Py_ssize_t lo = 0, hi = BUCKETS / 2;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (s->mag_cum[mid] <= r)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *bucket = lo;
+    *local = r - (s->mag_cum[lo] - s->counts[lo] - s->counts[lo | 0x8000]);
+}
+
+/* #{|w| < c} for the float32 c: none for c <= 0 or NaN, all for inf. */
+static int count_magnitude_below(const runs_t *r, const float *v, const summary_in *s, float c,
+                                 int64_t *out)
+{
+    if (!(c > 0.0f) || !isfinite(c)) {
+        *out = c == INFINITY ? s->n : 0;
+        return 0;
+    }
+    int64_t below, not_above_minus;
+    if (count_below(r, v, s->signed_cum, c, &below) < 0 ||
+        count_below(r, v, s->signed_cum, nextafterf(-c, INFINITY), &not_above_minus) < 0)
+        return -1;
+    *out = below - not_above_minus;
     return 0;
 }
 
-static PyObject *queries_f32(PyObject *self, PyObject *args)
+/* The cutoffs known before the gather (numbers, std ones): their float32 values in cut32
+ * (NaN for med ones); the buckets their counts need are wanted. Each med cutoff t·median|w|
+ * lies between t × the smallest and t × the largest value of the median's buckets: those
+ * magnitude buckets and one below (for next_up(-c)) are wanted. */
+static void want_cutoffs(const summary_in *s, double std, int64_t med_lo, int64_t med_hi,
+                         wanted_t *w, float *cut32)
 {
-    enum { N = 12 };
-    PyObject *objs[N];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOO:queries_f32", &objs[0], &objs[1], &objs[2],
-                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
-                          &objs[10], &objs[11]))
-        return NULL;
-    /* sorted, buckets, counts, signed_cum; then the queries (see the docstring) */
-    static const Py_ssize_t items[N] = {4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4, 8};
-    static const int writable[N] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1};
-    static const char *names[N] = {"sorted", "buckets", "counts", "signed_cum", "buckets_at",
-                                   "ranks_at", "values", "magnitude_buckets",
-                                   "magnitude_ranks", "magnitudes", "thresholds", "below"};
-    Py_buffer views[N];
-    int held = 0;
-    PyObject *result = NULL;
+    float lo = float_of((uint32_t)med_lo << 16), hi = float_of((((uint32_t)med_hi + 1) << 16) - 1);
+    for (Py_ssize_t i = 0; i < s->ncut; i++) {
+        double t = s->cut_value[i];
+        cut32[i] = NAN;
+        if (s->cut_kind[i] == CUT_MED) {
+            int64_t first = magnitude_bucket((float)(t * lo)), last = magnitude_bucket((float)(t * hi));
+            for (int64_t m = first > 0 ? first - 1 : 0; first >= 0 && last >= 0 && m <= last; m++)
+                want_magnitude(w, m);
+            continue;
+        }
+        cut32[i] = (float)(s->cut_kind[i] == CUT_STD ? t * std : t);
+        int64_t m = magnitude_bucket(cut32[i]);
+        if (m >= 0) {
+            want_magnitude(w, m);
+            want(w, threshold_bucket(nextafterf(-cut32[i], INFINITY)));
+        }
+    }
+}
+
+/* The statistics from the gathered, sorted weights v (see summary_in.out). */
+static int answer(const summary_in *s, const runs_t *r, const float *v, const double *moments,
+                  const int64_t *q_at, const int64_t *m_at, float *cut32)
+{
+    double *out = s->out, stats[2];
+    for (Py_ssize_t k = 0; k < s->q.nq; k++) {
+        for (int e = 0; e < 2; e++) {
+            Py_ssize_t j = (e ? s->q.hi : s->q.lo)[k];
+            if (select_signed(r, v, q_at[2 * j], q_at[2 * j + 1], &stats[e]) < 0)
+                return -1;
+        }
+        out[k] = lerp(stats[0], stats[1], s->q.gamma[k]);
+    }
+    out += s->q.nq;
+    for (int e = 0; e < 2; e++) {
+        Py_ssize_t j = (e ? s->m.hi : s->m.lo)[0];
+        if (select_magnitude(r, v, m_at[2 * j], m_at[2 * j + 1], &stats[e]) < 0)
+            return -1;
+    }
+    double median_abs = lerp(stats[0], stats[1], s->m.gamma[0]);
+    for (Py_ssize_t i = 0; i < s->ncut; i++) {
+        if (s->cut_kind[i] == CUT_MED)
+            cut32[i] = (float)(s->cut_value[i] * median_abs);
+        int64_t count;
+        if (count_magnitude_below(r, v, s, cut32[i], &count) < 0)
+            return -1;
+        out[i] = (double)count / (double)s->n;
+    }
+    out += s->ncut;
+    int64_t at_least = s->n; /* weights in this bin or above */
+    for (Py_ssize_t e = 0; e <= s->nedges; e++) {
+        int64_t below = s->n; /* weights below the next bin */
+        if (e < s->nedges && count_below(r, v, s->signed_cum, s->edges[e], &below) < 0)
+            return -1;
+        out[e] = (double)(at_least - (s->n - below));
+        at_least = s->n - below;
+    }
+    memcpy(out + s->nedges + 1, moments, 5 * sizeof(double));
+    out[s->nedges + 6] = 0.0;
+    return 0;
+}
+
+/* Wants every bucket a statistic needs (cut32: the cutoffs' float32 values, NaN for med
+ * ones); q_at, m_at: (bucket, rank inside it) of each rank of the plans. */
+static void want_all(const summary_in *s, double std, wanted_t *w, int64_t *q_at,
+                     int64_t *m_at, float *cut32)
+{
+    for (Py_ssize_t j = 0; j < s->q.nranks; j++) {
+        signed_at(s, s->q.ranks[j], &q_at[2 * j], &q_at[2 * j + 1]);
+        want(w, q_at[2 * j]);
+    }
+    int64_t med_lo = BUCKETS, med_hi = 0;
+    for (Py_ssize_t j = 0; j < s->m.nranks; j++) {
+        magnitude_at(s, s->m.ranks[j], &m_at[2 * j], &m_at[2 * j + 1]);
+        want_magnitude(w, m_at[2 * j]);
+        med_lo = m_at[2 * j] < med_lo ? m_at[2 * j] : med_lo;
+        med_hi = m_at[2 * j] > med_hi ? m_at[2 * j] : med_hi;
+    }
+    for (Py_ssize_t e = 0; e < s->nedges; e++)
+        want(w, threshold_bucket(s->edges[e]));
+    want_cutoffs(s, std, med_lo, med_hi, w, cut32);
+}
+
+/* The summary of s (GIL released): 0 done, 1 not finite (numpy's general path then), -1 out
+ * of memory, -2 a statistic's bucket was not gathered (a bug). */
+static int summarize(const summary_in *s, int64_t *odd)
+{
+    scan_t scan = scan_into(s->x, s->n, s->counts, odd, s->signed_cum, s->mag_cum);
+    if (!isfinite(scan.sq))
+        return 1;
+    double n = (double)s->n, l2 = sqrt(scan.sq), mean = scan.total / n;
+    double var = l2 * l2 / n - mean * mean;
+    double std = sqrt(0.0 > var ? 0.0 : var); /* Python's max(var, 0.0), -0.0 and all */
+    double moments[5] = {mean, std, (double)scan.absmax, l2,
+                         l2 > 0 ? scan.l1 * scan.l1 / (n * l2 * l2) : NAN};
+    wanted_t w = {PyMem_RawCalloc(BUCKETS, 1), PyMem_RawMalloc(BUCKETS * sizeof(int64_t)), 0};
+    int64_t *at = PyMem_RawMalloc((size_t)(2 * (s->q.nranks + s->m.nranks) + 1) * sizeof(int64_t));
+    float *cut32 = PyMem_RawMalloc((size_t)(s->ncut + 1) * sizeof(float));
     int64_t *start = NULL;
-    for (; held < N; held++)
-        if (get_buffer(objs[held], &views[held], writable[held], items[held], names[held]) < 0)
-            goto done;
-    if (views[2].len != BUCKETS * 8 || views[3].len != BUCKETS * 8 ||
-        views[4].len != views[5].len || views[4].len != views[6].len ||
-        views[7].len != views[8].len || views[7].len != views[9].len ||
-        views[10].len / 4 != views[11].len / 8) {
-        PyErr_SetString(PyExc_ValueError, "queries_f32: counts and signed_cum must hold 65536 "
-                        "items, and each query's arrays one length");
+    float *v = NULL;
+    int rc = -1;
+    if (w.marked == NULL || w.list == NULL || at == NULL || cut32 == NULL)
         goto done;
+    int64_t *q_at = at, *m_at = at + 2 * s->q.nranks;
+    want_all(s, std, &w, q_at, m_at, cut32);
+    qsort(w.list, w.n, sizeof(int64_t), by_value);
+    int64_t room = 0, biggest = 0;
+    for (Py_ssize_t k = 0; k < w.n; k++) {
+        room += s->counts[w.list[k]];
+        biggest = s->counts[w.list[k]] > biggest ? s->counts[w.list[k]] : biggest;
     }
-    runs_t runs = {views[1].buf, views[1].len / 8, views[2].buf, NULL};
-    int64_t biggest;
-    if (check_buckets("queries_f32", runs.list, runs.nb, runs.counts, views[0].len / 4,
-                      &biggest) < 0)
+    v = PyMem_RawMalloc((size_t)(room + 1) * sizeof(float));
+    start = PyMem_RawMalloc((size_t)(w.n + 1) * sizeof(int64_t));
+    if (v == NULL || start == NULL ||
+        (rc = gather_list((const uint32_t *)s->x, s->n, w.list, w.n, s->counts, room, biggest,
+                          (uint32_t *)v)) < 0)
         goto done;
-    if ((start = PyMem_RawMalloc((size_t)(runs.nb + 1) * sizeof(int64_t))) == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
     start[0] = 0;
-    for (Py_ssize_t k = 0; k < runs.nb; k++)
-        start[k + 1] = start[k] + runs.counts[runs.list[k]];
-    runs.start = start;
-    if (answer(&runs, views[0].buf, views[3].buf, views + 4) < 0)
-        PyErr_SetString(PyExc_ValueError, "queries_f32: a query's bucket was not gathered, "
-                        "or its rank lies outside the bucket");
-    else
-        result = Py_None, Py_INCREF(result);
+    for (Py_ssize_t k = 0; k < w.n; k++)
+        start[k + 1] = start[k] + s->counts[w.list[k]];
+    runs_t runs = {w.list, w.n, s->counts, start};
+    rc = answer(s, &runs, v, moments, q_at, m_at, cut32) < 0 ? -2 : 0;
 done:
+    PyMem_RawFree(w.marked);
+    PyMem_RawFree(w.list);
+    PyMem_RawFree(at);
+    PyMem_RawFree(cut32);
+    PyMem_RawFree(v);
     PyMem_RawFree(start);
+    return rc;
+}
+
+/* Whether the buffers of summary_f32 fit together (else a ValueError set). */
+static int valid_summary(const summary_in *s, const Py_buffer *views)
+{
+    const char *problem = NULL;
+    if (views[1].len != BUCKETS * 8 || views[2].len != BUCKETS * 8 ||
+        views[3].len != BUCKETS / 2 * 8)
+        problem = "counts and signed_cum must hold 65536 items, mag_cum 32768";
+    else if (views[6].len != views[5].len || views[7].len != views[5].len ||
+             views[9].len != 8 || views[10].len != 8 || views[11].len != 8 ||
+             s->m.nranks < 1 || s->m.nranks > 2)
+        problem = "a quantile plan's arrays differ in length, or the median's is not one";
+    else if (views[13].len != views[12].len)
+        problem = "cutoff_kinds and cutoffs differ in length";
+    else if (s->n < 1 || views[15].len / 8 != s->q.nq + s->ncut + s->nedges + 7)
+        problem = "out must hold quantiles + cutoffs + bins + 6 items, of at least one weight";
+    for (Py_ssize_t j = 0; !problem && j < s->q.nranks + s->m.nranks; j++) {
+        int64_t r = j < s->q.nranks ? s->q.ranks[j] : s->m.ranks[j - s->q.nranks];
+        if (r < 0 || r >= s->n)
+            problem = "a rank lies outside the weights";
+    }
+    for (Py_ssize_t k = 0; !problem && k < s->q.nq + 1; k++) {
+        const plan_t *p = k < s->q.nq ? &s->q : &s->m;
+        Py_ssize_t at = k < s->q.nq ? k : 0;
+        if (p->lo[at] < 0 || p->lo[at] >= p->nranks || p->hi[at] < 0 || p->hi[at] >= p->nranks)
+            problem = "a quantile's place lies outside its plan's ranks";
+    }
+    for (Py_ssize_t i = 0; !problem && i < s->ncut; i++)
+        if (s->cut_kind[i] < CUT_NUMBER || s->cut_kind[i] > CUT_MED)
+            problem = "a cutoff kind is not 0 (a number), 1 (std) or 2 (med)";
+    if (problem)
+        PyErr_Format(PyExc_ValueError, "summary_f32: %s", problem);
+    return problem == NULL;
+}
+
+static PyObject *summary_f32(PyObject *self, PyObject *args)
+{
+    enum { N = 16 };
+    PyObject *objs[N];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOO:summary_f32", &objs[0], &objs[1], &objs[2],
+                          &objs[3], &objs[4], &objs[5], &objs[6], &objs[7], &objs[8], &objs[9],
+                          &objs[10], &objs[11], &objs[12], &objs[13], &objs[14], &objs[15]))
+        return NULL;
+    static const Py_ssize_t items[N] = {4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4, 8};
+    static const char *names[N] = {
+        "weights", "counts", "signed_cum", "mag_cum", "ranks", "lo", "hi", "gamma",
+        "median_ranks", "median_lo", "median_hi", "median_gamma", "cutoff_kinds", "cutoffs",
+        "edges", "out"};
+    Py_buffer views[N];
+    int held = 0, rc = -1;
+    PyObject *result = NULL;
+    int64_t *odd = NULL;
+    for (; held < N; held++) {
+        int writable = (held >= 1 && held <= 3) || held == N - 1; /* scratch and out */
+        if (get_buffer(objs[held], &views[held], writable, items[held], names[held]) < 0)
+            goto done;
+    }
+    summary_in s = {views[0].buf, views[0].len / 4, views[1].buf, views[2].buf, views[3].buf,
+                    {views[4].buf, views[5].buf, views[6].buf, views[7].buf,
+                     views[4].len / 8, views[5].len / 8},
+                    {views[8].buf, views[9].buf, views[10].buf, views[11].buf,
+                     views[8].len / 8, 1},
+                    views[12].buf, views[13].buf, views[12].len / 8,
+                    views[14].buf, views[14].len / 4, views[15].buf};
+    if (!valid_summary(&s, views) || odd_table(s.n, &odd) < 0)
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    rc = summarize(&s, odd);
+    Py_END_ALLOW_THREADS
+    if (rc == -1)
+        PyErr_NoMemory();
+    else if (rc == -2)
+        PyErr_SetString(PyExc_RuntimeError, "summary_f32: a statistic's bucket was not "
+                        "gathered");
+    else
+        result = PyBool_FromLong(rc == 0);
+done:
+    PyMem_RawFree(odd);
     while (held-- > 0)
         PyBuffer_Release(&views[held]);
     return result;
@@ -748,13 +1056,12 @@ static PyMethodDef methods[] = {
     {"gather_sorted_f32", gather_sorted_f32, METH_VARARGS,
      "gather_sorted_f32(weights, buckets, counts, out): the weights whose bucket is one of "
      "buckets (int64, in value order), sorted, into out (exactly their number, from counts)."},
-    {"queries_f32", queries_f32, METH_VARARGS,
-     "queries_f32(sorted, buckets, counts, signed_cum, buckets_at, ranks_at, values, "
-     "magnitude_buckets, magnitude_ranks, magnitudes, thresholds, below): over the sorted "
-     "weights of the gathered buckets (gather_sorted_f32), values[i] = the ranks_at[i]-th "
-     "weight of bucket buckets_at[i]; magnitudes[i] = the magnitude_ranks[i]-th |w| of "
-     "magnitude bucket magnitude_buckets[i] (both signs); below[i] = #{w < thresholds[i]} "
-     "over all the weights."},
+    {"summary_f32", summary_f32, METH_VARARGS,
+     "summary_f32(weights, counts, signed_cum, mag_cum, ranks, lo, hi, gamma, median_ranks, "
+     "median_lo, median_hi, median_gamma, cutoff_kinds, cutoffs, edges, out) -> bool: the "
+     "whole summary of float32 weights into out (float64: quantiles, near-zero fractions, "
+     "histogram, 5 moments, 0), as wcviz.record.stats computes it with numpy; False (out "
+     "untouched) when a weight is NaN or inf. counts, signed_cum, mag_cum: scratch."},
     {"lanes", lanes_width, METH_VARARGS,
      "lanes([width]) -> int: the vector width of the scan's sums (8: AVX-512, 4, 1: scalar); "
      "with width, those lanes are used from now on (ValueError where not available). The "

@@ -4,8 +4,9 @@
 compiler the install still succeeds). It reads a float32 weight array once for what
 :mod:`wcviz.record.stats` otherwise needs six numpy passes for (the float64 sums of w, |w|
 and w², max |w| and the radix-bucket counts), and gathers the few weights of the wanted
-buckets, sorted, in one more pass (numpy: a mask, a selection and a sort), and answers the
-rank and count queries from them in one call (numpy: a dozen small calls). For the update
+buckets, sorted, in one more pass (numpy: a mask, a selection and a sort). :func:`summary`
+does both and answers every rank and count query of a summary in the same call (numpy: a
+few dozen small calls, holding the GIL). For the update
 ratio it gives Σ(w_prev − w)² and overwrites the kept copy with w in the same pass. The sums
 of the statistics follow numpy's own summation order, so every statistic is bit-equal either
 way (tests/test_native.py checks both paths against each other).
@@ -79,27 +80,22 @@ def gather_sorted(arr: np.ndarray, buckets: np.ndarray, counts: np.ndarray) -> n
     return out
 
 
-def queries(by_value: np.ndarray, buckets: np.ndarray, counts: np.ndarray,
-            signed_cum: np.ndarray, at: tuple, magnitude_at: tuple,
-            thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rank and count queries over the weights of ``buckets`` sorted (:func:`gather_sorted`;
-    ``counts`` and ``signed_cum`` from :func:`scan`), in one call:
+def summary(arr: np.ndarray, scratch: tuple, plan: tuple, median_plan: tuple,
+            cutoff_kinds: np.ndarray, cutoffs: np.ndarray, edges: np.ndarray,
+            out: np.ndarray) -> bool:
+    """The whole summary of a float32 array into ``out`` (float64; the layout of
+    :class:`wcviz.record.stats.SummaryLayout`) in one call: the scan, one gather of every
+    bucket a statistic needs, and the rank and count queries, as
+    ``wcviz.record.stats._summary_shared_finite`` does them with numpy. False (``out``
+    untouched) when a weight is NaN or inf.
 
-    - ``at`` = (buckets, ranks): the rank-th weight (0-based, in value order) of each bucket;
-    - ``magnitude_at`` = (magnitude buckets, ranks): the rank-th |w| of each magnitude bucket
-      (the low 15 bits: both signs' buckets, which must both be gathered);
-    - ``thresholds`` (float32, not NaN): #{w < t} over all the weights (t's bucket gathered).
-
-    Returns (values, magnitudes, below): float64, float64, int64. ValueError for a bucket that
-    was not gathered or a rank outside its bucket.
+    ``scratch``: (counts, signed_cum, mag_cum) as for :func:`scan`; ``plan``, ``median_plan``:
+    (ranks, lo, hi, gamma) of ``wcviz.record.stats._plan`` for the quantiles and for 0.5;
+    ``cutoff_kinds``: int64, 0 a number, 1 t × std(w), 2 t × median |w|, with ``cutoffs``
+    (float64) the numbers or t's; ``edges``: the histogram's float32 thresholds.
     """
-    ints = [np.ascontiguousarray(a, dtype=np.int64) for a in (*at, *magnitude_at)]
-    thresholds = np.ascontiguousarray(thresholds, dtype=np.float32)
-    values, magnitudes = np.empty(len(ints[0])), np.empty(len(ints[2]))
-    below = np.empty(len(thresholds), dtype=np.int64)
-    _kernels.queries_f32(by_value, buckets, counts, signed_cum, ints[0], ints[1], values,
-                         ints[2], ints[3], magnitudes, thresholds, below)
-    return values, magnitudes, below
+    return _kernels.summary_f32(arr, *scratch, *plan, *median_plan, cutoff_kinds, cutoffs,
+                                edges, out)
 
 
 def diff_sq(prev: np.ndarray, weights: np.ndarray, keep: bool) -> float:

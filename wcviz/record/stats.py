@@ -351,17 +351,25 @@ def _cutoff_values(cutoffs: Sequence, std, median_abs) -> list:
     cache: dict = {}
     out = []
     for c in cutoffs:
-        if isinstance(c, tuple):
-            kind, t = c
-            if kind not in RECORD_SCALED:
-                raise WcvizError(f"record-scaled cutoff kind must be one of {RECORD_SCALED}, "
-                                 f"got {kind!r}")
+        kind = _scaled_kind(c)
+        if kind is not None:
+            t = c[1]
             if kind not in cache:
                 cache[kind] = std() if kind == "std" else median_abs()
             out.append(float(t) * cache[kind])
         else:
             out.append(float(c))
     return out
+
+
+def _scaled_kind(cutoff) -> str | None:
+    """The kind of a record-scaled cutoff (kind, t); None for a number."""
+    if not isinstance(cutoff, tuple):
+        return None
+    if cutoff[0] not in RECORD_SCALED:
+        raise WcvizError(f"record-scaled cutoff kind must be one of {RECORD_SCALED}, "
+                         f"got {cutoff[0]!r}")
+    return cutoff[0]
 
 
 def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> list[np.ndarray]:
@@ -420,11 +428,37 @@ def _summary_shared(arr: np.ndarray, quantiles, cutoffs, half_range: float,
     a pass over the weights per threshold and a separate selection per statistic. Results
     are bit-equal to :func:`_summary_numpy` and :func:`_quantiles_numpy`.
     """
-    small = _NATIVE_MIN if native.enabled() else _RADIX_MIN
+    compiled = native.enabled()
+    small = _NATIVE_MIN if compiled else _RADIX_MIN
     if arr.dtype != np.float32 or arr.size < small or not _LITTLE_ENDIAN:
         return None
+    if compiled:
+        return _summary_compiled(arr, quantiles, cutoffs, half_range, bins)
     with np.errstate(over="ignore", invalid="ignore"):  # cutoffs beyond float32's range: inf
         return _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins)
+
+
+def _summary_compiled(arr, quantiles, cutoffs, half_range, bins) -> np.ndarray | None:
+    """:func:`_summary_shared_finite` in one compiled call (:func:`wcviz.record.native.summary`:
+    the same steps, the same bits), None for an array holding NaN or inf."""
+    n = arr.size
+    kinds, values = _cutoff_spec(tuple(cutoffs))
+    out = np.empty(len(quantiles) + len(cutoffs) + bins + len(MOMENTS) + 1)
+    scratch = _SCRATCH
+    done = native.summary(arr, (scratch.counts, scratch.signed_cum, scratch.mag_cum),
+                          _plan(n, tuple(float(q) for q in quantiles)), _plan(n, (0.5,)),
+                          kinds, values, _histogram_thresholds(half_range, bins), out)
+    return out if done else None
+
+
+@functools.lru_cache(maxsize=1024)  # a layer's cutoffs are fixed for its whole run
+def _cutoff_spec(cutoffs: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The cutoffs as the compiled summary takes them: kinds (0 a number, 1 t × std, 2 t ×
+    median |w|) and the numbers or t's."""
+    kinds = [0 if kind is None else RECORD_SCALED.index(kind) + 1
+             for kind in map(_scaled_kind, cutoffs)]
+    values = [float(c[1] if isinstance(c, tuple) else c) for c in cutoffs]
+    return np.array(kinds, dtype=np.int64), np.array(values, dtype=np.float64)
 
 
 def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndarray | None:
@@ -451,8 +485,8 @@ def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndar
         wanted[m] = wanted[m | 0x8000] = True
     negated = [_next_up(-c) for c in _level_floats(levels) if c is not None]
     wanted[_signed_buckets(np.array(negated, dtype=np.float32))] = True
-    # the few weights of the wanted buckets, sorted
-    by_value = first.gather_sorted(wanted, buckets.gathered(wanted))
+    by_value = first.gather_sorted(wanted)  # the few weights of the wanted buckets, sorted
+    buckets.gathered(wanted)
     stats, med, below_edges = buckets.answer(by_value, q_at, m_at, edges)
     with np.errstate(invalid="ignore"):
         quants = _lerp(stats[lo_pos], stats[hi_pos], gamma)
@@ -476,20 +510,13 @@ class _FirstPass(NamedTuple):
     sum_sq: float
     absmax: float
     buckets: "_Buckets"
-    gather_sorted: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (wanted, in value order)
+    gather_sorted: Callable[[np.ndarray], np.ndarray]
 
 
 def _first_pass(arr: np.ndarray) -> _FirstPass | None:
-    """:class:`_FirstPass` of a float32 array, None if it holds NaN or inf: one compiled pass
-    (:mod:`wcviz.record.native`) or numpy's six, with the same bits."""
+    """:class:`_FirstPass` of a float32 array, None if it holds NaN or inf (numpy's six
+    passes; the compiled summary does it in one)."""
     scratch = _SCRATCH
-    if native.enabled():
-        scan = native.scan(arr, (scratch.counts, scratch.signed_cum, scratch.mag_cum))
-        if not math.isfinite(scan.sum_sq):
-            return None
-        return _FirstPass(scan.total, scan.sum_abs, scan.sum_sq, scan.absmax,
-                          _NativeBuckets(scan.counts, arr.size, scan.signed_cum, scan.mag_cum),
-                          lambda _, order: native.gather_sorted(arr, order, scan.counts))
     mag = np.abs(arr)
     total = np.add.reduce(arr, dtype=np.float64)
     sum_abs = np.add.reduce(mag, dtype=np.float64)
@@ -505,7 +532,7 @@ def _first_pass(arr: np.ndarray) -> _FirstPass | None:
     counts = np.bincount(top, minlength=1 << 16)
     return _FirstPass(float(total), float(sum_abs), float(sum_sq), absmax,
                       _Buckets(counts, arr.size, *_cumulate(counts, scratch)),
-                      lambda wanted, _: np.sort(arr[np.take(wanted, top)]))
+                      lambda wanted: np.sort(arr[np.take(wanted, top)]))
 
 
 def _cumulate(counts: np.ndarray, scratch: "_Scratch") -> tuple[np.ndarray, np.ndarray]:
@@ -562,15 +589,12 @@ class _Buckets:
         pos = np.searchsorted(self.mag_cum, ranks, side="right")
         return pos, ranks - (self.mag_cum[pos] - self.counts[pos] - self.counts[pos | 0x8000])
 
-    def gathered(self, wanted: np.ndarray) -> np.ndarray:
+    def gathered(self, wanted: np.ndarray) -> None:
         """Record which buckets were gathered (their signed positions, in order, and the
-        candidates in the gathered buckets before each); returns those buckets in value
-        order."""
+        candidates in the gathered buckets before each)."""
         self._gathered = np.sort(_POSITION[np.flatnonzero(wanted)])
-        order = _SIGNED_ORDER[self._gathered]
-        held = self.counts[order]
+        held = self.signed(self._gathered)
         self._before = np.cumsum(held) - held
-        return order
 
     def answer(self, by_value: np.ndarray, at, magnitude_at, thresholds: np.ndarray):
         """(the weights at (buckets, ranks inside them) ``at`` as float64, the |w| at
@@ -621,26 +645,6 @@ class _Buckets:
         out = np.where(c == np.inf, self.n, 0).astype(np.int64)
         out[inside] = both[:len(within)] - both[len(within):]
         return out
-
-
-class _NativeBuckets(_Buckets):
-    """:class:`_Buckets` whose queries are answered by the compiled passes
-    (:func:`wcviz.record.native.queries`), with the same results: one call per set of
-    queries instead of a dozen numpy calls (their overhead was most of a record's Python
-    time)."""
-
-    _NO_QUERY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-
-    def gathered(self, wanted: np.ndarray) -> np.ndarray:
-        self._order = _SIGNED_ORDER[np.sort(_POSITION[np.flatnonzero(wanted)])]
-        return self._order
-
-    def answer(self, by_value, at, magnitude_at, thresholds):
-        return native.queries(by_value, self._order, self.counts, self.signed_cum, at,
-                              magnitude_at, thresholds)
-
-    def count_below(self, t: np.ndarray, by_value: np.ndarray) -> np.ndarray:
-        return self.answer(by_value, self._NO_QUERY, self._NO_QUERY, t)[2]
 
 
 def _kth_smallest(a: np.ndarray, b: np.ndarray, k: int):
