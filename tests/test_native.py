@@ -213,6 +213,24 @@ def test_the_compiled_summary_is_numpys_on_hard_arrays(seed, bins, quantiles, mo
         np.testing.assert_array_equal(got[0], got[1], err_msg=name)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_med_cutoffs_whose_range_ends_round_to_zero_or_overflow(compiled, monkeypatch):
+    """t × median|w| is finite and positive while t × an end of the median's bucket rounds
+    to inf (a huge t) or to 0 (a median among subnormals): the count still needs its
+    buckets gathered (it once failed: IndexError, or a bucket not gathered)."""
+    monkeypatch.setenv("WCVIZ_NATIVE", "1" if compiled else "0")
+    rng = np.random.default_rng(3)
+    subnormal = (np.float32(1e-45) * rng.integers(0, 9, 70_001)).astype(np.float32)
+    for arr, t in ((np.full(70_000, -1.5, dtype=np.float32), 2.26e38),  # 1.5 t < max < 1.51 t
+                   (subnormal, 0.5), (subnormal, 3.0)):
+        cutoffs = [("med", t), ("med", 1.0)]
+        with np.errstate(over="ignore"):
+            got = S.weight_summary(torch.from_numpy(arr), QS, cutoffs, 0.5, 81).numpy()
+            median = np.float64(np.median(np.abs(arr)))
+            want = [np.mean(np.abs(arr) < np.float32(c[1] * median)) for c in cutoffs]
+        assert got[len(QS):len(QS) + 2].tolist() == want
+
+
 def test_the_compiled_summary_refuses_buffers_that_do_not_fit():
     arr = ARRAYS["normal_300007"]
     scratch = tuple(np.empty(size, dtype=np.int64) for size in (1 << 16, 1 << 16, 1 << 15))

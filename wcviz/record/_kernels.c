@@ -13,8 +13,9 @@
  * so the results are the same bits. Build without -ffast-math: the order matters.
  *
  * gather_sorted_f32 copies the weights of a list of buckets, sorted (a few per cent of them:
- * the buckets that hold a wanted rank or threshold), and queries_f32 answers the statistics'
- * rank and count queries from those sorted weights and the counts.
+ * the buckets that hold a wanted rank or threshold). summary_f32 does a tensor's whole
+ * summary in one call: the scan, one gather, and every rank and count query answered from
+ * the sorted weights and the counts.
  *
  * diff_sq_f32 gives the squared norm of the change since the last record (the update ratio)
  * and, in the same pass, overwrites the kept copy with the current weights.
@@ -24,6 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -524,6 +526,26 @@ done:
     return result;
 }
 
+static uint32_t bits_of(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits;
+}
+
+static float float_of(uint32_t bits)
+{
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+/* The bucket of a threshold of count_below (+0 taken as -0). */
+static int64_t threshold_bucket(float t)
+{
+    return bits_of(t == 0.0f ? -0.0f : t) >> 16;
+}
+
 /* The gathered buckets' runs in the sorted weights: the buckets in value order and where
  * each run starts (start[k], k = 0..nb; start[nb] is their total). */
 typedef struct {
@@ -598,11 +620,7 @@ static int count_below(const runs_t *r, const float *v, const int64_t *signed_cu
 {
     if (t != t)
         return -1;
-    if (t == 0.0f)
-        t = -0.0f;
-    uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    int64_t b = bits >> 16;
+    int64_t b = threshold_bucket(t);
     Py_ssize_t k = run_of(r, b);
     if (k < 0)
         return -1;
@@ -673,31 +691,17 @@ static int by_value(const void *a, const void *b)
     return (pa > pb) - (pa < pb);
 }
 
-static uint32_t bits_of(float x)
-{
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    return bits;
-}
-
-static float float_of(uint32_t bits)
-{
-    float x;
-    memcpy(&x, &bits, sizeof x);
-    return x;
-}
-
-/* The bucket of a threshold of count_below (+0 taken as -0). */
-static int64_t threshold_bucket(float t)
-{
-    return bits_of(t == 0.0f ? -0.0f : t) >> 16;
-}
-
 /* The magnitude bucket of a positive finite float32, -1 for others (their counts need no
  * bucket). */
 static int64_t magnitude_bucket(float c)
 {
     return c > 0.0f && isfinite(c) ? (int64_t)(bits_of(c) >> 16) : -1;
+}
+
+/* The magnitude bucket of a float32 c >= 0, that of the largest finite float32 for inf. */
+static int64_t bucket_at_most_finite(float c)
+{
+    return bits_of(c < FLT_MAX ? c : FLT_MAX) >> 16;
 }
 
 /* numpy's _lerp: a + (b - a)·t, from the nearer end when t >= 0.5. */
@@ -756,7 +760,7 @@ static int count_magnitude_below(const runs_t *r, const float *v, const summary_
 /* The cutoffs known before the gather (numbers, std ones): their float32 values in cut32
  * (NaN for med ones); the buckets their counts need are wanted. Each med cutoff t·median|w|
  * lies between t × the smallest and t × the largest value of the median's buckets: those
- * magnitude buckets and one below (for next_up(-c)) are wanted. */
+ * magnitude buckets and one below (for next_up(-c)) are wanted (as in _shared_levels). */
 static void want_cutoffs(const summary_in *s, double std, int64_t med_lo, int64_t med_hi,
                          wanted_t *w, float *cut32)
 {
@@ -765,8 +769,12 @@ static void want_cutoffs(const summary_in *s, double std, int64_t med_lo, int64_
         double t = s->cut_value[i];
         cut32[i] = NAN;
         if (s->cut_kind[i] == CUT_MED) {
-            int64_t first = magnitude_bucket((float)(t * lo)), last = magnitude_bucket((float)(t * hi));
-            for (int64_t m = first > 0 ? first - 1 : 0; first >= 0 && last >= 0 && m <= last; m++)
+            if (!(t > 0)) /* then c <= 0 (or NaN): a count of none, which needs no bucket */
+                continue;
+            /* t x an end may round to 0 or overflow where t x median|w| does not */
+            int64_t first = bucket_at_most_finite((float)(t * lo)),
+                    last = bucket_at_most_finite((float)(t * hi));
+            for (int64_t m = first > 0 ? first - 1 : 0; m <= last; m++)
                 want_magnitude(w, m);
             continue;
         }

@@ -686,14 +686,23 @@ def _shared_levels(cutoffs, std: float, median_buckets: np.ndarray) -> list:
     for c, value in zip(cutoffs, _cutoff_values(cutoffs, lambda: std, lambda: math.nan)):
         if isinstance(c, tuple) and c[0] == "med":
             t = float(c[1])
-            first, last = _magnitude_bucket(np.float32(t * lo)), _magnitude_bucket(np.float32(t * hi))
+            if not t > 0:  # then c ≤ 0 (or NaN): a count of none, which needs no bucket
+                out.append((None, []))
+                continue
+            # t × an end may round to 0 or overflow where t·median|w| does not: the ends'
+            # buckets are then the smallest and the largest finite ones
+            first, last = (_bucket_at_most_finite(np.float32(t * end)) for end in (lo, hi))
             # one bucket lower too: next_up(−c) of :meth:`_Buckets.count_magnitude_below`
-            out.append((None, [] if first is None or last is None else
-                        list(range(max(first - 1, 0), last + 1))))
+            out.append((None, list(range(max(first - 1, 0), last + 1))))
         else:
             bucket = _magnitude_bucket(np.float32(value))
             out.append((value, [] if bucket is None else [bucket]))
     return out
+
+
+def _bucket_at_most_finite(c: np.float32) -> int:
+    """The magnitude bucket of a float32 c ≥ 0, that of the largest finite float32 for inf."""
+    return int(np.asarray(min(c, np.finfo(np.float32).max), dtype=np.float32).view(np.uint32)) >> 16
 
 
 def _magnitude_bucket(c: np.float32) -> int | None:
