@@ -6,7 +6,8 @@ compiler the install still succeeds). It reads a float32 weight array once for w
 and w², max |w| and the radix-bucket counts), and gathers the few weights of the wanted
 buckets, sorted, in one more pass (numpy: a mask, a selection and a sort). :func:`summary`
 does both and answers every rank and count query of a summary in the same call (numpy: a
-few dozen small calls, holding the GIL). For the update
+few dozen small calls, holding the GIL); :func:`scan` and :func:`gather_sorted` give its
+first two steps on their own, which the tests check against numpy one by one. For the update
 ratio it gives Σ(w_prev − w)² and overwrites the kept copy with w in the same pass. The sums
 of the statistics follow numpy's own summation order, so every statistic is bit-equal either
 way (tests/test_native.py checks both paths against each other).
