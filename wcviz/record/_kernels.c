@@ -711,34 +711,35 @@ static double lerp(double a, double b, double t)
     return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
 }
 
-/* (bucket, rank inside it) of rank r of the weights in value order. */
-static void signed_at(const summary_in *s, int64_t r, int64_t *bucket, int64_t *local)
+/* The first place of the running counts cum[0..n) above r (numpy's searchsorted, side
+ * "right"): the bucket that holds rank r. */
+static Py_ssize_t holding(const int64_t *cum, Py_ssize_t n, int64_t r)
 {
-    Py_ssize_t lo = 0, hi = BUCKETS;
-    while (lo < hi) { /* the first position whose running count is above r */
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
         Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (s->signed_cum[mid] <= r)
+        if (cum[mid] <= r)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *bucket = signed_bucket((int)lo);
-    *local = r - (s->signed_cum[lo] - s->counts[*bucket]);
+    return lo;
+}
+
+/* (bucket, rank inside it) of rank r of the weights in value order. */
+static void signed_at(const summary_in *s, int64_t r, int64_t *bucket, int64_t *local)
+{
+    Py_ssize_t p = holding(s->signed_cum, BUCKETS, r);
+    *bucket = signed_bucket((int)p);
+    *local = r - (s->signed_cum[p] - s->counts[*bucket]);
 }
 
 /* (magnitude bucket, rank inside it) of rank r of |w| in value order. */
 static void magnitude_at(const summary_in *s, int64_t r, int64_t *bucket, int64_t *local)
 {
-    Py_ssize_t lo = 0, hi = BUCKETS / 2;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (s->mag_cum[mid] <= r)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *bucket = lo;
-    *local = r - (s->mag_cum[lo] - s->counts[lo] - s->counts[lo | 0x8000]);
+    Py_ssize_t m = holding(s->mag_cum, BUCKETS / 2, r);
+    *bucket = m;
+    *local = r - (s->mag_cum[m] - s->counts[m] - s->counts[m | 0x8000]);
 }
 
 /* #{|w| < c} for the float32 c: none for c <= 0 or NaN, all for inf. */
