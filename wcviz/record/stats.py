@@ -487,14 +487,15 @@ def _summary_shared_finite(arr, quantiles, cutoffs, half_range, bins) -> np.ndar
     wanted[_signed_buckets(np.array(negated, dtype=np.float32))] = True
     by_value = first.gather_sorted(wanted)  # the few weights of the wanted buckets, sorted
     buckets.gathered(wanted)
-    stats, med, below_edges = buckets.answer(by_value, q_at, m_at, edges)
+    stats = by_value[buckets.cand_signed_before(q_at[0]) + q_at[1]].astype(np.float64)
     with np.errstate(invalid="ignore"):
         quants = _lerp(stats[lo_pos], stats[hi_pos], gamma)
+    med = buckets.magnitude_order_stats(by_value, m_at[0], m_at[1])
     median_abs = float(_lerp(med[m_lo], med[m_hi], m_gamma)[0])
     values = [c if c is not None else float(cutoffs[i][1]) * median_abs  # a med cutoff
               for i, (c, _) in enumerate(levels)]
     fractions = buckets.count_magnitude_below(np.array(values, dtype=np.float32), by_value) / n
-    at_least = np.concatenate([[n], n - below_edges, [0]])
+    at_least = np.concatenate([[n], n - buckets.count_below(edges, by_value), [0]])
     hist = (at_least[:-1] - at_least[1:]).astype(np.float64)
     moments = [mean, std, first.absmax, l2, participation]
     return np.concatenate([quants, fractions, hist, moments, [0.0]])
@@ -595,15 +596,6 @@ class _Buckets:
         self._gathered = np.sort(_POSITION[np.flatnonzero(wanted)])
         held = self.signed(self._gathered)
         self._before = np.cumsum(held) - held
-
-    def answer(self, by_value: np.ndarray, at, magnitude_at, thresholds: np.ndarray):
-        """(the weights at (buckets, ranks inside them) ``at`` as float64, the |w| at
-        ``magnitude_at`` (:meth:`magnitude_order_stats`), #{w < t} for each of
-        ``thresholds`` (:meth:`count_below`)): every query of the gathered weights but the
-        cutoffs' counts, whose med cutoffs need the median |w| first."""
-        values = by_value[self.cand_signed_before(at[0]) + at[1]].astype(np.float64)
-        return (values, self.magnitude_order_stats(by_value, *magnitude_at),
-                self.count_below(thresholds, by_value))
 
     def cand_signed_before(self, buckets) -> np.ndarray:
         """Candidates (sorted) before the first one of each gathered bucket of ``buckets``."""
