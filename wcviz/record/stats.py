@@ -399,7 +399,8 @@ def _summary_numpy(arr: np.ndarray, cutoffs, half_range: float, bins: int) -> li
         np.abs(arr, out=mag)
         levels = _cutoff_values([cutoffs[i] for i in scaled], lambda: std,
                                 lambda: _median_abs_numpy(mag, check_nan=bool(flag)))
-        with np.errstate(invalid="ignore"):
+        # a cutoff beyond float32's range compares as inf, as the fixed ones above
+        with np.errstate(invalid="ignore", over="ignore"):
             for i, c in zip(scaled, levels):  # a Python float compares in float32, as above
                 fractions[i] = np.count_nonzero(mag < float(c)) / n
     return [fractions, _histogram_numpy(arr, half_range, bins, mag, check_nan=bool(flag)),
