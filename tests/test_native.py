@@ -136,6 +136,21 @@ def test_gather_sorted_refuses_counts_of_other_weights_without_writing_past_its_
             native.gather_sorted(arr, every, wrong)
 
 
+def test_gather_sorted_refuses_negative_counts_without_writing_outside_its_output():
+    """Counts whose sum is right but one of them negative: refused before any weight moves
+    (a negative run start once wrote weights before the output)."""
+    arr = np.tile(np.float32([1.0, 2.0]), 4000)
+    counts = native.scan(arr).counts.copy()
+    one, two = (int(np.float32(x).view(np.uint32)) >> 16 for x in (1.0, 2.0))
+    counts[one], counts[two] = -4000, 12_000
+    from wcviz.record import _kernels
+
+    buffer = np.zeros(24_000, dtype=np.float32)
+    with pytest.raises(ValueError, match="none negative"):
+        _kernels.gather_sorted_f32(arr, np.array([one, two]), counts, buffer[8000:16_000])
+    assert not buffer.any()
+
+
 def test_gather_sorted_refuses_buckets_out_of_order_repeated_or_out_of_range():
     arr = ARRAYS["normal_8193"]
     counts = native.scan(arr).counts

@@ -450,12 +450,17 @@ static int check_buckets(const char *what, const int64_t *list, Py_ssize_t nb,
                          "order, without repeats", what);
             return -1;
         }
+        /* a negative count would place weights before dst; the sum stays within room */
+        if (counts[b] < 0 || counts[b] > room - total) {
+            total = -1;
+            break;
+        }
         total += counts[b];
         *biggest = counts[b] > *biggest ? counts[b] : *biggest;
     }
     if (total != room) {
         PyErr_Format(PyExc_ValueError, "%s: the sorted weights must be as many as the sum of "
-                     "the buckets' counts", what);
+                     "the buckets' counts, none negative", what);
         return -1;
     }
     return 0;

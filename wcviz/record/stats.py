@@ -91,7 +91,9 @@ def _plan(n: int, quantiles: tuple[float, ...]):
     lo[below] = hi[below] = 0
     lo, hi = lo.astype(np.int64), hi.astype(np.int64)
     ranks = np.unique(np.concatenate([lo, hi]))
-    return ranks, np.searchsorted(ranks, lo), np.searchsorted(ranks, hi), gamma
+    # int64 places, not intp: the compiled summary takes 8-byte items on every platform
+    return (ranks, np.searchsorted(ranks, lo).astype(np.int64),
+            np.searchsorted(ranks, hi).astype(np.int64), gamma)
 
 
 def order_statistics(x: Tensor, ranks: Sequence[int], backend: str | None = None) -> Tensor:
