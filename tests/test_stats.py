@@ -14,7 +14,8 @@ QS = S.QUANTILES
 
 def _tensors():
     g = torch.Generator().manual_seed(1)
-    heavy = torch.distributions.StudentT(1.0).sample((20_001,))  # Cauchy: huge outliers
+    rng = np.random.default_rng(1)  # seeded: torch's own StudentT draws from the global seed
+    heavy = torch.from_numpy(rng.standard_t(1.0, 20_001).astype(np.float32))  # Cauchy: outliers
     zeros = torch.randn(30_000, generator=g)
     zeros[torch.rand(30_000, generator=g) < 0.8] = 0.0  # 80 % exact zeros
     return {
@@ -28,7 +29,7 @@ def _tensors():
         "float64": torch.randn(999, generator=g, dtype=torch.float64),
         # above wcviz.record.stats._RADIX_MIN: the CPU radix-selection path
         "big_normal": torch.randn(200_003, generator=g) * 0.01,
-        "big_heavy": torch.distributions.StudentT(0.8).sample((150_000,)),
+        "big_heavy": torch.from_numpy(rng.standard_t(0.8, 150_000).astype(np.float32)),
         "big_zero_heavy": torch.where(torch.rand(200_000, generator=g) < 0.9, 0.0,
                                       torch.randn(200_000, generator=g)),
         "big_signed_zeros": torch.cat([torch.zeros(70_000), -torch.zeros(70_000),
@@ -44,10 +45,12 @@ BACKENDS = ["numpy", "torch"]  # the CPU default and the one used on CUDA
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", list(TENSORS))
 def test_quantiles_equal_numpy(name, backend):
+    """Against numpy on a float64 copy: numpy interpolates a float32 array in float32, whose
+    rounding, where the two order statistics differ in sign, is far above 2e-7 of the result
+    (a Cauchy sample's median once missed by 3.2e-7)."""
     x = TENSORS[name]
     ours = S.exact_quantiles(x, QS, backend=backend).numpy()
-    ref = np.quantile(x.numpy().ravel(), QS)
-    np.testing.assert_allclose(ours, ref, rtol=2e-7, atol=0)
+    np.testing.assert_array_equal(ours, np.quantile(x.numpy().astype(np.float64).ravel(), QS))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -63,9 +66,9 @@ def test_quantiles_are_numpys_bit_for_bit(backend, n):
 
 @pytest.mark.parametrize("qs", [(0.5,), (0.0, 1.0), (0.01, 0.25, 0.33, 0.99), tuple(np.linspace(0, 1, 21))])
 def test_other_quantile_lists(qs):
-    x = torch.randn(10_007)
-    np.testing.assert_allclose(S.exact_quantiles(x, qs).numpy(), np.quantile(x.numpy(), qs),
-                               rtol=2e-7, atol=0)
+    x = torch.randn(10_007, generator=torch.Generator().manual_seed(len(qs)))
+    np.testing.assert_array_equal(S.exact_quantiles(x, qs).numpy(),
+                                  np.quantile(x.numpy().astype(np.float64), qs))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
