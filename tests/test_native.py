@@ -245,6 +245,28 @@ def test_med_cutoffs_whose_range_ends_round_to_zero_or_overflow(compiled, monkey
         assert got[len(QS):len(QS) + 2].tolist() == want
 
 
+def test_a_zero_quantile_is_plus_zero_on_every_path(monkeypatch):
+    """Among −0.0 and +0.0 the sort decides which zero sits at a rank (numpy orders equal
+    zeros arbitrarily, the compiled passes −0.0 first): every path reports +0.0, so the
+    paths agree in every bit, not only in value."""
+    rng = np.random.default_rng(5)
+    qs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    zeros = np.float32([-0.0, 0.0, -0.0, 0.0, 1.0, -1.0])
+    got = []
+    for n in (70_000, 20_000):  # numpy's shared and general paths; compiled for both
+        arr = torch.from_numpy(rng.choice(zeros[:4] if n > 50_000 else zeros, n))
+        for compiled in (True, False):
+            monkeypatch.setenv("WCVIZ_NATIVE", "1" if compiled else "0")
+            got.append(S.weight_summary(arr, qs, [], 0.5, 3).numpy()[:len(qs)])
+        got.append(S.exact_quantiles(arr, qs, backend="torch").numpy())
+    small = [torch.from_numpy(rng.choice(zeros[:4], 4000)) for _ in range(3)]
+    got.append(S.weight_summaries(small, qs, [[]] * 3, [0.5] * 3, 3)[:, :len(qs)].ravel())
+    for quants in got:
+        zero = quants == 0
+        assert zero.any() and not np.signbit(quants[zero]).any()
+    assert got[0].tobytes() == got[1].tobytes() and got[3].tobytes() == got[4].tobytes()
+
+
 def test_the_compiled_summary_refuses_buffers_that_do_not_fit():
     arr = ARRAYS["normal_300007"]
     scratch = tuple(np.empty(size, dtype=np.int64) for size in (1 << 16, 1 << 16, 1 << 15))

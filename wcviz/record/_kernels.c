@@ -709,11 +709,12 @@ static int64_t bucket_at_most_finite(float c)
     return bits_of(c < FLT_MAX ? c : FLT_MAX) >> 16;
 }
 
-/* numpy's _lerp: a + (b - a)·t, from the nearer end when t >= 0.5. */
+/* numpy's _lerp: a + (b - a)·t, from the nearer end when t >= 0.5; a zero result is +0.0,
+ * as in stats._lerp (the sort decides which zero sits at a rank). */
 static double lerp(double a, double b, double t)
 {
     double diff = b - a;
-    return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
+    return (t >= 0.5 ? b - diff * (1 - t) : a + diff * t) + 0.0;
 }
 
 /* The first place of the running counts cum[0..n) above r (numpy's searchsorted, side

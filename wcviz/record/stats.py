@@ -217,10 +217,13 @@ def exact_quantiles(x: Tensor, quantiles: Sequence[float] = QUANTILES,
 
 
 def _lerp(a, b, t):
-    """numpy's ``_lerp``: a + (b − a)·t, evaluated from the nearer end when t ≥ 0.5."""
+    """numpy's ``_lerp``: a + (b − a)·t, evaluated from the nearer end when t ≥ 0.5; a zero
+    result is +0.0 (``+ 0.0`` changes nothing else). Which of −0.0 and +0.0 sits at a rank
+    among zeros depends on the sort (numpy orders equal zeros arbitrarily, the compiled
+    passes −0.0 first), so the sign would differ between paths that agree on every value."""
     diff = b - a
     where = torch.where if isinstance(a, Tensor) else np.where
-    return where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+    return where(t >= 0.5, b - diff * (1 - t), a + diff * t) + 0.0
 
 
 def _quantiles_numpy(arr: np.ndarray, quantiles: Sequence[float],
