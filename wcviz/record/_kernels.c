@@ -466,24 +466,21 @@ static int check_buckets(const char *what, const int64_t *list, Py_ssize_t nb,
     return 0;
 }
 
-/* gather_sorted over a list checked by check_buckets (biggest: its biggest count), with its
- * own scratch: 0, -1 when out of memory, -2 when the counts are not those of the weights. */
-static int gather_list(const uint32_t *bits, Py_ssize_t n, const int64_t *list, Py_ssize_t nb,
-                       const int64_t *counts, Py_ssize_t room, int64_t biggest, uint32_t *dst)
+/* gather_sorted over a list checked by check_buckets (biggest: its biggest count; take: its
+ * buckets marked), with its own scratch: 0, -1 when out of memory, -2 when the counts are
+ * not those of the weights. */
+static int gather_list(const uint32_t *bits, Py_ssize_t n, const uint8_t *take,
+                       const int64_t *list, Py_ssize_t nb, const int64_t *counts,
+                       Py_ssize_t room, int64_t biggest, uint32_t *dst)
 {
-    /* take: which buckets to gather; next: only the listed buckets' entries are touched;
-     * work: the gathered weights, then the sort's temporary run */
-    uint8_t *take = PyMem_RawCalloc(BUCKETS, 1);
+    /* next: only the listed buckets' entries are touched; work: the gathered weights, then
+     * the sort's temporary run */
     int64_t *next = PyMem_RawMalloc(BUCKETS * sizeof(int64_t));
     uint32_t *work = PyMem_RawMalloc((size_t)(room + biggest + 1) * sizeof(uint32_t));
     int rc = -1;
-    if (take != NULL && next != NULL && work != NULL) {
-        for (Py_ssize_t k = 0; k < nb; k++)
-            take[list[k]] = 1;
+    if (next != NULL && work != NULL)
         rc = gather_sorted(bits, n, take, list, nb, counts, dst, room, next, work, work + room)
                  ? -2 : 0;
-    }
-    PyMem_RawFree(take);
     PyMem_RawFree(next);
     PyMem_RawFree(work);
     return rc;
@@ -502,6 +499,7 @@ static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
     Py_buffer views[4];
     int held = 0, rc;
     PyObject *result = NULL;
+    uint8_t *take = NULL;
     for (; held < 4; held++)
         if (get_buffer(objs[held], &views[held], writable[held], items[held], names[held]) < 0)
             goto done;
@@ -514,8 +512,14 @@ static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
     int64_t biggest;
     if (check_buckets("gather_sorted_f32", list, nb, counts, room, &biggest) < 0)
         goto done;
+    if ((take = PyMem_RawCalloc(BUCKETS, 1)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nb; k++)
+        take[list[k]] = 1;
     Py_BEGIN_ALLOW_THREADS
-    rc = gather_list(views[0].buf, views[0].len / 4, list, nb, counts, room, biggest,
+    rc = gather_list(views[0].buf, views[0].len / 4, take, list, nb, counts, room, biggest,
                      views[3].buf);
     Py_END_ALLOW_THREADS
     if (rc == -1)
@@ -526,6 +530,7 @@ static PyObject *gather_sorted_f32(PyObject *self, PyObject *args)
     else
         result = Py_None, Py_INCREF(result);
 done:
+    PyMem_RawFree(take);
     while (held-- > 0)
         PyBuffer_Release(&views[held]);
     return result;
@@ -669,7 +674,7 @@ typedef struct {
     double *out; /* quantiles, fractions, histogram, 5 moments, 0 */
 } summary_in;
 
-/* The buckets to gather, each once, in the order first wanted. */
+/* The buckets to gather, each once, in the order first wanted (marked: the gather's table). */
 typedef struct {
     uint8_t *marked;
     int64_t *list;
@@ -888,8 +893,8 @@ static int summarize(const summary_in *s, int64_t *odd)
     v = PyMem_RawMalloc((size_t)(room + 1) * sizeof(float));
     start = PyMem_RawMalloc((size_t)(w.n + 1) * sizeof(int64_t));
     if (v == NULL || start == NULL ||
-        (rc = gather_list((const uint32_t *)s->x, s->n, w.list, w.n, s->counts, room, biggest,
-                          (uint32_t *)v)) < 0)
+        (rc = gather_list((const uint32_t *)s->x, s->n, w.marked, w.list, w.n, s->counts, room,
+                          biggest, (uint32_t *)v)) < 0)
         goto done;
     start[0] = 0;
     for (Py_ssize_t k = 0; k < w.n; k++)

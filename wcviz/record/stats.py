@@ -457,12 +457,16 @@ def _summary_compiled(arr, quantiles, cutoffs, half_range, bins) -> np.ndarray |
     return out if done else None
 
 
+#: Cutoff kind -> its number in the compiled summary (``_kernels.c``'s CUT_NUMBER, CUT_STD,
+#: CUT_MED); None is a number.
+_CUTOFF_KIND_CODES = {None: 0, "std": 1, "med": 2}
+
+
 @functools.lru_cache(maxsize=1024)  # a layer's cutoffs are fixed for its whole run
 def _cutoff_spec(cutoffs: tuple) -> tuple[np.ndarray, np.ndarray]:
     """The cutoffs as the compiled summary takes them: kinds (0 a number, 1 t × std, 2 t ×
     median |w|) and the numbers or t's."""
-    kinds = [0 if kind is None else RECORD_SCALED.index(kind) + 1
-             for kind in map(_scaled_kind, cutoffs)]
+    kinds = [_CUTOFF_KIND_CODES[kind] for kind in map(_scaled_kind, cutoffs)]
     values = [float(c[1] if isinstance(c, tuple) else c) for c in cutoffs]
     return np.array(kinds, dtype=np.int64), np.array(values, dtype=np.float64)
 
