@@ -29,6 +29,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #define BUCKETS 65536
 #define CHUNK 8192 /* numpy's default ufunc buffer size (elements) */
@@ -62,6 +65,15 @@ static inline uint32_t max_bits(const float *x, Py_ssize_t n, uint32_t mx)
     return mx;
 }
 
+/* The 8 lanes' sums of w, |w| and w*w added as numpy adds them. */
+static inline sums_t reduce8(const double *s, const double *a, const double *q)
+{
+    sums_t out = {((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])),
+                  ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])),
+                  ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))};
+    return out;
+}
+
 #if defined(__GNUC__) && !defined(WCVIZ_SCALAR_LANES)
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
@@ -69,10 +81,11 @@ typedef double v4d __attribute__((vector_size(32)));
 
 /* numpy's 8 lanes over x[0..n8) (n8 >= 8, a multiple of 8): lane j starts at x[j] and adds
  * x[j + 8], x[j + 16], ... in order; for w, |w| and w*w (squared in float32), in vectors of
- * 4 lanes (the compiler does not vectorise the scalar loop). Also the max |w| bit pattern. */
-HOT static void lanes(const float *x, Py_ssize_t n8, double *s, double *a, double *q,
-                      uint32_t *maxbits)
+ * 4 lanes (the compiler does not vectorise the scalar loop); then the lanes' sums added as
+ * numpy adds them (reduce8). Also the max |w| bit pattern. */
+HOT static sums_t lanes(const float *x, Py_ssize_t n8, uint32_t *maxbits)
 {
+    double s[8], a[8], q[8];
     const v4i magnitude = {0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF};
     v4d vs[2], va[2], vq[2];
     v4i mx = {0, 0, 0, 0};
@@ -97,43 +110,52 @@ HOT static void lanes(const float *x, Py_ssize_t n8, double *s, double *a, doubl
         uint32_t m = (uint32_t)mx[j % 4];
         *maxbits = m > *maxbits ? m : *maxbits;
     }
+    return reduce8(s, a, q);
 }
 
 #if defined(__x86_64__)
 #define WIDE_LANES
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-typedef double v8d __attribute__((vector_size(64)));
+#define WIDE __attribute__((target("avx512f,avx512vl,avx512dq")))
+
+/* The 8 lanes' sums of one register added as numpy adds them,
+ * ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)): each step adds every lane to its
+ * neighbour at distance 1, 2, then 4 (in lane 0 the same additions, in the same order). */
+WIDE static inline double tree8(__m512d r)
+{
+    r = _mm512_add_pd(r, _mm512_permute_pd(r, 0x55));          /* swap within pairs */
+    r = _mm512_add_pd(r, _mm512_permutex_pd(r, 0x4E));         /* swap pairs */
+    r = _mm512_add_pd(r, _mm512_shuffle_f64x2(r, r, 0x4E));    /* swap halves */
+    return _mm512_cvtsd_f64(r);
+}
 
 /* The same 8 lanes, each sum in one AVX-512 register (lane j in element j): the same float64
- * additions in the same order, half the instructions (ResNet50's weights: sums 11 ms against
- * 15 ms). Used where the CPU has AVX-512 (wide_lanes_supported). */
-__attribute__((target("avx512f,avx512vl,avx512dq"))) static void lanes_wide(
-    const float *x, Py_ssize_t n8, double *s, double *a, double *q, uint32_t *maxbits)
+ * additions in the same order, in fewer instructions (ResNet50's weights, one thread: the
+ * sums 11 ms against 15 ms with 4-wide vectors). Intrinsics, because GCC 12 splits each
+ * float32 -> float64 conversion of 8 lanes in two halves and a merge. Used where the CPU
+ * has AVX-512 (wide_lanes_supported). */
+WIDE static sums_t lanes_wide(const float *x, Py_ssize_t n8, uint32_t *maxbits)
 {
-    const v8i magnitude = {0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF,
-                           0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF, 0x7FFFFFFF};
-    v8f v;
-    memcpy(&v, x, sizeof v);
-    v8i b = (v8i)v & magnitude, mx = b;
-    v8f m = (v8f)b;
-    v8d vs = __builtin_convertvector(v, v8d), va = __builtin_convertvector(m, v8d),
-        vq = __builtin_convertvector(m * m, v8d);
+    const __m256i magnitude = _mm256_set1_epi32(0x7FFFFFFF);
+    __m256 v = _mm256_loadu_ps(x);
+    __m256i b = _mm256_and_si256(_mm256_castps_si256(v), magnitude), mx = b;
+    __m256 m = _mm256_castsi256_ps(b);
+    __m512d vs = _mm512_cvtps_pd(v), va = _mm512_cvtps_pd(m),
+            vq = _mm512_cvtps_pd(_mm256_mul_ps(m, m));
     for (Py_ssize_t i = 8; i < n8; i += 8) {
-        memcpy(&v, x + i, sizeof v);
-        b = (v8i)v & magnitude;
-        m = (v8f)b;
-        vs += __builtin_convertvector(v, v8d);
-        va += __builtin_convertvector(m, v8d);
-        vq += __builtin_convertvector(m * m, v8d);
-        v8i above = b > mx;
-        mx = (b & above) | (mx & ~above);
+        v = _mm256_loadu_ps(x + i);
+        b = _mm256_and_si256(_mm256_castps_si256(v), magnitude);
+        m = _mm256_castsi256_ps(b);
+        vs = _mm512_add_pd(vs, _mm512_cvtps_pd(v));
+        va = _mm512_add_pd(va, _mm512_cvtps_pd(m));
+        vq = _mm512_add_pd(vq, _mm512_cvtps_pd(_mm256_mul_ps(m, m)));
+        mx = _mm256_max_epu32(mx, b);
     }
-    for (int j = 0; j < 8; j++) {
-        s[j] = vs[j], a[j] = va[j], q[j] = vq[j];
-        uint32_t mj = (uint32_t)mx[j];
-        *maxbits = mj > *maxbits ? mj : *maxbits;
-    }
+    uint32_t m8[8];
+    _mm256_storeu_si256((__m256i *)m8, mx);
+    for (int j = 0; j < 8; j++)
+        *maxbits = m8[j] > *maxbits ? m8[j] : *maxbits;
+    sums_t out = {tree8(vs), tree8(va), tree8(vq)};
+    return out;
 }
 
 static int wide_lanes_supported(void)
@@ -146,9 +168,9 @@ static int wide_lanes_supported(void)
 #define NARROW_WIDTH 4
 #else
 /* numpy's 8 lanes over x[0..n8) (n8 >= 8, a multiple of 8), as above, in scalar code. */
-static void lanes(const float *x, Py_ssize_t n8, double *s, double *a, double *q,
-                  uint32_t *maxbits)
+static sums_t lanes(const float *x, Py_ssize_t n8, uint32_t *maxbits)
 {
+    double s[8], a[8], q[8];
     for (int j = 0; j < 8; j++) {
         s[j] = (double)x[j];
         a[j] = (double)fabsf(x[j]);
@@ -161,11 +183,12 @@ static void lanes(const float *x, Py_ssize_t n8, double *s, double *a, double *q
             q[j] += sq32(x[i + j]);
         }
     *maxbits = max_bits(x, n8, *maxbits);
+    return reduce8(s, a, q);
 }
 #define NARROW_WIDTH 1
 #endif
 
-typedef void (*lanes_fn)(const float *, Py_ssize_t, double *, double *, double *, uint32_t *);
+typedef sums_t (*lanes_fn)(const float *, Py_ssize_t, uint32_t *);
 /* The lanes in use and their vector width (8: AVX-512, 4: 4-wide vectors, 1: scalar); set at
  * import to the widest the CPU has (tests switch them with _kernels.lanes to compare). */
 static lanes_fn lanes_in_use = lanes;
@@ -187,12 +210,8 @@ static sums_t leaf(const float *x, Py_ssize_t n, uint32_t *maxbits)
         *maxbits = max_bits(x, n, *maxbits);
         return out;
     }
-    double s[8], a[8], q[8];
     Py_ssize_t i = n - (n % 8);
-    lanes_in_use(x, i, s, a, q, maxbits);
-    out.sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    out.abs = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    out.sq = ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
+    out = lanes_in_use(x, i, maxbits);
     for (; i < n; i++) {
         out.sum += (double)x[i];
         out.abs += (double)fabsf(x[i]);
