@@ -120,6 +120,28 @@ def test_gather_sorted_is_the_sorted_weights_of_the_wanted_buckets(name, every):
     assert got.view(np.uint32).tolist() == expected.view(np.uint32).tolist()
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 1023, 1025, 2050, 4099, 20_001])
+@pytest.mark.parametrize("where", ["first half", "second half", "both", "every weight"])
+def test_gather_sorted_takes_the_wanted_weights_from_either_half(n, where):
+    """The gather reads the two halves side by side, writing one up and one down: wanted
+    weights in one half only, in both, or every weight (the two write positions meet)."""
+    rng = np.random.default_rng(n)
+    arr = rng.normal(size=n).astype(np.float32) * 0.01  # no weight in the buckets below
+    half = n // 2
+    if where in ("first half", "both"):
+        arr[:half:3] = rng.uniform(1.0, 1.9, size=len(arr[:half:3]))
+    if where in ("second half", "both"):
+        arr[half::2] = rng.uniform(-1.9, -1.0, size=len(arr[half::2]))
+    top = arr.view(np.uint16)[1::2]
+    wanted = np.zeros(1 << 16, dtype=bool)
+    if where == "every weight":
+        wanted[top] = True
+    else:
+        wanted[np.unique(top[np.abs(arr) >= 1.0])] = True
+    got = native.gather_sorted(arr, _in_value_order(wanted), native.scan(arr).counts)
+    assert got.tolist() == np.sort(arr[wanted[top]]).tolist()
+
+
 def _in_value_order(wanted: np.ndarray) -> np.ndarray:
     """The marked buckets, negative ones from the largest magnitude down, then the others up."""
     return S._SIGNED_ORDER[np.sort(S._POSITION[np.flatnonzero(wanted)])]

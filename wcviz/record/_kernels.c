@@ -398,32 +398,46 @@ static void sort_bucket(uint32_t *v, Py_ssize_t n, uint32_t flip, uint32_t *tmp)
     }
 }
 
-/* Copies the weights of the marked buckets into dst, in array order; returns how many, or
- * -1 if there are more than room. Branch-free where a whole block surely fits: every weight
- * is stored and the write position moves on only for marked ones (a few per cent of the
- * weights, scattered: a branch would be mispredicted often). */
+/* Copies the weights of the marked buckets into dst (room + 2 items); returns how many, or
+ * -1 if there are more than room. The two halves of the weights are read side by side, the
+ * first half's marked weights written up from dst[0], the second's down from dst[room + 1]
+ * (then moved to follow the first's): each write position waits only on its own last step,
+ * half as many steps in a row (ResNet50, one thread: 15.5 -> 11 ms). Branch-free while the
+ * next block surely fits: every weight is stored and its write position moves on only for
+ * a marked one (a few per cent, scattered: a branch would be mispredicted often); a stored
+ * weight that is not kept lands on a free slot (up's below down's). */
 static Py_ssize_t gather(const uint32_t *bits, Py_ssize_t n, const uint8_t *take, uint32_t *dst,
                          Py_ssize_t room)
 {
-    enum { STEP = 1024 };
-    Py_ssize_t written = 0, i = 0;
-    for (; i + STEP <= n && room - written > STEP; i += STEP)
+    enum { STEP = 512 };
+    Py_ssize_t half = n / 2, up = 0, down = room + 1, i = 0;
+    for (; i + STEP <= half && down - up > 2 * STEP + 1; i += STEP)
         for (Py_ssize_t k = i; k < i + STEP; k++) {
-            dst[written] = bits[k];
-            written += take[bits[k] >> 16];
+            uint32_t a = bits[k], b = bits[half + k];
+            dst[up] = a;
+            up += take[a >> 16];
+            dst[down] = b;
+            down -= take[b >> 16];
         }
-    for (; i < n; i++)
-        if (take[bits[i] >> 16]) {
-            if (written == room)
+    for (Py_ssize_t k = i; k < half; k++) /* the rest of each half, checked */
+        if (take[bits[k] >> 16]) {
+            if (up > down)
                 return -1;
-            dst[written++] = bits[i];
+            dst[up++] = bits[k];
         }
-    return written;
+    for (Py_ssize_t k = half + i; k < n; k++)
+        if (take[bits[k] >> 16]) {
+            if (up > down)
+                return -1;
+            dst[down--] = bits[k];
+        }
+    memmove(dst + up, dst + down + 1, (size_t)(room - down + 1) * sizeof *dst);
+    return up + room - down + 1;
 }
 
 /* The weights of the listed buckets (nb of them, in value order, each marked in take), in
- * value order, into dst (room items, the exact sum of their counts): gathered into flat,
- * placed in their bucket's run, then each run sorted. Only the listed buckets' entries of
+ * value order, into dst (room items, the exact sum of their counts): gathered into flat
+ * (room + 2 items), placed in their bucket's run, then each run sorted. Only the listed buckets' entries of
  * next are touched. Returns 0, or -1 when the counts do not match the weights (dst may then
  * hold anything, but nothing is written outside it). */
 static int gather_sorted(const uint32_t *bits, Py_ssize_t n, const uint8_t *take,
@@ -492,14 +506,14 @@ static int gather_list(const uint32_t *bits, Py_ssize_t n, const uint8_t *take,
                        const int64_t *list, Py_ssize_t nb, const int64_t *counts,
                        Py_ssize_t room, int64_t biggest, uint32_t *dst)
 {
-    /* next: only the listed buckets' entries are touched; work: the gathered weights, then
-     * the sort's temporary run */
+    /* next: only the listed buckets' entries are touched; work: the gathered weights (room
+     * + 2 for gather), then the sort's temporary run */
     int64_t *next = PyMem_RawMalloc(BUCKETS * sizeof(int64_t));
-    uint32_t *work = PyMem_RawMalloc((size_t)(room + biggest + 1) * sizeof(uint32_t));
+    uint32_t *work = PyMem_RawMalloc((size_t)(room + 2 + biggest + 1) * sizeof(uint32_t));
     int rc = -1;
     if (next != NULL && work != NULL)
-        rc = gather_sorted(bits, n, take, list, nb, counts, dst, room, next, work, work + room)
-                 ? -2 : 0;
+        rc = gather_sorted(bits, n, take, list, nb, counts, dst, room, next, work,
+                           work + room + 2) ? -2 : 0;
     PyMem_RawFree(next);
     PyMem_RawFree(work);
     return rc;
