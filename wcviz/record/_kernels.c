@@ -139,14 +139,16 @@ WIDE static sums_t lanes_wide(const float *x, Py_ssize_t n8, uint32_t *maxbits)
     __m256 v = _mm256_loadu_ps(x);
     __m256i b = _mm256_and_si256(_mm256_castps_si256(v), magnitude), mx = b;
     __m256 m = _mm256_castsi256_ps(b);
-    __m512d vs = _mm512_cvtps_pd(v), va = _mm512_cvtps_pd(m),
+    /* |w| in float64 is |the float64 w|: one conversion fewer (a few cycles each here) */
+    __m512d vs = _mm512_cvtps_pd(v), va = _mm512_abs_pd(vs),
             vq = _mm512_cvtps_pd(_mm256_mul_ps(m, m));
     for (Py_ssize_t i = 8; i < n8; i += 8) {
         v = _mm256_loadu_ps(x + i);
         b = _mm256_and_si256(_mm256_castps_si256(v), magnitude);
         m = _mm256_castsi256_ps(b);
-        vs = _mm512_add_pd(vs, _mm512_cvtps_pd(v));
-        va = _mm512_add_pd(va, _mm512_cvtps_pd(m));
+        __m512d dv = _mm512_cvtps_pd(v);
+        vs = _mm512_add_pd(vs, dv);
+        va = _mm512_add_pd(va, _mm512_abs_pd(dv));
         vq = _mm512_add_pd(vq, _mm512_cvtps_pd(_mm256_mul_ps(m, m)));
         mx = _mm256_max_epu32(mx, b);
     }
