@@ -193,20 +193,13 @@ class ExtraStats:
         names = self.names if names is None else list(names)
         if not names:
             return {}
+        nq, no = len(quantiles), len(self.originals)
         with torch.no_grad():
             jobs = list(enumerate(self.targets))
-            one = lambda job: self.layer_vector(job[0], job[1], quantiles)  # noqa: E731
+            one = lambda job: self._layer_vector(job[0], job[1], quantiles)  # noqa: E731
             vectors = run(one, jobs) if run is not None else [one(job) for job in jobs]
-        return self.assemble(vectors, quantiles, names, weight_l2)
-
-    def assemble(self, vectors: Sequence[Tensor], quantiles: Sequence[float],
-                 names: Sequence[str], weight_l2: np.ndarray | None = None
-                 ) -> dict[str, np.ndarray]:
-        """The variables ``names`` from every layer's :meth:`layer_vector`, in layer order (as
-        :meth:`compute` returns them; ``weight_l2`` as there)."""
-        nq, no = len(quantiles), len(self.originals)
-        device = vectors[0].device
-        host = torch.stack([v.to(device) for v in vectors]).cpu().numpy()
+            device = vectors[0].device
+            host = torch.stack([v.to(device) for v in vectors]).cpu().numpy()
         cuts = np.cumsum([0, nq, nq, 1, 1, no * nq])
         out = {"grad_quantile": host[:, cuts[0]:cuts[1]],
                "grad_v_quantile": host[:, cuts[1]:cuts[2]], "grad_l2": host[:, cuts[2]],
@@ -214,10 +207,8 @@ class ExtraStats:
                "original_quantile": host[:, cuts[4]:cuts[5]].reshape(len(vectors), no, nq)}
         return {name: out[name] for name in names}
 
-    def layer_vector(self, i: int, target: Target, quantiles) -> Tensor:
-        """Layer ``i``'s [grad quantiles, grad-v quantiles, grad L2, ‖w − w_prev‖, original
-        quantiles] (keeps its weight for the next update ratio: one call per layer and
-        record)."""
+    def _layer_vector(self, i: int, target: Target, quantiles) -> Tensor:
+        """[grad quantiles, grad-v quantiles, grad L2, update ratio, original quantiles]."""
         current = target.tensor()
         weight = current.detach()
         device = weight.device

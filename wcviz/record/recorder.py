@@ -314,15 +314,14 @@ class Recorder:
             raise WcvizError(f"this Recorder is on torch.distributed rank {self.rank}, which "
                              f"records nothing; compute statistics on rank 0")
         nq = len(self.store.quantiles)
-        names = self._extra_names()
         with self._workers() as run:
-            host, extra = self._vectors(nq, run, bool(names))
-        return self._unpack(host, nq, extra, names)
+            compute_extra = partial(self._extra.compute, self.store.quantiles,
+                                    self._extra_names(), run=run)
+            return self._unpack(self._vectors(nq, run), nq, compute_extra)
 
-    def _unpack(self, host: np.ndarray, nq: int, extra: list[Tensor],
-                names: list[str]) -> dict[str, np.ndarray]:
-        """The store's variables from the per-layer rows and the optional statistics' vectors
-        (:meth:`_vectors`), ``names`` of those."""
+    def _unpack(self, host: np.ndarray, nq: int, compute_extra) -> dict[str, np.ndarray]:
+        """The store's variables from the per-layer rows (:meth:`_vectors`) and the optional
+        statistics (``compute_extra(weight_l2=...)``)."""
         size = self._layout.size
         out = self._layout.unpack(host[:, :size])
         out["v_quantile"] = host[:, size:size + nq]
@@ -331,9 +330,7 @@ class Recorder:
         out["weight_nonfinite"] = np.zeros(len(self._layers))
         if flags.any():
             self._flag_nonfinite(out, np.flatnonzero(flags))
-        if names:
-            out.update(self._extra.assemble(extra, self.store.quantiles, names,
-                                            weight_l2=out["weight_l2"]))
+        out.update(compute_extra(weight_l2=out["weight_l2"]))
         return out
 
     def _extra_names(self) -> list[str]:
@@ -401,35 +398,22 @@ class Recorder:
             with ThreadPoolExecutor(self._threads) as pool:
                 yield partial(_spread, pool)
 
-    def _vectors(self, nq: int, run, extra: bool) -> tuple[np.ndarray, list[Tensor]]:
-        """Per-layer summary rows on the host, (layer, summary | v quantiles | a | b), and
-        with ``extra`` each layer's :meth:`ExtraStats.layer_vector` (else []).
+    def _vectors(self, nq: int, run) -> np.ndarray:
+        """Per-layer summary rows on the host, (layer, summary | v quantiles | a | b).
 
         Small CPU layers (:func:`wcviz.record.stats.batchable`) are summarised together in a
         few vectorised passes; the others one by one with ``run`` (:meth:`_workers`), and all
-        of those moved to the host in one transfer. The optional statistics' jobs go to
-        ``run`` beside each layer's summary, so that the update ratio's pass (bound by memory
-        bandwidth) can run in one thread while a summary's scan runs in another (ResNet50, 2
-        threads, 3 runs alternating: a record's statistics took 37.8-39.4 ms against
-        38.9-41.1 ms with the optional statistics after every summary).
+        of those moved to the host in one transfer.
         """
         width = self._layout.size + nq + 2
         host = np.empty((len(self._layers), width))
         small = self._small_layers()
         done = self._batched_rows(small, nq, host) if small else set()
-        summary = partial(self._layer_vector, nq=nq)
-        others = partial(self._extra.layer_vector, quantiles=self.store.quantiles)
-        jobs = []  # (layer, target, its function): a layer's summary, then its other job
-        for i, t in enumerate(self._layers):
-            if i not in done:
-                jobs.append((i, t, summary))
-            if extra:
-                jobs.append((i, t, others))
-        vectors = run(lambda job: job[2](job[0], job[1]), jobs) if jobs else []
-        mine = [(i, v) for (i, _, fn), v in zip(jobs, vectors) if fn is summary]
-        if mine:  # the one device -> host transfer
-            host[[i for i, _ in mine]] = _to_host([v for _, v in mine])
-        return host, [v for (_, _, fn), v in zip(jobs, vectors) if fn is others]
+        jobs = [(i, t) for i, t in enumerate(self._layers) if i not in done]
+        if jobs:
+            vectors = run(lambda job: self._layer_vector(job[0], job[1], nq), jobs)
+            host[[i for i, _ in jobs]] = _to_host(vectors)  # the one device -> host transfer
+        return host
 
     def _small_layers(self) -> list[int]:
         """Layers whose stored tensor is small and on the CPU (candidates for batching); none
