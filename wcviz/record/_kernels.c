@@ -65,12 +65,16 @@ static inline uint32_t max_bits(const float *x, Py_ssize_t n, uint32_t mx)
     return mx;
 }
 
-/* The 8 lanes' sums of w, |w| and w*w added as numpy adds them. */
+/* 8 lanes' sums added as numpy adds them. */
+static inline double add8(const double *l)
+{
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+/* The 8 lanes' sums of w, |w| and w*w, each added as numpy adds them. */
 static inline sums_t reduce8(const double *s, const double *a, const double *q)
 {
-    sums_t out = {((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])),
-                  ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])),
-                  ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))};
+    sums_t out = {add8(s), add8(a), add8(q)};
     return out;
 }
 
@@ -1045,8 +1049,7 @@ HOT static double diff_sq(float *prev, const float *w, Py_ssize_t n, int keep)
                 if (keep)
                     prev[start + i + j] = w[start + i + j];
             }
-        double part = ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-                      ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+        double part = add8(lane);
         for (; i < len; i++) {
             double d = (double)(prev[start + i] - w[start + i]);
             part += d * d;
