@@ -4,8 +4,14 @@ Every variant (plain, each method, learnable arctan) gets its own copy of the sa
 network and the paper's optimizer (SGD, momentum 0.9, lr 0.1, weight decay 1e-4, through
 ``wcviz.build_optimizer``, so the decay rule's cost is included). The variants are timed in
 interleaved rounds (plain, arctan, ..., plain, arctan, ...) so that drifting machine load hits
-them alike; the median over rounds of the time per step is reported, with its ratio to plain.
-Then the baked arctan network's inference time is compared with the plain network's.
+them alike; the median over rounds of the time per step is reported, with its ratio to plain,
+and the spread of the paired ratios (each round's time over plain's in the same round: median
+and quartiles). Then the baked arctan network's inference time is compared with the plain
+network's.
+
+A control, ``plain (again)``, is timed beside them unless ``--no-control``: a second copy of
+the plain network, the same work as plain. Its ratio to plain is this run's noise floor: a
+variant's ratio means something only where it stands clear of the control's.
 
 Goals (issue 2): CPU eager arctan ≤ 1.03, baked inference 1.00; CUDA compiled ≤ 1.02 (the
 paper reports 7–14 % overhead).
@@ -34,9 +40,13 @@ import wcviz
 from wcviz.training.models import build_model
 from wcviz.reparam.psi import POWERPROP_ALPHA
 
+#: The control: a second plain network, timed like the others (module docstring).
+CONTROL = "plain (again)"
+
 #: name -> compand() arguments; None is the plain network. a, b: the paper's ResNet18/CIFAR-10.
 VARIANTS: dict[str, dict | None] = {
     "plain": None,
+    CONTROL: None,
     "arctan": dict(method="arctan", a=1.0, b=0.6),
     "arctan-fine": dict(method="arctan", a=1.0, b=0.6, learnable="fine"),
     "arsinh": dict(method="arsinh", a=1.0, b=0.6),
@@ -102,6 +112,12 @@ def _step_fn(run: nn.Module, opt: torch.optim.Optimizer, setup: Setup):
 
 def time_interleaved(fns: dict, steps: int, rounds: int, warmup: int, setup: Setup):
     """name -> median seconds per call, from ``rounds`` interleaved rounds of ``steps`` calls."""
+    return {name: statistics.median(t)
+            for name, t in round_times(fns, steps, rounds, warmup, setup).items()}
+
+
+def round_times(fns: dict, steps: int, rounds: int, warmup: int, setup: Setup):
+    """name -> seconds per call in each of ``rounds`` interleaved rounds of ``steps`` calls."""
     for fn in fns.values():  # warm-up: compilation, cuDNN autotuning, allocator
         for _ in range(warmup):
             fn()
@@ -117,17 +133,21 @@ def time_interleaved(fns: dict, steps: int, rounds: int, warmup: int, setup: Set
                 fns[name]()
             setup.sync()
             times[name].append((setup.clock() - start) / steps)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
 
 
-def inference_fns(base: nn.Module, setup: Setup, compiled: bool):
-    """Plain, companded (arctan) and baked-companded networks in eval mode, no grad."""
+def inference_fns(base: nn.Module, setup: Setup, compiled: bool, control: bool = False):
+    """Plain, companded (arctan) and baked-companded networks in eval mode, no grad (and
+    with ``control``, a second plain network)."""
     plain = _prepare(copy.deepcopy(base), setup).eval()
     companded = _prepare(wcviz.compand(copy.deepcopy(base), **VARIANTS["arctan"]), setup).eval()
-    baked = wcviz.bake(copy.deepcopy(companded))
+    models = [("plain", plain)]
+    if control:
+        models.append((CONTROL, _prepare(copy.deepcopy(base), setup).eval()))
+    models += [("baked arctan", wcviz.bake(copy.deepcopy(companded))),
+               ("companded arctan", companded)]
     fns = {}
-    for name, model in (("plain", plain), ("baked arctan", baked),
-                        ("companded arctan", companded)):
+    for name, model in models:
         run = torch.compile(model) if compiled else model
 
         def infer(run=run):
@@ -143,12 +163,25 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def report(title: str, medians: dict[str, float]) -> None:
-    base = medians["plain"]
+def paired_spread(times: list[float], base: list[float]) -> tuple[float, float, float]:
+    """Median and quartiles of the per-round ratios ``times[r] / base[r]``."""
+    ratios = [t / b for t, b in zip(times, base)]
+    if len(ratios) < 2:
+        return ratios[0], ratios[0], ratios[0]
+    q1, med, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return med, q1, q3
+
+
+def report(title: str, times: dict[str, list[float]]) -> None:
+    """Each variant's median time per step, its ratio to plain's, and the paired ratios'
+    median [quartiles]."""
+    base = statistics.median(times["plain"])
     print(f"\n{title}")
-    print(f"  {'variant':<18} {'ms/step':>10} {'ratio':>7}")
-    for name, t in medians.items():
-        print(f"  {name:<18} {t * 1e3:>10.2f} {t / base:>7.3f}")
+    print(f"  {'variant':<18} {'ms/step':>10} {'ratio':>7}   paired ratio, median [quartiles]")
+    for name, t in times.items():
+        med, q1, q3 = paired_spread(t, times["plain"])
+        print(f"  {name:<18} {statistics.median(t) * 1e3:>10.2f} "
+              f"{statistics.median(t) / base:>7.3f}   {med:.3f} [{q1:.3f}, {q3:.3f}]")
 
 
 def parse_args(argv=None):
@@ -159,7 +192,10 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per variant first")
     p.add_argument("--batch", type=int, default=128, help="batch size (the paper's: 128)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != CONTROL],
+                   choices=list(VARIANTS))
+    p.add_argument("--no-control", dest="control", action="store_false",
+                   help=f"do not time the control {CONTROL!r} (a second plain network)")
     p.add_argument("--model", default="resnet18")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -168,6 +204,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
+    if args.control and CONTROL not in args.variants:
+        args.variants.insert(args.variants.index("plain") + 1, CONTROL)
     return args
 
 
@@ -199,11 +237,11 @@ def main(argv=None) -> None:
         label = "compiled" if compiled else "eager"
         trainers = make_trainers(base, args.variants, setup, compiled)
         report(f"training step ({label})",
-               time_interleaved(trainers, args.steps, args.rounds, args.warmup, setup))
+               round_times(trainers, args.steps, args.rounds, args.warmup, setup))
         del trainers
         report(f"inference ({label})",
-               time_interleaved(inference_fns(base, setup, compiled), args.steps * 2,
-                                args.rounds, args.warmup, setup))
+               round_times(inference_fns(base, setup, compiled, CONTROL in args.variants),
+                           args.steps * 2, args.rounds, args.warmup, setup))
     print(f"\nload average after: {load_average()} (above 1 on a CPU run: measured under load)")
 
 
