@@ -9,6 +9,10 @@ and the spread of the paired ratios (each round's time over plain's in the same 
 and quartiles). Then the baked arctan network's inference time is compared with the plain
 network's.
 
+On the CPU, freed memory is kept in the process as ``wcviz train`` keeps it
+(:mod:`wcviz.training.allocator`; ``--system-malloc``: glibc's defaults, under which every step
+faults its activations' pages in again, a sixth of a ResNet18 step and much of its noise).
+
 A control, ``plain (again)``, is timed beside them unless ``--no-control``: a second copy of
 the plain network, the same work as plain. Its ratio to plain is this run's noise floor: a
 variant's ratio means something only where it stands clear of the control's.
@@ -37,6 +41,7 @@ import torch
 from torch import nn
 
 import wcviz
+from wcviz.training.allocator import keep_freed_memory
 from wcviz.training.models import build_model
 from wcviz.reparam.psi import POWERPROP_ALPHA
 
@@ -201,6 +206,8 @@ def parse_args(argv=None):
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="cpu: this process's CPU time, steadier on a shared CPU-only machine "
                         "(use with --threads 1, where no thread waits on another)")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="keep glibc's malloc defaults (freed blocks go back to the kernel)")
     args = p.parse_args(argv)
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
@@ -227,11 +234,13 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    kept = device.type == "cpu" and not args.system_malloc and keep_freed_memory()
     setup = make_setup(device, args.batch, clock)
     base = build_model(args.model)
     print(f"{args.model}, batch {args.batch}, {device} ({torch.get_num_threads()} threads), "
           f"torch {torch.__version__}; {args.rounds} rounds × {args.steps} steps, median "
-          f"{args.clock} time; load average {load_average()}")
+          f"{args.clock} time; load average {load_average()}; freed memory "
+          f"{'kept (wcviz.training.allocator)' if kept else 'as the C library does'}")
     modes = [False, True] if args.compile else [False]
     for compiled in modes:
         label = "compiled" if compiled else "eager"

@@ -8,6 +8,7 @@
   (DataLoader or on-device), full-state checkpoints, torchrun/DDP set-up.
 * :mod:`wcviz.training.sweep`, :mod:`wcviz.training.demo`: grids of runs and the offline
   demo (run-folder names and states: :mod:`wcviz.record.runfolder`, :mod:`wcviz.record.config`).
+* :mod:`wcviz.training.allocator`: a CPU run keeps the memory it frees (no page faults each step).
 * :mod:`wcviz.training.cli`: ``wcviz train``, ``wcviz sweep``, ``wcviz demo``; ``python -m wcviz.training``
   is ``wcviz train`` (what torchrun starts).
 """

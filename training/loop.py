@@ -43,6 +43,7 @@ require("tqdm", needed_by="wcviz.training.loop")
 from tqdm.auto import tqdm
 
 from wcviz.training import checkpoint as ckpt
+from wcviz.training.allocator import keep_freed_memory
 from wcviz.training import distributed as ddp
 from wcviz.training.config import RunConfig
 from wcviz.training.datasets import DATASETS, DataSplits, load_data
@@ -473,11 +474,17 @@ def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite:
     Raises:
         WcvizError: bad config, missing data, a run already there (without resume/overwrite),
             resume with another config, or a non-finite loss (the run is then marked failed).
+
+    On the CPU the process then keeps the memory it frees, so that a step reuses the last
+    step's blocks instead of faulting fresh pages in (:mod:`wcviz.training.allocator`; glibc
+    only; ``WCVIZ_MALLOC=system`` keeps glibc's defaults).
     """
     info = ddp.from_env() if info is None else info
     run_dir = Path(run_dir)
     try:
         parts = build(cfg, info)
+        if parts.device.type == "cpu":
+            keep_freed_memory()
         return _run(parts, run_dir, resume, overwrite)
     finally:
         ddp.shutdown(info)
