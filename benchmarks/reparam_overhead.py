@@ -11,7 +11,7 @@ network's.
 
 On the CPU, freed memory is kept in the process as ``wcviz train`` keeps it
 (:mod:`wcviz.training.allocator`; ``--system-malloc``: glibc's defaults, under which every step
-faults its activations' pages in again, a sixth of a ResNet18 step and much of its noise).
+faults its activations' pages in again: a seventh of a ResNet18 step, and much of its noise).
 
 A control, ``plain (again)``, is timed beside them unless ``--no-control``: a second copy of
 the plain network, the same work as plain. Its ratio to plain is this run's noise floor: a

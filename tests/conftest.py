@@ -4,6 +4,9 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # before any matplotlib import: no display here
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # the suite is CPU only, even on a GPU box
+# The commands tested in this process would make it keep all freed memory (its malloc setting
+# is process-wide: wcviz.training.allocator); tests/test_allocator.py tests that in children.
+os.environ.setdefault("WCVIZ_MALLOC", "system")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

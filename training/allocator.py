@@ -6,19 +6,24 @@ CPU training step allocates and frees its activations anew each step (a CIFAR Re
 activations, batch 128, are 33.5 MB), so each step faults its memory in again, page by page:
 420,000 minor faults and 0.8 s of system time in a 5.6 s step, measured on a 2-core CPU, and
 more or fewer from step to step. With every block served from the heap and the heap never
-trimmed, the same step took 4.4–5.1 s (two runs) with no fault. The cost: freed memory stays with the process
-(the peak resident memory of two ResNet18 models training in turn rose from 2.2 to 2.5 GB).
+trimmed, the same step had almost no fault once the heap had grown to the step's needs.
 
-:func:`wcviz.training.loop.run` (``wcviz train``, ``wcviz sweep``, ``wcviz demo``) does this for
-a run on the CPU, for the whole process (glibc only; elsewhere nothing changes); set
-``WCVIZ_MALLOC=system`` to keep glibc's defaults. The same effect outside wcviz: start Python
-with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``, or preload jemalloc or tcmalloc.
+The cost: the process's resident memory never shrinks below its peak (the peak of two ResNet18
+models training in turn rose from 2.2 to 2.5 GB), which matters to a process that goes on to
+other work after training. Threads other than the main one allocate from arenas of their own,
+which still hand big blocks back; the training step runs on the main thread.
+
+The ``wcviz`` commands that train (``train``, ``sweep``, ``demo``, ``reproduce``) ask for this
+through :func:`wcviz.training.loop.run`'s ``keep_memory`` for a run on the CPU (glibc only;
+elsewhere nothing changes); ``WCVIZ_MALLOC=system`` keeps glibc's defaults. The same outside
+wcviz: start Python with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import sys
 
 #: Environment variable; ``system`` leaves glibc's malloc settings alone.
 ENV = "WCVIZ_MALLOC"
@@ -26,8 +31,8 @@ ENV = "WCVIZ_MALLOC"
 # mallopt(3) parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
-#: The largest trim threshold mallopt takes (an int): the free top of the heap is never this big.
-_NEVER_TRIM = 2 ** 31 - 1
+#: mallopt(3): a trim threshold of -1 turns trimming off.
+_NEVER_TRIM = -1
 
 
 def keep_freed_memory() -> bool:
@@ -48,6 +53,8 @@ def keep_freed_memory() -> bool:
 
 def _glibc():
     """The running C library when it is glibc (it has ``gnu_get_libc_version``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)  # the symbols the process has loaded, its C library's among them
     except OSError:

@@ -155,7 +155,7 @@ def train_main(argv: list[str], prog: str = "wcviz train") -> int:
         return _torchrun(args, child, args.rdzv_id or run_dir.name)
     from wcviz.training.loop import run
 
-    result = run(cfg, run_dir, resume=args.resume, overwrite=args.overwrite)
+    result = run(cfg, run_dir, resume=args.resume, overwrite=args.overwrite, keep_memory=True)
     if int(os.environ.get("RANK", "0")) == 0:
         print(_result_line(result))
     return 0
@@ -411,7 +411,7 @@ def demo_main(argv: list[str], prog: str = "wcviz demo") -> int:
         print(f"[demo] {method:<13} -> {run_dir} ({'kept' if state == DONE else 'training'})",
               flush=True)
         if state != DONE:
-            run(cfg, run_dir, resume=state == RESUME, overwrite=args.overwrite)
+            run(cfg, run_dir, resume=state == RESUME, overwrite=args.overwrite, keep_memory=True)
         run_dirs.append(run_dir)
     print(f"\n[demo] trained in {time.perf_counter() - start:.0f} s\n")
     print(demo.demo_table(run_dirs))

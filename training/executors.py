@@ -186,7 +186,7 @@ def _run_in_process(todo: list[PlannedRun]) -> int:
     for p in todo:
         print(f"[sweep] start {p.run_id} ({p.state})", flush=True)
         try:
-            run(p.cfg, p.run_dir, resume=p.state == RESUME)
+            run(p.cfg, p.run_dir, resume=p.state == RESUME, keep_memory=True)
         except WcvizError as err:
             failed += 1
             print(f"[sweep] FAILED {p.run_id}: {err}", file=sys.stderr, flush=True)

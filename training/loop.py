@@ -458,7 +458,7 @@ RECORDED = (*METRICS, BEST_ACC)
 
 
 def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
-        info: ddp.DistInfo | None = None) -> RunResult:
+        info: ddp.DistInfo | None = None, keep_memory: bool = False) -> RunResult:
     """Train and record one run.
 
     Args:
@@ -467,6 +467,9 @@ def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite:
         resume: continue from ``checkpoints/last.pt`` and the store's committed records.
         overwrite: replace an existing run in ``run_dir``.
         info: DDP position (default: from torchrun's environment).
+        keep_memory: on the CPU, make this whole process keep the memory it frees, so that a
+            step reuses the last step's blocks instead of faulting fresh pages in
+            (:mod:`wcviz.training.allocator`; what the ``wcviz`` commands ask for).
 
     Returns:
         The :class:`RunResult` (also written to ``run_dir/summary.json``).
@@ -474,16 +477,12 @@ def run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, overwrite:
     Raises:
         WcvizError: bad config, missing data, a run already there (without resume/overwrite),
             resume with another config, or a non-finite loss (the run is then marked failed).
-
-    On the CPU the process then keeps the memory it frees, so that a step reuses the last
-    step's blocks instead of faulting fresh pages in (:mod:`wcviz.training.allocator`; glibc
-    only; ``WCVIZ_MALLOC=system`` keeps glibc's defaults).
     """
     info = ddp.from_env() if info is None else info
     run_dir = Path(run_dir)
     try:
         parts = build(cfg, info)
-        if parts.device.type == "cpu":
+        if keep_memory and parts.device.type == "cpu":
             keep_freed_memory()
         return _run(parts, run_dir, resume, overwrite)
     finally:

@@ -172,7 +172,7 @@ def run_plan(planned: list[Planned], overwrite: bool) -> None:
         resume = p.state == RESUME and not overwrite
         print(f"[reproduce] {i}/{len(todo)} {p.arm.key} seed {p.seed} "
               f"({'resuming' if resume else 'training'}) -> {p.run_dir}", flush=True)
-        result = run(p.cfg, p.run_dir, resume=resume, overwrite=overwrite)
+        result = run(p.cfg, p.run_dir, resume=resume, overwrite=overwrite, keep_memory=True)
         print(f"[reproduce]   {result.status}, test acc {100 * result.best_val_test_acc:.2f} % "
               f"at best val, {time.perf_counter() - start:.0f} s", flush=True)
     kept = len(planned) - len(todo)
